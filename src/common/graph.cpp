@@ -1,0 +1,90 @@
+#include "common/graph.h"
+
+#include "common/error.h"
+#include "common/shape_inference.h"
+
+namespace teeinfer {
+
+ValueId Graph::add_value(Value v) {
+  values.push_back(std::move(v));
+  return static_cast<ValueId>(values.size() - 1);
+}
+
+std::vector<int> Graph::use_counts() const {
+  std::vector<int> uses(values.size(), 0);
+  for (const Node& n : nodes)
+    for (ValueId v : n.inputs)
+      if (v != kNoValue) ++uses[v];
+  for (ValueId v : outputs) ++uses[v];
+  return uses;
+}
+
+const char* op_name(OpKind op) {
+  switch (op) {
+    case OpKind::kConv: return "Conv";
+    case OpKind::kGemm: return "Gemm";
+    case OpKind::kMatMul: return "MatMul";
+    case OpKind::kBatchNorm: return "BatchNorm";
+    case OpKind::kEltwise: return "Eltwise";
+    case OpKind::kBinary: return "Binary";
+    case OpKind::kPool: return "Pool";
+    case OpKind::kReshape: return "Reshape";
+    case OpKind::kTranspose: return "Transpose";
+    case OpKind::kConcat: return "Concat";
+    case OpKind::kSoftmax: return "Softmax";
+    case OpKind::kLrn: return "LRN";
+  }
+  return "?";
+}
+
+const char* eltwise_name(EltwiseKind kind) {
+  switch (kind) {
+    case EltwiseKind::kRelu: return "Relu";
+    case EltwiseKind::kLeakyRelu: return "LeakyRelu";
+    case EltwiseKind::kClip: return "Clip";
+    case EltwiseKind::kSigmoid: return "Sigmoid";
+    case EltwiseKind::kHardSigmoid: return "HardSigmoid";
+    case EltwiseKind::kHardSwish: return "HardSwish";
+  }
+  return "?";
+}
+
+void validate_graph(const Graph& g) {
+  auto in_range = [&](ValueId v) { return v >= 0 && static_cast<size_t>(v) < g.values.size(); };
+  std::vector<bool> ready(g.values.size(), false);
+  for (size_t i = 0; i < g.values.size(); ++i) {
+    const Value& v = g.values[i];
+    size_t bytes = byte_size(v.dtype, v.dims, v.name);
+    if (v.is_constant) {
+      if (v.data.size() != bytes)
+        throw Error(ErrorCode::kBadModel, "constant '" + v.name + "' holds " +
+                                              std::to_string(v.data.size()) + " bytes, its dims " +
+                                              dims_to_string(v.dims) + " need " + std::to_string(bytes));
+      ready[i] = true;
+    }
+  }
+  for (ValueId v : g.inputs) {
+    if (!in_range(v)) throw Error(ErrorCode::kBadModel, "graph input id out of range");
+    ready[v] = true;
+  }
+  for (const Node& n : g.nodes) {
+    if (n.outputs.size() != 1 || !in_range(n.outputs[0]))
+      throw Error(ErrorCode::kBadModel, "node '" + n.name + "' must have exactly one valid output");
+    for (ValueId v : n.inputs) {
+      if (v == kNoValue) continue;
+      if (!in_range(v) || !ready[v])
+        throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads a value not yet computed");
+    }
+    const Value& out = g.value(n.outputs[0]);
+    if (ready[n.outputs[0]]) throw Error(ErrorCode::kBadModel, "value '" + out.name + "' is written twice");
+    Dims expect = infer_output_dims(g, n);
+    if (expect != out.dims)
+      throw Error(ErrorCode::kBadModel, "node '" + n.name + "' declares output " + dims_to_string(out.dims) +
+                                            " but its inputs give " + dims_to_string(expect));
+    ready[n.outputs[0]] = true;
+  }
+  for (ValueId v : g.outputs)
+    if (!in_range(v) || !ready[v]) throw Error(ErrorCode::kBadModel, "graph output is never computed");
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,149 @@
+// teeinfer's graph IR: what the ONNX importer produces, the packer seals, and the
+// enclave executes.
+//
+// A Graph is a list of Values (tensors with a dtype and concrete dims; weights carry
+// their bytes) and a topologically ordered list of Nodes. Shapes are always concrete:
+// a model is instantiated for one input shape at import, because the planner must know
+// every buffer's size to keep a budget. Node parameters are typed structs, one per op
+// family (no integer-keyed attributes).
+//
+//   Graph g = import_onnx_file("m.onnx", {});        // host/onnx_import.h
+//   for (const Node& n : g.nodes) std::cout << op_name(n.op) << " " << n.name << "\n";
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/tensor.h"
+
+namespace teeinfer {
+
+using ValueId = int32_t;
+constexpr ValueId kNoValue = -1;
+
+struct Value {
+  std::string name;
+  DType dtype = DType::kF32;
+  Dims dims;
+  bool is_constant = false;
+  std::vector<uint8_t> data;  // the bytes of a constant (row-major); empty otherwise
+};
+
+enum class OpKind : uint8_t {
+  kConv,        // inputs: X, W, [B]
+  kGemm,        // inputs: A, B, [C]
+  kMatMul,      // inputs: A, B
+  kBatchNorm,   // inputs: X, scale, bias, mean, var
+  kEltwise,     // inputs: X
+  kBinary,      // inputs: A, B (numpy broadcasting)
+  kPool,        // inputs: X (MaxPool, AveragePool, GlobalAveragePool)
+  kReshape,     // inputs: X (Reshape, Flatten, Squeeze, Unsqueeze): output dims say it all
+  kTranspose,   // inputs: X
+  kConcat,      // inputs: X0..Xn
+  kSoftmax,     // inputs: X
+  kLrn,         // inputs: X
+};
+
+enum class EltwiseKind : uint8_t { kRelu, kLeakyRelu, kClip, kSigmoid, kHardSigmoid, kHardSwish };
+struct EltwiseParams {
+  EltwiseKind kind = EltwiseKind::kRelu;
+  float alpha = 0.f;  // LeakyRelu slope, Clip min, HardSigmoid alpha
+  float beta = 0.f;   // Clip max, HardSigmoid beta
+};
+
+// Activations fused into the producing Conv/Gemm/MatMul, applied in order.
+using PostOps = std::vector<EltwiseParams>;
+
+struct ConvParams {
+  Dims kernel, strides, dilations, pads_begin, pads_end;  // spatial only
+  int64_t groups = 1;
+  PostOps post_ops;
+};
+
+struct GemmParams {
+  float alpha = 1.f, beta = 1.f;
+  bool trans_a = false, trans_b = false;
+  PostOps post_ops;
+};
+
+struct MatMulParams {
+  PostOps post_ops;
+};
+
+struct BatchNormParams {
+  float epsilon = 1e-5f;
+};
+
+enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv };
+struct BinaryParams {
+  BinaryKind kind = BinaryKind::kAdd;
+};
+
+enum class PoolKind : uint8_t { kMax, kAverage };
+struct PoolParams {
+  PoolKind kind = PoolKind::kMax;
+  Dims kernel, strides, dilations, pads_begin, pads_end;  // pads_end includes ceil_mode's extra
+  bool count_include_pad = false;
+  // Average pooling with ceil_mode: the extra end padding is never counted, even with
+  // count_include_pad (ONNX/PyTorch semantics). Holds the pads as declared.
+  Dims declared_pads_end;
+};
+
+struct TransposeParams {
+  Dims perm;
+};
+
+struct ConcatParams {
+  int64_t axis = 0;  // non-negative
+};
+
+struct SoftmaxParams {
+  int64_t axis = 1;       // non-negative
+  bool coerce_2d = false;  // opset < 13: softmax over the flattened dims [axis, rank)
+};
+
+struct LrnParams {
+  float alpha = 1e-4f, beta = 0.75f, bias = 1.f;
+  int64_t size = 1;
+};
+
+struct NoParams {};
+
+using OpParams = std::variant<NoParams, ConvParams, GemmParams, MatMulParams, BatchNormParams,
+                              EltwiseParams, BinaryParams, PoolParams, TransposeParams,
+                              ConcatParams, SoftmaxParams, LrnParams>;
+
+struct Node {
+  std::string name;
+  std::string onnx_op;  // the ONNX op type it came from, for messages
+  OpKind op = OpKind::kEltwise;
+  std::vector<ValueId> inputs;  // kNoValue for an absent optional input
+  std::vector<ValueId> outputs;
+  OpParams params;
+};
+
+struct Graph {
+  std::string name;
+  std::vector<Value> values;
+  std::vector<Node> nodes;  // topological order
+  std::vector<ValueId> inputs;
+  std::vector<ValueId> outputs;
+
+  ValueId add_value(Value v);
+  const Value& value(ValueId id) const { return values.at(static_cast<size_t>(id)); }
+  Value& value(ValueId id) { return values.at(static_cast<size_t>(id)); }
+  // Number of nodes reading each value (graph outputs count as a reader).
+  std::vector<int> use_counts() const;
+};
+
+const char* op_name(OpKind op);
+const char* eltwise_name(EltwiseKind kind);
+
+// Checks that the graph is well formed: ids in range, topological order, every node's
+// output dims equal to what its inputs and parameters imply. Throws Error(kBadModel)
+// naming the node. The enclave calls it on every graph it is handed.
+void validate_graph(const Graph& g);
+
+}  // namespace teeinfer

@@ -1,0 +1,194 @@
+#include "common/shape_inference.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace teeinfer {
+namespace {
+
+[[noreturn]] void bad(const Node& n, const std::string& why) {
+  throw Error(ErrorCode::kBadModel, n.onnx_op + " node '" + n.name + "': " + why);
+}
+
+const Dims& in_dims(const Graph& g, const Node& n, size_t i) {
+  if (i >= n.inputs.size() || n.inputs[i] == kNoValue) bad(n, "missing input " + std::to_string(i));
+  return g.value(n.inputs[i]).dims;
+}
+
+void check_window(const Node& n, size_t spatial, const Dims& kernel, const Dims& strides,
+                  const Dims& dilations, const Dims& pb, const Dims& pe) {
+  if (kernel.size() != spatial || strides.size() != spatial || dilations.size() != spatial ||
+      pb.size() != spatial || pe.size() != spatial)
+    bad(n, "window attributes do not match " + std::to_string(spatial) + " spatial dims");
+  for (size_t i = 0; i < spatial; ++i) {
+    if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1 || pb[i] < 0 || pe[i] < 0 ||
+        kernel[i] > (1 << 20) || strides[i] > (1 << 20) || dilations[i] > (1 << 20) ||
+        pb[i] > (1 << 20) || pe[i] > (1 << 20))
+      bad(n, "kernel/stride/dilation/pad out of range");
+  }
+}
+
+Dims window_out(const Node& n, const Dims& x, const Dims& kernel, const Dims& strides,
+                const Dims& dilations, const Dims& pb, const Dims& pe) {
+  Dims y = x;
+  for (size_t i = 0; i + 2 < x.size(); ++i) {
+    y[i + 2] = window_output_size(x[i + 2], kernel[i], strides[i], dilations[i], pb[i], pe[i]);
+    if (y[i + 2] < 1) bad(n, "window larger than the padded input " + dims_to_string(x));
+  }
+  return y;
+}
+
+Dims conv_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<ConvParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  const Dims& w = in_dims(g, n, 1);
+  if (x.size() < 3 || x.size() > 5) bad(n, "input must be 3-D to 5-D, got " + dims_to_string(x));
+  if (w.size() != x.size()) bad(n, "weight rank differs from input rank");
+  check_window(n, x.size() - 2, p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end);
+  if (p.groups < 1 || x[1] % p.groups != 0 || w[0] % p.groups != 0 || w[1] * p.groups != x[1])
+    bad(n, "channels " + std::to_string(x[1]) + " and weight " + dims_to_string(w) +
+               " do not match groups=" + std::to_string(p.groups));
+  for (size_t i = 2; i < w.size(); ++i)
+    if (w[i] != p.kernel[i - 2]) bad(n, "weight dims do not match kernel_shape");
+  if (n.inputs.size() > 2 && n.inputs[2] != kNoValue) {
+    const Dims& b = in_dims(g, n, 2);
+    if (b.size() != 1 || b[0] != w[0]) bad(n, "bias must be {" + std::to_string(w[0]) + "}");
+  }
+  Dims y = window_out(n, x, p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end);
+  y[1] = w[0];
+  return y;
+}
+
+Dims gemm_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<GemmParams>(n.params);
+  const Dims& a = in_dims(g, n, 0);
+  const Dims& b = in_dims(g, n, 1);
+  if (a.size() != 2 || b.size() != 2) bad(n, "A and B must be 2-D");
+  int64_t m = p.trans_a ? a[1] : a[0], k = p.trans_a ? a[0] : a[1];
+  int64_t kb = p.trans_b ? b[1] : b[0], nn = p.trans_b ? b[0] : b[1];
+  if (k != kb) bad(n, "inner dimensions differ: A " + dims_to_string(a) + ", B " + dims_to_string(b));
+  Dims y{m, nn};
+  if (n.inputs.size() > 2 && n.inputs[2] != kNoValue) {
+    if (broadcast_dims(y, in_dims(g, n, 2), n.name) != y) bad(n, "C does not broadcast to Y");
+  }
+  return y;
+}
+
+Dims matmul_dims(const Graph& g, const Node& n) {
+  Dims a = in_dims(g, n, 0), b = in_dims(g, n, 1);
+  if (a.empty() || b.empty()) bad(n, "scalar operands are not supported");
+  bool a1 = a.size() == 1, b1 = b.size() == 1;
+  if (a1) a.insert(a.begin(), 1);
+  if (b1) b.push_back(1);
+  if (a.back() != b[b.size() - 2])
+    bad(n, "inner dimensions differ: " + dims_to_string(a) + " x " + dims_to_string(b));
+  Dims batch = broadcast_dims(Dims(a.begin(), a.end() - 2), Dims(b.begin(), b.end() - 2), n.name);
+  Dims y = batch;
+  if (!a1) y.push_back(a[a.size() - 2]);
+  if (!b1) y.push_back(b.back());
+  return y;
+}
+
+Dims concat_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<ConcatParams>(n.params);
+  Dims y = in_dims(g, n, 0);
+  if (p.axis < 0 || p.axis >= static_cast<int64_t>(y.size())) bad(n, "axis out of range");
+  for (size_t i = 1; i < n.inputs.size(); ++i) {
+    const Dims& d = in_dims(g, n, i);
+    if (d.size() != y.size()) bad(n, "inputs differ in rank");
+    for (size_t k = 0; k < d.size(); ++k)
+      if (static_cast<int64_t>(k) != p.axis && d[k] != y[k]) bad(n, "inputs differ off the axis");
+    y[p.axis] += d[p.axis];
+  }
+  return y;
+}
+
+Dims transpose_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<TransposeParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (p.perm.size() != x.size()) bad(n, "perm rank differs from input rank");
+  Dims y(x.size());
+  std::vector<bool> seen(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    int64_t a = p.perm[i];
+    if (a < 0 || a >= static_cast<int64_t>(x.size()) || seen[a]) bad(n, "perm is not a permutation");
+    seen[a] = true;
+    y[i] = x[a];
+  }
+  return y;
+}
+
+Dims pool_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<PoolParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (x.size() < 3 || x.size() > 5) bad(n, "input must be 3-D to 5-D, got " + dims_to_string(x));
+  check_window(n, x.size() - 2, p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end);
+  return window_out(n, x, p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end);
+}
+
+void check_per_channel(const Graph& g, const Node& n, size_t first, size_t last) {
+  const Dims& x = in_dims(g, n, 0);
+  if (x.size() < 2) bad(n, "input must have a channel dimension");
+  for (size_t i = first; i <= last; ++i)
+    if (in_dims(g, n, i) != Dims{x[1]}) bad(n, "per-channel input " + std::to_string(i) + " must be {" + std::to_string(x[1]) + "}");
+}
+
+}  // namespace
+
+int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
+                           int64_t pad_begin, int64_t pad_end) {
+  int64_t span = (kernel - 1) * dilation + 1;
+  int64_t padded = in + pad_begin + pad_end;
+  if (padded < span) return 0;
+  return (padded - span) / stride + 1;
+}
+
+Dims broadcast_dims(const Dims& a, const Dims& b, const std::string& what) {
+  size_t r = std::max(a.size(), b.size());
+  Dims y(r);
+  for (size_t i = 0; i < r; ++i) {
+    int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da != db && da != 1 && db != 1)
+      throw Error(ErrorCode::kBadModel, "'" + what + "': shapes " + dims_to_string(a) + " and " +
+                                            dims_to_string(b) + " do not broadcast");
+    y[i] = da == 1 ? db : da;
+  }
+  return y;
+}
+
+Dims infer_output_dims(const Graph& g, const Node& n) {
+  switch (n.op) {
+    case OpKind::kConv: return conv_dims(g, n);
+    case OpKind::kGemm: return gemm_dims(g, n);
+    case OpKind::kMatMul: return matmul_dims(g, n);
+    case OpKind::kBatchNorm: check_per_channel(g, n, 1, 4); return in_dims(g, n, 0);
+    case OpKind::kEltwise: return in_dims(g, n, 0);
+    case OpKind::kBinary: return broadcast_dims(in_dims(g, n, 0), in_dims(g, n, 1), n.name);
+    case OpKind::kPool: return pool_dims(g, n);
+    case OpKind::kReshape: {
+      // The output dims are the node's own; only the element count must agree.
+      const Dims& y = g.value(n.outputs.at(0)).dims;
+      if (element_count(y, n.name) != element_count(in_dims(g, n, 0), n.name))
+        bad(n, "reshape changes the element count");
+      return y;
+    }
+    case OpKind::kTranspose: return transpose_dims(g, n);
+    case OpKind::kConcat: return concat_dims(g, n);
+    case OpKind::kSoftmax: {
+      const Dims& x = in_dims(g, n, 0);
+      if (std::get<SoftmaxParams>(n.params).axis >= static_cast<int64_t>(x.size())) bad(n, "axis out of range");
+      return x;
+    }
+    case OpKind::kLrn: {
+      const Dims& x = in_dims(g, n, 0);
+      if (x.size() < 3) bad(n, "input must be at least 3-D");
+      if (std::get<LrnParams>(n.params).size < 1) bad(n, "size must be positive");
+      return x;
+    }
+  }
+  bad(n, "unknown op");
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,45 @@
+// Element types, shapes and a non-owning tensor view shared by host and enclave.
+//
+// TensorView never owns its bytes: whoever created the view (the arena, a Graph
+// constant, a host buffer) keeps them alive for as long as the view is used.
+//
+//   TensorView v{DType::kF32, {1, 3, 224, 224}, ptr, "input"};
+//   float* p = v.data_as<float>();   // checks the dtype
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace teeinfer {
+
+enum class DType : uint8_t { kF32, kI64, kI32, kU8, kS8, kBool };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);
+
+using Dims = std::vector<int64_t>;
+
+// Product of dims; throws Error(kBadModel) on a negative dim or on overflow past
+// 2^62 elements, naming `what`.
+int64_t element_count(const Dims& dims, const std::string& what);
+// element_count * dtype size, overflow-checked the same way.
+size_t byte_size(DType t, const Dims& dims, const std::string& what);
+std::string dims_to_string(const Dims& dims);
+
+struct TensorView {
+  DType dtype = DType::kF32;
+  Dims dims;
+  void* data = nullptr;  // not owned
+  std::string name;
+
+  int64_t elements() const { return element_count(dims, name); }
+  size_t bytes() const { return byte_size(dtype, dims, name); }
+  template <class T>
+  T* data_as() const;
+};
+
+}  // namespace teeinfer
+
+#include "common/tensor_inl.h"

@@ -1,0 +1,41 @@
+// Conv: {N,C,*spatial} x {OC,C/G,*k} -> {N,OC,*out}, channels-last activations, weights
+// in the layout oneDNN picks (reordered once, at load), fused activations as post-ops.
+#include "enclave/kernels/kernels.h"
+
+namespace teeinfer {
+
+using dnnl::memory;
+
+void lower_conv(Lowering& l, const Node& n) {
+  const auto& p = std::get<ConvParams>(n.params);
+  const Graph& g = l.graph();
+  const Dims& x = g.value(n.inputs[0]).dims;
+  const Dims& w = g.value(n.inputs[1]).dims;
+  const Dims& y = g.value(n.outputs[0]).dims;
+  bool has_bias = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
+
+  memory::dims wdims = to_dnnl_dims(w);
+  if (p.groups > 1) {  // oneDNN wants {G, OC/G, IC/G, k...}; the bytes are the same
+    wdims[0] /= p.groups;
+    wdims.insert(wdims.begin(), p.groups);
+  }
+  memory::dims strides(p.strides.begin(), p.strides.end()), pl(p.pads_begin.begin(), p.pads_begin.end()),
+      pr(p.pads_end.begin(), p.pads_end.end()), dil;
+  for (int64_t d : p.dilations) dil.push_back(d - 1);  // oneDNN counts the gaps
+
+  memory::desc src_md = layout_md(x, Layout::kChannelsLast), dst_md = layout_md(y, Layout::kChannelsLast);
+  memory::desc w_any(wdims, memory::data_type::f32, memory::format_tag::any);
+  memory::desc b_md = has_bias ? memory::desc({w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+                                    w_any, b_md, dst_md, strides, dil, pl, pr);
+  dnnl::convolution_forward::primitive_desc pd(d, attr_with(p.post_ops), l.engine());
+
+  Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
+  Slot weights = l.constant(n.inputs[1], pd.weights_desc());
+  std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
+  if (has_bias) args.emplace_back(DNNL_ARG_BIAS, l.constant(n.inputs[2], pd.bias_desc()));
+  args.emplace_back(DNNL_ARG_DST, l.output(n.outputs[0], pd.dst_desc()));
+  l.add_primitive(n.name, dnnl::convolution_forward(pd), pd, std::move(args));
+}
+
+}  // namespace teeinfer

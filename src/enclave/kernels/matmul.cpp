@@ -1,0 +1,105 @@
+// Gemm (Y = alpha * A' B' + beta * C) and MatMul (numpy batched matmul) on oneDNN matmul.
+// Constant B is reordered once at load into the layout oneDNN prefers.
+#include "common/error.h"
+#include "enclave/kernels/kernels.h"
+
+namespace teeinfer {
+
+using dnnl::memory;
+
+namespace {
+
+memory::desc strided_2d(memory::dim rows, memory::dim cols, bool transposed) {
+  // Logical {rows, cols}; stored as {cols, rows} when transposed.
+  return memory::desc({rows, cols}, memory::data_type::f32,
+                      transposed ? memory::dims{1, rows} : memory::dims{cols, 1});
+}
+
+memory::desc with_dims(const Dims& d) { return layout_md(d, Layout::kPlain); }
+
+Dims pad_front(Dims d, size_t rank) {
+  d.insert(d.begin(), rank - d.size(), 1);
+  return d;
+}
+
+// B as the weights argument: reordered constant, or a runtime tensor as it lies.
+Slot weights_slot(Lowering& l, ValueId b, const memory::desc& logical, const memory::desc& chosen) {
+  if (l.graph().value(b).is_constant) return l.constant(b, chosen, &logical);
+  Slot s = l.input(b, Layout::kPlain);
+  return Slot{s.buffer, logical};
+}
+
+}  // namespace
+
+void lower_gemm(Lowering& l, const Node& n) {
+  const auto& p = std::get<GemmParams>(n.params);
+  const Graph& g = l.graph();
+  const Dims& a = g.value(n.inputs[0]).dims;
+  const Dims& b = g.value(n.inputs[1]).dims;
+  memory::dim m = p.trans_a ? a[1] : a[0], k = p.trans_a ? a[0] : a[1], nn = p.trans_b ? b[0] : b[1];
+  memory::desc a_md = strided_2d(m, k, p.trans_a), b_md = strided_2d(k, nn, p.trans_b);
+  memory::desc dst_md = with_dims({m, nn});
+  bool b_const = g.value(n.inputs[1]).is_constant;
+  memory::desc w_md = b_const ? memory::desc({k, nn}, memory::data_type::f32, memory::format_tag::any) : b_md;
+
+  ValueId c = n.inputs.size() > 2 && p.beta != 0.f ? n.inputs[2] : kNoValue;
+  bool c_const = c != kNoValue && g.value(c).is_constant;
+  memory::desc c_md = c != kNoValue ? with_dims(pad_front(g.value(c).dims, 2)) : memory::desc();
+
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::post_ops po;
+  float out_scale = p.alpha;
+  if (c != kNoValue && !c_const) {
+    // (alpha/beta * AB + C) * beta  ==  alpha*AB + beta*C, with C added as a post-op.
+    out_scale = p.alpha / p.beta;
+    po.append_binary(dnnl::algorithm::binary_add, c_md);
+    if (p.beta != 1.f) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.beta, 0.f);
+  }
+  for (const auto& e : p.post_ops) append_eltwise(po, e);
+  attr.set_post_ops(po);
+  if (out_scale != 1.f) attr.set_output_scales(0, {out_scale});
+
+  dnnl::matmul::desc d(a_md, w_md, c_const ? c_md : memory::desc(), dst_md);
+  dnnl::matmul::primitive_desc pd(d, attr, l.engine());
+
+  Slot a_slot = l.input(n.inputs[0], Layout::kPlain);
+  std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, Slot{a_slot.buffer, a_md}},
+                                         {DNNL_ARG_WEIGHTS, weights_slot(l, n.inputs[1], b_md, pd.weights_desc())}};
+  if (c_const) {
+    Slot cs = l.scaled_constant(c, p.beta);
+    args.emplace_back(DNNL_ARG_BIAS, Slot{cs.buffer, c_md});
+  } else if (c != kNoValue) {
+    Slot cs = l.input(c, Layout::kPlain);
+    args.emplace_back(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, Slot{cs.buffer, c_md});
+  }
+  args.emplace_back(DNNL_ARG_DST, l.output(n.outputs[0], dst_md));
+  l.add_primitive(n.name, dnnl::matmul(pd), pd, std::move(args));
+}
+
+void lower_matmul(Lowering& l, const Node& n) {
+  const auto& p = std::get<MatMulParams>(n.params);
+  const Graph& g = l.graph();
+  Dims a = g.value(n.inputs[0]).dims, b = g.value(n.inputs[1]).dims;
+  if (a.size() == 1) a.insert(a.begin(), 1);
+  if (b.size() == 1) b.push_back(1);
+  size_t rank = std::max(a.size(), b.size());
+  a = pad_front(a, rank);
+  b = pad_front(b, rank);
+  Dims y = a;
+  for (size_t i = 0; i + 2 < rank; ++i) y[i] = std::max(a[i], b[i]);
+  y[rank - 1] = b[rank - 1];
+  if (rank > 12) throw Error(ErrorCode::kUnsupported, "MatMul node '" + n.name + "': rank above 12");
+  memory::desc a_md = with_dims(a), b_md = with_dims(b), dst_md = with_dims(y);
+  bool b_const = g.value(n.inputs[1]).is_constant;
+  memory::desc w_md = b_const ? memory::desc(to_dnnl_dims(b), memory::data_type::f32, memory::format_tag::any) : b_md;
+  dnnl::matmul::desc d(a_md, w_md, dst_md);
+  dnnl::matmul::primitive_desc pd(d, attr_with(p.post_ops), l.engine());
+  Slot a_slot = l.input(n.inputs[0], Layout::kPlain);
+  Slot w = weights_slot(l, n.inputs[1], b_md, pd.weights_desc());
+  Slot out = l.output(n.outputs[0], with_dims(g.value(n.outputs[0]).dims));
+  l.add_primitive(n.name, dnnl::matmul(pd), pd,
+                  {{DNNL_ARG_SRC, Slot{a_slot.buffer, a_md}}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, Slot{out.buffer, dst_md}}});
+}
+
+}  // namespace teeinfer

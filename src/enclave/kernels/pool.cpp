@@ -1,0 +1,35 @@
+// MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool on channels-last activations.
+#include "common/error.h"
+#include "enclave/kernels/kernels.h"
+
+namespace teeinfer {
+
+using dnnl::memory;
+
+void lower_pool(Lowering& l, const Node& n) {
+  const auto& p = std::get<PoolParams>(n.params);
+  const Graph& g = l.graph();
+  const Dims& x = g.value(n.inputs[0]).dims;
+  const Dims& y = g.value(n.outputs[0]).dims;
+  dnnl::algorithm alg = dnnl::algorithm::pooling_max;
+  if (p.kind == PoolKind::kAverage) {
+    alg = p.count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                              : dnnl::algorithm::pooling_avg_exclude_padding;
+    // oneDNN would count ceil_mode's extra padding in the divisor; ONNX does not.
+    if (p.count_include_pad && p.pads_end != p.declared_pads_end)
+      throw Error(ErrorCode::kUnsupported,
+                  n.onnx_op + " node '" + n.name + "': ceil_mode with count_include_pad is not supported");
+  }
+  memory::dims kernel(p.kernel.begin(), p.kernel.end()), strides(p.strides.begin(), p.strides.end()),
+      pl(p.pads_begin.begin(), p.pads_begin.end()), pr(p.pads_end.begin(), p.pads_end.end()), dil;
+  for (int64_t d : p.dilations) dil.push_back(d - 1);
+  memory::desc src_md = layout_md(x, Layout::kChannelsLast), dst_md = layout_md(y, Layout::kChannelsLast);
+  dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md, strides, kernel, dil, pl,
+                                   pr);
+  dnnl::pooling_v2_forward::primitive_desc pd(d, attr_with({}), l.engine());
+  Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
+  Slot dst = l.output(n.outputs[0], pd.dst_desc());
+  l.add_primitive(n.name, dnnl::pooling_v2_forward(pd), pd, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,224 @@
+#include "enclave/lowering.h"
+
+#include <cfloat>
+#include <cstring>
+#include <cmath>
+
+#include "common/error.h"
+#include "enclave/kernels/kernels.h"
+
+namespace teeinfer {
+
+using dnnl::memory;
+
+memory::dims to_dnnl_dims(const Dims& d) {
+  if (d.empty()) return {1};  // oneDNN has no 0-d tensors; a scalar is {1}
+  return memory::dims(d.begin(), d.end());
+}
+
+static memory::dims plain_strides(const memory::dims& d) {
+  memory::dims s(d.size(), 1);
+  for (size_t i = d.size(); i-- > 1;) s[i - 1] = s[i] * std::max<memory::dim>(d[i], 1);
+  return s;
+}
+
+memory::desc layout_md(const Dims& dims, Layout layout) {
+  memory::dims d = to_dnnl_dims(dims);
+  if (layout == Layout::kPlain || d.size() < 3) return memory::desc(d, memory::data_type::f32, plain_strides(d));
+  // Channels-last: N, spatial..., C  (C innermost).
+  memory::dims s(d.size());
+  memory::dim stride = 1;
+  s[1] = stride;
+  stride *= d[1];
+  for (size_t i = d.size(); i-- > 2;) {
+    s[i] = stride;
+    stride *= d[i];
+  }
+  s[0] = stride;
+  return memory::desc(d, memory::data_type::f32, s);
+}
+
+memory::dims strides_of(const memory::desc& md) {
+  const auto& b = md.data.format_desc.blocking;
+  return memory::dims(b.strides, b.strides + md.data.ndims);
+}
+
+// True when two strided descriptors address every element at the same offset (strides
+// may differ only along dims of extent 1).
+static bool same_bytes(const memory::desc& a, const memory::desc& b) {
+  if (a.data.format_kind != dnnl_blocked || a.data.format_desc.blocking.inner_nblks != 0) return false;
+  if (a.dims() != b.dims()) return false;
+  memory::dims sa = strides_of(a), sb = strides_of(b), d = a.dims();
+  for (size_t i = 0; i < d.size(); ++i)
+    if (d[i] > 1 && sa[i] != sb[i]) return false;
+  return true;
+}
+
+bool is_layout(const memory::desc& md, Layout layout) {
+  if (md.data.format_kind != dnnl_blocked || md.data.format_desc.blocking.inner_nblks != 0) return false;
+  memory::dims md_dims = md.dims();
+  Dims d(md_dims.begin(), md_dims.end());
+  return md == layout_md(d, layout);
+}
+
+void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p) {
+  using dnnl::algorithm;
+  auto finite = [](float v) { return std::isinf(v) ? (v > 0 ? FLT_MAX : -FLT_MAX) : v; };
+  switch (p.kind) {
+    case EltwiseKind::kRelu: po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); break;
+    case EltwiseKind::kLeakyRelu: po.append_eltwise(1.f, algorithm::eltwise_relu, p.alpha, 0.f); break;
+    case EltwiseKind::kClip: po.append_eltwise(1.f, algorithm::eltwise_clip_v2, finite(p.alpha), finite(p.beta)); break;
+    case EltwiseKind::kSigmoid: po.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f); break;
+    case EltwiseKind::kHardSigmoid:  // max(0, min(1, alpha*x + beta)); oneDNN 2.6 has no single op for it
+      po.append_eltwise(1.f, algorithm::eltwise_linear, p.alpha, p.beta);
+      po.append_eltwise(1.f, algorithm::eltwise_clip_v2, 0.f, 1.f);
+      break;
+    case EltwiseKind::kHardSwish: po.append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f); break;
+  }
+}
+
+dnnl::primitive_attr attr_with(const PostOps& post_ops) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (!post_ops.empty()) {
+    dnnl::post_ops po;
+    for (const auto& p : post_ops) append_eltwise(po, p);
+    attr.set_post_ops(po);
+  }
+  return attr;
+}
+
+Lowering::Lowering(const Graph& g, const dnnl::engine& engine) : g_(g), engine_(engine) {}
+
+int Lowering::new_buffer(const memory::desc& md, const std::string& name, bool persistent) {
+  int id = planner_.add_buffer(md.get_size(), current_step(), current_step());
+  buffer_names_.push_back(name);
+  persistent_.push_back(persistent);
+  return id;
+}
+
+void Lowering::touch(const Slot& s) { planner_.extend_lifetime(s.buffer, current_step()); }
+
+Slot Lowering::input_as_is(ValueId v) {
+  const Value& val = g_.value(v);
+  auto it = slots_.find(v);
+  if (it == slots_.end()) {
+    if (!val.is_constant) throw Error(ErrorCode::kBadModel, "value '" + val.name + "' is read before it is computed");
+    Slot s = constant(v, layout_md(val.dims, Layout::kPlain));
+    slots_[v] = s;
+    return s;
+  }
+  touch(it->second);
+  return it->second;
+}
+
+Slot Lowering::input(ValueId v, Layout layout) {
+  Slot s = input_as_is(v);
+  if (is_layout(s.md, layout) || s.md.dims().size() < 3) return s;
+  memory::desc want = layout_md(g_.value(v).dims, layout);
+  if (same_bytes(s.md, want)) return Slot{s.buffer, want};  // e.g. {N,C,1,1}: no copy needed
+  auto key = std::make_pair(v, static_cast<int>(layout));
+  if (auto it = converted_.find(key); it != converted_.end()) {
+    touch(it->second);
+    return it->second;
+  }
+  Slot dst{new_buffer(layout_md(g_.value(v).dims, layout), g_.value(v).name + ".reordered", false),
+           layout_md(g_.value(v).dims, layout)};
+  auto pd = dnnl::reorder::primitive_desc(engine_, s.md, engine_, dst.md);
+  add_primitive("reorder " + g_.value(v).name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, s}, {DNNL_ARG_TO, dst}});
+  converted_[key] = dst;
+  return dst;
+}
+
+Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* source_md) {
+  const Value& val = g_.value(v);
+  if (!val.is_constant) throw Error(ErrorCode::kUnsupported, "'" + val.name + "' must be a constant");
+  if (val.dtype != DType::kF32)
+    throw Error(ErrorCode::kUnsupported, "constant '" + val.name + "' is " + dtype_name(val.dtype) +
+                                             "; kernels take float32");
+  Slot s{new_buffer(md, val.name, true), md};
+  memory::dims dims = md.dims();
+  memory::desc src = source_md ? *source_md : memory::desc(dims, memory::data_type::f32, plain_strides(dims));
+  if (src.get_size() != val.data.size())
+    throw Error(ErrorCode::kBadModel, "constant '" + val.name + "' does not fit the kernel's expected size");
+  loads_.push_back({val.data.data(), src, s, val.name});
+  return s;
+}
+
+Slot Lowering::scaled_constant(ValueId v, float scale) {
+  const Value& val = g_.value(v);
+  std::vector<float> f(val.data.size() / 4);
+  std::memcpy(f.data(), val.data.data(), val.data.size());
+  for (float& x : f) x *= scale;
+  scaled_.push_back(std::move(f));
+  memory::desc md = layout_md(val.dims, Layout::kPlain);
+  Slot s{new_buffer(md, val.name + ".scaled", true), md};
+  loads_.push_back({scaled_.back().data(), md, s, val.name});
+  return s;
+}
+
+Slot Lowering::output(ValueId v, const memory::desc& md) {
+  Slot s{new_buffer(md, g_.value(v).name, false), md};
+  slots_[v] = s;
+  return s;
+}
+
+void Lowering::alias_output(ValueId v, const Slot& base, const memory::desc& md) {
+  touch(base);
+  slots_[v] = Slot{base.buffer, md};
+}
+
+Slot Lowering::scratch(const memory::desc& md, const std::string& what) {
+  return Slot{new_buffer(md, what, false), md};
+}
+
+void Lowering::add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
+                             std::vector<std::pair<int, Slot>> args) {
+  memory::desc pad = pd.scratchpad_desc();
+  if (pad.get_size() > 0) args.emplace_back(DNNL_ARG_SCRATCHPAD, scratch(pad, name + ".scratchpad"));
+  for (const auto& a : args) touch(a.second);
+  Step s;
+  s.name = name;
+  s.impl = pd.impl_info_str();
+  s.primitive = prim;
+  s.args = std::move(args);
+  steps_.push_back(std::move(s));
+}
+
+void Lowering::add_custom(const std::string& name, const std::string& impl, CustomKernel kernel, std::vector<Slot> slots) {
+  for (const auto& s : slots) touch(s);
+  Step s;
+  s.name = name;
+  s.impl = "teeinfer:" + impl;
+  s.custom = std::move(kernel);
+  s.custom_slots = std::move(slots);
+  steps_.push_back(std::move(s));
+}
+
+void Lowering::lower_all() {
+  for (ValueId v : g_.inputs) {
+    memory::desc md = layout_md(g_.value(v).dims, Layout::kPlain);
+    Slot s = output(v, md);
+    inputs_.emplace_back(v, s);
+  }
+  for (const Node& n : g_.nodes) {
+    try {
+      lower_node(*this, n);
+    } catch (const dnnl::error& e) {
+      throw Error(ErrorCode::kKernel, n.onnx_op + " node '" + n.name + "': oneDNN refused it (" + e.what() + ")");
+    }
+  }
+  // Outputs leave the enclave in plain row-major order.
+  for (ValueId v : g_.outputs) outputs_.emplace_back(v, input(v, Layout::kPlain));
+  // Everything read at the end, and all constants, stay alive across the whole run.
+  int last = std::max(current_step() - 1, 0);
+  for (auto& o : outputs_) planner_.extend_lifetime(o.second.buffer, last);
+  for (size_t b = 0; b < persistent_.size(); ++b)
+    if (persistent_[b]) {
+      planner_.extend_lifetime(static_cast<int>(b), 0);
+      planner_.extend_lifetime(static_cast<int>(b), last);
+    }
+  for (auto& i : inputs_) planner_.extend_lifetime(i.second.buffer, 0);
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,117 @@
+// Lowering: turns an IR Graph into a list of Steps (oneDNN primitives or plain C++
+// kernels) over arena buffers, and records every buffer's size and lifetime for the
+// MemoryPlanner. Kernel files (enclave/kernels/*.cpp) each expose one `lower_*`
+// function that reads a Node and calls this context.
+//
+// Layout rule (measured, see DESIGN.md): activations of 3-D..5-D tensors stay
+// channels-last between conv/pool layers; ops that depend on element order (Reshape,
+// Transpose, Gemm/MatMul, Softmax over flattened dims) ask for plain row-major, and the
+// context inserts one reorder per value and layout when needed.
+#pragma once
+
+#include <dnnl.hpp>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/graph.h"
+#include "enclave/memory_planner.h"
+
+namespace teeinfer {
+
+enum class Layout { kPlain, kChannelsLast };
+
+// Where a value lives: a planned buffer and the memory descriptor over it.
+struct Slot {
+  int buffer = -1;
+  dnnl::memory::desc md;
+};
+
+// A hand-written kernel: gets the base pointers of its slots, in the order given.
+using CustomKernel = std::function<void(const std::vector<void*>&)>;
+
+struct Step {
+  std::string name;  // node name (or "reorder <value>")
+  std::string impl;  // oneDNN implementation, or "teeinfer:<kernel>"
+  dnnl::primitive primitive;
+  std::vector<std::pair<int, Slot>> args;  // DNNL_ARG_* -> slot (primitive steps)
+  CustomKernel custom;                     // set instead of primitive
+  std::vector<Slot> custom_slots;
+};
+
+// A constant to copy/reorder into the arena once, at load time.
+struct ConstantLoad {
+  const void* source;  // plain row-major bytes owned by the Graph
+  dnnl::memory::desc source_md;
+  Slot target;
+  std::string name;
+};
+
+dnnl::memory::dims to_dnnl_dims(const Dims& d);
+dnnl::memory::desc layout_md(const Dims& dims, Layout layout);
+bool is_layout(const dnnl::memory::desc& md, Layout layout);
+// Strides of a strided (non-blocked) md, in elements.
+dnnl::memory::dims strides_of(const dnnl::memory::desc& md);
+// Appends the oneDNN eltwise ops implementing `p` (HardSigmoid needs two).
+void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p);
+dnnl::primitive_attr attr_with(const PostOps& post_ops);
+
+class Lowering {
+ public:
+  Lowering(const Graph& g, const dnnl::engine& engine);
+
+  // Builds all steps; afterwards buffers(), steps(), loads() and outputs() are final.
+  void lower_all();
+
+  const Graph& graph() const { return g_; }
+  const dnnl::engine& engine() const { return engine_; }
+
+  // The value as consumed by the step being built, in `layout` (reordered if needed).
+  Slot input(ValueId v, Layout layout);
+  // The value in whatever layout it already has.
+  Slot input_as_is(ValueId v);
+  // A constant reordered at load time into `md` (e.g. a weights layout oneDNN chose).
+  // `source_md` describes the constant's bytes (default: plain over md's dims).
+  Slot constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc* source_md = nullptr);
+  // A constant at load time, multiplied by `scale` (Gemm's beta*C); plain layout.
+  Slot scaled_constant(ValueId v, float scale);
+  // A fresh buffer for a node's output.
+  Slot output(ValueId v, const dnnl::memory::desc& md);
+  // The output shares `base`'s buffer with another descriptor (zero-copy reshape).
+  void alias_output(ValueId v, const Slot& base, const dnnl::memory::desc& md);
+  // A buffer that only lives during the step being built.
+  Slot scratch(const dnnl::memory::desc& md, const std::string& what);
+
+  void add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
+                     std::vector<std::pair<int, Slot>> args);
+  void add_custom(const std::string& name, const std::string& impl, CustomKernel kernel, std::vector<Slot> slots);
+
+  MemoryPlanner& planner() { return planner_; }
+  const std::vector<Step>& steps() const { return steps_; }
+  const std::vector<ConstantLoad>& loads() const { return loads_; }
+  const std::vector<std::pair<ValueId, Slot>>& inputs() const { return inputs_; }
+  const std::vector<std::pair<ValueId, Slot>>& outputs() const { return outputs_; }
+  const std::vector<std::string>& buffer_names() const { return buffer_names_; }
+
+ private:
+  int new_buffer(const dnnl::memory::desc& md, const std::string& name, bool persistent);
+  void touch(const Slot& s);
+  int current_step() const { return static_cast<int>(steps_.size()); }
+
+  const Graph& g_;
+  dnnl::engine engine_;
+  MemoryPlanner planner_;
+  std::vector<std::string> buffer_names_;
+  std::vector<bool> persistent_;
+  std::vector<Step> steps_;
+  std::vector<ConstantLoad> loads_;
+  std::map<ValueId, Slot> slots_;                       // primary home of each value
+  std::map<std::pair<ValueId, int>, Slot> converted_;   // reordered copies by layout
+  std::vector<std::pair<ValueId, Slot>> inputs_, outputs_;
+  std::deque<std::vector<float>> scaled_;  // host copies of scaled constants (stable addresses)
+};
+
+}  // namespace teeinfer

@@ -1,0 +1,129 @@
+#include "enclave/session.h"
+
+#include <cstring>
+#include <unordered_map>
+
+#include "common/error.h"
+#include "enclave/lowering.h"
+
+namespace teeinfer {
+
+struct Session::Impl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  std::unique_ptr<Lowering> lowering;
+  std::unique_ptr<SecureRegion> region;
+  std::unique_ptr<SecureArena> arena;
+  std::vector<std::byte*> buffer_ptrs;
+  std::vector<std::unordered_map<int, dnnl::memory>> step_args;
+  std::vector<std::vector<void*>> custom_ptrs;
+  std::vector<std::pair<std::string, Dims>> input_specs;
+  std::vector<std::pair<std::string, Dims>> output_specs;
+  size_t weight_bytes = 0;
+
+  void* ptr(const Slot& s) const { return buffer_ptrs.at(static_cast<size_t>(s.buffer)); }
+  dnnl::memory mem(const Slot& s) const { return dnnl::memory(s.md, engine, ptr(s)); }
+  void load_constants();
+  void bind_steps();
+};
+
+void Session::Impl::load_constants() {
+  for (const ConstantLoad& c : lowering->loads()) {
+    dnnl::memory src(c.source_md, engine, const_cast<void*>(c.source));
+    dnnl::memory dst = mem(c.target);
+    dnnl::reorder(src, dst).execute(stream, src, dst);
+    weight_bytes += c.target.md.get_size();
+  }
+  stream.wait();
+}
+
+void Session::Impl::bind_steps() {
+  for (const Step& s : lowering->steps()) {
+    std::unordered_map<int, dnnl::memory> args;
+    for (const auto& [arg, slot] : s.args) args.emplace(arg, mem(slot));
+    step_args.push_back(std::move(args));
+    std::vector<void*> ptrs;
+    for (const Slot& slot : s.custom_slots) ptrs.push_back(ptr(slot));
+    custom_ptrs.push_back(std::move(ptrs));
+  }
+}
+
+Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  validate_graph(graph);
+  for (ValueId v : graph.inputs) {
+    if (graph.value(v).dtype != DType::kF32)
+      throw Error(ErrorCode::kUnsupported, "input '" + graph.value(v).name + "' is " +
+                                               dtype_name(graph.value(v).dtype) + "; inputs must be float32");
+    impl_->input_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
+  }
+  for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
+  impl_->lowering = std::make_unique<Lowering>(graph, impl_->engine);
+  impl_->lowering->lower_all();
+
+  MemoryPlanner& planner = impl_->lowering->planner();
+  planner.plan();
+  size_t need = planner.arena_size();
+  size_t budget = options.budget_bytes ? options.budget_bytes : need;
+  if (need > budget)
+    throw Error(ErrorCode::kBudgetExceeded, "the model needs " + std::to_string(need) +
+                                                " bytes of secure memory as planned; the budget is " +
+                                                std::to_string(budget) + " bytes");
+  impl_->region = platform.allocate_region(need);
+  impl_->arena = std::make_unique<SecureArena>(impl_->region->data(), impl_->region->size(), budget);
+  const auto& names = impl_->lowering->buffer_names();
+  for (int b = 0; b < planner.buffer_count(); ++b)
+    impl_->buffer_ptrs.push_back(impl_->arena->reserve(planner.offset(b), planner.bytes(b), names[b]));
+  impl_->load_constants();
+  impl_->bind_steps();
+}
+
+Session::~Session() = default;
+
+std::vector<OutputTensor> Session::run(const std::vector<TensorView>& inputs) {
+  Impl& m = *impl_;
+  if (inputs.size() != m.input_specs.size())
+    throw Error(ErrorCode::kBadInput, "the model takes " + std::to_string(m.input_specs.size()) + " input(s), got " +
+                                          std::to_string(inputs.size()));
+  const auto& in_slots = m.lowering->inputs();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& [name, dims] = m.input_specs[i];
+    if (inputs[i].dtype != DType::kF32 || inputs[i].dims != dims)
+      throw Error(ErrorCode::kBadInput, "input '" + name + "' must be float32 " + dims_to_string(dims) + ", got " +
+                                            dtype_name(inputs[i].dtype) + " " + dims_to_string(inputs[i].dims));
+    std::memcpy(m.ptr(in_slots[i].second), inputs[i].data, inputs[i].bytes());
+  }
+  const auto& steps = m.lowering->steps();
+  for (size_t s = 0; s < steps.size(); ++s) {
+    if (steps[s].custom) {
+      m.stream.wait();
+      steps[s].custom(m.custom_ptrs[s]);
+    } else {
+      steps[s].primitive.execute(m.stream, m.step_args[s]);
+    }
+  }
+  m.stream.wait();
+  std::vector<OutputTensor> out;
+  const auto& out_slots = m.lowering->outputs();
+  for (size_t i = 0; i < out_slots.size(); ++i) {
+    OutputTensor t{m.output_specs[i].first, m.output_specs[i].second, {}};
+    t.data.resize(static_cast<size_t>(element_count(t.dims, t.name)));
+    std::memcpy(t.data.data(), m.ptr(out_slots[i].second), t.data.size() * sizeof(float));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+size_t Session::arena_bytes() const { return impl_->lowering->planner().arena_size(); }
+size_t Session::peak_bytes() const { return impl_->arena->peak_bytes(); }
+size_t Session::weight_bytes() const { return impl_->weight_bytes; }
+std::string Session::memory_plan_ascii() const { return impl_->lowering->planner().to_ascii(); }
+const std::vector<std::pair<std::string, Dims>>& Session::input_specs() const { return impl_->input_specs; }
+
+std::vector<StepInfo> Session::steps() const {
+  std::vector<StepInfo> out;
+  for (const Step& s : impl_->lowering->steps()) out.push_back({s.name, s.impl});
+  return out;
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,59 @@
+// Session: one model prepared for inference inside the enclave.
+//
+// Construction is the Prepare phase: lower the graph to kernels, plan every buffer's
+// arena offset, take one secure region from the platform, and load (reorder) all
+// weights into the arena. run() is the Invoke phase: it allocates nothing in the arena.
+//
+//   NativePlatform platform;
+//   Session s(graph, platform, {.budget_bytes = 64 << 20});
+//   std::vector<OutputTensor> y = s.run({TensorView{DType::kF32, dims, data, "image"}});
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/graph.h"
+#include "enclave/secure_arena.h"
+#include "enclave/tee_platform.h"
+
+namespace teeinfer {
+
+struct SessionOptions {
+  size_t budget_bytes = 0;  // 0: exactly what the plan needs
+};
+
+struct OutputTensor {
+  std::string name;
+  Dims dims;
+  std::vector<float> data;
+};
+
+struct StepInfo {
+  std::string name;
+  std::string impl;  // oneDNN implementation or teeinfer kernel
+};
+
+class Session {
+ public:
+  Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Inputs in graph-input order, float32, dims exactly as the graph's. Throws kBadInput.
+  std::vector<OutputTensor> run(const std::vector<TensorView>& inputs);
+
+  size_t arena_bytes() const;        // planned size of the arena
+  size_t peak_bytes() const;         // highest arena byte ever reserved
+  size_t weight_bytes() const;       // bytes of constants held in the arena
+  std::vector<StepInfo> steps() const;
+  std::string memory_plan_ascii() const;
+  const std::vector<std::pair<std::string, Dims>>& input_specs() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace teeinfer

@@ -1,0 +1,152 @@
+#include "host/graph_passes.h"
+
+#include <cmath>
+#include <cstring>
+#include <optional>
+
+#include "common/error.h"
+
+namespace teeinfer {
+namespace {
+
+std::vector<float> floats_of(const Value& v) {
+  std::vector<float> f(v.data.size() / 4);
+  std::memcpy(f.data(), v.data.data(), f.size() * 4);
+  return f;
+}
+
+Value float_constant(const std::string& name, Dims dims, const std::vector<float>& f) {
+  Value v;
+  v.name = name;
+  v.dtype = DType::kF32;
+  v.dims = std::move(dims);
+  v.is_constant = true;
+  v.data.resize(f.size() * 4);
+  std::memcpy(v.data.data(), f.data(), v.data.size());
+  return v;
+}
+
+// Index of the node producing each value, or -1.
+std::vector<int> producers(const Graph& g) {
+  std::vector<int> p(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i) p[g.nodes[i].outputs[0]] = static_cast<int>(i);
+  return p;
+}
+
+bool is_graph_output(const Graph& g, ValueId v) {
+  for (ValueId o : g.outputs)
+    if (o == v) return true;
+  return false;
+}
+
+// The node producing `n`'s first input, if that value feeds only `n`.
+std::optional<size_t> sole_producer(const Graph& g, const Node& n, const std::vector<int>& prod,
+                                    const std::vector<int>& uses) {
+  ValueId in = n.inputs.at(0);
+  if (prod[in] < 0 || uses[in] != 1 || is_graph_output(g, in)) return std::nullopt;
+  return static_cast<size_t>(prod[in]);
+}
+
+bool fold_batchnorm(Graph& g, Node& conv, const Node& bn) {
+  const auto& bp = std::get<BatchNormParams>(bn.params);
+  for (int i = 1; i <= 4; ++i)
+    if (!g.value(bn.inputs[i]).is_constant) return false;
+  if (!g.value(conv.inputs[1]).is_constant) return false;
+  if (conv.inputs.size() > 2 && conv.inputs[2] != kNoValue && !g.value(conv.inputs[2]).is_constant) return false;
+  auto gamma = floats_of(g.value(bn.inputs[1])), beta = floats_of(g.value(bn.inputs[2]));
+  auto mean = floats_of(g.value(bn.inputs[3])), var = floats_of(g.value(bn.inputs[4]));
+  const Value& wv = g.value(conv.inputs[1]);
+  auto w = floats_of(wv);
+  size_t oc = static_cast<size_t>(wv.dims[0]), per = w.size() / oc;
+  std::vector<float> bias(oc, 0.f);
+  if (conv.inputs.size() > 2 && conv.inputs[2] != kNoValue) bias = floats_of(g.value(conv.inputs[2]));
+  for (size_t o = 0; o < oc; ++o) {
+    // Folding in double keeps the folded weights within float rounding of the original.
+    double s = gamma[o] / std::sqrt(static_cast<double>(var[o]) + bp.epsilon);
+    for (size_t k = 0; k < per; ++k) w[o * per + k] = static_cast<float>(w[o * per + k] * s);
+    bias[o] = static_cast<float>((bias[o] - mean[o]) * s + beta[o]);
+  }
+  std::string base = conv.name;
+  Dims wdims = wv.dims;
+  ValueId wid = g.add_value(float_constant(base + ".weight_bn_folded", wdims, w));
+  ValueId bid = g.add_value(float_constant(base + ".bias_bn_folded", {static_cast<int64_t>(oc)}, bias));
+  conv.inputs.resize(3);
+  conv.inputs[1] = wid;
+  conv.inputs[2] = bid;
+  return true;
+}
+
+PostOps* post_ops_of(Node& n) {
+  if (auto* c = std::get_if<ConvParams>(&n.params)) return &c->post_ops;
+  if (auto* m = std::get_if<GemmParams>(&n.params)) return &m->post_ops;
+  if (auto* m = std::get_if<MatMulParams>(&n.params)) return &m->post_ops;
+  return nullptr;
+}
+
+}  // namespace
+
+PassStats optimize_graph(Graph& g) {
+  PassStats stats;
+  std::vector<bool> dead(g.nodes.size(), false);
+  auto prod = producers(g);
+  auto uses = g.use_counts();
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    auto p = sole_producer(g, n, prod, uses);
+    if (!p || dead[*p]) continue;
+    Node& src = g.nodes[*p];
+    bool merged = false;
+    if (n.op == OpKind::kBatchNorm && src.op == OpKind::kConv && post_ops_of(src)->empty()) {
+      merged = fold_batchnorm(g, src, n);
+      stats.batchnorms_folded += merged;
+    } else if (n.op == OpKind::kEltwise && post_ops_of(src)) {
+      post_ops_of(src)->push_back(std::get<EltwiseParams>(n.params));
+      merged = true;
+      ++stats.activations_fused;
+    }
+    if (!merged) continue;
+    // The producer now writes the merged node's output; the merged node disappears.
+    src.outputs = n.outputs;
+    prod[n.outputs[0]] = static_cast<int>(*p);
+    dead[i] = true;
+    uses = g.use_counts();
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!dead[i]) kept.push_back(std::move(g.nodes[i]));
+  // Producers moved later than their merged node's position stay in order: a merged node
+  // only ever absorbs its sole input producer, which came earlier.
+  g.nodes = std::move(kept);
+  compact_graph(g);
+  return stats;
+}
+
+void compact_graph(Graph& g) {
+  std::vector<bool> used(g.values.size(), false);
+  for (ValueId v : g.inputs) used[v] = true;
+  for (ValueId v : g.outputs) used[v] = true;
+  for (const Node& n : g.nodes) {
+    for (ValueId v : n.inputs)
+      if (v != kNoValue) used[v] = true;
+    for (ValueId v : n.outputs) used[v] = true;
+  }
+  std::vector<ValueId> remap(g.values.size(), kNoValue);
+  std::vector<Value> kept;
+  for (size_t i = 0; i < g.values.size(); ++i) {
+    if (!used[i]) continue;
+    remap[i] = static_cast<ValueId>(kept.size());
+    kept.push_back(std::move(g.values[i]));
+  }
+  g.values = std::move(kept);
+  auto fix = [&](ValueId& v) {
+    if (v != kNoValue) v = remap[v];
+  };
+  for (ValueId& v : g.inputs) fix(v);
+  for (ValueId& v : g.outputs) fix(v);
+  for (Node& n : g.nodes) {
+    for (ValueId& v : n.inputs) fix(v);
+    for (ValueId& v : n.outputs) fix(v);
+  }
+}
+
+}  // namespace teeinfer

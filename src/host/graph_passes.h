@@ -1,0 +1,24 @@
+// Graph optimisations applied after import, before packing or running:
+//   * BatchNorm following a Conv is folded into the Conv's weights and bias;
+//   * Relu/LeakyRelu/Clip/Sigmoid/HardSigmoid/HardSwish after Conv/Gemm/MatMul become
+//     fused post-ops;
+//   * values nothing reads are dropped and ids renumbered.
+// Each pass only fires when the intermediate tensor has a single reader and is not a
+// graph output, so results are unchanged (up to float rounding of the folded weights).
+#pragma once
+
+#include "common/graph.h"
+
+namespace teeinfer {
+
+struct PassStats {
+  int batchnorms_folded = 0;
+  int activations_fused = 0;
+};
+
+PassStats optimize_graph(Graph& g);
+
+// Removes values no node or graph output references; renumbers ids.
+void compact_graph(Graph& g);
+
+}  // namespace teeinfer

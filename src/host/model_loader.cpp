@@ -1,0 +1,51 @@
+#include "host/model_loader.h"
+
+#include "common/error.h"
+#include "host/file_io.h"
+#include "host/onnx_import.h"
+
+namespace teeinfer {
+
+std::vector<std::pair<std::string, Dims>> declared_inputs(const std::string& path) {
+  return onnx_declared_inputs(read_file(path), path);
+}
+
+Dims resolve_input_dims(const std::string& input_name, Dims declared) {
+  for (size_t i = 0; i < declared.size(); ++i) {
+    if (declared[i] >= 0) continue;
+    if (i == 0) {
+      declared[i] = 1;
+    } else {
+      throw Error(ErrorCode::kBadInput, "input '" + input_name + "' has dynamic dim " + std::to_string(i) +
+                                            "; give its shape with --input-shape (e.g. 1x3x224x224)");
+    }
+  }
+  return declared;
+}
+
+Dims parse_dims(const std::string& text, const std::string& option) {
+  Dims d;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find_first_of("x,", pos);
+    if (end == std::string::npos) end = text.size();
+    std::string part = text.substr(pos, end - pos);
+    if (part.empty() || part.size() > 9 || part.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(ErrorCode::kBadArgument, option + ": '" + text + "' is not a shape like 1x3x224x224");
+    d.push_back(std::stoll(part));
+    pos = end + 1;
+  }
+  return d;
+}
+
+Graph load_onnx_model(const std::string& path, const std::map<std::string, Dims>& input_dims, PassStats* stats) {
+  ImportOptions options;
+  options.input_dims = input_dims;
+  Graph g = import_onnx(read_file(path), path, options);
+  PassStats s = optimize_graph(g);
+  validate_graph(g);
+  if (stats) *stats = s;
+  return g;
+}
+
+}  // namespace teeinfer

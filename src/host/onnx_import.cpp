@@ -1,0 +1,477 @@
+#include "host/onnx_import.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <onnx/onnx_pb.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/shape_inference.h"
+#include "host/constant_folder.h"
+#include "host/onnx_attrs.h"
+#include "host/onnx_tensor.h"
+
+namespace teeinfer {
+namespace {
+
+constexpr int kMinOpset = 7, kMaxOpset = 18;
+
+onnx::ModelProto parse_model(const std::string& bytes, const std::string& source) {
+  onnx::ModelProto model;
+  google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
+  google::protobuf::io::CodedInputStream coded(&raw);
+  coded.SetTotalBytesLimit(INT32_MAX);
+  if (bytes.empty() || !model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage() ||
+      !model.has_graph())
+    throw Error(ErrorCode::kBadModel, "'" + source + "' is not a valid ONNX model (truncated or corrupt protobuf)");
+  return model;
+}
+
+int default_opset(const onnx::ModelProto& model, const std::string& source) {
+  for (const auto& o : model.opset_import()) {
+    if (o.domain().empty() || o.domain() == "ai.onnx") {
+      if (o.version() < kMinOpset || o.version() > kMaxOpset)
+        throw Error(ErrorCode::kUnsupported, "'" + source + "' uses opset " + std::to_string(o.version()) +
+                                                 "; teeinfer supports opsets " + std::to_string(kMinOpset) + "-" +
+                                                 std::to_string(kMaxOpset));
+      return static_cast<int>(o.version());
+    }
+  }
+  throw Error(ErrorCode::kBadModel, "'" + source + "' declares no default-domain opset");
+}
+
+// Symbols of the ONNX graph while importing: a name is either a runtime value of the
+// IR graph or a constant not (yet) materialised in it.
+class Importer {
+ public:
+  Importer(const onnx::ModelProto& model, int opset, std::string source)
+      : model_(model), opset_(opset), source_(std::move(source)) {}
+
+  Graph run(const ImportOptions& options);
+
+ private:
+  struct Sym {
+    ValueId id = kNoValue;
+    std::shared_ptr<const Value> constant;
+  };
+
+  void bind_inputs(const ImportOptions& options);
+  void convert(const onnx::NodeProto& node);
+  void convert_runtime(const onnx::NodeProto& node, const OnnxAttrs& a);
+
+  const Sym& sym(const std::string& name, const OnnxAttrs& a) const;
+  const Value* constant(const onnx::NodeProto& node, int i) const;
+  const Dims& dims(const onnx::NodeProto& node, int i, const OnnxAttrs& a) const;
+  ValueId runtime(const onnx::NodeProto& node, int i, const OnnxAttrs& a);
+  ValueId optional_runtime(const onnx::NodeProto& node, int i, const OnnxAttrs& a);
+  const Value& required_constant(const onnx::NodeProto& node, int i, const OnnxAttrs& a, const char* role) const;
+  void emit(const onnx::NodeProto& node, OpKind op, std::vector<ValueId> inputs, OpParams params,
+            const Dims* reshape_to = nullptr);
+
+  void conv(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind, bool global);
+  void eltwise(const onnx::NodeProto& n, const OnnxAttrs& a, EltwiseParams p);
+  void reshape_like(const onnx::NodeProto& n, const OnnxAttrs& a, const Dims& to);
+
+  const onnx::ModelProto& model_;
+  int opset_;
+  std::string source_;
+  Graph g_;
+  std::map<std::string, Sym> syms_;
+};
+
+const Importer::Sym& Importer::sym(const std::string& name, const OnnxAttrs& a) const {
+  auto it = syms_.find(name);
+  if (it == syms_.end()) throw Error(ErrorCode::kBadModel, a.where() + ": input '" + name + "' is never defined");
+  return it->second;
+}
+
+const Value* Importer::constant(const onnx::NodeProto& node, int i) const {
+  if (i >= node.input_size() || node.input(i).empty()) return nullptr;
+  auto it = syms_.find(node.input(i));
+  return it == syms_.end() ? nullptr : it->second.constant.get();
+}
+
+const Dims& Importer::dims(const onnx::NodeProto& node, int i, const OnnxAttrs& a) const {
+  if (i >= node.input_size() || node.input(i).empty())
+    throw Error(ErrorCode::kBadModel, a.where() + ": missing input " + std::to_string(i));
+  const Sym& s = sym(node.input(i), a);
+  return s.constant ? s.constant->dims : g_.value(s.id).dims;
+}
+
+ValueId Importer::runtime(const onnx::NodeProto& node, int i, const OnnxAttrs& a) {
+  if (i >= node.input_size() || node.input(i).empty())
+    throw Error(ErrorCode::kBadModel, a.where() + ": missing input " + std::to_string(i));
+  Sym& s = syms_[node.input(i)];
+  if (s.id == kNoValue) {
+    if (!s.constant) throw Error(ErrorCode::kBadModel, a.where() + ": input '" + node.input(i) + "' is never defined");
+    Value v = *s.constant;
+    v.name = node.input(i);
+    s.id = g_.add_value(std::move(v));
+  }
+  return s.id;
+}
+
+ValueId Importer::optional_runtime(const onnx::NodeProto& node, int i, const OnnxAttrs& a) {
+  if (i >= node.input_size() || node.input(i).empty()) return kNoValue;
+  return runtime(node, i, a);
+}
+
+const Value& Importer::required_constant(const onnx::NodeProto& node, int i, const OnnxAttrs& a,
+                                         const char* role) const {
+  const Value* v = constant(node, i);
+  if (!v) throw Error(ErrorCode::kUnsupported, a.where() + ": " + role + " must be a constant (initializer)");
+  return *v;
+}
+
+void Importer::emit(const onnx::NodeProto& node, OpKind op, std::vector<ValueId> inputs, OpParams params,
+                    const Dims* reshape_to) {
+  if (node.output_size() < 1 || node.output(0).empty())
+    throw Error(ErrorCode::kBadModel, node.op_type() + " node '" + node.name() + "' has no output");
+  Node n;
+  n.name = node.name().empty() ? node.output(0) : node.name();
+  n.onnx_op = node.op_type();
+  n.op = op;
+  n.inputs = std::move(inputs);
+  n.params = std::move(params);
+  Value out;
+  out.name = node.output(0);
+  out.dtype = DType::kF32;
+  if (reshape_to) out.dims = *reshape_to;
+  ValueId id = g_.add_value(out);
+  n.outputs = {id};
+  if (!reshape_to) g_.value(id).dims = infer_output_dims(g_, n);
+  else infer_output_dims(g_, n);  // checks the element count
+  for (ValueId in : n.inputs)
+    if (in != kNoValue && g_.value(in).dtype != DType::kF32)
+      throw Error(ErrorCode::kUnsupported, n.onnx_op + " node '" + n.name + "': input '" + g_.value(in).name +
+                                               "' is " + dtype_name(g_.value(in).dtype) +
+                                               "; runtime tensors must be float32");
+  g_.nodes.push_back(std::move(n));
+  syms_[node.output(0)] = Sym{id, nullptr};
+}
+
+// Pads from auto_pad / pads for `spatial` dims of `x`; returns {begin, end}.
+std::pair<Dims, Dims> window_pads(const OnnxAttrs& a, const Dims& x, const Dims& kernel, const Dims& strides,
+                                  const Dims& dilations) {
+  size_t sp = kernel.size();
+  std::string auto_pad = a.s("auto_pad", "NOTSET");
+  Dims begin(sp, 0), end(sp, 0);
+  if (auto_pad == "NOTSET") {
+    Dims pads = a.ints("pads", Dims(2 * sp, 0));
+    if (pads.size() != 2 * sp) throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per spatial dim");
+    for (size_t i = 0; i < sp; ++i) begin[i] = pads[i], end[i] = pads[i + sp];
+  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    for (size_t i = 0; i < sp; ++i) {
+      int64_t in = x[i + 2], out = (in + strides[i] - 1) / strides[i];
+      int64_t total = std::max<int64_t>((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - in, 0);
+      begin[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      end[i] = total - begin[i];
+    }
+  } else if (auto_pad != "VALID") {
+    throw Error(ErrorCode::kBadModel, a.where() + ": unknown auto_pad '" + auto_pad + "'");
+  }
+  return {begin, end};
+}
+
+void Importer::conv(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims& x = dims(n, 0, a);
+  const Value& w = required_constant(n, 1, a, "weight");
+  if (x.size() < 3 || w.dims.size() != x.size())
+    throw Error(ErrorCode::kBadModel, a.where() + ": input " + dims_to_string(x) + " and weight " +
+                                          dims_to_string(w.dims) + " ranks do not fit");
+  size_t sp = x.size() - 2;
+  ConvParams p;
+  p.kernel = a.ints("kernel_shape", Dims(w.dims.begin() + 2, w.dims.end()));
+  p.strides = a.ints("strides", Dims(sp, 1));
+  p.dilations = a.ints("dilations", Dims(sp, 1));
+  p.groups = a.i("group", 1);
+  if (p.kernel.size() != sp || p.strides.size() != sp || p.dilations.size() != sp)
+    throw Error(ErrorCode::kBadModel, a.where() + ": kernel/stride/dilation rank differs from input");
+  std::tie(p.pads_begin, p.pads_end) = window_pads(a, x, p.kernel, p.strides, p.dilations);
+  emit(n, OpKind::kConv, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
+}
+
+void Importer::pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind, bool global) {
+  const Dims& x = dims(n, 0, a);
+  if (x.size() < 3) throw Error(ErrorCode::kBadModel, a.where() + ": input must have spatial dims");
+  size_t sp = x.size() - 2;
+  if (n.output_size() > 1) throw Error(ErrorCode::kUnsupported, a.where() + ": the Indices output is not supported");
+  if (a.i("storage_order", 0) != 0) throw Error(ErrorCode::kUnsupported, a.where() + ": storage_order=1");
+  PoolParams p;
+  p.kind = kind;
+  if (global) {
+    p.kernel = Dims(x.begin() + 2, x.end());
+    p.strides = p.dilations = Dims(sp, 1);
+    p.pads_begin = p.pads_end = p.declared_pads_end = Dims(sp, 0);
+    emit(n, OpKind::kPool, {runtime(n, 0, a)}, p);
+    return;
+  }
+  p.kernel = a.ints("kernel_shape", {});
+  p.strides = a.ints("strides", Dims(sp, 1));
+  p.dilations = a.ints("dilations", Dims(sp, 1));
+  if (p.kernel.size() != sp || p.strides.size() != sp || p.dilations.size() != sp)
+    throw Error(ErrorCode::kBadModel, a.where() + ": kernel_shape/strides/dilations must match the spatial rank");
+  p.count_include_pad = a.i("count_include_pad", 0) != 0;
+  std::tie(p.pads_begin, p.pads_end) = window_pads(a, x, p.kernel, p.strides, p.dilations);
+  p.declared_pads_end = p.pads_end;
+  if (a.i("ceil_mode", 0) != 0) {
+    // Grow the end padding so floor division yields the ceil-mode output size; a last
+    // window must still start inside the input or left padding (ONNX/PyTorch rule).
+    for (size_t i = 0; i < sp; ++i) {
+      int64_t span = (p.kernel[i] - 1) * p.dilations[i] + 1;
+      int64_t padded = x[i + 2] + p.pads_begin[i] + p.pads_end[i];
+      int64_t out = (padded - span + p.strides[i] - 1) / p.strides[i] + 1;
+      if ((out - 1) * p.strides[i] >= x[i + 2] + p.pads_begin[i]) --out;
+      p.pads_end[i] = std::max<int64_t>(p.pads_end[i], (out - 1) * p.strides[i] + span - x[i + 2] - p.pads_begin[i]);
+    }
+  }
+  emit(n, OpKind::kPool, {runtime(n, 0, a)}, p);
+}
+
+void Importer::eltwise(const onnx::NodeProto& n, const OnnxAttrs& a, EltwiseParams p) {
+  emit(n, OpKind::kEltwise, {runtime(n, 0, a)}, p);
+}
+
+void Importer::reshape_like(const onnx::NodeProto& n, const OnnxAttrs& a, const Dims& to) {
+  emit(n, OpKind::kReshape, {runtime(n, 0, a)}, NoParams{}, &to);
+}
+
+float scalar_or(const Value* v, float fallback) {
+  if (!v) return fallback;
+  if (v->dtype != DType::kF32 || v->data.size() != 4)
+    throw Error(ErrorCode::kBadModel, "'" + v->name + "' must be a float32 scalar");
+  float f;
+  std::memcpy(&f, v->data.data(), 4);
+  return f;
+}
+
+void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const std::string& op = n.op_type();
+  if (op == "Conv") return conv(n, a);
+  if (op == "Gemm") {
+    GemmParams p;
+    p.alpha = a.f("alpha", 1.f);
+    p.beta = a.f("beta", 1.f);
+    p.trans_a = a.i("transA", 0) != 0;
+    p.trans_b = a.i("transB", 0) != 0;
+    if (opset_ < 7 && a.i("broadcast", 0) == 0) {}
+    return emit(n, OpKind::kGemm, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
+  }
+  if (op == "MatMul") return emit(n, OpKind::kMatMul, {runtime(n, 0, a), runtime(n, 1, a)}, MatMulParams{});
+  if (op == "BatchNormalization") {
+    if (a.i("training_mode", 0) != 0 || n.output_size() > 1)
+      throw Error(ErrorCode::kUnsupported, a.where() + ": training-mode BatchNormalization");
+    for (int i = 1; i <= 4; ++i) required_constant(n, i, a, "scale/bias/mean/var");
+    return emit(n, OpKind::kBatchNorm,
+                {runtime(n, 0, a), runtime(n, 1, a), runtime(n, 2, a), runtime(n, 3, a), runtime(n, 4, a)},
+                BatchNormParams{a.f("epsilon", 1e-5f)});
+  }
+  if (op == "Relu") return eltwise(n, a, {EltwiseKind::kRelu});
+  if (op == "LeakyRelu") return eltwise(n, a, {EltwiseKind::kLeakyRelu, a.f("alpha", 0.01f)});
+  if (op == "Sigmoid") return eltwise(n, a, {EltwiseKind::kSigmoid});
+  if (op == "HardSigmoid") return eltwise(n, a, {EltwiseKind::kHardSigmoid, a.f("alpha", 0.2f), a.f("beta", 0.5f)});
+  if (op == "HardSwish") return eltwise(n, a, {EltwiseKind::kHardSwish});
+  if (op == "Clip") {
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+    if (opset_ < 11) {
+      lo = a.f("min", lo);
+      hi = a.f("max", hi);
+    } else {
+      if (n.input_size() > 1 && !n.input(1).empty()) lo = scalar_or(&required_constant(n, 1, a, "min"), lo);
+      if (n.input_size() > 2 && !n.input(2).empty()) hi = scalar_or(&required_constant(n, 2, a, "max"), hi);
+    }
+    return eltwise(n, a, {EltwiseKind::kClip, lo, hi});
+  }
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+    BinaryKind k = op == "Add" ? BinaryKind::kAdd : op == "Sub" ? BinaryKind::kSub : op == "Mul" ? BinaryKind::kMul : BinaryKind::kDiv;
+    return emit(n, OpKind::kBinary, {runtime(n, 0, a), runtime(n, 1, a)}, BinaryParams{k});
+  }
+  if (op == "MaxPool") return pool(n, a, PoolKind::kMax, false);
+  if (op == "AveragePool") return pool(n, a, PoolKind::kAverage, false);
+  if (op == "GlobalAveragePool") return pool(n, a, PoolKind::kAverage, true);
+  if (op == "GlobalMaxPool") return pool(n, a, PoolKind::kMax, true);
+  if (op == "Flatten") return reshape_like(n, a, flatten_dims(dims(n, 0, a), a.i("axis", 1), a.where()));
+  if (op == "Reshape") {
+    const Value& shape = required_constant(n, 1, a, "shape");
+    return reshape_like(n, a, reshape_dims(dims(n, 0, a), to_i64s(shape), a.i("allowzero", 0) != 0, a.where()));
+  }
+  if (op == "Squeeze" || op == "Unsqueeze") {
+    std::vector<int64_t> axes;
+    if (opset_ >= 13) {
+      if (n.input_size() > 1 && !n.input(1).empty()) axes = to_i64s(required_constant(n, 1, a, "axes"));
+    } else {
+      Dims d = a.ints("axes", {});
+      axes.assign(d.begin(), d.end());
+    }
+    const Dims& x = dims(n, 0, a);
+    return reshape_like(n, a, op == "Squeeze" ? squeeze_dims(x, axes, a.where()) : unsqueeze_dims(x, axes, a.where()));
+  }
+  if (op == "Transpose") {
+    int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
+    TransposeParams p{a.ints("perm", {})};
+    if (p.perm.empty())
+      for (int64_t i = rank - 1; i >= 0; --i) p.perm.push_back(i);
+    return emit(n, OpKind::kTranspose, {runtime(n, 0, a)}, p);
+  }
+  if (op == "Concat") {
+    std::vector<ValueId> ins;
+    for (int i = 0; i < n.input_size(); ++i) ins.push_back(runtime(n, i, a));
+    int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
+    return emit(n, OpKind::kConcat, ins, ConcatParams{normalize_axis(a.i("axis", 0), rank, a.where())});
+  }
+  if (op == "Softmax") {
+    int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
+    SoftmaxParams p;
+    p.coerce_2d = opset_ < 13;
+    p.axis = normalize_axis(a.i("axis", opset_ < 13 ? 1 : -1), rank, a.where());
+    return emit(n, OpKind::kSoftmax, {runtime(n, 0, a)}, p);
+  }
+  if (op == "LRN") {
+    LrnParams p{a.f("alpha", 1e-4f), a.f("beta", 0.75f), a.f("bias", 1.f), a.i("size", 0)};
+    return emit(n, OpKind::kLrn, {runtime(n, 0, a)}, p);
+  }
+  if (op == "Identity" || op == "Dropout") {
+    if (op == "Dropout" && n.output_size() > 1)
+      throw Error(ErrorCode::kUnsupported, a.where() + ": the mask output is not supported at inference");
+    if (op == "Dropout" && n.input_size() > 2 && constant(n, 2) && to_i64s(*constant(n, 2)).at(0) != 0)
+      throw Error(ErrorCode::kUnsupported, a.where() + ": training_mode=true");
+    syms_[n.output(0)] = sym(n.input(0), a);  // an alias, no node
+    return;
+  }
+  throw Error(ErrorCode::kUnsupported, a.where() + ": operator '" + op + "' is not supported by teeinfer" +
+                                           (is_foldable(op) ? " on runtime tensors (only on constants)" : ""));
+}
+
+void Importer::convert(const onnx::NodeProto& node) {
+  OnnxAttrs a(node);
+  if (!node.domain().empty() && node.domain() != "ai.onnx")
+    throw Error(ErrorCode::kUnsupported, a.where() + ": custom domain '" + node.domain() + "' is not supported");
+  // Fold when every input is a constant (Shape needs only the dims).
+  bool all_const = node.op_type() != "Dropout" || node.output_size() == 1;
+  std::vector<const Value*> ins;
+  std::vector<std::shared_ptr<Value>> holders;
+  for (int i = 0; i < node.input_size(); ++i) {
+    if (node.input(i).empty()) {
+      ins.push_back(nullptr);
+      continue;
+    }
+    const Sym& s = sym(node.input(i), a);
+    if (s.constant) {
+      ins.push_back(s.constant.get());
+    } else if (node.op_type() == "Shape" && i == 0) {
+      auto shell = std::make_shared<Value>();
+      shell->dims = g_.value(s.id).dims;
+      holders.push_back(shell);
+      ins.push_back(shell.get());
+    } else {
+      all_const = false;
+      ins.push_back(nullptr);
+    }
+  }
+  if (all_const && node.op_type() != "Identity" && is_foldable(node.op_type())) {
+    std::vector<Value> outs = fold_node(node, ins, opset_);
+    for (size_t i = 0; i < outs.size() && static_cast<int>(i) < node.output_size(); ++i)
+      syms_[node.output(static_cast<int>(i))] = Sym{kNoValue, std::make_shared<Value>(std::move(outs[i]))};
+    return;
+  }
+  if (all_const && node.op_type() == "Identity") {
+    syms_[node.output(0)] = sym(node.input(0), a);
+    return;
+  }
+  convert_runtime(node, a);
+}
+
+void Importer::bind_inputs(const ImportOptions& options) {
+  const auto& graph = model_.graph();
+  for (const auto& init : graph.initializer())
+    syms_[init.name()] = Sym{kNoValue, std::make_shared<Value>(value_from_tensor_proto(init, init.name()))};
+  for (const auto& in : graph.input()) {
+    if (syms_.count(in.name())) continue;  // an initializer listed as an input (old exporters)
+    if (auto c = options.constant_inputs.find(in.name()); c != options.constant_inputs.end()) {
+      syms_[in.name()] = Sym{kNoValue, std::make_shared<Value>(c->second)};
+      continue;
+    }
+    const auto& tt = in.type().tensor_type();
+    Value v;
+    v.name = in.name();
+    v.dtype = dtype_from_onnx(tt.elem_type(), in.name());
+    if (auto d = options.input_dims.find(in.name()); d != options.input_dims.end()) {
+      v.dims = d->second;
+      if (tt.has_shape() && tt.shape().dim_size() != static_cast<int>(v.dims.size()))
+        throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' must have rank " +
+                                              std::to_string(tt.shape().dim_size()) + ", got " + dims_to_string(v.dims));
+      for (int i = 0; tt.has_shape() && i < tt.shape().dim_size(); ++i)
+        if (tt.shape().dim(i).has_dim_value() && tt.shape().dim(i).dim_value() != v.dims[i])
+          throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' must have dim " + std::to_string(i) + " = " +
+                                                std::to_string(tt.shape().dim(i).dim_value()) + ", got " +
+                                                dims_to_string(v.dims));
+    } else {
+      if (!tt.has_shape()) throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' has no declared shape; give its dims");
+      for (const auto& d : tt.shape().dim()) {
+        if (!d.has_dim_value())
+          throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' has a dynamic dim '" + d.dim_param() +
+                                                "'; give the input's dims");
+        v.dims.push_back(d.dim_value());
+      }
+    }
+    element_count(v.dims, v.name);
+    ValueId id = g_.add_value(v);
+    g_.inputs.push_back(id);
+    syms_[in.name()] = Sym{id, nullptr};
+  }
+}
+
+Graph Importer::run(const ImportOptions& options) {
+  g_.name = model_.graph().name();
+  bind_inputs(options);
+  for (const auto& node : model_.graph().node()) convert(node);
+  for (const auto& out : model_.graph().output()) {
+    auto it = syms_.find(out.name());
+    if (it == syms_.end()) throw Error(ErrorCode::kBadModel, "graph output '" + out.name() + "' is never computed");
+    ValueId id = it->second.id;
+    if (id == kNoValue) {  // a fully folded output: keep it as a constant value
+      Value v = *it->second.constant;
+      v.name = out.name();
+      id = g_.add_value(std::move(v));
+    }
+    g_.outputs.push_back(id);
+  }
+  validate_graph(g_);
+  return std::move(g_);
+}
+
+}  // namespace
+
+Graph import_onnx(const std::string& bytes, const std::string& source, const ImportOptions& options) {
+  onnx::ModelProto model = parse_model(bytes, source);
+  int opset = default_opset(model, source);
+  return Importer(model, opset, source).run(options);
+}
+
+std::vector<std::pair<std::string, Dims>> onnx_declared_inputs(const std::string& bytes, const std::string& source) {
+  onnx::ModelProto model = parse_model(bytes, source);
+  std::set<std::string> inits;
+  for (const auto& i : model.graph().initializer()) inits.insert(i.name());
+  std::vector<std::pair<std::string, Dims>> out;
+  for (const auto& in : model.graph().input()) {
+    if (inits.count(in.name())) continue;
+    Dims d;
+    for (const auto& dim : in.type().tensor_type().shape().dim()) d.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
+    out.emplace_back(in.name(), d);
+  }
+  return out;
+}
+
+Graph import_onnx_file(const std::string& path, const ImportOptions& options) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(ErrorCode::kIo, "cannot open model '" + path + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return import_onnx(ss.str(), path, options);
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,53 @@
+#include "host/runner.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+namespace teeinfer {
+
+double now_ms() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+double Timing::median_ms() const {
+  if (samples_ms.empty()) return 0;
+  std::vector<double> s = samples_ms;
+  std::sort(s.begin(), s.end());
+  size_t n = s.size();
+  return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+double Timing::min_ms() const {
+  return samples_ms.empty() ? 0 : *std::min_element(samples_ms.begin(), samples_ms.end());
+}
+
+Timing time_runs(Session& s, const std::vector<TensorView>& inputs, int warmup, int repeat) {
+  for (int i = 0; i < warmup; ++i) s.run(inputs);
+  Timing t;
+  for (int i = 0; i < repeat; ++i) {
+    double t0 = now_ms();
+    s.run(inputs);
+    t.samples_ms.push_back(now_ms() - t0);
+  }
+  return t;
+}
+
+std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k) {
+  std::vector<int> idx(v.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  k = std::min<int>(k, static_cast<int>(v.size()));
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int a, int b) { return v[a] > v[b]; });
+  std::vector<std::pair<int, float>> out;
+  for (int i = 0; i < k; ++i) out.emplace_back(idx[i], v[idx[i]]);
+  return out;
+}
+
+void set_threads(int threads) {
+  if (threads > 0) omp_set_num_threads(threads);
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,28 @@
+// Helpers the CLI and benchmarks share: timing a session, top-k, thread setup.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "enclave/session.h"
+
+namespace teeinfer {
+
+struct Timing {
+  std::vector<double> samples_ms;
+  double median_ms() const;
+  double min_ms() const;
+};
+
+// `warmup` untimed runs, then `repeat` timed ones.
+Timing time_runs(Session& s, const std::vector<TensorView>& inputs, int warmup, int repeat);
+
+// Indices and values of the k largest entries, largest first.
+std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k);
+
+// Sets the kernel library's thread count (OpenMP); 0 keeps the default.
+void set_threads(int threads);
+
+double now_ms();
+
+}  // namespace teeinfer

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything teeinfer needs on Debian 12 (run as root). Idempotent: packages
+# already present are skipped by apt. Python tools (model export, training) need the
+# `python` set; the C++ build and tests need only `build`.
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config git
+  libdnnl-dev                       # oneDNN kernels
+  libssl-dev libzstd-dev liblz4-dev # crypto and codecs
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  libcli11-dev nlohmann-json3-dev libspdlog-dev libstb-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libonnx-testdata dataset-fashion-mnist
+  clang-14 libclang-rt-14-dev clang-format
+)
+python_pkgs=(python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-all}" != "build" ]; then want+=("${python_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
