@@ -88,6 +88,22 @@ dnnl::primitive_attr attr_with(const PostOps& post_ops) {
   return attr;
 }
 
+static std::vector<float> as_floats(const Value& v) {
+  size_t n = static_cast<size_t>(element_count(v.dims, v.name));
+  std::vector<float> f(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = v.data.data() + i * dtype_size(v.dtype);
+    switch (v.dtype) {
+      case DType::kF32: std::memcpy(&f[i], p, 4); break;
+      case DType::kI64: { int64_t x; std::memcpy(&x, p, 8); f[i] = static_cast<float>(x); break; }
+      case DType::kI32: { int32_t x; std::memcpy(&x, p, 4); f[i] = static_cast<float>(x); break; }
+      case DType::kU8: case DType::kBool: f[i] = *p; break;
+      case DType::kS8: f[i] = static_cast<int8_t>(*p); break;
+    }
+  }
+  return f;
+}
+
 Lowering::Lowering(const Graph& g, const dnnl::engine& engine) : g_(g), engine_(engine) {}
 
 int Lowering::new_buffer(const memory::desc& md, const std::string& name, bool persistent) {
@@ -133,10 +149,14 @@ Slot Lowering::input(ValueId v, Layout layout) {
 Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* source_md) {
   const Value& val = g_.value(v);
   if (!val.is_constant) throw Error(ErrorCode::kUnsupported, "'" + val.name + "' must be a constant");
-  if (val.dtype != DType::kF32)
-    throw Error(ErrorCode::kUnsupported, "constant '" + val.name + "' is " + dtype_name(val.dtype) +
-                                             "; kernels take float32");
   Slot s{new_buffer(md, val.name, true), md};
+  if (val.dtype != DType::kF32) {
+    // Only a folded graph output (e.g. Dropout's all-true mask) gets here: nodes take
+    // float32 inputs (validated at import). Outputs leave as float32.
+    scaled_.push_back(as_floats(val));
+    loads_.push_back({scaled_.back().data(), layout_md(val.dims, Layout::kPlain), s, val.name});
+    return s;
+  }
   memory::dims dims = md.dims();
   memory::desc src = source_md ? *source_md : memory::desc(dims, memory::data_type::f32, plain_strides(dims));
   if (src.get_size() != val.data.size())
@@ -147,8 +167,7 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
 
 Slot Lowering::scaled_constant(ValueId v, float scale) {
   const Value& val = g_.value(v);
-  std::vector<float> f(val.data.size() / 4);
-  std::memcpy(f.data(), val.data.data(), val.data.size());
+  std::vector<float> f = as_floats(val);
   for (float& x : f) x *= scale;
   scaled_.push_back(std::move(f));
   memory::desc md = layout_md(val.dims, Layout::kPlain);

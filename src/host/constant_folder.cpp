@@ -422,8 +422,16 @@ std::vector<Value> fold_node(const onnx::NodeProto& node, const std::vector<cons
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div")
     return {fold_binary(a, op, need(in, 0, a), need(in, 1, a), name)};
   const Value& x = need(in, 0, a);
-  if (op == "Reshape")
-    return {with_dims(x, name, reshape_dims(x.dims, to_i64s(need(in, 1, a)), a.i("allowzero", 0) != 0, a.where()))};
+  if (op == "Reshape") {
+    std::vector<int64_t> shape;
+    if (opset < 5) {
+      Dims d = a.ints("shape", {});
+      shape.assign(d.begin(), d.end());
+    } else {
+      shape = to_i64s(need(in, 1, a));
+    }
+    return {with_dims(x, name, reshape_dims(x.dims, shape, a.i("allowzero", 0) != 0, a.where()))};
+  }
   if (op == "Flatten") return {with_dims(x, name, flatten_dims(x.dims, a.i("axis", 1), a.where()))};
   if (op == "Squeeze") return {with_dims(x, name, squeeze_dims(x.dims, axes_input_or_attr(a, in, opset), a.where()))};
   if (op == "Unsqueeze")

@@ -6,7 +6,11 @@ namespace teeinfer {
 
 OnnxAttrs::OnnxAttrs(const onnx::NodeProto& node) : node_(node) {}
 
-std::string OnnxAttrs::where() const { return node_.op_type() + " node '" + node_.name() + "'"; }
+std::string OnnxAttrs::where() const {
+  std::string name = node_.name();
+  if (name.empty() && node_.output_size() > 0) name = node_.output(0);
+  return node_.op_type() + " node '" + name + "'";
+}
 
 const onnx::AttributeProto* OnnxAttrs::find(const std::string& name, int type) const {
   for (const auto& a : node_.attribute()) {

@@ -17,7 +17,7 @@
 namespace teeinfer {
 namespace {
 
-constexpr int kMinOpset = 7, kMaxOpset = 18;
+constexpr int kMinOpset = 1, kMaxOpset = 18;
 
 onnx::ModelProto parse_model(const std::string& bytes, const std::string& source) {
   onnx::ModelProto model;
@@ -258,13 +258,14 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
     p.beta = a.f("beta", 1.f);
     p.trans_a = a.i("transA", 0) != 0;
     p.trans_b = a.i("transB", 0) != 0;
-    if (opset_ < 7 && a.i("broadcast", 0) == 0) {}
     return emit(n, OpKind::kGemm, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
   }
   if (op == "MatMul") return emit(n, OpKind::kMatMul, {runtime(n, 0, a), runtime(n, 1, a)}, MatMulParams{});
   if (op == "BatchNormalization") {
     if (a.i("training_mode", 0) != 0 || n.output_size() > 1)
       throw Error(ErrorCode::kUnsupported, a.where() + ": training-mode BatchNormalization");
+    if (a.i("spatial", 1) == 0)
+      throw Error(ErrorCode::kUnsupported, a.where() + ": spatial=0 (per-element statistics)");
     for (int i = 1; i <= 4; ++i) required_constant(n, i, a, "scale/bias/mean/var");
     return emit(n, OpKind::kBatchNorm,
                 {runtime(n, 0, a), runtime(n, 1, a), runtime(n, 2, a), runtime(n, 3, a), runtime(n, 4, a)},
@@ -296,8 +297,14 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
   if (op == "GlobalMaxPool") return pool(n, a, PoolKind::kMax, true);
   if (op == "Flatten") return reshape_like(n, a, flatten_dims(dims(n, 0, a), a.i("axis", 1), a.where()));
   if (op == "Reshape") {
-    const Value& shape = required_constant(n, 1, a, "shape");
-    return reshape_like(n, a, reshape_dims(dims(n, 0, a), to_i64s(shape), a.i("allowzero", 0) != 0, a.where()));
+    std::vector<int64_t> shape;
+    if (opset_ < 5) {  // the target shape was an attribute before opset 5
+      Dims d = a.ints("shape", {});
+      shape.assign(d.begin(), d.end());
+    } else {
+      shape = to_i64s(required_constant(n, 1, a, "shape"));
+    }
+    return reshape_like(n, a, reshape_dims(dims(n, 0, a), shape, a.i("allowzero", 0) != 0, a.where()));
   }
   if (op == "Squeeze" || op == "Unsqueeze") {
     std::vector<int64_t> axes;
@@ -335,11 +342,22 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
     return emit(n, OpKind::kLrn, {runtime(n, 0, a)}, p);
   }
   if (op == "Identity" || op == "Dropout") {
-    if (op == "Dropout" && n.output_size() > 1)
-      throw Error(ErrorCode::kUnsupported, a.where() + ": the mask output is not supported at inference");
-    if (op == "Dropout" && n.input_size() > 2 && constant(n, 2) && to_i64s(*constant(n, 2)).at(0) != 0)
-      throw Error(ErrorCode::kUnsupported, a.where() + ": training_mode=true");
+    if (op == "Dropout" && n.input_size() > 2 && !n.input(2).empty()) {
+      const Value* training = constant(n, 2);
+      if (!training || to_i64s(*training).at(0) != 0)
+        throw Error(ErrorCode::kUnsupported, a.where() + ": training_mode must be a constant false");
+    }
     syms_[n.output(0)] = sym(n.input(0), a);  // an alias, no node
+    if (op == "Dropout" && n.output_size() > 1 && !n.output(1).empty()) {
+      // At inference Dropout keeps everything: the mask is all true.
+      auto mask = std::make_shared<Value>();
+      mask->name = n.output(1);
+      mask->dtype = DType::kBool;
+      mask->dims = dims(n, 0, a);
+      mask->is_constant = true;
+      mask->data.assign(byte_size(DType::kBool, mask->dims, mask->name), 1);
+      syms_[n.output(1)] = Sym{kNoValue, mask};
+    }
     return;
   }
   throw Error(ErrorCode::kUnsupported, a.where() + ": operator '" + op + "' is not supported by teeinfer" +
@@ -351,7 +369,7 @@ void Importer::convert(const onnx::NodeProto& node) {
   if (!node.domain().empty() && node.domain() != "ai.onnx")
     throw Error(ErrorCode::kUnsupported, a.where() + ": custom domain '" + node.domain() + "' is not supported");
   // Fold when every input is a constant (Shape needs only the dims).
-  bool all_const = node.op_type() != "Dropout" || node.output_size() == 1;
+  bool all_const = true;
   std::vector<const Value*> ins;
   std::vector<std::shared_ptr<Value>> holders;
   for (int i = 0; i < node.input_size(); ++i) {
@@ -395,6 +413,8 @@ void Importer::bind_inputs(const ImportOptions& options) {
       syms_[in.name()] = Sym{kNoValue, std::make_shared<Value>(c->second)};
       continue;
     }
+    if (!in.type().has_tensor_type())
+      throw Error(ErrorCode::kUnsupported, "input '" + in.name() + "' is not a tensor (sequence/optional/map inputs are not supported)");
     const auto& tt = in.type().tensor_type();
     Value v;
     v.name = in.name();
