@@ -25,7 +25,7 @@ bool is_runtime_op(const std::string& op) {
   static const std::set<std::string> ops = {
       "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid",
       "HardSwish", "Add", "Sub", "Mul", "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-      "Flatten", "Reshape", "Transpose", "Concat", "Softmax", "LRN", "Dropout", "Identity", "Squeeze", "Unsqueeze"};
+      "Flatten", "Reshape", "Transpose", "Concat", "Softmax", "LRN", "Dropout", "Identity", "Squeeze", "Unsqueeze", "Pad"};
   return ops.count(op) > 0;
 }
 

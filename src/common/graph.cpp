@@ -33,6 +33,7 @@ const char* op_name(OpKind op) {
     case OpKind::kConcat: return "Concat";
     case OpKind::kSoftmax: return "Softmax";
     case OpKind::kLrn: return "LRN";
+    case OpKind::kPad: return "Pad";
   }
   return "?";
 }

@@ -44,6 +44,7 @@ enum class OpKind : uint8_t {
   kConcat,      // inputs: X0..Xn
   kSoftmax,     // inputs: X
   kLrn,         // inputs: X
+  kPad,         // inputs: X (constant mode)
 };
 
 enum class EltwiseKind : uint8_t { kRelu, kLeakyRelu, kClip, kSigmoid, kHardSigmoid, kHardSwish };
@@ -74,6 +75,7 @@ struct MatMulParams {
 
 struct BatchNormParams {
   float epsilon = 1e-5f;
+  bool fused_relu = false;  // a following Relu, applied by the same kernel
 };
 
 enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv };
@@ -109,11 +111,16 @@ struct LrnParams {
   int64_t size = 1;
 };
 
+struct PadParams {
+  Dims pads_begin, pads_end;  // one per dim, non-negative
+  float value = 0.f;
+};
+
 struct NoParams {};
 
 using OpParams = std::variant<NoParams, ConvParams, GemmParams, MatMulParams, BatchNormParams,
                               EltwiseParams, BinaryParams, PoolParams, TransposeParams,
-                              ConcatParams, SoftmaxParams, LrnParams>;
+                              ConcatParams, SoftmaxParams, LrnParams, PadParams>;
 
 struct Node {
   std::string name;

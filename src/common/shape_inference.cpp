@@ -187,6 +187,17 @@ Dims infer_output_dims(const Graph& g, const Node& n) {
       if (std::get<LrnParams>(n.params).size < 1) bad(n, "size must be positive");
       return x;
     }
+    case OpKind::kPad: {
+      const auto& p = std::get<PadParams>(n.params);
+      Dims y = in_dims(g, n, 0);
+      if (p.pads_begin.size() != y.size() || p.pads_end.size() != y.size()) bad(n, "pads must have 2 values per dim");
+      for (size_t i = 0; i < y.size(); ++i) {
+        if (p.pads_begin[i] < 0 || p.pads_end[i] < 0 || p.pads_begin[i] > (1 << 20) || p.pads_end[i] > (1 << 20))
+          bad(n, "pads must be between 0 and 2^20");
+        y[i] += p.pads_begin[i] + p.pads_end[i];
+      }
+      return y;
+    }
   }
   bad(n, "unknown op");
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <optional>
 
 #include "common/error.h"
@@ -76,6 +77,35 @@ bool fold_batchnorm(Graph& g, Node& conv, const Node& bn) {
   return true;
 }
 
+// Folds zero-padding of spatial dims into the sole consumer's own padding: a Conv, or an
+// AveragePool whose divisor counts padding (or that has no padding of its own).
+bool fold_pad(Graph& g, Node& pad, Node& consumer) {
+  const auto& p = std::get<PadParams>(pad.params);
+  if (p.value != 0.f || consumer.inputs[0] != pad.outputs[0]) return false;
+  if (p.pads_begin.size() < 3 || p.pads_begin[0] || p.pads_begin[1] || p.pads_end[0] || p.pads_end[1]) return false;
+  Dims *begin = nullptr, *end = nullptr;
+  if (auto* c = std::get_if<ConvParams>(&consumer.params)) {
+    begin = &c->pads_begin, end = &c->pads_end;
+  } else if (auto* pool = std::get_if<PoolParams>(&consumer.params)) {
+    bool own_pads = std::any_of(pool->pads_begin.begin(), pool->pads_begin.end(), [](int64_t v) { return v; }) ||
+                    std::any_of(pool->pads_end.begin(), pool->pads_end.end(), [](int64_t v) { return v; });
+    if (pool->kind != PoolKind::kAverage || (!pool->count_include_pad && own_pads) || pool->pads_end != pool->declared_pads_end)
+      return false;
+    pool->count_include_pad = true;  // the explicit zeros were real elements of the window
+    begin = &pool->pads_begin, end = &pool->pads_end;
+    for (size_t i = 0; i < end->size(); ++i) pool->declared_pads_end[i] += p.pads_end[i + 2];
+  } else {
+    return false;
+  }
+  for (size_t i = 0; i < begin->size(); ++i) {
+    (*begin)[i] += p.pads_begin[i + 2];
+    (*end)[i] += p.pads_end[i + 2];
+  }
+  consumer.inputs[0] = pad.inputs[0];
+  (void)g;
+  return true;
+}
+
 PostOps* post_ops_of(Node& n) {
   if (auto* c = std::get_if<ConvParams>(&n.params)) return &c->post_ops;
   if (auto* m = std::get_if<GemmParams>(&n.params)) return &m->post_ops;
@@ -99,6 +129,12 @@ PassStats optimize_graph(Graph& g) {
     if (n.op == OpKind::kBatchNorm && src.op == OpKind::kConv && post_ops_of(src)->empty()) {
       merged = fold_batchnorm(g, src, n);
       stats.batchnorms_folded += merged;
+    } else if (n.op == OpKind::kEltwise && src.op == OpKind::kBatchNorm &&
+               std::get<EltwiseParams>(n.params).kind == EltwiseKind::kRelu &&
+               !std::get<BatchNormParams>(src.params).fused_relu) {
+      std::get<BatchNormParams>(src.params).fused_relu = true;
+      merged = true;
+      ++stats.activations_fused;
     } else if (n.op == OpKind::kEltwise && post_ops_of(src)) {
       post_ops_of(src)->push_back(std::get<EltwiseParams>(n.params));
       merged = true;
@@ -110,6 +146,20 @@ PassStats optimize_graph(Graph& g) {
     prod[n.outputs[0]] = static_cast<int>(*p);
     dead[i] = true;
     uses = g.use_counts();
+  }
+  // Pad feeding a single Conv/AveragePool: fold into the consumer (the Pad comes first).
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (dead[i] || g.nodes[i].op != OpKind::kPad) continue;
+    ValueId out = g.nodes[i].outputs[0];
+    if (uses[out] != 1 || is_graph_output(g, out)) continue;
+    for (size_t j = i + 1; j < g.nodes.size(); ++j) {
+      if (std::find(g.nodes[j].inputs.begin(), g.nodes[j].inputs.end(), out) == g.nodes[j].inputs.end()) continue;
+      if (fold_pad(g, g.nodes[i], g.nodes[j])) {
+        dead[i] = true;
+        ++stats.pads_folded;
+      }
+      break;
+    }
   }
   std::vector<Node> kept;
   for (size_t i = 0; i < g.nodes.size(); ++i)

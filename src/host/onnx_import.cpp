@@ -341,6 +341,31 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
     LrnParams p{a.f("alpha", 1e-4f), a.f("beta", 0.75f), a.f("bias", 1.f), a.i("size", 0)};
     return emit(n, OpKind::kLrn, {runtime(n, 0, a)}, p);
   }
+  if (op == "Pad") {
+    if (a.s("mode", "constant") != "constant")
+      throw Error(ErrorCode::kUnsupported, a.where() + ": mode '" + a.s("mode", "") + "' (only constant padding)");
+    const Dims& x = dims(n, 0, a);
+    std::vector<int64_t> pads;
+    float value = 0.f;
+    if (opset_ < 11) {
+      Dims d = a.ints("pads", {});
+      pads.assign(d.begin(), d.end());
+      value = a.f("value", 0.f);
+    } else {
+      pads = to_i64s(required_constant(n, 1, a, "pads"));
+      if (n.input_size() > 2 && !n.input(2).empty()) value = scalar_or(&required_constant(n, 2, a, "constant_value"), 0.f);
+      if (n.input_size() > 3 && !n.input(3).empty()) throw Error(ErrorCode::kUnsupported, a.where() + ": the axes input");
+    }
+    if (pads.size() != 2 * x.size()) throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per dim");
+    PadParams p{Dims(pads.begin(), pads.begin() + x.size()), Dims(pads.begin() + x.size(), pads.end()), value};
+    for (int64_t v : pads)
+      if (v < 0) throw Error(ErrorCode::kUnsupported, a.where() + ": negative pads (cropping)");
+    if (std::all_of(pads.begin(), pads.end(), [](int64_t v) { return v == 0; })) {
+      syms_[n.output(0)] = sym(n.input(0), a);  // nothing to pad: an alias
+      return;
+    }
+    return emit(n, OpKind::kPad, {runtime(n, 0, a)}, p);
+  }
   if (op == "Identity" || op == "Dropout") {
     if (op == "Dropout" && n.input_size() > 2 && !n.input(2).empty()) {
       const Value* training = constant(n, 2);

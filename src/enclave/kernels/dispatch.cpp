@@ -20,6 +20,7 @@ void lower_node(Lowering& l, const Node& n) {
     case OpKind::kReshape: return lower_reshape(l, n);
     case OpKind::kTranspose: return lower_transpose(l, n);
     case OpKind::kConcat: return lower_concat(l, n);
+    case OpKind::kPad: return lower_pad(l, n);
   }
   throw Error(ErrorCode::kUnsupported, "node '" + n.name + "': unknown op");
 }

@@ -29,6 +29,7 @@ void lower_batchnorm(Lowering& l, const Node& n) {
   Slot src = l.input_as_is(n.inputs[0]);
   auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
                dnnl::normalization_flags::use_shift;
+  if (p.fused_relu) flags |= dnnl::normalization_flags::fuse_norm_relu;
   dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_inference, src.md, p.epsilon, flags);
   dnnl::batch_normalization_forward::primitive_desc pd(d, attr_with({}), l.engine());
   auto vec = [&](ValueId v) { return l.constant(v, layout_md(l.graph().value(v).dims, Layout::kPlain)); };

@@ -20,5 +20,6 @@ void lower_binary(Lowering& l, const Node& n);
 void lower_reshape(Lowering& l, const Node& n);
 void lower_transpose(Lowering& l, const Node& n);
 void lower_concat(Lowering& l, const Node& n);
+void lower_pad(Lowering& l, const Node& n);
 
 }  // namespace teeinfer
