@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "enclave/session.h"
+#include "host/file_io.h"
 #include "host/idx_dataset.h"
 #include "host/image.h"
 #include "host/model_loader.h"
@@ -23,8 +24,6 @@ using json = nlohmann::json;
 namespace {
 
 const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
-const char* kFashionClasses[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -66,8 +65,25 @@ Normalization normalization(const CommonOptions& o, int64_t channels) {
   return n;
 }
 
+// One class name per line; an empty list when no file is given.
+std::vector<std::string> read_class_names(const std::string& path) {
+  std::vector<std::string> names;
+  if (path.empty()) return names;
+  std::string text = read_file(path), line;
+  for (char c : text) {
+    if (c == '\n') {
+      names.push_back(line);
+      line.clear();
+    } else if (c != '\r') {
+      line += c;
+    }
+  }
+  if (!line.empty()) names.push_back(line);
+  return names;
+}
+
 struct RunOptions {
-  std::string input, output;
+  std::string input, output, class_names;
   int repeat = 10, warmup = 2, top = 5;
   bool verbose = false;
 };
@@ -93,12 +109,14 @@ int cmd_run(const CommonOptions& o, const RunOptions& r) {
   // Top-k over the last axis of the first batch item.
   std::vector<float> scores(y[0].data.begin(), y[0].data.begin() + (y[0].dims.empty() ? 1 : y[0].dims.back()));
   auto best = top_k(scores, r.top);
+  std::vector<std::string> names = read_class_names(r.class_names);
+  auto label = [&](int i) { return i < static_cast<int>(names.size()) ? names[i] : std::string(); };
   if (o.json) {
     json j;
     j["model"] = o.model;
     j["input"] = {{"name", name}, {"dims", x.dims}};
     j["output"] = {{"name", y[0].name}, {"dims", y[0].dims}};
-    for (auto [i, v] : best) j["top"].push_back({{"class", i}, {"score", v}});
+    for (auto [i, v] : best) j["top"].push_back({{"class", i}, {"name", label(i)}, {"score", v}});
     j["latency_ms"] = {{"median", t.median_ms()}, {"min", t.min_ms()}, {"runs", r.repeat}, {"threads", o.threads}};
     j["arena_bytes"] = session.arena_bytes();
     j["arena_peak_bytes"] = session.peak_bytes();
@@ -111,7 +129,7 @@ int cmd_run(const CommonOptions& o, const RunOptions& r) {
   std::printf("input   %s %s   output %s %s\n", name.c_str(), dims_to_string(x.dims).c_str(), y[0].name.c_str(),
               dims_to_string(y[0].dims).c_str());
   std::printf("top-%d:\n", static_cast<int>(best.size()));
-  for (auto [i, v] : best) std::printf("  class %4d  score %.5g\n", i, v);
+  for (auto [i, v] : best) std::printf("  class %4d  score %9.5g  %s\n", i, v, label(i).c_str());
   std::printf("latency median %.3f ms, min %.3f ms over %d runs, %d thread(s)\n", t.median_ms(), t.min_ms(), r.repeat,
               o.threads);
   std::printf("secure arena %.2f MiB (weights %.2f MiB)\n", session.arena_bytes() / 1048576.0,
@@ -193,6 +211,7 @@ int main(int argc, char** argv) {
   run->add_option("--repeat", run_opts.repeat, "timed runs")->check(CLI::Range(1, 100000))->capture_default_str();
   run->add_option("--warmup", run_opts.warmup, "untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
   run->add_option("--top", run_opts.top, "classes to print")->check(CLI::Range(1, 1000))->capture_default_str();
+  run->add_option("--class-names", run_opts.class_names, "text file with one class name per line");
   run->add_flag("--verbose", run_opts.verbose, "list every kernel and its implementation");
 
   CommonOptions eval_common;

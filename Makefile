@@ -1,0 +1,48 @@
+# teeinfer: the two commands a newcomer runs are `make demo` and `make test`.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: demo test deps deps-build build asan format format-check bench models clean
+
+# Install what the build needs (apt), build, and run the bundled Fashion-MNIST model.
+demo: build
+	@echo "== one image (models/sample_0_ankle_boot.png) =="
+	$(BUILD)/teeinfer run models/fmnist_vgg.onnx --input models/sample_0_ankle_boot.png --class-names models/fashion_mnist_classes.txt
+	@echo "== the Fashion-MNIST test set (10,000 images, 1 thread) =="
+	$(BUILD)/teeinfer eval models/fmnist_vgg.onnx
+
+# Build and run the whole test suite (ctest prints the summary; non-zero exit on failure).
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+deps:
+	bash tools/install-deps.sh all
+
+deps-build:
+	bash tools/install-deps.sh build
+
+build: deps-build
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j$(JOBS)
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps-build
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTEEINFER_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.cpp' '*.h')
+
+# Regenerate the committed test models (needs the Python packages: make deps).
+models: deps
+	/usr/bin/python3 tools/export_models.py --size small -o tests/models
+	/usr/bin/python3 tools/make_test_models.py -o tests/data
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

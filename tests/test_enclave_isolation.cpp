@@ -1,0 +1,61 @@
+// The trusted core (src/enclave) and the shared code (src/common) do no I/O of their
+// own: no file, socket, process or environment access. Everything from outside comes
+// through HostInterface. This test reads the sources and fails on any such use.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> violations(const std::string& dir, const std::regex& forbidden) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream f(e.path());
+    std::string line;
+    for (int n = 1; std::getline(f, line); ++n) {
+      size_t code = line.find_first_not_of(" \t");
+      if (code != std::string::npos && line.compare(code, 2, "//") == 0) continue;  // usage examples in comments
+      if (std::regex_search(line, forbidden)) out.push_back(e.path().string() + ":" + std::to_string(n) + ": " + line);
+    }
+  }
+  return out;
+}
+
+const std::regex kIo(
+    R"(#include\s*<(fstream|cstdio|stdio\.h|filesystem|sys/socket\.h|netinet/.*|fcntl\.h|unistd\.h|sys/mman\.h|dirent\.h)>)"
+    R"(|\b(getenv|setenv|fopen|open|socket|connect|system|popen|exec[lv]p?e?)\s*\()"
+    R"(|std::(ifstream|ofstream|fstream|cout|cerr)\b)");
+const std::regex kHostInclude(R"(#include\s*"(host|tee)/)");
+
+TEST(EnclaveIsolation, TrustedCoreDoesNoIo) {
+  for (const char* dir : {"/src/enclave", "/src/common"}) {
+    auto v = violations(std::string(TEEINFER_SOURCE_DIR) + dir, kIo);
+    EXPECT_TRUE(v.empty()) << "direct I/O in trusted code:\n" << ::testing::PrintToString(v);
+  }
+}
+
+TEST(EnclaveIsolation, TrustedCoreDoesNotIncludeHostCode) {
+  for (const char* dir : {"/src/enclave", "/src/common"}) {
+    auto v = violations(std::string(TEEINFER_SOURCE_DIR) + dir, kHostInclude);
+    EXPECT_TRUE(v.empty()) << "trusted code includes host/tee code:\n" << ::testing::PrintToString(v);
+  }
+}
+
+TEST(EnclaveIsolation, TheCheckCatchesViolations) {
+  // The patterns themselves must match what they are meant to forbid.
+  EXPECT_TRUE(std::regex_search("#include <fstream>", kIo));
+  EXPECT_TRUE(std::regex_search("  const char* k = getenv(\"KEY\");", kIo));
+  EXPECT_TRUE(std::regex_search("std::ifstream f(path);", kIo));
+  EXPECT_TRUE(std::regex_search("int fd = open(path, O_RDONLY);", kIo));
+  EXPECT_TRUE(std::regex_search("#include \"host/npy.h\"", kHostInclude));
+  EXPECT_FALSE(std::regex_search("#include <dnnl.hpp>", kIo));
+  EXPECT_FALSE(std::regex_search("reopen_count(x);", kIo));
+}
+
+}  // namespace

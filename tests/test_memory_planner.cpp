@@ -1,0 +1,80 @@
+// Greedy arena planner: exact offsets on a known lifetime pattern, no overlaps on real
+// models, and a budget that is too small must fail with the bytes it would need.
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "enclave/memory_planner.h"
+#include "enclave/secure_arena.h"
+#include "enclave/session.h"
+#include "host/model_loader.h"
+#include "tee/none/native_platform.h"
+
+using namespace teeinfer;
+
+TEST(MemoryPlanner, ChainReusesMemoryWithExactOffsets) {
+  // Lifetimes a[0,1] b[1,2] c[2,3] d[3,4]. Largest first: a at 0; c at 0 (a is dead by
+  // then); b meets both a and c, so it goes after them at 4096; d meets only c: 4096.
+  MemoryPlanner p;
+  int a = p.add_buffer(4096, 0, 1);
+  int b = p.add_buffer(2048, 1, 2);
+  int c = p.add_buffer(4096, 2, 3);
+  int d = p.add_buffer(1024, 3, 4);
+  p.plan();
+  EXPECT_EQ(p.offset(a), 0u);
+  EXPECT_EQ(p.offset(c), 0u);
+  EXPECT_EQ(p.offset(b), 4096u);
+  EXPECT_EQ(p.offset(d), 4096u);
+  EXPECT_FALSE(p.has_overlap());
+  EXPECT_EQ(p.arena_size(), 4096u + 2048u);
+}
+
+TEST(MemoryPlanner, DisjointLifetimesShareOneSlot) {
+  MemoryPlanner p;
+  for (int i = 0; i < 10; ++i) p.add_buffer(1000, i, i);
+  p.plan();
+  EXPECT_EQ(p.arena_size(), 1024u);  // rounded up to the 64-byte alignment
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(p.offset(i), 0u);
+}
+
+TEST(MemoryPlanner, AsciiShowsEveryStep) {
+  MemoryPlanner p;
+  p.add_buffer(64, 0, 2);
+  p.add_buffer(64, 1, 1);
+  p.plan();
+  std::string s = p.to_ascii(8);
+  EXPECT_NE(s.find("step 0"), std::string::npos);
+  EXPECT_NE(s.find("step 2"), std::string::npos);
+}
+
+TEST(SecureArena, RefusesBytesPastTheBudget) {
+  alignas(64) static std::byte region[1024];
+  SecureArena arena(region, sizeof region, 512);
+  EXPECT_NO_THROW(arena.reserve(0, 512, "fits"));
+  EXPECT_THROW(arena.reserve(256, 512, "too far"), Error);
+  EXPECT_EQ(arena.peak_bytes(), 512u);
+}
+
+TEST(Session, RealModelPlanHasNoOverlapsAndReusesMemory) {
+  Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/tests/models/resnet50_small.onnx",
+                            {{"input", {1, 3, 64, 64}}});
+  size_t total = 0;
+  for (const Value& v : g.values) total += byte_size(v.dtype, v.dims, v.name);
+  NativePlatform platform;
+  Session s(g, platform);
+  EXPECT_LT(s.arena_bytes(), total) << "lifetime reuse should beat one buffer per value";
+  EXPECT_EQ(s.peak_bytes(), s.arena_bytes());
+}
+
+TEST(Session, TooSmallBudgetFailsNamingTheNeed) {
+  Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/models/fmnist_vgg.onnx", {{"image", {1, 1, 28, 28}}});
+  NativePlatform platform;
+  size_t need = Session(g, platform).arena_bytes();
+  try {
+    Session s(g, platform, {.budget_bytes = need - 1});
+    FAIL() << "a budget one byte short was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBudgetExceeded);
+    EXPECT_NE(std::string(e.what()).find(std::to_string(need)), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(Session(g, platform, {.budget_bytes = need}));
+}
