@@ -13,9 +13,11 @@ demo: build
 	@echo "== the Fashion-MNIST test set (10,000 images, 1 thread) =="
 	$(BUILD)/teeinfer eval models/fmnist_vgg.onnx
 
-# Build and run the whole test suite (ctest prints the summary; non-zero exit on failure).
+# Build and run the whole test suite (ctest prints the summary; non-zero exit on failure),
+# then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	$(MAKE) asan
 
 deps:
 	bash tools/install-deps.sh all
@@ -38,6 +40,11 @@ format:
 
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.cpp' '*.h')
+
+# teeinfer vs ONNX Runtime on the full-size models (exports them first; several minutes).
+bench: deps build
+	cd bench && npm install --ignore-scripts --no-audit --no-fund
+	/usr/bin/python3 bench/foundation_bench.py
 
 # Regenerate the committed test models (needs the Python packages: make deps).
 models: deps

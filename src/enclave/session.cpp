@@ -80,7 +80,7 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
 
 Session::~Session() = default;
 
-std::vector<OutputTensor> Session::run(const std::vector<TensorView>& inputs) {
+std::vector<OutputTensor> Session::run(const std::vector<TensorView>& inputs, StepObserver* observer) {
   Impl& m = *impl_;
   if (inputs.size() != m.input_specs.size())
     throw Error(ErrorCode::kBadInput, "the model takes " + std::to_string(m.input_specs.size()) + " input(s), got " +
@@ -100,6 +100,10 @@ std::vector<OutputTensor> Session::run(const std::vector<TensorView>& inputs) {
       steps[s].custom(m.custom_ptrs[s]);
     } else {
       steps[s].primitive.execute(m.stream, m.step_args[s]);
+    }
+    if (observer) {
+      m.stream.wait();
+      observer->after_step(s);
     }
   }
   m.stream.wait();

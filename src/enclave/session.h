@@ -34,6 +34,14 @@ struct StepInfo {
   std::string impl;  // oneDNN implementation or teeinfer kernel
 };
 
+// Called after each step of run() (the host times steps with it; the enclave reads no
+// clock itself).
+class StepObserver {
+ public:
+  virtual ~StepObserver() = default;
+  virtual void after_step(size_t step) = 0;
+};
+
 class Session {
  public:
   Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options = {});
@@ -42,7 +50,8 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   // Inputs in graph-input order, float32, dims exactly as the graph's. Throws kBadInput.
-  std::vector<OutputTensor> run(const std::vector<TensorView>& inputs);
+  // With an observer, each step completes before the next starts and is reported.
+  std::vector<OutputTensor> run(const std::vector<TensorView>& inputs, StepObserver* observer = nullptr);
 
   size_t arena_bytes() const;        // planned size of the arena
   size_t peak_bytes() const;         // highest arena byte ever reserved

@@ -46,6 +46,32 @@ std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k) {
   return out;
 }
 
+namespace {
+class StepClock : public StepObserver {
+ public:
+  explicit StepClock(size_t steps) : total(steps, 0.0) {}
+  void start() { last = now_ms(); }
+  void after_step(size_t step) override {
+    double t = now_ms();
+    total[step] += t - last;
+    last = t;
+  }
+  std::vector<double> total;
+  double last = 0;
+};
+}  // namespace
+
+std::vector<double> profile_steps(Session& s, const std::vector<TensorView>& inputs, int repeat) {
+  StepClock clock(s.steps().size());
+  s.run(inputs);
+  for (int i = 0; i < repeat; ++i) {
+    clock.start();
+    s.run(inputs, &clock);
+  }
+  for (double& t : clock.total) t /= std::max(repeat, 1);
+  return clock.total;
+}
+
 void set_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }

@@ -20,6 +20,9 @@ Timing time_runs(Session& s, const std::vector<TensorView>& inputs, int warmup, 
 // Indices and values of the k largest entries, largest first.
 std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k);
 
+// Mean time per step over `repeat` runs (after one warm-up run), in step order.
+std::vector<double> profile_steps(Session& s, const std::vector<TensorView>& inputs, int repeat);
+
 // Sets the kernel library's thread count (OpenMP); 0 keeps the default.
 void set_threads(int threads);
 

@@ -85,7 +85,7 @@ std::vector<std::string> read_class_names(const std::string& path) {
 struct RunOptions {
   std::string input, output, class_names;
   int repeat = 10, warmup = 2, top = 5;
-  bool verbose = false;
+  bool verbose = false, profile = false;
 };
 
 int cmd_run(const CommonOptions& o, const RunOptions& r) {
@@ -117,7 +117,8 @@ int cmd_run(const CommonOptions& o, const RunOptions& r) {
     j["input"] = {{"name", name}, {"dims", x.dims}};
     j["output"] = {{"name", y[0].name}, {"dims", y[0].dims}};
     for (auto [i, v] : best) j["top"].push_back({{"class", i}, {"name", label(i)}, {"score", v}});
-    j["latency_ms"] = {{"median", t.median_ms()}, {"min", t.min_ms()}, {"runs", r.repeat}, {"threads", o.threads}};
+    j["latency_ms"] = {{"median", t.median_ms()}, {"min", t.min_ms()}, {"runs", r.repeat}, {"threads", o.threads},
+                       {"samples", t.samples_ms}};
     j["arena_bytes"] = session.arena_bytes();
     j["arena_peak_bytes"] = session.peak_bytes();
     j["weight_bytes"] = session.weight_bytes();
@@ -134,8 +135,19 @@ int cmd_run(const CommonOptions& o, const RunOptions& r) {
               o.threads);
   std::printf("secure arena %.2f MiB (weights %.2f MiB)\n", session.arena_bytes() / 1048576.0,
               session.weight_bytes() / 1048576.0);
-  if (r.verbose)
-    for (const auto& s : session.steps()) std::printf("  %-40s %s\n", s.name.c_str(), s.impl.c_str());
+  if (r.verbose || r.profile) {
+    std::vector<double> ms = r.profile ? profile_steps(session, inputs, r.repeat) : std::vector<double>{};
+    auto steps = session.steps();
+    double total = 0;
+    for (double v : ms) total += v;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (r.profile)
+        std::printf("  %8.3f ms %5.1f%%  %-50s %s\n", ms[i], 100 * ms[i] / total, steps[i].name.c_str(),
+                    steps[i].impl.c_str());
+      else
+        std::printf("  %-50s %s\n", steps[i].name.c_str(), steps[i].impl.c_str());
+    }
+  }
   if (!r.output.empty()) std::printf("wrote %s\n", r.output.c_str());
   return 0;
 }
@@ -213,6 +225,7 @@ int main(int argc, char** argv) {
   run->add_option("--top", run_opts.top, "classes to print")->check(CLI::Range(1, 1000))->capture_default_str();
   run->add_option("--class-names", run_opts.class_names, "text file with one class name per line");
   run->add_flag("--verbose", run_opts.verbose, "list every kernel and its implementation");
+  run->add_flag("--profile", run_opts.profile, "time every kernel (mean over --repeat runs)");
 
   CommonOptions eval_common;
   EvalOptions eval_opts;
