@@ -32,7 +32,7 @@ struct Value {
 };
 
 enum class OpKind : uint8_t {
-  kConv,        // inputs: X, W, [B]
+  kConv,        // inputs: X, W, [B], [residual if fused_sum]
   kGemm,        // inputs: A, B, [C]
   kMatMul,      // inputs: A, B
   kBatchNorm,   // inputs: X, scale, bias, mean, var
@@ -60,6 +60,8 @@ using PostOps = std::vector<EltwiseParams>;
 struct ConvParams {
   Dims kernel, strides, dilations, pads_begin, pads_end;  // spatial only
   int64_t groups = 1;
+  // A residual Add fused in: inputs[3] is added to conv+bias, before post_ops.
+  bool fused_sum = false;
   PostOps post_ops;
 };
 

@@ -57,6 +57,9 @@ Dims conv_dims(const Graph& g, const Node& n) {
   }
   Dims y = window_out(n, x, p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end);
   y[1] = w[0];
+  if (p.fused_sum && (n.inputs.size() != 4 || in_dims(g, n, 3) != y))
+    bad(n, "the fused residual must have the output's dims " + dims_to_string(y));
+  if (!p.fused_sum && n.inputs.size() > 3) bad(n, "too many inputs");
   return y;
 }
 

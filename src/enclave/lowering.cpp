@@ -1,6 +1,8 @@
 #include "enclave/lowering.h"
 
 #include <cfloat>
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <cmath>
 
@@ -110,6 +112,7 @@ int Lowering::new_buffer(const memory::desc& md, const std::string& name, bool p
   int id = planner_.add_buffer(md.get_size(), current_step(), current_step());
   buffer_names_.push_back(name);
   persistent_.push_back(persistent);
+  values_per_buffer_.push_back(0);
   return id;
 }
 
@@ -179,12 +182,26 @@ Slot Lowering::scaled_constant(ValueId v, float scale) {
 Slot Lowering::output(ValueId v, const memory::desc& md) {
   Slot s{new_buffer(md, g_.value(v).name, false), md};
   slots_[v] = s;
+  ++values_per_buffer_[s.buffer];
   return s;
 }
 
 void Lowering::alias_output(ValueId v, const Slot& base, const memory::desc& md) {
   touch(base);
   slots_[v] = Slot{base.buffer, md};
+  ++values_per_buffer_[base.buffer];
+}
+
+std::optional<Slot> Lowering::reuse_for_output(ValueId donor, ValueId out, const memory::desc& md) {
+  auto it = slots_.find(donor);
+  if (it == slots_.end() || !(it->second.md == md)) return std::nullopt;
+  int b = it->second.buffer;
+  bool is_input = std::any_of(inputs_.begin(), inputs_.end(), [&](const auto& i) { return i.first == donor; });
+  if (persistent_[b] || values_per_buffer_[b] != 1 || is_input || last_reader_[donor] != current_node_)
+    return std::nullopt;
+  touch(it->second);
+  slots_[out] = Slot{b, md};  // the donor dies here, so the buffer still has one owner
+  return slots_[out];
 }
 
 Slot Lowering::scratch(const memory::desc& md, const std::string& what) {
@@ -220,9 +237,15 @@ void Lowering::lower_all() {
     Slot s = output(v, md);
     inputs_.emplace_back(v, s);
   }
+  last_reader_.assign(g_.values.size(), -1);
+  for (size_t k = 0; k < g_.nodes.size(); ++k)
+    for (ValueId v : g_.nodes[k].inputs)
+      if (v != kNoValue) last_reader_[v] = static_cast<int>(k);
+  for (ValueId v : g_.outputs) last_reader_[v] = INT32_MAX;
   for (const Node& n : g_.nodes) {
     try {
       lower_node(*this, n);
+      ++current_node_;
     } catch (const dnnl::error& e) {
       throw Error(ErrorCode::kKernel, n.onnx_op + " node '" + n.name + "': oneDNN refused it (" + e.what() + ")");
     }

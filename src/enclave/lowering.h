@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,10 @@ class Lowering {
   Slot output(ValueId v, const dnnl::memory::desc& md);
   // The output shares `base`'s buffer with another descriptor (zero-copy reshape).
   void alias_output(ValueId v, const Slot& base, const dnnl::memory::desc& md);
+  // The output takes over `donor`'s buffer when the node being lowered is donor's last
+  // reader, nothing else shares the buffer, and the layouts match (in-place residual sum).
+  // Returns the output slot, or nullopt (then the caller allocates and copies).
+  std::optional<Slot> reuse_for_output(ValueId donor, ValueId out, const dnnl::memory::desc& md);
   // A buffer that only lives during the step being built.
   Slot scratch(const dnnl::memory::desc& md, const std::string& what);
 
@@ -106,6 +111,9 @@ class Lowering {
   MemoryPlanner planner_;
   std::vector<std::string> buffer_names_;
   std::vector<bool> persistent_;
+  std::vector<int> values_per_buffer_;  // primary slots sharing each buffer (views count)
+  std::vector<int> last_reader_;        // node index of each value's last reader
+  int current_node_ = 0;
   std::vector<Step> steps_;
   std::vector<ConstantLoad> loads_;
   std::map<ValueId, Slot> slots_;                       // primary home of each value

@@ -106,11 +106,47 @@ bool fold_pad(Graph& g, Node& pad, Node& consumer) {
   return true;
 }
 
+// The producer of `v` if it is a Conv that can absorb a residual Add: sole reader, not a
+// graph output, no activation yet (the sum must come first), no residual yet.
+std::optional<size_t> fusable_conv(const Graph& g, ValueId v, const std::vector<int>& prod,
+                                   const std::vector<int>& uses, const std::vector<bool>& dead) {
+  if (prod[v] < 0 || uses[v] != 1 || is_graph_output(g, v) || dead[prod[v]]) return std::nullopt;
+  const Node& n = g.nodes[prod[v]];
+  if (n.op != OpKind::kConv) return std::nullopt;
+  const auto& p = std::get<ConvParams>(n.params);
+  if (p.fused_sum || !p.post_ops.empty()) return std::nullopt;
+  return static_cast<size_t>(prod[v]);
+}
+
 PostOps* post_ops_of(Node& n) {
   if (auto* c = std::get_if<ConvParams>(&n.params)) return &c->post_ops;
   if (auto* m = std::get_if<GemmParams>(&n.params)) return &m->post_ops;
   if (auto* m = std::get_if<MatMulParams>(&n.params)) return &m->post_ops;
   return nullptr;
+}
+
+// Add(conv(x), r) -> conv(x) with a sum post-op reading r. The conv moves to the Add's
+// place in the node order: r may be computed after the conv (ResNet's downsample
+// branch), and the conv's only reader was the Add, so nothing between needs it.
+bool fuse_residual_add(Graph& g, size_t add_index, std::vector<int>& prod, const std::vector<int>& uses,
+                       std::vector<bool>& dead) {
+  Node& add = g.nodes[add_index];
+  const Dims& y = g.value(add.outputs[0]).dims;
+  for (int side = 0; side < 2; ++side) {
+    ValueId conv_out = add.inputs[side], residual = add.inputs[1 - side];
+    auto c = fusable_conv(g, conv_out, prod, uses, dead);
+    if (!c || g.value(residual).dims != y || g.value(conv_out).dims != y || g.value(residual).is_constant) continue;
+    Node conv = std::move(g.nodes[*c]);
+    dead[*c] = true;
+    conv.inputs.resize(3, kNoValue);
+    conv.inputs.push_back(residual);
+    std::get<ConvParams>(conv.params).fused_sum = true;
+    conv.outputs = add.outputs;
+    g.nodes[add_index] = std::move(conv);
+    prod[add.outputs[0]] = static_cast<int>(add_index);
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -122,6 +158,12 @@ PassStats optimize_graph(Graph& g) {
   auto uses = g.use_counts();
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
+    if (n.op == OpKind::kBinary && std::get<BinaryParams>(n.params).kind == BinaryKind::kAdd &&
+        fuse_residual_add(g, i, prod, uses, dead)) {
+      ++stats.residual_adds_fused;
+      uses = g.use_counts();
+      continue;
+    }
     auto p = sole_producer(g, n, prod, uses);
     if (!p || dead[*p]) continue;
     Node& src = g.nodes[*p];
@@ -164,8 +206,8 @@ PassStats optimize_graph(Graph& g) {
   std::vector<Node> kept;
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (!dead[i]) kept.push_back(std::move(g.nodes[i]));
-  // Producers moved later than their merged node's position stay in order: a merged node
-  // only ever absorbs its sole input producer, which came earlier.
+  // Order stays topological: a merged node only absorbs its sole input producer (which
+  // came earlier), and a conv absorbing a residual Add moved to the Add's later place.
   g.nodes = std::move(kept);
   compact_graph(g);
   return stats;

@@ -2,6 +2,7 @@
 //   * BatchNorm following a Conv is folded into the Conv's weights and bias;
 //   * Relu/LeakyRelu/Clip/Sigmoid/HardSigmoid/HardSwish after Conv/Gemm/MatMul become
 //     fused post-ops;
+//   * a residual Add of a Conv's output becomes the Conv's sum post-op;
 //   * zero Pad of spatial dims before a Conv/AveragePool joins that op's padding;
 //   * values nothing reads are dropped and ids renumbered.
 // Each pass only fires when the intermediate tensor has a single reader and is not a
@@ -16,6 +17,7 @@ struct PassStats {
   int batchnorms_folded = 0;
   int activations_fused = 0;
   int pads_folded = 0;
+  int residual_adds_fused = 0;
 };
 
 PassStats optimize_graph(Graph& g);

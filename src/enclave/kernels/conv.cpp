@@ -2,6 +2,8 @@
 // in the layout oneDNN picks (reordered once, at load), fused activations as post-ops.
 #include "enclave/kernels/kernels.h"
 
+#include <optional>
+
 namespace teeinfer {
 
 using dnnl::memory;
@@ -13,6 +15,7 @@ void lower_conv(Lowering& l, const Node& n) {
   const Dims& w = g.value(n.inputs[1]).dims;
   const Dims& y = g.value(n.outputs[0]).dims;
   bool has_bias = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
+  // {N,C,H,W} x {OC,C/G,kh,kw} (+ residual {N,OC,OH,OW}) -> {N,OC,OH,OW}
 
   memory::dims wdims = to_dnnl_dims(w);
   if (p.groups > 1) {  // oneDNN wants {G, OC/G, IC/G, k...}; the bytes are the same
@@ -28,13 +31,32 @@ void lower_conv(Lowering& l, const Node& n) {
   memory::desc b_md = has_bias ? memory::desc({w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
                                     w_any, b_md, dst_md, strides, dil, pl, pr);
-  dnnl::convolution_forward::primitive_desc pd(d, attr_with(p.post_ops), l.engine());
+  dnnl::primitive_attr attr = attr_with({});
+  dnnl::post_ops po;
+  if (p.fused_sum) po.append_sum(1.f);  // dst already holds the residual
+  for (const auto& e : p.post_ops) append_eltwise(po, e);
+  attr.set_post_ops(po);
+  dnnl::convolution_forward::primitive_desc pd(d, attr, l.engine());
 
+  Slot dst;
+  if (p.fused_sum) {
+    ValueId residual = n.inputs[3];
+    std::optional<Slot> in_place = l.reuse_for_output(residual, n.outputs[0], pd.dst_desc());
+    if (in_place) {
+      dst = *in_place;
+    } else {  // the residual is still needed elsewhere: copy it into a fresh output
+      Slot r = l.input(residual, Layout::kChannelsLast);
+      dst = l.output(n.outputs[0], pd.dst_desc());
+      auto copy = dnnl::reorder::primitive_desc(l.engine(), r.md, l.engine(), dst.md);
+      l.add_primitive(n.name + " (residual copy)", dnnl::reorder(copy), copy, {{DNNL_ARG_FROM, r}, {DNNL_ARG_TO, dst}});
+    }
+  }
   Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
   Slot weights = l.constant(n.inputs[1], pd.weights_desc());
   std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
   if (has_bias) args.emplace_back(DNNL_ARG_BIAS, l.constant(n.inputs[2], pd.bias_desc()));
-  args.emplace_back(DNNL_ARG_DST, l.output(n.outputs[0], pd.dst_desc()));
+  if (!p.fused_sum) dst = l.output(n.outputs[0], pd.dst_desc());
+  args.emplace_back(DNNL_ARG_DST, dst);
   l.add_primitive(n.name, dnnl::convolution_forward(pd), pd, std::move(args));
 }
 
