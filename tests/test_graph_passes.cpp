@@ -109,6 +109,25 @@ TEST(GraphPasses, ResidualAddFusesInPlaceOrByCopy) {
   expect_same_results(b.g, opt);
 }
 
+TEST(GraphPasses, BatchNormAndReluFuseIntoConcat) {
+  // DenseNet's pattern: relu(bn(concat(x, conv(x)))).
+  GraphBuilder b;
+  ValueId x = b.input("x", {1, 3, 5, 6});
+  ValueId c = b.node(OpKind::kConv, "conv", {x, b.random_constant("w", {5, 3, 3, 3})}, b.conv3x3(1), {1, 5, 5, 6});
+  ValueId cat = b.node(OpKind::kConcat, "cat", {x, c}, ConcatParams{1}, {1, 8, 5, 6});
+  ValueId bn = b.node(OpKind::kBatchNorm, "bn",
+                      {cat, b.random_constant("gamma", {8}, 0.5f, 1.5f), b.random_constant("beta", {8}),
+                       b.random_constant("mean", {8}), b.random_constant("var", {8}, 0.5f, 2.f)},
+                      BatchNormParams{1e-5f}, {1, 8, 5, 6});
+  ValueId y = b.node(OpKind::kEltwise, "relu", {bn}, EltwiseParams{EltwiseKind::kRelu}, {1, 8, 5, 6});
+  b.g.outputs = {y};
+  Graph opt = b.g;
+  PassStats s = optimize_graph(opt);
+  EXPECT_EQ(s.batchnorms_into_concat, 1);
+  EXPECT_EQ(opt.nodes.size(), 2u);
+  expect_same_results(b.g, opt);
+}
+
 TEST(GraphPasses, BatchNormFoldsIntoConv) {
   GraphBuilder b;
   ValueId x = b.input("x", {1, 3, 7, 7});

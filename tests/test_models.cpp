@@ -20,6 +20,7 @@ struct ModelCase {
   std::string name;
   bool has_batchnorm;
   int batchnorms_folded, residual_adds_fused;  // what the graph passes must do
+  int batchnorms_into_concat = 0;
 };
 
 class WholeModel : public ::testing::TestWithParam<ModelCase> {};
@@ -37,8 +38,12 @@ TEST_P(WholeModel, MatchesPyTorch) {
   // keep BatchNorms after Concat: those run as kernels).
   std::vector<OpKind> producer(g.values.size(), OpKind::kPad);
   for (const Node& n : g.nodes) producer[n.outputs[0]] = n.op;
-  for (const Node& n : g.nodes)
-    if (n.op == OpKind::kBatchNorm) EXPECT_NE(producer[n.inputs[0]], OpKind::kConv) << n.name << " was not folded";
+  for (const Node& n : g.nodes) {
+    if (n.op == OpKind::kBatchNorm) {
+      EXPECT_NE(producer[n.inputs[0]], OpKind::kConv) << n.name << " was not folded";
+    }
+  }
+  EXPECT_EQ(passes.batchnorms_into_concat, c.batchnorms_into_concat);
   NativePlatform platform;
   Session s(g, platform);
   auto y = s.run({x.view("input")});
@@ -61,8 +66,9 @@ INSTANTIATE_TEST_SUITE_P(Torchvision, WholeModel,
                                            ModelCase{"mobilenet_v2_small", true, 52, 11},
                                            ModelCase{"squeezenet1_1_small", false, 0, 0},
                                            ModelCase{"alexnet_small", false, 0, 0},
-                                           // pre-activation: 59 of its 121 BatchNorms follow a Conv
-                                           ModelCase{"densenet121_small", true, 59, 0}),
+                                           // pre-activation: of its 121 BatchNorms, 59 follow a Conv and
+                                           // 62 a Concat (58 dense layers, 3 transitions, norm5)
+                                           ModelCase{"densenet121_small", true, 59, 0, 62}),
                          [](const auto& info) { return info.param.name; });
 
 TEST(FashionMnistModel, ClassifiesTheFirstThousandTestImages) {

@@ -41,7 +41,7 @@ enum class OpKind : uint8_t {
   kPool,        // inputs: X (MaxPool, AveragePool, GlobalAveragePool)
   kReshape,     // inputs: X (Reshape, Flatten, Squeeze, Unsqueeze): output dims say it all
   kTranspose,   // inputs: X
-  kConcat,      // inputs: X0..Xn
+  kConcat,      // inputs: X0..Xn [, scale, bias, mean, var if fused_batchnorm]
   kSoftmax,     // inputs: X
   kLrn,         // inputs: X
   kPad,         // inputs: X (constant mode)
@@ -101,6 +101,11 @@ struct TransposeParams {
 
 struct ConcatParams {
   int64_t axis = 0;  // non-negative
+  // A BatchNorm (and Relu) reading only this Concat, fused in: the last four inputs are
+  // its scale, bias, mean and var; the kernel writes relu?(x*s + t) while concatenating.
+  bool fused_batchnorm = false;
+  float epsilon = 0.f;
+  bool fused_relu = false;
 };
 
 struct SoftmaxParams {

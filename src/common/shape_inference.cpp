@@ -97,12 +97,19 @@ Dims concat_dims(const Graph& g, const Node& n) {
   const auto& p = std::get<ConcatParams>(n.params);
   Dims y = in_dims(g, n, 0);
   if (p.axis < 0 || p.axis >= static_cast<int64_t>(y.size())) bad(n, "axis out of range");
-  for (size_t i = 1; i < n.inputs.size(); ++i) {
+  size_t data = n.inputs.size() - (p.fused_batchnorm ? 4 : 0);
+  if (data < 1 || data > n.inputs.size()) bad(n, "no data inputs");
+  for (size_t i = 1; i < data; ++i) {
     const Dims& d = in_dims(g, n, i);
     if (d.size() != y.size()) bad(n, "inputs differ in rank");
     for (size_t k = 0; k < d.size(); ++k)
       if (static_cast<int64_t>(k) != p.axis && d[k] != y[k]) bad(n, "inputs differ off the axis");
     y[p.axis] += d[p.axis];
+  }
+  if (p.fused_batchnorm) {
+    if (p.axis != 1) bad(n, "a fused BatchNorm needs a channel concat");
+    for (size_t i = data; i < n.inputs.size(); ++i)
+      if (in_dims(g, n, i) != Dims{y[1]}) bad(n, "fused BatchNorm parameters must be {" + std::to_string(y[1]) + "}");
   }
   return y;
 }

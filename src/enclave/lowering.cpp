@@ -172,12 +172,18 @@ Slot Lowering::scaled_constant(ValueId v, float scale) {
   const Value& val = g_.value(v);
   std::vector<float> f = as_floats(val);
   for (float& x : f) x *= scale;
-  scaled_.push_back(std::move(f));
-  memory::desc md = layout_md(val.dims, Layout::kPlain);
-  Slot s{new_buffer(md, val.name + ".scaled", true), md};
-  loads_.push_back({scaled_.back().data(), md, s, val.name});
+  return derived_constant(std::move(f), val.dims, val.name + ".scaled");
+}
+
+Slot Lowering::derived_constant(std::vector<float> values, const Dims& dims, const std::string& name) {
+  scaled_.push_back(std::move(values));
+  memory::desc md = layout_md(dims, Layout::kPlain);
+  Slot s{new_buffer(md, name, true), md};
+  loads_.push_back({scaled_.back().data(), md, s, name});
   return s;
 }
+
+std::vector<float> Lowering::constant_floats(ValueId v) const { return as_floats(g_.value(v)); }
 
 Slot Lowering::output(ValueId v, const memory::desc& md) {
   Slot s{new_buffer(md, g_.value(v).name, false), md};

@@ -79,6 +79,11 @@ class Lowering {
   Slot constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc* source_md = nullptr);
   // A constant at load time, multiplied by `scale` (Gemm's beta*C); plain layout.
   Slot scaled_constant(ValueId v, float scale);
+  // Values computed at lowering from constants (e.g. BatchNorm's scale and shift),
+  // loaded into a persistent arena buffer.
+  Slot derived_constant(std::vector<float> values, const Dims& dims, const std::string& name);
+  // A constant's elements as float32.
+  std::vector<float> constant_floats(ValueId v) const;
   // A fresh buffer for a node's output.
   Slot output(ValueId v, const dnnl::memory::desc& md);
   // The output shares `base`'s buffer with another descriptor (zero-copy reshape).

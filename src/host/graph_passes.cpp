@@ -118,6 +118,20 @@ std::optional<size_t> fusable_conv(const Graph& g, ValueId v, const std::vector<
   return static_cast<size_t>(prod[v]);
 }
 
+// DenseNet's pre-activation: Concat -> BatchNorm (-> Relu). One kernel then writes the
+// normalised concat, sparing a full read and write of the tensor.
+bool fuse_batchnorm_into_concat(const Graph& g, Node& concat, const Node& bn) {
+  auto& p = std::get<ConcatParams>(concat.params);
+  if (p.fused_batchnorm || p.axis != 1 || g.value(concat.outputs[0]).dims.size() < 3) return false;
+  for (int i = 1; i <= 4; ++i)
+    if (!g.value(bn.inputs[i]).is_constant) return false;
+  p.fused_batchnorm = true;
+  p.epsilon = std::get<BatchNormParams>(bn.params).epsilon;
+  p.fused_relu = std::get<BatchNormParams>(bn.params).fused_relu;
+  concat.inputs.insert(concat.inputs.end(), bn.inputs.begin() + 1, bn.inputs.end());
+  return true;
+}
+
 PostOps* post_ops_of(Node& n) {
   if (auto* c = std::get_if<ConvParams>(&n.params)) return &c->post_ops;
   if (auto* m = std::get_if<GemmParams>(&n.params)) return &m->post_ops;
@@ -171,6 +185,15 @@ PassStats optimize_graph(Graph& g) {
     if (n.op == OpKind::kBatchNorm && src.op == OpKind::kConv && post_ops_of(src)->empty()) {
       merged = fold_batchnorm(g, src, n);
       stats.batchnorms_folded += merged;
+    } else if (n.op == OpKind::kBatchNorm && src.op == OpKind::kConcat) {
+      merged = fuse_batchnorm_into_concat(g, src, n);
+      stats.batchnorms_into_concat += merged;
+    } else if (n.op == OpKind::kEltwise && src.op == OpKind::kConcat &&
+               std::get<EltwiseParams>(n.params).kind == EltwiseKind::kRelu &&
+               std::get<ConcatParams>(src.params).fused_batchnorm && !std::get<ConcatParams>(src.params).fused_relu) {
+      std::get<ConcatParams>(src.params).fused_relu = true;
+      merged = true;
+      ++stats.activations_fused;
     } else if (n.op == OpKind::kEltwise && src.op == OpKind::kBatchNorm &&
                std::get<EltwiseParams>(n.params).kind == EltwiseKind::kRelu &&
                !std::get<BatchNormParams>(src.params).fused_relu) {

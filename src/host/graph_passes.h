@@ -3,6 +3,7 @@
 //   * Relu/LeakyRelu/Clip/Sigmoid/HardSigmoid/HardSwish after Conv/Gemm/MatMul become
 //     fused post-ops;
 //   * a residual Add of a Conv's output becomes the Conv's sum post-op;
+//   * a BatchNorm (+Relu) reading only a channel Concat is applied by the Concat kernel;
 //   * zero Pad of spatial dims before a Conv/AveragePool joins that op's padding;
 //   * values nothing reads are dropped and ids renumbered.
 // Each pass only fires when the intermediate tensor has a single reader and is not a
@@ -18,6 +19,7 @@ struct PassStats {
   int activations_fused = 0;
   int pads_folded = 0;
   int residual_adds_fused = 0;
+  int batchnorms_into_concat = 0;
 };
 
 PassStats optimize_graph(Graph& g);

@@ -2,6 +2,10 @@
 #include "common/error.h"
 #include "enclave/kernels/kernels.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
 namespace teeinfer {
 
 using dnnl::memory;
@@ -26,9 +30,100 @@ void lower_transpose(Lowering& l, const Node& n) {
   l.add_primitive(n.name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, Slot{src.buffer, view}}, {DNNL_ARG_TO, dst}});
 }
 
+namespace {
+
+// One channels-last part of a concat with its BatchNorm: out = relu?(in * scale + shift).
+// Multiversioned so the inner loop vectorises for AVX-512 without -march flags.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void affine_rows(
+    const float* in, float* out, int64_t pixels, int64_t channels, int64_t out_stride, const float* scale,
+    const float* shift, bool relu) {
+  for (int64_t px = 0; px < pixels; ++px) {
+    const float* i = in + px * channels;
+    float* o = out + px * out_stride;
+    if (relu) {
+#pragma omp simd
+      for (int64_t c = 0; c < channels; ++c) o[c] = std::max(i[c] * scale[c] + shift[c], 0.f);
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < channels; ++c) o[c] = i[c] * scale[c] + shift[c];
+    }
+  }
+}
+
+// Hand-written: oneDNN's concat takes no post-ops, and its batch norm falls back to the
+// reference kernel on strided channel slices.
+void lower_concat_batchnorm(Lowering& l, const Node& n, const ConcatParams& p) {
+  const Graph& g = l.graph();
+  size_t parts = n.inputs.size() - 4;
+  const Dims& y = g.value(n.outputs[0]).dims;
+  auto gamma = l.constant_floats(n.inputs[parts]), beta = l.constant_floats(n.inputs[parts + 1]);
+  auto mean = l.constant_floats(n.inputs[parts + 2]), var = l.constant_floats(n.inputs[parts + 3]);
+  std::vector<float> scale(gamma.size()), shift(gamma.size());
+  for (size_t c = 0; c < gamma.size(); ++c) {
+    double s = gamma[c] / std::sqrt(static_cast<double>(var[c]) + p.epsilon);
+    scale[c] = static_cast<float>(s);
+    shift[c] = static_cast<float>(beta[c] - mean[c] * s);
+  }
+  std::vector<Slot> slots;
+  std::vector<int64_t> channels;
+  for (size_t i = 0; i < parts; ++i) {
+    slots.push_back(l.input(n.inputs[i], Layout::kChannelsLast));
+    channels.push_back(g.value(n.inputs[i]).dims[1]);
+  }
+  slots.push_back(l.derived_constant(std::move(scale), {y[1]}, n.name + ".bn_scale"));
+  slots.push_back(l.derived_constant(std::move(shift), {y[1]}, n.name + ".bn_shift"));
+  slots.push_back(l.output(n.outputs[0], layout_md(y, Layout::kChannelsLast)));
+  int64_t pixels = element_count(y, n.name) / y[1];
+  bool relu = p.fused_relu;
+  auto kernel = [channels, pixels, relu, total = y[1]](const std::vector<void*>& ptr) {
+    size_t k = channels.size();
+    const float* scale = static_cast<const float*>(ptr[k]);
+    const float* shift = static_cast<const float*>(ptr[k + 1]);
+    float* out = static_cast<float*>(ptr[k + 2]);
+    int64_t offset = 0;
+    for (size_t i = 0; i < k; ++i) {
+      affine_rows(static_cast<const float*>(ptr[i]), out + offset, pixels, channels[i], total, scale + offset,
+                  shift + offset, relu);
+      offset += channels[i];
+    }
+  };
+  l.add_custom(n.name, "concat_batchnorm", kernel, slots);
+}
+
+// Channel concat of channels-last tensors: per pixel, each part's channels in turn.
+// Hand-written: oneDNN runs this case with its generic `simple:any` concat, which took
+// 0.21 ms for SqueezeNet 1.1's eight Fire concats against 0.13 ms here (`run --profile`).
+void lower_concat_channels_last(Lowering& l, const Node& n) {
+  const Graph& g = l.graph();
+  const Dims& y = g.value(n.outputs[0]).dims;
+  std::vector<Slot> slots;
+  std::vector<int64_t> channels;
+  for (ValueId v : n.inputs) {
+    slots.push_back(l.input(v, Layout::kChannelsLast));
+    channels.push_back(g.value(v).dims[1]);
+  }
+  slots.push_back(l.output(n.outputs[0], layout_md(y, Layout::kChannelsLast)));
+  int64_t pixels = element_count(y, n.name) / y[1];
+  auto kernel = [channels, pixels, total = y[1]](const std::vector<void*>& ptr) {
+    float* out = static_cast<float*>(ptr[channels.size()]);
+    for (int64_t px = 0; px < pixels; ++px) {
+      float* o = out + px * total;
+      for (size_t i = 0; i < channels.size(); ++i) {
+        std::memcpy(o, static_cast<const float*>(ptr[i]) + px * channels[i], static_cast<size_t>(channels[i]) * 4);
+        o += channels[i];
+      }
+    }
+  };
+  l.add_custom(n.name, "concat_channels_last", kernel, slots);
+}
+
+}  // namespace
+
 void lower_concat(Lowering& l, const Node& n) {
   const auto& p = std::get<ConcatParams>(n.params);
+  if (p.fused_batchnorm) return lower_concat_batchnorm(l, n, p);
   const Dims& y = l.graph().value(n.outputs[0]).dims;
+  if (p.axis == 1 && y.size() >= 3) return lower_concat_channels_last(l, n);
   std::vector<Slot> srcs;
   std::vector<memory::desc> mds;
   for (ValueId v : n.inputs) {
