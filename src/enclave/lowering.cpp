@@ -63,6 +63,13 @@ bool is_layout(const memory::desc& md, Layout layout) {
   return md == layout_md(d, layout);
 }
 
+DnnlWindow dnnl_window(const Dims& strides, const Dims& dilations, const Dims& pads_begin, const Dims& pads_end) {
+  DnnlWindow w{memory::dims(strides.begin(), strides.end()), {}, memory::dims(pads_begin.begin(), pads_begin.end()),
+               memory::dims(pads_end.begin(), pads_end.end())};
+  for (int64_t d : dilations) w.dilations.push_back(d - 1);
+  return w;
+}
+
 void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p) {
   using dnnl::algorithm;
   auto finite = [](float v) { return std::isinf(v) ? (v > 0 ? FLT_MAX : -FLT_MAX) : v; };

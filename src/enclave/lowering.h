@@ -56,6 +56,11 @@ dnnl::memory::desc layout_md(const Dims& dims, Layout layout);
 bool is_layout(const dnnl::memory::desc& md, Layout layout);
 // Strides of a strided (non-blocked) md, in elements.
 dnnl::memory::dims strides_of(const dnnl::memory::desc& md);
+// A conv/pool window in oneDNN's terms (dilation counts the gaps: ONNX d -> d - 1).
+struct DnnlWindow {
+  dnnl::memory::dims strides, dilations, pads_begin, pads_end;
+};
+DnnlWindow dnnl_window(const Dims& strides, const Dims& dilations, const Dims& pads_begin, const Dims& pads_end);
 // Appends the oneDNN eltwise ops implementing `p` (HardSigmoid needs two).
 void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p);
 dnnl::primitive_attr attr_with(const PostOps& post_ops);

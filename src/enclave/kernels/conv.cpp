@@ -1,5 +1,6 @@
-// Conv: {N,C,*spatial} x {OC,C/G,*k} -> {N,OC,*out}, channels-last activations, weights
-// in the layout oneDNN picks (reordered once, at load), fused activations as post-ops.
+// Conv: {N,C,*spatial} x {OC,C/G,*k} (+ residual {N,OC,*out}) -> {N,OC,*out}.
+// Channels-last activations, weights in the layout oneDNN picks (reordered once, at
+// load), a fused residual as the sum post-op, fused activations after it.
 #include "enclave/kernels/kernels.h"
 
 #include <optional>
@@ -15,22 +16,20 @@ void lower_conv(Lowering& l, const Node& n) {
   const Dims& w = g.value(n.inputs[1]).dims;
   const Dims& y = g.value(n.outputs[0]).dims;
   bool has_bias = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
-  // {N,C,H,W} x {OC,C/G,kh,kw} (+ residual {N,OC,OH,OW}) -> {N,OC,OH,OW}
 
   memory::dims wdims = to_dnnl_dims(w);
   if (p.groups > 1) {  // oneDNN wants {G, OC/G, IC/G, k...}; the bytes are the same
     wdims[0] /= p.groups;
     wdims.insert(wdims.begin(), p.groups);
   }
-  memory::dims strides(p.strides.begin(), p.strides.end()), pl(p.pads_begin.begin(), p.pads_begin.end()),
-      pr(p.pads_end.begin(), p.pads_end.end()), dil;
-  for (int64_t d : p.dilations) dil.push_back(d - 1);  // oneDNN counts the gaps
+  DnnlWindow win = dnnl_window(p.strides, p.dilations, p.pads_begin, p.pads_end);
 
   memory::desc src_md = layout_md(x, Layout::kChannelsLast), dst_md = layout_md(y, Layout::kChannelsLast);
   memory::desc w_any(wdims, memory::data_type::f32, memory::format_tag::any);
   memory::desc b_md = has_bias ? memory::desc({w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
-                                    w_any, b_md, dst_md, strides, dil, pl, pr);
+                                    w_any, b_md, dst_md, win.strides, win.dilations, win.pads_begin,
+                                    win.pads_end);
   dnnl::primitive_attr attr = attr_with({});
   dnnl::post_ops po;
   if (p.fused_sum) po.append_sum(1.f);  // dst already holds the residual

@@ -20,12 +20,11 @@ void lower_pool(Lowering& l, const Node& n) {
       throw Error(ErrorCode::kUnsupported,
                   n.onnx_op + " node '" + n.name + "': ceil_mode with count_include_pad is not supported");
   }
-  memory::dims kernel(p.kernel.begin(), p.kernel.end()), strides(p.strides.begin(), p.strides.end()),
-      pl(p.pads_begin.begin(), p.pads_begin.end()), pr(p.pads_end.begin(), p.pads_end.end()), dil;
-  for (int64_t d : p.dilations) dil.push_back(d - 1);
+  DnnlWindow win = dnnl_window(p.strides, p.dilations, p.pads_begin, p.pads_end);
   memory::desc src_md = layout_md(x, Layout::kChannelsLast), dst_md = layout_md(y, Layout::kChannelsLast);
-  dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md, strides, kernel, dil, pl,
-                                   pr);
+  dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md, win.strides,
+                                   memory::dims(p.kernel.begin(), p.kernel.end()), win.dilations, win.pads_begin,
+                                   win.pads_end);
   dnnl::pooling_v2_forward::primitive_desc pd(d, attr_with({}), l.engine());
   Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
   Slot dst = l.output(n.outputs[0], pd.dst_desc());
