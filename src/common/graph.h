@@ -41,7 +41,7 @@ enum class OpKind : uint8_t {
   kPool,        // inputs: X (MaxPool, AveragePool, GlobalAveragePool)
   kReshape,     // inputs: X (Reshape, Flatten, Squeeze, Unsqueeze): output dims say it all
   kTranspose,   // inputs: X
-  kConcat,      // inputs: X0..Xn [, scale, bias, mean, var if fused_batchnorm]
+  kConcat,      // inputs: X0..Xn [, scale, shift if fused_batchnorm]
   kSoftmax,     // inputs: X
   kLrn,         // inputs: X
   kPad,         // inputs: X (constant mode)
@@ -68,6 +68,9 @@ struct ConvParams {
 struct GemmParams {
   float alpha = 1.f, beta = 1.f;
   bool trans_a = false, trans_b = false;
+  // inputs[2] already holds (beta/alpha)*C (a constant, scaled at pack time), so the
+  // kernel can add it as a bias before its alpha output scale.
+  bool c_prescaled = false;
   PostOps post_ops;
 };
 
@@ -101,10 +104,10 @@ struct TransposeParams {
 
 struct ConcatParams {
   int64_t axis = 0;  // non-negative
-  // A BatchNorm (and Relu) reading only this Concat, fused in: the last four inputs are
-  // its scale, bias, mean and var; the kernel writes relu?(x*s + t) while concatenating.
+  // A BatchNorm (and Relu) reading only this Concat, fused in: the last two inputs are
+  // per-channel scale s and shift t (folded from the BatchNorm at pack time); the kernel
+  // writes relu?(x*s + t) while concatenating.
   bool fused_batchnorm = false;
-  float epsilon = 0.f;
   bool fused_relu = false;
 };
 

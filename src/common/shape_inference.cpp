@@ -97,7 +97,7 @@ Dims concat_dims(const Graph& g, const Node& n) {
   const auto& p = std::get<ConcatParams>(n.params);
   Dims y = in_dims(g, n, 0);
   if (p.axis < 0 || p.axis >= static_cast<int64_t>(y.size())) bad(n, "axis out of range");
-  size_t data = n.inputs.size() - (p.fused_batchnorm ? 4 : 0);
+  size_t data = n.inputs.size() - (p.fused_batchnorm ? 2 : 0);
   if (data < 1 || data > n.inputs.size()) bad(n, "no data inputs");
   for (size_t i = 1; i < data; ++i) {
     const Dims& d = in_dims(g, n, i);

@@ -97,22 +97,6 @@ dnnl::primitive_attr attr_with(const PostOps& post_ops) {
   return attr;
 }
 
-static std::vector<float> as_floats(const Value& v) {
-  size_t n = static_cast<size_t>(element_count(v.dims, v.name));
-  std::vector<float> f(n);
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t* p = v.data.data() + i * dtype_size(v.dtype);
-    switch (v.dtype) {
-      case DType::kF32: std::memcpy(&f[i], p, 4); break;
-      case DType::kI64: { int64_t x; std::memcpy(&x, p, 8); f[i] = static_cast<float>(x); break; }
-      case DType::kI32: { int32_t x; std::memcpy(&x, p, 4); f[i] = static_cast<float>(x); break; }
-      case DType::kU8: case DType::kBool: f[i] = *p; break;
-      case DType::kS8: f[i] = static_cast<int8_t>(*p); break;
-    }
-  }
-  return f;
-}
-
 Lowering::Lowering(const Graph& g, const dnnl::engine& engine) : g_(g), engine_(engine) {}
 
 int Lowering::new_buffer(const memory::desc& md, const std::string& name, bool persistent) {
@@ -159,38 +143,19 @@ Slot Lowering::input(ValueId v, Layout layout) {
 Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* source_md) {
   const Value& val = g_.value(v);
   if (!val.is_constant) throw Error(ErrorCode::kUnsupported, "'" + val.name + "' must be a constant");
+  if (val.dtype != DType::kF32)
+    throw Error(ErrorCode::kUnsupported, "constant '" + val.name + "' is " + dtype_name(val.dtype) +
+                                             "; kernels take float32 constants");
   Slot s{new_buffer(md, val.name, true), md};
-  if (val.dtype != DType::kF32) {
-    // Only a folded graph output (e.g. Dropout's all-true mask) gets here: nodes take
-    // float32 inputs (validated at import). Outputs leave as float32.
-    scaled_.push_back(as_floats(val));
-    loads_.push_back({scaled_.back().data(), layout_md(val.dims, Layout::kPlain), s, val.name});
-    return s;
-  }
   memory::dims dims = md.dims();
   memory::desc src = source_md ? *source_md : memory::desc(dims, memory::data_type::f32, plain_strides(dims));
-  if (src.get_size() != val.data.size())
+  if (src.get_size() != byte_size(val.dtype, val.dims, val.name))
     throw Error(ErrorCode::kBadModel, "constant '" + val.name + "' does not fit the kernel's expected size");
-  loads_.push_back({val.data.data(), src, s, val.name});
+  loads_.push_back({v, src, s});
   return s;
 }
 
-Slot Lowering::scaled_constant(ValueId v, float scale) {
-  const Value& val = g_.value(v);
-  std::vector<float> f = as_floats(val);
-  for (float& x : f) x *= scale;
-  return derived_constant(std::move(f), val.dims, val.name + ".scaled");
-}
 
-Slot Lowering::derived_constant(std::vector<float> values, const Dims& dims, const std::string& name) {
-  scaled_.push_back(std::move(values));
-  memory::desc md = layout_md(dims, Layout::kPlain);
-  Slot s{new_buffer(md, name, true), md};
-  loads_.push_back({scaled_.back().data(), md, s, name});
-  return s;
-}
-
-std::vector<float> Lowering::constant_floats(ValueId v) const { return as_floats(g_.value(v)); }
 
 Slot Lowering::output(ValueId v, const memory::desc& md) {
   Slot s{new_buffer(md, g_.value(v).name, false), md};
@@ -244,7 +209,7 @@ void Lowering::add_custom(const std::string& name, const std::string& impl, Cust
   steps_.push_back(std::move(s));
 }
 
-void Lowering::lower_all() {
+void Lowering::lower_all(size_t load_scratch_bytes, bool staged) {
   for (ValueId v : g_.inputs) {
     memory::desc md = layout_md(g_.value(v).dims, Layout::kPlain);
     Slot s = output(v, md);
@@ -270,9 +235,21 @@ void Lowering::lower_all() {
   for (auto& o : outputs_) planner_.extend_lifetime(o.second.buffer, last);
   for (size_t b = 0; b < persistent_.size(); ++b)
     if (persistent_[b]) {
-      planner_.extend_lifetime(static_cast<int>(b), 0);
+      planner_.extend_lifetime(static_cast<int>(b), kLoadStep);
       planner_.extend_lifetime(static_cast<int>(b), last);
     }
+  // Load-phase buffers overlap activations freely: no step runs while weights load.
+  size_t staging = 0;
+  for (const ConstantLoad& c : loads_)
+    if (staged && !(c.source_md == c.target.md)) staging = std::max(staging, c.source_md.get_size());
+  if (staging) {
+    staging_buffer_ = planner_.add_buffer(staging, kLoadStep, kLoadStep);
+    buffer_names_.push_back("load staging");
+  }
+  if (load_scratch_bytes) {
+    load_scratch_buffer_ = planner_.add_buffer(load_scratch_bytes, kLoadStep, kLoadStep);
+    buffer_names_.push_back("load scratch");
+  }
   for (auto& i : inputs_) planner_.extend_lifetime(i.second.buffer, 0);
 }
 

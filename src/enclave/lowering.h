@@ -43,13 +43,17 @@ struct Step {
   std::vector<Slot> custom_slots;
 };
 
-// A constant to copy/reorder into the arena once, at load time.
+// A constant to bring into the arena once, at load time: its plain row-major bytes
+// (described by source_md) land in `target`, through the staging buffer and a reorder
+// when target's layout differs.
 struct ConstantLoad {
-  const void* source;  // plain row-major bytes owned by the Graph
+  ValueId value;
   dnnl::memory::desc source_md;
   Slot target;
-  std::string name;
 };
+
+// The load phase happens before step 0: only persistent buffers and load scratch live then.
+constexpr int kLoadStep = -1;
 
 dnnl::memory::dims to_dnnl_dims(const Dims& d);
 dnnl::memory::desc layout_md(const Dims& dims, Layout layout);
@@ -70,7 +74,14 @@ class Lowering {
   Lowering(const Graph& g, const dnnl::engine& engine);
 
   // Builds all steps; afterwards buffers(), steps(), loads() and outputs() are final.
-  void lower_all();
+  // `load_scratch_bytes`: extra arena the weight source needs while loading.
+  // `staged`: constants needing a layout change come through an arena staging buffer
+  // (sealed weights); otherwise they are reordered from where the source holds them.
+  void lower_all(size_t load_scratch_bytes = 0, bool staged = false);
+  // Load-phase buffers: staging for reordered constants, and the weight source's scratch
+  // (-1 when not needed).
+  int staging_buffer() const { return staging_buffer_; }
+  int load_scratch_buffer() const { return load_scratch_buffer_; }
 
   const Graph& graph() const { return g_; }
   const dnnl::engine& engine() const { return engine_; }
@@ -82,13 +93,6 @@ class Lowering {
   // A constant reordered at load time into `md` (e.g. a weights layout oneDNN chose).
   // `source_md` describes the constant's bytes (default: plain over md's dims).
   Slot constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc* source_md = nullptr);
-  // A constant at load time, multiplied by `scale` (Gemm's beta*C); plain layout.
-  Slot scaled_constant(ValueId v, float scale);
-  // Values computed at lowering from constants (e.g. BatchNorm's scale and shift),
-  // loaded into a persistent arena buffer.
-  Slot derived_constant(std::vector<float> values, const Dims& dims, const std::string& name);
-  // A constant's elements as float32.
-  std::vector<float> constant_floats(ValueId v) const;
   // A fresh buffer for a node's output.
   Slot output(ValueId v, const dnnl::memory::desc& md);
   // The output shares `base`'s buffer with another descriptor (zero-copy reshape).
@@ -129,7 +133,7 @@ class Lowering {
   std::map<ValueId, Slot> slots_;                       // primary home of each value
   std::map<std::pair<ValueId, int>, Slot> converted_;   // reordered copies by layout
   std::vector<std::pair<ValueId, Slot>> inputs_, outputs_;
-  std::deque<std::vector<float>> scaled_;  // host copies of scaled constants (stable addresses)
+  int staging_buffer_ = -1, load_scratch_buffer_ = -1;
 };
 
 }  // namespace teeinfer

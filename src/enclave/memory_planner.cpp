@@ -62,11 +62,14 @@ bool MemoryPlanner::has_overlap() const {
 }
 
 std::string MemoryPlanner::to_ascii(int width) const {
-  int steps = 0;
-  for (const Buffer& b : buffers_) steps = std::max(steps, b.last + 1);
+  int steps = 0, first = 0;
+  for (const Buffer& b : buffers_) {
+    steps = std::max(steps, b.last + 1);
+    first = std::min(first, b.first);
+  }
   std::string out;
   double per_col = arena_size_ ? static_cast<double>(arena_size_) / width : 1.0;
-  for (int s = 0; s < steps; ++s) {
+  for (int s = first; s < steps; ++s) {
     std::string line(static_cast<size_t>(width), '.');
     for (size_t i = 0; i < buffers_.size(); ++i) {
       const Buffer& b = buffers_[i];

@@ -1,5 +1,6 @@
 #include "enclave/session.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -23,18 +24,33 @@ struct Session::Impl {
 
   void* ptr(const Slot& s) const { return buffer_ptrs.at(static_cast<size_t>(s.buffer)); }
   dnnl::memory mem(const Slot& s) const { return dnnl::memory(s.md, engine, ptr(s)); }
-  void load_constants();
+  void load_constants(WeightSource& weights);
   void bind_steps();
 };
 
-void Session::Impl::load_constants() {
+void Session::Impl::load_constants(WeightSource& weights) {
+  int staging = lowering->staging_buffer(), scratch = lowering->load_scratch_buffer();
+  if (scratch >= 0) weights.set_scratch(buffer_ptrs[static_cast<size_t>(scratch)]);
   for (const ConstantLoad& c : lowering->loads()) {
-    dnnl::memory src(c.source_md, engine, const_cast<void*>(c.source));
-    dnnl::memory dst = mem(c.target);
-    dnnl::reorder(src, dst).execute(stream, src, dst);
+    size_t bytes = c.source_md.get_size();
+    if (const std::byte* plain = weights.in_place(c.value)) {  // an unsealed model: reorder from it
+      dnnl::memory src(c.source_md, engine, const_cast<std::byte*>(plain)), dst = mem(c.target);
+      dnnl::reorder(src, dst).execute(stream, src, dst);
+      stream.wait();
+    } else if (c.source_md == c.target.md) {  // already the kernel's layout: straight into place
+      weights.read(c.value, static_cast<std::byte*>(ptr(c.target)), bytes);
+    } else {
+      std::byte* stage = buffer_ptrs.at(static_cast<size_t>(staging));
+      weights.read(c.value, stage, bytes);
+      dnnl::memory src(c.source_md, engine, stage), dst = mem(c.target);
+      dnnl::reorder(src, dst).execute(stream, src, dst);
+      stream.wait();
+    }
     weight_bytes += c.target.md.get_size();
   }
-  stream.wait();
+  // The load-phase buffers overlap activations: leave no plaintext weights behind there.
+  for (int b : {staging, scratch})
+    if (b >= 0) std::memset(buffer_ptrs[static_cast<size_t>(b)], 0, lowering->planner().bytes(b));
 }
 
 void Session::Impl::bind_steps() {
@@ -48,8 +64,10 @@ void Session::Impl::bind_steps() {
   }
 }
 
-Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options)
+Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options, WeightSource* weights)
     : impl_(std::make_unique<Impl>()) {
+  InlineConstants inline_constants(graph);
+  if (!weights) weights = &inline_constants;
   validate_graph(graph);
   for (ValueId v : graph.inputs) {
     if (graph.value(v).dtype != DType::kF32)
@@ -59,7 +77,10 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
   }
   for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
   impl_->lowering = std::make_unique<Lowering>(graph, impl_->engine);
-  impl_->lowering->lower_all();
+  bool staged = !graph.values.empty() && std::any_of(graph.values.begin(), graph.values.end(), [&](const Value& v) {
+    return v.is_constant && !weights->in_place(static_cast<ValueId>(&v - graph.values.data()));
+  });
+  impl_->lowering->lower_all(weights->scratch_bytes(), staged);
 
   MemoryPlanner& planner = impl_->lowering->planner();
   planner.plan();
@@ -74,7 +95,7 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
   const auto& names = impl_->lowering->buffer_names();
   for (int b = 0; b < planner.buffer_count(); ++b)
     impl_->buffer_ptrs.push_back(impl_->arena->reserve(planner.offset(b), planner.bytes(b), names[b]));
-  impl_->load_constants();
+  impl_->load_constants(*weights);
   impl_->bind_steps();
 }
 

@@ -16,6 +16,7 @@
 #include "common/graph.h"
 #include "enclave/secure_arena.h"
 #include "enclave/tee_platform.h"
+#include "enclave/weight_source.h"
 
 namespace teeinfer {
 
@@ -44,7 +45,9 @@ class StepObserver {
 
 class Session {
  public:
-  Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options = {});
+  // `weights` supplies the constants' bytes at load (default: the Graph's own).
+  Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options = {},
+          WeightSource* weights = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

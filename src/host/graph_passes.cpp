@@ -120,16 +120,64 @@ std::optional<size_t> fusable_conv(const Graph& g, ValueId v, const std::vector<
 
 // DenseNet's pre-activation: Concat -> BatchNorm (-> Relu). One kernel then writes the
 // normalised concat, sparing a full read and write of the tensor.
-bool fuse_batchnorm_into_concat(const Graph& g, Node& concat, const Node& bn) {
+bool fuse_batchnorm_into_concat(Graph& g, Node& concat, const Node& bn) {
   auto& p = std::get<ConcatParams>(concat.params);
   if (p.fused_batchnorm || p.axis != 1 || g.value(concat.outputs[0]).dims.size() < 3) return false;
   for (int i = 1; i <= 4; ++i)
     if (!g.value(bn.inputs[i]).is_constant) return false;
+  auto gamma = floats_of(g.value(bn.inputs[1])), beta = floats_of(g.value(bn.inputs[2]));
+  auto mean = floats_of(g.value(bn.inputs[3])), var = floats_of(g.value(bn.inputs[4]));
+  double eps = std::get<BatchNormParams>(bn.params).epsilon;
+  std::vector<float> scale(gamma.size()), shift(gamma.size());
+  for (size_t c = 0; c < gamma.size(); ++c) {
+    double s = gamma[c] / std::sqrt(static_cast<double>(var[c]) + eps);
+    scale[c] = static_cast<float>(s);
+    shift[c] = static_cast<float>(beta[c] - mean[c] * s);
+  }
+  Dims dims{static_cast<int64_t>(scale.size())};
+  ValueId s_id = g.add_value(float_constant(bn.name + ".scale", dims, scale));
+  ValueId t_id = g.add_value(float_constant(bn.name + ".shift", dims, shift));
   p.fused_batchnorm = true;
-  p.epsilon = std::get<BatchNormParams>(bn.params).epsilon;
   p.fused_relu = std::get<BatchNormParams>(bn.params).fused_relu;
-  concat.inputs.insert(concat.inputs.end(), bn.inputs.begin() + 1, bn.inputs.end());
+  concat.inputs.push_back(s_id);
+  concat.inputs.push_back(t_id);
   return true;
+}
+
+// Gemm with a constant C: store (beta/alpha)*C so the kernel adds it as its bias.
+bool prescale_gemm_bias(Graph& g, Node& n) {
+  auto& p = std::get<GemmParams>(n.params);
+  if (p.c_prescaled || n.inputs.size() < 3 || n.inputs[2] == kNoValue || p.alpha == 0.f || p.beta == 0.f) return false;
+  const Value& c = g.value(n.inputs[2]);
+  if (!c.is_constant || c.dtype != DType::kF32) return false;
+  std::vector<float> f = floats_of(c);
+  for (float& x : f) x = static_cast<float>(static_cast<double>(x) * p.beta / p.alpha);
+  Dims dims = c.dims;
+  n.inputs[2] = g.add_value(float_constant(n.name + ".c_prescaled", dims, f));
+  p.c_prescaled = true;
+  return true;
+}
+
+// Graph outputs that folded to non-float constants (e.g. Dropout's mask) leave as float32.
+void float_outputs(Graph& g) {
+  for (ValueId& o : g.outputs) {
+    const Value& v = g.value(o);
+    if (!v.is_constant || v.dtype == DType::kF32) continue;
+    size_t n = static_cast<size_t>(element_count(v.dims, v.name)), es = dtype_size(v.dtype);
+    std::vector<float> f(n);
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* b = v.data.data() + i * es;
+      switch (v.dtype) {
+        case DType::kI64: { int64_t x; std::memcpy(&x, b, 8); f[i] = static_cast<float>(x); break; }
+        case DType::kI32: { int32_t x; std::memcpy(&x, b, 4); f[i] = static_cast<float>(x); break; }
+        case DType::kS8: f[i] = static_cast<int8_t>(*b); break;
+        default: f[i] = *b; break;
+      }
+    }
+    std::string name = v.name;
+    Dims dims = v.dims;
+    o = g.add_value(float_constant(name, dims, f));
+  }
 }
 
 PostOps* post_ops_of(Node& n) {
@@ -226,6 +274,9 @@ PassStats optimize_graph(Graph& g) {
       break;
     }
   }
+  for (Node& n : g.nodes)
+    if (n.op == OpKind::kGemm) prescale_gemm_bias(g, n);
+  float_outputs(g);
   std::vector<Node> kept;
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (!dead[i]) kept.push_back(std::move(g.nodes[i]));

@@ -43,9 +43,9 @@ void lower_gemm(Lowering& l, const Node& n) {
   memory::desc w_md = b_const ? memory::desc({k, nn}, memory::data_type::f32, memory::format_tag::any) : b_md;
 
   ValueId c = n.inputs.size() > 2 && p.beta != 0.f ? n.inputs[2] : kNoValue;
-  // A constant C becomes the matmul bias. oneDNN scales the bias by the output scale
-  // too, so it is stored as (beta/alpha)*C; alpha == 0 takes the post-op path instead.
-  bool c_const = c != kNoValue && g.value(c).is_constant && p.alpha != 0.f;
+  // A prescaled constant C is the matmul bias (oneDNN applies the alpha output scale to
+  // the bias too, hence (beta/alpha)*C); any other C is added by a binary post-op.
+  bool c_const = c != kNoValue && p.c_prescaled;
   memory::desc c_md = c != kNoValue ? with_dims(pad_front(g.value(c).dims, 2)) : memory::desc();
 
   dnnl::primitive_attr attr;
@@ -69,7 +69,7 @@ void lower_gemm(Lowering& l, const Node& n) {
   std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, Slot{a_slot.buffer, a_md}},
                                          {DNNL_ARG_WEIGHTS, weights_slot(l, n.inputs[1], b_md, pd.weights_desc())}};
   if (c_const) {
-    Slot cs = l.scaled_constant(c, p.beta / p.alpha);
+    Slot cs = l.input_as_is(c);
     args.emplace_back(DNNL_ARG_BIAS, Slot{cs.buffer, c_md});
   } else if (c != kNoValue) {
     Slot cs = l.input_as_is(c);

@@ -54,24 +54,16 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void affine_rows(
 // reference kernel on strided channel slices.
 void lower_concat_batchnorm(Lowering& l, const Node& n, const ConcatParams& p) {
   const Graph& g = l.graph();
-  size_t parts = n.inputs.size() - 4;
+  size_t parts = n.inputs.size() - 2;
   const Dims& y = g.value(n.outputs[0]).dims;
-  auto gamma = l.constant_floats(n.inputs[parts]), beta = l.constant_floats(n.inputs[parts + 1]);
-  auto mean = l.constant_floats(n.inputs[parts + 2]), var = l.constant_floats(n.inputs[parts + 3]);
-  std::vector<float> scale(gamma.size()), shift(gamma.size());
-  for (size_t c = 0; c < gamma.size(); ++c) {
-    double s = gamma[c] / std::sqrt(static_cast<double>(var[c]) + p.epsilon);
-    scale[c] = static_cast<float>(s);
-    shift[c] = static_cast<float>(beta[c] - mean[c] * s);
-  }
   std::vector<Slot> slots;
   std::vector<int64_t> channels;
   for (size_t i = 0; i < parts; ++i) {
     slots.push_back(l.input(n.inputs[i], Layout::kChannelsLast));
     channels.push_back(g.value(n.inputs[i]).dims[1]);
   }
-  slots.push_back(l.derived_constant(std::move(scale), {y[1]}, n.name + ".bn_scale"));
-  slots.push_back(l.derived_constant(std::move(shift), {y[1]}, n.name + ".bn_shift"));
+  slots.push_back(l.input_as_is(n.inputs[parts]));      // scale
+  slots.push_back(l.input_as_is(n.inputs[parts + 1]));  // shift
   slots.push_back(l.output(n.outputs[0], layout_md(y, Layout::kChannelsLast)));
   int64_t pixels = element_count(y, n.name) / y[1];
   bool relu = p.fused_relu;
