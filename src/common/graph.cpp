@@ -50,14 +50,14 @@ const char* eltwise_name(EltwiseKind kind) {
   return "?";
 }
 
-void validate_graph(const Graph& g) {
+void validate_graph(const Graph& g, bool constant_bytes_present) {
   auto in_range = [&](ValueId v) { return v >= 0 && static_cast<size_t>(v) < g.values.size(); };
   std::vector<bool> ready(g.values.size(), false);
   for (size_t i = 0; i < g.values.size(); ++i) {
     const Value& v = g.values[i];
     size_t bytes = byte_size(v.dtype, v.dims, v.name);
     if (v.is_constant) {
-      if (v.data.size() != bytes)
+      if (constant_bytes_present && v.data.size() != bytes)
         throw Error(ErrorCode::kBadModel, "constant '" + v.name + "' holds " +
                                               std::to_string(v.data.size()) + " bytes, its dims " +
                                               dims_to_string(v.dims) + " need " + std::to_string(bytes));
@@ -76,7 +76,12 @@ void validate_graph(const Graph& g) {
       if (!in_range(v) || !ready[v])
         throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads a value not yet computed");
     }
+    for (ValueId v : n.inputs)
+      if (v != kNoValue && g.value(v).dtype != DType::kF32)
+        throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads '" + g.value(v).name + "', which is not float32");
     const Value& out = g.value(n.outputs[0]);
+    if (out.dtype != DType::kF32)
+      throw Error(ErrorCode::kBadModel, "node '" + n.name + "' writes a non-float32 tensor");
     if (ready[n.outputs[0]]) throw Error(ErrorCode::kBadModel, "value '" + out.name + "' is written twice");
     Dims expect = infer_output_dims(g, n);
     if (expect != out.dims)

@@ -161,6 +161,8 @@ const char* eltwise_name(EltwiseKind kind);
 // Checks that the graph is well formed: ids in range, topological order, every node's
 // output dims equal to what its inputs and parameters imply. Throws Error(kBadModel)
 // naming the node. The enclave calls it on every graph it is handed.
-void validate_graph(const Graph& g);
+// `constant_bytes_present` = false for a sealed manifest's graph, whose constants' bytes
+// are loaded later (then only their dims are checked).
+void validate_graph(const Graph& g, bool constant_bytes_present = true);
 
 }  // namespace teeinfer

@@ -188,7 +188,8 @@ Dims infer_output_dims(const Graph& g, const Node& n) {
     case OpKind::kConcat: return concat_dims(g, n);
     case OpKind::kSoftmax: {
       const Dims& x = in_dims(g, n, 0);
-      if (std::get<SoftmaxParams>(n.params).axis >= static_cast<int64_t>(x.size())) bad(n, "axis out of range");
+      int64_t axis = std::get<SoftmaxParams>(n.params).axis;
+      if (axis < 0 || axis >= static_cast<int64_t>(x.size())) bad(n, "axis out of range");
       return x;
     }
     case OpKind::kLrn: {

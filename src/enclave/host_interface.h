@@ -15,6 +15,11 @@ namespace teeinfer {
 class HostInterface {
  public:
   virtual ~HostInterface() = default;
+  // Size in bytes of the sealed model the host serves.
+  virtual uint64_t model_bytes() noexcept = 0;
+  // Copies `n` bytes of the sealed model at `offset` into `dst` (enclave memory).
+  // False if the host cannot (short file, I/O error). The bytes are untrusted.
+  virtual bool read_model(uint64_t offset, void* dst, size_t n) noexcept = 0;
   // Monotonic clock, nanoseconds.
   virtual uint64_t now_ns() noexcept = 0;
   // Diagnostics from the enclave (never secrets).

@@ -66,9 +66,10 @@ void Session::Impl::bind_steps() {
 
 Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options, WeightSource* weights)
     : impl_(std::make_unique<Impl>()) {
+  // With an external source (a sealed model) the graph's constants carry no bytes.
+  validate_graph(graph, /*constant_bytes_present=*/weights == nullptr);
   InlineConstants inline_constants(graph);
   if (!weights) weights = &inline_constants;
-  validate_graph(graph);
   for (ValueId v : graph.inputs) {
     if (graph.value(v).dtype != DType::kF32)
       throw Error(ErrorCode::kUnsupported, "input '" + graph.value(v).name + "' is " +

@@ -1,0 +1,408 @@
+#include "common/sealed_format.h"
+
+#include <cstring>
+
+#include "common/byte_codec.h"
+#include "common/error.h"
+
+namespace teeinfer {
+namespace {
+
+// Bounds for untrusted manifests: generous for any CNN, small enough that a hostile
+// count cannot make the parser allocate absurd amounts before the data runs out.
+constexpr uint32_t kMaxValues = 1 << 20, kMaxNodes = 1 << 20, kMaxName = 4096, kMaxIo = 4096, kMaxRank = 8,
+                   kMaxPostOps = 16;
+
+[[noreturn]] void bad(const std::string& why) { throw Error(ErrorCode::kBadModel, "sealed model: " + why); }
+
+void put_dims(ByteWriter& w, const Dims& d) {
+  w.u8(static_cast<uint8_t>(d.size()));
+  for (int64_t x : d) w.i64(x);
+}
+
+Dims get_dims(ByteReader& r) {
+  uint8_t n = r.u8();
+  if (n > kMaxRank) r.fail("rank " + std::to_string(n) + " above " + std::to_string(kMaxRank));
+  Dims d(n);
+  for (auto& x : d) x = r.i64();
+  return d;
+}
+
+void put_eltwise(ByteWriter& w, const EltwiseParams& e) {
+  w.u8(static_cast<uint8_t>(e.kind));
+  w.f32(e.alpha);
+  w.f32(e.beta);
+}
+
+EltwiseParams get_eltwise(ByteReader& r) {
+  uint8_t k = r.u8();
+  if (k > static_cast<uint8_t>(EltwiseKind::kHardSwish)) r.fail("unknown activation " + std::to_string(k));
+  EltwiseParams e{static_cast<EltwiseKind>(k)};
+  e.alpha = r.f32();
+  e.beta = r.f32();
+  return e;
+}
+
+void put_post_ops(ByteWriter& w, const PostOps& p) {
+  w.u32(static_cast<uint32_t>(p.size()));
+  for (const auto& e : p) put_eltwise(w, e);
+}
+
+PostOps get_post_ops(ByteReader& r) {
+  PostOps p(r.count(kMaxPostOps, "post-ops"));
+  for (auto& e : p) e = get_eltwise(r);
+  return p;
+}
+
+void put_params(ByteWriter& w, const Node& n) {
+  switch (n.op) {
+    case OpKind::kConv: {
+      const auto& p = std::get<ConvParams>(n.params);
+      for (const Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) put_dims(w, *d);
+      w.i64(p.groups);
+      w.u8(p.fused_sum);
+      put_post_ops(w, p.post_ops);
+      break;
+    }
+    case OpKind::kGemm: {
+      const auto& p = std::get<GemmParams>(n.params);
+      w.f32(p.alpha);
+      w.f32(p.beta);
+      w.u8(p.trans_a);
+      w.u8(p.trans_b);
+      w.u8(p.c_prescaled);
+      put_post_ops(w, p.post_ops);
+      break;
+    }
+    case OpKind::kMatMul: put_post_ops(w, std::get<MatMulParams>(n.params).post_ops); break;
+    case OpKind::kBatchNorm: {
+      const auto& p = std::get<BatchNormParams>(n.params);
+      w.f32(p.epsilon);
+      w.u8(p.fused_relu);
+      break;
+    }
+    case OpKind::kEltwise: put_eltwise(w, std::get<EltwiseParams>(n.params)); break;
+    case OpKind::kBinary: w.u8(static_cast<uint8_t>(std::get<BinaryParams>(n.params).kind)); break;
+    case OpKind::kPool: {
+      const auto& p = std::get<PoolParams>(n.params);
+      w.u8(static_cast<uint8_t>(p.kind));
+      for (const Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) put_dims(w, *d);
+      w.u8(p.count_include_pad);
+      put_dims(w, p.declared_pads_end);
+      break;
+    }
+    case OpKind::kReshape: break;
+    case OpKind::kTranspose: put_dims(w, std::get<TransposeParams>(n.params).perm); break;
+    case OpKind::kConcat: {
+      const auto& p = std::get<ConcatParams>(n.params);
+      w.i64(p.axis);
+      w.u8(p.fused_batchnorm);
+      w.u8(p.fused_relu);
+      break;
+    }
+    case OpKind::kSoftmax: {
+      const auto& p = std::get<SoftmaxParams>(n.params);
+      w.i64(p.axis);
+      w.u8(p.coerce_2d);
+      break;
+    }
+    case OpKind::kLrn: {
+      const auto& p = std::get<LrnParams>(n.params);
+      w.f32(p.alpha);
+      w.f32(p.beta);
+      w.f32(p.bias);
+      w.i64(p.size);
+      break;
+    }
+    case OpKind::kPad: {
+      const auto& p = std::get<PadParams>(n.params);
+      put_dims(w, p.pads_begin);
+      put_dims(w, p.pads_end);
+      w.f32(p.value);
+      break;
+    }
+  }
+}
+
+OpParams get_params(ByteReader& r, OpKind op) {
+  switch (op) {
+    case OpKind::kConv: {
+      ConvParams p;
+      for (Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) *d = get_dims(r);
+      p.groups = r.i64();
+      p.fused_sum = r.boolean();
+      p.post_ops = get_post_ops(r);
+      return p;
+    }
+    case OpKind::kGemm: {
+      GemmParams p;
+      p.alpha = r.f32();
+      p.beta = r.f32();
+      p.trans_a = r.boolean();
+      p.trans_b = r.boolean();
+      p.c_prescaled = r.boolean();
+      p.post_ops = get_post_ops(r);
+      return p;
+    }
+    case OpKind::kMatMul: return MatMulParams{get_post_ops(r)};
+    case OpKind::kBatchNorm: {
+      BatchNormParams p;
+      p.epsilon = r.f32();
+      p.fused_relu = r.boolean();
+      return p;
+    }
+    case OpKind::kEltwise: return get_eltwise(r);
+    case OpKind::kBinary: {
+      uint8_t k = r.u8();
+      if (k > static_cast<uint8_t>(BinaryKind::kDiv)) r.fail("unknown binary op");
+      return BinaryParams{static_cast<BinaryKind>(k)};
+    }
+    case OpKind::kPool: {
+      PoolParams p;
+      uint8_t k = r.u8();
+      if (k > 1) r.fail("unknown pooling");
+      p.kind = static_cast<PoolKind>(k);
+      for (Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) *d = get_dims(r);
+      p.count_include_pad = r.boolean();
+      p.declared_pads_end = get_dims(r);
+      return p;
+    }
+    case OpKind::kReshape: return NoParams{};
+    case OpKind::kTranspose: return TransposeParams{get_dims(r)};
+    case OpKind::kConcat: {
+      ConcatParams p;
+      p.axis = r.i64();
+      p.fused_batchnorm = r.boolean();
+      p.fused_relu = r.boolean();
+      return p;
+    }
+    case OpKind::kSoftmax: {
+      SoftmaxParams p;
+      p.axis = r.i64();
+      p.coerce_2d = r.boolean();
+      return p;
+    }
+    case OpKind::kLrn: {
+      LrnParams p;
+      p.alpha = r.f32();
+      p.beta = r.f32();
+      p.bias = r.f32();
+      p.size = r.i64();
+      return p;
+    }
+    case OpKind::kPad: {
+      PadParams p;
+      p.pads_begin = get_dims(r);
+      p.pads_end = get_dims(r);
+      p.value = r.f32();
+      return p;
+    }
+  }
+  r.fail("unknown op");
+}
+
+std::vector<ValueId> get_ids(ByteReader& r, uint32_t limit, const char* what) {
+  std::vector<ValueId> ids(r.count(limit, what));
+  for (auto& id : ids) id = r.i32();
+  return ids;
+}
+
+void put_ids(ByteWriter& w, const std::vector<ValueId>& ids) {
+  w.u32(static_cast<uint32_t>(ids.size()));
+  for (ValueId v : ids) w.i32(v);
+}
+
+void check_tensor_table(const Manifest& m, uint32_t chunk_count) {
+  const Graph& g = m.graph;
+  std::vector<int> covered(g.values.size(), 0);
+  uint32_t next_chunk = 0;
+  for (const SealedTensor& t : m.tensors) {
+    if (t.value < 0 || static_cast<size_t>(t.value) >= g.values.size()) bad("tensor table names a value out of range");
+    const Value& v = g.value(t.value);
+    if (!v.is_constant) bad("tensor table names '" + v.name + "', which is not a constant");
+    if (++covered[t.value] > 1) bad("constant '" + v.name + "' is sealed twice");
+    uint64_t bytes = byte_size(v.dtype, v.dims, v.name);
+    uint64_t rows = v.dims.empty() ? 1 : static_cast<uint64_t>(v.dims[0]);
+    if (t.bytes != bytes || rows == 0 || t.row_bytes * rows != bytes || t.rows_per_chunk < 1 ||
+        t.rows_per_chunk > rows || t.rows_per_chunk * t.row_bytes > kMaxChunkBytes)
+      bad("constant '" + v.name + "' has inconsistent sizes in the tensor table");
+    uint64_t want_chunks = (rows + t.rows_per_chunk - 1) / t.rows_per_chunk;
+    if (t.first_chunk != next_chunk || t.chunk_count != want_chunks)
+      bad("chunks of '" + v.name + "' are not where the format puts them");
+    next_chunk += t.chunk_count;
+  }
+  for (size_t i = 0; i < g.values.size(); ++i)
+    if (g.values[i].is_constant && !covered[i]) bad("constant '" + g.values[i].name + "' has no sealed bytes");
+  if (next_chunk != chunk_count) bad("the tensor table and the header disagree on the chunk count");
+}
+
+}  // namespace
+
+std::array<uint8_t, kHeaderBytes> encode_header(const SealedHeader& h) {
+  ByteWriter w;
+  w.raw(kSealedMagic, 8);
+  w.u32(h.format_version);
+  w.u32(kHeaderBytes);
+  w.raw(h.model_id.data(), 16);
+  w.u64(h.model_version);
+  w.u64(kManifestOffset);
+  w.u64(h.manifest_bytes);
+  w.u64(h.chunks_offset);
+  w.u32(h.chunk_count);
+  w.u32(0);
+  w.u64(h.file_bytes);
+  w.raw(h.kek_id.data(), 16);
+  std::array<uint8_t, kHeaderBytes> out{};
+  std::memcpy(out.data(), w.bytes().data(), kHeaderBytes);
+  return out;
+}
+
+SealedHeader decode_header(const uint8_t* bytes, uint64_t file_size) {
+  if (file_size < kManifestOffset) bad("file is " + std::to_string(file_size) + " bytes, shorter than a header");
+  ByteReader r(bytes, kHeaderBytes, "sealed model header");
+  char magic[8];
+  r.raw(magic, 8);
+  if (std::memcmp(magic, kSealedMagic, 8) != 0) bad("not a teeinfer sealed model (bad magic)");
+  SealedHeader h;
+  h.format_version = r.u32();
+  if (h.format_version != kSealedFormatVersion)
+    bad("format version " + std::to_string(h.format_version) + "; this reader knows version " +
+        std::to_string(kSealedFormatVersion));
+  if (r.u32() != kHeaderBytes) bad("unexpected header size");
+  r.raw(h.model_id.data(), 16);
+  h.model_version = r.u64();
+  if (r.u64() != kManifestOffset) bad("unexpected manifest offset");
+  h.manifest_bytes = r.u64();
+  h.chunks_offset = r.u64();
+  h.chunk_count = r.u32();
+  if (r.u32() != 0) bad("reserved header field is not zero");
+  h.file_bytes = r.u64();
+  r.raw(h.kek_id.data(), 16);
+  if (h.file_bytes != file_size)
+    bad("file is " + std::to_string(file_size) + " bytes but its header says " + std::to_string(h.file_bytes) +
+        " (truncated or appended to)");
+  if (h.manifest_bytes < kTagBytes || h.manifest_bytes > file_size - kManifestOffset ||
+      h.chunks_offset != kManifestOffset + h.manifest_bytes)
+    bad("manifest does not fit in the file");
+  if (h.chunk_count > (file_size - h.chunks_offset) / kTagBytes) bad("more chunks than the file can hold");
+  return h;
+}
+
+std::array<uint8_t, 16> kek_id_of(const AesKey& kek) {
+  auto d = sha256(kek.data(), kek.size());
+  std::array<uint8_t, 16> id{};
+  std::memcpy(id.data(), d.data(), 16);
+  return id;
+}
+
+std::array<uint8_t, kNonceBytes> manifest_nonce() {
+  std::array<uint8_t, kNonceBytes> n{};
+  std::memset(n.data(), 0xFF, 4);
+  return n;
+}
+
+std::array<uint8_t, kNonceBytes> chunk_nonce(uint64_t global_chunk_index) {
+  std::array<uint8_t, kNonceBytes> n{};
+  std::memcpy(n.data() + 4, &global_chunk_index, 8);
+  return n;
+}
+
+std::vector<uint8_t> chunk_aad(const SealedHeader& h, uint32_t tensor_index, uint32_t chunk_in_tensor,
+                               uint32_t chunks_in_tensor, uint32_t plain_bytes) {
+  ByteWriter w;
+  w.raw("TEEINFER-CHUNK", 14);
+  w.raw(h.model_id.data(), 16);
+  w.u64(h.model_version);
+  w.u32(tensor_index);
+  w.u32(chunk_in_tensor);
+  w.u32(chunks_in_tensor);
+  w.u32(plain_bytes);
+  return w.bytes();
+}
+
+uint32_t SealedTensor::chunk_plain_bytes(uint32_t k) const {
+  uint64_t per_chunk = rows_per_chunk * row_bytes, begin = k * per_chunk;
+  return static_cast<uint32_t>(std::min(bytes - begin, per_chunk));
+}
+
+std::vector<uint8_t> encode_manifest(const Manifest& m) {
+  const Graph& g = m.graph;
+  ByteWriter w;
+  w.u32(static_cast<uint32_t>(g.values.size()));
+  for (const Value& v : g.values) {
+    w.str(v.name);
+    w.u8(static_cast<uint8_t>(v.dtype));
+    put_dims(w, v.dims);
+    w.u8(v.is_constant ? 1 : 0);
+  }
+  w.u32(static_cast<uint32_t>(g.nodes.size()));
+  for (const Node& n : g.nodes) {
+    w.u8(static_cast<uint8_t>(n.op));
+    w.str(n.name);
+    w.str(n.onnx_op);
+    put_ids(w, n.inputs);
+    put_ids(w, n.outputs);
+    put_params(w, n);
+  }
+  put_ids(w, g.inputs);
+  put_ids(w, g.outputs);
+  w.u32(static_cast<uint32_t>(m.tensors.size()));
+  for (const SealedTensor& t : m.tensors) {
+    w.i32(t.value);
+    w.u64(t.bytes);
+    w.u64(t.row_bytes);
+    w.u64(t.rows_per_chunk);
+    w.u32(t.first_chunk);
+    w.u32(t.chunk_count);
+  }
+  return w.bytes();
+}
+
+Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
+  ByteReader r(bytes, n, "sealed model manifest");
+  Manifest m;
+  Graph& g = m.graph;
+  g.values.resize(r.count(kMaxValues, "values"));
+  for (Value& v : g.values) {
+    v.name = r.str(kMaxName);
+    uint8_t t = r.u8();
+    if (t > static_cast<uint8_t>(DType::kBool)) r.fail("unknown dtype " + std::to_string(t));
+    v.dtype = static_cast<DType>(t);
+    v.dims = get_dims(r);
+    byte_size(v.dtype, v.dims, v.name);  // rejects negative and overflowing dims
+    uint8_t flags = r.u8();
+    if (flags > 1) r.fail("unknown value flags");
+    v.is_constant = flags == 1;
+  }
+  g.nodes.resize(r.count(kMaxNodes, "nodes"));
+  for (Node& node : g.nodes) {
+    uint8_t op = r.u8();
+    if (op > static_cast<uint8_t>(OpKind::kPad)) r.fail("unknown op " + std::to_string(op));
+    node.op = static_cast<OpKind>(op);
+    node.name = r.str(kMaxName);
+    node.onnx_op = r.str(kMaxName);
+    node.inputs = get_ids(r, kMaxIo, "node inputs");
+    node.outputs = get_ids(r, kMaxIo, "node outputs");
+    node.params = get_params(r, node.op);
+  }
+  g.inputs = get_ids(r, kMaxIo, "graph inputs");
+  g.outputs = get_ids(r, kMaxIo, "graph outputs");
+  m.tensors.resize(r.count(kMaxValues, "sealed tensors"));
+  for (SealedTensor& t : m.tensors) {
+    t.value = r.i32();
+    t.bytes = r.u64();
+    t.row_bytes = r.u64();
+    t.rows_per_chunk = r.u64();
+    t.first_chunk = r.u32();
+    t.chunk_count = r.u32();
+  }
+  if (r.remaining() != 0) r.fail("trailing bytes");
+  // Constants carry no bytes here; give validate_graph sizes to check, then drop them.
+  for (Value& v : g.values)
+    if (v.is_constant) v.data.clear();
+  check_tensor_table(m, chunk_count);
+  validate_graph(g, /*constant_bytes_present=*/false);
+  return m;
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,68 @@
+// The sealed model format (.tee), version 1: constants, the header, associated data and
+// nonces. docs/format.md is the specification; this file implements its definitions.
+//
+//   SealedHeader h = decode_header(first_96_bytes, file_size);   // checks every field
+//   auto aad = chunk_aad(h, tensor_index, chunk_index, chunk_count, plain_bytes);
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "common/aes_gcm.h"
+#include "common/graph.h"
+
+namespace teeinfer {
+
+constexpr char kSealedMagic[8] = {'T', 'E', 'E', 'I', 'N', 'F', 'E', 'R'};
+constexpr uint32_t kSealedFormatVersion = 1;
+constexpr size_t kHeaderBytes = 96;
+constexpr size_t kWrappedKeyBytes = kNonceBytes + 32 + kTagBytes;  // 60
+constexpr uint64_t kManifestOffset = kHeaderBytes + kWrappedKeyBytes;
+constexpr uint32_t kDefaultChunkBytes = 256 * 1024;
+
+struct SealedHeader {
+  uint32_t format_version = kSealedFormatVersion;
+  std::array<uint8_t, 16> model_id{};
+  uint64_t model_version = 1;
+  uint64_t manifest_bytes = 0;
+  uint64_t chunks_offset = 0;
+  uint32_t chunk_count = 0;
+  uint64_t file_bytes = 0;
+  std::array<uint8_t, 16> kek_id{};
+};
+
+std::array<uint8_t, kHeaderBytes> encode_header(const SealedHeader& h);
+// Parses and checks the header against the real file size; throws Error(kBadModel).
+SealedHeader decode_header(const uint8_t* bytes, uint64_t file_size);
+
+// First 16 bytes of SHA-256(kek): names a key without revealing it.
+std::array<uint8_t, 16> kek_id_of(const AesKey& kek);
+
+std::array<uint8_t, kNonceBytes> manifest_nonce();
+std::array<uint8_t, kNonceBytes> chunk_nonce(uint64_t global_chunk_index);
+std::vector<uint8_t> chunk_aad(const SealedHeader& h, uint32_t tensor_index, uint32_t chunk_in_tensor,
+                               uint32_t chunks_in_tensor, uint32_t plain_bytes);
+
+// Where each constant's bytes live: one entry per sealed tensor.
+struct SealedTensor {
+  ValueId value = kNoValue;
+  uint64_t bytes = 0, row_bytes = 0, rows_per_chunk = 1;
+  uint32_t first_chunk = 0, chunk_count = 0;
+  uint32_t chunk_plain_bytes(uint32_t chunk_in_tensor) const;
+};
+// Largest chunk the format allows (plaintext), so one chunk always fits a small budget.
+constexpr uint64_t kMaxChunkBytes = uint64_t{1} << 30;
+
+// A graph (without constant bytes) and its tensor table: the manifest's plaintext.
+struct Manifest {
+  Graph graph;
+  std::vector<SealedTensor> tensors;
+};
+
+std::vector<uint8_t> encode_manifest(const Manifest& m);
+// Parses untrusted bytes with every count and length bounded, then validates the graph
+// and the tensor table (every constant exactly once, sizes consistent, chunks contiguous).
+Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count);
+
+}  // namespace teeinfer

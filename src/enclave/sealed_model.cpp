@@ -1,0 +1,109 @@
+#include "enclave/sealed_model.h"
+
+#include <cstring>
+
+#include "common/error.h"
+
+namespace teeinfer {
+namespace {
+
+// The manifest is graph structure only (weights are in chunks): 256 MiB is far above any
+// real one and keeps a hostile header from making the enclave allocate the whole file.
+constexpr uint64_t kMaxManifestBytes = uint64_t{256} << 20;
+
+[[noreturn]] void tampered(const std::string& what) {
+  throw Error(ErrorCode::kBadModel, "sealed model: " + what +
+                                        " failed authentication (the file is corrupt, tampered with, or mixes parts "
+                                        "of different models)");
+}
+
+void read_exactly(HostInterface& host, uint64_t offset, void* dst, size_t n, const char* what) {
+  if (!host.read_model(offset, dst, n))
+    throw Error(ErrorCode::kIo, std::string("sealed model: cannot read the ") + what + " from the host");
+}
+
+}  // namespace
+
+SealedModel::SealedModel(HostInterface& host, KeyProvider& keys, const SealedLoadOptions& options) : host_(host) {
+  uint64_t size = host.model_bytes();
+  uint8_t header_bytes[kHeaderBytes];
+  if (size < kHeaderBytes) decode_header(header_bytes, size);  // throws: too short
+  read_exactly(host, 0, header_bytes, kHeaderBytes, "header");
+  header_ = decode_header(header_bytes, size);
+  if (header_.model_version < options.min_version)
+    throw Error(ErrorCode::kBadInput, "sealed model: version " + std::to_string(header_.model_version) +
+                                          " is older than the minimum " + std::to_string(options.min_version) +
+                                          " (rollback refused)");
+  unwrap_data_key(keys, header_bytes);
+  read_manifest(header_bytes);
+}
+
+SealedModel::~SealedModel() { wipe(data_key_.data(), data_key_.size()); }
+
+void SealedModel::unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes) {
+  AesKey kek{};
+  if (!keys.key_encryption_key(header_.kek_id, kek) || kek_id_of(kek) != header_.kek_id) {
+    wipe(kek.data(), kek.size());
+    throw Error(ErrorCode::kBadArgument, "sealed model: the key given is not the one this model was sealed for");
+  }
+  uint8_t wrapped[kWrappedKeyBytes];
+  read_exactly(host_, kHeaderBytes, wrapped, sizeof wrapped, "wrapped key");
+  bool ok = aes_gcm_decrypt(kek, wrapped, header_bytes, kHeaderBytes, wrapped + kNonceBytes, 32,
+                            wrapped + kNonceBytes + 32, data_key_.data());
+  wipe(kek.data(), kek.size());
+  if (!ok) tampered("the header or the wrapped key");
+}
+
+void SealedModel::read_manifest(const uint8_t* header_bytes) {
+  uint64_t n = header_.manifest_bytes;
+  if (n > kMaxManifestBytes) throw Error(ErrorCode::kBadModel, "sealed model: manifest larger than 256 MiB");
+  std::vector<uint8_t> buf(static_cast<size_t>(n));
+  read_exactly(host_, kManifestOffset, buf.data(), buf.size(), "manifest");
+  size_t plain = buf.size() - kTagBytes;
+  auto nonce = manifest_nonce();
+  if (!aes_gcm_decrypt(data_key_, nonce.data(), header_bytes, kHeaderBytes, buf.data(), plain, buf.data() + plain,
+                       buf.data()))
+    tampered("the manifest");
+  manifest_ = decode_manifest(buf.data(), plain, header_.chunk_count);
+  wipe(buf.data(), buf.size());
+  // Chunk positions follow from the tensor table; they must fill the rest of the file.
+  uint64_t offset = header_.chunks_offset;
+  for (size_t t = 0; t < manifest_.tensors.size(); ++t) {
+    const SealedTensor& st = manifest_.tensors[t];
+    tensor_of_value_[st.value] = t;
+    for (uint32_t k = 0; k < st.chunk_count; ++k) {
+      chunk_offsets_.push_back(offset);
+      uint64_t plain_bytes = st.chunk_plain_bytes(k);
+      max_chunk_bytes_ = std::max(max_chunk_bytes_, plain_bytes);
+      offset += plain_bytes + kTagBytes;
+    }
+  }
+  if (offset != header_.file_bytes)
+    throw Error(ErrorCode::kBadModel, "sealed model: the chunks do not fill the file as the manifest says");
+}
+
+void SealedModel::read(ValueId v, std::byte* dst, size_t bytes) {
+  auto it = tensor_of_value_.find(v);
+  if (it == tensor_of_value_.end()) throw Error(ErrorCode::kBadModel, "sealed model: no sealed bytes for a constant");
+  const SealedTensor& t = manifest_.tensors[it->second];
+  const std::string& name = manifest_.graph.value(v).name;
+  if (bytes != t.bytes) throw Error(ErrorCode::kBadModel, "sealed model: '" + name + "' has the wrong size");
+  if (!scratch_) throw Error(ErrorCode::kBadArgument, "sealed model: no scratch buffer for chunks");
+  uint8_t* scratch = reinterpret_cast<uint8_t*>(scratch_);
+  uint8_t* out = reinterpret_cast<uint8_t*>(dst);
+  uint64_t pos = 0;
+  for (uint32_t k = 0; k < t.chunk_count; ++k) {
+    uint32_t global = t.first_chunk + k, plain = t.chunk_plain_bytes(k);
+    // Copy the ciphertext in first, so the host cannot change it while it is decrypted.
+    read_exactly(host_, chunk_offsets_[global], scratch, plain + kTagBytes, "weight chunk");
+    auto nonce = chunk_nonce(global);
+    auto aad = chunk_aad(header_, static_cast<uint32_t>(it->second), k, t.chunk_count, plain);
+    if (!aes_gcm_decrypt(data_key_, nonce.data(), aad.data(), aad.size(), scratch, plain, scratch + plain, out + pos)) {
+      wipe(out, bytes);
+      tampered("chunk " + std::to_string(k) + " of '" + name + "'");
+    }
+    pos += plain;
+  }
+}
+
+}  // namespace teeinfer

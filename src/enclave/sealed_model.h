@@ -1,0 +1,58 @@
+// The trusted loader of sealed models (.tee, docs/format.md).
+//
+// Construction reads the header, the wrapped data key and the manifest through
+// HostInterface, authenticates them, and checks the manifest's graph and tensor table.
+// Weights stay sealed until the Session asks for them: as its WeightSource, this class
+// reads one chunk at a time into arena scratch and decrypts it into the arena.
+//
+//   FileHost host("model.tee");  KeyFileProvider keys("k.bin");
+//   SealedModel model(host, keys, {.min_version = 3});
+//   Session s(model.graph(), platform, {}, &model);
+#pragma once
+
+#include <map>
+#include <vector>
+
+#include "common/sealed_format.h"
+#include "enclave/host_interface.h"
+#include "enclave/key_provider.h"
+#include "enclave/weight_source.h"
+
+namespace teeinfer {
+
+struct SealedLoadOptions {
+  uint64_t min_version = 0;  // refuse models older than this (rollback protection)
+};
+
+class SealedModel : public WeightSource {
+ public:
+  // Throws Error: kBadModel (corrupt, tampered, truncated), kBadArgument (wrong key),
+  // kBadInput (rollback below min_version).
+  SealedModel(HostInterface& host, KeyProvider& keys, const SealedLoadOptions& options = {});
+  ~SealedModel() override;
+  SealedModel(const SealedModel&) = delete;
+  SealedModel& operator=(const SealedModel&) = delete;
+
+  const Graph& graph() const { return manifest_.graph; }
+  const SealedHeader& header() const { return header_; }
+  const std::vector<SealedTensor>& tensors() const { return manifest_.tensors; }
+
+  void read(ValueId v, std::byte* dst, size_t bytes) override;
+  size_t scratch_bytes() const override { return max_chunk_bytes_ + kTagBytes; }
+  void set_scratch(std::byte* scratch) override { scratch_ = scratch; }
+
+ private:
+  void unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes);
+  void read_manifest(const uint8_t* header_bytes);
+
+  HostInterface& host_;
+  SealedHeader header_;
+  Manifest manifest_;
+  AesKey data_key_{};
+  std::map<ValueId, size_t> tensor_of_value_;
+  std::vector<uint64_t> chunk_offsets_;  // file offset of every chunk
+  uint64_t max_chunk_bytes_ = 0;
+  std::byte* scratch_ = nullptr;
+};
+
+}  // namespace teeinfer

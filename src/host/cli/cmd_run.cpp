@@ -1,0 +1,205 @@
+// `teeinfer run` and `teeinfer eval`.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "common/error.h"
+#include "enclave/session.h"
+#include "host/cli/commands.h"
+#include "host/cli/model_source.h"
+#include "host/file_io.h"
+#include "host/idx_dataset.h"
+#include "host/image.h"
+#include "host/model_loader.h"
+#include "host/npy.h"
+#include "host/runner.h"
+#include "host/units.h"
+#include "tee/none/native_platform.h"
+
+namespace teeinfer::cli {
+namespace {
+
+using json = nlohmann::json;
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The model's single input: its name and dims (ONNX: declared, -1 where dynamic).
+std::pair<std::string, Dims> declared_input(const ModelOptions& o) {
+  auto specs = declared_inputs(o.model);
+  if (specs.size() != 1)
+    throw Error(ErrorCode::kUnsupported, "'" + o.model + "' has " + std::to_string(specs.size()) +
+                                             " inputs; the CLI feeds models with exactly one");
+  if (!o.input_shape.empty()) return {specs[0].first, parse_dims(o.input_shape, "--input-shape")};
+  return specs[0];
+}
+
+Normalization normalization(const ModelOptions& o, int64_t channels) {
+  Normalization n = default_normalization(channels);
+  if (!o.mean.empty()) n.mean = o.mean;
+  if (!o.std.empty()) n.std = o.std;
+  for (float s : n.std)
+    if (s == 0.f) throw Error(ErrorCode::kBadArgument, "--std values must be non-zero");
+  return n;
+}
+
+HostTensor load_input(const ModelOptions& o, const std::string& path, const std::string& name, const Dims& dims) {
+  if (ends_with(path, ".npy")) return read_npy(path);
+  Dims d = resolve_input_dims(name, dims);
+  return load_image(path, d, normalization(o, d.size() > 1 ? d[1] : 3));
+}
+
+// Opens the model and reads the input it takes; the ONNX path instantiates the model for
+// the input's dims, the sealed one has them fixed since packing.
+ModelSource open_with_input(const ModelOptions& o, const std::string& input_path, HostTensor& x, std::string& name) {
+  if (is_sealed_file(o.model)) {
+    if (!o.input_shape.empty())
+      throw Error(ErrorCode::kBadArgument, "--input-shape is fixed when a model is packed; it cannot change at run");
+    ModelSource m = ModelSource::sealed(o.model, o.key, o.min_version);
+    const Graph& g = m.graph();
+    if (g.inputs.size() != 1) throw Error(ErrorCode::kUnsupported, "the CLI feeds models with exactly one input");
+    name = g.value(g.inputs[0]).name;
+    x = load_input(o, input_path, name, g.value(g.inputs[0]).dims);
+    return m;
+  }
+  auto [n, declared] = declared_input(o);
+  name = n;
+  x = load_input(o, input_path, name, declared);
+  return ModelSource::onnx(o.model, name, x.dims);
+}
+
+std::vector<std::string> read_class_names(const std::string& path) {
+  std::vector<std::string> names;
+  if (path.empty()) return names;
+  std::string text = read_file(path), line;
+  for (char c : text) {
+    if (c == '\n') {
+      names.push_back(line);
+      line.clear();
+    } else if (c != '\r') {
+      line += c;
+    }
+  }
+  if (!line.empty()) names.push_back(line);
+  return names;
+}
+
+void print_steps(Session& session, const std::vector<TensorView>& inputs, const RunOptions& r) {
+  std::vector<double> ms = r.profile ? profile_steps(session, inputs, r.repeat) : std::vector<double>{};
+  auto steps = session.steps();
+  double total = 0;
+  for (double v : ms) total += v;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (r.profile)
+      std::printf("  %8.3f ms %5.1f%%  %-50s %s\n", ms[i], 100 * ms[i] / total, steps[i].name.c_str(),
+                  steps[i].impl.c_str());
+    else
+      std::printf("  %-50s %s\n", steps[i].name.c_str(), steps[i].impl.c_str());
+  }
+}
+
+}  // namespace
+
+int run(const ModelOptions& o, const RunOptions& r) {
+  set_threads(o.threads);
+  HostTensor x;
+  std::string name;
+  ModelSource model = open_with_input(o, r.input, x, name);
+  NativePlatform platform;
+  Session session(model.graph(), platform, {}, model.weights());
+  std::vector<TensorView> inputs{x.view(name)};
+  std::vector<OutputTensor> y = session.run(inputs);
+  Timing t = time_runs(session, inputs, r.warmup, r.repeat);
+  if (!r.output.empty()) write_npy(r.output, y[0].dims, y[0].data.data());
+  // Top-k over the last axis of the first batch item.
+  std::vector<float> scores(y[0].data.begin(), y[0].data.begin() + (y[0].dims.empty() ? 1 : y[0].dims.back()));
+  auto best = top_k(scores, r.top);
+  std::vector<std::string> names = read_class_names(r.class_names);
+  auto label = [&](int i) { return i < static_cast<int>(names.size()) ? names[i] : std::string(); };
+  if (o.json) {
+    json j;
+    j["model"] = o.model;
+    j["input"] = {{"name", name}, {"dims", x.dims}};
+    j["output"] = {{"name", y[0].name}, {"dims", y[0].dims}};
+    for (auto [i, v] : best) j["top"].push_back({{"class", i}, {"name", label(i)}, {"score", v}});
+    j["latency_ms"] = {{"median", t.median_ms()}, {"min", t.min_ms()}, {"runs", r.repeat}, {"threads", o.threads},
+                       {"samples", t.samples_ms}};
+    j["arena_bytes"] = session.arena_bytes();
+    j["arena_peak_bytes"] = session.peak_bytes();
+    j["weight_bytes"] = session.weight_bytes();
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("model   %s  (%s; %zu kernels)\n", o.model.c_str(), model.description.c_str(), session.steps().size());
+  std::printf("input   %s %s   output %s %s\n", name.c_str(), dims_to_string(x.dims).c_str(), y[0].name.c_str(),
+              dims_to_string(y[0].dims).c_str());
+  std::printf("top-%d:\n", static_cast<int>(best.size()));
+  for (auto [i, v] : best) std::printf("  class %4d  score %9.5g  %s\n", i, v, label(i).c_str());
+  std::printf("latency median %.3f ms, min %.3f ms over %d runs, %d thread(s)\n", t.median_ms(), t.min_ms(), r.repeat,
+              o.threads);
+  std::printf("secure arena %s (weights %s)\n", format_bytes(session.arena_bytes()).c_str(),
+              format_bytes(session.weight_bytes()).c_str());
+  if (r.verbose || r.profile) print_steps(session, inputs, r);
+  if (!r.output.empty()) std::printf("wrote %s\n", r.output.c_str());
+  return 0;
+}
+
+int eval(const ModelOptions& o, const EvalOptions& e) {
+  set_threads(o.threads);
+  IdxImages images = read_idx_images(e.images);
+  std::vector<uint8_t> labels = read_idx_labels(e.labels);
+  if (static_cast<int64_t>(labels.size()) != images.count)
+    throw Error(ErrorCode::kBadInput, "'" + e.labels + "' has " + std::to_string(labels.size()) + " labels for " +
+                                          std::to_string(images.count) + " images");
+  Dims dims{1, 1, images.rows, images.cols};
+  std::unique_ptr<ModelSource> model;
+  std::string name;
+  if (is_sealed_file(o.model)) {
+    model = std::make_unique<ModelSource>(ModelSource::sealed(o.model, o.key, o.min_version));
+    name = model->graph().value(model->graph().inputs.at(0)).name;
+  } else {
+    name = declared_input(o).first;
+    model = std::make_unique<ModelSource>(ModelSource::onnx(o.model, name, dims));
+  }
+  const Graph& g = model->graph();
+  if (g.inputs.size() != 1 || g.value(g.inputs[0]).dims != dims)
+    throw Error(ErrorCode::kBadInput, "the model does not take " + std::to_string(images.rows) + "x" +
+                                          std::to_string(images.cols) + " grey images " + dims_to_string(dims));
+  Normalization norm = normalization(o, 1);
+  NativePlatform platform;
+  Session session(g, platform, {}, model->weights());
+  int64_t n = e.limit > 0 ? std::min(e.limit, images.count) : images.count;
+  HostTensor x{dims, std::vector<float>(static_cast<size_t>(images.rows * images.cols))};
+  std::vector<TensorView> inputs{x.view(name)};
+  int64_t correct = 0;
+  Timing t;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* px = images.pixels.data() + i * images.rows * images.cols;
+    for (size_t k = 0; k < x.data.size(); ++k) x.data[k] = (px[k] / 255.f - norm.mean[0]) / norm.std[0];
+    double t0 = now_ms();
+    auto y = session.run(inputs);
+    t.samples_ms.push_back(now_ms() - t0);
+    correct += top_k(y[0].data, 1)[0].first == labels[i];
+    if (!o.json && ((i + 1) % 1000 == 0 || i + 1 == n))
+      std::fprintf(stderr, "\r  %lld/%lld images, accuracy so far %.2f%%", static_cast<long long>(i + 1),
+                   static_cast<long long>(n), 100.0 * correct / (i + 1));
+  }
+  if (!o.json) std::fprintf(stderr, "\n");
+  double acc = n ? 100.0 * correct / n : 0;
+  if (o.json) {
+    json j{{"model", o.model}, {"images", n}, {"correct", correct}, {"accuracy_percent", acc},
+           {"latency_ms", {{"median", t.median_ms()}, {"min", t.min_ms()}, {"threads", o.threads}}},
+           {"arena_bytes", session.arena_bytes()}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::printf("accuracy %.2f%% (%lld/%lld) on %s\n", acc, static_cast<long long>(correct), static_cast<long long>(n),
+                e.images.c_str());
+    std::printf("latency per image: median %.3f ms, min %.3f ms, %d thread(s); secure arena %s\n", t.median_ms(),
+                t.min_ms(), o.threads, format_bytes(session.arena_bytes()).c_str());
+  }
+  return 0;
+}
+
+}  // namespace teeinfer::cli

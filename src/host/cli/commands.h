@@ -1,0 +1,44 @@
+// The teeinfer subcommands (untrusted host side). main.cpp wires them to CLI11.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace teeinfer::cli {
+
+struct ModelOptions {
+  std::string model;        // .onnx or sealed .tee
+  std::string key;          // key file, for sealed models
+  uint64_t min_version = 0;  // rollback protection for sealed models
+  int threads = 1;
+  std::string input_shape;  // ONNX only: instantiate for these dims
+  std::vector<float> mean, std;
+  bool json = false;
+};
+
+struct RunOptions {
+  std::string input, output, class_names;
+  int repeat = 10, warmup = 2, top = 5;
+  bool verbose = false, profile = false;
+};
+
+struct EvalOptions {
+  std::string images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+  std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+  int64_t limit = 0;
+};
+
+struct PackOptions {
+  std::string onnx, output, key, input_shape, chunk_size = "256KiB";
+  uint64_t model_version = 1;
+  bool quiet = false;
+};
+
+int run(const ModelOptions& m, const RunOptions& r);
+int eval(const ModelOptions& m, const EvalOptions& e);
+int keygen(const std::string& path, bool force);
+int pack(const PackOptions& p);
+int inspect(const std::string& model, const std::string& key, bool json);
+
+}  // namespace teeinfer::cli

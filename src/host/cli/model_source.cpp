@@ -1,0 +1,40 @@
+#include "host/cli/model_source.h"
+
+#include <cstring>
+#include <fstream>
+
+#include "common/error.h"
+#include "common/sealed_format.h"
+#include "host/model_loader.h"
+
+namespace teeinfer::cli {
+
+bool is_sealed_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[8] = {};
+  return f.read(magic, 8) && std::memcmp(magic, kSealedMagic, 8) == 0;
+}
+
+ModelSource ModelSource::onnx(const std::string& path, const std::string& input_name, const Dims& input_dims) {
+  ModelSource m;
+  PassStats passes;
+  m.graph_ = std::make_unique<Graph>(load_onnx_model(path, {{input_name, input_dims}}, &passes));
+  m.description = "ONNX, " + std::to_string(passes.batchnorms_folded) + " BatchNorm folded, " +
+                  std::to_string(passes.activations_fused) + " activations and " +
+                  std::to_string(passes.residual_adds_fused) + " residual adds fused";
+  return m;
+}
+
+ModelSource ModelSource::sealed(const std::string& path, const std::string& key, uint64_t min_version) {
+  if (key.empty())
+    throw Error(ErrorCode::kBadArgument, "'" + path + "' is a sealed model: give its key with --key");
+  ModelSource m;
+  m.host_ = std::make_unique<FileHost>(path);
+  m.keys_ = std::make_unique<KeyFileProvider>(key);
+  m.sealed_ = std::make_unique<SealedModel>(*m.host_, *m.keys_, SealedLoadOptions{min_version});
+  m.description = "sealed, version " + std::to_string(m.sealed_->header().model_version) + ", " +
+                  std::to_string(m.sealed_->header().chunk_count) + " chunks";
+  return m;
+}
+
+}  // namespace teeinfer::cli

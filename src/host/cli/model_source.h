@@ -1,0 +1,35 @@
+// Opening a model for the CLI: an ONNX file (imported on the host) or a sealed .tee
+// (opened by the enclave's loader through a FileHost). Either way: a graph for the
+// Session and the WeightSource that feeds it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/graph.h"
+#include "enclave/sealed_model.h"
+#include "host/file_host.h"
+#include "host/key_file.h"
+
+namespace teeinfer::cli {
+
+bool is_sealed_file(const std::string& path);
+
+class ModelSource {
+ public:
+  // ONNX: imported for `input_dims` (name -> dims). Sealed: `key` is required.
+  static ModelSource onnx(const std::string& path, const std::string& input_name, const Dims& input_dims);
+  static ModelSource sealed(const std::string& path, const std::string& key, uint64_t min_version);
+
+  const Graph& graph() const { return sealed_ ? sealed_->graph() : *graph_; }
+  WeightSource* weights() { return sealed_ ? static_cast<WeightSource*>(sealed_.get()) : nullptr; }
+  std::string description;  // for the run summary
+
+ private:
+  std::unique_ptr<Graph> graph_;
+  std::unique_ptr<FileHost> host_;
+  std::unique_ptr<KeyFileProvider> keys_;
+  std::unique_ptr<SealedModel> sealed_;
+};
+
+}  // namespace teeinfer::cli

@@ -1,0 +1,118 @@
+#include "host/packer.h"
+
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "common/error.h"
+
+namespace teeinfer {
+namespace {
+
+void random_bytes(uint8_t* p, size_t n) {
+  if (RAND_bytes(p, static_cast<int>(n)) != 1) throw Error(ErrorCode::kKernel, "OpenSSL: no random bytes");
+}
+
+Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
+  Manifest m;
+  m.graph = g;
+  uint32_t next = 0;
+  for (size_t i = 0; i < m.graph.values.size(); ++i) {
+    Value& v = m.graph.values[i];
+    if (!v.is_constant) continue;
+    SealedTensor t;
+    t.value = static_cast<ValueId>(i);
+    t.bytes = v.data.size();
+    uint64_t rows = v.dims.empty() ? 1 : static_cast<uint64_t>(v.dims[0]);
+    if (rows == 0 || t.bytes == 0) throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' is empty");
+    t.row_bytes = t.bytes / rows;
+    t.rows_per_chunk = std::min(rows, std::max<uint64_t>(1, chunk_bytes / t.row_bytes));
+    if (t.rows_per_chunk * t.row_bytes > kMaxChunkBytes)
+      throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' has rows larger than 1 GiB");
+    t.first_chunk = next;
+    t.chunk_count = static_cast<uint32_t>((rows + t.rows_per_chunk - 1) / t.rows_per_chunk);
+    next += t.chunk_count;
+    m.tensors.push_back(t);
+    v.data.clear();  // the manifest carries no weights
+  }
+  return m;
+}
+
+}  // namespace
+
+PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const PackOptions& options) {
+  validate_graph(g);
+  if (options.chunk_bytes < 64) throw Error(ErrorCode::kBadArgument, "--chunk-size must be at least 64 bytes");
+  Manifest m = plan_manifest(g, options.chunk_bytes);
+  std::vector<uint8_t> manifest = encode_manifest(m);
+
+  SealedHeader h;
+  random_bytes(h.model_id.data(), h.model_id.size());
+  h.model_version = options.model_version;
+  h.kek_id = kek_id_of(kek);
+  h.manifest_bytes = manifest.size() + kTagBytes;
+  h.chunks_offset = kManifestOffset + h.manifest_bytes;
+  PackStats stats;
+  for (const SealedTensor& t : m.tensors) {
+    h.chunk_count += t.chunk_count;
+    stats.weight_bytes += t.bytes;
+  }
+  h.file_bytes = h.chunks_offset + stats.weight_bytes + uint64_t{h.chunk_count} * kTagBytes;
+  auto header = encode_header(h);
+
+  AesKey data_key{};
+  random_bytes(data_key.data(), data_key.size());
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(ErrorCode::kIo, "cannot create '" + tmp + "'");
+  auto write = [&](const void* p, size_t n) { out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n)); };
+  try {
+    write(header.data(), header.size());
+    uint8_t wrapped[kWrappedKeyBytes];
+    random_bytes(wrapped, kNonceBytes);
+    aes_gcm_encrypt(kek, wrapped, header.data(), header.size(), data_key.data(), 32, wrapped + kNonceBytes,
+                    wrapped + kNonceBytes + 32);
+    write(wrapped, sizeof wrapped);
+    std::vector<uint8_t> sealed(manifest.size() + kTagBytes);
+    auto mn = manifest_nonce();
+    aes_gcm_encrypt(data_key, mn.data(), header.data(), header.size(), manifest.data(), manifest.size(), sealed.data(),
+                    sealed.data() + manifest.size());
+    write(sealed.data(), sealed.size());
+    std::vector<uint8_t> chunk;
+    uint64_t done = 0;
+    for (size_t ti = 0; ti < m.tensors.size(); ++ti) {
+      const SealedTensor& t = m.tensors[ti];
+      const uint8_t* plain = g.value(t.value).data.data();
+      uint64_t pos = 0;
+      for (uint32_t k = 0; k < t.chunk_count; ++k) {
+        uint32_t n = t.chunk_plain_bytes(k);
+        chunk.resize(n + kTagBytes);
+        auto nonce = chunk_nonce(t.first_chunk + k);
+        auto aad = chunk_aad(h, static_cast<uint32_t>(ti), k, t.chunk_count, n);
+        aes_gcm_encrypt(data_key, nonce.data(), aad.data(), aad.size(), plain + pos, n, chunk.data(), chunk.data() + n);
+        write(chunk.data(), chunk.size());
+        pos += n;
+        done += n;
+        if (options.progress) options.progress(done, stats.weight_bytes);
+      }
+      ++stats.tensors;
+      stats.chunks += t.chunk_count;
+    }
+    wipe(data_key.data(), data_key.size());
+    out.flush();
+    if (!out) throw Error(ErrorCode::kIo, "error writing '" + tmp + "'");
+    out.close();
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(ErrorCode::kIo, "cannot rename '" + tmp + "' to '" + path + "'");
+  } catch (...) {
+    wipe(data_key.data(), data_key.size());
+    out.close();
+    std::remove(tmp.c_str());
+    throw;
+  }
+  stats.file_bytes = h.file_bytes;
+  return stats;
+}
+
+}  // namespace teeinfer
