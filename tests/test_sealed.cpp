@@ -1,0 +1,326 @@
+// Sealed models: same results as plain, no plaintext weights outside the enclave, and
+// every kind of tampering detected with a clear error.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <unordered_set>
+
+#include "common/error.h"
+#include "common/sealed_format.h"
+#include "enclave/sealed_model.h"
+#include "enclave/session.h"
+#include "host/file_io.h"
+#include "host/key_file.h"
+#include "host/model_loader.h"
+#include "host/npy.h"
+#include "host/packer.h"
+#include "tee/none/native_platform.h"
+
+using namespace teeinfer;
+
+namespace {
+
+const std::string kSrc = TEEINFER_SOURCE_DIR;
+std::string tmp(const std::string& name) { return std::string(TEEINFER_BINARY_DIR) + "/tests/sealed_" + name; }
+
+// The host's side, in memory; remembers every byte it handed to the enclave.
+class MemoryHost : public HostInterface {
+ public:
+  explicit MemoryHost(std::string bytes) : bytes_(std::move(bytes)) {}
+  uint64_t model_bytes() noexcept override { return bytes_.size(); }
+  bool read_model(uint64_t offset, void* dst, size_t n) noexcept override {
+    if (offset > bytes_.size() || n > bytes_.size() - offset) return false;
+    std::memcpy(dst, bytes_.data() + offset, n);
+    served.append(bytes_, offset, n);
+    return true;
+  }
+  uint64_t now_ns() noexcept override { return 0; }
+  void log(std::string_view) noexcept override {}
+  std::string served;
+
+ private:
+  std::string bytes_;
+};
+
+class FixedKey : public KeyProvider {
+ public:
+  explicit FixedKey(AesKey k) : key_(k) {}
+  bool key_encryption_key(const std::array<uint8_t, 16>& id, AesKey& out) noexcept override {
+    if (kek_id_of(key_) != id) return false;
+    out = key_;
+    return true;
+  }
+
+ private:
+  AesKey key_;
+};
+
+AesKey test_key(uint8_t seed) {
+  AesKey k{};
+  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(seed * 31 + i);
+  return k;
+}
+
+std::string pack_to_string(const Graph& g, const AesKey& key, uint64_t version, uint64_t chunk_bytes) {
+  std::string path = tmp("pack_" + std::to_string(version) + "_" + std::to_string(chunk_bytes) + ".tee");
+  PackOptions o;
+  o.model_version = version;
+  o.chunk_bytes = chunk_bytes;
+  pack_model(g, key, path, o);
+  return read_file(path);
+}
+
+// Opens a sealed model and decrypts every tensor: throws on any problem.
+void load_everything(const std::string& bytes, const AesKey& key, uint64_t min_version = 0) {
+  MemoryHost host(bytes);
+  FixedKey keys(key);
+  SealedModel m(host, keys, {min_version});
+  std::vector<std::byte> scratch(m.scratch_bytes());
+  m.set_scratch(scratch.data());
+  for (const SealedTensor& t : m.tensors()) {
+    std::vector<std::byte> plain(t.bytes);
+    m.read(t.value, plain.data(), plain.size());
+  }
+}
+
+// A tiny model (conv 2->4 3x3, relu, gemm), so exhaustive byte flips stay fast.
+Graph tiny_graph() {
+  Graph g = load_onnx_model(kSrc + "/tests/data/tiny_sealed.onnx", {{"x", {1, 2, 4, 4}}});
+  return g;
+}
+
+std::vector<float> run_model(const Graph& g, WeightSource* weights, const HostTensor& x, const std::string& name) {
+  NativePlatform platform;
+  Session s(g, platform, {}, weights);
+  HostTensor in = x;
+  return s.run({in.view(name)})[0].data;
+}
+
+class SealedMatchesPlain : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SealedMatchesPlain, BitIdentical) {
+  std::string stem = kSrc + "/tests/models/" + GetParam();
+  HostTensor x = read_npy(stem + ".input.npy");
+  Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
+  std::vector<float> plain = run_model(g, nullptr, x, "input");
+  AesKey key = test_key(1);
+  MemoryHost host(pack_to_string(g, key, 1, 64 * 1024));
+  FixedKey keys(key);
+  SealedModel sealed(host, keys);
+  std::vector<float> y = run_model(sealed.graph(), &sealed, x, "input");
+  ASSERT_EQ(plain.size(), y.size());
+  EXPECT_EQ(std::memcmp(plain.data(), y.data(), y.size() * 4), 0) << "sealed and plain outputs differ";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTestModels, SealedMatchesPlain,
+                         ::testing::Values("vgg16_small", "resnet18_small", "resnet50_small", "mobilenet_v2_small",
+                                           "squeezenet1_1_small", "alexnet_small", "densenet121_small"));
+
+TEST(Sealed, DemoModelBitIdentical) {
+  HostTensor x{{1, 1, 28, 28}, std::vector<float>(784)};
+  for (size_t i = 0; i < x.data.size(); ++i) x.data[i] = static_cast<float>(i % 17) / 8.f - 1.f;
+  Graph g = load_onnx_model(kSrc + "/models/fmnist_vgg.onnx", {{"image", x.dims}});
+  std::vector<float> plain = run_model(g, nullptr, x, "image");
+  AesKey key = test_key(12);
+  MemoryHost host(pack_to_string(g, key, 1, kDefaultChunkBytes));
+  FixedKey keys(key);
+  SealedModel sealed(host, keys);
+  std::vector<float> y = run_model(sealed.graph(), &sealed, x, "image");
+  ASSERT_EQ(plain.size(), y.size());
+  EXPECT_EQ(std::memcmp(plain.data(), y.data(), y.size() * 4), 0);
+}
+
+TEST(Sealed, NoPlaintextWeightsOutsideTheEnclave) {
+  // Recognisable weights: seeded random bytes in every constant.
+  Graph g = load_onnx_model(kSrc + "/tests/models/resnet18_small.onnx", {{"input", {1, 3, 64, 64}}});
+  std::mt19937 rng(99);
+  std::string plaintext;
+  for (Value& v : g.values)
+    if (v.is_constant) {
+      for (uint8_t& b : v.data) b = static_cast<uint8_t>(rng());
+      plaintext.append(reinterpret_cast<const char*>(v.data.data()), v.data.size());
+    }
+  ASSERT_GT(plaintext.size(), 100000u);
+  AesKey key = test_key(2);
+  std::string file = pack_to_string(g, key, 1, 4096);
+  MemoryHost host(file);
+  FixedKey keys(key);
+  SealedModel sealed(host, keys);
+  NativePlatform platform;
+  Session s(sealed.graph(), platform, {}, &sealed);  // loads (decrypts) every weight
+  ASSERT_FALSE(host.served.empty());
+
+  // Every 32-byte window of the plaintext, by hash; then confirm candidates byte by byte.
+  constexpr size_t kWin = 32;
+  auto hash = [](const char* p) { return std::hash<std::string_view>{}(std::string_view(p, kWin)); };
+  std::unordered_set<size_t> windows;
+  for (size_t i = 0; i + kWin <= plaintext.size(); ++i) windows.insert(hash(plaintext.data() + i));
+  auto leaks = [&](const std::string& haystack) {
+    for (size_t i = 0; i + kWin <= haystack.size(); ++i)
+      if (windows.count(hash(haystack.data() + i)) &&
+          plaintext.find(std::string_view(haystack.data() + i, kWin)) != std::string::npos)
+        return true;
+    return false;
+  };
+  EXPECT_FALSE(leaks(file)) << "plaintext weight bytes in the .tee file";
+  EXPECT_FALSE(leaks(host.served)) << "plaintext weight bytes passed through the host";
+  EXPECT_TRUE(leaks(plaintext.substr(1000, 64))) << "the scan itself must find a real window";
+}
+
+TEST(Sealed, WrongKeyIsRefused) {
+  Graph g = tiny_graph();
+  std::string file = pack_to_string(g, test_key(3), 1, 64);
+  try {
+    load_everything(file, test_key(4));
+    FAIL() << "a wrong key was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadArgument);
+    EXPECT_NE(std::string(e.what()).find("not the one this model was sealed for"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Sealed, EverySingleByteFlipIsDetected) {
+  AesKey key = test_key(5);
+  std::string file = pack_to_string(tiny_graph(), key, 1, 64);
+  ASSERT_NO_THROW(load_everything(file, key));
+  ASSERT_LT(file.size(), 20000u) << "keep the tiny model tiny: this test is exhaustive";
+  size_t detected = 0;
+  for (size_t i = 0; i < file.size(); ++i)
+    for (uint8_t mask : {0x01, 0x80}) {
+      std::string bad = file;
+      bad[i] = static_cast<char>(bad[i] ^ mask);
+      try {
+        load_everything(bad, key);
+        ADD_FAILURE() << "flip of byte " << i << " (mask " << int(mask) << ") went undetected";
+      } catch (const Error&) {
+        ++detected;
+      }
+    }
+  EXPECT_EQ(detected, 2 * file.size());
+}
+
+TEST(Sealed, TruncationAndAppendedBytesAreDetected) {
+  AesKey key = test_key(6);
+  std::string file = pack_to_string(tiny_graph(), key, 1, 64);
+  for (size_t len = 0; len < file.size(); ++len) EXPECT_THROW(load_everything(file.substr(0, len), key), Error) << len;
+  EXPECT_THROW(load_everything(file + std::string(1, '\0'), key), Error);
+  EXPECT_THROW(load_everything(file + file, key), Error);
+}
+
+// Chunk k's byte range in a file (the format puts chunks back to back after the manifest).
+std::pair<size_t, size_t> chunk_range(const std::string& file, const AesKey& key, uint32_t k) {
+  MemoryHost host(file);
+  FixedKey keys(key);
+  SealedModel m(host, keys);
+  uint64_t offset = m.header().chunks_offset;
+  for (const SealedTensor& t : m.tensors())
+    for (uint32_t c = 0; c < t.chunk_count; ++c) {
+      size_t len = t.chunk_plain_bytes(c) + kTagBytes;
+      if (t.first_chunk + c == k) return {offset, len};
+      offset += len;
+    }
+  return {0, 0};
+}
+
+TEST(Sealed, SwappedChunksAreDetected) {
+  AesKey key = test_key(7);
+  std::string file = pack_to_string(tiny_graph(), key, 1, 64);
+  auto a = chunk_range(file, key, 0), b = chunk_range(file, key, 1);
+  ASSERT_EQ(a.second, b.second) << "the tiny model's first tensor has equal-size chunks";
+  std::string swapped = file;
+  swapped.replace(a.first, a.second, file.substr(b.first, b.second));
+  swapped.replace(b.first, b.second, file.substr(a.first, a.second));
+  ASSERT_NE(swapped, file);
+  EXPECT_THROW(load_everything(swapped, key), Error);
+}
+
+TEST(Sealed, ChunksFromAnotherModelOrVersionAreDetected) {
+  AesKey key = test_key(8);
+  Graph g = tiny_graph();
+  std::string v1 = pack_to_string(g, key, 1, 64), v1_again = pack_to_string(g, key, 1, 64);
+  std::string v2 = pack_to_string(g, key, 2, 64);
+  ASSERT_EQ(v1.size(), v2.size());
+  auto c = chunk_range(v1, key, 2);
+  for (const std::string* other : {&v1_again, &v2}) {
+    std::string mixed = v1;
+    mixed.replace(c.first, c.second, other->substr(c.first, c.second));
+    EXPECT_THROW(load_everything(mixed, key), Error);
+  }
+  // Same for the manifest: another pack's manifest under this header.
+  std::string mixed = v1;
+  mixed.replace(kManifestOffset, c.first - kManifestOffset, v2.substr(kManifestOffset, c.first - kManifestOffset));
+  EXPECT_THROW(load_everything(mixed, key), Error);
+}
+
+TEST(Sealed, RollbackBelowMinVersionIsRefused) {
+  AesKey key = test_key(9);
+  std::string v3 = pack_to_string(tiny_graph(), key, 3, 64);
+  EXPECT_NO_THROW(load_everything(v3, key, 3));
+  try {
+    load_everything(v3, key, 4);
+    FAIL() << "rollback accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("rollback"), std::string::npos);
+  }
+}
+
+TEST(Sealed, ManifestWithAbsurdOrInconsistentContentIsRejected) {
+  Graph g = tiny_graph();
+  Manifest m;
+  m.graph = g;
+  uint32_t chunks = 0;
+  for (size_t i = 0; i < g.values.size(); ++i)
+    if (g.values[i].is_constant) {
+      m.graph.values[i].data.clear();
+      uint64_t bytes = g.values[i].data.size(), rows = g.values[i].dims.empty() ? 1 : g.values[i].dims[0];
+      m.tensors.push_back({static_cast<ValueId>(i), bytes, bytes / rows, rows, chunks, 1});
+      ++chunks;
+    }
+  auto good = encode_manifest(m);
+  EXPECT_NO_THROW(decode_manifest(good.data(), good.size(), chunks));
+  EXPECT_THROW(decode_manifest(good.data(), good.size(), chunks + 1), Error);
+  for (size_t len = 0; len < good.size(); len += 7) EXPECT_THROW(decode_manifest(good.data(), len, chunks), Error);
+
+  Manifest huge = m;
+  huge.graph.values[huge.tensors[0].value].dims = {int64_t{1} << 40, int64_t{1} << 40};
+  auto bad = encode_manifest(huge);
+  EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks), Error);
+
+  Manifest negative = m;
+  negative.graph.values[negative.graph.inputs[0]].dims[2] = -4;
+  bad = encode_manifest(negative);
+  EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks), Error);
+
+  Manifest out_of_range = m;
+  out_of_range.graph.nodes[0].inputs[0] = 12345;
+  bad = encode_manifest(out_of_range);
+  EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks), Error);
+
+  Manifest missing = m;
+  missing.tensors.pop_back();
+  bad = encode_manifest(missing);
+  EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks - 1), Error);
+}
+
+TEST(Sealed, HeaderIsReadableWithoutTheKey) {
+  AesKey key = test_key(10);
+  std::string file = pack_to_string(tiny_graph(), key, 7, 64);
+  SealedHeader h = decode_header(reinterpret_cast<const uint8_t*>(file.data()), file.size());
+  EXPECT_EQ(h.model_version, 7u);
+  EXPECT_EQ(h.kek_id, kek_id_of(key));
+  EXPECT_EQ(h.file_bytes, file.size());
+}
+
+TEST(Sealed, PackIsAtomic) {
+  // A failing pack (bad chunk size) leaves no file under the final name.
+  std::string path = tmp("atomic.tee");
+  std::remove(path.c_str());
+  PackOptions o;
+  o.chunk_bytes = 1;
+  EXPECT_THROW(pack_model(tiny_graph(), test_key(11), path, o), Error);
+  EXPECT_THROW(read_file(path), Error);
+}
+
+}  // namespace
