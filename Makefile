@@ -1,10 +1,12 @@
 # teeinfer: the two commands a newcomer runs are `make demo` and `make test`.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: demo test deps deps-build build asan format format-check bench models clean
+.PHONY: demo test deps deps-build build asan fuzz format format-check bench models clean
 
 # Install what the build needs (apt), build, and run the bundled Fashion-MNIST model.
 demo: build
@@ -18,6 +20,7 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) asan
+	$(MAKE) fuzz
 
 deps:
 	bash tools/install-deps.sh all
@@ -34,6 +37,13 @@ asan: deps-build
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTEEINFER_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+
+# libFuzzer on the sealed-model loader (clang-14); FUZZ_SECONDS=600 for a long run.
+fuzz: deps-build
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DTEEINFER_FUZZ=ON -DTEEINFER_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_sealed_loader write_seeds
+	cd $(FUZZ_BUILD) && ctest --output-on-failure
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
@@ -52,4 +62,4 @@ models: deps
 	/usr/bin/python3 tools/make_test_models.py -o tests/data
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

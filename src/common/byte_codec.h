@@ -56,10 +56,13 @@ class ByteReader {
     if (b > 1) fail("a boolean is " + std::to_string(b));
     return b == 1;
   }
-  // A count bounded by `limit` (checked before anything is allocated for it).
-  uint32_t count(uint32_t limit, const char* of) {
+  // A count bounded by `limit`, and by the bytes left when each item takes at least
+  // `min_item_bytes`: checked before anything is allocated for it, so a hostile count
+  // cannot make the reader allocate more than the input could describe.
+  uint32_t count(uint32_t limit, const char* of, size_t min_item_bytes = 1) {
     uint32_t c = u32();
-    if (c > limit) fail(std::string("too many ") + of + " (" + std::to_string(c) + ")");
+    if (c > limit || (min_item_bytes > 0 && c > remaining() / min_item_bytes))
+      fail(std::string("too many ") + of + " (" + std::to_string(c) + ")");
     return c;
   }
   std::string str(uint32_t limit) {

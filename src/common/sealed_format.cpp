@@ -49,7 +49,7 @@ void put_post_ops(ByteWriter& w, const PostOps& p) {
 }
 
 PostOps get_post_ops(ByteReader& r) {
-  PostOps p(r.count(kMaxPostOps, "post-ops"));
+  PostOps p(r.count(kMaxPostOps, "post-ops", 9));
   for (auto& e : p) e = get_eltwise(r);
   return p;
 }
@@ -202,7 +202,7 @@ OpParams get_params(ByteReader& r, OpKind op) {
 }
 
 std::vector<ValueId> get_ids(ByteReader& r, uint32_t limit, const char* what) {
-  std::vector<ValueId> ids(r.count(limit, what));
+  std::vector<ValueId> ids(r.count(limit, what, 4));
   for (auto& id : ids) id = r.i32();
   return ids;
 }
@@ -362,7 +362,7 @@ Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
   ByteReader r(bytes, n, "sealed model manifest");
   Manifest m;
   Graph& g = m.graph;
-  g.values.resize(r.count(kMaxValues, "values"));
+  g.values.resize(r.count(kMaxValues, "values", 7));  // name length, dtype, rank, flags
   for (Value& v : g.values) {
     v.name = r.str(kMaxName);
     uint8_t t = r.u8();
@@ -374,7 +374,7 @@ Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
     if (flags > 1) r.fail("unknown value flags");
     v.is_constant = flags == 1;
   }
-  g.nodes.resize(r.count(kMaxNodes, "nodes"));
+  g.nodes.resize(r.count(kMaxNodes, "nodes", 17));  // op, two names, two id counts
   for (Node& node : g.nodes) {
     uint8_t op = r.u8();
     if (op > static_cast<uint8_t>(OpKind::kPad)) r.fail("unknown op " + std::to_string(op));
@@ -387,7 +387,7 @@ Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
   }
   g.inputs = get_ids(r, kMaxIo, "graph inputs");
   g.outputs = get_ids(r, kMaxIo, "graph outputs");
-  m.tensors.resize(r.count(kMaxValues, "sealed tensors"));
+  m.tensors.resize(r.count(kMaxValues, "sealed tensors", 36));
   for (SealedTensor& t : m.tensors) {
     t.value = r.i32();
     t.bytes = r.u64();
