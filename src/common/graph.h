@@ -7,7 +7,7 @@
 // every buffer's size to keep a budget. Node parameters are typed structs, one per op
 // family (no integer-keyed attributes).
 //
-//   Graph g = import_onnx_file("m.onnx", {});        // host/onnx_import.h
+//   Graph g = load_onnx_model("m.onnx", {{"input", {1, 3, 224, 224}}});  // host/model_loader.h
 //   for (const Node& n : g.nodes) std::cout << op_name(n.op) << " " << n.name << "\n";
 #pragma once
 

@@ -4,19 +4,21 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "common/error.h"
 
 namespace teeinfer {
 
 std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  // One sized read: a stringstream copy of a 500 MB model costs seconds here.
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw Error(ErrorCode::kIo, "cannot open '" + path + "'");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) throw Error(ErrorCode::kIo, "error reading '" + path + "'");
-  return ss.str();
+  std::streamoff size = f.tellg();
+  if (size < 0) throw Error(ErrorCode::kIo, "cannot size '" + path + "'");
+  std::string bytes(static_cast<size_t>(size), '\0');
+  f.seekg(0);
+  if (!f.read(bytes.data(), size)) throw Error(ErrorCode::kIo, "error reading '" + path + "'");
+  return bytes;
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {

@@ -6,10 +6,6 @@
 
 namespace teeinfer {
 
-std::vector<std::pair<std::string, Dims>> declared_inputs(const std::string& path) {
-  return onnx_declared_inputs(read_file(path), path);
-}
-
 Dims resolve_input_dims(const std::string& input_name, Dims declared) {
   for (size_t i = 0; i < declared.size(); ++i) {
     if (declared[i] >= 0) continue;
@@ -39,9 +35,14 @@ Dims parse_dims(const std::string& text, const std::string& option) {
 }
 
 Graph load_onnx_model(const std::string& path, const std::map<std::string, Dims>& input_dims, PassStats* stats) {
+  OnnxModel model = OnnxModel::open(path);
+  return load_onnx_model(model, input_dims, stats);
+}
+
+Graph load_onnx_model(OnnxModel& model, const std::map<std::string, Dims>& input_dims, PassStats* stats) {
   ImportOptions options;
   options.input_dims = input_dims;
-  Graph g = import_onnx(read_file(path), path, options);
+  Graph g = model.import(options);
   PassStats s = optimize_graph(g);
   validate_graph(g);
   if (stats) *stats = s;

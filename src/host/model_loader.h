@@ -1,8 +1,9 @@
 // Loading a model for inference on the host side: read the ONNX file, instantiate it
 // for concrete input dims, run the graph passes.
 //
-//   auto specs = declared_inputs("m.onnx");             // dims, -1 where dynamic
-//   Graph g = load_onnx_model("m.onnx", {{"image", {1, 1, 28, 28}}});
+//   OnnxModel m = OnnxModel::open("m.onnx");
+//   Dims d = resolve_input_dims("image", m.declared_inputs()[0].second);  // batch 1
+//   Graph g = load_onnx_model(m, {{"image", d}});
 #pragma once
 
 #include <map>
@@ -11,10 +12,10 @@
 
 #include "common/graph.h"
 #include "host/graph_passes.h"
+#include "host/onnx_import.h"
 
 namespace teeinfer {
 
-std::vector<std::pair<std::string, Dims>> declared_inputs(const std::string& path);
 
 // Declared dims with dynamic ones filled: a leading dynamic dim (batch) becomes 1; any
 // other dynamic dim throws kBadInput asking for --input-shape.
@@ -25,5 +26,7 @@ Dims parse_dims(const std::string& text, const std::string& option);
 
 Graph load_onnx_model(const std::string& path, const std::map<std::string, Dims>& input_dims,
                       PassStats* stats = nullptr);
+// The same, from an already opened model.
+Graph load_onnx_model(OnnxModel& model, const std::map<std::string, Dims>& input_dims, PassStats* stats = nullptr);
 
 }  // namespace teeinfer

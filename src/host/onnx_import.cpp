@@ -4,9 +4,13 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/onnx_pb.h>
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <memory>
-#include <sstream>
+#include <set>
 
 #include "common/error.h"
 #include "common/shape_inference.h"
@@ -19,7 +23,7 @@ namespace {
 
 constexpr int kMinOpset = 1, kMaxOpset = 18;
 
-onnx::ModelProto parse_model(const std::string& bytes, const std::string& source) {
+onnx::ModelProto parse_model(std::string_view bytes, const std::string& source) {
   onnx::ModelProto model;
   google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
   google::protobuf::io::CodedInputStream coded(&raw);
@@ -53,10 +57,18 @@ class Importer {
   Graph run(const ImportOptions& options);
 
  private:
+  // A constant's bytes move into the graph when a node first reads it at runtime; from
+  // then on the graph's value holds them. Aliases (Identity, Dropout) share the constant,
+  // so materialisation is keyed on the constant itself.
   struct Sym {
     ValueId id = kNoValue;
-    std::shared_ptr<const Value> constant;
+    std::shared_ptr<Value> constant;
   };
+  const Value* constant_of(const Sym& s) const {
+    if (!s.constant) return nullptr;
+    auto m = materialized_.find(s.constant.get());
+    return m != materialized_.end() ? &g_.value(m->second) : s.constant.get();
+  }
 
   void bind_inputs(const ImportOptions& options);
   void convert(const onnx::NodeProto& node);
@@ -81,6 +93,7 @@ class Importer {
   std::string source_;
   Graph g_;
   std::map<std::string, Sym> syms_;
+  std::map<const Value*, ValueId> materialized_;
 };
 
 const Importer::Sym& Importer::sym(const std::string& name, const OnnxAttrs& a) const {
@@ -92,7 +105,7 @@ const Importer::Sym& Importer::sym(const std::string& name, const OnnxAttrs& a) 
 const Value* Importer::constant(const onnx::NodeProto& node, int i) const {
   if (i >= node.input_size() || node.input(i).empty()) return nullptr;
   auto it = syms_.find(node.input(i));
-  return it == syms_.end() ? nullptr : it->second.constant.get();
+  return it == syms_.end() ? nullptr : constant_of(it->second);
 }
 
 const Dims& Importer::dims(const onnx::NodeProto& node, int i, const OnnxAttrs& a) const {
@@ -106,11 +119,19 @@ ValueId Importer::runtime(const onnx::NodeProto& node, int i, const OnnxAttrs& a
   if (i >= node.input_size() || node.input(i).empty())
     throw Error(ErrorCode::kBadModel, a.where() + ": missing input " + std::to_string(i));
   Sym& s = syms_[node.input(i)];
+  if (s.id == kNoValue && s.constant) {
+    if (auto m = materialized_.find(s.constant.get()); m != materialized_.end()) s.id = m->second;
+  }
   if (s.id == kNoValue) {
     if (!s.constant) throw Error(ErrorCode::kBadModel, a.where() + ": input '" + node.input(i) + "' is never defined");
-    Value v = *s.constant;
+    Value v;
     v.name = node.input(i);
+    v.dtype = s.constant->dtype;
+    v.dims = s.constant->dims;
+    v.is_constant = true;
+    v.data = std::move(s.constant->data);  // weights are large: move, never copy
     s.id = g_.add_value(std::move(v));
+    materialized_[s.constant.get()] = s.id;
   }
   return s.id;
 }
@@ -404,7 +425,7 @@ void Importer::convert(const onnx::NodeProto& node) {
     }
     const Sym& s = sym(node.input(i), a);
     if (s.constant) {
-      ins.push_back(s.constant.get());
+      ins.push_back(constant_of(s));
     } else if (node.op_type() == "Shape" && i == 0) {
       auto shell = std::make_shared<Value>();
       shell->dims = g_.value(s.id).dims;
@@ -479,7 +500,7 @@ Graph Importer::run(const ImportOptions& options) {
     if (it == syms_.end()) throw Error(ErrorCode::kBadModel, "graph output '" + out.name() + "' is never computed");
     ValueId id = it->second.id;
     if (id == kNoValue) {  // a fully folded output: keep it as a constant value
-      Value v = *it->second.constant;
+      Value v = *constant_of(it->second);
       v.name = out.name();
       id = g_.add_value(std::move(v));
     }
@@ -491,14 +512,34 @@ Graph Importer::run(const ImportOptions& options) {
 
 }  // namespace
 
-Graph import_onnx(const std::string& bytes, const std::string& source, const ImportOptions& options) {
-  onnx::ModelProto model = parse_model(bytes, source);
-  int opset = default_opset(model, source);
-  return Importer(model, opset, source).run(options);
+static onnx::ModelProto parse_model_file(const std::string& path) {
+  // Map the file and parse straight from the mapping: no separate read buffer.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot open model '" + path + "'");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(ErrorCode::kIo, "'" + path + "' is not a regular file");
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0 || size > static_cast<size_t>(INT32_MAX)) {
+    ::close(fd);
+    throw Error(ErrorCode::kBadModel, "'" + path + "' is not a valid ONNX model (" + std::to_string(size) + " bytes)");
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) throw Error(ErrorCode::kIo, "cannot map '" + path + "'");
+  try {
+    onnx::ModelProto m = parse_model(std::string_view(static_cast<const char*>(p), size), path);
+    ::munmap(p, size);
+    return m;
+  } catch (...) {
+    ::munmap(p, size);
+    throw;
+  }
 }
 
-std::vector<std::pair<std::string, Dims>> onnx_declared_inputs(const std::string& bytes, const std::string& source) {
-  onnx::ModelProto model = parse_model(bytes, source);
+static std::vector<std::pair<std::string, Dims>> declared_inputs_of(const onnx::ModelProto& model) {
   std::set<std::string> inits;
   for (const auto& i : model.graph().initializer()) inits.insert(i.name());
   std::vector<std::pair<std::string, Dims>> out;
@@ -511,12 +552,34 @@ std::vector<std::pair<std::string, Dims>> onnx_declared_inputs(const std::string
   return out;
 }
 
-Graph import_onnx_file(const std::string& path, const ImportOptions& options) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(ErrorCode::kIo, "cannot open model '" + path + "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return import_onnx(ss.str(), path, options);
+
+Graph import_onnx(const std::string& bytes, const std::string& source, const ImportOptions& options) {
+  onnx::ModelProto model = parse_model(bytes, source);
+  int opset = default_opset(model, source);
+  return Importer(model, opset, source).run(options);
+}
+
+struct OnnxModel::Impl {
+  onnx::ModelProto proto;
+  std::string path;
+};
+
+OnnxModel::OnnxModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OnnxModel::OnnxModel(OnnxModel&&) noexcept = default;
+OnnxModel::~OnnxModel() = default;
+
+OnnxModel OnnxModel::open(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  impl->proto = parse_model_file(path);
+  impl->path = path;
+  return OnnxModel(std::move(impl));
+}
+
+std::vector<std::pair<std::string, Dims>> OnnxModel::declared_inputs() const { return declared_inputs_of(impl_->proto); }
+
+Graph OnnxModel::import(const ImportOptions& options) {
+  int opset = default_opset(impl_->proto, impl_->path);
+  return Importer(impl_->proto, opset, impl_->path).run(options);
 }
 
 }  // namespace teeinfer

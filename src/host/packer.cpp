@@ -17,10 +17,15 @@ void random_bytes(uint8_t* p, size_t n) {
 
 Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
   Manifest m;
-  m.graph = g;
+  // The structure only: copying the weights too would cost a pass over all of them.
+  m.graph.name = g.name;
+  m.graph.nodes = g.nodes;
+  m.graph.inputs = g.inputs;
+  m.graph.outputs = g.outputs;
+  for (const Value& v : g.values) m.graph.values.push_back(Value{v.name, v.dtype, v.dims, v.is_constant, {}});
   uint32_t next = 0;
   for (size_t i = 0; i < m.graph.values.size(); ++i) {
-    Value& v = m.graph.values[i];
+    const Value& v = g.values[i];
     if (!v.is_constant) continue;
     SealedTensor t;
     t.value = static_cast<ValueId>(i);
@@ -35,7 +40,6 @@ Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
     t.chunk_count = static_cast<uint32_t>((rows + t.rows_per_chunk - 1) / t.rows_per_chunk);
     next += t.chunk_count;
     m.tensors.push_back(t);
-    v.data.clear();  // the manifest carries no weights
   }
   return m;
 }

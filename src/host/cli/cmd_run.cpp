@@ -27,8 +27,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 // The model's single input: its name and dims (ONNX: declared, -1 where dynamic).
-std::pair<std::string, Dims> declared_input(const ModelOptions& o) {
-  auto specs = declared_inputs(o.model);
+std::pair<std::string, Dims> declared_input(const ModelOptions& o, const OnnxModel& model) {
+  auto specs = model.declared_inputs();
   if (specs.size() != 1)
     throw Error(ErrorCode::kUnsupported, "'" + o.model + "' has " + std::to_string(specs.size()) +
                                              " inputs; the CLI feeds models with exactly one");
@@ -64,10 +64,11 @@ ModelSource open_with_input(const ModelOptions& o, const std::string& input_path
     x = load_input(o, input_path, name, g.value(g.inputs[0]).dims);
     return m;
   }
-  auto [n, declared] = declared_input(o);
+  OnnxModel onnx = OnnxModel::open(o.model);
+  auto [n, declared] = declared_input(o, onnx);
   name = n;
   x = load_input(o, input_path, name, declared);
-  return ModelSource::onnx(o.model, name, x.dims);
+  return ModelSource::onnx(onnx, name, x.dims);
 }
 
 std::vector<std::string> read_class_names(const std::string& path) {
@@ -160,8 +161,9 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
     model = std::make_unique<ModelSource>(ModelSource::sealed(o.model, o.key, o.min_version));
     name = model->graph().value(model->graph().inputs.at(0)).name;
   } else {
-    name = declared_input(o).first;
-    model = std::make_unique<ModelSource>(ModelSource::onnx(o.model, name, dims));
+    OnnxModel onnx = OnnxModel::open(o.model);
+    name = declared_input(o, onnx).first;
+    model = std::make_unique<ModelSource>(ModelSource::onnx(onnx, name, dims));
   }
   const Graph& g = model->graph();
   if (g.inputs.size() != 1 || g.value(g.inputs[0]).dims != dims)

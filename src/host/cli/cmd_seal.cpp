@@ -57,14 +57,15 @@ int keygen(const std::string& path, bool force) {
 
 int pack(const PackOptions& p) {
   double t0 = now_ms();
-  auto specs = declared_inputs(p.onnx);
+  OnnxModel model = OnnxModel::open(p.onnx);
+  auto specs = model.declared_inputs();
   std::map<std::string, Dims> dims;
   for (const auto& [name, declared] : specs) {
     if (!p.input_shape.empty() && specs.size() == 1) dims[name] = parse_dims(p.input_shape, "--input-shape");
     else dims[name] = resolve_input_dims(name, declared);
   }
   PassStats passes;
-  Graph g = load_onnx_model(p.onnx, dims, &passes);
+  Graph g = load_onnx_model(model, dims, &passes);
   AesKey kek = read_key_file(p.key);
   teeinfer::PackOptions o;
   o.model_version = p.model_version;

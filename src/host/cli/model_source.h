@@ -10,6 +10,7 @@
 #include "enclave/sealed_model.h"
 #include "host/file_host.h"
 #include "host/key_file.h"
+#include "host/onnx_import.h"
 
 namespace teeinfer::cli {
 
@@ -18,7 +19,7 @@ bool is_sealed_file(const std::string& path);
 class ModelSource {
  public:
   // ONNX: imported for `input_dims` (name -> dims). Sealed: `key` is required.
-  static ModelSource onnx(const std::string& path, const std::string& input_name, const Dims& input_dims);
+  static ModelSource onnx(OnnxModel& model, const std::string& input_name, const Dims& input_dims);
   static ModelSource sealed(const std::string& path, const std::string& key, uint64_t min_version);
 
   const Graph& graph() const { return sealed_ ? sealed_->graph() : *graph_; }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Sealed-model throughput against OpenSSL's own AES-256-GCM, one run, 1 thread:
+#   openssl speed -evp aes-256-gcm [-decrypt] at the chunk size, vs bench_sealed
+#   (teeinfer's loader authenticating + decrypting a 256 MiB model), and the pack time of
+#   the full VGG-16 if `make bench` exported it. Writes bench/out/sealed.md.
+#   bash bench/sealed_bench.sh [BUILD_DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$here/build}
+out=$here/bench/out
+mkdir -p "$out"
+chunk=262144
+speed() {  # GB/s from `openssl speed` (numbers are 1000s of bytes per second)
+  openssl speed -evp aes-256-gcm "$@" -bytes $chunk -seconds 3 2>/dev/null | awk '/^AES-256-GCM/ {sub("k","",$2); printf "%.3f", $2 / 1e6}'
+}
+echo "openssl speed (encrypt, decrypt), then the loader ..." >&2
+enc=$(speed)
+dec=$(speed -decrypt)
+json=$("$build/bench/bench_sealed" --mib 256 --runs 5 --chunk $chunk)
+mem=$(echo "$json" | sed 's/.*"load_from_memory_gbps": \([0-9.]*\).*/\1/')
+file=$(echo "$json" | sed 's/.*"load_from_file_gbps": \([0-9.]*\).*/\1/')
+pack=$(echo "$json" | sed 's/.*"pack_gbps": \([0-9.]*\).*/\1/')
+vgg="not measured (run \`make bench\` first to export build/models/vgg16.onnx)"
+if [ -f "$here/build/models/vgg16.onnx" ]; then
+  key=$(mktemp -u)
+  "$build/teeinfer" keygen -o "$key" > /dev/null
+  start=$(date +%s.%N)
+  "$build/teeinfer" pack "$here/build/models/vgg16.onnx" -o /tmp/teeinfer_vgg16.tee --key "$key" --quiet > /dev/null
+  vgg=$(echo "$(date +%s.%N) - $start" | bc | awk '{printf "%.2f s (ONNX import + optimise + seal 528 MiB)", $1}')
+  rm -f "$key" /tmp/teeinfer_vgg16.tee
+fi
+ratio=$(echo "$mem / $dec" | bc -l | awk '{printf "%.2f", $1}')
+ratio_file=$(echo "$file / $dec" | bc -l | awk '{printf "%.2f", $1}')
+cat > "$out/sealed.md" <<EOT
+Sealed-model throughput, 1 thread, $chunk-byte chunks, medians of 5 runs on a 256 MiB model
+(\`bash bench/sealed_bench.sh\`, $(date +%Y-%m-%d)):
+
+| what | GB/s | vs openssl decrypt |
+|---|---:|---:|
+| \`openssl speed -evp aes-256-gcm\` (encrypt) | $enc | |
+| \`openssl speed -evp aes-256-gcm -decrypt\` | $dec | 1.00 |
+| teeinfer loader, decrypt + verify (ciphertext already in memory) | $mem | $ratio |
+| teeinfer loader through the file host (pread + decrypt + verify) | $file | $ratio_file |
+| teeinfer pack (encrypt, write) | $pack | |
+
+Full VGG-16 pack: $vgg.
+EOT
+cat "$out/sealed.md"
