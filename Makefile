@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 30
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: demo test deps deps-build build asan fuzz format format-check bench models clean
+.PHONY: demo test deps deps-build build asan fuzz format format-check bench bench-sealed models clean
 
 # Install what the build needs (apt), build, and run the bundled Fashion-MNIST model.
 demo: build
@@ -55,6 +55,10 @@ format-check:
 bench: deps build
 	cd bench && npm install --ignore-scripts --no-audit --no-fund
 	/usr/bin/python3 bench/foundation_bench.py
+
+# Sealed-model throughput vs `openssl speed`, and VGG-16 pack time (after `make bench`).
+bench-sealed: build
+	bash bench/sealed_bench.sh $(BUILD)
 
 # Regenerate the committed test models (needs the Python packages: make deps).
 models: deps

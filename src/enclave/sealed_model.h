@@ -20,6 +20,13 @@
 
 namespace teeinfer {
 
+// What loading weights cost, timed with HostInterface::now_ns (the enclave has no clock).
+struct SealedLoadStats {
+  uint64_t bytes = 0, chunks = 0;
+  uint64_t copy_in_ns = 0;  // host -> enclave copies of ciphertext
+  uint64_t decrypt_ns = 0;  // authenticate + decrypt
+};
+
 struct SealedLoadOptions {
   uint64_t min_version = 0;  // refuse models older than this (rollback protection)
 };
@@ -38,8 +45,10 @@ class SealedModel : public WeightSource {
   const std::vector<SealedTensor>& tensors() const { return manifest_.tensors; }
 
   void read(ValueId v, std::byte* dst, size_t bytes) override;
-  size_t scratch_bytes() const override { return max_chunk_bytes_ + kTagBytes; }
+  // Ciphertext comes in through a cache-sized window (see kCopyInBytes in the .cpp).
+  size_t scratch_bytes() const override;
   void set_scratch(std::byte* scratch) override { scratch_ = scratch; }
+  const SealedLoadStats& load_stats() const { return stats_; }
 
  private:
   void unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes);
@@ -53,6 +62,7 @@ class SealedModel : public WeightSource {
   std::vector<uint64_t> chunk_offsets_;  // file offset of every chunk
   uint64_t max_chunk_bytes_ = 0;
   std::byte* scratch_ = nullptr;
+  SealedLoadStats stats_;
 };
 
 }  // namespace teeinfer
