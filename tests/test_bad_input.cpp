@@ -168,3 +168,53 @@ TEST(Cli, RunsAnImageAndWritesTheOutput) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CliSealed, PackInspectRunAndErrors) {
+  std::string key = temp_path("cli.key"), other = temp_path("cli_other.key"), tee = temp_path("cli.tee");
+  std::remove(key.c_str());
+  std::remove(other.c_str());
+  ASSERT_EQ(run_cli("keygen -o " + key).exit_code, 0);
+  ASSERT_EQ(run_cli("keygen -o " + other).exit_code, 0);
+  CliResult again = run_cli("keygen -o " + key);
+  EXPECT_EQ(again.exit_code, 1) << "keygen must not overwrite a key";
+  EXPECT_NE(again.output.find("--force"), std::string::npos) << again.output;
+
+  std::string model = kSrc + "/models/fmnist_vgg.onnx", img = kSrc + "/tests/data/shirt.png";
+  CliResult p = run_cli("pack " + model + " -o " + tee + " --key " + key + " --model-version 5 --chunk-size 16KiB");
+  ASSERT_EQ(p.exit_code, 0) << p.output;
+
+  CliResult info = run_cli("inspect " + tee);
+  EXPECT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_NE(info.output.find("version 5"), std::string::npos) << info.output;
+  EXPECT_EQ(info.output.find("onnx::Conv"), std::string::npos) << "no tensor names without the key";
+  CliResult full = run_cli("inspect " + tee + " --key " + key);
+  EXPECT_EQ(full.exit_code, 0) << full.output;
+  EXPECT_NE(full.output.find("every chunk authenticates"), std::string::npos) << full.output;
+
+  std::string y_plain = temp_path("y_plain.npy"), y_sealed = temp_path("y_sealed.npy");
+  ASSERT_EQ(run_cli("run " + model + " --input " + img + " --output " + y_plain).exit_code, 0);
+  CliResult r = run_cli("run " + tee + " --key " + key + " --min-version 5 --input " + img + " --output " + y_sealed);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(y_plain), read_file(y_sealed)) << "sealed and plain outputs differ";
+
+  struct Case {
+    std::string args, expect;
+  };
+  std::string trunc = temp_path("cli_truncated.tee");
+  std::string bytes = read_file(tee);
+  write_file_atomic(trunc, bytes.substr(0, bytes.size() - 100));
+  for (const Case& c : {Case{"run " + tee + " --key " + other + " --input " + img, "not the one"},
+                        Case{"run " + tee + " --key " + key + " --min-version 6 --input " + img, "rollback"},
+                        Case{"run " + tee + " --input " + img, "--key"},
+                        Case{"run " + trunc + " --key " + key + " --input " + img, "truncated"},
+                        Case{"pack " + model + " -o " + tee + " --key " + key + " --chunk-size 12XB", "--chunk-size"}}) {
+    CliResult e = run_cli(c.args);
+    EXPECT_EQ(e.exit_code, 1) << c.args << "\n" << e.output;
+    EXPECT_EQ(std::count(e.output.begin(), e.output.end(), '\n'), 1) << e.output;
+    EXPECT_NE(e.output.find(c.expect), std::string::npos) << e.output;
+  }
+}
+
+}  // namespace

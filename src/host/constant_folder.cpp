@@ -133,7 +133,7 @@ Value make_value(const std::string& name, DType t, Dims dims) {
 
 Value make_i64(const std::string& name, const std::vector<int64_t>& vals) {
   Value v = make_value(name, DType::kI64, {static_cast<int64_t>(vals.size())});
-  std::memcpy(v.data.data(), vals.data(), vals.size() * 8);
+  if (!vals.empty()) std::memcpy(v.data.data(), vals.data(), vals.size() * 8);
   return v;
 }
 
@@ -362,7 +362,7 @@ Value fold_constant(const OnnxAttrs& a, const std::string& name) {
   if (a.has("value_floats")) {
     std::vector<float> f = a.floats("value_floats");
     Value v = make_value(name, DType::kF32, {static_cast<int64_t>(f.size())});
-    std::memcpy(v.data.data(), f.data(), f.size() * 4);
+    if (!f.empty()) std::memcpy(v.data.data(), f.data(), f.size() * 4);
     return v;
   }
   throw Error(ErrorCode::kUnsupported, a.where() + ": only tensor, int(s) and float(s) constants are supported");

@@ -12,7 +12,7 @@ namespace {
 
 std::vector<float> floats_of(const Value& v) {
   std::vector<float> f(v.data.size() / 4);
-  std::memcpy(f.data(), v.data.data(), f.size() * 4);
+  if (!f.empty()) std::memcpy(f.data(), v.data.data(), f.size() * 4);
   return f;
 }
 
@@ -23,7 +23,7 @@ Value float_constant(const std::string& name, Dims dims, const std::vector<float
   v.dims = std::move(dims);
   v.is_constant = true;
   v.data.resize(f.size() * 4);
-  std::memcpy(v.data.data(), f.data(), v.data.size());
+  if (!f.empty()) std::memcpy(v.data.data(), f.data(), v.data.size());  // memcpy(nullptr, ...) is UB
   return v;
 }
 
