@@ -19,6 +19,7 @@
 #include "host/file_host.h"
 #include "host/file_io.h"
 #include "host/key_file.h"
+#include "host/memory_host.h"
 #include "host/packer.h"
 
 using namespace teeinfer;
@@ -54,24 +55,6 @@ Graph synthetic_model(int64_t mib) {
   g.outputs = {y};
   return g;
 }
-
-class MemoryHost : public HostInterface {
- public:
-  explicit MemoryHost(const std::string& b) : b_(b) {}
-  uint64_t model_bytes() noexcept override { return b_.size(); }
-  bool read_model(uint64_t off, void* dst, size_t n) noexcept override {
-    if (off > b_.size() || n > b_.size() - off) return false;
-    std::memcpy(dst, b_.data() + off, n);
-    return true;
-  }
-  uint64_t now_ns() noexcept override {
-    return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  }
-  void log(std::string_view) noexcept override {}
-
- private:
-  const std::string& b_;
-};
 
 // Seconds to open the model and authenticate + decrypt every tensor; also the seconds
 // spent in decryption proper (`decrypt_s`).

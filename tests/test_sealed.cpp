@@ -12,6 +12,7 @@
 #include "enclave/session.h"
 #include "host/file_io.h"
 #include "host/key_file.h"
+#include "host/memory_host.h"
 #include "host/model_loader.h"
 #include "host/npy.h"
 #include "host/packer.h"
@@ -23,25 +24,6 @@ namespace {
 
 const std::string kSrc = TEEINFER_SOURCE_DIR;
 std::string tmp(const std::string& name) { return std::string(TEEINFER_BINARY_DIR) + "/tests/sealed_" + name; }
-
-// The host's side, in memory; remembers every byte it handed to the enclave.
-class MemoryHost : public HostInterface {
- public:
-  explicit MemoryHost(std::string bytes) : bytes_(std::move(bytes)) {}
-  uint64_t model_bytes() noexcept override { return bytes_.size(); }
-  bool read_model(uint64_t offset, void* dst, size_t n) noexcept override {
-    if (offset > bytes_.size() || n > bytes_.size() - offset) return false;
-    std::memcpy(dst, bytes_.data() + offset, n);
-    served.append(bytes_, offset, n);
-    return true;
-  }
-  uint64_t now_ns() noexcept override { return 0; }
-  void log(std::string_view) noexcept override {}
-  std::string served;
-
- private:
-  std::string bytes_;
-};
 
 class FixedKey : public KeyProvider {
  public:
@@ -105,7 +87,8 @@ TEST_P(SealedMatchesPlain, BitIdentical) {
   Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
   std::vector<float> plain = run_model(g, nullptr, x, "input");
   AesKey key = test_key(1);
-  MemoryHost host(pack_to_string(g, key, 1, 64 * 1024));
+  std::string file = pack_to_string(g, key, 1, 64 * 1024);
+  MemoryHost host(file);
   FixedKey keys(key);
   SealedModel sealed(host, keys);
   std::vector<float> y = run_model(sealed.graph(), &sealed, x, "input");
@@ -123,7 +106,8 @@ TEST(Sealed, DemoModelBitIdentical) {
   Graph g = load_onnx_model(kSrc + "/models/fmnist_vgg.onnx", {{"image", x.dims}});
   std::vector<float> plain = run_model(g, nullptr, x, "image");
   AesKey key = test_key(12);
-  MemoryHost host(pack_to_string(g, key, 1, kDefaultChunkBytes));
+  std::string file = pack_to_string(g, key, 1, kDefaultChunkBytes);
+  MemoryHost host(file);
   FixedKey keys(key);
   SealedModel sealed(host, keys);
   std::vector<float> y = run_model(sealed.graph(), &sealed, x, "image");
@@ -144,12 +128,12 @@ TEST(Sealed, NoPlaintextWeightsOutsideTheEnclave) {
   ASSERT_GT(plaintext.size(), 100000u);
   AesKey key = test_key(2);
   std::string file = pack_to_string(g, key, 1, 4096);
-  MemoryHost host(file);
+  MemoryHost host(file, /*record=*/true);
   FixedKey keys(key);
   SealedModel sealed(host, keys);
   NativePlatform platform;
   Session s(sealed.graph(), platform, {}, &sealed);  // loads (decrypts) every weight
-  ASSERT_FALSE(host.served.empty());
+  ASSERT_FALSE(host.served().empty());
 
   // Every 32-byte window of the plaintext, by hash; then confirm candidates byte by byte.
   constexpr size_t kWin = 32;
@@ -164,7 +148,7 @@ TEST(Sealed, NoPlaintextWeightsOutsideTheEnclave) {
     return false;
   };
   EXPECT_FALSE(leaks(file)) << "plaintext weight bytes in the .tee file";
-  EXPECT_FALSE(leaks(host.served)) << "plaintext weight bytes passed through the host";
+  EXPECT_FALSE(leaks(host.served())) << "plaintext weight bytes passed through the host";
   EXPECT_TRUE(leaks(plaintext.substr(1000, 64))) << "the scan itself must find a real window";
 }
 
@@ -267,17 +251,9 @@ TEST(Sealed, RollbackBelowMinVersionIsRefused) {
 }
 
 TEST(Sealed, ManifestWithAbsurdOrInconsistentContentIsRejected) {
-  Graph g = tiny_graph();
-  Manifest m;
-  m.graph = g;
+  Manifest m = plan_manifest(tiny_graph(), 64);
   uint32_t chunks = 0;
-  for (size_t i = 0; i < g.values.size(); ++i)
-    if (g.values[i].is_constant) {
-      m.graph.values[i].data.clear();
-      uint64_t bytes = g.values[i].data.size(), rows = g.values[i].dims.empty() ? 1 : g.values[i].dims[0];
-      m.tensors.push_back({static_cast<ValueId>(i), bytes, bytes / rows, rows, chunks, 1});
-      ++chunks;
-    }
+  for (const SealedTensor& t : m.tensors) chunks += t.chunk_count;
   auto good = encode_manifest(m);
   EXPECT_NO_THROW(decode_manifest(good.data(), good.size(), chunks));
   EXPECT_THROW(decode_manifest(good.data(), good.size(), chunks + 1), Error);
@@ -299,9 +275,10 @@ TEST(Sealed, ManifestWithAbsurdOrInconsistentContentIsRejected) {
   EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks), Error);
 
   Manifest missing = m;
+  uint32_t last = missing.tensors.back().chunk_count;
   missing.tensors.pop_back();
   bad = encode_manifest(missing);
-  EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks - 1), Error);
+  EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks - last), Error);
 }
 
 TEST(Sealed, HeaderIsReadableWithoutTheKey) {

@@ -15,6 +15,8 @@ void random_bytes(uint8_t* p, size_t n) {
   if (RAND_bytes(p, static_cast<int>(n)) != 1) throw Error(ErrorCode::kKernel, "OpenSSL: no random bytes");
 }
 
+}  // namespace
+
 Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
   Manifest m;
   // The structure only: copying the weights too would cost a pass over all of them.
@@ -43,8 +45,6 @@ Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
   }
   return m;
 }
-
-}  // namespace
 
 PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const PackOptions& options) {
   validate_graph(g);

@@ -30,4 +30,8 @@ struct PackStats {
 
 PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const PackOptions& options);
 
+// The manifest pack_model seals for `g`: its structure (no weight bytes) and the tensor
+// table with chunks of whole rows, at most `chunk_bytes` each.
+Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes);
+
 }  // namespace teeinfer

@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   --size;
   try {
     if (mode == fuzz::kModeSealedFile) {
-      fuzz::BytesHost host(data, size);
+      MemoryHost host(std::string_view(reinterpret_cast<const char*>(data), size));
       fuzz::FuzzKey keys;
       SealedModel m(host, keys);
       std::vector<std::byte> scratch(m.scratch_bytes());

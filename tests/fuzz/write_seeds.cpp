@@ -26,15 +26,9 @@ int main(int argc, char** argv) {
     std::remove((dir + "/tiny.tee.tmp").c_str());
     write_file_atomic(dir + "/seed_sealed_file", std::string(1, char(fuzz::kModeSealedFile)) + file);
 
-    Manifest m;
-    m.graph = g;
+    Manifest m = plan_manifest(g, 64);
     uint32_t chunks = 0;
-    for (size_t i = 0; i < g.values.size(); ++i)
-      if (g.values[i].is_constant) {
-        uint64_t bytes = g.values[i].data.size(), rows = g.values[i].dims.empty() ? 1 : g.values[i].dims[0];
-        m.graph.values[i].data.clear();
-        m.tensors.push_back({static_cast<ValueId>(i), bytes, bytes / rows, rows, chunks++, 1});
-      }
+    for (const SealedTensor& t : m.tensors) chunks += t.chunk_count;
     auto manifest = encode_manifest(m);
     std::string seed(1, char(fuzz::kModeManifest));
     seed.append(reinterpret_cast<const char*>(&chunks), 4);
