@@ -1,5 +1,7 @@
 #include "tee/none/native_platform.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -13,19 +15,22 @@ class HeapRegion : public SecureRegion {
  public:
   explicit HeapRegion(size_t bytes) : size_(bytes) {
     constexpr size_t kPage = 4096;
-    size_t rounded = (std::max<size_t>(bytes, 1) + kPage - 1) / kPage * kPage;
-    data_ = static_cast<std::byte*>(std::aligned_alloc(kPage, rounded));
-    if (!data_)
+    mapped_ = (std::max<size_t>(bytes, 1) + kPage - 1) / kPage * kPage;
+    void* p = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
       throw Error(ErrorCode::kBudgetExceeded, "cannot allocate a " + std::to_string(bytes) + "-byte secure region");
-    std::memset(data_, 0, rounded);
+    // Native memory is not an EPC: huge pages make the first touch of a large arena
+    // cheap (the emulated EPC in tee/sim keeps 4 KiB pages, as SGX does). Zero-filled.
+    ::madvise(p, mapped_, MADV_HUGEPAGE);
+    data_ = static_cast<std::byte*>(p);
   }
-  ~HeapRegion() override { std::free(data_); }
+  ~HeapRegion() override { ::munmap(data_, mapped_); }
   std::byte* data() override { return data_; }
   size_t size() const override { return size_; }
 
  private:
   std::byte* data_;
-  size_t size_;
+  size_t size_, mapped_;
 };
 
 }  // namespace
