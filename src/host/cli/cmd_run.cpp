@@ -16,6 +16,9 @@
 #include "host/runner.h"
 #include "host/units.h"
 #include "tee/none/native_platform.h"
+#include "tee/sim/epc_region.h"
+
+#include <x86intrin.h>
 
 namespace teeinfer::cli {
 namespace {
@@ -101,6 +104,42 @@ void print_steps(Session& session, const std::vector<TensorView>& inputs, const 
   }
 }
 
+std::unique_ptr<TeePlatform> make_platform(const ModelOptions& o) {
+  if (o.tee == "none") return std::make_unique<NativePlatform>();
+  if (o.tee == "sim") return std::make_unique<SimPlatform>(parse_bytes(o.epc, "--epc"));
+  throw Error(ErrorCode::kBadArgument, "--tee: '" + o.tee + "' is not one of none, sim");
+}
+
+// TSC ticks per second, measured against the steady clock (for the modelled SGX time).
+double tsc_hz() {
+  double t0 = now_ms();
+  uint64_t c0 = __rdtsc();
+  while (now_ms() - t0 < 20) {
+  }
+  return static_cast<double>(__rdtsc() - c0) / ((now_ms() - t0) / 1000);
+}
+
+// Pager counters per run and the modelled SGX latency: the measured wall time without the
+// emulator's own fault handling, plus `fault_cycles` per fault at this machine's TSC rate.
+json epc_report(const EpcStats& s, int runs, double wall_median_ms, const ModelOptions& o, size_t epc_bytes) {
+  double per = 1.0 / std::max(runs, 1);
+  double fault_ms = static_cast<double>(o.fault_cycles) / tsc_hz() * 1000;
+  double modelled = wall_median_ms - s.pager_ns * per / 1e6 + s.faults * per * fault_ms;
+  return json{{"epc_bytes", epc_bytes},
+              {"per_run",
+               {{"faults", s.faults * per},
+                {"first_touches", s.first_touches * per},
+                {"evictions", s.evictions * per},
+                {"reloads", s.reloads * per},
+                {"bytes_encrypted", s.bytes_encrypted * per},
+                {"bytes_decrypted", s.bytes_decrypted * per},
+                {"pager_ms", s.pager_ns * per / 1e6}}},
+              {"peak_resident_bytes", s.peak_resident_bytes},
+              {"fault_cycles", o.fault_cycles},
+              {"modelled_sgx_latency_ms", modelled},
+              {"wall_latency_ms", wall_median_ms}};
+}
+
 }  // namespace
 
 int run(const ModelOptions& o, const RunOptions& r) {
@@ -108,11 +147,16 @@ int run(const ModelOptions& o, const RunOptions& r) {
   HostTensor x;
   std::string name;
   ModelSource model = open_with_input(o, r.input, x, name);
-  NativePlatform platform;
-  Session session(model.graph(), platform, {}, model.weights());
+  std::unique_ptr<TeePlatform> platform = make_platform(o);
+  Session session(model.graph(), *platform, {}, model.weights());
   std::vector<TensorView> inputs{x.view(name)};
   std::vector<OutputTensor> y = session.run(inputs);
-  Timing t = time_runs(session, inputs, r.warmup, r.repeat);
+  for (int i = 0; i < r.warmup; ++i) session.run(inputs);
+  auto* sim = dynamic_cast<SimPlatform*>(platform.get());
+  if (sim) sim->last_region()->reset_stats();
+  Timing t = time_runs(session, inputs, 0, r.repeat);
+  json epc = sim ? epc_report(sim->last_region()->stats(), r.repeat, t.median_ms(), o, parse_bytes(o.epc, "--epc"))
+                 : json();
   if (!r.output.empty()) write_npy(r.output, y[0].dims, y[0].data.data());
   // Top-k over the last axis of the first batch item.
   std::vector<float> scores(y[0].data.begin(), y[0].data.begin() + (y[0].dims.empty() ? 1 : y[0].dims.back()));
@@ -130,6 +174,8 @@ int run(const ModelOptions& o, const RunOptions& r) {
     j["arena_bytes"] = session.arena_bytes();
     j["arena_peak_bytes"] = session.peak_bytes();
     j["weight_bytes"] = session.weight_bytes();
+    j["tee"] = o.tee;
+    if (sim) j["epc"] = epc;
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -142,6 +188,16 @@ int run(const ModelOptions& o, const RunOptions& r) {
               o.threads);
   std::printf("secure arena %s (weights %s)\n", format_bytes(session.arena_bytes()).c_str(),
               format_bytes(session.weight_bytes()).c_str());
+  if (sim) {
+    const json& p = epc["per_run"];
+    std::printf("emulated EPC %s: per run %.0f faults (%.0f first touches), %.0f evictions, %.0f reloads, "
+                "%.2f ms in the pager; peak resident %s\n",
+                o.epc.c_str(), p["faults"].get<double>(), p["first_touches"].get<double>(), p["evictions"].get<double>(),
+                p["reloads"].get<double>(), p["pager_ms"].get<double>(),
+                format_bytes(epc["peak_resident_bytes"].get<uint64_t>()).c_str());
+    std::printf("latency: wall %.3f ms (emulated), modelled SGX %.3f ms (%llu cycles per fault)\n", t.median_ms(),
+                epc["modelled_sgx_latency_ms"].get<double>(), static_cast<unsigned long long>(o.fault_cycles));
+  }
   if (r.verbose || r.profile) print_steps(session, inputs, r);
   if (!r.output.empty()) std::printf("wrote %s\n", r.output.c_str());
   return 0;
@@ -170,8 +226,8 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
     throw Error(ErrorCode::kBadInput, "the model does not take " + std::to_string(images.rows) + "x" +
                                           std::to_string(images.cols) + " grey images " + dims_to_string(dims));
   Normalization norm = normalization(o, 1);
-  NativePlatform platform;
-  Session session(g, platform, {}, model->weights());
+  std::unique_ptr<TeePlatform> platform = make_platform(o);
+  Session session(g, *platform, {}, model->weights());
   int64_t n = e.limit > 0 ? std::min(e.limit, images.count) : images.count;
   HostTensor x{dims, std::vector<float>(static_cast<size_t>(images.rows * images.cols))};
   std::vector<TensorView> inputs{x.view(name)};

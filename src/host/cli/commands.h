@@ -15,6 +15,9 @@ struct ModelOptions {
   std::string input_shape;  // ONNX only: instantiate for these dims
   std::vector<float> mean, std;
   bool json = false;
+  std::string tee = "none";      // none | sim
+  std::string epc = "128MiB";    // emulated EPC size with --tee sim
+  uint64_t fault_cycles = 40000;  // modelled cost of one SGX page fault (EWB + ELDU)
 };
 
 struct RunOptions {

@@ -47,6 +47,12 @@ void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
   cmd->add_option("--mean", o.mean, "image normalisation means (default: ImageNet for RGB, 0.5 for grey)");
   cmd->add_option("--std", o.std, "image normalisation std devs");
   cmd->add_flag("--json", o.json, "print machine-readable JSON");
+  cmd->add_option("--tee", o.tee, "where trusted memory lives: none (plain memory) or sim (emulated SGX EPC)")
+      ->check(CLI::IsMember({"none", "sim"}))
+      ->capture_default_str();
+  cmd->add_option("--epc", o.epc, "emulated EPC size with --tee sim (e.g. 16MiB, 93MiB, 128MiB)")->capture_default_str();
+  cmd->add_option("--fault-cycles", o.fault_cycles, "modelled cycles per SGX page fault, for the modelled latency")
+      ->capture_default_str();
 }
 
 }  // namespace

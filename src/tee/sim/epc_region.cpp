@@ -1,0 +1,255 @@
+#include "tee/sim/epc_region.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include "common/aes_gcm.h"
+#include "common/error.h"
+
+namespace teeinfer {
+
+struct EpcRegion::State {
+  int memfd = -1;
+  std::byte* view = nullptr;   // what the enclave uses; evicted pages are PROT_NONE
+  std::byte* alias = nullptr;  // the pager's own read/write mapping of the same memory
+  size_t bytes = 0, pages = 0, capacity = 0, resident = 0;
+  std::vector<uint8_t> present, sealed;
+  std::vector<uint64_t> version;
+  std::vector<uint8_t> backing;  // pages * (kPage + tag): sealed copies in "host memory"
+  std::vector<size_t> ring;      // resident pages, oldest first (FIFO eviction)
+  size_t ring_head = 0, ring_count = 0;
+  EVP_CIPHER_CTX* enc = nullptr;
+  EVP_CIPHER_CTX* dec = nullptr;
+  std::atomic_flag lock = ATOMIC_FLAG_INIT;
+  EpcStats stats;
+};
+
+namespace {
+
+constexpr size_t kPage = EpcRegion::kPage;
+constexpr size_t kSealedPage = kPage + kTagBytes;
+constexpr int kMaxRegions = 16;
+std::atomic<EpcRegion::State*> g_regions[kMaxRegions];
+struct sigaction g_previous;
+std::atomic<bool> g_installed{false};
+
+uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Async-signal-safe report, then stop: a page that fails authentication must never be used.
+[[noreturn]] void die(const char* why) {
+  ssize_t r = ::write(2, why, std::strlen(why));
+  (void)r;
+  std::abort();
+}
+
+void nonce_and_aad(size_t page, uint64_t version, uint8_t nonce[12], uint8_t aad[16]) {
+  std::memset(nonce, 0, 12);
+  uint64_t p = page;
+  std::memcpy(nonce, &p, 8);
+  uint32_t v = static_cast<uint32_t>(version);
+  std::memcpy(nonce + 8, &v, 4);  // (page, version) never repeats under one region key
+  std::memcpy(aad, &p, 8);
+  std::memcpy(aad + 8, &version, 8);
+}
+
+void evict_one(EpcRegion::State& s) {
+  size_t v = s.ring[s.ring_head];
+  s.ring_head = (s.ring_head + 1) % s.ring.size();
+  --s.ring_count;
+  // Revoke access first: a thread touching the victim now faults and waits for the lock.
+  if (::mprotect(s.view + v * kPage, kPage, PROT_NONE) != 0) die("teeinfer epc: mprotect failed\n");
+  uint8_t nonce[12], aad[16];
+  nonce_and_aad(v, ++s.version[v], nonce, aad);
+  uint8_t* out = s.backing.data() + v * kSealedPage;
+  int len = 0;
+  bool ok = EVP_EncryptInit_ex(s.enc, nullptr, nullptr, nullptr, nonce) == 1 &&
+            EVP_EncryptUpdate(s.enc, nullptr, &len, aad, sizeof aad) == 1 &&
+            EVP_EncryptUpdate(s.enc, out, &len, reinterpret_cast<const uint8_t*>(s.alias + v * kPage), kPage) == 1 &&
+            EVP_EncryptFinal_ex(s.enc, out + kPage, &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(s.enc, EVP_CTRL_GCM_GET_TAG, kTagBytes, out + kPage) == 1;
+  if (!ok) die("teeinfer epc: page encryption failed\n");
+  // Give the memory back: the page is gone from the EPC until it is reloaded.
+  if (::fallocate(s.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(v * kPage), kPage) != 0)
+    die("teeinfer epc: cannot release a page\n");
+  s.present[v] = 0;
+  s.sealed[v] = 1;
+  --s.resident;
+  ++s.stats.evictions;
+  s.stats.bytes_encrypted += kPage;
+}
+
+void load(EpcRegion::State& s, size_t p) {
+  if (s.sealed[p]) {
+    uint8_t nonce[12], aad[16];
+    nonce_and_aad(p, s.version[p], nonce, aad);
+    uint8_t* in = s.backing.data() + p * kSealedPage;
+    uint8_t tag[kTagBytes];
+    std::memcpy(tag, in + kPage, kTagBytes);
+    int len = 0;
+    bool ok = EVP_DecryptInit_ex(s.dec, nullptr, nullptr, nullptr, nonce) == 1 &&
+              EVP_DecryptUpdate(s.dec, nullptr, &len, aad, sizeof aad) == 1 &&
+              EVP_DecryptUpdate(s.dec, reinterpret_cast<uint8_t*>(s.alias + p * kPage), &len, in, kPage) == 1 &&
+              EVP_CIPHER_CTX_ctrl(s.dec, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag) == 1 &&
+              EVP_DecryptFinal_ex(s.dec, tag, &len) == 1;
+    if (!ok)
+      die("teeinfer epc: an evicted page failed authentication (tampered with or replayed in host memory); "
+          "stopping\n");
+    ++s.stats.reloads;
+    s.stats.bytes_decrypted += kPage;
+  } else {
+    ++s.stats.first_touches;  // a hole in the memfd reads as zeros
+  }
+  // Publish only now that the content is in place.
+  if (::mprotect(s.view + p * kPage, kPage, PROT_READ | PROT_WRITE) != 0) die("teeinfer epc: mprotect failed\n");
+  s.present[p] = 1;
+  s.ring[(s.ring_head + s.ring_count) % s.ring.size()] = p;
+  ++s.ring_count;
+  ++s.resident;
+  s.stats.peak_resident_bytes = std::max<uint64_t>(s.stats.peak_resident_bytes, s.resident * kPage);
+}
+
+void on_fault(int sig, siginfo_t* info, void* context) {
+  auto* addr = static_cast<std::byte*>(info->si_addr);
+  EpcRegion::State* s = nullptr;
+  for (auto& slot : g_regions) {
+    EpcRegion::State* r = slot.load(std::memory_order_acquire);
+    if (r && addr >= r->view && addr < r->view + r->bytes) s = r;
+  }
+  if (!s) {  // not ours: behave as if we were never here
+    if (g_previous.sa_flags & SA_SIGINFO) {
+      g_previous.sa_sigaction(sig, info, context);
+    } else if (g_previous.sa_handler != SIG_IGN && g_previous.sa_handler != SIG_DFL) {
+      g_previous.sa_handler(sig);
+    } else {
+      signal(sig, SIG_DFL);  // returning re-executes the access and crashes as usual
+    }
+    return;
+  }
+  uint64_t t0 = now_ns();
+  while (s->lock.test_and_set(std::memory_order_acquire)) {
+  }
+  size_t p = static_cast<size_t>(addr - s->view) / kPage;
+  if (!s->present[p]) {  // another thread may have loaded it while we waited
+    if (s->resident == s->capacity) evict_one(*s);
+    load(*s, p);
+  }
+  ++s->stats.faults;
+  s->stats.pager_ns += now_ns() - t0;
+  s->lock.clear(std::memory_order_release);
+}
+
+void install_handler() {
+  bool expected = false;
+  if (!g_installed.compare_exchange_strong(expected, true)) return;
+  struct sigaction sa {};
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, &sa, &g_previous) != 0) throw Error(ErrorCode::kKernel, "epc: cannot install the fault handler");
+}
+
+EVP_CIPHER_CTX* keyed_ctx(const uint8_t* key, bool encrypt) {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  // Key schedule now; the fault path only sets a fresh IV (no allocation there).
+  bool ok = ctx && cipher &&
+            (encrypt ? EVP_EncryptInit_ex(ctx, cipher, nullptr, key, nullptr) : EVP_DecryptInit_ex(ctx, cipher, nullptr, key, nullptr)) == 1;
+  if (!ok) throw Error(ErrorCode::kKernel, "epc: OpenSSL cannot set up AES-256-GCM");
+  return ctx;
+}
+
+}  // namespace
+
+EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes) : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.pages = (std::max<size_t>(region_bytes, 1) + kPage - 1) / kPage;
+  s.bytes = s.pages * kPage;
+  s.capacity = std::min(s.pages, resident_bytes / kPage);
+  if (s.capacity < 4)
+    throw Error(ErrorCode::kBadArgument, "--epc " + std::to_string(resident_bytes) + " bytes: the emulated EPC needs at least 16 KiB");
+  s.present.assign(s.pages, 0);
+  s.sealed.assign(s.pages, 0);
+  s.version.assign(s.pages, 0);
+  s.backing.resize(s.pages * kSealedPage);
+  s.ring.assign(s.capacity, 0);
+  uint8_t key[32];
+  if (RAND_bytes(key, sizeof key) != 1) throw Error(ErrorCode::kKernel, "epc: no random bytes for the page key");
+  s.enc = keyed_ctx(key, true);
+  s.dec = keyed_ctx(key, false);
+  wipe(key, sizeof key);
+
+  s.memfd = static_cast<int>(::memfd_create("teeinfer-epc", MFD_CLOEXEC));
+  if (s.memfd < 0 || ::ftruncate(s.memfd, static_cast<off_t>(s.bytes)) != 0)
+    throw Error(ErrorCode::kKernel, "epc: cannot create the EPC memory (memfd)");
+  void* view = ::mmap(nullptr, s.bytes, PROT_NONE, MAP_SHARED, s.memfd, 0);
+  void* alias = ::mmap(nullptr, s.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, s.memfd, 0);
+  if (view == MAP_FAILED || alias == MAP_FAILED) throw Error(ErrorCode::kKernel, "epc: cannot map the EPC");
+  s.view = static_cast<std::byte*>(view);
+  s.alias = static_cast<std::byte*>(alias);
+  ::madvise(view, s.bytes, MADV_NOHUGEPAGE);  // SGX pages are 4 KiB
+  ::madvise(alias, s.bytes, MADV_NOHUGEPAGE);
+  install_handler();
+  for (auto& slot : g_regions) {
+    State* empty = nullptr;
+    if (slot.compare_exchange_strong(empty, &s)) return;
+  }
+  throw Error(ErrorCode::kKernel, "epc: too many emulated EPC regions at once");
+}
+
+EpcRegion::~EpcRegion() {
+  State& s = *state_;
+  for (auto& slot : g_regions) {
+    State* mine = &s;
+    slot.compare_exchange_strong(mine, nullptr);
+  }
+  if (s.view) ::munmap(s.view, s.bytes);
+  if (s.alias) ::munmap(s.alias, s.bytes);
+  if (s.memfd >= 0) ::close(s.memfd);
+  EVP_CIPHER_CTX_free(s.enc);
+  EVP_CIPHER_CTX_free(s.dec);
+}
+
+std::byte* EpcRegion::data() { return state_->view; }
+size_t EpcRegion::size() const { return state_->bytes; }
+size_t EpcRegion::resident_limit_bytes() const { return state_->capacity * kPage; }
+
+EpcStats EpcRegion::stats() const {
+  while (state_->lock.test_and_set(std::memory_order_acquire)) {
+  }
+  EpcStats s = state_->stats;
+  state_->lock.clear(std::memory_order_release);
+  return s;
+}
+
+void EpcRegion::reset_stats() {
+  while (state_->lock.test_and_set(std::memory_order_acquire)) {
+  }
+  uint64_t resident = state_->resident * kPage;
+  state_->stats = EpcStats{};
+  state_->stats.peak_resident_bytes = resident;
+  state_->lock.clear(std::memory_order_release);
+}
+
+uint8_t* EpcRegion::sealed_page_for_test(size_t page_index) {
+  return state_->sealed.at(page_index) ? state_->backing.data() + page_index * kSealedPage : nullptr;
+}
+
+std::unique_ptr<SecureRegion> SimPlatform::allocate_region(size_t bytes) {
+  auto region = std::make_unique<EpcRegion>(bytes, epc_bytes_);
+  last_ = region.get();
+  return region;
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,78 @@
+// EpcRegion: an emulated SGX EPC. A memory region of which at most `resident_bytes` are
+// backed by real memory at any time; every other page is evicted, encrypted, to host
+// memory, exactly what SGX's EWB/ELDU do, and faulted back in (decrypted and verified)
+// on its next access.
+//
+// Mechanism (Linux): a memfd mapped twice. The view (what the enclave uses) has evicted
+// pages PROT_NONE, so an access raises SIGSEGV; the handler evicts a victim if the EPC is
+// full (revoke its access, encrypt it through the pager's always-writable alias mapping,
+// punch its memory out of the memfd) and loads the faulting page (decrypt into the alias,
+// verify, then grant access). Pages are 4 KiB. Every evicted page is AES-256-GCM sealed,
+// bound to its index and a per-page version, so a replayed or altered page is detected:
+// the process reports it and stops. The fault path allocates nothing; several threads may
+// fault at once (one lock).
+//
+//   EpcRegion epc(64 << 20, 16 << 20);   // 64 MiB region, 16 MiB resident at most
+//   std::memset(epc.data(), 1, epc.size());
+//   EpcStats s = epc.stats();            // faults, evictions, reloads, pager time...
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "enclave/tee_platform.h"
+
+namespace teeinfer {
+
+struct EpcStats {
+  uint64_t faults = 0;          // page faults handled
+  uint64_t first_touches = 0;   // faults on never-written pages (zero-filled)
+  uint64_t evictions = 0;       // pages encrypted out
+  uint64_t reloads = 0;         // pages decrypted back in
+  uint64_t bytes_encrypted = 0, bytes_decrypted = 0;
+  uint64_t peak_resident_bytes = 0;
+  uint64_t pager_ns = 0;        // time spent inside the fault handler
+};
+
+class EpcRegion : public SecureRegion {
+ public:
+  static constexpr size_t kPage = 4096;
+
+  // Throws Error if the kernel refuses the mappings or the sizes are unusable.
+  EpcRegion(size_t region_bytes, size_t resident_bytes);
+  ~EpcRegion() override;
+  EpcRegion(const EpcRegion&) = delete;
+  EpcRegion& operator=(const EpcRegion&) = delete;
+
+  std::byte* data() override;
+  size_t size() const override;
+  EpcStats stats() const;
+  void reset_stats();
+  size_t resident_limit_bytes() const;
+
+  // For tests: the sealed copy of an evicted page, so tampering can be simulated.
+  uint8_t* sealed_page_for_test(size_t page_index);
+
+  struct State;  // shared with the signal handler
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+// tee/sim as a TeePlatform: regions are EpcRegions with the given EPC size.
+class SimPlatform : public TeePlatform {
+ public:
+  explicit SimPlatform(size_t epc_bytes) : epc_bytes_(epc_bytes) {}
+  const char* name() const override { return "sim"; }
+  std::unique_ptr<SecureRegion> allocate_region(size_t bytes) override;
+  // The region handed out last (for reporting its counters).
+  EpcRegion* last_region() const { return last_; }
+
+ private:
+  size_t epc_bytes_;
+  EpcRegion* last_ = nullptr;
+};
+
+}  // namespace teeinfer

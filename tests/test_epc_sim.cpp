@@ -1,0 +1,138 @@
+// The emulated EPC (tee/sim): data survives heavy eviction bit-exact with 1 and 2
+// threads, fault counts match theory on cyclic sweeps, a tampered evicted page stops the
+// process, and real models run on it with outputs identical to native.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+
+#include "enclave/session.h"
+#include "host/model_loader.h"
+#include "host/npy.h"
+#include "tee/none/native_platform.h"
+#include "tee/sim/epc_region.h"
+
+using namespace teeinfer;
+
+namespace {
+
+constexpr size_t kPage = EpcRegion::kPage;
+
+uint64_t pattern(size_t page, size_t word, uint64_t salt) { return (page * 0x9E3779B97F4A7C15ull) ^ (word * 31) ^ salt; }
+
+void fill(std::byte* base, size_t first, size_t last, uint64_t salt) {
+  for (size_t p = first; p < last; ++p) {
+    auto* w = reinterpret_cast<uint64_t*>(base + p * kPage);
+    for (size_t i = 0; i < kPage / 8; ++i) w[i] = pattern(p, i, salt);
+  }
+}
+
+size_t count_mismatches(const std::byte* base, size_t first, size_t last, uint64_t salt) {
+  size_t bad = 0;
+  for (size_t p = first; p < last; ++p) {
+    auto* w = reinterpret_cast<const uint64_t*>(base + p * kPage);
+    for (size_t i = 0; i < kPage / 8; ++i) bad += w[i] != pattern(p, i, salt);
+  }
+  return bad;
+}
+
+TEST(EpcSim, RoundTripUnderHeavyEvictionOneThread) {
+  EpcRegion epc(256 * kPage, 16 * kPage);  // 16x oversubscribed
+  fill(epc.data(), 0, 256, 1);
+  EXPECT_EQ(count_mismatches(epc.data(), 0, 256, 1), 0u);
+  fill(epc.data(), 0, 256, 2);  // overwrite everything, then check again
+  EXPECT_EQ(count_mismatches(epc.data(), 0, 256, 2), 0u);
+  EpcStats s = epc.stats();
+  EXPECT_EQ(s.first_touches, 256u);
+  EXPECT_GT(s.evictions, 700u);
+  EXPECT_GT(s.reloads, 500u);
+  EXPECT_LE(s.peak_resident_bytes, 16 * kPage);
+  EXPECT_EQ(s.bytes_encrypted, s.evictions * kPage);
+}
+
+TEST(EpcSim, RoundTripUnderHeavyEvictionTwoThreads) {
+  EpcRegion epc(512 * kPage, 24 * kPage);
+  std::byte* base = epc.data();
+  auto work = [&](size_t first, size_t last, uint64_t salt, size_t* bad) {
+    for (int round = 0; round < 3; ++round) {
+      fill(base, first, last, salt + round);
+      *bad += count_mismatches(base, first, last, salt + round);
+    }
+  };
+  size_t bad0 = 0, bad1 = 0;
+  std::thread t0(work, 0, 256, 10, &bad0), t1(work, 256, 512, 20, &bad1);
+  t0.join();
+  t1.join();
+  EXPECT_EQ(bad0 + bad1, 0u);
+  // Both threads then read pages the other wrote.
+  EXPECT_EQ(count_mismatches(base, 0, 256, 12), 0u);
+  EXPECT_EQ(count_mismatches(base, 256, 512, 22), 0u);
+  EXPECT_LE(epc.stats().peak_resident_bytes, 24 * kPage);
+}
+
+TEST(EpcSim, CyclicSweepOverTwiceTheEpcFaultsOnEveryPage) {
+  const size_t cap = 32, pages = 2 * cap;
+  EpcRegion epc(pages * kPage, cap * kPage);
+  volatile std::byte* base = epc.data();
+  for (size_t p = 0; p < pages; ++p) base[p * kPage] = std::byte{1};  // first pass: first touches
+  EpcStats first = epc.stats();
+  EXPECT_EQ(first.faults, pages);
+  EXPECT_EQ(first.first_touches, pages);
+  EXPECT_EQ(first.evictions, pages - cap);
+  epc.reset_stats();
+  for (int pass = 0; pass < 5; ++pass)
+    for (size_t p = 0; p < pages; ++p) (void)base[p * kPage];
+  EpcStats s = epc.stats();
+  EXPECT_EQ(s.faults, 5 * pages);  // FIFO + cyclic sweep over 2x the EPC: every access misses
+  EXPECT_EQ(s.reloads, 5 * pages);
+  EXPECT_EQ(s.evictions, 5 * pages);
+  EXPECT_EQ(s.first_touches, 0u);
+}
+
+TEST(EpcSim, SweepWithinTheEpcFaultsOnlyOnce) {
+  EpcRegion epc(64 * kPage, 64 * kPage);
+  volatile std::byte* base = epc.data();
+  for (int pass = 0; pass < 4; ++pass)
+    for (size_t p = 0; p < 64; ++p) base[p * kPage] = std::byte{2};
+  EpcStats s = epc.stats();
+  EXPECT_EQ(s.faults, 64u);
+  EXPECT_EQ(s.evictions, 0u);
+}
+
+TEST(EpcSimDeathTest, TamperedEvictedPageStopsTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        EpcRegion epc(64 * kPage, 8 * kPage);
+        fill(epc.data(), 0, 64, 3);  // page 0 is evicted by now
+        uint8_t* sealed = epc.sealed_page_for_test(0);
+        if (!sealed) std::abort();
+        sealed[100] ^= 1;
+        volatile std::byte b = epc.data()[0];  // reload: must be detected
+        (void)b;
+      },
+      "failed authentication");
+}
+
+TEST(EpcSim, ModelsRunOnTheEmulatedEpcWithNativeResults) {
+  for (const char* name : {"resnet18_small", "mobilenet_v2_small"}) {
+    std::string stem = std::string(TEEINFER_SOURCE_DIR) + "/tests/models/" + name;
+    HostTensor x = read_npy(stem + ".input.npy");
+    Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
+    NativePlatform native;
+    Session a(g, native);
+    auto want = a.run({x.view("input")})[0].data;
+    // An EPC a quarter of the arena: the run must page, and still be exact.
+    SimPlatform sim(std::max<size_t>(a.arena_bytes() / 4, 64 * 1024));
+    Session b(g, sim);
+    sim.last_region()->reset_stats();
+    auto got = b.run({x.view("input")})[0].data;
+    ASSERT_EQ(want.size(), got.size());
+    EXPECT_EQ(std::memcmp(want.data(), got.data(), got.size() * 4), 0) << name;
+    EpcStats s = sim.last_region()->stats();
+    EXPECT_GT(s.evictions, 0u) << name;
+    EXPECT_GT(s.reloads, 0u) << name;
+  }
+}
+
+}  // namespace
