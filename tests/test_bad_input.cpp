@@ -218,3 +218,31 @@ TEST(CliSealed, PackInspectRunAndErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+double json_number(const std::string& text, const std::string& key) {
+  size_t at = text.find("\"" + key + "\"");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(text.find(':', at) + 1));
+}
+
+TEST(CliSim, EmulatedEpcReportsPagingAndModelledLatency) {
+  std::string base = "run " + kSrc + "/models/fmnist_vgg.onnx --input " + kSrc + "/tests/data/shirt.png --json --repeat 3";
+  CliResult fits = run_cli(base + " --tee sim --epc 64MiB");
+  ASSERT_EQ(fits.exit_code, 0) << fits.output;
+  EXPECT_EQ(json_number(fits.output, "faults"), 0.0) << "a 2 MiB arena fits a 64 MiB EPC: no faults after warm-up";
+  CliResult small = run_cli(base + " --tee sim --epc 1MiB");
+  ASSERT_EQ(small.exit_code, 0) << small.output;
+  EXPECT_GT(json_number(small.output, "faults"), 100.0) << small.output;
+  EXPECT_GT(json_number(small.output, "evictions"), 100.0) << small.output;
+  double wall = json_number(small.output, "wall_latency_ms"), modelled = json_number(small.output, "modelled_sgx_latency_ms");
+  EXPECT_GT(modelled, 0.0);
+  EXPECT_LT(modelled, wall) << "the modelled time removes the emulator's own (slower) fault handling";
+  CliResult bad = run_cli(base + " --tee sim --epc 12");
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("--epc"), std::string::npos) << bad.output;
+  EXPECT_NE(run_cli(base + " --tee sgx").exit_code, 0);
+}
+
+}  // namespace

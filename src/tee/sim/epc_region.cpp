@@ -246,6 +246,20 @@ uint8_t* EpcRegion::sealed_page_for_test(size_t page_index) {
   return state_->sealed.at(page_index) ? state_->backing.data() + page_index * kSealedPage : nullptr;
 }
 
+double EpcRegion::trap_overhead_ns() {
+  static const double overhead = [] {
+    constexpr size_t kPages = 512;
+    EpcRegion r(kPages * kPage, kPages * kPage);  // first touches only: no eviction, no crypto
+    volatile std::byte* b = r.data();
+    uint64_t t0 = now_ns();
+    for (size_t p = 0; p < kPages; ++p) b[p * kPage] = std::byte{1};
+    uint64_t wall = now_ns() - t0;
+    EpcStats s = r.stats();
+    return std::max(0.0, static_cast<double>(wall - s.pager_ns) / static_cast<double>(s.faults));
+  }();
+  return overhead;
+}
+
 std::unique_ptr<SecureRegion> SimPlatform::allocate_region(size_t bytes) {
   auto region = std::make_unique<EpcRegion>(bytes, epc_bytes_);
   last_ = region.get();

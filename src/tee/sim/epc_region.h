@@ -52,6 +52,11 @@ class EpcRegion : public SecureRegion {
   void reset_stats();
   size_t resident_limit_bytes() const;
 
+  // Nanoseconds a fault costs outside the handler (kernel trap, signal delivery and
+  // return), measured once per process on a scratch region. The modelled SGX time removes
+  // it along with the handler's own time.
+  static double trap_overhead_ns();
+
   // For tests: the sealed copy of an evicted page, so tampering can be simulated.
   uint8_t* sealed_page_for_test(size_t page_index);
 
