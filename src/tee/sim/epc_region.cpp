@@ -41,6 +41,19 @@ std::atomic<EpcRegion::State*> g_regions[kMaxRegions];
 struct sigaction g_previous;
 std::atomic<bool> g_installed{false};
 
+// The pager's lock: a spinlock, since the fault handler may take it (no mutex there).
+class SpinGuard {
+ public:
+  explicit SpinGuard(std::atomic_flag& f) : f_(f) {
+    while (f_.test_and_set(std::memory_order_acquire)) {
+    }
+  }
+  ~SpinGuard() { f_.clear(std::memory_order_release); }
+
+ private:
+  std::atomic_flag& f_;
+};
+
 uint64_t now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
@@ -138,8 +151,7 @@ void on_fault(int sig, siginfo_t* info, void* context) {
     return;
   }
   uint64_t t0 = now_ns();
-  while (s->lock.test_and_set(std::memory_order_acquire)) {
-  }
+  SpinGuard guard(s->lock);
   size_t p = static_cast<size_t>(addr - s->view) / kPage;
   if (!s->present[p]) {  // another thread may have loaded it while we waited
     if (s->resident == s->capacity) evict_one(*s);
@@ -147,7 +159,6 @@ void on_fault(int sig, siginfo_t* info, void* context) {
   }
   ++s->stats.faults;
   s->stats.pager_ns += now_ns() - t0;
-  s->lock.clear(std::memory_order_release);
 }
 
 void install_handler() {
@@ -226,20 +237,14 @@ size_t EpcRegion::size() const { return state_->bytes; }
 size_t EpcRegion::resident_limit_bytes() const { return state_->capacity * kPage; }
 
 EpcStats EpcRegion::stats() const {
-  while (state_->lock.test_and_set(std::memory_order_acquire)) {
-  }
-  EpcStats s = state_->stats;
-  state_->lock.clear(std::memory_order_release);
-  return s;
+  SpinGuard guard(state_->lock);
+  return state_->stats;
 }
 
 void EpcRegion::reset_stats() {
-  while (state_->lock.test_and_set(std::memory_order_acquire)) {
-  }
-  uint64_t resident = state_->resident * kPage;
+  SpinGuard guard(state_->lock);
   state_->stats = EpcStats{};
-  state_->stats.peak_resident_bytes = resident;
-  state_->lock.clear(std::memory_order_release);
+  state_->stats.peak_resident_bytes = state_->resident * kPage;
 }
 
 uint8_t* EpcRegion::sealed_page_for_test(size_t page_index) {
