@@ -36,8 +36,17 @@ size_t count_mismatches(const std::byte* base, size_t first, size_t last, uint64
   return bad;
 }
 
-TEST(EpcSim, RoundTripUnderHeavyEvictionOneThread) {
-  EpcRegion epc(256 * kPage, 16 * kPage);  // 16x oversubscribed
+// Every test runs on both paging mechanisms.
+class EpcSim : public ::testing::TestWithParam<EpcRegion::Mechanism> {};
+class EpcSimDeathTest : public EpcSim {};
+
+TEST_P(EpcSim, ReportsItsMechanism) {
+  EpcRegion epc(16 * kPage, 8 * kPage, GetParam());
+  EXPECT_STREQ(epc.mechanism(), GetParam() == EpcRegion::Mechanism::kUserfaultfd ? "userfaultfd" : "mprotect");
+}
+
+TEST_P(EpcSim, RoundTripUnderHeavyEvictionOneThread) {
+  EpcRegion epc(256 * kPage, 16 * kPage, GetParam());  // 16x oversubscribed
   fill(epc.data(), 0, 256, 1);
   EXPECT_EQ(count_mismatches(epc.data(), 0, 256, 1), 0u);
   fill(epc.data(), 0, 256, 2);  // overwrite everything, then check again
@@ -50,8 +59,8 @@ TEST(EpcSim, RoundTripUnderHeavyEvictionOneThread) {
   EXPECT_EQ(s.bytes_encrypted, s.evictions * kPage);
 }
 
-TEST(EpcSim, RoundTripUnderHeavyEvictionTwoThreads) {
-  EpcRegion epc(512 * kPage, 24 * kPage);
+TEST_P(EpcSim, RoundTripUnderHeavyEvictionTwoThreads) {
+  EpcRegion epc(512 * kPage, 24 * kPage, GetParam());
   std::byte* base = epc.data();
   auto work = [&](size_t first, size_t last, uint64_t salt, size_t* bad) {
     for (int round = 0; round < 3; ++round) {
@@ -70,9 +79,9 @@ TEST(EpcSim, RoundTripUnderHeavyEvictionTwoThreads) {
   EXPECT_LE(epc.stats().peak_resident_bytes, 24 * kPage);
 }
 
-TEST(EpcSim, CyclicSweepOverTwiceTheEpcFaultsOnEveryPage) {
+TEST_P(EpcSim, CyclicSweepOverTwiceTheEpcFaultsOnEveryPage) {
   const size_t cap = 32, pages = 2 * cap;
-  EpcRegion epc(pages * kPage, cap * kPage);
+  EpcRegion epc(pages * kPage, cap * kPage, GetParam());
   volatile std::byte* base = epc.data();
   for (size_t p = 0; p < pages; ++p) base[p * kPage] = std::byte{1};  // first pass: first touches
   EpcStats first = epc.stats();
@@ -89,8 +98,8 @@ TEST(EpcSim, CyclicSweepOverTwiceTheEpcFaultsOnEveryPage) {
   EXPECT_EQ(s.first_touches, 0u);
 }
 
-TEST(EpcSim, SweepWithinTheEpcFaultsOnlyOnce) {
-  EpcRegion epc(64 * kPage, 64 * kPage);
+TEST_P(EpcSim, SweepWithinTheEpcFaultsOnlyOnce) {
+  EpcRegion epc(64 * kPage, 64 * kPage, GetParam());
   volatile std::byte* base = epc.data();
   for (int pass = 0; pass < 4; ++pass)
     for (size_t p = 0; p < 64; ++p) base[p * kPage] = std::byte{2};
@@ -99,11 +108,12 @@ TEST(EpcSim, SweepWithinTheEpcFaultsOnlyOnce) {
   EXPECT_EQ(s.evictions, 0u);
 }
 
-TEST(EpcSimDeathTest, TamperedEvictedPageStopsTheProcess) {
+TEST_P(EpcSimDeathTest, TamperedEvictedPageStopsTheProcess) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EpcRegion::Mechanism mechanism = GetParam();
   EXPECT_DEATH(
       {
-        EpcRegion epc(64 * kPage, 8 * kPage);
+        EpcRegion epc(64 * kPage, 8 * kPage, mechanism);
         fill(epc.data(), 0, 64, 3);  // page 0 is evicted by now
         uint8_t* sealed = epc.sealed_page_for_test(0);
         if (!sealed) std::abort();
@@ -114,7 +124,14 @@ TEST(EpcSimDeathTest, TamperedEvictedPageStopsTheProcess) {
       "failed authentication");
 }
 
-TEST(EpcSim, ModelsRunOnTheEmulatedEpcWithNativeResults) {
+std::string mechanism_name(const ::testing::TestParamInfo<EpcRegion::Mechanism>& info) {
+  return info.param == EpcRegion::Mechanism::kUserfaultfd ? "userfaultfd" : "mprotect";
+}
+const auto kMechanisms = ::testing::Values(EpcRegion::Mechanism::kUserfaultfd, EpcRegion::Mechanism::kMprotect);
+INSTANTIATE_TEST_SUITE_P(Mechanisms, EpcSim, kMechanisms, mechanism_name);
+INSTANTIATE_TEST_SUITE_P(Mechanisms, EpcSimDeathTest, kMechanisms, mechanism_name);
+
+TEST(EpcSimPlatform, ModelsRunOnTheEmulatedEpcWithNativeResults) {
   for (const char* name : {"resnet18_small", "mobilenet_v2_small"}) {
     std::string stem = std::string(TEEINFER_SOURCE_DIR) + "/tests/models/" + name;
     HostTensor x = read_npy(stem + ".input.npy");

@@ -122,13 +122,15 @@ double tsc_hz() {
 // Pager counters per run and the modelled SGX latency: the measured wall time without the
 // emulator's own fault cost (handler time, plus the calibrated kernel trap per fault),
 // plus `fault_cycles` per fault at this machine's TSC rate.
-json epc_report(const EpcStats& s, int runs, double wall_median_ms, const ModelOptions& o, size_t epc_bytes) {
+json epc_report(const EpcStats& s, int runs, double wall_median_ms, const ModelOptions& o, size_t epc_bytes,
+               const char* mechanism) {
   double per = 1.0 / std::max(runs, 1);
   double fault_ms = static_cast<double>(o.fault_cycles) / tsc_hz() * 1000;
   double trap_ms = EpcRegion::trap_overhead_ns() / 1e6;
   double emulator_ms = s.pager_ns * per / 1e6 + s.faults * per * trap_ms;
   double modelled = std::max(0.0, wall_median_ms - emulator_ms) + s.faults * per * fault_ms;
   return json{{"epc_bytes", epc_bytes},
+              {"pager", mechanism},
               {"per_run",
                {{"faults", s.faults * per},
                 {"first_touches", s.first_touches * per},
@@ -160,7 +162,8 @@ int run(const ModelOptions& o, const RunOptions& r) {
   auto* sim = dynamic_cast<SimPlatform*>(platform.get());
   if (sim) sim->last_region()->reset_stats();
   Timing t = time_runs(session, inputs, 0, r.repeat);
-  json epc = sim ? epc_report(sim->last_region()->stats(), r.repeat, t.median_ms(), o, parse_bytes(o.epc, "--epc"))
+  json epc = sim ? epc_report(sim->last_region()->stats(), r.repeat, t.median_ms(), o, parse_bytes(o.epc, "--epc"),
+                              sim->last_region()->mechanism())
                  : json();
   if (!r.output.empty()) write_npy(r.output, y[0].dims, y[0].data.data());
   // Top-k over the last axis of the first batch item.
@@ -195,9 +198,9 @@ int run(const ModelOptions& o, const RunOptions& r) {
               format_bytes(session.weight_bytes()).c_str());
   if (sim) {
     const json& p = epc["per_run"];
-    std::printf("emulated EPC %s: per run %.0f faults (%.0f first touches), %.0f evictions, %.0f reloads, "
+    std::printf("emulated EPC %s (%s pager): per run %.0f faults (%.0f first touches), %.0f evictions, %.0f reloads, "
                 "%.2f ms in the pager; peak resident %s\n",
-                o.epc.c_str(), p["faults"].get<double>(), p["first_touches"].get<double>(), p["evictions"].get<double>(),
+                o.epc.c_str(), epc["pager"].get<std::string>().c_str(), p["faults"].get<double>(), p["first_touches"].get<double>(), p["evictions"].get<double>(),
                 p["reloads"].get<double>(), p["pager_ms"].get<double>(),
                 format_bytes(epc["peak_resident_bytes"].get<uint64_t>()).c_str());
     std::printf("latency: wall %.3f ms (emulated), modelled SGX %.3f ms (%llu cycles per fault; emulator overhead "

@@ -1,7 +1,10 @@
 #include "tee/sim/epc_region.h"
 
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <openssl/evp.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -17,9 +20,11 @@
 namespace teeinfer {
 
 struct EpcRegion::State {
-  int memfd = -1;
+  int uffd = -1;    // userfaultfd mechanism
+  int memfd = -1;   // mprotect mechanism
   std::byte* view = nullptr;   // what the enclave uses; evicted pages are PROT_NONE
-  std::byte* alias = nullptr;  // the pager's own read/write mapping of the same memory
+  std::byte* alias = nullptr;  // mprotect: the pager's own read/write mapping of the same memory
+  uint8_t* bounce = nullptr;   // userfaultfd: one decrypted page on its way in
   size_t bytes = 0, pages = 0, capacity = 0, resident = 0;
   std::vector<uint8_t> present, sealed;
   std::vector<uint64_t> version;
@@ -39,6 +44,7 @@ constexpr size_t kSealedPage = kPage + kTagBytes;
 constexpr int kMaxRegions = 16;
 std::atomic<EpcRegion::State*> g_regions[kMaxRegions];
 struct sigaction g_previous;
+struct sigaction g_previous_bus;
 std::atomic<bool> g_installed{false};
 
 // The pager's lock: a spinlock, since the fault handler may take it (no mutex there).
@@ -77,25 +83,38 @@ void nonce_and_aad(size_t page, uint64_t version, uint8_t nonce[12], uint8_t aad
   std::memcpy(aad + 8, &version, 8);
 }
 
+void write_protect(EpcRegion::State& s, size_t page, bool on) {
+  uffdio_writeprotect w{};
+  w.range.start = reinterpret_cast<uint64_t>(s.view + page * kPage);
+  w.range.len = kPage;
+  w.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0;
+  if (::ioctl(s.uffd, UFFDIO_WRITEPROTECT, &w) != 0) die("teeinfer epc: UFFDIO_WRITEPROTECT failed\n");
+}
+
 void evict_one(EpcRegion::State& s) {
   size_t v = s.ring[s.ring_head];
   s.ring_head = (s.ring_head + 1) % s.ring.size();
   --s.ring_count;
-  // Revoke access first: a thread touching the victim now faults and waits for the lock.
-  if (::mprotect(s.view + v * kPage, kPage, PROT_NONE) != 0) die("teeinfer epc: mprotect failed\n");
+  // Revoke access first: a thread writing the victim now faults and waits for the lock.
+  // (userfaultfd: readers may still read it, its bytes do not change while sealed.)
+  const std::byte* src = s.uffd >= 0 ? s.view : s.alias;
+  if (s.uffd >= 0) write_protect(s, v, true);
+  else if (::mprotect(s.view + v * kPage, kPage, PROT_NONE) != 0) die("teeinfer epc: mprotect failed\n");
   uint8_t nonce[12], aad[16];
   nonce_and_aad(v, ++s.version[v], nonce, aad);
   uint8_t* out = s.backing.data() + v * kSealedPage;
   int len = 0;
   bool ok = EVP_EncryptInit_ex(s.enc, nullptr, nullptr, nullptr, nonce) == 1 &&
             EVP_EncryptUpdate(s.enc, nullptr, &len, aad, sizeof aad) == 1 &&
-            EVP_EncryptUpdate(s.enc, out, &len, reinterpret_cast<const uint8_t*>(s.alias + v * kPage), kPage) == 1 &&
+            EVP_EncryptUpdate(s.enc, out, &len, reinterpret_cast<const uint8_t*>(src + v * kPage), kPage) == 1 &&
             EVP_EncryptFinal_ex(s.enc, out + kPage, &len) == 1 &&
             EVP_CIPHER_CTX_ctrl(s.enc, EVP_CTRL_GCM_GET_TAG, kTagBytes, out + kPage) == 1;
   if (!ok) die("teeinfer epc: page encryption failed\n");
   // Give the memory back: the page is gone from the EPC until it is reloaded.
-  if (::fallocate(s.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(v * kPage), kPage) != 0)
-    die("teeinfer epc: cannot release a page\n");
+  bool released = s.uffd >= 0 ? ::madvise(s.view + v * kPage, kPage, MADV_DONTNEED) == 0
+                              : ::fallocate(s.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                            static_cast<off_t>(v * kPage), kPage) == 0;
+  if (!released) die("teeinfer epc: cannot release a page\n");
   s.present[v] = 0;
   s.sealed[v] = 1;
   --s.resident;
@@ -104,6 +123,7 @@ void evict_one(EpcRegion::State& s) {
 }
 
 void load(EpcRegion::State& s, size_t p) {
+  uint8_t* target = s.uffd >= 0 ? s.bounce : reinterpret_cast<uint8_t*>(s.alias + p * kPage);
   if (s.sealed[p]) {
     uint8_t nonce[12], aad[16];
     nonce_and_aad(p, s.version[p], nonce, aad);
@@ -113,7 +133,7 @@ void load(EpcRegion::State& s, size_t p) {
     int len = 0;
     bool ok = EVP_DecryptInit_ex(s.dec, nullptr, nullptr, nullptr, nonce) == 1 &&
               EVP_DecryptUpdate(s.dec, nullptr, &len, aad, sizeof aad) == 1 &&
-              EVP_DecryptUpdate(s.dec, reinterpret_cast<uint8_t*>(s.alias + p * kPage), &len, in, kPage) == 1 &&
+              EVP_DecryptUpdate(s.dec, target, &len, in, kPage) == 1 &&
               EVP_CIPHER_CTX_ctrl(s.dec, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag) == 1 &&
               EVP_DecryptFinal_ex(s.dec, tag, &len) == 1;
     if (!ok)
@@ -122,10 +142,19 @@ void load(EpcRegion::State& s, size_t p) {
     ++s.stats.reloads;
     s.stats.bytes_decrypted += kPage;
   } else {
-    ++s.stats.first_touches;  // a hole in the memfd reads as zeros
+    ++s.stats.first_touches;  // zeros: a hole in the memfd, or UFFDIO_ZEROPAGE
+    if (s.uffd >= 0) std::memset(s.bounce, 0, kPage);
   }
   // Publish only now that the content is in place.
-  if (::mprotect(s.view + p * kPage, kPage, PROT_READ | PROT_WRITE) != 0) die("teeinfer epc: mprotect failed\n");
+  if (s.uffd >= 0) {
+    uffdio_copy c{};
+    c.dst = reinterpret_cast<uint64_t>(s.view + p * kPage);
+    c.src = reinterpret_cast<uint64_t>(s.bounce);
+    c.len = kPage;
+    if (::ioctl(s.uffd, UFFDIO_COPY, &c) != 0) die("teeinfer epc: UFFDIO_COPY failed\n");
+  } else if (::mprotect(s.view + p * kPage, kPage, PROT_READ | PROT_WRITE) != 0) {
+    die("teeinfer epc: mprotect failed\n");
+  }
   s.present[p] = 1;
   s.ring[(s.ring_head + s.ring_count) % s.ring.size()] = p;
   ++s.ring_count;
@@ -141,10 +170,11 @@ void on_fault(int sig, siginfo_t* info, void* context) {
     if (r && addr >= r->view && addr < r->view + r->bytes) s = r;
   }
   if (!s) {  // not ours: behave as if we were never here
-    if (g_previous.sa_flags & SA_SIGINFO) {
-      g_previous.sa_sigaction(sig, info, context);
-    } else if (g_previous.sa_handler != SIG_IGN && g_previous.sa_handler != SIG_DFL) {
-      g_previous.sa_handler(sig);
+    const struct sigaction& prev = sig == SIGBUS ? g_previous_bus : g_previous;
+    if (prev.sa_flags & SA_SIGINFO) {
+      prev.sa_sigaction(sig, info, context);
+    } else if (prev.sa_handler != SIG_IGN && prev.sa_handler != SIG_DFL) {
+      prev.sa_handler(sig);
     } else {
       signal(sig, SIG_DFL);  // returning re-executes the access and crashes as usual
     }
@@ -168,7 +198,8 @@ void install_handler() {
   sa.sa_sigaction = on_fault;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGSEGV, &sa, &g_previous) != 0) throw Error(ErrorCode::kKernel, "epc: cannot install the fault handler");
+  if (sigaction(SIGSEGV, &sa, &g_previous) != 0 || sigaction(SIGBUS, &sa, &g_previous_bus) != 0)
+    throw Error(ErrorCode::kKernel, "epc: cannot install the fault handler");
 }
 
 EVP_CIPHER_CTX* keyed_ctx(const uint8_t* key, bool encrypt) {
@@ -181,9 +212,59 @@ EVP_CIPHER_CTX* keyed_ctx(const uint8_t* key, bool encrypt) {
   return ctx;
 }
 
+
+// An anonymous region under userfaultfd in SIGBUS mode with write-protect; false if the
+// kernel does not offer it (then the caller falls back to mprotect).
+bool setup_userfaultfd(EpcRegion::State& s) {
+  int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  if (fd < 0) return false;
+  uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+  void* view = MAP_FAILED;
+  bool ok = ::ioctl(fd, UFFDIO_API, &api) == 0 && (api.features & UFFD_FEATURE_SIGBUS) &&
+            (api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP);
+  if (ok) {
+    view = ::mmap(nullptr, s.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ok = view != MAP_FAILED;
+  }
+  if (ok) {
+    ::madvise(view, s.bytes, MADV_NOHUGEPAGE);  // SGX pages are 4 KiB
+    uffdio_register reg{};
+    reg.range.start = reinterpret_cast<uint64_t>(view);
+    reg.range.len = s.bytes;
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
+    ok = ::ioctl(fd, UFFDIO_REGISTER, &reg) == 0;
+  }
+  void* bounce = ok ? ::mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : MAP_FAILED;
+  if (!ok || bounce == MAP_FAILED) {
+    if (view != MAP_FAILED) ::munmap(view, s.bytes);
+    ::close(fd);
+    return false;
+  }
+  s.uffd = fd;
+  s.view = static_cast<std::byte*>(view);
+  s.bounce = static_cast<uint8_t*>(bounce);
+  return true;
+}
+
+void setup_mprotect(EpcRegion::State& s) {
+  s.memfd = static_cast<int>(::memfd_create("teeinfer-epc", MFD_CLOEXEC));
+  if (s.memfd < 0 || ::ftruncate(s.memfd, static_cast<off_t>(s.bytes)) != 0)
+    throw Error(ErrorCode::kKernel, "epc: cannot create the EPC memory (memfd)");
+  void* view = ::mmap(nullptr, s.bytes, PROT_NONE, MAP_SHARED, s.memfd, 0);
+  void* alias = ::mmap(nullptr, s.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, s.memfd, 0);
+  if (view == MAP_FAILED || alias == MAP_FAILED) throw Error(ErrorCode::kKernel, "epc: cannot map the EPC");
+  s.view = static_cast<std::byte*>(view);
+  s.alias = static_cast<std::byte*>(alias);
+  ::madvise(view, s.bytes, MADV_NOHUGEPAGE);  // SGX pages are 4 KiB
+  ::madvise(alias, s.bytes, MADV_NOHUGEPAGE);
+}
+
 }  // namespace
 
-EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes) : state_(std::make_unique<State>()) {
+EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes, Mechanism mechanism)
+    : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.pages = (std::max<size_t>(region_bytes, 1) + kPage - 1) / kPage;
   s.bytes = s.pages * kPage;
@@ -201,16 +282,10 @@ EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes) : state_(std::m
   s.dec = keyed_ctx(key, false);
   wipe(key, sizeof key);
 
-  s.memfd = static_cast<int>(::memfd_create("teeinfer-epc", MFD_CLOEXEC));
-  if (s.memfd < 0 || ::ftruncate(s.memfd, static_cast<off_t>(s.bytes)) != 0)
-    throw Error(ErrorCode::kKernel, "epc: cannot create the EPC memory (memfd)");
-  void* view = ::mmap(nullptr, s.bytes, PROT_NONE, MAP_SHARED, s.memfd, 0);
-  void* alias = ::mmap(nullptr, s.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, s.memfd, 0);
-  if (view == MAP_FAILED || alias == MAP_FAILED) throw Error(ErrorCode::kKernel, "epc: cannot map the EPC");
-  s.view = static_cast<std::byte*>(view);
-  s.alias = static_cast<std::byte*>(alias);
-  ::madvise(view, s.bytes, MADV_NOHUGEPAGE);  // SGX pages are 4 KiB
-  ::madvise(alias, s.bytes, MADV_NOHUGEPAGE);
+  bool uffd = mechanism != Mechanism::kMprotect && setup_userfaultfd(s);
+  if (mechanism == Mechanism::kUserfaultfd && !uffd)
+    throw Error(ErrorCode::kKernel, "epc: userfaultfd (SIGBUS mode with write-protect) is not available");
+  if (!uffd) setup_mprotect(s);
   install_handler();
   for (auto& slot : g_regions) {
     State* empty = nullptr;
@@ -227,7 +302,9 @@ EpcRegion::~EpcRegion() {
   }
   if (s.view) ::munmap(s.view, s.bytes);
   if (s.alias) ::munmap(s.alias, s.bytes);
+  if (s.bounce) ::munmap(s.bounce, kPage);
   if (s.memfd >= 0) ::close(s.memfd);
+  if (s.uffd >= 0) ::close(s.uffd);
   EVP_CIPHER_CTX_free(s.enc);
   EVP_CIPHER_CTX_free(s.dec);
 }
@@ -235,6 +312,7 @@ EpcRegion::~EpcRegion() {
 std::byte* EpcRegion::data() { return state_->view; }
 size_t EpcRegion::size() const { return state_->bytes; }
 size_t EpcRegion::resident_limit_bytes() const { return state_->capacity * kPage; }
+const char* EpcRegion::mechanism() const { return state_->uffd >= 0 ? "userfaultfd" : "mprotect"; }
 
 EpcStats EpcRegion::stats() const {
   SpinGuard guard(state_->lock);
