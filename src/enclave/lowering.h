@@ -11,7 +11,6 @@
 
 #include <dnnl.hpp>
 
-#include <deque>
 #include <functional>
 #include <map>
 #include <optional>

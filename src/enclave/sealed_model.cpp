@@ -36,10 +36,9 @@ void read_exactly(HostInterface& host, uint64_t offset, void* dst, size_t n, con
 
 SealedModel::SealedModel(HostInterface& host, KeyProvider& keys, const SealedLoadOptions& options) : host_(host) {
   uint64_t size = host.model_bytes();
-  uint8_t header_bytes[kHeaderBytes];
-  if (size < kHeaderBytes) decode_header(header_bytes, size);  // throws: too short
-  read_exactly(host, 0, header_bytes, kHeaderBytes, "header");
-  header_ = decode_header(header_bytes, size);
+  uint8_t header_bytes[kHeaderBytes] = {};
+  if (size >= kHeaderBytes) read_exactly(host, 0, header_bytes, kHeaderBytes, "header");
+  header_ = decode_header(header_bytes, size);  // checks the size first: a short file fails there
   if (header_.model_version < options.min_version)
     throw Error(ErrorCode::kBadInput, "sealed model: version " + std::to_string(header_.model_version) +
                                           " is older than the minimum " + std::to_string(options.min_version) +

@@ -78,7 +78,7 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
   }
   for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
   impl_->lowering = std::make_unique<Lowering>(graph, impl_->engine);
-  bool staged = !graph.values.empty() && std::any_of(graph.values.begin(), graph.values.end(), [&](const Value& v) {
+  bool staged = std::any_of(graph.values.begin(), graph.values.end(), [&](const Value& v) {
     return v.is_constant && !weights->in_place(static_cast<ValueId>(&v - graph.values.data()));
   });
   impl_->lowering->lower_all(weights->scratch_bytes(), staged);

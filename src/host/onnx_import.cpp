@@ -436,14 +436,11 @@ void Importer::convert(const onnx::NodeProto& node) {
       ins.push_back(nullptr);
     }
   }
+  // Identity is never folded: convert_runtime aliases it, constant or not, copying nothing.
   if (all_const && node.op_type() != "Identity" && is_foldable(node.op_type())) {
     std::vector<Value> outs = fold_node(node, ins, opset_);
     for (size_t i = 0; i < outs.size() && static_cast<int>(i) < node.output_size(); ++i)
       syms_[node.output(static_cast<int>(i))] = Sym{kNoValue, std::make_shared<Value>(std::move(outs[i]))};
-    return;
-  }
-  if (all_const && node.op_type() == "Identity") {
-    syms_[node.output(0)] = sym(node.input(0), a);
     return;
   }
   convert_runtime(node, a);
