@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 30
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: demo test deps deps-build build asan fuzz format format-check bench bench-sealed models clean
+.PHONY: demo test deps deps-build build asan fuzz format format-check bench bench-sealed bench-cliff models clean
 
 # Install what the build needs (apt), build, and run the bundled Fashion-MNIST model.
 demo: build
@@ -55,6 +55,10 @@ format-check:
 bench: deps build
 	cd bench && npm install --ignore-scripts --no-audit --no-fund
 	/usr/bin/python3 bench/foundation_bench.py
+
+# The TEE paging cliff: unmodified mode, VGG-16 and ResNet-50, EPC 1024..16 MiB (~10 min).
+bench-cliff: deps build
+	/usr/bin/python3 bench/tee_latency.py --modes unmodified
 
 # Sealed-model throughput vs `openssl speed`, and VGG-16 pack time (after `make bench`).
 bench-sealed: build

@@ -13,21 +13,14 @@ Writes bench/out/foundation.{md,json,png}.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh
+
 ALL = ["vgg16", "resnet18", "resnet50", "mobilenet_v2", "squeezenet1_1", "alexnet", "densenet121"]
-
-
-def sh(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
-    return r.stdout
 
 
 def rel_err(y, ref):
@@ -37,8 +30,8 @@ def rel_err(y, ref):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(ALL))
-    ap.add_argument("--model-dir", default=os.path.join(ROOT, "build", "models"))
-    ap.add_argument("--teeinfer", default=os.path.join(ROOT, "build", "teeinfer"))
+    ap.add_argument("--model-dir", default=MODEL_DIR)
+    ap.add_argument("--teeinfer", default=TEEINFER)
     ap.add_argument("--rounds", type=int, default=3, help="alternating process rounds per engine")
     ap.add_argument("--repeat", type=int, default=7, help="timed runs per process")
     ap.add_argument("--warmup", type=int, default=3)
@@ -47,11 +40,7 @@ def main():
     args = ap.parse_args()
     models = args.models.split(",")
     os.makedirs(args.out, exist_ok=True)
-    missing = [m for m in models if not os.path.exists(os.path.join(args.model_dir, m + ".onnx"))]
-    if missing:
-        print(f"exporting full-size models: {', '.join(missing)}", flush=True)
-        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tools", "export_models.py"), "--size", "full", "-o",
-                        args.model_dir, "--models", ",".join(missing)], check=True)
+    ensure_full_models(models, args.model_dir)
     rows = []
     for mi, name in enumerate(models):
         stem = os.path.join(args.model_dir, name)
@@ -96,10 +85,8 @@ def main():
         f.write(table + "\n")
     with open(os.path.join(args.out, "foundation.json"), "w") as f:
         json.dump(rows, f, indent=2)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt:
         fig, ax = plt.subplots(figsize=(8, 4))
         ax.bar([r["model"] for r in rows], [r["ratio"] for r in rows], color="tab:blue")
         ax.axhline(1.0, color="black", linewidth=1, linestyle="--")
@@ -108,8 +95,6 @@ def main():
         plt.xticks(rotation=20)
         plt.tight_layout()
         plt.savefig(os.path.join(args.out, "foundation.png"), dpi=120)
-    except ImportError:
-        print("matplotlib missing: no plot")
     if not all(r["teeinfer_matches"] for r in rows):
         sys.exit("teeinfer output does not match PyTorch on some model")
 

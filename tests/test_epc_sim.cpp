@@ -6,9 +6,13 @@
 #include <cstring>
 #include <thread>
 
+#include "enclave/sealed_model.h"
 #include "enclave/session.h"
+#include "host/file_host.h"
+#include "host/key_file.h"
 #include "host/model_loader.h"
 #include "host/npy.h"
+#include "host/packer.h"
 #include "tee/none/native_platform.h"
 #include "tee/sim/epc_region.h"
 
@@ -18,7 +22,9 @@ namespace {
 
 constexpr size_t kPage = EpcRegion::kPage;
 
-uint64_t pattern(size_t page, size_t word, uint64_t salt) { return (page * 0x9E3779B97F4A7C15ull) ^ (word * 31) ^ salt; }
+uint64_t pattern(size_t page, size_t word, uint64_t salt) {
+  return (page * 0x9E3779B97F4A7C15ull) ^ (word * 31) ^ salt;
+}
 
 void fill(std::byte* base, size_t first, size_t last, uint64_t salt) {
   for (size_t p = first; p < last; ++p) {
@@ -34,6 +40,10 @@ size_t count_mismatches(const std::byte* base, size_t first, size_t last, uint64
     for (size_t i = 0; i < kPage / 8; ++i) bad += w[i] != pattern(p, i, salt);
   }
   return bad;
+}
+
+std::string mechanism_name(const ::testing::TestParamInfo<EpcRegion::Mechanism>& info) {
+  return info.param == EpcRegion::Mechanism::kUserfaultfd ? "userfaultfd" : "mprotect";
 }
 
 // Every test runs on both paging mechanisms.
@@ -124,12 +134,39 @@ TEST_P(EpcSimDeathTest, TamperedEvictedPageStopsTheProcess) {
       "failed authentication");
 }
 
-std::string mechanism_name(const ::testing::TestParamInfo<EpcRegion::Mechanism>& info) {
-  return info.param == EpcRegion::Mechanism::kUserfaultfd ? "userfaultfd" : "mprotect";
-}
 const auto kMechanisms = ::testing::Values(EpcRegion::Mechanism::kUserfaultfd, EpcRegion::Mechanism::kMprotect);
 INSTANTIATE_TEST_SUITE_P(Mechanisms, EpcSim, kMechanisms, mechanism_name);
 INSTANTIATE_TEST_SUITE_P(Mechanisms, EpcSimDeathTest, kMechanisms, mechanism_name);
+
+// A sealed model read from its file straight into emulated enclave memory, in both
+// execution modes. (The host cannot write non-resident EPC pages from the kernel: the
+// file host must fall back to a user-space copy, as an OCALL would.)
+TEST_P(EpcSim, SealedModelFromFileRunsInBothModes) {
+  std::string stem = std::string(TEEINFER_SOURCE_DIR) + "/tests/models/resnet18_small";
+  std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/";
+  std::string key_path = dir + "epc_sim_" + mechanism_name({GetParam(), 0}) + ".key";
+  std::string tee = dir + "epc_sim_" + mechanism_name({GetParam(), 0}) + ".tee";
+  HostTensor x = read_npy(stem + ".input.npy");
+  Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
+  write_key_file(key_path, generate_key(), /*overwrite=*/true);
+  KeyFileProvider keys(key_path);
+  pack_model(g, keys.key(), tee, {});
+  NativePlatform native;
+  Session reference(g, native);
+  auto want = reference.run({x.view("input")})[0].data;
+  for (ExecutionMode mode : {ExecutionMode::kPlanned, ExecutionMode::kUnmodified}) {
+    FileHost host(tee);
+    SealedModel sealed(host, keys);
+    SimPlatform sim(256 * 1024, GetParam());
+    Session s(sealed.graph(), sim, {.mode = mode}, &sealed);
+    auto got = s.run({x.view("input")})[0].data;
+    ASSERT_EQ(got.size(), want.size());
+    float worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+    EXPECT_LE(worst, 1e-4f) << execution_mode_name(mode);
+    EXPECT_GT(sim.last_region()->stats().evictions, 0u) << execution_mode_name(mode);
+  }
+}
 
 TEST(EpcSimPlatform, ModelsRunOnTheEmulatedEpcWithNativeResults) {
   for (const char* name : {"resnet18_small", "mobilenet_v2_small"}) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "enclave/lowering.h"
 #include "enclave/memory_planner.h"
 #include "enclave/secure_arena.h"
 #include "enclave/session.h"
@@ -63,6 +64,29 @@ TEST(Session, RealModelPlanHasNoOverlapsAndReusesMemory) {
   Session s(g, platform);
   EXPECT_LT(s.arena_bytes(), total) << "lifetime reuse should beat one buffer per value";
   EXPECT_EQ(s.peak_bytes(), s.arena_bytes());
+}
+
+// The unmodified baseline frees nothing: every buffer used by a step lives to the last
+// step, and one shared workspace serves all im2col convolutions.
+TEST(Lowering, UnmodifiedModeKeepsEveryBufferToTheEnd) {
+  Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/tests/models/resnet18_small.onnx",
+                            {{"input", {1, 3, 64, 64}}});
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  Lowering l(g, engine, ExecutionMode::kUnmodified);
+  l.lower_all();
+  const MemoryPlanner& p = l.planner();
+  int last = static_cast<int>(l.steps().size()), workspaces = 0;  // outputs are read after the last step
+  for (int b = 0; b < p.buffer_count(); ++b) {
+    EXPECT_EQ(p.last_step(b), last) << l.buffer_names()[b];
+    workspaces += l.buffer_names()[b] == "shared workspace";
+  }
+  EXPECT_EQ(workspaces, 1);
+  Lowering planned(g, engine);
+  planned.lower_all();
+  int freed_early = 0;
+  for (int b = 0; b < planned.planner().buffer_count(); ++b)
+    freed_early += planned.planner().last_step(b) < static_cast<int>(planned.steps().size());
+  EXPECT_GT(freed_early, 0);
 }
 
 TEST(Session, TooSmallBudgetFailsNamingTheNeed) {

@@ -1,10 +1,10 @@
 #include "enclave/lowering.h"
 
-#include <cfloat>
 #include <algorithm>
+#include <cfloat>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <cmath>
 
 #include "common/error.h"
 #include "enclave/kernels/kernels.h"
@@ -64,7 +64,9 @@ bool is_layout(const memory::desc& md, Layout layout) {
 }
 
 DnnlWindow dnnl_window(const Dims& strides, const Dims& dilations, const Dims& pads_begin, const Dims& pads_end) {
-  DnnlWindow w{memory::dims(strides.begin(), strides.end()), {}, memory::dims(pads_begin.begin(), pads_begin.end()),
+  DnnlWindow w{memory::dims(strides.begin(), strides.end()),
+               {},
+               memory::dims(pads_begin.begin(), pads_begin.end()),
                memory::dims(pads_end.begin(), pads_end.end())};
   for (int64_t d : dilations) w.dilations.push_back(d - 1);
   return w;
@@ -74,15 +76,25 @@ void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p) {
   using dnnl::algorithm;
   auto finite = [](float v) { return std::isinf(v) ? (v > 0 ? FLT_MAX : -FLT_MAX) : v; };
   switch (p.kind) {
-    case EltwiseKind::kRelu: po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); break;
-    case EltwiseKind::kLeakyRelu: po.append_eltwise(1.f, algorithm::eltwise_relu, p.alpha, 0.f); break;
-    case EltwiseKind::kClip: po.append_eltwise(1.f, algorithm::eltwise_clip_v2, finite(p.alpha), finite(p.beta)); break;
-    case EltwiseKind::kSigmoid: po.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f); break;
+    case EltwiseKind::kRelu:
+      po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+      break;
+    case EltwiseKind::kLeakyRelu:
+      po.append_eltwise(1.f, algorithm::eltwise_relu, p.alpha, 0.f);
+      break;
+    case EltwiseKind::kClip:
+      po.append_eltwise(1.f, algorithm::eltwise_clip_v2, finite(p.alpha), finite(p.beta));
+      break;
+    case EltwiseKind::kSigmoid:
+      po.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f);
+      break;
     case EltwiseKind::kHardSigmoid:  // max(0, min(1, alpha*x + beta)); oneDNN 2.6 has no single op for it
       po.append_eltwise(1.f, algorithm::eltwise_linear, p.alpha, p.beta);
       po.append_eltwise(1.f, algorithm::eltwise_clip_v2, 0.f, 1.f);
       break;
-    case EltwiseKind::kHardSwish: po.append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f); break;
+    case EltwiseKind::kHardSwish:
+      po.append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f);
+      break;
   }
 }
 
@@ -97,7 +109,8 @@ dnnl::primitive_attr attr_with(const PostOps& post_ops) {
   return attr;
 }
 
-Lowering::Lowering(const Graph& g, const dnnl::engine& engine) : g_(g), engine_(engine) {}
+Lowering::Lowering(const Graph& g, const dnnl::engine& engine, ExecutionMode mode)
+    : g_(g), engine_(engine), mode_(mode) {}
 
 int Lowering::new_buffer(const memory::desc& md, const std::string& name, bool persistent) {
   int id = planner_.add_buffer(md.get_size(), current_step(), current_step());
@@ -107,7 +120,9 @@ int Lowering::new_buffer(const memory::desc& md, const std::string& name, bool p
   return id;
 }
 
-void Lowering::touch(const Slot& s) { planner_.extend_lifetime(s.buffer, current_step()); }
+void Lowering::touch(const Slot& s) {
+  planner_.extend_lifetime(s.buffer, current_step());
+}
 
 Slot Lowering::input_as_is(ValueId v) {
   const Value& val = g_.value(v);
@@ -144,8 +159,8 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
   const Value& val = g_.value(v);
   if (!val.is_constant) throw Error(ErrorCode::kUnsupported, "'" + val.name + "' must be a constant");
   if (val.dtype != DType::kF32)
-    throw Error(ErrorCode::kUnsupported, "constant '" + val.name + "' is " + dtype_name(val.dtype) +
-                                             "; kernels take float32 constants");
+    throw Error(ErrorCode::kUnsupported,
+                "constant '" + val.name + "' is " + dtype_name(val.dtype) + "; kernels take float32 constants");
   Slot s{new_buffer(md, val.name, true), md};
   memory::dims dims = md.dims();
   memory::desc src = source_md ? *source_md : memory::desc(dims, memory::data_type::f32, plain_strides(dims));
@@ -154,8 +169,6 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
   loads_.push_back({v, src, s});
   return s;
 }
-
-
 
 Slot Lowering::output(ValueId v, const memory::desc& md) {
   Slot s{new_buffer(md, g_.value(v).name, false), md};
@@ -175,7 +188,8 @@ std::optional<Slot> Lowering::reuse_for_output(ValueId donor, ValueId out, const
   if (it == slots_.end() || !(it->second.md == md)) return std::nullopt;
   int b = it->second.buffer;
   bool is_input = std::any_of(inputs_.begin(), inputs_.end(), [&](const auto& i) { return i.first == donor; });
-  if (persistent_[b] || values_per_buffer_[b] != 1 || is_input || last_reader_[donor] != current_node_)
+  if (mode_ == ExecutionMode::kUnmodified || persistent_[b] || values_per_buffer_[b] != 1 || is_input ||
+      last_reader_[donor] != current_node_)
     return std::nullopt;
   touch(it->second);
   slots_[out] = Slot{b, md};  // the donor dies here, so the buffer still has one owner
@@ -184,6 +198,13 @@ std::optional<Slot> Lowering::reuse_for_output(ValueId donor, ValueId out, const
 
 Slot Lowering::scratch(const memory::desc& md, const std::string& what) {
   return Slot{new_buffer(md, what, false), md};
+}
+
+Slot Lowering::shared_workspace(const memory::desc& md) {
+  if (shared_workspace_ < 0) shared_workspace_ = new_buffer(md, "shared workspace", false);
+  planner_.grow(shared_workspace_, md.get_size());
+  touch(Slot{shared_workspace_, md});
+  return Slot{shared_workspace_, md};
 }
 
 void Lowering::add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
@@ -199,7 +220,8 @@ void Lowering::add_primitive(const std::string& name, const dnnl::primitive& pri
   steps_.push_back(std::move(s));
 }
 
-void Lowering::add_custom(const std::string& name, const std::string& impl, CustomKernel kernel, std::vector<Slot> slots) {
+void Lowering::add_custom(const std::string& name, const std::string& impl, CustomKernel kernel,
+                          std::vector<Slot> slots) {
   for (const auto& s : slots) touch(s);
   Step s;
   s.name = name;
@@ -230,14 +252,15 @@ void Lowering::lower_all(size_t load_scratch_bytes, bool staged) {
   }
   // Outputs leave the enclave in plain row-major order.
   for (ValueId v : g_.outputs) outputs_.emplace_back(v, input(v, Layout::kPlain));
-  // Everything read at the end, and all constants, stay alive across the whole run.
-  int last = std::max(current_step() - 1, 0);
+  // Everything read at the end, and all constants, stay alive across the whole run. The
+  // outputs are read once more after the final step (copied out): that is step `last`.
+  int last = current_step();
   for (auto& o : outputs_) planner_.extend_lifetime(o.second.buffer, last);
-  for (size_t b = 0; b < persistent_.size(); ++b)
-    if (persistent_[b]) {
-      planner_.extend_lifetime(static_cast<int>(b), kLoadStep);
-      planner_.extend_lifetime(static_cast<int>(b), last);
-    }
+  for (size_t b = 0; b < persistent_.size(); ++b) {
+    if (persistent_[b]) planner_.extend_lifetime(static_cast<int>(b), kLoadStep);
+    // Unmodified mode frees nothing: every activation and scratchpad lives to the end.
+    if (persistent_[b] || mode_ == ExecutionMode::kUnmodified) planner_.extend_lifetime(static_cast<int>(b), last);
+  }
   // Load-phase buffers overlap activations freely: no step runs while weights load.
   size_t staging = 0;
   for (const ConstantLoad& c : loads_)

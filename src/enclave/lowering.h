@@ -10,7 +10,6 @@
 #pragma once
 
 #include <dnnl.hpp>
-
 #include <functional>
 #include <map>
 #include <optional>
@@ -18,16 +17,19 @@
 #include <vector>
 
 #include "common/graph.h"
+#include "enclave/execution_mode.h"
 #include "enclave/memory_planner.h"
 
 namespace teeinfer {
 
 enum class Layout { kPlain, kChannelsLast };
 
-// Where a value lives: a planned buffer and the memory descriptor over it.
+// Where a value lives: a planned buffer, the memory descriptor over it, and where in the
+// buffer the descriptor starts (non-zero for per-group views).
 struct Slot {
   int buffer = -1;
   dnnl::memory::desc md;
+  size_t offset = 0;  // bytes
 };
 
 // A hand-written kernel: gets the base pointers of its slots, in the order given.
@@ -70,7 +72,7 @@ dnnl::primitive_attr attr_with(const PostOps& post_ops);
 
 class Lowering {
  public:
-  Lowering(const Graph& g, const dnnl::engine& engine);
+  Lowering(const Graph& g, const dnnl::engine& engine, ExecutionMode mode = ExecutionMode::kPlanned);
 
   // Builds all steps; afterwards buffers(), steps(), loads() and outputs() are final.
   // `load_scratch_bytes`: extra arena the weight source needs while loading.
@@ -84,6 +86,11 @@ class Lowering {
 
   const Graph& graph() const { return g_; }
   const dnnl::engine& engine() const { return engine_; }
+  ExecutionMode mode() const { return mode_; }
+  // The layout convolutions and pools keep activations in.
+  Layout activation_layout() const {
+    return mode_ == ExecutionMode::kUnmodified ? Layout::kPlain : Layout::kChannelsLast;
+  }
 
   // The value as consumed by the step being built, in `layout` (reordered if needed).
   Slot input(ValueId v, Layout layout);
@@ -102,12 +109,16 @@ class Lowering {
   std::optional<Slot> reuse_for_output(ValueId donor, ValueId out, const dnnl::memory::desc& md);
   // A buffer that only lives during the step being built.
   Slot scratch(const dnnl::memory::desc& md, const std::string& what);
+  // The one workspace all layers share (unmodified mode's im2col buffer): sized for the
+  // largest request, alive for the whole run. The slot views its first md.get_size() bytes.
+  Slot shared_workspace(const dnnl::memory::desc& md);
 
   void add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
                      std::vector<std::pair<int, Slot>> args);
   void add_custom(const std::string& name, const std::string& impl, CustomKernel kernel, std::vector<Slot> slots);
 
   MemoryPlanner& planner() { return planner_; }
+  const MemoryPlanner& planner() const { return planner_; }
   const std::vector<Step>& steps() const { return steps_; }
   const std::vector<ConstantLoad>& loads() const { return loads_; }
   const std::vector<std::pair<ValueId, Slot>>& inputs() const { return inputs_; }
@@ -121,6 +132,8 @@ class Lowering {
 
   const Graph& g_;
   dnnl::engine engine_;
+  ExecutionMode mode_;
+  int shared_workspace_ = -1;
   MemoryPlanner planner_;
   std::vector<std::string> buffer_names_;
   std::vector<bool> persistent_;
@@ -129,8 +142,8 @@ class Lowering {
   int current_node_ = 0;
   std::vector<Step> steps_;
   std::vector<ConstantLoad> loads_;
-  std::map<ValueId, Slot> slots_;                       // primary home of each value
-  std::map<std::pair<ValueId, int>, Slot> converted_;   // reordered copies by layout
+  std::map<ValueId, Slot> slots_;                      // primary home of each value
+  std::map<std::pair<ValueId, int>, Slot> converted_;  // reordered copies by layout
   std::vector<std::pair<ValueId, Slot>> inputs_, outputs_;
   int staging_buffer_ = -1, load_scratch_buffer_ = -1;
 };

@@ -6,11 +6,20 @@
 
 namespace teeinfer {
 
+static size_t aligned(size_t bytes) {
+  return std::max((bytes + MemoryPlanner::kAlignment - 1) / MemoryPlanner::kAlignment * MemoryPlanner::kAlignment,
+                  MemoryPlanner::kAlignment);
+}
+
 int MemoryPlanner::add_buffer(size_t bytes, int first_step, int last_step) {
   assert(first_step <= last_step);
-  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  buffers_.push_back({std::max(rounded, kAlignment), first_step, last_step});
+  buffers_.push_back({aligned(bytes), first_step, last_step});
   return static_cast<int>(buffers_.size() - 1);
+}
+
+void MemoryPlanner::grow(int buffer, size_t bytes) {
+  Buffer& b = buffers_.at(buffer);
+  b.bytes = std::max(b.bytes, aligned(bytes));
 }
 
 void MemoryPlanner::extend_lifetime(int buffer, int step) {

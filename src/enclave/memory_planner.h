@@ -26,10 +26,14 @@ class MemoryPlanner {
   int add_buffer(size_t bytes, int first_step, int last_step);
   // Widens a buffer's lifetime (used when a later view aliases it).
   void extend_lifetime(int buffer, int step);
+  // Enlarges a buffer to at least `bytes` (a shared workspace sized by its largest user).
+  void grow(int buffer, size_t bytes);
   void plan();
 
   size_t offset(int buffer) const { return buffers_.at(buffer).offset; }
   size_t bytes(int buffer) const { return buffers_.at(buffer).bytes; }
+  int first_step(int buffer) const { return buffers_.at(buffer).first; }
+  int last_step(int buffer) const { return buffers_.at(buffer).last; }
   size_t arena_size() const { return arena_size_; }
   int buffer_count() const { return static_cast<int>(buffers_.size()); }
   // True if two buffers alive at the same step share bytes (a test helper).

@@ -22,7 +22,7 @@ struct Session::Impl {
   std::vector<std::pair<std::string, Dims>> output_specs;
   size_t weight_bytes = 0;
 
-  void* ptr(const Slot& s) const { return buffer_ptrs.at(static_cast<size_t>(s.buffer)); }
+  void* ptr(const Slot& s) const { return buffer_ptrs.at(static_cast<size_t>(s.buffer)) + s.offset; }
   dnnl::memory mem(const Slot& s) const { return dnnl::memory(s.md, engine, ptr(s)); }
   void load_constants(WeightSource& weights);
   void bind_steps();
@@ -77,7 +77,7 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
     impl_->input_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
   }
   for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
-  impl_->lowering = std::make_unique<Lowering>(graph, impl_->engine);
+  impl_->lowering = std::make_unique<Lowering>(graph, impl_->engine, options.mode);
   bool staged = std::any_of(graph.values.begin(), graph.values.end(), [&](const Value& v) {
     return v.is_constant && !weights->in_place(static_cast<ValueId>(&v - graph.values.data()));
   });

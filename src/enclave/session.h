@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/graph.h"
+#include "enclave/execution_mode.h"
 #include "enclave/secure_arena.h"
 #include "enclave/tee_platform.h"
 #include "enclave/weight_source.h"
@@ -22,6 +23,7 @@ namespace teeinfer {
 
 struct SessionOptions {
   size_t budget_bytes = 0;  // 0: exactly what the plan needs
+  ExecutionMode mode = ExecutionMode::kPlanned;
 };
 
 struct OutputTensor {

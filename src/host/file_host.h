@@ -1,6 +1,8 @@
 // The untrusted host's side of HostInterface for a sealed model on disk.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "enclave/host_interface.h"
@@ -20,8 +22,11 @@ class FileHost : public HostInterface {
   void log(std::string_view message) noexcept override;
 
  private:
+  ssize_t read_through_bounce(uint64_t offset, char* dst, size_t n) noexcept;
+
   int fd_ = -1;
   uint64_t size_ = 0;
+  char bounce_[64 * 1024];
 };
 
 }  // namespace teeinfer

@@ -1,8 +1,9 @@
 // `teeinfer run` and `teeinfer eval`.
-#include <nlohmann/json.hpp>
+#include <x86intrin.h>
 
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "enclave/session.h"
@@ -17,8 +18,6 @@
 #include "host/units.h"
 #include "tee/none/native_platform.h"
 #include "tee/sim/epc_region.h"
-
-#include <x86intrin.h>
 
 namespace teeinfer::cli {
 namespace {
@@ -123,7 +122,7 @@ double tsc_hz() {
 // emulator's own fault cost (handler time, plus the calibrated kernel trap per fault),
 // plus `fault_cycles` per fault at this machine's TSC rate.
 json epc_report(const EpcStats& s, int runs, double wall_median_ms, const ModelOptions& o, size_t epc_bytes,
-               const char* mechanism) {
+                const char* mechanism) {
   double per = 1.0 / std::max(runs, 1);
   double fault_ms = static_cast<double>(o.fault_cycles) / tsc_hz() * 1000;
   double trap_ms = EpcRegion::trap_overhead_ns() / 1e6;
@@ -147,6 +146,12 @@ json epc_report(const EpcStats& s, int runs, double wall_median_ms, const ModelO
               {"wall_latency_ms", wall_median_ms}};
 }
 
+SessionOptions session_options(const ModelOptions& o) {
+  SessionOptions s;
+  s.mode = o.mode == "unmodified" ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
+  return s;
+}
+
 }  // namespace
 
 int run(const ModelOptions& o, const RunOptions& r) {
@@ -155,7 +160,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
   std::string name;
   ModelSource model = open_with_input(o, r.input, x, name);
   std::unique_ptr<TeePlatform> platform = make_platform(o);
-  Session session(model.graph(), *platform, {}, model.weights());
+  Session session(model.graph(), *platform, session_options(o), model.weights());
   std::vector<TensorView> inputs{x.view(name)};
   std::vector<OutputTensor> y = session.run(inputs);
   for (int i = 0; i < r.warmup; ++i) session.run(inputs);
@@ -177,12 +182,16 @@ int run(const ModelOptions& o, const RunOptions& r) {
     j["input"] = {{"name", name}, {"dims", x.dims}};
     j["output"] = {{"name", y[0].name}, {"dims", y[0].dims}};
     for (auto [i, v] : best) j["top"].push_back({{"class", i}, {"name", label(i)}, {"score", v}});
-    j["latency_ms"] = {{"median", t.median_ms()}, {"min", t.min_ms()}, {"runs", r.repeat}, {"threads", o.threads},
+    j["latency_ms"] = {{"median", t.median_ms()},
+                       {"min", t.min_ms()},
+                       {"runs", r.repeat},
+                       {"threads", o.threads},
                        {"samples", t.samples_ms}};
     j["arena_bytes"] = session.arena_bytes();
     j["arena_peak_bytes"] = session.peak_bytes();
     j["weight_bytes"] = session.weight_bytes();
     j["tee"] = o.tee;
+    j["mode"] = o.mode;
     if (sim) j["epc"] = epc;
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -194,19 +203,21 @@ int run(const ModelOptions& o, const RunOptions& r) {
   for (auto [i, v] : best) std::printf("  class %4d  score %9.5g  %s\n", i, v, label(i).c_str());
   std::printf("latency median %.3f ms, min %.3f ms over %d runs, %d thread(s)\n", t.median_ms(), t.min_ms(), r.repeat,
               o.threads);
-  std::printf("secure arena %s (weights %s)\n", format_bytes(session.arena_bytes()).c_str(),
-              format_bytes(session.weight_bytes()).c_str());
+  std::printf("secure arena %s (weights %s), %s mode\n", format_bytes(session.arena_bytes()).c_str(),
+              format_bytes(session.weight_bytes()).c_str(), o.mode.c_str());
   if (sim) {
     const json& p = epc["per_run"];
-    std::printf("emulated EPC %s (%s pager): per run %.0f faults (%.0f first touches), %.0f evictions, %.0f reloads, "
-                "%.2f ms in the pager; peak resident %s\n",
-                o.epc.c_str(), epc["pager"].get<std::string>().c_str(), p["faults"].get<double>(), p["first_touches"].get<double>(), p["evictions"].get<double>(),
-                p["reloads"].get<double>(), p["pager_ms"].get<double>(),
-                format_bytes(epc["peak_resident_bytes"].get<uint64_t>()).c_str());
-    std::printf("latency: wall %.3f ms (emulated), modelled SGX %.3f ms (%llu cycles per fault; emulator overhead "
-                "removed: handler + %.1f us trap per fault)\n",
-                t.median_ms(), epc["modelled_sgx_latency_ms"].get<double>(),
-                static_cast<unsigned long long>(o.fault_cycles), epc["trap_overhead_us"].get<double>());
+    std::printf(
+        "emulated EPC %s (%s pager): per run %.0f faults (%.0f first touches), %.0f evictions, %.0f reloads, "
+        "%.2f ms in the pager; peak resident %s\n",
+        o.epc.c_str(), epc["pager"].get<std::string>().c_str(), p["faults"].get<double>(),
+        p["first_touches"].get<double>(), p["evictions"].get<double>(), p["reloads"].get<double>(),
+        p["pager_ms"].get<double>(), format_bytes(epc["peak_resident_bytes"].get<uint64_t>()).c_str());
+    std::printf(
+        "latency: wall %.3f ms (emulated), modelled SGX %.3f ms (%llu cycles per fault; emulator overhead "
+        "removed: handler + %.1f us trap per fault)\n",
+        t.median_ms(), epc["modelled_sgx_latency_ms"].get<double>(), static_cast<unsigned long long>(o.fault_cycles),
+        epc["trap_overhead_us"].get<double>());
   }
   if (r.verbose || r.profile) print_steps(session, inputs, r);
   if (!r.output.empty()) std::printf("wrote %s\n", r.output.c_str());
@@ -237,7 +248,7 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
                                           std::to_string(images.cols) + " grey images " + dims_to_string(dims));
   Normalization norm = normalization(o, 1);
   std::unique_ptr<TeePlatform> platform = make_platform(o);
-  Session session(g, *platform, {}, model->weights());
+  Session session(g, *platform, session_options(o), model->weights());
   int64_t n = e.limit > 0 ? std::min(e.limit, images.count) : images.count;
   HostTensor x{dims, std::vector<float>(static_cast<size_t>(images.rows * images.cols))};
   std::vector<TensorView> inputs{x.view(name)};
@@ -257,7 +268,10 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
   if (!o.json) std::fprintf(stderr, "\n");
   double acc = n ? 100.0 * correct / n : 0;
   if (o.json) {
-    json j{{"model", o.model}, {"images", n}, {"correct", correct}, {"accuracy_percent", acc},
+    json j{{"model", o.model},
+           {"images", n},
+           {"correct", correct},
+           {"accuracy_percent", acc},
            {"latency_ms", {{"median", t.median_ms()}, {"min", t.min_ms()}, {"threads", o.threads}}},
            {"arena_bytes", session.arena_bytes()}};
     std::cout << j.dump(2) << "\n";

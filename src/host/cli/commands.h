@@ -18,6 +18,7 @@ struct ModelOptions {
   std::string tee = "none";      // none | sim
   std::string epc = "128MiB";    // emulated EPC size with --tee sim
   uint64_t fault_cycles = 40000;  // modelled cost of one SGX page fault (EWB + ELDU)
+  std::string mode = "planned";   // planned | unmodified (the naive baseline)
 };
 
 struct RunOptions {

@@ -6,10 +6,9 @@
 //   teeinfer run     model.onnx|model.tee [--key k.bin] --input x.npy|image.png [--json]
 //   teeinfer eval    model.onnx|model.tee [--key k.bin] [--images idx.gz --labels idx.gz]
 //   teeinfer inspect model.tee [--key k.bin]
-#include <CLI/CLI.hpp>
-
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -50,8 +49,14 @@ void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
   cmd->add_option("--tee", o.tee, "where trusted memory lives: none (plain memory) or sim (emulated SGX EPC)")
       ->check(CLI::IsMember({"none", "sim"}))
       ->capture_default_str();
-  cmd->add_option("--epc", o.epc, "emulated EPC size with --tee sim (e.g. 16MiB, 93MiB, 128MiB)")->capture_default_str();
+  cmd->add_option("--epc", o.epc, "emulated EPC size with --tee sim (e.g. 16MiB, 93MiB, 128MiB)")
+      ->capture_default_str();
   cmd->add_option("--fault-cycles", o.fault_cycles, "modelled cycles per SGX page fault, for the modelled latency")
+      ->capture_default_str();
+  cmd->add_option("--mode", o.mode,
+                  "planned (the engine) or unmodified (baseline: im2col convolutions, one shared workspace, "
+                  "no buffer reuse)")
+      ->check(CLI::IsMember({"planned", "unmodified"}))
       ->capture_default_str();
 }
 
@@ -71,7 +76,9 @@ int main(int argc, char** argv) {
       ->required();
   run->add_option("--output", run_opts.output, "write the first output tensor as .npy (float32)");
   run->add_option("--repeat", run_opts.repeat, "timed runs")->check(CLI::Range(1, 100000))->capture_default_str();
-  run->add_option("--warmup", run_opts.warmup, "untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
+  run->add_option("--warmup", run_opts.warmup, "untimed runs first")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
   run->add_option("--top", run_opts.top, "classes to print")->check(CLI::Range(1, 1000))->capture_default_str();
   run->add_option("--class-names", run_opts.class_names, "text file with one class name per line");
   run->add_flag("--verbose", run_opts.verbose, "list every kernel and its implementation");

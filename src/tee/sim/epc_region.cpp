@@ -344,7 +344,7 @@ double EpcRegion::trap_overhead_ns() {
 }
 
 std::unique_ptr<SecureRegion> SimPlatform::allocate_region(size_t bytes) {
-  auto region = std::make_unique<EpcRegion>(bytes, epc_bytes_);
+  auto region = std::make_unique<EpcRegion>(bytes, epc_bytes_, mechanism_);
   last_ = region.get();
   return region;
 }

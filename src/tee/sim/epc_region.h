@@ -12,7 +12,8 @@
 //  * mprotect (fallback): a memfd mapped twice; evicted pages are PROT_NONE in the view,
 //    so an access raises SIGSEGV; the pager works through its own writable alias and
 //    punches evicted pages out of the memfd. About 56 us per fault, and every isolated
-//    resident page splits the mapping (bounded by vm.max_map_count). Pages are 4 KiB. Every evicted page is AES-256-GCM sealed,
+//    resident page splits the mapping (bounded by vm.max_map_count). Pages are 4 KiB. Every evicted page is AES-256-GCM
+//    sealed,
 // bound to its index and a per-page version, so a replayed or altered page is detected:
 // the process reports it and stops. The fault path allocates nothing; several threads may
 // fault at once (one lock).
@@ -32,13 +33,13 @@
 namespace teeinfer {
 
 struct EpcStats {
-  uint64_t faults = 0;          // page faults handled
-  uint64_t first_touches = 0;   // faults on never-written pages (zero-filled)
-  uint64_t evictions = 0;       // pages encrypted out
-  uint64_t reloads = 0;         // pages decrypted back in
+  uint64_t faults = 0;         // page faults handled
+  uint64_t first_touches = 0;  // faults on never-written pages (zero-filled)
+  uint64_t evictions = 0;      // pages encrypted out
+  uint64_t reloads = 0;        // pages decrypted back in
   uint64_t bytes_encrypted = 0, bytes_decrypted = 0;
   uint64_t peak_resident_bytes = 0;
-  uint64_t pager_ns = 0;        // time spent inside the fault handler
+  uint64_t pager_ns = 0;  // time spent inside the fault handler
 };
 
 class EpcRegion : public SecureRegion {
@@ -77,7 +78,8 @@ class EpcRegion : public SecureRegion {
 // tee/sim as a TeePlatform: regions are EpcRegions with the given EPC size.
 class SimPlatform : public TeePlatform {
  public:
-  explicit SimPlatform(size_t epc_bytes) : epc_bytes_(epc_bytes) {}
+  explicit SimPlatform(size_t epc_bytes, EpcRegion::Mechanism mechanism = EpcRegion::Mechanism::kAuto)
+      : epc_bytes_(epc_bytes), mechanism_(mechanism) {}
   const char* name() const override { return "sim"; }
   std::unique_ptr<SecureRegion> allocate_region(size_t bytes) override;
   // The region handed out last (for reporting its counters).
@@ -85,6 +87,7 @@ class SimPlatform : public TeePlatform {
 
  private:
   size_t epc_bytes_;
+  EpcRegion::Mechanism mechanism_;
   EpcRegion* last_ = nullptr;
 };
 

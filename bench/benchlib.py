@@ -1,0 +1,37 @@
+"""Helpers shared by the Python benchmarks under bench/."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_DIR = os.path.join(ROOT, "build", "models")
+TEEINFER = os.path.join(ROOT, "build", "teeinfer")
+
+
+def sh(cmd):
+    """Runs a command; exits with its output if it fails; returns stdout."""
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    return r.stdout
+
+
+def ensure_full_models(models, model_dir=MODEL_DIR):
+    """Exports the full-size torchvision models (seeded weights) that are not there yet."""
+    missing = [m for m in models if not os.path.exists(os.path.join(model_dir, m + ".onnx"))]
+    if missing:
+        print(f"exporting full-size models: {', '.join(missing)}", flush=True)
+        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tools", "export_models.py"), "--size", "full", "-o",
+                        model_dir, "--models", ",".join(missing)], check=True)
+
+
+def pyplot():
+    """matplotlib's pyplot with a file backend, or None when it is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        return plt
+    except ImportError:
+        print("matplotlib missing: no plot")
+        return None
