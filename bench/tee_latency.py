@@ -27,10 +27,10 @@ import numpy as np
 from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh
 
 
-def run_json(args, model, key, mode, tee, epc=None):
+def run_json(args, model, key, mode, tee, epc=None, repeat=None):
     cmd = [args.teeinfer, "run", model, "--key", key, "--input", model.replace(".tee", ".input.npy"), "--json",
-           "--threads", "1", "--mode", mode, "--tee", tee, "--warmup", str(args.warmup), "--repeat", str(args.repeat),
-           "--fault-cycles", str(args.fault_cycles)]
+           "--threads", "1", "--mode", mode, "--tee", tee, "--warmup", str(args.warmup), "--repeat",
+           str(repeat or args.repeat), "--fault-cycles", str(args.fault_cycles)]
     if epc:
         cmd += ["--epc", f"{epc}MiB"]
     return json.loads(sh(cmd))
@@ -38,7 +38,8 @@ def run_json(args, model, key, mode, tee, epc=None):
 
 def sweep(args, name, key, mode, progress):
     model = os.path.join(args.work, name + ".tee")
-    native = run_json(args, model, key, mode, "none")
+    native_repeat = max(args.repeat, 7)  # native runs are cheap: more samples, steadier ratios
+    native = run_json(args, model, key, mode, "none", repeat=native_repeat)
     samples = list(native["latency_ms"]["samples"])
     points = []
     for epc in args.epc:
@@ -48,7 +49,7 @@ def sweep(args, name, key, mode, progress):
         points.append({"epc_mib": epc, "wall_ms": j["latency_ms"]["median"],
                        "modelled_ms": e["modelled_sgx_latency_ms"], **e["per_run"],
                        "peak_resident_bytes": e["peak_resident_bytes"], "pager": e["pager"]})
-    samples += run_json(args, model, key, mode, "none")["latency_ms"]["samples"]
+    samples += run_json(args, model, key, mode, "none", repeat=native_repeat)["latency_ms"]["samples"]
     native_ms = float(np.median(samples))
     for p in points:
         p["wall_ratio"] = p["wall_ms"] / native_ms

@@ -109,8 +109,8 @@ dnnl::primitive_attr attr_with(const PostOps& post_ops) {
   return attr;
 }
 
-Lowering::Lowering(const Graph& g, const dnnl::engine& engine, ExecutionMode mode)
-    : g_(g), engine_(engine), mode_(mode) {}
+Lowering::Lowering(const Graph& g, const dnnl::engine& engine, LoweringOptions options)
+    : g_(g), engine_(engine), options_(std::move(options)) {}
 
 int Lowering::new_buffer(const memory::desc& md, const std::string& name, bool persistent) {
   int id = planner_.add_buffer(md.get_size(), current_step(), current_step());
@@ -161,13 +161,46 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
   if (val.dtype != DType::kF32)
     throw Error(ErrorCode::kUnsupported,
                 "constant '" + val.name + "' is " + dtype_name(val.dtype) + "; kernels take float32 constants");
-  Slot s{new_buffer(md, val.name, true), md};
   memory::dims dims = md.dims();
   memory::desc src = source_md ? *source_md : memory::desc(dims, memory::data_type::f32, plain_strides(dims));
   if (src.get_size() != byte_size(val.dtype, val.dims, val.name))
     throw Error(ErrorCode::kBadModel, "constant '" + val.name + "' does not fit the kernel's expected size");
+  if (is_streamed(v)) return streamed_constant(v, md, src);
+  Slot s{new_buffer(md, val.name, true), md};
   loads_.push_back({v, src, s});
   return s;
+}
+
+// Read at every run into a buffer that lives only until its consumer has run. A layout
+// change goes through a staging buffer of the plain bytes, alive for two steps.
+Slot Lowering::streamed_constant(ValueId v, const memory::desc& md, const memory::desc& source_md) {
+  const Value& val = g_.value(v);
+  int64_t rows = val.dims.empty() ? 1 : val.dims[0];
+  Slot target{new_buffer(md, val.name + " (streamed)", false), md};
+  if (source_md == md) {
+    add_stream(v, 0, rows, target);
+    return target;
+  }
+  Slot stage = scratch(source_md, val.name + " (streamed, staging)");
+  add_stream(v, 0, rows, stage);
+  auto pd = dnnl::reorder::primitive_desc(engine_, source_md, engine_, md);
+  add_primitive("reorder " + val.name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, stage}, {DNNL_ARG_TO, target}});
+  return target;
+}
+
+void Lowering::add_stream(ValueId v, int64_t first_row, int64_t rows, const Slot& dst) {
+  if (!options_.weights) throw Error(ErrorCode::kBadArgument, "streamed weights need a weight source");
+  touch(dst);
+  streams_ = true;
+  Step s;
+  s.name = "stream " + g_.value(v).name +
+           (first_row || rows != (g_.value(v).dims.empty() ? 1 : g_.value(v).dims[0])
+                ? " rows " + std::to_string(first_row) + "+" + std::to_string(rows)
+                : "");
+  s.impl = "teeinfer:stream";
+  s.custom_slots = {dst};
+  s.stream = StreamRead{v, first_row, rows};
+  steps_.push_back(std::move(s));
 }
 
 Slot Lowering::output(ValueId v, const memory::desc& md) {
@@ -188,7 +221,7 @@ std::optional<Slot> Lowering::reuse_for_output(ValueId donor, ValueId out, const
   if (it == slots_.end() || !(it->second.md == md)) return std::nullopt;
   int b = it->second.buffer;
   bool is_input = std::any_of(inputs_.begin(), inputs_.end(), [&](const auto& i) { return i.first == donor; });
-  if (mode_ == ExecutionMode::kUnmodified || persistent_[b] || values_per_buffer_[b] != 1 || is_input ||
+  if (options_.mode == ExecutionMode::kUnmodified || persistent_[b] || values_per_buffer_[b] != 1 || is_input ||
       last_reader_[donor] != current_node_)
     return std::nullopt;
   touch(it->second);
@@ -259,7 +292,8 @@ void Lowering::lower_all(size_t load_scratch_bytes, bool staged) {
   for (size_t b = 0; b < persistent_.size(); ++b) {
     if (persistent_[b]) planner_.extend_lifetime(static_cast<int>(b), kLoadStep);
     // Unmodified mode frees nothing: every activation and scratchpad lives to the end.
-    if (persistent_[b] || mode_ == ExecutionMode::kUnmodified) planner_.extend_lifetime(static_cast<int>(b), last);
+    if (persistent_[b] || options_.mode == ExecutionMode::kUnmodified)
+      planner_.extend_lifetime(static_cast<int>(b), last);
   }
   // Load-phase buffers overlap activations freely: no step runs while weights load.
   size_t staging = 0;
@@ -269,8 +303,8 @@ void Lowering::lower_all(size_t load_scratch_bytes, bool staged) {
     staging_buffer_ = planner_.add_buffer(staging, kLoadStep, kLoadStep);
     buffer_names_.push_back("load staging");
   }
-  if (load_scratch_bytes) {
-    load_scratch_buffer_ = planner_.add_buffer(load_scratch_bytes, kLoadStep, kLoadStep);
+  if (load_scratch_bytes) {  // streamed weights need it at every run too
+    load_scratch_buffer_ = planner_.add_buffer(load_scratch_bytes, kLoadStep, streams_ ? last : kLoadStep);
     buffer_names_.push_back("load scratch");
   }
   for (auto& i : inputs_) planner_.extend_lifetime(i.second.buffer, 0);

@@ -19,6 +19,7 @@
 #include "common/graph.h"
 #include "enclave/execution_mode.h"
 #include "enclave/memory_planner.h"
+#include "enclave/weight_source.h"
 
 namespace teeinfer {
 
@@ -32,6 +33,13 @@ struct Slot {
   size_t offset = 0;  // bytes
 };
 
+// Rows of a constant read from the WeightSource at every run (decrypted, for a sealed
+// model) into the step's first slot: how the budget planner streams weights.
+struct StreamRead {
+  ValueId value = kNoValue;
+  int64_t first_row = 0, rows = 0;
+};
+
 // A hand-written kernel: gets the base pointers of its slots, in the order given.
 using CustomKernel = std::function<void(const std::vector<void*>&)>;
 
@@ -42,6 +50,17 @@ struct Step {
   std::vector<std::pair<int, Slot>> args;  // DNNL_ARG_* -> slot (primitive steps)
   CustomKernel custom;                     // set instead of primitive
   std::vector<Slot> custom_slots;
+  std::optional<StreamRead> stream;  // set instead of both: a weight read
+};
+
+struct LoweringOptions {
+  ExecutionMode mode = ExecutionMode::kPlanned;
+  // By ValueId: constants read at every run, just before use, instead of held resident.
+  std::vector<bool> streamed = {};
+  // Row-streamed weights (fully-connected layers) come through windows of about this size.
+  size_t stream_window_bytes = size_t{1} << 20;
+  // Chunking of streamed constants (row_granularity); required when any is streamed.
+  const WeightSource* weights = nullptr;
 };
 
 // A constant to bring into the arena once, at load time: its plain row-major bytes
@@ -72,7 +91,7 @@ dnnl::primitive_attr attr_with(const PostOps& post_ops);
 
 class Lowering {
  public:
-  Lowering(const Graph& g, const dnnl::engine& engine, ExecutionMode mode = ExecutionMode::kPlanned);
+  Lowering(const Graph& g, const dnnl::engine& engine, LoweringOptions options = {});
 
   // Builds all steps; afterwards buffers(), steps(), loads() and outputs() are final.
   // `load_scratch_bytes`: extra arena the weight source needs while loading.
@@ -86,10 +105,14 @@ class Lowering {
 
   const Graph& graph() const { return g_; }
   const dnnl::engine& engine() const { return engine_; }
-  ExecutionMode mode() const { return mode_; }
+  ExecutionMode mode() const { return options_.mode; }
+  bool is_streamed(ValueId v) const {
+    return static_cast<size_t>(v) < options_.streamed.size() && options_.streamed[v];
+  }
+  const LoweringOptions& options() const { return options_; }
   // The layout convolutions and pools keep activations in.
   Layout activation_layout() const {
-    return mode_ == ExecutionMode::kUnmodified ? Layout::kPlain : Layout::kChannelsLast;
+    return options_.mode == ExecutionMode::kUnmodified ? Layout::kPlain : Layout::kChannelsLast;
   }
 
   // The value as consumed by the step being built, in `layout` (reordered if needed).
@@ -97,8 +120,11 @@ class Lowering {
   // The value in whatever layout it already has.
   Slot input_as_is(ValueId v);
   // A constant reordered at load time into `md` (e.g. a weights layout oneDNN chose).
-  // `source_md` describes the constant's bytes (default: plain over md's dims).
+  // `source_md` describes the constant's bytes (default: plain over md's dims). A streamed
+  // constant is instead read (and reordered) by steps added here, before the caller's.
   Slot constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc* source_md = nullptr);
+  // Adds a step reading rows [first_row, first_row + rows) of constant v into `dst`.
+  void add_stream(ValueId v, int64_t first_row, int64_t rows, const Slot& dst);
   // A fresh buffer for a node's output.
   Slot output(ValueId v, const dnnl::memory::desc& md);
   // The output shares `base`'s buffer with another descriptor (zero-copy reshape).
@@ -130,9 +156,12 @@ class Lowering {
   void touch(const Slot& s);
   int current_step() const { return static_cast<int>(steps_.size()); }
 
+  Slot streamed_constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc& source_md);
+
   const Graph& g_;
   dnnl::engine engine_;
-  ExecutionMode mode_;
+  LoweringOptions options_;
+  bool streams_ = false;
   int shared_workspace_ = -1;
   MemoryPlanner planner_;
   std::vector<std::string> buffer_names_;

@@ -47,7 +47,9 @@ SealedModel::SealedModel(HostInterface& host, KeyProvider& keys, const SealedLoa
   read_manifest(header_bytes);
 }
 
-SealedModel::~SealedModel() { wipe(data_key_.data(), data_key_.size()); }
+SealedModel::~SealedModel() {
+  wipe(data_key_.data(), data_key_.size());
+}
 
 void SealedModel::unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes) {
   AesKey kek{};
@@ -95,20 +97,50 @@ size_t SealedModel::scratch_bytes() const {
   return static_cast<size_t>(std::min<uint64_t>(max_chunk_bytes_, kCopyInBytes)) + kTagBytes;
 }
 
-void SealedModel::read(ValueId v, std::byte* dst, size_t bytes) {
+const SealedTensor& SealedModel::sealed_tensor(ValueId v) const {
   auto it = tensor_of_value_.find(v);
   if (it == tensor_of_value_.end()) throw Error(ErrorCode::kBadModel, "sealed model: no sealed bytes for a constant");
-  const SealedTensor& t = manifest_.tensors[it->second];
+  return manifest_.tensors[it->second];
+}
+
+void SealedModel::read(ValueId v, std::byte* dst, size_t bytes) {
+  const SealedTensor& t = sealed_tensor(v);
+  if (bytes != t.bytes)
+    throw Error(ErrorCode::kBadModel, "sealed model: '" + manifest_.graph.value(v).name + "' has the wrong size");
+  decrypt_chunks(v, 0, t.chunk_count, dst);
+}
+
+void SealedModel::read_rows(ValueId v, int64_t first, int64_t count, std::byte* dst) {
+  const SealedTensor& t = sealed_tensor(v);
   const std::string& name = manifest_.graph.value(v).name;
-  if (bytes != t.bytes) throw Error(ErrorCode::kBadModel, "sealed model: '" + name + "' has the wrong size");
+  int64_t rows = t.row_bytes ? static_cast<int64_t>(t.bytes / t.row_bytes) : 0;
+  int64_t per = static_cast<int64_t>(t.rows_per_chunk);
+  if (first < 0 || count <= 0 || first > rows - count || first % per != 0 ||
+      (count % per != 0 && first + count != rows))
+    throw Error(ErrorCode::kBadArgument, "sealed model: rows [" + std::to_string(first) + ", +" +
+                                             std::to_string(count) + ") of '" + name + "' are not whole chunks");
+  auto chunk = static_cast<uint32_t>(first / per);
+  auto chunks = static_cast<uint32_t>((count + per - 1) / per);
+  decrypt_chunks(v, chunk, chunks, dst);
+}
+
+int64_t SealedModel::row_granularity(ValueId v) const {
+  return static_cast<int64_t>(sealed_tensor(v).rows_per_chunk);
+}
+
+// Authenticates and decrypts chunks [first, first + count) of v's tensor into `dst`.
+void SealedModel::decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std::byte* dst) {
+  size_t index = tensor_of_value_.at(v);
+  const SealedTensor& t = manifest_.tensors[index];
+  const std::string& name = manifest_.graph.value(v).name;
   if (!scratch_) throw Error(ErrorCode::kBadArgument, "sealed model: no scratch buffer for chunks");
   uint8_t* scratch = reinterpret_cast<uint8_t*>(scratch_);
   uint8_t* out = reinterpret_cast<uint8_t*>(dst);
   uint64_t pos = 0;
-  for (uint32_t k = 0; k < t.chunk_count; ++k) {
+  for (uint32_t k = first; k < first + count; ++k) {
     uint32_t global = t.first_chunk + k, plain = t.chunk_plain_bytes(k);
     auto nonce = chunk_nonce(global);
-    auto aad = chunk_aad(header_, static_cast<uint32_t>(it->second), k, t.chunk_count, plain);
+    auto aad = chunk_aad(header_, static_cast<uint32_t>(index), k, t.chunk_count, plain);
     uint64_t t0 = host_.now_ns();
     GcmDecryptStream gcm(data_key_, nonce.data(), aad.data(), aad.size());
     stats_.decrypt_ns += host_.now_ns() - t0;
@@ -133,7 +165,7 @@ void SealedModel::read(ValueId v, std::byte* dst, size_t bytes) {
     stats_.bytes += plain;
     ++stats_.chunks;
     if (!authentic) {
-      wipe(out, bytes);
+      wipe(dst, pos + plain);
       tampered("chunk " + std::to_string(k) + " of '" + name + "'");
     }
     pos += plain;

@@ -45,6 +45,8 @@ class SealedModel : public WeightSource {
   const std::vector<SealedTensor>& tensors() const { return manifest_.tensors; }
 
   void read(ValueId v, std::byte* dst, size_t bytes) override;
+  void read_rows(ValueId v, int64_t first, int64_t count, std::byte* dst) override;
+  int64_t row_granularity(ValueId v) const override;
   // Ciphertext comes in through a cache-sized window (see kCopyInBytes in the .cpp).
   size_t scratch_bytes() const override;
   void set_scratch(std::byte* scratch) override { scratch_ = scratch; }
@@ -53,6 +55,8 @@ class SealedModel : public WeightSource {
  private:
   void unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes);
   void read_manifest(const uint8_t* header_bytes);
+  const SealedTensor& sealed_tensor(ValueId v) const;
+  void decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std::byte* dst);
 
   HostInterface& host_;
   SealedHeader header_;

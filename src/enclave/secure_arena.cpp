@@ -14,8 +14,7 @@ std::byte* SecureArena::reserve(size_t offset, size_t bytes, const std::string& 
   if (end < offset || end > budget_)
     throw Error(ErrorCode::kBudgetExceeded, "buffer '" + what + "' ends at byte " + std::to_string(end) +
                                                 ", past the secure-memory budget of " + std::to_string(budget_));
-  if (end > region_bytes_)
-    throw Error(ErrorCode::kBudgetExceeded, "buffer '" + what + "' ends past the secure region");
+  if (end > region_bytes_) throw Error(ErrorCode::kBudgetExceeded, "buffer '" + what + "' ends past the secure region");
   peak_ = std::max(peak_, end);
   return base_ + offset;
 }

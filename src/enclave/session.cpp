@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "enclave/budget_planner.h"
 #include "enclave/lowering.h"
 
 namespace teeinfer {
@@ -21,6 +22,9 @@ struct Session::Impl {
   std::vector<std::pair<std::string, Dims>> input_specs;
   std::vector<std::pair<std::string, Dims>> output_specs;
   size_t weight_bytes = 0;
+  std::unique_ptr<InlineConstants> inline_constants;
+  WeightSource* weights = nullptr;
+  BudgetPlan plan;  // its lowering has moved to `lowering`
 
   void* ptr(const Slot& s) const { return buffer_ptrs.at(static_cast<size_t>(s.buffer)) + s.offset; }
   dnnl::memory mem(const Slot& s) const { return dnnl::memory(s.md, engine, ptr(s)); }
@@ -68,8 +72,11 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
     : impl_(std::make_unique<Impl>()) {
   // With an external source (a sealed model) the graph's constants carry no bytes.
   validate_graph(graph, /*constant_bytes_present=*/weights == nullptr);
-  InlineConstants inline_constants(graph);
-  if (!weights) weights = &inline_constants;
+  if (!weights) {
+    impl_->inline_constants = std::make_unique<InlineConstants>(graph);
+    weights = impl_->inline_constants.get();
+  }
+  impl_->weights = weights;
   for (ValueId v : graph.inputs) {
     if (graph.value(v).dtype != DType::kF32)
       throw Error(ErrorCode::kUnsupported, "input '" + graph.value(v).name + "' is " +
@@ -77,20 +84,15 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
     impl_->input_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
   }
   for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
-  impl_->lowering = std::make_unique<Lowering>(graph, impl_->engine, options.mode);
   bool staged = std::any_of(graph.values.begin(), graph.values.end(), [&](const Value& v) {
     return v.is_constant && !weights->in_place(static_cast<ValueId>(&v - graph.values.data()));
   });
-  impl_->lowering->lower_all(weights->scratch_bytes(), staged);
-
+  impl_->plan = plan_for_budget(graph, impl_->engine, *weights,
+                                {options.mode, options.budget_bytes, weights->scratch_bytes(), staged});
+  impl_->lowering = std::move(impl_->plan.lowering);
   MemoryPlanner& planner = impl_->lowering->planner();
-  planner.plan();
   size_t need = planner.arena_size();
   size_t budget = options.budget_bytes ? options.budget_bytes : need;
-  if (need > budget)
-    throw Error(ErrorCode::kBudgetExceeded, "the model needs " + std::to_string(need) +
-                                                " bytes of secure memory as planned; the budget is " +
-                                                std::to_string(budget) + " bytes");
   impl_->region = platform.allocate_region(need);
   impl_->arena = std::make_unique<SecureArena>(impl_->region->data(), impl_->region->size(), budget);
   const auto& names = impl_->lowering->buffer_names();
@@ -117,7 +119,10 @@ std::vector<OutputTensor> Session::run(const std::vector<TensorView>& inputs, St
   }
   const auto& steps = m.lowering->steps();
   for (size_t s = 0; s < steps.size(); ++s) {
-    if (steps[s].custom) {
+    if (const auto& read = steps[s].stream) {
+      m.stream.wait();
+      m.weights->read_rows(read->value, read->first_row, read->rows, static_cast<std::byte*>(m.custom_ptrs[s][0]));
+    } else if (steps[s].custom) {
       m.stream.wait();
       steps[s].custom(m.custom_ptrs[s]);
     } else {
@@ -140,11 +145,30 @@ std::vector<OutputTensor> Session::run(const std::vector<TensorView>& inputs, St
   return out;
 }
 
-size_t Session::arena_bytes() const { return impl_->lowering->planner().arena_size(); }
-size_t Session::peak_bytes() const { return impl_->arena->peak_bytes(); }
-size_t Session::weight_bytes() const { return impl_->weight_bytes; }
-std::string Session::memory_plan_ascii() const { return impl_->lowering->planner().to_ascii(); }
-const std::vector<std::pair<std::string, Dims>>& Session::input_specs() const { return impl_->input_specs; }
+size_t Session::arena_bytes() const {
+  return impl_->lowering->planner().arena_size();
+}
+size_t Session::peak_bytes() const {
+  return impl_->arena->peak_bytes();
+}
+size_t Session::weight_bytes() const {
+  return impl_->weight_bytes;
+}
+size_t Session::streamed_bytes() const {
+  return impl_->plan.streamed_bytes;
+}
+int Session::streamed_constants() const {
+  return impl_->plan.streamed_constants;
+}
+size_t Session::min_budget_bytes() const {
+  return impl_->plan.min_budget_bytes;
+}
+std::string Session::memory_plan_ascii() const {
+  return impl_->lowering->planner().to_ascii();
+}
+const std::vector<std::pair<std::string, Dims>>& Session::input_specs() const {
+  return impl_->input_specs;
+}
 
 std::vector<StepInfo> Session::steps() const {
   std::vector<StepInfo> out;

@@ -22,7 +22,8 @@
 namespace teeinfer {
 
 struct SessionOptions {
-  size_t budget_bytes = 0;  // 0: exactly what the plan needs
+  // Secure memory the plan must fit; weights are streamed when needed (budget_planner.h).
+  size_t budget_bytes = 0;  // 0: no limit, every weight resident
   ExecutionMode mode = ExecutionMode::kPlanned;
 };
 
@@ -47,7 +48,8 @@ class StepObserver {
 
 class Session {
  public:
-  // `weights` supplies the constants' bytes at load (default: the Graph's own).
+  // `weights` supplies the constants' bytes at load, and at every run for streamed ones
+  // (default: the Graph's own); it must outlive the Session.
   Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options = {},
           WeightSource* weights = nullptr);
   ~Session();
@@ -58,9 +60,12 @@ class Session {
   // With an observer, each step completes before the next starts and is reported.
   std::vector<OutputTensor> run(const std::vector<TensorView>& inputs, StepObserver* observer = nullptr);
 
-  size_t arena_bytes() const;        // planned size of the arena
-  size_t peak_bytes() const;         // highest arena byte ever reserved
-  size_t weight_bytes() const;       // bytes of constants held in the arena
+  size_t arena_bytes() const;     // planned size of the arena
+  size_t peak_bytes() const;      // highest arena byte ever reserved
+  size_t weight_bytes() const;    // bytes of constants held in the arena
+  size_t streamed_bytes() const;  // bytes of constants read again at every run
+  int streamed_constants() const;
+  size_t min_budget_bytes() const;  // smallest feasible budget (0 unless streaming was needed)
   std::vector<StepInfo> steps() const;
   std::string memory_plan_ascii() const;
   const std::vector<std::pair<std::string, Dims>>& input_specs() const;

@@ -13,6 +13,19 @@ void InlineConstants::read(ValueId v, std::byte* dst, size_t bytes) {
   std::memcpy(dst, val.data.data(), bytes);
 }
 
+void InlineConstants::read_rows(ValueId v, int64_t first, int64_t count, std::byte* dst) {
+  const Value& val = g_.value(v);
+  size_t row = row_bytes(val);
+  if (first < 0 || count < 0 || static_cast<size_t>(first + count) * row > val.data.size())
+    throw Error(ErrorCode::kBadModel, "constant '" + val.name + "': rows out of range");
+  std::memcpy(dst, val.data.data() + static_cast<size_t>(first) * row, static_cast<size_t>(count) * row);
+}
+
+size_t row_bytes(const Value& v) {
+  int64_t rows = v.dims.empty() ? 1 : v.dims[0];
+  return rows > 0 ? byte_size(v.dtype, v.dims, v.name) / static_cast<size_t>(rows) : 0;
+}
+
 const std::byte* InlineConstants::in_place(ValueId v) const {
   return reinterpret_cast<const std::byte*>(g_.value(v).data.data());
 }

@@ -12,10 +12,14 @@ namespace {
 
 dnnl::algorithm algorithm_of(BinaryKind k) {
   switch (k) {
-    case BinaryKind::kAdd: return dnnl::algorithm::binary_add;
-    case BinaryKind::kSub: return dnnl::algorithm::binary_sub;
-    case BinaryKind::kMul: return dnnl::algorithm::binary_mul;
-    case BinaryKind::kDiv: return dnnl::algorithm::binary_div;
+    case BinaryKind::kAdd:
+      return dnnl::algorithm::binary_add;
+    case BinaryKind::kSub:
+      return dnnl::algorithm::binary_sub;
+    case BinaryKind::kMul:
+      return dnnl::algorithm::binary_mul;
+    case BinaryKind::kDiv:
+      return dnnl::algorithm::binary_div;
   }
   return dnnl::algorithm::binary_add;
 }
@@ -49,7 +53,10 @@ CustomKernel broadcast_kernel(BinaryKind kind, const Dims& a, const Dims& b, con
     int64_t ia = 0, ib = 0;
     for (int64_t o = 0; o < total; ++o) {
       float u = x0[ia], v = x1[ib];
-      out[o] = kind == BinaryKind::kAdd ? u + v : kind == BinaryKind::kSub ? u - v : kind == BinaryKind::kMul ? u * v : u / v;
+      out[o] = kind == BinaryKind::kAdd   ? u + v
+               : kind == BinaryKind::kSub ? u - v
+               : kind == BinaryKind::kMul ? u * v
+                                          : u / v;
       for (size_t k = y.size(); k-- > 0;) {  // odometer increment, keeping offsets in step
         ia += sa[k];
         ib += sb[k];

@@ -1,9 +1,9 @@
 // Conv: {N,C,*spatial} x {OC,C/G,*k} (+ residual {N,OC,*out}) -> {N,OC,*out}.
 // Channels-last activations, weights in the layout oneDNN picks (reordered once, at
 // load), a fused residual as the sum post-op, fused activations after it.
-#include "enclave/kernels/kernels.h"
-
 #include <optional>
+
+#include "enclave/kernels/kernels.h"
 
 namespace teeinfer {
 
@@ -28,8 +28,7 @@ void lower_conv(Lowering& l, const Node& n) {
   memory::desc w_any(wdims, memory::data_type::f32, memory::format_tag::any);
   memory::desc b_md = has_bias ? memory::desc({w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
-                                    w_any, b_md, dst_md, win.strides, win.dilations, win.pads_begin,
-                                    win.pads_end);
+                                    w_any, b_md, dst_md, win.strides, win.dilations, win.pads_begin, win.pads_end);
   dnnl::primitive_attr attr = attr_with({});
   dnnl::post_ops po;
   if (p.fused_sum) po.append_sum(1.f);  // dst already holds the residual

@@ -47,8 +47,8 @@ void lower_lrn(Lowering& l, const Node& n) {
   if (p.size % 2 == 0)
     throw Error(ErrorCode::kUnsupported, "LRN node '" + n.name + "': even size " + std::to_string(p.size));
   Slot src = l.input_as_is(n.inputs[0]);
-  dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::lrn_across_channels, src.md,
-                            p.size, p.alpha, p.beta, p.bias);
+  dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::lrn_across_channels, src.md, p.size,
+                            p.alpha, p.beta, p.bias);
   dnnl::lrn_forward::primitive_desc pd(d, attr_with({}), l.engine());
   Slot dst = l.output(n.outputs[0], pd.dst_desc());
   l.add_primitive(n.name, dnnl::lrn_forward(pd), pd, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
@@ -64,7 +64,8 @@ void lower_softmax(Lowering& l, const Node& n) {
     Dims flat{element_count(outer, n.name), element_count(inner, n.name)};
     Slot src = l.input(n.inputs[0], Layout::kPlain);
     memory::desc md2 = layout_md(flat, Layout::kPlain);
-    dnnl::softmax_v2_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, md2, md2, 1);
+    dnnl::softmax_v2_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, md2, md2,
+                                     1);
     dnnl::softmax_v2_forward::primitive_desc pd(d, attr_with({}), l.engine());
     Slot dst = l.output(n.outputs[0], layout_md(x, Layout::kPlain));
     l.add_primitive(n.name, dnnl::softmax_v2_forward(pd), pd,

@@ -1,5 +1,8 @@
 // Gemm (Y = alpha * A' B' + beta * C) and MatMul (numpy batched matmul) on oneDNN matmul.
 // Constant B is reordered once at load into the layout oneDNN prefers.
+#include <algorithm>
+#include <map>
+
 #include "common/error.h"
 #include "enclave/kernels/kernels.h"
 
@@ -11,11 +14,12 @@ namespace {
 
 memory::desc strided_2d(memory::dim rows, memory::dim cols, bool transposed) {
   // Logical {rows, cols}; stored as {cols, rows} when transposed.
-  return memory::desc({rows, cols}, memory::data_type::f32,
-                      transposed ? memory::dims{1, rows} : memory::dims{cols, 1});
+  return memory::desc({rows, cols}, memory::data_type::f32, transposed ? memory::dims{1, rows} : memory::dims{cols, 1});
 }
 
-memory::desc with_dims(const Dims& d) { return layout_md(d, Layout::kPlain); }
+memory::desc with_dims(const Dims& d) {
+  return layout_md(d, Layout::kPlain);
+}
 
 Dims pad_front(Dims d, size_t rank) {
   d.insert(d.begin(), rank - d.size(), 1);
@@ -29,6 +33,42 @@ Slot weights_slot(Lowering& l, ValueId b, const memory::desc& logical, const mem
   return Slot{s.buffer, logical};
 }
 
+// A streamed B {N, K} (transB) never lies whole in the arena: rows of it (output
+// features) are read a window at a time, and each window's matmul writes its columns of Y.
+// With Y = A W' + bias and elementwise post-ops, every column block is independent.
+void lower_gemm_row_streamed(Lowering& l, const Node& n, const memory::desc& a_md, memory::dim m, memory::dim k,
+                             memory::dim nn, ValueId bias, const dnnl::primitive_attr& attr) {
+  ValueId b = n.inputs[1];
+  auto f32 = memory::data_type::f32;
+  int64_t granularity = std::max<int64_t>(l.options().weights->row_granularity(b), 1);
+  int64_t by_window = static_cast<int64_t>(l.options().stream_window_bytes / (static_cast<size_t>(k) * sizeof(float)));
+  int64_t rows = std::min<int64_t>(nn, std::max<int64_t>(by_window / granularity, 1) * granularity);
+  Slot a = l.input(n.inputs[0], Layout::kPlain);
+  Slot window = l.scratch(memory::desc({rows * k}, f32, memory::format_tag::a), l.graph().value(b).name + " (window)");
+  Slot out = l.output(n.outputs[0], with_dims({m, nn}));
+  Slot bias_slot = bias != kNoValue ? l.input_as_is(bias) : Slot{};
+  std::map<int64_t, dnnl::matmul::primitive_desc> pds;  // by block width: at most two
+  for (int64_t first = 0; first < nn; first += rows) {
+    int64_t r = std::min(rows, nn - first);
+    memory::desc w_md({k, r}, f32, memory::dims{1, k});                // window rows, transposed
+    memory::desc y_md({m, r}, f32, memory::dims{m == 1 ? r : nn, 1});  // Y's columns [first, first + r)
+    memory::desc b_md = bias != kNoValue ? memory::desc({1, r}, f32, memory::format_tag::ab) : memory::desc();
+    if (!pds.count(r))
+      pds.emplace(r, dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, w_md, b_md, y_md), attr, l.engine()));
+    const auto& pd = pds.at(r);
+    l.add_stream(b, first, r, Slot{window.buffer, memory::desc({r * k}, f32, memory::format_tag::a)});
+    auto at = [&](const Slot& s, const memory::desc& md, int64_t floats) {
+      return Slot{s.buffer, md, s.offset + static_cast<size_t>(floats) * sizeof(float)};
+    };
+    std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, Slot{a.buffer, a_md, a.offset}},
+                                           {DNNL_ARG_WEIGHTS, at(window, w_md, 0)},
+                                           {DNNL_ARG_DST, at(out, y_md, first)}};
+    if (bias != kNoValue) args.emplace_back(DNNL_ARG_BIAS, at(bias_slot, b_md, first));
+    l.add_primitive(n.name + " rows " + std::to_string(first) + "+" + std::to_string(r), dnnl::matmul(pd), pd,
+                    std::move(args));
+  }
+}
+
 }  // namespace
 
 void lower_gemm(Lowering& l, const Node& n) {
@@ -39,8 +79,10 @@ void lower_gemm(Lowering& l, const Node& n) {
   memory::dim m = p.trans_a ? a[1] : a[0], k = p.trans_a ? a[0] : a[1], nn = p.trans_b ? b[0] : b[1];
   memory::desc a_md = strided_2d(m, k, p.trans_a), b_md = strided_2d(k, nn, p.trans_b);
   memory::desc dst_md = with_dims({m, nn});
-  bool b_const = g.value(n.inputs[1]).is_constant;
-  memory::desc w_md = b_const ? memory::desc({k, nn}, memory::data_type::f32, memory::format_tag::any) : b_md;
+  // Constant weights in oneDNN's preferred layout, except in unmodified mode (a naive
+  // framework decrypts them and uses them as they are).
+  bool reorder_b = g.value(n.inputs[1]).is_constant && l.mode() == ExecutionMode::kPlanned;
+  memory::desc w_md = reorder_b ? memory::desc({k, nn}, memory::data_type::f32, memory::format_tag::any) : b_md;
 
   ValueId c = n.inputs.size() > 2 && p.beta != 0.f ? n.inputs[2] : kNoValue;
   // A prescaled constant C is the matmul bias (oneDNN applies the alpha output scale to
@@ -62,6 +104,8 @@ void lower_gemm(Lowering& l, const Node& n) {
   attr.set_post_ops(po);
   if (out_scale != 1.f) attr.set_output_scales(0, {out_scale});
 
+  if (l.is_streamed(n.inputs[1]) && p.trans_b && (c == kNoValue || c_const))
+    return lower_gemm_row_streamed(l, n, a_md, m, k, nn, c_const ? c : kNoValue, attr);
   dnnl::matmul::desc d(a_md, w_md, c_const ? c_md : memory::desc(), dst_md);
   dnnl::matmul::primitive_desc pd(d, attr, l.engine());
 
@@ -93,15 +137,16 @@ void lower_matmul(Lowering& l, const Node& n) {
   y[rank - 1] = b[rank - 1];
   if (rank > 12) throw Error(ErrorCode::kUnsupported, "MatMul node '" + n.name + "': rank above 12");
   memory::desc a_md = with_dims(a), b_md = with_dims(b), dst_md = with_dims(y);
-  bool b_const = g.value(n.inputs[1]).is_constant;
-  memory::desc w_md = b_const ? memory::desc(to_dnnl_dims(b), memory::data_type::f32, memory::format_tag::any) : b_md;
+  bool reorder_b = g.value(n.inputs[1]).is_constant && l.mode() == ExecutionMode::kPlanned;
+  memory::desc w_md = reorder_b ? memory::desc(to_dnnl_dims(b), memory::data_type::f32, memory::format_tag::any) : b_md;
   dnnl::matmul::desc d(a_md, w_md, dst_md);
   dnnl::matmul::primitive_desc pd(d, attr_with(p.post_ops), l.engine());
   Slot a_slot = l.input(n.inputs[0], Layout::kPlain);
   Slot w = weights_slot(l, n.inputs[1], b_md, pd.weights_desc());
   Slot out = l.output(n.outputs[0], with_dims(g.value(n.outputs[0]).dims));
-  l.add_primitive(n.name, dnnl::matmul(pd), pd,
-                  {{DNNL_ARG_SRC, Slot{a_slot.buffer, a_md}}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, Slot{out.buffer, dst_md}}});
+  l.add_primitive(
+      n.name, dnnl::matmul(pd), pd,
+      {{DNNL_ARG_SRC, Slot{a_slot.buffer, a_md}}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, Slot{out.buffer, dst_md}}});
 }
 
 }  // namespace teeinfer

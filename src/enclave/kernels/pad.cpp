@@ -1,9 +1,9 @@
 // Constant Pad on a plain tensor. Hand-written: oneDNN has no padding primitive. Pads
 // that feed a Conv/AveragePool are folded into that op at import and never get here.
-#include "enclave/kernels/kernels.h"
-
 #include <algorithm>
 #include <cstring>
+
+#include "enclave/kernels/kernels.h"
 
 namespace teeinfer {
 

@@ -1,10 +1,10 @@
 // Reshape (zero-copy view of a plain tensor), Transpose (one reorder) and Concat.
-#include "common/error.h"
-#include "enclave/kernels/kernels.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "common/error.h"
+#include "enclave/kernels/kernels.h"
 
 namespace teeinfer {
 
@@ -34,9 +34,10 @@ namespace {
 
 // One channels-last part of a concat with its BatchNorm: out = relu?(in * scale + shift).
 // Multiversioned so the inner loop vectorises for AVX-512 without -march flags.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void affine_rows(
-    const float* in, float* out, int64_t pixels, int64_t channels, int64_t out_stride, const float* scale,
-    const float* shift, bool relu) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void affine_rows(const float* in, float* out,
+                                                                              int64_t pixels, int64_t channels,
+                                                                              int64_t out_stride, const float* scale,
+                                                                              const float* shift, bool relu) {
   for (int64_t px = 0; px < pixels; ++px) {
     const float* i = in + px * channels;
     float* o = out + px * out_stride;

@@ -1,12 +1,12 @@
 // `teeinfer keygen`, `teeinfer pack` and `teeinfer inspect`.
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/sealed_format.h"
+#include "common/units.h"
 #include "enclave/sealed_model.h"
 #include "host/cli/commands.h"
 #include "host/file_host.h"
@@ -14,7 +14,6 @@
 #include "host/model_loader.h"
 #include "host/packer.h"
 #include "host/runner.h"
-#include "host/units.h"
 
 namespace teeinfer::cli {
 namespace {
@@ -61,8 +60,10 @@ int pack(const PackOptions& p) {
   auto specs = model.declared_inputs();
   std::map<std::string, Dims> dims;
   for (const auto& [name, declared] : specs) {
-    if (!p.input_shape.empty() && specs.size() == 1) dims[name] = parse_dims(p.input_shape, "--input-shape");
-    else dims[name] = resolve_input_dims(name, declared);
+    if (!p.input_shape.empty() && specs.size() == 1)
+      dims[name] = parse_dims(p.input_shape, "--input-shape");
+    else
+      dims[name] = resolve_input_dims(name, declared);
   }
   PassStats passes;
   Graph g = load_onnx_model(model, dims, &passes);
@@ -136,8 +137,10 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
     std::printf("  (give --key to see the graph and tensors)\n");
     return 0;
   }
-  for (const auto& in : j["inputs"]) std::printf("  input  %s %s\n", in["name"].get<std::string>().c_str(), in["dims"].dump().c_str());
-  for (const auto& out : j["outputs"]) std::printf("  output %s %s\n", out["name"].get<std::string>().c_str(), out["dims"].dump().c_str());
+  for (const auto& in : j["inputs"])
+    std::printf("  input  %s %s\n", in["name"].get<std::string>().c_str(), in["dims"].dump().c_str());
+  for (const auto& out : j["outputs"])
+    std::printf("  output %s %s\n", out["name"].get<std::string>().c_str(), out["dims"].dump().c_str());
   std::printf("  nodes:");
   for (const auto& [op, count] : j["nodes"].items()) std::printf(" %s×%d", op.c_str(), count.get<int>());
   std::printf("\n  %zu tensors, %s of weights, every chunk authenticates:\n", j["tensors"].size(),

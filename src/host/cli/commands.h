@@ -8,17 +8,18 @@
 namespace teeinfer::cli {
 
 struct ModelOptions {
-  std::string model;        // .onnx or sealed .tee
-  std::string key;          // key file, for sealed models
+  std::string model;         // .onnx or sealed .tee
+  std::string key;           // key file, for sealed models
   uint64_t min_version = 0;  // rollback protection for sealed models
   int threads = 1;
   std::string input_shape;  // ONNX only: instantiate for these dims
   std::vector<float> mean, std;
   bool json = false;
-  std::string tee = "none";      // none | sim
-  std::string epc = "128MiB";    // emulated EPC size with --tee sim
+  std::string tee = "none";       // none | sim
+  std::string epc = "128MiB";     // emulated EPC size with --tee sim
   uint64_t fault_cycles = 40000;  // modelled cost of one SGX page fault (EWB + ELDU)
   std::string mode = "planned";   // planned | unmodified (the naive baseline)
+  std::string budget;             // secure-memory budget; default: --epc with --tee sim, else none
 };
 
 struct RunOptions {
@@ -39,7 +40,14 @@ struct PackOptions {
   bool quiet = false;
 };
 
+struct PlanOptions {
+  std::string model, key, input_shape, budget, mode = "planned";
+  uint64_t min_version = 0;
+  bool json = false;
+};
+
 int run(const ModelOptions& m, const RunOptions& r);
+int plan(const PlanOptions& p);
 int eval(const ModelOptions& m, const EvalOptions& e);
 int keygen(const std::string& path, bool force);
 int pack(const PackOptions& p);

@@ -58,6 +58,9 @@ void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
                   "no buffer reuse)")
       ->check(CLI::IsMember({"planned", "unmodified"}))
       ->capture_default_str();
+  cmd->add_option("--budget", o.budget,
+                  "secure memory the plan must fit, e.g. 8MiB; weights are streamed when needed "
+                  "(default: the --epc size with --tee sim, no limit otherwise)");
 }
 
 }  // namespace
@@ -110,6 +113,19 @@ int main(int argc, char** argv) {
   pack->add_option("--input-shape", pack_opts.input_shape, "input dims to instantiate the model for");
   pack->add_flag("--quiet", pack_opts.quiet, "no progress bar");
 
+  cli::PlanOptions plan_opts;
+  CLI::App* plan =
+      app.add_subcommand("plan", "show the memory plan for a secure-memory budget, and the minimum budget");
+  plan->add_option("model", plan_opts.model, "ONNX model, or sealed .tee model")->required();
+  plan->add_option("--key", plan_opts.key, "key file of a sealed model");
+  plan->add_option("--min-version", plan_opts.min_version, "refuse sealed models older than this version");
+  plan->add_option("--input-shape", plan_opts.input_shape, "ONNX input dims (default: the model's, batch 1)");
+  plan->add_option("--budget,--epc", plan_opts.budget, "secure-memory budget, e.g. 16MiB (default: no limit)");
+  plan->add_option("--mode", plan_opts.mode, "planned or unmodified")
+      ->check(CLI::IsMember({"planned", "unmodified"}))
+      ->capture_default_str();
+  plan->add_flag("--json", plan_opts.json, "print machine-readable JSON");
+
   std::string inspect_model, inspect_key;
   bool inspect_json = false;
   CLI::App* inspect = app.add_subcommand("inspect", "show a sealed model: sizes without the key, graph with it");
@@ -124,6 +140,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (run->parsed()) return cli::run(run_model, run_opts);
+    if (plan->parsed()) return cli::plan(plan_opts);
     if (eval->parsed()) return cli::eval(eval_model, eval_opts);
     if (keygen->parsed()) return cli::keygen(key_out, force);
     if (pack->parsed()) return cli::pack(pack_opts);

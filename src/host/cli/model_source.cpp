@@ -26,8 +26,7 @@ ModelSource ModelSource::onnx(OnnxModel& model, const std::string& input_name, c
 }
 
 ModelSource ModelSource::sealed(const std::string& path, const std::string& key, uint64_t min_version) {
-  if (key.empty())
-    throw Error(ErrorCode::kBadArgument, "'" + path + "' is a sealed model: give its key with --key");
+  if (key.empty()) throw Error(ErrorCode::kBadArgument, "'" + path + "' is a sealed model: give its key with --key");
   ModelSource m;
   m.host_ = std::make_unique<FileHost>(path);
   m.keys_ = std::make_unique<KeyFileProvider>(key);

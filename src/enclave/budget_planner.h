@@ -1,0 +1,48 @@
+// Budget planner: decides which weights stay resident in secure memory and which are
+// streamed (read and decrypted again at every run, just before use), so that the whole
+// plan fits a byte budget, and proves it by planning every buffer's offset.
+//
+//   BudgetPlan p = plan_for_budget(graph, engine, weights, {.budget_bytes = 16 << 20});
+//   p.lowering->steps();  p.arena_bytes;  p.min_budget_bytes;
+//
+// Policy: keep everything resident when it fits (no per-run cost). Otherwise stream the
+// largest constants first: every streamed byte costs the same decryption time per run,
+// and large tensors free the most memory per step added. Each probe "stream the k
+// largest" lowers and plans the whole graph; k runs up a ladder 1, 2, 4, ..., n to the
+// first rung that fits, then bisects down to the fewest tensors that still fit.
+// Fully-connected weights stream in row windows, so no whole matrix is ever resident.
+// Streaming is not monotone (a streamed tensor may need a staging copy next to its
+// step's activations), so the minimum feasible budget is the least over the ladder.
+#pragma once
+
+#include <memory>
+
+#include "enclave/lowering.h"
+
+namespace teeinfer {
+
+struct BudgetOptions {
+  ExecutionMode mode = ExecutionMode::kPlanned;
+  size_t budget_bytes = 0;        // 0: no limit (everything resident)
+  size_t load_scratch_bytes = 0;  // the weight source's chunk window
+  bool staged = false;            // constants come decrypted through staging (sealed)
+};
+
+struct BudgetPlan {
+  std::unique_ptr<Lowering> lowering;  // lowered and planned
+  size_t arena_bytes = 0;
+  size_t min_budget_bytes = 0;  // computed only when streaming was needed
+  size_t streamed_bytes = 0;    // read from the weight source at every run
+  size_t resident_weight_bytes = 0;
+  int streamed_constants = 0;
+};
+
+// The smallest arena any plan of this graph needs: every constant streamed.
+size_t minimum_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
+                      const BudgetOptions& options);
+
+// Throws Error(kBudgetExceeded) naming the smallest budget that would work.
+BudgetPlan plan_for_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
+                           const BudgetOptions& options);
+
+}  // namespace teeinfer

@@ -1,0 +1,116 @@
+// The budget planner: under any feasible budget the plan fits (arena and measured peak
+// <= budget), outputs equal the unlimited plan's, weights stream only when needed, a
+// budget below the minimum fails naming the minimum, and in the emulated EPC of the
+// budget's size nothing is ever evicted.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "enclave/budget_planner.h"
+#include "enclave/sealed_model.h"
+#include "enclave/session.h"
+#include "host/file_host.h"
+#include "host/key_file.h"
+#include "host/model_loader.h"
+#include "host/npy.h"
+#include "host/packer.h"
+#include "tee/none/native_platform.h"
+#include "tee/sim/epc_region.h"
+
+using namespace teeinfer;
+
+namespace {
+
+const std::string kModels = std::string(TEEINFER_SOURCE_DIR) + "/tests/models/";
+
+float max_relative_diff(const std::vector<float>& got, const std::vector<float>& want) {
+  float worst = 0, scale = 1e-12f;
+  for (float w : want) scale = std::max(scale, std::fabs(w));
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+  return worst / scale;
+}
+
+class BudgetPlanner : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BudgetPlanner, EveryFeasibleBudgetFitsAndMatchesTheUnlimitedPlan) {
+  std::string stem = kModels + GetParam();
+  HostTensor x = read_npy(stem + ".input.npy");
+  Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
+  NativePlatform native;
+  Session unlimited(g, native);
+  auto want = unlimited.run({x.view("input")})[0].data;
+  InlineConstants inline_constants(g);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  size_t min_budget = minimum_budget(g, engine, inline_constants, {});
+  size_t all = unlimited.arena_bytes();
+  ASSERT_LE(min_budget, all);
+  for (size_t budget : {min_budget, (min_budget + all) / 2, all - 1}) {
+    if (budget < min_budget) continue;
+    Session s(g, native, {.budget_bytes = budget});
+    auto got = s.run({x.view("input")})[0].data;
+    EXPECT_LE(s.arena_bytes(), budget);
+    EXPECT_LE(s.peak_bytes(), budget);
+    if (budget < all) {
+      EXPECT_GT(s.streamed_bytes(), 0u) << "budget " << budget;
+    }
+    EXPECT_LE(max_relative_diff(got, want), 1e-5f) << "budget " << budget;
+  }
+  Session roomy(g, native, {.budget_bytes = all});
+  EXPECT_EQ(roomy.streamed_bytes(), 0u) << "nothing streams when everything fits";
+}
+
+INSTANTIATE_TEST_SUITE_P(SmallModels, BudgetPlanner,
+                         ::testing::Values("vgg16_small", "resnet18_small", "resnet50_small", "mobilenet_v2_small",
+                                           "alexnet_small", "densenet121_small", "squeezenet1_1_small"));
+
+TEST(BudgetPlannerErrors, BudgetBelowTheMinimumFailsNamingIt) {
+  Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/models/fmnist_vgg.onnx", {{"image", {1, 1, 28, 28}}});
+  InlineConstants w(g);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  size_t min_budget = minimum_budget(g, engine, w, {});
+  NativePlatform platform;
+  try {
+    Session s(g, platform, {.budget_bytes = min_budget - 1});
+    FAIL() << "a budget one byte short of the minimum was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBudgetExceeded);
+    EXPECT_NE(std::string(e.what()).find(std::to_string(min_budget)), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(Session(g, platform, {.budget_bytes = min_budget}));
+}
+
+// Sealed weights streamed from the file at every run (row windows of whole chunks), in an
+// emulated EPC exactly the budget's size: same outputs, and not one page evicted.
+TEST(BudgetPlannerSealed, StreamsSealedWeightsWithoutEvictions) {
+  std::string stem = kModels + "alexnet_small";  // fully-connected layers: row streaming
+  std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/";
+  HostTensor x = read_npy(stem + ".input.npy");
+  Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
+  write_key_file(dir + "budget.key", generate_key(), /*overwrite=*/true);
+  KeyFileProvider keys(dir + "budget.key");
+  PackOptions po;
+  po.chunk_bytes = 16 * 1024;  // several rows per chunk on the FC layers
+  pack_model(g, keys.key(), dir + "budget.tee", po);
+  NativePlatform native;
+  auto want = Session(g, native).run({x.view("input")})[0].data;
+
+  FileHost host(dir + "budget.tee");
+  SealedModel sealed(host, keys);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  size_t least =
+      minimum_budget(sealed.graph(), engine, sealed, {.load_scratch_bytes = sealed.scratch_bytes(), .staged = true});
+  size_t budget = (least + EpcRegion::kPage - 1) / EpcRegion::kPage * EpcRegion::kPage;  // an EPC is whole pages
+  SimPlatform sim(budget);
+  Session s(sealed.graph(), sim, {.budget_bytes = budget}, &sealed);
+  sim.last_region()->reset_stats();
+  for (int run = 0; run < 2; ++run) {
+    auto got = s.run({x.view("input")})[0].data;
+    EXPECT_LE(max_relative_diff(got, want), 1e-5f);
+  }
+  EXPECT_GT(s.streamed_bytes(), 0u);
+  EXPECT_EQ(sim.last_region()->stats().evictions, 0u);
+  EXPECT_LE(s.peak_bytes(), budget);
+}
+
+}  // namespace
