@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "common/error.h"
 #include "enclave/budget_planner.h"
@@ -111,6 +112,47 @@ TEST(BudgetPlannerSealed, StreamsSealedWeightsWithoutEvictions) {
   EXPECT_GT(s.streamed_bytes(), 0u);
   EXPECT_EQ(sim.last_region()->stats().evictions, 0u);
   EXPECT_LE(s.peak_bytes(), budget);
+}
+
+// The host swaps ciphertext under a running session: the streamed chunk fails
+// authentication on the loader thread, run() reports it (no hang, no bad output), and
+// once the file is restored the same session runs again.
+TEST(BudgetPlannerSealed, TamperedStreamedChunkFailsTheRunCleanly) {
+  std::string stem = kModels + "alexnet_small";
+  std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/";
+  HostTensor x = read_npy(stem + ".input.npy");
+  Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
+  write_key_file(dir + "tamper.key", generate_key(), /*overwrite=*/true);
+  KeyFileProvider keys(dir + "tamper.key");
+  std::string path = dir + "tamper.tee";
+  pack_model(g, keys.key(), path, {});
+  FileHost host(path);
+  SealedModel sealed(host, keys);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  size_t budget =
+      minimum_budget(sealed.graph(), engine, sealed, {.load_scratch_bytes = sealed.scratch_bytes(), .staged = true});
+  NativePlatform native;
+  Session s(sealed.graph(), native, {.budget_bytes = budget}, &sealed);
+  ASSERT_GT(s.streamed_bytes(), 0u);
+  auto want = s.run({x.view("input")})[0].data;
+
+  // In place, as a hostile host would: the session's open file sees it.
+  auto flip_byte = [&](std::streamoff from_end) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-from_end, std::ios::end);
+    char c = static_cast<char>(f.get());
+    f.seekp(-from_end, std::ios::end);
+    f.put(static_cast<char>(c ^ 1));
+  };
+  flip_byte(100);  // inside the last chunk: the last FC layer's
+  try {
+    s.run({x.view("input")});
+    FAIL() << "a tampered streamed chunk was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadModel) << e.what();
+  }
+  flip_byte(100);
+  EXPECT_EQ(s.run({x.view("input")})[0].data, want);
 }
 
 }  // namespace

@@ -41,6 +41,8 @@ class Prober {
   BudgetPlan probe(size_t k) {
     LoweringOptions lo;
     lo.mode = options_.mode;
+    lo.prefetch = options_.prefetch;
+    lo.conv_band_rows = options_.conv_band_rows;
     lo.weights = &weights_;
     lo.streamed.assign(g_.values.size(), false);
     BudgetPlan p;

@@ -23,9 +23,11 @@ namespace teeinfer {
 
 struct BudgetOptions {
   ExecutionMode mode = ExecutionMode::kPlanned;
-  size_t budget_bytes = 0;        // 0: no limit (everything resident)
-  size_t load_scratch_bytes = 0;  // the weight source's chunk window
-  bool staged = false;            // constants come decrypted through staging (sealed)
+  size_t budget_bytes = 0;                        // 0: no limit (everything resident)
+  size_t load_scratch_bytes = 0;                  // the weight source's chunk window
+  bool staged = false;                            // constants come decrypted through staging (sealed)
+  bool prefetch = true;                           // streamed weights load on a second thread, a step ahead
+  std::map<size_t, int64_t> conv_band_rows = {};  // LoweringOptions::conv_band_rows
 };
 
 struct BudgetPlan {

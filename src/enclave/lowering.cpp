@@ -185,6 +185,7 @@ Slot Lowering::streamed_constant(ValueId v, const memory::desc& md, const memory
   add_stream(v, 0, rows, stage);
   auto pd = dnnl::reorder::primitive_desc(engine_, source_md, engine_, md);
   add_primitive("reorder " + val.name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, stage}, {DNNL_ARG_TO, target}});
+  if (options_.prefetch) steps_.back().loader_start = 0;  // the loader reorders what it read
   return target;
 }
 
@@ -200,6 +201,7 @@ void Lowering::add_stream(ValueId v, int64_t first_row, int64_t rows, const Slot
   s.impl = "teeinfer:stream";
   s.custom_slots = {dst};
   s.stream = StreamRead{v, first_row, rows};
+  if (options_.prefetch) s.loader_start = 0;  // set properly by schedule_loader()
   steps_.push_back(std::move(s));
 }
 
@@ -238,6 +240,26 @@ Slot Lowering::shared_workspace(const memory::desc& md) {
   planner_.grow(shared_workspace_, md.get_size());
   touch(Slot{shared_workspace_, md});
   return Slot{shared_workspace_, md};
+}
+
+// Each run of consecutive loader steps may start when the main-thread step before it
+// begins (it overlaps that step's compute), so every buffer the run touches is reserved
+// from that step on. Safe by construction: a buffer whose bytes the loader's buffers
+// reuse has a last use before that step, which has completed when the loader starts.
+void Lowering::schedule_loader() {
+  int last_main = -1;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& s = steps_[i];
+    if (s.loader_start < 0) {
+      last_main = static_cast<int>(i);
+      continue;
+    }
+    ++loader_steps_;
+    s.loader_start = std::max(last_main, 0);
+    auto reserve = [&](const Slot& slot) { planner_.extend_lifetime(slot.buffer, s.loader_start); };
+    for (const Slot& slot : s.custom_slots) reserve(slot);
+    for (const auto& a : s.args) reserve(a.second);
+  }
 }
 
 void Lowering::add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
@@ -295,6 +317,7 @@ void Lowering::lower_all(size_t load_scratch_bytes, bool staged) {
     if (persistent_[b] || options_.mode == ExecutionMode::kUnmodified)
       planner_.extend_lifetime(static_cast<int>(b), last);
   }
+  schedule_loader();
   // Load-phase buffers overlap activations freely: no step runs while weights load.
   size_t staging = 0;
   for (const ConstantLoad& c : loads_)

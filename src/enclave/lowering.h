@@ -51,6 +51,10 @@ struct Step {
   CustomKernel custom;                     // set instead of primitive
   std::vector<Slot> custom_slots;
   std::optional<StreamRead> stream;  // set instead of both: a weight read
+  // Weight reads, and the reorders of what they read, run on the loader thread when
+  // prefetching: it may start this step once main-thread step `loader_start` has begun
+  // (see Lowering::schedule_loader). -1: a main-thread step.
+  int loader_start = -1;
 };
 
 struct LoweringOptions {
@@ -59,6 +63,12 @@ struct LoweringOptions {
   std::vector<bool> streamed = {};
   // Row-streamed weights (fully-connected layers) come through windows of about this size.
   size_t stream_window_bytes = size_t{1} << 20;
+  // By node index: compute this convolution in bands of this many output rows (y-plane
+  // partitioning; absent or 0: whole).
+  std::map<size_t, int64_t> conv_band_rows = {};
+  // Streamed weights are read by a loader thread one main step ahead of their use, so
+  // decryption overlaps compute; the plan reserves their buffers for that step too.
+  bool prefetch = true;
   // Chunking of streamed constants (row_granularity); required when any is streamed.
   const WeightSource* weights = nullptr;
 };
@@ -110,6 +120,10 @@ class Lowering {
     return static_cast<size_t>(v) < options_.streamed.size() && options_.streamed[v];
   }
   const LoweringOptions& options() const { return options_; }
+  int64_t conv_band_rows(const Node& n) const {
+    auto it = options_.conv_band_rows.find(static_cast<size_t>(&n - g_.nodes.data()));
+    return it == options_.conv_band_rows.end() ? 0 : it->second;
+  }
   // The layout convolutions and pools keep activations in.
   Layout activation_layout() const {
     return options_.mode == ExecutionMode::kUnmodified ? Layout::kPlain : Layout::kChannelsLast;
@@ -125,6 +139,11 @@ class Lowering {
   Slot constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc* source_md = nullptr);
   // Adds a step reading rows [first_row, first_row + rows) of constant v into `dst`.
   void add_stream(ValueId v, int64_t first_row, int64_t rows, const Slot& dst);
+  // Row windows for streamed weights: two alternating buffers when prefetching (one is
+  // filled while the other is read), else one. Returns the window for chunk `index`.
+  Slot stream_window(const std::vector<Slot>& windows, size_t index) const { return windows[index % windows.size()]; }
+  int stream_window_count() const { return options_.prefetch ? 2 : 1; }
+  bool uses_loader() const { return loader_steps_ > 0; }
   // A fresh buffer for a node's output.
   Slot output(ValueId v, const dnnl::memory::desc& md);
   // The output shares `base`'s buffer with another descriptor (zero-copy reshape).
@@ -157,11 +176,13 @@ class Lowering {
   int current_step() const { return static_cast<int>(steps_.size()); }
 
   Slot streamed_constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc& source_md);
+  void schedule_loader();
 
   const Graph& g_;
   dnnl::engine engine_;
   LoweringOptions options_;
   bool streams_ = false;
+  int loader_steps_ = 0;
   int shared_workspace_ = -1;
   MemoryPlanner planner_;
   std::vector<std::string> buffer_names_;

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "enclave/budget_planner.h"
+#include "enclave/loader_thread.h"
 #include "enclave/lowering.h"
 
 namespace teeinfer {
@@ -25,12 +26,69 @@ struct Session::Impl {
   std::unique_ptr<InlineConstants> inline_constants;
   WeightSource* weights = nullptr;
   BudgetPlan plan;  // its lowering has moved to `lowering`
+  std::unique_ptr<LoaderThread> loader;
+  dnnl::stream loader_stream{engine};
 
   void* ptr(const Slot& s) const { return buffer_ptrs.at(static_cast<size_t>(s.buffer)) + s.offset; }
   dnnl::memory mem(const Slot& s) const { return dnnl::memory(s.md, engine, ptr(s)); }
   void load_constants(WeightSource& weights);
   void bind_steps();
+  void start_loader();
+  void execute(size_t step, dnnl::stream& on);
+  void run_steps(StepObserver* observer);
 };
+
+void Session::Impl::execute(size_t s, dnnl::stream& on) {
+  const Step& step = lowering->steps()[s];
+  if (const auto& read = step.stream) {
+    on.wait();
+    weights->read_rows(read->value, read->first_row, read->rows, static_cast<std::byte*>(custom_ptrs[s][0]));
+  } else if (step.custom) {
+    on.wait();
+    step.custom(custom_ptrs[s]);
+  } else {
+    step.primitive.execute(on, step_args[s]);
+  }
+}
+
+void Session::Impl::start_loader() {
+  std::vector<int> steps, starts;
+  const auto& all = lowering->steps();
+  for (size_t s = 0; s < all.size(); ++s)
+    if (all[s].loader_start >= 0) {
+      steps.push_back(static_cast<int>(s));
+      starts.push_back(all[s].loader_start);
+    }
+  if (steps.empty()) return;
+  loader = std::make_unique<LoaderThread>(std::move(steps), std::move(starts), [this](int s) {
+    execute(static_cast<size_t>(s), loader_stream);
+    loader_stream.wait();
+  });
+}
+
+void Session::Impl::run_steps(StepObserver* observer) {
+  const auto& steps = lowering->steps();
+  if (loader) loader->begin_run();
+  try {
+    for (size_t s = 0; s < steps.size(); ++s) {
+      if (loader && steps[s].loader_start >= 0) continue;
+      if (loader) loader->before_main_step(static_cast<int>(s));
+      execute(s, stream);
+      if (observer) {
+        stream.wait();
+        observer->after_step(s);
+      }
+    }
+    stream.wait();
+  } catch (...) {
+    if (loader) try {
+        loader->end_run();
+      } catch (...) {  // the first error is the one to report
+      }
+    throw;
+  }
+  if (loader) loader->end_run();
+}
 
 void Session::Impl::load_constants(WeightSource& weights) {
   int staging = lowering->staging_buffer(), scratch = lowering->load_scratch_buffer();
@@ -88,7 +146,8 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
     return v.is_constant && !weights->in_place(static_cast<ValueId>(&v - graph.values.data()));
   });
   impl_->plan = plan_for_budget(graph, impl_->engine, *weights,
-                                {options.mode, options.budget_bytes, weights->scratch_bytes(), staged});
+                                {options.mode, options.budget_bytes, weights->scratch_bytes(), staged,
+                                 options.prefetch_weights, options.conv_band_rows});
   impl_->lowering = std::move(impl_->plan.lowering);
   MemoryPlanner& planner = impl_->lowering->planner();
   size_t need = planner.arena_size();
@@ -100,6 +159,7 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
     impl_->buffer_ptrs.push_back(impl_->arena->reserve(planner.offset(b), planner.bytes(b), names[b]));
   impl_->load_constants(*weights);
   impl_->bind_steps();
+  impl_->start_loader();
 }
 
 Session::~Session() = default;
@@ -117,23 +177,7 @@ std::vector<OutputTensor> Session::run(const std::vector<TensorView>& inputs, St
                                             dtype_name(inputs[i].dtype) + " " + dims_to_string(inputs[i].dims));
     std::memcpy(m.ptr(in_slots[i].second), inputs[i].data, inputs[i].bytes());
   }
-  const auto& steps = m.lowering->steps();
-  for (size_t s = 0; s < steps.size(); ++s) {
-    if (const auto& read = steps[s].stream) {
-      m.stream.wait();
-      m.weights->read_rows(read->value, read->first_row, read->rows, static_cast<std::byte*>(m.custom_ptrs[s][0]));
-    } else if (steps[s].custom) {
-      m.stream.wait();
-      steps[s].custom(m.custom_ptrs[s]);
-    } else {
-      steps[s].primitive.execute(m.stream, m.step_args[s]);
-    }
-    if (observer) {
-      m.stream.wait();
-      observer->after_step(s);
-    }
-  }
-  m.stream.wait();
+  m.run_steps(observer);
   std::vector<OutputTensor> out;
   const auto& out_slots = m.lowering->outputs();
   for (size_t i = 0; i < out_slots.size(); ++i) {

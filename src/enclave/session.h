@@ -9,6 +9,7 @@
 //   std::vector<OutputTensor> y = s.run({TensorView{DType::kF32, dims, data, "image"}});
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,12 @@ struct SessionOptions {
   // Secure memory the plan must fit; weights are streamed when needed (budget_planner.h).
   size_t budget_bytes = 0;  // 0: no limit, every weight resident
   ExecutionMode mode = ExecutionMode::kPlanned;
+  // Streamed weights are read and decrypted on a second thread, overlapping compute
+  // (loader_thread.h); off: inline, on the calling thread.
+  bool prefetch_weights = true;
+  // By node index: compute that Conv in bands of this many output rows (y-plane
+  // partitioning); for tests and experiments, the planner chooses otherwise.
+  std::map<size_t, int64_t> conv_band_rows;
 };
 
 struct OutputTensor {

@@ -44,12 +44,16 @@ void lower_gemm_row_streamed(Lowering& l, const Node& n, const memory::desc& a_m
   int64_t by_window = static_cast<int64_t>(l.options().stream_window_bytes / (static_cast<size_t>(k) * sizeof(float)));
   int64_t rows = std::min<int64_t>(nn, std::max<int64_t>(by_window / granularity, 1) * granularity);
   Slot a = l.input(n.inputs[0], Layout::kPlain);
-  Slot window = l.scratch(memory::desc({rows * k}, f32, memory::format_tag::a), l.graph().value(b).name + " (window)");
+  std::vector<Slot> windows;
+  for (int w = 0; w < l.stream_window_count(); ++w)
+    windows.push_back(l.scratch(memory::desc({rows * k}, f32, memory::format_tag::a),
+                                l.graph().value(b).name + " (window " + std::to_string(w) + ")"));
   Slot out = l.output(n.outputs[0], with_dims({m, nn}));
   Slot bias_slot = bias != kNoValue ? l.input_as_is(bias) : Slot{};
   std::map<int64_t, dnnl::matmul::primitive_desc> pds;  // by block width: at most two
   for (int64_t first = 0; first < nn; first += rows) {
     int64_t r = std::min(rows, nn - first);
+    Slot window = l.stream_window(windows, static_cast<size_t>(first / rows));
     memory::desc w_md({k, r}, f32, memory::dims{1, k});                // window rows, transposed
     memory::desc y_md({m, r}, f32, memory::dims{m == 1 ? r : nn, 1});  // Y's columns [first, first + r)
     memory::desc b_md = bias != kNoValue ? memory::desc({1, r}, f32, memory::format_tag::ab) : memory::desc();

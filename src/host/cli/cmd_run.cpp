@@ -151,6 +151,7 @@ json epc_report(const EpcStats& s, int runs, double wall_median_ms, const ModelO
 SessionOptions session_options(const ModelOptions& o) {
   SessionOptions s;
   s.mode = o.mode == "unmodified" ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
+  s.prefetch_weights = !o.no_prefetch;
   if (!o.budget.empty())
     s.budget_bytes = parse_bytes(o.budget, "--budget");
   else if (o.tee == "sim" && s.mode == ExecutionMode::kPlanned)
@@ -195,6 +196,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
                        {"samples", t.samples_ms}};
     j["arena_bytes"] = session.arena_bytes();
     j["streamed_bytes_per_run"] = session.streamed_bytes();
+    j["prefetch"] = !o.no_prefetch;
     j["arena_peak_bytes"] = session.peak_bytes();
     j["weight_bytes"] = session.weight_bytes();
     j["tee"] = o.tee;
