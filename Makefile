@@ -56,9 +56,10 @@ bench: deps build
 	cd bench && npm install --ignore-scripts --no-audit --no-fund
 	/usr/bin/python3 bench/foundation_bench.py
 
-# The TEE paging cliff: unmodified mode, VGG-16 and ResNet-50, EPC 1024..16 MiB (~10 min).
+# The TEE paging cliff (unmodified mode) and the planner's answer (planned mode): VGG-16
+# and ResNet-50, EPC 1024..16 MiB, against native, one run (~25 min).
 bench-cliff: deps build
-	/usr/bin/python3 bench/tee_latency.py --modes unmodified
+	/usr/bin/python3 bench/tee_latency.py --modes planned,unmodified
 
 # Sealed-model throughput vs `openssl speed`, and VGG-16 pack time (after `make bench`).
 bench-sealed: build

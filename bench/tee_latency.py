@@ -13,7 +13,7 @@ Two in-TEE numbers per point, both over native:
 Counters per inference (faults, evictions, bytes decrypted) explain the curve.
 Writes bench/out/tee_latency.{md,json,png}.
 
-  make bench-cliff                        # unmodified baseline, VGG-16 and ResNet-50
+  make bench-cliff                        # planned and unmodified, VGG-16 and ResNet-50
   /usr/bin/python3 bench/tee_latency.py --models resnet50 --modes unmodified,planned --epc 128,16
 """
 import argparse
@@ -24,6 +24,9 @@ import time
 
 import numpy as np
 
+import subprocess
+import sys
+
 from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh
 
 
@@ -33,7 +36,12 @@ def run_json(args, model, key, mode, tee, epc=None, repeat=None):
            str(repeat or args.repeat), "--fault-cycles", str(args.fault_cycles)]
     if epc:
         cmd += ["--epc", f"{epc}MiB"]
-    return json.loads(sh(cmd))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0 and "budget exceeded" in r.stderr:
+        return None  # the planned mode cannot fit this EPC: reported, not fatal
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    return json.loads(r.stdout)
 
 
 def sweep(args, name, key, mode, progress):
@@ -45,13 +53,17 @@ def sweep(args, name, key, mode, progress):
     for epc in args.epc:
         progress(f"{name} {mode} --epc {epc}MiB")
         j = run_json(args, model, key, mode, "sim", epc)
+        if j is None:
+            points.append({"epc_mib": epc, "infeasible": True})
+            continue
         e = j["epc"]
         points.append({"epc_mib": epc, "wall_ms": j["latency_ms"]["median"],
                        "modelled_ms": e["modelled_sgx_latency_ms"], **e["per_run"],
-                       "peak_resident_bytes": e["peak_resident_bytes"], "pager": e["pager"]})
+                       "peak_resident_bytes": e["peak_resident_bytes"], "pager": e["pager"],
+                       "arena_bytes": j["arena_bytes"], "streamed_bytes": j.get("streamed_bytes_per_run", 0)})
     samples += run_json(args, model, key, mode, "none", repeat=native_repeat)["latency_ms"]["samples"]
     native_ms = float(np.median(samples))
-    for p in points:
+    for p in (p for p in points if not p.get("infeasible")):
         p["wall_ratio"] = p["wall_ms"] / native_ms
         p["modelled_ratio"] = p["modelled_ms"] / native_ms
     return {"model": name, "mode": mode, "native_ms": native_ms, "native_min_ms": float(min(samples)),
@@ -67,12 +79,16 @@ def table(rows, args):
                   f"(range {r['native_min_ms']:.1f}-{r['native_max_ms']:.1f}), secure memory needed "
                   f"{r['arena_bytes'] / 2**20:.1f} MiB", "",
                   "| EPC MiB | wall ms | wall/native | modelled SGX ms | modelled/native | faults | evictions | "
-                  "MiB decrypted | pager ms |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "MiB paged in | pager ms | arena MiB | weights streamed MiB/run |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for p in r["points"]:
+            if p.get("infeasible"):
+                lines.append(f"| {p['epc_mib']} | does not fit (see `teeinfer plan`) | | | | | | | | | |")
+                continue
             lines.append(f"| {p['epc_mib']} | {p['wall_ms']:.1f} | {p['wall_ratio']:.2f} | {p['modelled_ms']:.1f} | "
                          f"{p['modelled_ratio']:.2f} | {p['faults']:.0f} | {p['evictions']:.0f} | "
-                         f"{p['bytes_decrypted'] / 2**20:.1f} | {p['pager_ms']:.1f} |")
+                         f"{p['bytes_decrypted'] / 2**20:.1f} | {p['pager_ms']:.1f} | {p['arena_bytes'] / 2**20:.1f} | "
+                         f"{p['streamed_bytes'] / 2**20:.1f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -85,11 +101,11 @@ def plot(rows, path):
     fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.2), squeeze=False)
     for ax, m in zip(axes[0], models):
         for i, r in enumerate(x for x in rows if x["model"] == m):
-            epc = [p["epc_mib"] for p in r["points"]]
+            pts = [p for p in r["points"] if not p.get("infeasible")]
+            epc = [p["epc_mib"] for p in pts]
             color = f"C{i}"
-            ax.plot(epc, [p["modelled_ratio"] for p in r["points"]], "o-", color=color,
-                    label=f"{r['mode']}: modelled SGX")
-            ax.plot(epc, [p["wall_ratio"] for p in r["points"]], "s--", color=color, alpha=0.6,
+            ax.plot(epc, [p["modelled_ratio"] for p in pts], "o-", color=color, label=f"{r['mode']}: modelled SGX")
+            ax.plot(epc, [p["wall_ratio"] for p in pts], "s--", color=color, alpha=0.6,
                     label=f"{r['mode']}: emulated wall")
             ax.axvline(r["arena_bytes"] / 2**20, color=color, linestyle=":", linewidth=1)
         ax.axhline(1.0, color="black", linewidth=1)
@@ -107,7 +123,7 @@ def plot(rows, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="vgg16,resnet50")
-    ap.add_argument("--modes", default="unmodified", help="comma-separated: unmodified, planned")
+    ap.add_argument("--modes", default="planned,unmodified", help="comma-separated: planned, unmodified")
     ap.add_argument("--epc", default="1024,256,128,93,64,32,16", help="EPC sizes in MiB")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)

@@ -232,13 +232,22 @@ TEST(CliSim, EmulatedEpcReportsPagingAndModelledLatency) {
   CliResult fits = run_cli(base + " --tee sim --epc 64MiB");
   ASSERT_EQ(fits.exit_code, 0) << fits.output;
   EXPECT_EQ(json_number(fits.output, "faults"), 0.0) << "a 2 MiB arena fits a 64 MiB EPC: no faults after warm-up";
-  CliResult small = run_cli(base + " --tee sim --epc 1MiB");
+  // The unmodified baseline does not fit 1 MiB and pages; the planned mode fits it by
+  // streaming weights, and never faults.
+  CliResult small = run_cli(base + " --tee sim --epc 1MiB --mode unmodified");
   ASSERT_EQ(small.exit_code, 0) << small.output;
   EXPECT_GT(json_number(small.output, "faults"), 100.0) << small.output;
   EXPECT_GT(json_number(small.output, "evictions"), 100.0) << small.output;
   double wall = json_number(small.output, "wall_latency_ms"), modelled = json_number(small.output, "modelled_sgx_latency_ms");
   EXPECT_GT(modelled, 0.0);
   EXPECT_LT(modelled, wall) << "the modelled time removes the emulator's own (slower) fault handling";
+  CliResult planned = run_cli(base + " --tee sim --epc 1MiB");
+  ASSERT_EQ(planned.exit_code, 0) << planned.output;
+  EXPECT_EQ(json_number(planned.output, "faults"), 0.0) << planned.output;
+  EXPECT_GT(json_number(planned.output, "streamed_bytes_per_run"), 0.0) << planned.output;
+  CliResult too_small = run_cli(base + " --tee sim --epc 256KiB");
+  EXPECT_EQ(too_small.exit_code, 1) << too_small.output;
+  EXPECT_NE(too_small.output.find("needs at least"), std::string::npos) << too_small.output;
   CliResult bad = run_cli(base + " --tee sim --epc 12");
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_NE(bad.output.find("--epc"), std::string::npos) << bad.output;

@@ -43,19 +43,26 @@ TEST_P(BudgetPlanner, EveryFeasibleBudgetFitsAndMatchesTheUnlimitedPlan) {
   auto want = unlimited.run({x.view("input")})[0].data;
   InlineConstants inline_constants(g);
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  size_t min_budget = minimum_budget(g, engine, inline_constants, {});
   size_t all = unlimited.arena_bytes();
-  ASSERT_LE(min_budget, all);
-  for (size_t budget : {min_budget, (min_budget + all) / 2, all - 1}) {
-    if (budget < min_budget) continue;
-    Session s(g, native, {.budget_bytes = budget});
-    auto got = s.run({x.view("input")})[0].data;
-    EXPECT_LE(s.arena_bytes(), budget);
-    EXPECT_LE(s.peak_bytes(), budget);
-    if (budget < all) {
-      EXPECT_GT(s.streamed_bytes(), 0u) << "budget " << budget;
+  for (bool prefetch : {false, true}) {  // inline, or on the loader thread (more memory)
+    BudgetOptions bo;
+    bo.prefetch = prefetch;
+    size_t min_budget = minimum_budget(g, engine, inline_constants, bo);
+    ASSERT_LE(min_budget, all);
+    for (size_t budget : {min_budget, (min_budget + all) / 2, all - 1}) {
+      if (budget < min_budget) continue;
+      SessionOptions o;
+      o.budget_bytes = budget;
+      o.prefetch_weights = prefetch;
+      Session s(g, native, o);
+      auto got = s.run({x.view("input")})[0].data;
+      EXPECT_LE(s.arena_bytes(), budget);
+      EXPECT_LE(s.peak_bytes(), budget);
+      if (budget < all) {
+        EXPECT_GT(s.streamed_bytes(), 0u) << "budget " << budget;
+      }
+      EXPECT_LE(max_relative_diff(got, want), 1e-5f) << "budget " << budget << (prefetch ? ", prefetch" : "");
     }
-    EXPECT_LE(max_relative_diff(got, want), 1e-5f) << "budget " << budget;
   }
   Session roomy(g, native, {.budget_bytes = all});
   EXPECT_EQ(roomy.streamed_bytes(), 0u) << "nothing streams when everything fits";
@@ -73,7 +80,7 @@ TEST(BudgetPlannerErrors, BudgetBelowTheMinimumFailsNamingIt) {
   NativePlatform platform;
   try {
     Session s(g, platform, {.budget_bytes = min_budget - 1});
-    FAIL() << "a budget one byte short of the minimum was accepted";
+    FAIL() << "a budget one byte short of the minimum was accepted: min " << min_budget;
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kBudgetExceeded);
     EXPECT_NE(std::string(e.what()).find(std::to_string(min_budget)), std::string::npos) << e.what();
@@ -129,30 +136,38 @@ TEST(BudgetPlannerSealed, TamperedStreamedChunkFailsTheRunCleanly) {
   FileHost host(path);
   SealedModel sealed(host, keys);
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  size_t budget =
-      minimum_budget(sealed.graph(), engine, sealed, {.load_scratch_bytes = sealed.scratch_bytes(), .staged = true});
   NativePlatform native;
-  Session s(sealed.graph(), native, {.budget_bytes = budget}, &sealed);
-  ASSERT_GT(s.streamed_bytes(), 0u);
-  auto want = s.run({x.view("input")})[0].data;
+  for (bool prefetch : {false, true}) {
+    BudgetOptions bo;
+    bo.load_scratch_bytes = sealed.scratch_bytes();
+    bo.staged = true;
+    bo.prefetch = prefetch;
+    size_t budget = minimum_budget(sealed.graph(), engine, sealed, bo);
+    SessionOptions o;
+    o.budget_bytes = budget;
+    o.prefetch_weights = prefetch;
+    Session s(sealed.graph(), native, o, &sealed);
+    ASSERT_GT(s.streamed_bytes(), 0u);
+    auto want = s.run({x.view("input")})[0].data;
 
-  // In place, as a hostile host would: the session's open file sees it.
-  auto flip_byte = [&](std::streamoff from_end) {
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(-from_end, std::ios::end);
-    char c = static_cast<char>(f.get());
-    f.seekp(-from_end, std::ios::end);
-    f.put(static_cast<char>(c ^ 1));
-  };
-  flip_byte(100);  // inside the last chunk: the last FC layer's
-  try {
-    s.run({x.view("input")});
-    FAIL() << "a tampered streamed chunk was accepted";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kBadModel) << e.what();
+    // In place, as a hostile host would: the session's open file sees it.
+    auto flip_byte = [&](std::streamoff from_end) {
+      std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(-from_end, std::ios::end);
+      char c = static_cast<char>(f.get());
+      f.seekp(-from_end, std::ios::end);
+      f.put(static_cast<char>(c ^ 1));
+    };
+    flip_byte(100);  // inside the last chunk: the last FC layer's
+    try {
+      s.run({x.view("input")});
+      FAIL() << "a tampered streamed chunk was accepted (" << (prefetch ? "prefetch" : "inline") << ")";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kBadModel) << e.what();
+    }
+    flip_byte(100);
+    EXPECT_EQ(s.run({x.view("input")})[0].data, want) << (prefetch ? "prefetch" : "inline");
   }
-  flip_byte(100);
-  EXPECT_EQ(s.run({x.view("input")})[0].data, want);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 
 #include "common/error.h"
 #include "common/units.h"
@@ -30,10 +31,15 @@ std::vector<Candidate> streamable_constants(const Graph& g) {
   return out;
 }
 
+// Row windows for streamed FC weights, largest (fastest matmuls) first. Both the
+// minimum and the plan for a budget try exactly these, so a budget below the reported
+// minimum never fits and one at it always does.
+constexpr size_t kWindowBytes[] = {size_t{1} << 20, size_t{256} << 10, size_t{64} << 10};
+
 class Prober {
  public:
-  Prober(const Graph& g, const dnnl::engine& e, const WeightSource& w, const BudgetOptions& o)
-      : g_(g), engine_(e), weights_(w), options_(o), candidates_(streamable_constants(g)) {}
+  Prober(const Graph& g, const dnnl::engine& e, const WeightSource& w, const BudgetOptions& o, size_t window)
+      : g_(g), engine_(e), weights_(w), options_(o), window_(window), candidates_(streamable_constants(g)) {}
 
   size_t candidates() const { return candidates_.size(); }
 
@@ -42,6 +48,7 @@ class Prober {
     LoweringOptions lo;
     lo.mode = options_.mode;
     lo.prefetch = options_.prefetch;
+    lo.stream_window_bytes = window_;
     lo.conv_band_rows = options_.conv_band_rows;
     lo.weights = &weights_;
     lo.streamed.assign(g_.values.size(), false);
@@ -64,6 +71,7 @@ class Prober {
   const dnnl::engine& engine_;
   const WeightSource& weights_;
   BudgetOptions options_;
+  size_t window_;
   std::vector<Candidate> candidates_;
 };
 
@@ -80,53 +88,72 @@ std::vector<std::pair<size_t, size_t>> probe_ladder(Prober& prober) {
   return out;
 }
 
-size_t minimum_of(const std::vector<std::pair<size_t, size_t>>& ladder) {
-  size_t best = SIZE_MAX;
-  for (const auto& [k, bytes] : ladder) best = std::min(best, bytes);
-  return best;
-}
 
 }  // namespace
 
 size_t minimum_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
                       const BudgetOptions& options) {
-  Prober prober(g, engine, weights, options);
-  if (options.mode == ExecutionMode::kUnmodified) return prober.probe(0).arena_bytes;
-  return minimum_of(probe_ladder(prober));
+  if (options.mode == ExecutionMode::kUnmodified)
+    return Prober(g, engine, weights, options, kWindowBytes[0]).probe(0).arena_bytes;
+  size_t best = SIZE_MAX;
+  for (size_t window : kWindowBytes) {
+    Prober prober(g, engine, weights, options, window);
+    for (size_t k = 0; k <= prober.candidates(); ++k) best = std::min(best, prober.probe(k).arena_bytes);
+  }
+  return best;
 }
+
+namespace {
+
+// The fewest streamed tensors that fit, found fast: up the ladder to the first rung that
+// fits, then bisection below it (any fitting probe found is kept).
+std::optional<BudgetPlan> search_ladder(Prober& p, size_t budget) {
+  auto ladder = probe_ladder(p);
+  auto fits = std::find_if(ladder.begin(), ladder.end(), [&](const auto& r) { return r.second <= budget; });
+  if (fits == ladder.end() || fits == ladder.begin()) return std::nullopt;
+  size_t lo = std::prev(fits)->first, hi = fits->first;
+  BudgetPlan best = p.probe(hi);
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    BudgetPlan candidate = p.probe(mid);
+    if (candidate.arena_bytes <= budget) {
+      hi = mid;
+      best = std::move(candidate);
+    } else {
+      lo = mid;
+    }
+  }
+  return best;
+}
+
+// Every k: for budgets near the minimum, where the ladder can step over the few sets
+// that fit (the arena is not monotone in k).
+std::optional<BudgetPlan> search_all(Prober& p, size_t budget) {
+  for (size_t k = 1; k <= p.candidates(); ++k)
+    if (BudgetPlan plan = p.probe(k); plan.arena_bytes <= budget) return plan;
+  return std::nullopt;
+}
+
+}  // namespace
 
 BudgetPlan plan_for_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
                            const BudgetOptions& options) {
-  Prober prober(g, engine, weights, options);
+  Prober prober(g, engine, weights, options, kWindowBytes[0]);
   BudgetPlan all_resident = prober.probe(0);
   size_t budget = options.budget_bytes;
   if (!budget || all_resident.arena_bytes <= budget) return all_resident;
   if (options.mode == ExecutionMode::kUnmodified)
     throw Error(ErrorCode::kBudgetExceeded, "unmodified mode needs " + format_bytes(all_resident.arena_bytes) +
                                                 " of secure memory; the budget is " + format_bytes(budget));
-  auto ladder = probe_ladder(prober);
-  auto fits = std::find_if(ladder.begin(), ladder.end(), [&](const auto& p) { return p.second <= budget; });
-  size_t min_budget = minimum_of(ladder);
-  if (fits == ladder.end())
-    throw Error(ErrorCode::kBudgetExceeded, "the model needs at least " + format_bytes(min_budget) + " (" +
-                                                std::to_string(min_budget) +
-                                                " bytes) of secure memory; the budget is " + format_bytes(budget));
-  // The first rung that fits, then the fewest streamed tensors between it and the rung
-  // below (bisection; any fitting probe found is kept).
-  size_t lo = std::prev(fits)->first, hi = fits->first;
-  BudgetPlan best = prober.probe(hi);
-  while (hi - lo > 1) {
-    size_t mid = lo + (hi - lo) / 2;
-    BudgetPlan p = prober.probe(mid);
-    if (p.arena_bytes <= budget) {
-      hi = mid;
-      best = std::move(p);
-    } else {
-      lo = mid;
+  for (auto search : {search_ladder, search_all})
+    for (size_t window : kWindowBytes) {
+      Prober p(g, engine, weights, options, window);
+      if (std::optional<BudgetPlan> plan = search(p, budget)) return std::move(*plan);
     }
-  }
-  best.min_budget_bytes = min_budget;
-  return best;
+  size_t min_budget = minimum_budget(g, engine, weights, options);
+  throw Error(ErrorCode::kBudgetExceeded, "the model needs at least " + format_bytes(min_budget) + " (" +
+                                              std::to_string(min_budget) + " bytes) of secure memory; the budget is " +
+                                              format_bytes(budget));
 }
 
 }  // namespace teeinfer

@@ -10,9 +10,11 @@
 // and large tensors free the most memory per step added. Each probe "stream the k
 // largest" lowers and plans the whole graph; k runs up a ladder 1, 2, 4, ..., n to the
 // first rung that fits, then bisects down to the fewest tensors that still fit.
-// Fully-connected weights stream in row windows, so no whole matrix is ever resident.
-// Streaming is not monotone (a streamed tensor may need a staging copy next to its
-// step's activations), so the minimum feasible budget is the least over the ladder.
+// Fully-connected weights stream in row windows (1 MiB, 256 KiB or 64 KiB: the largest
+// that fits), so no whole matrix is ever resident. The arena is not monotone in k (a
+// streamed tensor may need a staging copy next to its step's activations), so when the
+// ladder finds nothing every k is tried; the minimum budget is the least over all k and
+// windows, and a budget fits exactly when it is at least that.
 #pragma once
 
 #include <memory>
@@ -26,7 +28,7 @@ struct BudgetOptions {
   size_t budget_bytes = 0;                        // 0: no limit (everything resident)
   size_t load_scratch_bytes = 0;                  // the weight source's chunk window
   bool staged = false;                            // constants come decrypted through staging (sealed)
-  bool prefetch = true;                           // streamed weights load on a second thread, a step ahead
+  bool prefetch = false;                          // streamed weights load on a second thread, a step ahead
   std::map<size_t, int64_t> conv_band_rows = {};  // LoweringOptions::conv_band_rows
 };
 
@@ -39,7 +41,8 @@ struct BudgetPlan {
   int streamed_constants = 0;
 };
 
-// The smallest arena any plan of this graph needs: every constant streamed.
+// The smallest arena any plan of this graph needs (tries every k and window: slow on
+// big models, for `teeinfer plan` and error messages).
 size_t minimum_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
                       const BudgetOptions& options);
 

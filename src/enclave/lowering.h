@@ -68,7 +68,7 @@ struct LoweringOptions {
   std::map<size_t, int64_t> conv_band_rows = {};
   // Streamed weights are read by a loader thread one main step ahead of their use, so
   // decryption overlaps compute; the plan reserves their buffers for that step too.
-  bool prefetch = true;
+  bool prefetch = false;
   // Chunking of streamed constants (row_granularity); required when any is streamed.
   const WeightSource* weights = nullptr;
 };

@@ -142,9 +142,7 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
     impl_->input_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
   }
   for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
-  bool staged = std::any_of(graph.values.begin(), graph.values.end(), [&](const Value& v) {
-    return v.is_constant && !weights->in_place(static_cast<ValueId>(&v - graph.values.data()));
-  });
+  bool staged = weights->needs_staging();
   impl_->plan = plan_for_budget(graph, impl_->engine, *weights,
                                 {options.mode, options.budget_bytes, weights->scratch_bytes(), staged,
                                  options.prefetch_weights, options.conv_band_rows});

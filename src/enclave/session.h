@@ -27,11 +27,12 @@ struct SessionOptions {
   size_t budget_bytes = 0;  // 0: no limit, every weight resident
   ExecutionMode mode = ExecutionMode::kPlanned;
   // Streamed weights are read and decrypted on a second thread, overlapping compute
-  // (loader_thread.h); off: inline, on the calling thread.
-  bool prefetch_weights = true;
+  // (loader_thread.h). Off by default: on this project's 2-vCPU machine it was slower
+  // (docs/architecture.md, "Prefetching streamed weights").
+  bool prefetch_weights = false;
   // By node index: compute that Conv in bands of this many output rows (y-plane
   // partitioning); for tests and experiments, the planner chooses otherwise.
-  std::map<size_t, int64_t> conv_band_rows;
+  std::map<size_t, int64_t> conv_band_rows = {};
 };
 
 struct OutputTensor {

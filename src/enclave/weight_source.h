@@ -29,6 +29,9 @@ class WeightSource {
   // The bytes of `v` in place, when the source already holds them in plain memory (an
   // unsealed model); nullptr when they must be produced by read() (decrypted).
   virtual const std::byte* in_place(ValueId /*v*/) const { return nullptr; }
+  // Whether read() produces the bytes (decryption), so a constant that needs a layout
+  // change passes through an arena staging buffer; false when in_place() serves them all.
+  virtual bool needs_staging() const { return true; }
   // Arena bytes the source needs while loading (e.g. one ciphertext chunk), and where.
   virtual size_t scratch_bytes() const { return 0; }
   virtual void set_scratch(std::byte* /*scratch*/) {}
@@ -44,6 +47,7 @@ class InlineConstants : public WeightSource {
   void read(ValueId v, std::byte* dst, size_t bytes) override;
   void read_rows(ValueId v, int64_t first, int64_t count, std::byte* dst) override;
   const std::byte* in_place(ValueId v) const override;
+  bool needs_staging() const override { return false; }
 
  private:
   const Graph& g_;

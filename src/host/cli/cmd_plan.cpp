@@ -53,7 +53,7 @@ int plan(const PlanOptions& o) {
   bo.mode = o.mode == "unmodified" ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
   bo.budget_bytes = o.budget.empty() ? 0 : parse_bytes(o.budget, "--budget");
   bo.load_scratch_bytes = weights.scratch_bytes();
-  bo.staged = model.weights() != nullptr;
+  bo.staged = weights.needs_staging();
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   size_t min_budget = minimum_budget(g, engine, weights, bo);
   BudgetPlan plan = plan_for_budget(g, engine, weights, bo);

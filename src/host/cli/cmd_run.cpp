@@ -105,7 +105,13 @@ void print_steps(Session& session, const std::vector<TensorView>& inputs, const 
 
 std::unique_ptr<TeePlatform> make_platform(const ModelOptions& o) {
   if (o.tee == "none") return std::make_unique<NativePlatform>();
-  if (o.tee == "sim") return std::make_unique<SimPlatform>(parse_bytes(o.epc, "--epc"));
+  if (o.tee == "sim") {
+    uint64_t epc = parse_bytes(o.epc, "--epc");
+    if (epc < EpcRegion::kMinResidentBytes)
+      throw Error(ErrorCode::kBadArgument, "--epc " + o.epc + ": the emulated EPC needs at least " +
+                                               format_bytes(EpcRegion::kMinResidentBytes));
+    return std::make_unique<SimPlatform>(epc);
+  }
   throw Error(ErrorCode::kBadArgument, "--tee: '" + o.tee + "' is not one of none, sim");
 }
 
@@ -151,7 +157,7 @@ json epc_report(const EpcStats& s, int runs, double wall_median_ms, const ModelO
 SessionOptions session_options(const ModelOptions& o) {
   SessionOptions s;
   s.mode = o.mode == "unmodified" ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
-  s.prefetch_weights = !o.no_prefetch;
+  s.prefetch_weights = o.prefetch;
   if (!o.budget.empty())
     s.budget_bytes = parse_bytes(o.budget, "--budget");
   else if (o.tee == "sim" && s.mode == ExecutionMode::kPlanned)
@@ -196,7 +202,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
                        {"samples", t.samples_ms}};
     j["arena_bytes"] = session.arena_bytes();
     j["streamed_bytes_per_run"] = session.streamed_bytes();
-    j["prefetch"] = !o.no_prefetch;
+    j["prefetch"] = o.prefetch;
     j["arena_peak_bytes"] = session.peak_bytes();
     j["weight_bytes"] = session.weight_bytes();
     j["tee"] = o.tee;

@@ -20,7 +20,7 @@ struct ModelOptions {
   uint64_t fault_cycles = 40000;  // modelled cost of one SGX page fault (EWB + ELDU)
   std::string mode = "planned";   // planned | unmodified (the naive baseline)
   std::string budget;             // secure-memory budget; default: --epc with --tee sim, else none
-  bool no_prefetch = false;       // stream weights inline instead of on the loader thread
+  bool prefetch = false;          // stream weights on a loader thread, a step ahead of use
 };
 
 struct RunOptions {

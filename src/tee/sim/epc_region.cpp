@@ -269,8 +269,9 @@ EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes, Mechanism mecha
   s.pages = (std::max<size_t>(region_bytes, 1) + kPage - 1) / kPage;
   s.bytes = s.pages * kPage;
   s.capacity = std::min(s.pages, resident_bytes / kPage);
-  if (s.capacity < 4)
-    throw Error(ErrorCode::kBadArgument, "--epc " + std::to_string(resident_bytes) + " bytes: the emulated EPC needs at least 16 KiB");
+  if (s.capacity < kMinResidentBytes / kPage)
+    throw Error(ErrorCode::kBadArgument,
+                "--epc " + std::to_string(resident_bytes) + " bytes: the emulated EPC needs at least 16 KiB");
   s.present.assign(s.pages, 0);
   s.sealed.assign(s.pages, 0);
   s.version.assign(s.pages, 0);

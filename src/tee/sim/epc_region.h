@@ -45,6 +45,7 @@ struct EpcStats {
 class EpcRegion : public SecureRegion {
  public:
   static constexpr size_t kPage = 4096;
+  static constexpr size_t kMinResidentBytes = 4 * kPage;
   enum class Mechanism { kAuto, kUserfaultfd, kMprotect };
 
   // Throws Error if the kernel refuses the mappings or the sizes are unusable (or, for an
