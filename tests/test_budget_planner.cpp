@@ -91,6 +91,8 @@ TEST(BudgetPlannerErrors, BudgetBelowTheMinimumFailsNamingIt) {
 // Sealed weights streamed from the file at every run (row windows of whole chunks), in an
 // emulated EPC exactly the budget's size: same outputs, and not one page evicted.
 TEST(BudgetPlannerSealed, StreamsSealedWeightsWithoutEvictions) {
+  std::string why;
+  if (!EpcRegion::available(EpcRegion::Mechanism::kAuto, &why)) GTEST_SKIP() << "no pager mechanism: " << why;
   std::string stem = kModels + "alexnet_small";  // fully-connected layers: row streaming
   std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/";
   HostTensor x = read_npy(stem + ".input.npy");

@@ -50,6 +50,7 @@ class Prober {
     lo.prefetch = options_.prefetch;
     lo.stream_window_bytes = window_;
     lo.conv_band_rows = options_.conv_band_rows;
+    lo.reorder_slice_bytes = options_.reorder_slice_bytes;
     lo.weights = &weights_;
     lo.streamed.assign(g_.values.size(), false);
     BudgetPlan p;
@@ -87,7 +88,6 @@ std::vector<std::pair<size_t, size_t>> probe_ladder(Prober& prober) {
   }
   return out;
 }
-
 
 }  // namespace
 

@@ -30,6 +30,7 @@ struct BudgetOptions {
   bool staged = false;                            // constants come decrypted through staging (sealed)
   bool prefetch = false;                          // streamed weights load on a second thread, a step ahead
   std::map<size_t, int64_t> conv_band_rows = {};  // LoweringOptions::conv_band_rows
+  size_t reorder_slice_bytes = size_t{1} << 20;   // LoweringOptions::reorder_slice_bytes
 };
 
 struct BudgetPlan {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
 
 #include "common/error.h"
 #include "enclave/kernels/kernels.h"
@@ -167,8 +168,48 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
     throw Error(ErrorCode::kBadModel, "constant '" + val.name + "' does not fit the kernel's expected size");
   if (is_streamed(v)) return streamed_constant(v, md, src);
   Slot s{new_buffer(md, val.name, true), md};
-  loads_.push_back({v, src, s});
+  loads_.push_back({v, src, s, src == md ? std::vector<ReorderSlice>{} : reorder_slices(v, src, md)});
   return s;
+}
+
+// Slices along the source's outermost dim (the tensor's rows, or whole groups of them),
+// each a whole number of sealed chunks and of the target layout's blocks on that dim, so
+// that every slice is a plain sub-block of the source and a valid sub-memory of the target.
+std::vector<ReorderSlice> Lowering::reorder_slices(ValueId v, const memory::desc& source_md,
+                                                   const memory::desc& target_md) const {
+  const Value& val = g_.value(v);
+  if (!options_.weights || val.dims.empty() || target_md.data.format_kind != dnnl_blocked) return {};
+  memory::dims dims = source_md.dims(), strides = strides_of(source_md);
+  size_t d = static_cast<size_t>(std::max_element(strides.begin(), strides.end()) - strides.begin());
+  int64_t units = dims[d], rows = val.dims[0], elements = 1;
+  for (auto x : dims) elements *= x;
+  if (units <= 1 || rows % units != 0 || strides[d] * units != elements) return {};
+  int64_t rows_per_unit = rows / units;
+  int64_t block = 1;  // the target layout's block size on dim d
+  const auto& b = target_md.data.format_desc.blocking;
+  for (int i = 0; i < b.inner_nblks; ++i)
+    if (static_cast<size_t>(b.inner_idxs[i]) == d) block *= b.inner_blks[i];
+  int64_t chunk_rows = std::max<int64_t>(options_.weights->row_granularity(v), 1);
+  int64_t chunk_units = chunk_rows / std::gcd(chunk_rows, rows_per_unit);  // units per whole chunks
+  int64_t step = std::lcm(block, chunk_units);
+  int64_t unit_bytes = static_cast<int64_t>(source_md.get_size()) / units;
+  int64_t per_slice =
+      std::max<int64_t>(static_cast<int64_t>(options_.reorder_slice_bytes) / unit_bytes / step, 1) * step;
+  if (per_slice >= units) return {};
+  std::vector<ReorderSlice> out;
+  try {
+    for (int64_t first = 0; first < units; first += per_slice) {
+      memory::dims part = dims, at(dims.size(), 0);
+      part[d] = std::min(per_slice, units - first);
+      at[d] = first;
+      out.push_back({first * rows_per_unit, part[d] * rows_per_unit,
+                     memory::desc(part, memory::data_type::f32, strides), target_md.submemory_desc(part, at)});
+      dnnl::reorder::primitive_desc(engine_, out.back().source, engine_, out.back().target);  // supported?
+    }
+  } catch (const dnnl::error&) {
+    return {};  // a layout oneDNN cannot address in slices: the whole tensor at once
+  }
+  return out;
 }
 
 // Read at every run into a buffer that lives only until its consumer has run. A layout
@@ -179,6 +220,22 @@ Slot Lowering::streamed_constant(ValueId v, const memory::desc& md, const memory
   Slot target{new_buffer(md, val.name + " (streamed)", false), md};
   if (source_md == md) {
     add_stream(v, 0, rows, target);
+    return target;
+  }
+  if (std::vector<ReorderSlice> slices = reorder_slices(v, source_md, md); !slices.empty()) {
+    size_t biggest = 0;
+    for (const auto& sl : slices) biggest = std::max(biggest, sl.source.get_size());
+    Slot stage = scratch(memory::desc({static_cast<memory::dim>(biggest / sizeof(float))}, memory::data_type::f32,
+                                      memory::format_tag::a),
+                         val.name + " (streamed, staging)");
+    for (const auto& sl : slices) {
+      add_stream(v, sl.first_row, sl.rows, Slot{stage.buffer, sl.source});
+      auto pd = dnnl::reorder::primitive_desc(engine_, sl.source, engine_, sl.target);
+      add_primitive("reorder " + val.name + " rows " + std::to_string(sl.first_row) + "+" + std::to_string(sl.rows),
+                    dnnl::reorder(pd), pd,
+                    {{DNNL_ARG_FROM, Slot{stage.buffer, sl.source}}, {DNNL_ARG_TO, Slot{target.buffer, sl.target}}});
+      if (options_.prefetch) steps_.back().loader_start = 0;
+    }
     return target;
   }
   Slot stage = scratch(source_md, val.name + " (streamed, staging)");
@@ -320,8 +377,11 @@ void Lowering::lower_all(size_t load_scratch_bytes, bool staged) {
   schedule_loader();
   // Load-phase buffers overlap activations freely: no step runs while weights load.
   size_t staging = 0;
-  for (const ConstantLoad& c : loads_)
-    if (staged && !(c.source_md == c.target.md)) staging = std::max(staging, c.source_md.get_size());
+  for (const ConstantLoad& c : loads_) {
+    if (!staged || c.source_md == c.target.md) continue;
+    if (c.slices.empty()) staging = std::max(staging, c.source_md.get_size());
+    for (const ReorderSlice& sl : c.slices) staging = std::max(staging, sl.source.get_size());
+  }
   if (staging) {
     staging_buffer_ = planner_.add_buffer(staging, kLoadStep, kLoadStep);
     buffer_names_.push_back("load staging");

@@ -66,6 +66,8 @@ struct LoweringOptions {
   // By node index: compute this convolution in bands of this many output rows (y-plane
   // partitioning; absent or 0: whole).
   std::map<size_t, int64_t> conv_band_rows = {};
+  // Staged constants reorder through slices of about this many bytes (see ConstantLoad).
+  size_t reorder_slice_bytes = size_t{1} << 20;
   // Streamed weights are read by a loader thread one main step ahead of their use, so
   // decryption overlaps compute; the plan reserves their buffers for that step too.
   bool prefetch = false;
@@ -76,10 +78,21 @@ struct LoweringOptions {
 // A constant to bring into the arena once, at load time: its plain row-major bytes
 // (described by source_md) land in `target`, through the staging buffer and a reorder
 // when target's layout differs.
+// One slice of a reordered constant: rows [first_row, first_row + rows) of its plain
+// bytes (described by `source` over the staging buffer) land in `target`, a sub-block of
+// the constant's buffer.
+struct ReorderSlice {
+  int64_t first_row = 0, rows = 0;
+  dnnl::memory::desc source, target;
+};
+
 struct ConstantLoad {
   ValueId value;
   dnnl::memory::desc source_md;
   Slot target;
+  // Staged constants that need a layout change go through the staging buffer in these
+  // slices, so it holds a slice, not the tensor (empty: the whole tensor at once).
+  std::vector<ReorderSlice> slices = {};
 };
 
 // The load phase happens before step 0: only persistent buffers and load scratch live then.
@@ -176,6 +189,8 @@ class Lowering {
   int current_step() const { return static_cast<int>(steps_.size()); }
 
   Slot streamed_constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc& source_md);
+  std::vector<ReorderSlice> reorder_slices(ValueId v, const dnnl::memory::desc& source_md,
+                                           const dnnl::memory::desc& target_md) const;
   void schedule_loader();
 
   const Graph& g_;

@@ -101,6 +101,14 @@ void Session::Impl::load_constants(WeightSource& weights) {
       stream.wait();
     } else if (c.source_md == c.target.md) {  // already the kernel's layout: straight into place
       weights.read(c.value, static_cast<std::byte*>(ptr(c.target)), bytes);
+    } else if (!c.slices.empty()) {  // through staging a slice at a time
+      std::byte* stage = buffer_ptrs.at(static_cast<size_t>(staging));
+      for (const ReorderSlice& sl : c.slices) {
+        weights.read_rows(c.value, sl.first_row, sl.rows, stage);
+        dnnl::memory src(sl.source, engine, stage), dst(sl.target, engine, ptr(c.target));
+        dnnl::reorder(src, dst).execute(stream, src, dst);
+        stream.wait();
+      }
     } else {
       std::byte* stage = buffer_ptrs.at(static_cast<size_t>(staging));
       weights.read(c.value, stage, bytes);
@@ -145,7 +153,7 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
   bool staged = weights->needs_staging();
   impl_->plan = plan_for_budget(graph, impl_->engine, *weights,
                                 {options.mode, options.budget_bytes, weights->scratch_bytes(), staged,
-                                 options.prefetch_weights, options.conv_band_rows});
+                                 options.prefetch_weights, options.conv_band_rows, options.reorder_slice_bytes});
   impl_->lowering = std::move(impl_->plan.lowering);
   MemoryPlanner& planner = impl_->lowering->planner();
   size_t need = planner.arena_size();

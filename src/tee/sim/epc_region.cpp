@@ -3,11 +3,11 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <openssl/evp.h>
-#include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <openssl/rand.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -20,8 +20,8 @@
 namespace teeinfer {
 
 struct EpcRegion::State {
-  int uffd = -1;    // userfaultfd mechanism
-  int memfd = -1;   // mprotect mechanism
+  int uffd = -1;               // userfaultfd mechanism
+  int memfd = -1;              // mprotect mechanism
   std::byte* view = nullptr;   // what the enclave uses; evicted pages are PROT_NONE
   std::byte* alias = nullptr;  // mprotect: the pager's own read/write mapping of the same memory
   uint8_t* bounce = nullptr;   // userfaultfd: one decrypted page on its way in
@@ -98,8 +98,10 @@ void evict_one(EpcRegion::State& s) {
   // Revoke access first: a thread writing the victim now faults and waits for the lock.
   // (userfaultfd: readers may still read it, its bytes do not change while sealed.)
   const std::byte* src = s.uffd >= 0 ? s.view : s.alias;
-  if (s.uffd >= 0) write_protect(s, v, true);
-  else if (::mprotect(s.view + v * kPage, kPage, PROT_NONE) != 0) die("teeinfer epc: mprotect failed\n");
+  if (s.uffd >= 0)
+    write_protect(s, v, true);
+  else if (::mprotect(s.view + v * kPage, kPage, PROT_NONE) != 0)
+    die("teeinfer epc: mprotect failed\n");
   uint8_t nonce[12], aad[16];
   nonce_and_aad(v, ++s.version[v], nonce, aad);
   uint8_t* out = s.backing.data() + v * kSealedPage;
@@ -207,11 +209,11 @@ EVP_CIPHER_CTX* keyed_ctx(const uint8_t* key, bool encrypt) {
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
   // Key schedule now; the fault path only sets a fresh IV (no allocation there).
   bool ok = ctx && cipher &&
-            (encrypt ? EVP_EncryptInit_ex(ctx, cipher, nullptr, key, nullptr) : EVP_DecryptInit_ex(ctx, cipher, nullptr, key, nullptr)) == 1;
+            (encrypt ? EVP_EncryptInit_ex(ctx, cipher, nullptr, key, nullptr)
+                     : EVP_DecryptInit_ex(ctx, cipher, nullptr, key, nullptr)) == 1;
   if (!ok) throw Error(ErrorCode::kKernel, "epc: OpenSSL cannot set up AES-256-GCM");
   return ctx;
 }
-
 
 // An anonymous region under userfaultfd in SIGBUS mode with write-protect; false if the
 // kernel does not offer it (then the caller falls back to mprotect).
@@ -310,10 +312,18 @@ EpcRegion::~EpcRegion() {
   EVP_CIPHER_CTX_free(s.dec);
 }
 
-std::byte* EpcRegion::data() { return state_->view; }
-size_t EpcRegion::size() const { return state_->bytes; }
-size_t EpcRegion::resident_limit_bytes() const { return state_->capacity * kPage; }
-const char* EpcRegion::mechanism() const { return state_->uffd >= 0 ? "userfaultfd" : "mprotect"; }
+std::byte* EpcRegion::data() {
+  return state_->view;
+}
+size_t EpcRegion::size() const {
+  return state_->bytes;
+}
+size_t EpcRegion::resident_limit_bytes() const {
+  return state_->capacity * kPage;
+}
+const char* EpcRegion::mechanism() const {
+  return state_->uffd >= 0 ? "userfaultfd" : "mprotect";
+}
 
 EpcStats EpcRegion::stats() const {
   SpinGuard guard(state_->lock);
@@ -342,6 +352,16 @@ double EpcRegion::trap_overhead_ns() {
     return std::max(0.0, static_cast<double>(wall - s.pager_ns) / static_cast<double>(s.faults));
   }();
   return overhead;
+}
+
+bool EpcRegion::available(Mechanism mechanism, std::string* why) {
+  try {
+    EpcRegion probe(kMinResidentBytes, kMinResidentBytes, mechanism);
+    return true;
+  } catch (const Error& e) {
+    if (why) *why = e.what();
+    return false;
+  }
 }
 
 std::unique_ptr<SecureRegion> SimPlatform::allocate_region(size_t bytes) {

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "enclave/tee_platform.h"
 
@@ -54,6 +55,8 @@ class EpcRegion : public SecureRegion {
   ~EpcRegion() override;
   EpcRegion(const EpcRegion&) = delete;
   EpcRegion& operator=(const EpcRegion&) = delete;
+  // Whether this kernel lets us use `mechanism` (tries a small region); if not, why.
+  static bool available(Mechanism mechanism, std::string* why = nullptr);
 
   std::byte* data() override;
   size_t size() const override;
