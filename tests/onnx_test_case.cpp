@@ -22,10 +22,35 @@ namespace fs = std::filesystem;
 namespace teeinfer::testing {
 
 bool is_runtime_op(const std::string& op) {
-  static const std::set<std::string> ops = {
-      "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid",
-      "HardSwish", "Add", "Sub", "Mul", "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-      "Flatten", "Reshape", "Transpose", "Concat", "Softmax", "LRN", "Dropout", "Identity", "Squeeze", "Unsqueeze", "Pad"};
+  static const std::set<std::string> ops = {"Conv",
+                                            "Gemm",
+                                            "MatMul",
+                                            "BatchNormalization",
+                                            "Relu",
+                                            "LeakyRelu",
+                                            "Clip",
+                                            "Sigmoid",
+                                            "HardSigmoid",
+                                            "HardSwish",
+                                            "Add",
+                                            "Sub",
+                                            "Mul",
+                                            "Div",
+                                            "MaxPool",
+                                            "AveragePool",
+                                            "GlobalAveragePool",
+                                            "GlobalMaxPool",
+                                            "Flatten",
+                                            "Reshape",
+                                            "Transpose",
+                                            "Concat",
+                                            "Softmax",
+                                            "LRN",
+                                            "Dropout",
+                                            "Identity",
+                                            "Squeeze",
+                                            "Unsqueeze",
+                                            "Pad"};
   return ops.count(op) > 0;
 }
 
@@ -56,8 +81,15 @@ std::vector<double> as_doubles(const Value& v) {
   std::vector<double> out(n);
   for (size_t i = 0; i < n; ++i) {
     switch (v.dtype) {
-      case DType::kF32: { float f; std::memcpy(&f, v.data.data() + 4 * i, 4); out[i] = f; break; }
-      default: out[i] = static_cast<double>(to_i64s(v)[i]); break;
+      case DType::kF32: {
+        float f;
+        std::memcpy(&f, v.data.data() + 4 * i, 4);
+        out[i] = f;
+        break;
+      }
+      default:
+        out[i] = static_cast<double>(to_i64s(v)[i]);
+        break;
     }
   }
   return out;
@@ -67,7 +99,8 @@ std::string compare(const std::string& name, const Dims& got_dims, const std::ve
                     double rtol, double atol) {
   Dims want_dims = want.dims;
   if (element_count(got_dims, name) != element_count(want_dims, name) ||
-      (got_dims != want_dims && !(got_dims.empty() && want_dims == Dims{1}) && !(want_dims.empty() && got_dims == Dims{1})))
+      (got_dims != want_dims && !(got_dims.empty() && want_dims == Dims{1}) &&
+       !(want_dims.empty() && got_dims == Dims{1})))
     return "output '" + name + "' has dims " + dims_to_string(got_dims) + ", expected " + dims_to_string(want_dims);
   std::vector<double> ref = as_doubles(want);
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -135,7 +168,8 @@ static void run_sets(const std::string& dir, double rtol, double atol, CaseResul
       Graph g = import_onnx(bytes, model_path, opt);
       optimize_graph(g);
       std::vector<std::pair<Dims, std::vector<double>>> got;
-      bool all_constant = std::all_of(g.outputs.begin(), g.outputs.end(), [&](ValueId o) { return g.value(o).is_constant; });
+      bool all_constant =
+          std::all_of(g.outputs.begin(), g.outputs.end(), [&](ValueId o) { return g.value(o).is_constant; });
       if (all_constant) {  // fully folded at import
         for (ValueId o : g.outputs) got.emplace_back(g.value(o).dims, as_doubles(g.value(o)));
       } else {

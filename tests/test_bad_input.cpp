@@ -35,7 +35,9 @@ CliResult run_cli(const std::string& args) {
   return r;
 }
 
-std::string temp_path(const std::string& name) { return std::string(TEEINFER_BINARY_DIR) + "/tests/tmp_" + name; }
+std::string temp_path(const std::string& name) {
+  return std::string(TEEINFER_BINARY_DIR) + "/tests/tmp_" + name;
+}
 
 // Import must either succeed or throw teeinfer::Error; anything else is a bug.
 void expect_clean_import(const std::string& bytes, const std::string& what) {
@@ -118,7 +120,8 @@ TEST(Cli, TruncatedModelGivesOneLineError) {
 }
 
 TEST(Cli, UnsupportedOpGivesOneLineError) {
-  CliResult r = run_cli("run " + kSrc + "/tests/data/unsupported_op.onnx --input " + kSrc + "/tests/data/x_1x1x8x8.npy");
+  CliResult r =
+      run_cli("run " + kSrc + "/tests/data/unsupported_op.onnx --input " + kSrc + "/tests/data/x_1x1x8x8.npy");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_NE(r.output.find("'Erf'"), std::string::npos) << r.output;
@@ -205,11 +208,12 @@ TEST(CliSealed, PackInspectRunAndErrors) {
   std::string trunc = temp_path("cli_truncated.tee");
   std::string bytes = read_file(tee);
   write_file_atomic(trunc, bytes.substr(0, bytes.size() - 100));
-  for (const Case& c : {Case{"run " + tee + " --key " + other + " --input " + img, "not the one"},
-                        Case{"run " + tee + " --key " + key + " --min-version 6 --input " + img, "rollback"},
-                        Case{"run " + tee + " --input " + img, "--key"},
-                        Case{"run " + trunc + " --key " + key + " --input " + img, "truncated"},
-                        Case{"pack " + model + " -o " + tee + " --key " + key + " --chunk-size 12XB", "--chunk-size"}}) {
+  for (const Case& c :
+       {Case{"run " + tee + " --key " + other + " --input " + img, "not the one"},
+        Case{"run " + tee + " --key " + key + " --min-version 6 --input " + img, "rollback"},
+        Case{"run " + tee + " --input " + img, "--key"},
+        Case{"run " + trunc + " --key " + key + " --input " + img, "truncated"},
+        Case{"pack " + model + " -o " + tee + " --key " + key + " --chunk-size 12XB", "--chunk-size"}}) {
     CliResult e = run_cli(c.args);
     EXPECT_EQ(e.exit_code, 1) << c.args << "\n" << e.output;
     EXPECT_EQ(std::count(e.output.begin(), e.output.end(), '\n'), 1) << e.output;
@@ -228,7 +232,8 @@ double json_number(const std::string& text, const std::string& key) {
 }
 
 TEST(CliSim, EmulatedEpcReportsPagingAndModelledLatency) {
-  std::string base = "run " + kSrc + "/models/fmnist_vgg.onnx --input " + kSrc + "/tests/data/shirt.png --json --repeat 3";
+  std::string base =
+      "run " + kSrc + "/models/fmnist_vgg.onnx --input " + kSrc + "/tests/data/shirt.png --json --repeat 3";
   CliResult fits = run_cli(base + " --tee sim --epc 64MiB");
   ASSERT_EQ(fits.exit_code, 0) << fits.output;
   EXPECT_EQ(json_number(fits.output, "faults"), 0.0) << "a 2 MiB arena fits a 64 MiB EPC: no faults after warm-up";
@@ -238,7 +243,8 @@ TEST(CliSim, EmulatedEpcReportsPagingAndModelledLatency) {
   ASSERT_EQ(small.exit_code, 0) << small.output;
   EXPECT_GT(json_number(small.output, "faults"), 100.0) << small.output;
   EXPECT_GT(json_number(small.output, "evictions"), 100.0) << small.output;
-  double wall = json_number(small.output, "wall_latency_ms"), modelled = json_number(small.output, "modelled_sgx_latency_ms");
+  double wall = json_number(small.output, "wall_latency_ms"),
+         modelled = json_number(small.output, "modelled_sgx_latency_ms");
   EXPECT_GT(modelled, 0.0);
   EXPECT_LT(modelled, wall) << "the modelled time removes the emulator's own (slower) fault handling";
   CliResult planned = run_cli(base + " --tee sim --epc 1MiB");

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/shape_inference.h"
+#include "enclave/kernels/kernels.h"
 #include "enclave/session.h"
 #include "tee/none/native_platform.h"
 
@@ -138,6 +139,93 @@ TEST(BandedConv, EqualsWholeLayerConvOverARandomSweep) {
     EXPECT_LE(worst / scale, 1e-5f) << describe(k) << ", bands of " << rows << " rows";
   }
   EXPECT_GT(banded_cases, 75);
+}
+
+// Band-fused chains: random Conv/Conv/MaxPool chains (and VGG's real blocks) computed
+// band by band through every layer equal the layer-by-layer result.
+Graph chain_graph(std::mt19937& rng, int64_t* out_h) {
+  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  Graph g;
+  int64_t c = pick(1, 6), h = pick(12, 40), w = pick(6, 20);
+  ValueId x = g.add_value({"x", DType::kF32, {1, c, h, w}, false, {}});
+  g.inputs.push_back(x);
+  int layers = static_cast<int>(pick(2, 4));
+  for (int i = 0; i < layers; ++i) {
+    Node n;
+    n.name = "layer" + std::to_string(i);
+    n.inputs = {x};
+    bool pool = i == layers - 1 && pick(0, 1);
+    if (pool) {
+      n.op = OpKind::kPool;
+      n.onnx_op = "MaxPool";
+      PoolParams p;
+      p.kind = PoolKind::kMax;
+      p.kernel = {2, 2};
+      p.strides = {2, 2};
+      p.dilations = {1, 1};
+      p.pads_begin = p.pads_end = p.declared_pads_end = {0, 0};
+      n.params = p;
+    } else {
+      n.op = OpKind::kConv;
+      n.onnx_op = "Conv";
+      ConvParams p;
+      int64_t k = pick(1, 3) * 2 - 1;  // 1, 3, 5
+      p.kernel = {k, k};
+      p.strides = {pick(1, 2), 1};
+      p.dilations = {1, 1};
+      p.pads_begin = p.pads_end = {k / 2, k / 2};
+      p.post_ops.push_back({EltwiseKind::kRelu, 0.f, 0.f});
+      int64_t oc = pick(1, 8);
+      n.inputs.push_back(g.add_value(constant("w" + std::to_string(i), {oc, c, k, k}, rng)));
+      n.inputs.push_back(g.add_value(constant("b" + std::to_string(i), {oc}, rng)));
+      n.params = p;
+      c = oc;
+    }
+    Dims y = infer_output_dims(g, n);
+    x = g.add_value({"y" + std::to_string(i), DType::kF32, y, false, {}});
+    n.outputs = {x};
+    g.nodes.push_back(n);
+    *out_h = y[2];
+  }
+  g.outputs.push_back(x);
+  return g;
+}
+
+std::vector<float> run_fused(const Graph& g, std::vector<float>& input,
+                             std::map<size_t, std::pair<size_t, int64_t>> fused, size_t* steps) {
+  NativePlatform platform;
+  SessionOptions o;
+  o.fused_bands = std::move(fused);
+  Session s(g, platform, o);
+  *steps = s.steps().size();
+  return s.run({TensorView{DType::kF32, g.value(g.inputs[0]).dims, input.data(), "x"}})[0].data;
+}
+
+TEST(BandFusion, ChainsEqualLayerByLayerOverARandomSweep) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 60; ++i) {
+    int64_t out_h = 0;
+    Graph g = chain_graph(rng, &out_h);
+    Value in = constant("in", g.value(g.inputs[0]).dims, rng);
+    std::vector<float> x(in.data.size() / 4);
+    std::memcpy(x.data(), in.data.data(), in.data.size());
+    auto chains = fusable_chains(g);
+    ASSERT_EQ(chains.size(), 1u);
+    ASSERT_EQ(chains[0], std::make_pair(size_t{0}, g.nodes.size() - 1));
+    int64_t rows = std::uniform_int_distribution<int64_t>(1, std::max<int64_t>(out_h - 1, 1))(rng);
+    size_t plain_steps = 0, fused_steps = 0;
+    std::vector<float> want = run_fused(g, x, {}, &plain_steps);
+    std::vector<float> got = run_fused(g, x, {{0, {g.nodes.size() - 1, rows}}}, &fused_steps);
+    if (rows < out_h) {
+      EXPECT_GT(fused_steps, plain_steps);
+    }
+    float scale = 1e-6f, worst = 0;
+    for (size_t e = 0; e < want.size(); ++e) {
+      scale = std::max(scale, std::fabs(want[e]));
+      worst = std::max(worst, std::fabs(want[e] - got[e]));
+    }
+    EXPECT_LE(worst / scale, 1e-5f) << "case " << i << ", " << g.nodes.size() << " layers, bands of " << rows;
+  }
 }
 
 }  // namespace

@@ -58,8 +58,8 @@ TEST_P(BudgetPlanner, EveryFeasibleBudgetFitsAndMatchesTheUnlimitedPlan) {
       auto got = s.run({x.view("input")})[0].data;
       EXPECT_LE(s.arena_bytes(), budget);
       EXPECT_LE(s.peak_bytes(), budget);
-      if (budget < all) {
-        EXPECT_GT(s.streamed_bytes(), 0u) << "budget " << budget;
+      if (budget < all) {  // it had to stream weights or band-fuse layers
+        EXPECT_TRUE(s.streamed_bytes() > 0 || s.steps().size() != unlimited.steps().size()) << "budget " << budget;
       }
       EXPECT_LE(max_relative_diff(got, want), 1e-5f) << "budget " << budget << (prefetch ? ", prefetch" : "");
     }

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/units.h"
+#include "enclave/kernels/kernels.h"
 
 namespace teeinfer {
 
@@ -51,6 +52,7 @@ class Prober {
     lo.stream_window_bytes = window_;
     lo.conv_band_rows = options_.conv_band_rows;
     lo.reorder_slice_bytes = options_.reorder_slice_bytes;
+    lo.fused_bands = options_.fused_bands;
     lo.weights = &weights_;
     lo.streamed.assign(g_.values.size(), false);
     BudgetPlan p;
@@ -89,6 +91,63 @@ std::vector<std::pair<size_t, size_t>> probe_ladder(Prober& prober) {
   return out;
 }
 
+// Ways to lower the graph, least intrusive first: layer by layer, then every fusable
+// Conv/Pool chain band-fused into more and more bands (smaller band buffers, more
+// recomputed halo rows).
+constexpr int64_t kBandsPerChain[] = {4, 8, 16, 32};
+
+std::vector<BudgetOptions> variants(const Graph& g, const BudgetOptions& options) {
+  std::vector<BudgetOptions> out{options};
+  if (options.mode == ExecutionMode::kUnmodified) return out;
+  // Fusing keeps every weight of a chain in the arena for the whole chain, so it pays
+  // only where the intermediate activations it removes outweigh those weights (VGG's
+  // early blocks, not its 512-channel ones).
+  std::vector<std::pair<size_t, size_t>> chains;
+  for (auto [first, last] : fusable_chains(g)) {
+    size_t activations = 0, weights = 0;
+    for (size_t k = first; k <= last; ++k) {
+      const Node& n = g.nodes[k];
+      if (k < last) activations += byte_size(DType::kF32, g.value(n.outputs[0]).dims, n.name);
+      for (size_t i = 1; i < n.inputs.size(); ++i)
+        if (n.inputs[i] != kNoValue && g.value(n.inputs[i]).is_constant)
+          weights += byte_size(g.value(n.inputs[i]).dtype, g.value(n.inputs[i]).dims, n.name);
+    }
+    if (activations > weights) chains.emplace_back(first, last);
+  }
+  if (chains.empty()) return out;
+  for (int64_t bands : kBandsPerChain) {
+    BudgetOptions o = options;
+    for (auto [first, last] : chains) {
+      int64_t out_h = g.value(g.nodes[last].outputs[0]).dims[2];
+      o.fused_bands[first] = {last, std::max<int64_t>((out_h + bands - 1) / bands, 1)};
+    }
+    out.push_back(o);
+  }
+  return out;
+}
+
+// The configurations a plan may take: layer by layer with any k streamed, or fused with
+// k on the ladder (each fused probe lowers many band steps; the ladder keeps it cheap).
+template <class Visit>
+bool for_each_configuration(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
+                            const BudgetOptions& options, Visit visit) {
+  auto all = variants(g, options);
+  for (size_t v = 0; v < all.size(); ++v)
+    for (size_t window : kWindowBytes) {
+      Prober p(g, engine, weights, all[v], window);
+      if (v == 0) {
+        for (size_t k = 0; k <= p.candidates(); ++k)
+          if (visit(p, k)) return true;
+      } else {
+        for (size_t k = 0;; k = k ? std::min(2 * k, p.candidates()) : 1) {
+          if (visit(p, k)) return true;
+          if (k >= p.candidates()) break;
+        }
+      }
+    }
+  return false;
+}
+
 }  // namespace
 
 size_t minimum_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
@@ -96,23 +155,25 @@ size_t minimum_budget(const Graph& g, const dnnl::engine& engine, const WeightSo
   if (options.mode == ExecutionMode::kUnmodified)
     return Prober(g, engine, weights, options, kWindowBytes[0]).probe(0).arena_bytes;
   size_t best = SIZE_MAX;
-  for (size_t window : kWindowBytes) {
-    Prober prober(g, engine, weights, options, window);
-    for (size_t k = 0; k <= prober.candidates(); ++k) best = std::min(best, prober.probe(k).arena_bytes);
-  }
+  for_each_configuration(g, engine, weights, options, [&](Prober& p, size_t k) {
+    best = std::min(best, p.probe(k).arena_bytes);
+    return false;
+  });
   return best;
 }
 
 namespace {
 
 // The fewest streamed tensors that fit, found fast: up the ladder to the first rung that
-// fits, then bisection below it (any fitting probe found is kept).
-std::optional<BudgetPlan> search_ladder(Prober& p, size_t budget) {
+// fits, then (layer by layer only) bisection below it, keeping any fitting probe.
+std::optional<BudgetPlan> search_ladder(Prober& p, size_t budget, bool bisect) {
   auto ladder = probe_ladder(p);
   auto fits = std::find_if(ladder.begin(), ladder.end(), [&](const auto& r) { return r.second <= budget; });
-  if (fits == ladder.end() || fits == ladder.begin()) return std::nullopt;
-  size_t lo = std::prev(fits)->first, hi = fits->first;
+  if (fits == ladder.end()) return std::nullopt;
+  size_t hi = fits->first;
   BudgetPlan best = p.probe(hi);
+  if (!bisect || fits == ladder.begin()) return best;
+  size_t lo = std::prev(fits)->first;
   while (hi - lo > 1) {
     size_t mid = lo + (hi - lo) / 2;
     BudgetPlan candidate = p.probe(mid);
@@ -126,14 +187,6 @@ std::optional<BudgetPlan> search_ladder(Prober& p, size_t budget) {
   return best;
 }
 
-// Every k: for budgets near the minimum, where the ladder can step over the few sets
-// that fit (the arena is not monotone in k).
-std::optional<BudgetPlan> search_all(Prober& p, size_t budget) {
-  for (size_t k = 1; k <= p.candidates(); ++k)
-    if (BudgetPlan plan = p.probe(k); plan.arena_bytes <= budget) return plan;
-  return std::nullopt;
-}
-
 }  // namespace
 
 BudgetPlan plan_for_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
@@ -145,11 +198,21 @@ BudgetPlan plan_for_budget(const Graph& g, const dnnl::engine& engine, const Wei
   if (options.mode == ExecutionMode::kUnmodified)
     throw Error(ErrorCode::kBudgetExceeded, "unmodified mode needs " + format_bytes(all_resident.arena_bytes) +
                                                 " of secure memory; the budget is " + format_bytes(budget));
-  for (auto search : {search_ladder, search_all})
+  auto all = variants(g, options);
+  for (size_t v = 0; v < all.size(); ++v)
     for (size_t window : kWindowBytes) {
-      Prober p(g, engine, weights, options, window);
-      if (std::optional<BudgetPlan> plan = search(p, budget)) return std::move(*plan);
+      Prober p(g, engine, weights, all[v], window);
+      if (std::optional<BudgetPlan> plan = search_ladder(p, budget, /*bisect=*/v == 0)) return std::move(*plan);
     }
+  // Near the minimum the fast searches can step over the few plans that fit.
+  std::optional<BudgetPlan> found;
+  for_each_configuration(g, engine, weights, options, [&](Prober& p, size_t k) {
+    BudgetPlan plan = p.probe(k);
+    if (plan.arena_bytes > budget) return false;
+    found = std::move(plan);
+    return true;
+  });
+  if (found) return std::move(*found);
   size_t min_budget = minimum_budget(g, engine, weights, options);
   throw Error(ErrorCode::kBudgetExceeded, "the model needs at least " + format_bytes(min_budget) + " (" +
                                               std::to_string(min_budget) + " bytes) of secure memory; the budget is " +

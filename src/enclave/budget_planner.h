@@ -31,6 +31,7 @@ struct BudgetOptions {
   bool prefetch = false;                          // streamed weights load on a second thread, a step ahead
   std::map<size_t, int64_t> conv_band_rows = {};  // LoweringOptions::conv_band_rows
   size_t reorder_slice_bytes = size_t{1} << 20;   // LoweringOptions::reorder_slice_bytes
+  std::map<size_t, std::pair<size_t, int64_t>> fused_bands = {};  // LoweringOptions::fused_bands
 };
 
 struct BudgetPlan {

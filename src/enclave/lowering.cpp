@@ -354,8 +354,15 @@ void Lowering::lower_all(size_t load_scratch_bytes, bool staged) {
     for (ValueId v : g_.nodes[k].inputs)
       if (v != kNoValue) last_reader_[v] = static_cast<int>(k);
   for (ValueId v : g_.outputs) last_reader_[v] = INT32_MAX;
-  for (const Node& n : g_.nodes) {
+  while (static_cast<size_t>(current_node_) < g_.nodes.size()) {
+    const Node& n = g_.nodes[static_cast<size_t>(current_node_)];
     try {
+      auto fused = options_.fused_bands.find(static_cast<size_t>(current_node_));
+      if (fused != options_.fused_bands.end()) {
+        lower_band_chain(*this, fused->first, fused->second.first, fused->second.second);
+        current_node_ = static_cast<int>(fused->second.first) + 1;
+        continue;
+      }
       lower_node(*this, n);
       ++current_node_;
     } catch (const dnnl::error& e) {

@@ -66,6 +66,9 @@ struct LoweringOptions {
   // By node index: compute this convolution in bands of this many output rows (y-plane
   // partitioning; absent or 0: whole).
   std::map<size_t, int64_t> conv_band_rows = {};
+  // By first node index: fuse nodes [first, last] band-wise, `rows` rows of the last
+  // node's output per band (kernels/band_chain.cpp).
+  std::map<size_t, std::pair<size_t, int64_t>> fused_bands = {};
   // Staged constants reorder through slices of about this many bytes (see ConstantLoad).
   size_t reorder_slice_bytes = size_t{1} << 20;
   // Streamed weights are read by a loader thread one main step ahead of their use, so

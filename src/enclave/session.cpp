@@ -151,9 +151,10 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
   }
   for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
   bool staged = weights->needs_staging();
-  impl_->plan = plan_for_budget(graph, impl_->engine, *weights,
-                                {options.mode, options.budget_bytes, weights->scratch_bytes(), staged,
-                                 options.prefetch_weights, options.conv_band_rows, options.reorder_slice_bytes});
+  impl_->plan =
+      plan_for_budget(graph, impl_->engine, *weights,
+                      {options.mode, options.budget_bytes, weights->scratch_bytes(), staged, options.prefetch_weights,
+                       options.conv_band_rows, options.reorder_slice_bytes, options.fused_bands});
   impl_->lowering = std::move(impl_->plan.lowering);
   MemoryPlanner& planner = impl_->lowering->planner();
   size_t need = planner.arena_size();

@@ -33,6 +33,9 @@ struct SessionOptions {
   // By node index: compute that Conv in bands of this many output rows (y-plane
   // partitioning); for tests and experiments, the planner chooses otherwise.
   std::map<size_t, int64_t> conv_band_rows = {};
+  // By first node index: fuse Conv/Pool nodes [first, last] band-wise with this many
+  // output rows per band. For tests and experiments; the planner chooses otherwise.
+  std::map<size_t, std::pair<size_t, int64_t>> fused_bands = {};
   // Decrypted weights that need a layout change pass through staging in slices of about
   // this size (whole sealed chunks and layout blocks), not whole.
   size_t reorder_slice_bytes = size_t{1} << 20;

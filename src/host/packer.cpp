@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cstdio>
 #include <fstream>
 
@@ -35,7 +36,9 @@ Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
     uint64_t rows = v.dims.empty() ? 1 : static_cast<uint64_t>(v.dims[0]);
     if (rows == 0 || t.bytes == 0) throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' is empty");
     t.row_bytes = t.bytes / rows;
-    t.rows_per_chunk = std::min(rows, std::max<uint64_t>(1, chunk_bytes / t.row_bytes));
+    // A power of two of rows: the enclave reorders weights in slices of whole chunks and
+    // whole layout blocks (16 or 64 channels), whose least common multiple stays small.
+    t.rows_per_chunk = std::min(rows, std::bit_floor(std::max<uint64_t>(1, chunk_bytes / t.row_bytes)));
     if (t.rows_per_chunk * t.row_bytes > kMaxChunkBytes)
       throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' has rows larger than 1 GiB");
     t.first_chunk = next;
@@ -71,7 +74,9 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   if (!out) throw Error(ErrorCode::kIo, "cannot create '" + tmp + "'");
-  auto write = [&](const void* p, size_t n) { out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n)); };
+  auto write = [&](const void* p, size_t n) {
+    out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
+  };
   try {
     write(header.data(), header.size());
     uint8_t wrapped[kWrappedKeyBytes];
@@ -108,7 +113,8 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
     out.flush();
     if (!out) throw Error(ErrorCode::kIo, "error writing '" + tmp + "'");
     out.close();
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(ErrorCode::kIo, "cannot rename '" + tmp + "' to '" + path + "'");
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+      throw Error(ErrorCode::kIo, "cannot rename '" + tmp + "' to '" + path + "'");
   } catch (...) {
     wipe(data_key.data(), data_key.size());
     out.close();

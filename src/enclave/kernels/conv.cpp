@@ -12,6 +12,7 @@
 #include <optional>
 #include <tuple>
 
+#include "enclave/kernels/bands.h"
 #include "enclave/kernels/kernels.h"
 
 namespace teeinfer {
@@ -88,25 +89,6 @@ void lower_conv_whole(Lowering& l, const Node& n, const ConvShapes& s, const Con
   l.add_primitive(n.name, dnnl::convolution_forward(pd), pd, std::move(args));
 }
 
-// One band: output rows [first, first + rows) of one image, from the input rows its
-// windows cover.
-struct Band {
-  int64_t out_first, out_rows, in_first, in_rows, pad_top, pad_bottom;
-};
-
-Band band_of(int64_t out_first, int64_t out_rows, int64_t in_height, int64_t stride, int64_t dilation, int64_t kernel,
-             int64_t pad) {
-  int64_t top = out_first * stride - pad;  // first row of the first window
-  int64_t bottom = (out_first + out_rows - 1) * stride - pad + (kernel - 1) * dilation;  // last row of the last
-  int64_t in_first = std::max<int64_t>(top, 0), in_last = std::min(bottom, in_height - 1);
-  return {out_first,
-          out_rows,
-          in_first,
-          in_last - in_first + 1,
-          std::max<int64_t>(-top, 0),
-          std::max<int64_t>(bottom - (in_height - 1), 0)};
-}
-
 // Bands of `rows` output rows; a band at the top or bottom whose windows would see only
 // padding (pads larger than the window) is merged into its neighbour, so every band
 // reads at least one real row.
@@ -129,56 +111,48 @@ std::vector<Band> split_rows(int64_t out_h, int64_t rows, int64_t in_h, const Co
   return out;
 }
 
+}  // namespace
+
+void add_conv_band(Lowering& l, const Node& n, const ConvParams& p, const Slot& src, const Slot& dst, const Band& b,
+                   ConvBandState& state, const std::string& label) {
+  ConvShapes s = shapes_of(l, n);
+  auto key = std::make_tuple(b.out_rows, b.in_rows, b.pad_top, b.pad_bottom);
+  auto it = state.pds.find(key);
+  if (it == state.pds.end()) {
+    Dims pb = p.pads_begin, pe = p.pads_end;
+    pb[0] = b.pad_top;
+    pe[0] = b.pad_bottom;
+    memory::desc w =
+        state.weights_md ? *state.weights_md : memory::desc(s.wdims, memory::data_type::f32, memory::format_tag::any);
+    it = state.pds.emplace(key, conv_pd(l, s, p, src.md, w, dst.md, pb, pe)).first;
+  }
+  const auto& pd = it->second;
+  if (!state.weights_md) {  // every band uses the layout the first one picked
+    state.weights_md = pd.weights_desc();
+    state.weights = l.constant(n.inputs[1], *state.weights_md);
+    if (s.has_bias) state.bias = l.constant(n.inputs[2], pd.bias_desc());
+  }
+  std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, Slot{src.buffer, pd.src_desc(), src.offset}},
+                                         {DNNL_ARG_WEIGHTS, state.weights}};
+  if (s.has_bias) args.emplace_back(DNNL_ARG_BIAS, state.bias);
+  args.emplace_back(DNNL_ARG_DST, Slot{dst.buffer, pd.dst_desc(), dst.offset});
+  l.add_primitive(n.name + " (rows " + std::to_string(b.out_first) + "+" + std::to_string(b.out_rows) + label + ")",
+                  dnnl::convolution_forward(pd), pd, std::move(args));
+}
+
+namespace {
+
 void lower_conv_banded(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst,
                        int64_t band_rows) {
   const int64_t images = s.x[0], in_h = s.x[2], out_h = s.y[2];
-  auto slab = [](const Dims& d, int64_t rows) {  // one image, `rows` rows of the first spatial dim
-    Dims b = d;
-    b[0] = 1;
-    b[2] = rows;
-    return layout_md(b, Layout::kChannelsLast);
-  };
-  auto row_floats = [](const Dims& d) {  // floats in one row of one image, channels-last
-    int64_t f = d[1];
-    for (size_t i = 3; i < d.size(); ++i) f *= d[i];
-    return f;
-  };
   Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
-  // Every band must use the same weights layout: the first band picks it.
-  std::optional<memory::desc> weights_md;
-  Slot weights, bias;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, dnnl::convolution_forward::primitive_desc> pds;
+  ConvBandState state;
   std::vector<Band> bands = split_rows(out_h, band_rows, in_h, p);
   for (int64_t img = 0; img < images; ++img)
-    for (const Band& b : bands) {
-      int64_t first = b.out_first;
-      auto key = std::make_tuple(b.out_rows, b.in_rows, b.pad_top, b.pad_bottom);
-      if (!pds.count(key)) {
-        Dims pb = p.pads_begin, pe = p.pads_end;
-        pb[0] = b.pad_top;
-        pe[0] = b.pad_bottom;
-        memory::desc w =
-            weights_md ? *weights_md : memory::desc(s.wdims, memory::data_type::f32, memory::format_tag::any);
-        pds.emplace(key, conv_pd(l, s, p, slab(s.x, b.in_rows), w, slab(s.y, b.out_rows), pb, pe));
-      }
-      const auto& pd = pds.at(key);
-      if (!weights_md) {
-        weights_md = pd.weights_desc();
-        weights = l.constant(n.inputs[1], *weights_md);
-        if (s.has_bias) bias = l.constant(n.inputs[2], pd.bias_desc());
-      }
-      auto view = [](const Slot& base, const memory::desc& md, int64_t floats) {
-        return Slot{base.buffer, md, base.offset + static_cast<size_t>(floats) * sizeof(float)};
-      };
-      std::vector<std::pair<int, Slot>> args{
-          {DNNL_ARG_SRC, view(src, pd.src_desc(), (img * in_h + b.in_first) * row_floats(s.x))},
-          {DNNL_ARG_WEIGHTS, weights}};
-      if (s.has_bias) args.emplace_back(DNNL_ARG_BIAS, bias);
-      args.emplace_back(DNNL_ARG_DST, view(dst, pd.dst_desc(), (img * out_h + first) * row_floats(s.y)));
-      l.add_primitive(n.name + " (rows " + std::to_string(first) + "+" + std::to_string(b.out_rows) +
-                          (images > 1 ? ", image " + std::to_string(img) : "") + ")",
-                      dnnl::convolution_forward(pd), pd, std::move(args));
-    }
+    for (const Band& b : bands)
+      add_conv_band(l, n, p, view_at(src, slab_md(s.x, b.in_rows), (img * in_h + b.in_first) * row_floats(s.x)),
+                    view_at(dst, slab_md(s.y, b.out_rows), (img * out_h + b.out_first) * row_floats(s.y)), b, state,
+                    images > 1 ? ", image " + std::to_string(img) : "");
 }
 
 // True when some output row or column sees only padding (a pad at least the window's
@@ -199,6 +173,10 @@ void lower_conv_into(Lowering& l, const Node& n, const ConvShapes& s, const Conv
 }
 
 }  // namespace
+
+bool conv_has_padding_only_outputs(const ConvParams& p) {
+  return has_padding_only_outputs(p);
+}
 
 void lower_conv(Lowering& l, const Node& n) {
   const auto& p = std::get<ConvParams>(n.params);

@@ -2,6 +2,12 @@
 // context; unsupported configurations throw Error naming the node.
 #pragma once
 
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "enclave/kernels/bands.h"
 #include "enclave/lowering.h"
 
 namespace teeinfer {
@@ -22,5 +28,25 @@ void lower_reshape(Lowering& l, const Node& n);
 void lower_transpose(Lowering& l, const Node& n);
 void lower_concat(Lowering& l, const Node& n);
 void lower_pad(Lowering& l, const Node& n);
+
+// Bands (y-plane partitioning): one band of a Conv or Pool node from `src` (the input
+// rows the band needs) into `dst` (its output rows). A Conv's weights come in once, with
+// the first band, in the layout that band's primitive picked.
+struct ConvBandState {
+  std::optional<dnnl::memory::desc> weights_md;
+  Slot weights, bias;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, dnnl::convolution_forward::primitive_desc> pds;
+};
+void add_conv_band(Lowering& l, const Node& n, const ConvParams& p, const Slot& src, const Slot& dst, const Band& b,
+                   ConvBandState& state, const std::string& label = "");
+void add_pool_band(Lowering& l, const Node& n, const Slot& src, const Slot& dst, const Band& b);
+bool conv_has_padding_only_outputs(const ConvParams& p);
+
+// Band-fused chains: Conv/Pool nodes [first, last] computed band by band through all of
+// them, so only a band of each intermediate activation is ever in the arena.
+void lower_band_chain(Lowering& l, size_t first, size_t last, int64_t band_rows);
+// Chains of 2+ nodes that can be fused ([first, last] node indices), each ending at its
+// first pool.
+std::vector<std::pair<size_t, size_t>> fusable_chains(const Graph& g);
 
 }  // namespace teeinfer

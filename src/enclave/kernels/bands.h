@@ -1,0 +1,51 @@
+// Row bands of channels-last activations (y-plane partitioning), shared by the banded
+// convolution and the band-fused layer chains: which input rows an output band needs,
+// and the descriptors of a band of rows, which is one contiguous slab per image.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "enclave/lowering.h"
+
+namespace teeinfer {
+
+// Output rows [out_first, out_first + out_rows) of one image and the input rows their
+// windows cover, with the vertical padding left where the band meets the border.
+struct Band {
+  int64_t out_first, out_rows, in_first, in_rows, pad_top, pad_bottom;
+};
+
+inline Band band_of(int64_t out_first, int64_t out_rows, int64_t in_height, int64_t stride, int64_t dilation,
+                    int64_t kernel, int64_t pad) {
+  int64_t top = out_first * stride - pad;  // first row of the first window
+  int64_t bottom = (out_first + out_rows - 1) * stride - pad + (kernel - 1) * dilation;  // last of the last
+  int64_t in_first = std::max<int64_t>(top, 0), in_last = std::min(bottom, in_height - 1);
+  return {out_first,
+          out_rows,
+          in_first,
+          in_last - in_first + 1,
+          std::max<int64_t>(-top, 0),
+          std::max<int64_t>(bottom - (in_height - 1), 0)};
+}
+
+// One image, `rows` rows of the first spatial dim, channels-last.
+inline dnnl::memory::desc slab_md(const Dims& d, int64_t rows) {
+  Dims b = d;
+  b[0] = 1;
+  b[2] = rows;
+  return layout_md(b, Layout::kChannelsLast);
+}
+
+// Floats in one row of one image, channels-last.
+inline int64_t row_floats(const Dims& d) {
+  int64_t f = d[1];
+  for (size_t i = 3; i < d.size(); ++i) f *= d[i];
+  return f;
+}
+
+inline Slot view_at(const Slot& base, const dnnl::memory::desc& md, int64_t floats) {
+  return Slot{base.buffer, md, base.offset + static_cast<size_t>(floats) * sizeof(float)};
+}
+
+}  // namespace teeinfer
