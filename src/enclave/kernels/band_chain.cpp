@@ -17,9 +17,10 @@ struct Window {
 
 // The first-spatial-dim window of a Conv or Pool node; nullopt when it cannot be banded.
 std::optional<Window> row_window(const Graph& g, const Node& n) {
+  if (n.op != OpKind::kConv && n.op != OpKind::kPool) return std::nullopt;
   const Dims& x = g.value(n.inputs[0]).dims;
   const Dims& y = g.value(n.outputs[0]).dims;
-  if (x.size() != 4 || x[0] != 1 || y[2] < 2) return std::nullopt;
+  if (x.size() != 4 || y.size() != 4 || x[0] != 1 || y[2] < 2) return std::nullopt;
   if (n.op == OpKind::kConv) {
     const auto& p = std::get<ConvParams>(n.params);
     if (p.fused_sum || conv_has_padding_only_outputs(p)) return std::nullopt;
