@@ -1,6 +1,7 @@
 // Sealed models: same results as plain, no plaintext weights outside the enclave, and
 // every kind of tampering detected with a clear error.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -48,7 +49,9 @@ AesKey test_key(uint8_t seed) {
 }
 
 std::string pack_to_string(const Graph& g, const AesKey& key, uint64_t version, uint64_t chunk_bytes) {
-  std::string path = tmp("pack_" + std::to_string(version) + "_" + std::to_string(chunk_bytes) + ".tee");
+  // ctest runs test cases as parallel processes: the pid keeps their files apart.
+  std::string path = tmp("pack_" + std::to_string(::getpid()) + "_" + std::to_string(version) + "_" +
+                         std::to_string(chunk_bytes) + ".tee");
   PackOptions o;
   o.model_version = version;
   o.chunk_bytes = chunk_bytes;
