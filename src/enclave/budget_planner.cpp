@@ -81,13 +81,15 @@ class Prober {
 // Plans with the k largest streamed, for k = 0, 1, 2, 4, ..., n. Streaming is not
 // monotone (a streamed tensor needs staging next to the activations of its step), so the
 // minimum is taken over all of them.
+std::vector<size_t> ladder(size_t n) {
+  std::vector<size_t> ks{0};
+  for (size_t k = 1; ks.back() < n; k = std::min(2 * k, n)) ks.push_back(k);
+  return ks;
+}
+
 std::vector<std::pair<size_t, size_t>> probe_ladder(Prober& prober) {
   std::vector<std::pair<size_t, size_t>> out;  // (k, arena bytes)
-  size_t n = prober.candidates();
-  for (size_t k = 0;; k = k ? std::min(2 * k, n) : 1) {
-    out.emplace_back(k, prober.probe(k).arena_bytes);
-    if (k >= n) break;
-  }
+  for (size_t k : ladder(prober.candidates())) out.emplace_back(k, prober.probe(k).arena_bytes);
   return out;
 }
 
@@ -139,10 +141,8 @@ bool for_each_configuration(const Graph& g, const dnnl::engine& engine, const We
         for (size_t k = 0; k <= p.candidates(); ++k)
           if (visit(p, k)) return true;
       } else {
-        for (size_t k = 0;; k = k ? std::min(2 * k, p.candidates()) : 1) {
+        for (size_t k : ladder(p.candidates()))
           if (visit(p, k)) return true;
-          if (k >= p.candidates()) break;
-        }
       }
     }
   return false;

@@ -168,7 +168,7 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
     throw Error(ErrorCode::kBadModel, "constant '" + val.name + "' does not fit the kernel's expected size");
   if (is_streamed(v)) return streamed_constant(v, md, src);
   Slot s{new_buffer(md, val.name, true), md};
-  loads_.push_back({v, src, s, src == md ? std::vector<ReorderSlice>{} : reorder_slices(v, src, md)});
+  loads_.push_back({v, src, s, src == md ? std::vector<ReorderSlice>{} : reorder_plan(v, src, md)});
   return s;
 }
 
@@ -204,7 +204,8 @@ std::vector<ReorderSlice> Lowering::reorder_slices(ValueId v, const memory::desc
       at[d] = first;
       out.push_back({first * rows_per_unit, part[d] * rows_per_unit,
                      memory::desc(part, memory::data_type::f32, strides), target_md.submemory_desc(part, at)});
-      dnnl::reorder::primitive_desc(engine_, out.back().source, engine_, out.back().target);  // supported?
+      if (out.size() == 1 || part[d] != per_slice)  // the distinct shapes: can oneDNN reorder them?
+        dnnl::reorder::primitive_desc(engine_, out.back().source, engine_, out.back().target);
     }
   } catch (const dnnl::error&) {
     return {};  // a layout oneDNN cannot address in slices: the whole tensor at once
@@ -212,8 +213,15 @@ std::vector<ReorderSlice> Lowering::reorder_slices(ValueId v, const memory::desc
   return out;
 }
 
+std::vector<ReorderSlice> Lowering::reorder_plan(ValueId v, const memory::desc& source_md,
+                                                 const memory::desc& target_md) const {
+  std::vector<ReorderSlice> slices = reorder_slices(v, source_md, target_md);
+  if (slices.empty()) slices.push_back({0, g_.value(v).dims.empty() ? 1 : g_.value(v).dims[0], source_md, target_md});
+  return slices;
+}
+
 // Read at every run into a buffer that lives only until its consumer has run. A layout
-// change goes through a staging buffer of the plain bytes, alive for two steps.
+// change goes through a staging buffer of the plain bytes, a slice at a time.
 Slot Lowering::streamed_constant(ValueId v, const memory::desc& md, const memory::desc& source_md) {
   const Value& val = g_.value(v);
   int64_t rows = val.dims.empty() ? 1 : val.dims[0];
@@ -222,27 +230,22 @@ Slot Lowering::streamed_constant(ValueId v, const memory::desc& md, const memory
     add_stream(v, 0, rows, target);
     return target;
   }
-  if (std::vector<ReorderSlice> slices = reorder_slices(v, source_md, md); !slices.empty()) {
-    size_t biggest = 0;
-    for (const auto& sl : slices) biggest = std::max(biggest, sl.source.get_size());
-    Slot stage = scratch(memory::desc({static_cast<memory::dim>(biggest / sizeof(float))}, memory::data_type::f32,
-                                      memory::format_tag::a),
-                         val.name + " (streamed, staging)");
-    for (const auto& sl : slices) {
-      add_stream(v, sl.first_row, sl.rows, Slot{stage.buffer, sl.source});
-      auto pd = dnnl::reorder::primitive_desc(engine_, sl.source, engine_, sl.target);
-      add_primitive("reorder " + val.name + " rows " + std::to_string(sl.first_row) + "+" + std::to_string(sl.rows),
-                    dnnl::reorder(pd), pd,
-                    {{DNNL_ARG_FROM, Slot{stage.buffer, sl.source}}, {DNNL_ARG_TO, Slot{target.buffer, sl.target}}});
-      if (options_.prefetch) steps_.back().loader_start = 0;
-    }
-    return target;
+  std::vector<ReorderSlice> slices = reorder_plan(v, source_md, md);
+  size_t biggest = 0;
+  for (const auto& sl : slices) biggest = std::max(biggest, sl.source.get_size());
+  Slot stage = scratch(
+      memory::desc({static_cast<memory::dim>(biggest / sizeof(float))}, memory::data_type::f32, memory::format_tag::a),
+      val.name + " (streamed, staging)");
+  for (const auto& sl : slices) {
+    add_stream(v, sl.first_row, sl.rows, Slot{stage.buffer, sl.source});
+    bool whole = slices.size() == 1;
+    auto pd = dnnl::reorder::primitive_desc(engine_, sl.source, engine_, sl.target);
+    add_primitive(
+        "reorder " + val.name + (whole ? "" : " rows " + std::to_string(sl.first_row) + "+" + std::to_string(sl.rows)),
+        dnnl::reorder(pd), pd,
+        {{DNNL_ARG_FROM, Slot{stage.buffer, sl.source}}, {DNNL_ARG_TO, Slot{target.buffer, sl.target}}});
+    if (options_.prefetch) steps_.back().loader_start = 0;  // the loader reorders what it read
   }
-  Slot stage = scratch(source_md, val.name + " (streamed, staging)");
-  add_stream(v, 0, rows, stage);
-  auto pd = dnnl::reorder::primitive_desc(engine_, source_md, engine_, md);
-  add_primitive("reorder " + val.name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, stage}, {DNNL_ARG_TO, target}});
-  if (options_.prefetch) steps_.back().loader_start = 0;  // the loader reorders what it read
   return target;
 }
 
@@ -384,11 +387,9 @@ void Lowering::lower_all(size_t load_scratch_bytes, bool staged) {
   schedule_loader();
   // Load-phase buffers overlap activations freely: no step runs while weights load.
   size_t staging = 0;
-  for (const ConstantLoad& c : loads_) {
-    if (!staged || c.source_md == c.target.md) continue;
-    if (c.slices.empty()) staging = std::max(staging, c.source_md.get_size());
-    for (const ReorderSlice& sl : c.slices) staging = std::max(staging, sl.source.get_size());
-  }
+  for (const ConstantLoad& c : loads_)
+    if (staged)
+      for (const ReorderSlice& sl : c.slices) staging = std::max(staging, sl.source.get_size());
   if (staging) {
     staging_buffer_ = planner_.add_buffer(staging, kLoadStep, kLoadStep);
     buffer_names_.push_back("load staging");

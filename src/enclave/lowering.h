@@ -93,8 +93,8 @@ struct ConstantLoad {
   ValueId value;
   dnnl::memory::desc source_md;
   Slot target;
-  // Staged constants that need a layout change go through the staging buffer in these
-  // slices, so it holds a slice, not the tensor (empty: the whole tensor at once).
+  // A constant that needs a layout change comes through the staging buffer in these
+  // slices (one, the whole tensor, when it cannot be sliced); empty: no layout change.
   std::vector<ReorderSlice> slices = {};
 };
 
@@ -194,6 +194,9 @@ class Lowering {
   Slot streamed_constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc& source_md);
   std::vector<ReorderSlice> reorder_slices(ValueId v, const dnnl::memory::desc& source_md,
                                            const dnnl::memory::desc& target_md) const;
+  // reorder_slices(), or the whole tensor as one slice.
+  std::vector<ReorderSlice> reorder_plan(ValueId v, const dnnl::memory::desc& source_md,
+                                         const dnnl::memory::desc& target_md) const;
   void schedule_loader();
 
   const Graph& g_;

@@ -101,7 +101,7 @@ void Session::Impl::load_constants(WeightSource& weights) {
       stream.wait();
     } else if (c.source_md == c.target.md) {  // already the kernel's layout: straight into place
       weights.read(c.value, static_cast<std::byte*>(ptr(c.target)), bytes);
-    } else if (!c.slices.empty()) {  // through staging a slice at a time
+    } else {  // through staging, a slice at a time
       std::byte* stage = buffer_ptrs.at(static_cast<size_t>(staging));
       for (const ReorderSlice& sl : c.slices) {
         weights.read_rows(c.value, sl.first_row, sl.rows, stage);
@@ -109,12 +109,6 @@ void Session::Impl::load_constants(WeightSource& weights) {
         dnnl::reorder(src, dst).execute(stream, src, dst);
         stream.wait();
       }
-    } else {
-      std::byte* stage = buffer_ptrs.at(static_cast<size_t>(staging));
-      weights.read(c.value, stage, bytes);
-      dnnl::memory src(c.source_md, engine, stage), dst = mem(c.target);
-      dnnl::reorder(src, dst).execute(stream, src, dst);
-      stream.wait();
     }
     weight_bytes += c.target.md.get_size();
   }

@@ -23,14 +23,12 @@ std::optional<Window> row_window(const Graph& g, const Node& n) {
   if (x.size() != 4 || y.size() != 4 || x[0] != 1 || y[2] < 2) return std::nullopt;
   if (n.op == OpKind::kConv) {
     const auto& p = std::get<ConvParams>(n.params);
-    if (p.fused_sum || conv_has_padding_only_outputs(p)) return std::nullopt;
+    if (p.fused_sum || has_padding_only_outputs(p.kernel, p.dilations, p.pads_begin, p.pads_end)) return std::nullopt;
     return Window{p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]};
   }
   if (n.op == OpKind::kPool) {
     const auto& p = std::get<PoolParams>(n.params);
-    for (size_t i = 0; i < p.kernel.size(); ++i)
-      if (p.pads_begin[i] > (p.kernel[i] - 1) * p.dilations[i] || p.pads_end[i] > (p.kernel[i] - 1) * p.dilations[i])
-        return std::nullopt;
+    if (has_padding_only_outputs(p.kernel, p.dilations, p.pads_begin, p.pads_end)) return std::nullopt;
     if (p.kind == PoolKind::kAverage && p.count_include_pad && p.pads_end != p.declared_pads_end) return std::nullopt;
     return Window{p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]};
   }

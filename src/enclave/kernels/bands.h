@@ -29,6 +29,17 @@ inline Band band_of(int64_t out_first, int64_t out_rows, int64_t in_height, int6
           std::max<int64_t>(bottom - (in_height - 1), 0)};
 }
 
+// True when some output row or column of a window op sees only padding (a pad larger
+// than the window's extent).
+inline bool has_padding_only_outputs(const Dims& kernel, const Dims& dilations, const Dims& pads_begin,
+                                     const Dims& pads_end) {
+  for (size_t i = 0; i < kernel.size(); ++i) {
+    int64_t extent = (kernel[i] - 1) * dilations[i];
+    if (pads_begin[i] > extent || pads_end[i] > extent) return true;
+  }
+  return false;
+}
+
 // One image, `rows` rows of the first spatial dim, channels-last.
 inline dnnl::memory::desc slab_md(const Dims& d, int64_t rows) {
   Dims b = d;

@@ -155,17 +155,6 @@ void lower_conv_banded(Lowering& l, const Node& n, const ConvShapes& s, const Co
                     images > 1 ? ", image " + std::to_string(img) : "");
 }
 
-// True when some output row or column sees only padding (a pad at least the window's
-// extent). oneDNN 2.6.3's brgconv crashes on those with a sum post-op (found by the
-// banded-conv sweep), so such convs add their residual in a separate binary step.
-bool has_padding_only_outputs(const ConvParams& p) {
-  for (size_t i = 0; i < p.kernel.size(); ++i) {
-    int64_t extent = (p.kernel[i] - 1) * p.dilations[i];
-    if (p.pads_begin[i] > extent || p.pads_end[i] > extent) return true;
-  }
-  return false;
-}
-
 void lower_conv_into(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst) {
   int64_t rows = l.conv_band_rows(n);
   if (rows > 0 && s.y.size() >= 3 && rows < s.y[2]) return lower_conv_banded(l, n, s, p, dst, rows);
@@ -174,15 +163,15 @@ void lower_conv_into(Lowering& l, const Node& n, const ConvShapes& s, const Conv
 
 }  // namespace
 
-bool conv_has_padding_only_outputs(const ConvParams& p) {
-  return has_padding_only_outputs(p);
-}
-
 void lower_conv(Lowering& l, const Node& n) {
   const auto& p = std::get<ConvParams>(n.params);
   ConvShapes s = shapes_of(l, n);
   memory::desc y_md = layout_md(s.y, Layout::kChannelsLast);
-  if (!p.fused_sum || !has_padding_only_outputs(p)) return lower_conv_into(l, n, s, p, output_slot(l, n, y_md));
+  // oneDNN 2.6.3's brgconv crashes on a sum post-op when some output row or column sees
+  // only padding (found by the banded-conv sweep), so such convs add their residual in a
+  // separate binary step.
+  if (!p.fused_sum || !has_padding_only_outputs(p.kernel, p.dilations, p.pads_begin, p.pads_end))
+    return lower_conv_into(l, n, s, p, output_slot(l, n, y_md));
   ConvParams bare = p;  // conv alone into scratch, then residual + activations in one binary
   bare.fused_sum = false;
   bare.post_ops.clear();

@@ -110,18 +110,15 @@ void lower_conv_im2col(Lowering& l, const Node& n) {
   }
   Slot w = l.constant(n.inputs[1], memory::desc({s.oc * k}, f32, memory::format_tag::a));
   Slot bias = has_bias ? l.constant(n.inputs[2], memory::desc({s.oc}, f32, memory::format_tag::a)) : Slot{};
-  auto view = [](const Slot& base, const memory::desc& md, int64_t floats) {
-    return Slot{base.buffer, md, base.offset + static_cast<size_t>(floats) * sizeof(float)};
-  };
   for (int64_t img = 0; img < s.n; ++img)
     for (int64_t grp = 0; grp < s.groups; ++grp) {
       int64_t ig = img * s.groups + grp;
-      std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, view(w, w_md, grp * ocg * k)},
-                                             {DNNL_ARG_WEIGHTS, view(col, col_md, ig * k * ohw)},
-                                             {DNNL_ARG_DST, view(out, y_md, ig * ocg * ohw)}};
+      std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, view_at(w, w_md, grp * ocg * k)},
+                                             {DNNL_ARG_WEIGHTS, view_at(col, col_md, ig * k * ohw)},
+                                             {DNNL_ARG_DST, view_at(out, y_md, ig * ocg * ohw)}};
       if (has_bias)
         args.emplace_back(DNNL_ARG_ATTR_MULTIPLE_POST_OP(p.fused_sum ? 1 : 0) | DNNL_ARG_SRC_1,
-                          view(bias, b_md, grp * ocg));
+                          view_at(bias, b_md, grp * ocg));
       std::string step = s.n * s.groups > 1 ? n.name + " (gemm " + std::to_string(ig) + ")" : n.name;
       l.add_primitive(step, gemm, pd, std::move(args));
     }

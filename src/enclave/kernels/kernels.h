@@ -40,7 +40,6 @@ struct ConvBandState {
 void add_conv_band(Lowering& l, const Node& n, const ConvParams& p, const Slot& src, const Slot& dst, const Band& b,
                    ConvBandState& state, const std::string& label = "");
 void add_pool_band(Lowering& l, const Node& n, const Slot& src, const Slot& dst, const Band& b);
-bool conv_has_padding_only_outputs(const ConvParams& p);
 
 // Band-fused chains: Conv/Pool nodes [first, last] computed band by band through all of
 // them, so only a band of each intermediate activation is ever in the arena.

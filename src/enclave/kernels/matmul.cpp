@@ -61,13 +61,10 @@ void lower_gemm_row_streamed(Lowering& l, const Node& n, const memory::desc& a_m
       pds.emplace(r, dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, w_md, b_md, y_md), attr, l.engine()));
     const auto& pd = pds.at(r);
     l.add_stream(b, first, r, Slot{window.buffer, memory::desc({r * k}, f32, memory::format_tag::a)});
-    auto at = [&](const Slot& s, const memory::desc& md, int64_t floats) {
-      return Slot{s.buffer, md, s.offset + static_cast<size_t>(floats) * sizeof(float)};
-    };
     std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, Slot{a.buffer, a_md, a.offset}},
-                                           {DNNL_ARG_WEIGHTS, at(window, w_md, 0)},
-                                           {DNNL_ARG_DST, at(out, y_md, first)}};
-    if (bias != kNoValue) args.emplace_back(DNNL_ARG_BIAS, at(bias_slot, b_md, first));
+                                           {DNNL_ARG_WEIGHTS, view_at(window, w_md, 0)},
+                                           {DNNL_ARG_DST, view_at(out, y_md, first)}};
+    if (bias != kNoValue) args.emplace_back(DNNL_ARG_BIAS, view_at(bias_slot, b_md, first));
     l.add_primitive(n.name + " rows " + std::to_string(first) + "+" + std::to_string(r), dnnl::matmul(pd), pd,
                     std::move(args));
   }
