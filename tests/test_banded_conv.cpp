@@ -228,4 +228,48 @@ TEST(BandFusion, ChainsEqualLayerByLayerOverARandomSweep) {
   }
 }
 
+// Output-channel tiles: a streamed conv weight larger than the stream window is applied a
+// tile of output channels at a time (including a last, narrower tile and a fused
+// residual), and the result equals the conv with its weight resident.
+TEST(OutputChannelTiles, StreamedWeightInTilesEqualsResidentWeight) {
+  std::mt19937 rng(11);
+  ConvCase cases[] = {
+      {1, 256, 9, 7, 200, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true},    // 200 = 112 + 88
+      {2, 160, 6, 6, 256, 3, 3, 2, 1, 1, 2, 0, 2, 1, 2, 1, false, false, true},  // strided, dilated
+      {1, 512, 4, 4, 128, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true, true, false},   // 1x1, residual
+  };
+  for (const ConvCase& k : cases) {
+    Graph g = conv_graph(k, rng);
+    std::vector<std::vector<float>> inputs;
+    std::vector<TensorView> views;
+    for (ValueId v : g.inputs) {
+      Value c = constant("in", g.value(v).dims, rng);
+      inputs.emplace_back(c.data.size() / 4);
+      std::memcpy(inputs.back().data(), c.data.data(), c.data.size());
+    }
+    for (size_t i = 0; i < inputs.size(); ++i)
+      views.push_back(TensorView{DType::kF32, g.value(g.inputs[i]).dims, inputs[i].data(), g.value(g.inputs[i]).name});
+    NativePlatform platform;
+    Session resident(g, platform);
+    std::vector<float> want = resident.run(views)[0].data;
+    for (bool prefetch : {false, true}) {
+      SessionOptions o;
+      o.budget_bytes = resident.arena_bytes() - 1;  // the weight (> 1 MiB) must stream
+      o.prefetch_weights = prefetch;
+      Session tiled(g, platform, o);
+      int tiles = 0;
+      for (const StepInfo& s : tiled.steps()) tiles += s.name.find("conv channels") == 0;
+      EXPECT_GE(tiles, 2) << describe(k);
+      EXPECT_LE(tiled.arena_bytes(), o.budget_bytes);
+      std::vector<float> got = tiled.run(views)[0].data;
+      float scale = 1e-6f, worst = 0;
+      for (size_t e = 0; e < want.size(); ++e) {
+        scale = std::max(scale, std::fabs(want[e]));
+        worst = std::max(worst, std::fabs(want[e] - got[e]));
+      }
+      EXPECT_LE(worst / scale, 1e-5f) << describe(k) << (prefetch ? ", prefetch" : "");
+    }
+  }
+}
+
 }  // namespace

@@ -32,7 +32,8 @@ std::vector<Candidate> streamable_constants(const Graph& g) {
   return out;
 }
 
-// Row windows for streamed FC weights, largest (fastest matmuls) first. Both the
+// Windows for streamed weights (FC rows, conv output-channel tiles), largest (fastest
+// kernels) first. Both the
 // minimum and the plan for a budget try exactly these, so a budget below the reported
 // minimum never fits and one at it always does.
 constexpr size_t kWindowBytes[] = {size_t{1} << 20, size_t{256} << 10, size_t{64} << 10};
@@ -93,38 +94,46 @@ std::vector<std::pair<size_t, size_t>> probe_ladder(Prober& prober) {
   return out;
 }
 
-// Ways to lower the graph, least intrusive first: layer by layer, then every fusable
-// Conv/Pool chain band-fused into more and more bands (smaller band buffers, more
-// recomputed halo rows).
+// Ways to lower the graph, least intrusive first: layer by layer, then fusable Conv/Pool
+// chains band-fused into more and more bands (smaller band buffers, more recomputed halo
+// rows).
 constexpr int64_t kBandsPerChain[] = {4, 8, 16, 32};
+// Fusing keeps every weight of a chain in the arena for the whole chain, so it pays only
+// where the intermediate activations it removes outweigh those weights (VGG's early
+// blocks, not its 512-channel ones). Where they barely do, layer by layer with the
+// weights streamed in output-channel tiles may need less: each chain is fused when its
+// activations exceed its weights by one of these factors.
+constexpr size_t kFusionGain[] = {1, 4};
 
 std::vector<BudgetOptions> variants(const Graph& g, const BudgetOptions& options) {
   std::vector<BudgetOptions> out{options};
   if (options.mode == ExecutionMode::kUnmodified) return out;
-  // Fusing keeps every weight of a chain in the arena for the whole chain, so it pays
-  // only where the intermediate activations it removes outweigh those weights (VGG's
-  // early blocks, not its 512-channel ones).
-  std::vector<std::pair<size_t, size_t>> chains;
-  for (auto [first, last] : fusable_chains(g)) {
-    size_t activations = 0, weights = 0;
-    for (size_t k = first; k <= last; ++k) {
-      const Node& n = g.nodes[k];
-      if (k < last) activations += byte_size(DType::kF32, g.value(n.outputs[0]).dims, n.name);
-      for (size_t i = 1; i < n.inputs.size(); ++i)
-        if (n.inputs[i] != kNoValue && g.value(n.inputs[i]).is_constant)
-          weights += byte_size(g.value(n.inputs[i]).dtype, g.value(n.inputs[i]).dims, n.name);
+  std::vector<std::vector<std::pair<size_t, size_t>>> chain_sets;
+  for (size_t gain : kFusionGain) {
+    std::vector<std::pair<size_t, size_t>> chains;
+    for (auto [first, last] : fusable_chains(g)) {
+      size_t activations = 0, weights = 0;
+      for (size_t k = first; k <= last; ++k) {
+        const Node& n = g.nodes[k];
+        if (k < last) activations += byte_size(DType::kF32, g.value(n.outputs[0]).dims, n.name);
+        for (size_t i = 1; i < n.inputs.size(); ++i)
+          if (n.inputs[i] != kNoValue && g.value(n.inputs[i]).is_constant)
+            weights += byte_size(g.value(n.inputs[i]).dtype, g.value(n.inputs[i]).dims, n.name);
+      }
+      if (activations > gain * weights) chains.emplace_back(first, last);
     }
-    if (activations > weights) chains.emplace_back(first, last);
+    if (!chains.empty() && std::find(chain_sets.begin(), chain_sets.end(), chains) == chain_sets.end())
+      chain_sets.push_back(chains);
   }
-  if (chains.empty()) return out;
-  for (int64_t bands : kBandsPerChain) {
-    BudgetOptions o = options;
-    for (auto [first, last] : chains) {
-      int64_t out_h = g.value(g.nodes[last].outputs[0]).dims[2];
-      o.fused_bands[first] = {last, std::max<int64_t>((out_h + bands - 1) / bands, 1)};
+  for (const auto& chains : chain_sets)
+    for (int64_t bands : kBandsPerChain) {
+      BudgetOptions o = options;
+      for (auto [first, last] : chains) {
+        int64_t out_h = g.value(g.nodes[last].outputs[0]).dims[2];
+        o.fused_bands[first] = {last, std::max<int64_t>((out_h + bands - 1) / bands, 1)};
+      }
+      out.push_back(o);
     }
-    out.push_back(o);
-  }
   return out;
 }
 

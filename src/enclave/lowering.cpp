@@ -239,14 +239,17 @@ Slot Lowering::streamed_constant(ValueId v, const memory::desc& md, const memory
   for (const auto& sl : slices) {
     add_stream(v, sl.first_row, sl.rows, Slot{stage.buffer, sl.source});
     bool whole = slices.size() == 1;
-    auto pd = dnnl::reorder::primitive_desc(engine_, sl.source, engine_, sl.target);
-    add_primitive(
+    add_weight_reorder(
         "reorder " + val.name + (whole ? "" : " rows " + std::to_string(sl.first_row) + "+" + std::to_string(sl.rows)),
-        dnnl::reorder(pd), pd,
-        {{DNNL_ARG_FROM, Slot{stage.buffer, sl.source}}, {DNNL_ARG_TO, Slot{target.buffer, sl.target}}});
-    if (options_.prefetch) steps_.back().loader_start = 0;  // the loader reorders what it read
+        Slot{stage.buffer, sl.source}, Slot{target.buffer, sl.target});
   }
   return target;
+}
+
+void Lowering::add_weight_reorder(const std::string& name, const Slot& from, const Slot& to) {
+  auto pd = dnnl::reorder::primitive_desc(engine_, from.md, engine_, to.md);
+  add_primitive(name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  if (options_.prefetch) steps_.back().loader_start = 0;  // the loader reorders what it read
 }
 
 void Lowering::add_stream(ValueId v, int64_t first_row, int64_t rows, const Slot& dst) {

@@ -61,7 +61,8 @@ struct LoweringOptions {
   ExecutionMode mode = ExecutionMode::kPlanned;
   // By ValueId: constants read at every run, just before use, instead of held resident.
   std::vector<bool> streamed = {};
-  // Row-streamed weights (fully-connected layers) come through windows of about this size.
+  // Streamed weights of fully-connected layers (rows) and convolutions (output-channel
+  // tiles) come through windows of about this size.
   size_t stream_window_bytes = size_t{1} << 20;
   // By node index: compute this convolution in bands of this many output rows (y-plane
   // partitioning; absent or 0: whole).
@@ -155,6 +156,9 @@ class Lowering {
   Slot constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc* source_md = nullptr);
   // Adds a step reading rows [first_row, first_row + rows) of constant v into `dst`.
   void add_stream(ValueId v, int64_t first_row, int64_t rows, const Slot& dst);
+  // Adds the reorder of streamed weight bytes (from add_stream) into a kernel's layout:
+  // loader-thread work when prefetching.
+  void add_weight_reorder(const std::string& name, const Slot& from, const Slot& to);
   // Row windows for streamed weights: two alternating buffers when prefetching (one is
   // filled while the other is read), else one. Returns the window for chunk `index`.
   Slot stream_window(const std::vector<Slot>& windows, size_t index) const { return windows[index % windows.size()]; }

@@ -8,7 +8,11 @@
 // rows plus the halo of the window), with the vertical padding only where a band meets
 // the image border. In channels-last order a band of rows is one contiguous slab, so
 // bands are plain views into the input and output: no copies.
+//
+// Output-channel tiles: a streamed weight larger than the stream window is read and
+// applied a tile of output channels at a time (lower_conv_oc_tiles).
 #include <map>
+#include <numeric>
 #include <optional>
 #include <tuple>
 
@@ -155,6 +159,91 @@ void lower_conv_banded(Lowering& l, const Node& n, const ConvShapes& s, const Co
                     images > 1 ? ", image " + std::to_string(img) : "");
 }
 
+// Output-channel tiles for a streamed weight: rows (output channels) per tile, whole
+// sealed chunks and whole 16-channel blocks, about one stream window; 0 when the weight
+// is resident, grouped, or fits one window anyway.
+int64_t oc_tile_rows(const Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p) {
+  ValueId w = n.inputs[1];
+  if (!l.is_streamed(w) || p.groups != 1 || s.y.size() < 3 || l.conv_band_rows(n) > 0) return 0;
+  constexpr int64_t kChannelBlock = 16;  // oneDNN's output-channel block for f32 on AVX-512
+  int64_t step = std::lcm(kChannelBlock, std::max<int64_t>(l.options().weights->row_granularity(w), 1));
+  auto row_bytes = static_cast<int64_t>(byte_size(DType::kF32, s.w, n.name)) / s.w[0];
+  int64_t rows = std::max<int64_t>(static_cast<int64_t>(l.options().stream_window_bytes) / row_bytes / step, 1) * step;
+  return rows < s.w[0] ? rows : 0;
+}
+
+// A streamed weight too large for one window never lies whole in the arena: each tile of
+// output channels is read, reordered and convolved on its own into a dense scratch (a
+// oneDNN conv writing a strided channel slice falls back to its reference kernel), which
+// is then copied into its channels of Y, or added to the residual Y already holds.
+void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, int64_t tile) {
+  auto f32 = memory::data_type::f32;
+  const std::string& wname = l.graph().value(n.inputs[1]).name;
+  memory::desc y_md = layout_md(s.y, Layout::kChannelsLast);
+  Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
+  Slot dst = output_slot(l, n, y_md);  // holds the residual when one is fused
+  Slot bias = s.has_bias ? l.constant(n.inputs[2], memory::desc({s.w[0]}, f32, memory::format_tag::a)) : Slot{};
+  ConvParams conv_p = p;  // the residual and what follows it are applied by the add
+  if (p.fused_sum) {
+    conv_p.fused_sum = false;
+    conv_p.post_ops.clear();
+  }
+  const int64_t row_floats = static_cast<int64_t>(byte_size(DType::kF32, s.w, n.name) / sizeof(float)) / s.w[0];
+  std::map<int64_t, dnnl::convolution_forward::primitive_desc> pds;  // by tile width: at most two
+  auto pd_for = [&](int64_t r) -> const dnnl::convolution_forward::primitive_desc& {
+    if (!pds.count(r)) {
+      ConvShapes part = s;
+      part.w[0] = part.y[1] = r;
+      part.wdims = to_dnnl_dims(part.w);
+      memory::desc w_any(part.wdims, f32, memory::format_tag::any);
+      pds.emplace(r, conv_pd(l, part, conv_p, src.md, w_any, layout_md(part.y, Layout::kChannelsLast), p.pads_begin,
+                             p.pads_end));
+    }
+    return pds.at(r);
+  };
+  struct Buffers {
+    Slot staging, weights, out;
+  };
+  std::vector<Buffers> windows;  // two when prefetching: one is filled while the other is read
+  for (int w = 0; w < l.stream_window_count(); ++w) {
+    const auto& pd = pd_for(tile);
+    std::string k = " (tile window " + std::to_string(w) + ")";
+    windows.push_back({l.scratch(memory::desc({tile * row_floats}, f32, memory::format_tag::a), wname + k + " staging"),
+                       l.scratch(pd.weights_desc(), wname + k), l.scratch(pd.dst_desc(), n.name + k + " output")});
+  }
+  memory::dims y_strides = strides_of(y_md);
+  for (int64_t first = 0; first < s.w[0]; first += tile) {
+    int64_t r = std::min(tile, s.w[0] - first);
+    const auto& pd = pd_for(r);
+    const Buffers& b = windows[static_cast<size_t>(first / tile) % windows.size()];
+    std::string label = " channels " + std::to_string(first) + "+" + std::to_string(r);
+    Dims part_w = s.w;
+    part_w[0] = r;
+    Slot plain{b.staging.buffer, layout_md(part_w, Layout::kPlain)};
+    l.add_stream(n.inputs[1], first, r, plain);
+    Slot weights = view_at(b.weights, pd.weights_desc(), 0);
+    l.add_weight_reorder("reorder " + wname + label, plain, weights);
+    Slot out = view_at(b.out, pd.dst_desc(), 0);
+    std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
+    if (s.has_bias)
+      args.emplace_back(DNNL_ARG_BIAS, view_at(bias, memory::desc({r}, f32, memory::format_tag::a), first));
+    args.emplace_back(DNNL_ARG_DST, out);
+    l.add_primitive(n.name + label, dnnl::convolution_forward(pd), pd, std::move(args));
+    memory::dims part_dims = pd.dst_desc().dims();
+    Slot channels = view_at(dst, memory::desc(part_dims, f32, y_strides), first);
+    if (!p.fused_sum) {
+      auto copy = dnnl::reorder::primitive_desc(l.engine(), out.md, l.engine(), channels.md);
+      l.add_primitive(n.name + label + " (copy out)", dnnl::reorder(copy), copy,
+                      {{DNNL_ARG_FROM, out}, {DNNL_ARG_TO, channels}});
+      continue;
+    }
+    dnnl::binary::primitive_desc add(dnnl::binary::desc(dnnl::algorithm::binary_add, channels.md, out.md, channels.md),
+                                     attr_with(p.post_ops), l.engine());
+    l.add_primitive(n.name + label + " (residual)", dnnl::binary(add), add,
+                    {{DNNL_ARG_SRC_0, channels}, {DNNL_ARG_SRC_1, out}, {DNNL_ARG_DST, channels}});
+  }
+}
+
 void lower_conv_into(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst) {
   int64_t rows = l.conv_band_rows(n);
   if (rows > 0 && s.y.size() >= 3 && rows < s.y[2]) return lower_conv_banded(l, n, s, p, dst, rows);
@@ -166,6 +255,7 @@ void lower_conv_into(Lowering& l, const Node& n, const ConvShapes& s, const Conv
 void lower_conv(Lowering& l, const Node& n) {
   const auto& p = std::get<ConvParams>(n.params);
   ConvShapes s = shapes_of(l, n);
+  if (int64_t tile = oc_tile_rows(l, n, s, p)) return lower_conv_oc_tiles(l, n, s, p, tile);
   memory::desc y_md = layout_md(s.y, Layout::kChannelsLast);
   // oneDNN 2.6.3's brgconv crashes on a sum post-op when some output row or column sees
   // only padding (found by the banded-conv sweep), so such convs add their residual in a
