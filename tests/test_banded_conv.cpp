@@ -12,6 +12,7 @@
 #include "common/shape_inference.h"
 #include "enclave/kernels/kernels.h"
 #include "enclave/session.h"
+#include "random_graphs.h"
 #include "tee/none/native_platform.h"
 
 using namespace teeinfer;
@@ -32,16 +33,6 @@ std::string describe(const ConvCase& k) {
   return o.str();
 }
 
-Value constant(const std::string& name, Dims dims, std::mt19937& rng) {
-  Value v{name, DType::kF32, dims, true, {}};
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::vector<float> f(static_cast<size_t>(element_count(dims, name)));
-  for (float& x : f) x = u(rng);
-  v.data.resize(f.size() * 4);
-  std::memcpy(v.data.data(), f.data(), v.data.size());
-  return v;
-}
-
 // One Conv node (with a fused residual: a second graph input added in).
 Graph conv_graph(const ConvCase& k, std::mt19937& rng) {
   Graph g;
@@ -59,8 +50,8 @@ Graph conv_graph(const ConvCase& k, std::mt19937& rng) {
   p.pads_end = {k.pb, k.pr};
   p.groups = k.groups;
   if (k.relu) p.post_ops.push_back({EltwiseKind::kRelu, 0.f, 0.f});
-  n.inputs = {x, g.add_value(constant("w", {k.oc, k.c / k.groups, k.kh, k.kw}, rng))};
-  n.inputs.push_back(k.bias ? g.add_value(constant("b", {k.oc}, rng)) : kNoValue);
+  n.inputs = {x, g.add_value(random_constant("w", {k.oc, k.c / k.groups, k.kh, k.kw}, rng))};
+  n.inputs.push_back(k.bias ? g.add_value(random_constant("b", {k.oc}, rng)) : kNoValue);
   n.params = p;
   Dims y = infer_output_dims(g, n);
   if (k.residual) {
@@ -115,9 +106,7 @@ TEST(BandedConv, EqualsWholeLayerConvOverARandomSweep) {
     Graph g = conv_graph(k, rng);
     std::vector<std::vector<float>> inputs;
     for (ValueId v : g.inputs) {
-      Value c = constant("in", g.value(v).dims, rng);
-      inputs.emplace_back(c.data.size() / 4);
-      std::memcpy(inputs.back().data(), c.data.data(), c.data.size());
+      inputs.push_back(random_floats(g.value(v).dims, rng));
     }
     int64_t out_h = g.value(g.outputs[0]).dims[2];
     size_t whole_steps = 0, band_steps = 0;
@@ -131,66 +120,13 @@ TEST(BandedConv, EqualsWholeLayerConvOverARandomSweep) {
       ++banded_cases;
       EXPECT_GT(band_steps, whole_steps) << describe(k) << ": not banded";
     }
-    float scale = 1e-6f, worst = 0;
-    for (size_t e = 0; e < whole.size(); ++e) {
-      scale = std::max(scale, std::fabs(whole[e]));
-      worst = std::max(worst, std::fabs(whole[e] - banded[e]));
-    }
-    EXPECT_LE(worst / scale, 1e-5f) << describe(k) << ", bands of " << rows << " rows";
+    EXPECT_LE(max_relative_diff(banded, whole), 1e-5f) << describe(k) << ", bands of " << rows << " rows";
   }
   EXPECT_GT(banded_cases, 75);
 }
 
-// Band-fused chains: random Conv/Conv/MaxPool chains (and VGG's real blocks) computed
-// band by band through every layer equal the layer-by-layer result.
-Graph chain_graph(std::mt19937& rng, int64_t* out_h) {
-  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
-  Graph g;
-  int64_t c = pick(1, 6), h = pick(12, 40), w = pick(6, 20);
-  ValueId x = g.add_value({"x", DType::kF32, {1, c, h, w}, false, {}});
-  g.inputs.push_back(x);
-  int layers = static_cast<int>(pick(2, 4));
-  for (int i = 0; i < layers; ++i) {
-    Node n;
-    n.name = "layer" + std::to_string(i);
-    n.inputs = {x};
-    bool pool = i == layers - 1 && pick(0, 1);
-    if (pool) {
-      n.op = OpKind::kPool;
-      n.onnx_op = "MaxPool";
-      PoolParams p;
-      p.kind = PoolKind::kMax;
-      p.kernel = {2, 2};
-      p.strides = {2, 2};
-      p.dilations = {1, 1};
-      p.pads_begin = p.pads_end = p.declared_pads_end = {0, 0};
-      n.params = p;
-    } else {
-      n.op = OpKind::kConv;
-      n.onnx_op = "Conv";
-      ConvParams p;
-      int64_t k = pick(1, 3) * 2 - 1;  // 1, 3, 5
-      p.kernel = {k, k};
-      p.strides = {pick(1, 2), 1};
-      p.dilations = {1, 1};
-      p.pads_begin = p.pads_end = {k / 2, k / 2};
-      p.post_ops.push_back({EltwiseKind::kRelu, 0.f, 0.f});
-      int64_t oc = pick(1, 8);
-      n.inputs.push_back(g.add_value(constant("w" + std::to_string(i), {oc, c, k, k}, rng)));
-      n.inputs.push_back(g.add_value(constant("b" + std::to_string(i), {oc}, rng)));
-      n.params = p;
-      c = oc;
-    }
-    Dims y = infer_output_dims(g, n);
-    x = g.add_value({"y" + std::to_string(i), DType::kF32, y, false, {}});
-    n.outputs = {x};
-    g.nodes.push_back(n);
-    *out_h = y[2];
-  }
-  g.outputs.push_back(x);
-  return g;
-}
-
+// Band-fused chains: random Conv/Conv/MaxPool chains computed band by band through every
+// layer equal the layer-by-layer result.
 std::vector<float> run_fused(const Graph& g, std::vector<float>& input,
                              std::map<size_t, std::pair<size_t, int64_t>> fused, size_t* steps) {
   NativePlatform platform;
@@ -206,9 +142,7 @@ TEST(BandFusion, ChainsEqualLayerByLayerOverARandomSweep) {
   for (int i = 0; i < 60; ++i) {
     int64_t out_h = 0;
     Graph g = chain_graph(rng, &out_h);
-    Value in = constant("in", g.value(g.inputs[0]).dims, rng);
-    std::vector<float> x(in.data.size() / 4);
-    std::memcpy(x.data(), in.data.data(), in.data.size());
+    std::vector<float> x = random_floats(g.value(g.inputs[0]).dims, rng);
     auto chains = fusable_chains(g);
     ASSERT_EQ(chains.size(), 1u);
     ASSERT_EQ(chains[0], std::make_pair(size_t{0}, g.nodes.size() - 1));
@@ -219,12 +153,8 @@ TEST(BandFusion, ChainsEqualLayerByLayerOverARandomSweep) {
     if (rows < out_h) {
       EXPECT_GT(fused_steps, plain_steps);
     }
-    float scale = 1e-6f, worst = 0;
-    for (size_t e = 0; e < want.size(); ++e) {
-      scale = std::max(scale, std::fabs(want[e]));
-      worst = std::max(worst, std::fabs(want[e] - got[e]));
-    }
-    EXPECT_LE(worst / scale, 1e-5f) << "case " << i << ", " << g.nodes.size() << " layers, bands of " << rows;
+    EXPECT_LE(max_relative_diff(got, want), 1e-5f)
+        << "case " << i << ", " << g.nodes.size() << " layers, bands of " << rows;
   }
 }
 
@@ -243,9 +173,7 @@ TEST(OutputChannelTiles, StreamedWeightInTilesEqualsResidentWeight) {
     std::vector<std::vector<float>> inputs;
     std::vector<TensorView> views;
     for (ValueId v : g.inputs) {
-      Value c = constant("in", g.value(v).dims, rng);
-      inputs.emplace_back(c.data.size() / 4);
-      std::memcpy(inputs.back().data(), c.data.data(), c.data.size());
+      inputs.push_back(random_floats(g.value(v).dims, rng));
     }
     for (size_t i = 0; i < inputs.size(); ++i)
       views.push_back(TensorView{DType::kF32, g.value(g.inputs[i]).dims, inputs[i].data(), g.value(g.inputs[i]).name});
@@ -262,12 +190,7 @@ TEST(OutputChannelTiles, StreamedWeightInTilesEqualsResidentWeight) {
       EXPECT_GE(tiles, 2) << describe(k);
       EXPECT_LE(tiled.arena_bytes(), o.budget_bytes);
       std::vector<float> got = tiled.run(views)[0].data;
-      float scale = 1e-6f, worst = 0;
-      for (size_t e = 0; e < want.size(); ++e) {
-        scale = std::max(scale, std::fabs(want[e]));
-        worst = std::max(worst, std::fabs(want[e] - got[e]));
-      }
-      EXPECT_LE(worst / scale, 1e-5f) << describe(k) << (prefetch ? ", prefetch" : "");
+      EXPECT_LE(max_relative_diff(got, want), 1e-5f) << describe(k) << (prefetch ? ", prefetch" : "");
     }
   }
 }

@@ -16,6 +16,7 @@
 #include "host/model_loader.h"
 #include "host/npy.h"
 #include "host/packer.h"
+#include "random_graphs.h"
 #include "tee/none/native_platform.h"
 #include "tee/sim/epc_region.h"
 
@@ -24,13 +25,6 @@ using namespace teeinfer;
 namespace {
 
 const std::string kModels = std::string(TEEINFER_SOURCE_DIR) + "/tests/models/";
-
-float max_relative_diff(const std::vector<float>& got, const std::vector<float>& want) {
-  float worst = 0, scale = 1e-12f;
-  for (float w : want) scale = std::max(scale, std::fabs(w));
-  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
-  return worst / scale;
-}
 
 class BudgetPlanner : public ::testing::TestWithParam<std::string> {};
 
@@ -46,7 +40,7 @@ TEST_P(BudgetPlanner, EveryFeasibleBudgetFitsAndMatchesTheUnlimitedPlan) {
   size_t all = unlimited.arena_bytes();
   for (bool prefetch : {false, true}) {  // inline, or on the loader thread (more memory)
     BudgetOptions bo;
-    bo.prefetch = prefetch;
+    bo.lowering.prefetch = prefetch;
     size_t min_budget = minimum_budget(g, engine, inline_constants, bo);
     ASSERT_LE(min_budget, all);
     for (size_t budget : {min_budget, (min_budget + all) / 2, all - 1}) {
@@ -143,7 +137,7 @@ TEST(BudgetPlannerSealed, TamperedStreamedChunkFailsTheRunCleanly) {
     BudgetOptions bo;
     bo.load_scratch_bytes = sealed.scratch_bytes();
     bo.staged = true;
-    bo.prefetch = prefetch;
+    bo.lowering.prefetch = prefetch;
     size_t budget = minimum_budget(sealed.graph(), engine, sealed, bo);
     SessionOptions o;
     o.budget_bytes = budget;

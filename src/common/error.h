@@ -22,14 +22,14 @@ enum class ErrorCode {
   kBadInput,        // an input tensor/image has the wrong shape, type or content
   kBudgetExceeded,  // the plan does not fit in the secure-memory budget
   kKernel,          // the kernel library refused a primitive
+  kTampered,        // data kept in untrusted memory failed authentication at run time
 };
 
 const char* error_code_name(ErrorCode code);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
   ErrorCode code() const { return code_; }
 
  private:

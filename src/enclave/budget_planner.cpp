@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
+#include <map>
 #include <optional>
 
 #include "common/error.h"
@@ -47,13 +48,10 @@ class Prober {
 
   // Lowers and plans with the k largest constants streamed.
   BudgetPlan probe(size_t k) {
-    LoweringOptions lo;
-    lo.mode = options_.mode;
-    lo.prefetch = options_.prefetch;
+    LoweringOptions lo = options_.lowering;
     lo.stream_window_bytes = window_;
-    lo.conv_band_rows = options_.conv_band_rows;
-    lo.reorder_slice_bytes = options_.reorder_slice_bytes;
-    lo.fused_bands = options_.fused_bands;
+    // Staged reorders of streamed weights need no bigger slices than the window.
+    lo.reorder_slice_bytes = std::min(lo.reorder_slice_bytes, window_);
     lo.weights = &weights_;
     lo.streamed.assign(g_.values.size(), false);
     BudgetPlan p;
@@ -105,9 +103,45 @@ constexpr int64_t kBandsPerChain[] = {4, 8, 16, 32};
 // activations exceed its weights by one of these factors.
 constexpr size_t kFusionGain[] = {1, 4};
 
+// Spilling an activation keeps only a band of it in the arena, but the nodes next to it
+// then run in bands with their whole weights resident (not in output-channel tiles), so
+// it pays where the activation outweighs those weights (VGG's and ResNet's early layers).
+// Each spill variant spills every such activation of at least one of these sizes.
+constexpr size_t kSpillAtLeast[] = {size_t{2} << 20, size_t{512} << 10, size_t{128} << 10};
+
+size_t weight_bytes_of(const Graph& g, const Node& n) {
+  if (n.op != OpKind::kConv) return 0;
+  const Value& w = g.value(n.inputs[1]);
+  return byte_size(w.dtype, w.dims, w.name);
+}
+
+// By ValueId: the spillable activations of at least `least` bytes that outweigh the
+// weights of the convolutions making and reading them, outside fused chains.
+std::vector<bool> spill_candidates(const Graph& g, const std::map<size_t, std::pair<size_t, int64_t>>& fused,
+                                   size_t least) {
+  std::vector<bool> out = spillable_activations(g);
+  std::vector<size_t> weights(g.values.size(), 0);  // the largest adjacent conv weight
+  for (const Node& n : g.nodes)
+    for (ValueId v : {n.inputs[0], n.outputs[0]}) weights[v] = std::max(weights[v], weight_bytes_of(g, n));
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum)
+      weights[n.inputs[3]] = std::max(weights[n.inputs[3]], weight_bytes_of(g, n));
+  for (auto [first, range] : fused)
+    for (size_t k = first; k <= range.first; ++k) {
+      out[g.nodes[k].inputs[0]] = false;
+      out[g.nodes[k].outputs[0]] = false;
+    }
+  for (size_t v = 0; v < out.size(); ++v) {
+    if (!out[v]) continue;
+    size_t bytes = byte_size(DType::kF32, g.values[v].dims, g.values[v].name);
+    out[v] = bytes >= least && bytes >= weights[v];
+  }
+  return out;
+}
+
 std::vector<BudgetOptions> variants(const Graph& g, const BudgetOptions& options) {
   std::vector<BudgetOptions> out{options};
-  if (options.mode == ExecutionMode::kUnmodified) return out;
+  if (options.lowering.mode == ExecutionMode::kUnmodified) return out;
   std::vector<std::vector<std::pair<size_t, size_t>>> chain_sets;
   for (size_t gain : kFusionGain) {
     std::vector<std::pair<size_t, size_t>> chains;
@@ -125,14 +159,28 @@ std::vector<BudgetOptions> variants(const Graph& g, const BudgetOptions& options
     if (!chains.empty() && std::find(chain_sets.begin(), chain_sets.end(), chains) == chain_sets.end())
       chain_sets.push_back(chains);
   }
+  auto fused = [&](const std::vector<std::pair<size_t, size_t>>& chains, int64_t bands) {
+    BudgetOptions o = options;
+    for (auto [first, last] : chains) {
+      int64_t out_h = g.value(g.nodes[last].outputs[0]).dims[2];
+      o.lowering.fused_bands[first] = {last, std::max<int64_t>((out_h + bands - 1) / bands, 1)};
+    }
+    return o;
+  };
   for (const auto& chains : chain_sets)
-    for (int64_t bands : kBandsPerChain) {
-      BudgetOptions o = options;
-      for (auto [first, last] : chains) {
-        int64_t out_h = g.value(g.nodes[last].outputs[0]).dims[2];
-        o.fused_bands[first] = {last, std::max<int64_t>((out_h + bands - 1) / bands, 1)};
-      }
-      out.push_back(o);
+    for (int64_t bands : kBandsPerChain) out.push_back(fused(chains, bands));
+  if (!options.lowering.spilled.empty()) return out;  // spills forced by the caller
+  // Last resort, since it costs encryption at every run: spill activations to host memory.
+  std::vector<BudgetOptions> bases{options};
+  for (const auto& chains : chain_sets) bases.push_back(fused(chains, kBandsPerChain[2]));
+  std::vector<std::vector<bool>> spill_sets;
+  for (const BudgetOptions& base : bases)
+    for (size_t least : kSpillAtLeast) {
+      std::vector<bool> spilled = spill_candidates(g, base.lowering.fused_bands, least);
+      if (std::find(spilled.begin(), spilled.end(), true) == spilled.end()) continue;
+      BudgetOptions o = base;
+      o.lowering.spilled = std::move(spilled);
+      out.push_back(std::move(o));
     }
   return out;
 }
@@ -161,7 +209,7 @@ bool for_each_configuration(const Graph& g, const dnnl::engine& engine, const We
 
 size_t minimum_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
                       const BudgetOptions& options) {
-  if (options.mode == ExecutionMode::kUnmodified)
+  if (options.lowering.mode == ExecutionMode::kUnmodified)
     return Prober(g, engine, weights, options, kWindowBytes[0]).probe(0).arena_bytes;
   size_t best = SIZE_MAX;
   for_each_configuration(g, engine, weights, options, [&](Prober& p, size_t k) {
@@ -204,7 +252,7 @@ BudgetPlan plan_for_budget(const Graph& g, const dnnl::engine& engine, const Wei
   BudgetPlan all_resident = prober.probe(0);
   size_t budget = options.budget_bytes;
   if (!budget || all_resident.arena_bytes <= budget) return all_resident;
-  if (options.mode == ExecutionMode::kUnmodified)
+  if (options.lowering.mode == ExecutionMode::kUnmodified)
     throw Error(ErrorCode::kBudgetExceeded, "unmodified mode needs " + format_bytes(all_resident.arena_bytes) +
                                                 " of secure memory; the budget is " + format_bytes(budget));
   auto all = variants(g, options);

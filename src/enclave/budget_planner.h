@@ -24,14 +24,13 @@
 namespace teeinfer {
 
 struct BudgetOptions {
-  ExecutionMode mode = ExecutionMode::kPlanned;
-  size_t budget_bytes = 0;                        // 0: no limit (everything resident)
-  size_t load_scratch_bytes = 0;                  // the weight source's chunk window
-  bool staged = false;                            // constants come decrypted through staging (sealed)
-  bool prefetch = false;                          // streamed weights load on a second thread, a step ahead
-  std::map<size_t, int64_t> conv_band_rows = {};  // LoweringOptions::conv_band_rows
-  size_t reorder_slice_bytes = size_t{1} << 20;   // LoweringOptions::reorder_slice_bytes
-  std::map<size_t, std::pair<size_t, int64_t>> fused_bands = {};  // LoweringOptions::fused_bands
+  size_t budget_bytes = 0;        // 0: no limit (everything resident)
+  size_t load_scratch_bytes = 0;  // the weight source's chunk window
+  bool staged = false;            // constants come decrypted through staging (sealed)
+  // The base of every probe: mode, prefetch, and any layout forced by the caller (band
+  // rows, fused chains, spills). The planner sets what it decides: streamed constants,
+  // the stream window, the weight source, and fusion and spills when not forced.
+  LoweringOptions lowering = {};
 };
 
 struct BudgetPlan {

@@ -129,6 +129,11 @@ Slot Lowering::input_as_is(ValueId v) {
   const Value& val = g_.value(v);
   auto it = slots_.find(v);
   if (it == slots_.end()) {
+    if (is_spilled(v))
+      throw Error(ErrorCode::kUnsupported, "activation '" + val.name +
+                                               "' is spilled but read by a node that cannot "
+                                               "read it in bands (node " +
+                                               g_.nodes[static_cast<size_t>(current_node_)].name + ")");
     if (!val.is_constant) throw Error(ErrorCode::kBadModel, "value '" + val.name + "' is read before it is computed");
     Slot s = constant(v, layout_md(val.dims, Layout::kPlain));
     slots_[v] = s;
@@ -265,6 +270,34 @@ void Lowering::add_stream(ValueId v, int64_t first_row, int64_t rows, const Slot
   s.custom_slots = {dst};
   s.stream = StreamRead{v, first_row, rows};
   if (options_.prefetch) s.loader_start = 0;  // set properly by schedule_loader()
+  steps_.push_back(std::move(s));
+}
+
+bool Lowering::spills_at(const Node& n) const {
+  if (n.op != OpKind::kConv && n.op != OpKind::kPool) return false;
+  bool residual = n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum && is_spilled(n.inputs[3]);
+  return is_spilled(n.inputs[0]) || residual || is_spilled(n.outputs[0]);
+}
+
+int64_t Lowering::spill_band_rows(const Node& n) const {
+  const Dims& y = g_.value(n.outputs[0]).dims;
+  auto row_bytes = static_cast<int64_t>(y[1] * (y.size() > 3 ? y[3] : 1) * sizeof(float));
+  return std::max<int64_t>(static_cast<int64_t>(options_.spill_band_bytes) / row_bytes, 1);
+}
+
+void Lowering::add_spill(ValueId v, bool seal, int64_t image, int64_t first_row, int64_t rows, const Slot& band) {
+  const Dims& d = g_.value(v).dims;  // channels-last {N, C, H, W}: a block is one row of one image
+  size_t block_bytes = static_cast<size_t>(d[1] * (d.size() > 3 ? d[3] : 1)) * sizeof(float);
+  auto [it, fresh] = spill_base_.emplace(v, spill_blocks_);
+  if (fresh) spill_blocks_ += static_cast<uint64_t>(d[0] * d[2]);
+  spill_block_bytes_ = std::max(spill_block_bytes_, block_bytes);
+  touch(band);
+  Step s;
+  s.name = std::string(seal ? "spill " : "unspill ") + g_.value(v).name + " rows " + std::to_string(first_row) + "+" +
+           std::to_string(rows) + (d[0] > 1 ? ", image " + std::to_string(image) : "");
+  s.impl = seal ? "teeinfer:seal" : "teeinfer:unseal";
+  s.custom_slots = {band};
+  s.spill = SpillIo{seal, it->second + static_cast<uint64_t>(image * d[2] + first_row), rows, block_bytes};
   steps_.push_back(std::move(s));
 }
 

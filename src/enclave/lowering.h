@@ -40,6 +40,15 @@ struct StreamRead {
   int64_t first_row = 0, rows = 0;
 };
 
+// Rows of a spilled activation sealed out of the step's first slot to host memory, or
+// unsealed back into it (SpillStore): one block per image row.
+struct SpillIo {
+  bool seal = false;  // arena -> host; false: host -> arena
+  uint64_t first_block = 0;
+  int64_t blocks = 0;
+  size_t block_bytes = 0;
+};
+
 // A hand-written kernel: gets the base pointers of its slots, in the order given.
 using CustomKernel = std::function<void(const std::vector<void*>&)>;
 
@@ -51,6 +60,7 @@ struct Step {
   CustomKernel custom;                     // set instead of primitive
   std::vector<Slot> custom_slots;
   std::optional<StreamRead> stream;  // set instead of both: a weight read
+  std::optional<SpillIo> spill;      // or an activation spill
   // Weight reads, and the reorders of what they read, run on the loader thread when
   // prefetching: it may start this step once main-thread step `loader_start` has begun
   // (see Lowering::schedule_loader). -1: a main-thread step.
@@ -72,6 +82,11 @@ struct LoweringOptions {
   std::map<size_t, std::pair<size_t, int64_t>> fused_bands = {};
   // Staged constants reorder through slices of about this many bytes (see ConstantLoad).
   size_t reorder_slice_bytes = size_t{1} << 20;
+  // By ValueId: activations kept sealed in host memory instead of the arena (encrypted
+  // activation spill); the Conv/Pool nodes that produce and read them run in bands of
+  // about spill_band_bytes of output rows (kernels/spilled_bands.cpp).
+  std::vector<bool> spilled = {};
+  size_t spill_band_bytes = size_t{256} << 10;
   // Streamed weights are read by a loader thread one main step ahead of their use, so
   // decryption overlaps compute; the plan reserves their buffers for that step too.
   bool prefetch = false;
@@ -164,6 +179,19 @@ class Lowering {
   Slot stream_window(const std::vector<Slot>& windows, size_t index) const { return windows[index % windows.size()]; }
   int stream_window_count() const { return options_.prefetch ? 2 : 1; }
   bool uses_loader() const { return loader_steps_ > 0; }
+  bool is_spilled(ValueId v) const {
+    return v != kNoValue && static_cast<size_t>(v) < options_.spilled.size() && options_.spilled[v];
+  }
+  // Whether node n reads or writes a spilled activation (then it runs in bands).
+  bool spills_at(const Node& n) const;
+  // Output rows per band for a node next to a spilled activation.
+  int64_t spill_band_rows(const Node& n) const;
+  // Adds a step sealing rows [first_row, first_row + rows) of image `image` of spilled
+  // activation v out of `band` (seal), or unsealing them into it.
+  void add_spill(ValueId v, bool seal, int64_t image, int64_t first_row, int64_t rows, const Slot& band);
+  // The host memory spilled activations need: blocks and the largest block.
+  uint64_t spill_blocks() const { return spill_blocks_; }
+  size_t spill_block_bytes() const { return spill_block_bytes_; }
   // A fresh buffer for a node's output.
   Slot output(ValueId v, const dnnl::memory::desc& md);
   // The output shares `base`'s buffer with another descriptor (zero-copy reshape).
@@ -221,6 +249,9 @@ class Lowering {
   std::map<std::pair<ValueId, int>, Slot> converted_;  // reordered copies by layout
   std::vector<std::pair<ValueId, Slot>> inputs_, outputs_;
   int staging_buffer_ = -1, load_scratch_buffer_ = -1;
+  std::map<ValueId, uint64_t> spill_base_;  // first block of each spilled activation
+  uint64_t spill_blocks_ = 0;
+  size_t spill_block_bytes_ = 0;
 };
 
 }  // namespace teeinfer

@@ -8,6 +8,7 @@
 #include "enclave/budget_planner.h"
 #include "enclave/loader_thread.h"
 #include "enclave/lowering.h"
+#include "enclave/spill_store.h"
 
 namespace teeinfer {
 
@@ -27,6 +28,7 @@ struct Session::Impl {
   WeightSource* weights = nullptr;
   BudgetPlan plan;  // its lowering has moved to `lowering`
   std::unique_ptr<LoaderThread> loader;
+  std::unique_ptr<SpillStore> spill;  // sealed activations in host memory, if the plan spills
   dnnl::stream loader_stream{engine};
 
   void* ptr(const Slot& s) const { return buffer_ptrs.at(static_cast<size_t>(s.buffer)) + s.offset; }
@@ -43,6 +45,16 @@ void Session::Impl::execute(size_t s, dnnl::stream& on) {
   if (const auto& read = step.stream) {
     on.wait();
     weights->read_rows(read->value, read->first_row, read->rows, static_cast<std::byte*>(custom_ptrs[s][0]));
+  } else if (const auto& io = step.spill) {
+    on.wait();
+    auto* rows = static_cast<std::byte*>(custom_ptrs[s][0]);
+    for (int64_t i = 0; i < io->blocks; ++i) {
+      std::byte* row = rows + static_cast<size_t>(i) * io->block_bytes;
+      if (io->seal)
+        spill->seal(io->first_block + static_cast<uint64_t>(i), row, io->block_bytes);
+      else
+        spill->unseal(io->first_block + static_cast<uint64_t>(i), row, io->block_bytes);
+    }
   } else if (step.custom) {
     on.wait();
     step.custom(custom_ptrs[s]);
@@ -68,6 +80,7 @@ void Session::Impl::start_loader() {
 
 void Session::Impl::run_steps(StepObserver* observer) {
   const auto& steps = lowering->steps();
+  if (spill) spill->begin_run();
   if (loader) loader->begin_run();
   try {
     for (size_t s = 0; s < steps.size(); ++s) {
@@ -145,10 +158,23 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
   }
   for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
   bool staged = weights->needs_staging();
-  impl_->plan =
-      plan_for_budget(graph, impl_->engine, *weights,
-                      {options.mode, options.budget_bytes, weights->scratch_bytes(), staged, options.prefetch_weights,
-                       options.conv_band_rows, options.reorder_slice_bytes, options.fused_bands});
+  BudgetOptions bo{options.budget_bytes, weights->scratch_bytes(), staged, {}};
+  bo.lowering.mode = options.mode;
+  bo.lowering.prefetch = options.prefetch_weights;
+  bo.lowering.conv_band_rows = options.conv_band_rows;
+  bo.lowering.fused_bands = options.fused_bands;
+  bo.lowering.reorder_slice_bytes = options.reorder_slice_bytes;
+  bo.lowering.spill_band_bytes = options.spill_band_bytes;
+  if (!options.spilled_activations.empty()) {
+    bo.lowering.spilled.assign(graph.values.size(), false);
+    for (const std::string& name : options.spilled_activations) {
+      auto it = std::find_if(graph.values.begin(), graph.values.end(), [&](const Value& v) { return v.name == name; });
+      if (it == graph.values.end())
+        throw Error(ErrorCode::kBadArgument, "spilled activation '" + name + "' is not a value of the model");
+      bo.lowering.spilled[static_cast<size_t>(it - graph.values.begin())] = true;
+    }
+  }
+  impl_->plan = plan_for_budget(graph, impl_->engine, *weights, bo);
   impl_->lowering = std::move(impl_->plan.lowering);
   MemoryPlanner& planner = impl_->lowering->planner();
   size_t need = planner.arena_size();
@@ -158,6 +184,9 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
   const auto& names = impl_->lowering->buffer_names();
   for (int b = 0; b < planner.buffer_count(); ++b)
     impl_->buffer_ptrs.push_back(impl_->arena->reserve(planner.offset(b), planner.bytes(b), names[b]));
+  if (impl_->lowering->spill_blocks())
+    impl_->spill =
+        std::make_unique<SpillStore>(platform, impl_->lowering->spill_blocks(), impl_->lowering->spill_block_bytes());
   impl_->load_constants(*weights);
   impl_->bind_steps();
   impl_->start_loader();

@@ -39,6 +39,11 @@ struct SessionOptions {
   // Decrypted weights that need a layout change pass through staging in slices of about
   // this size (whole sealed chunks and layout blocks), not whole.
   size_t reorder_slice_bytes = size_t{1} << 20;
+  // By name: activations kept sealed in host memory (encrypted activation spill). For
+  // tests and experiments; the planner chooses otherwise.
+  std::vector<std::string> spilled_activations = {};
+  // Output rows per band next to a spilled activation: about this many bytes.
+  size_t spill_band_bytes = size_t{256} << 10;
 };
 
 struct OutputTensor {

@@ -25,6 +25,10 @@ class TeePlatform {
   virtual const char* name() const = 0;
   // A zero-filled region of at least `bytes`; throws Error(kBudgetExceeded) if it cannot.
   virtual std::unique_ptr<SecureRegion> allocate_region(size_t bytes) = 0;
+  // Ordinary (untrusted, unencrypted) memory outside the secure region, where the
+  // enclave keeps sealed activations it spills (spill_store.h). In SGX: memory the
+  // host allocates and the enclave writes ciphertext to.
+  virtual std::unique_ptr<std::byte[]> allocate_untrusted(size_t bytes) { return std::make_unique<std::byte[]>(bytes); }
 };
 
 }  // namespace teeinfer

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "enclave/lowering.h"
 
@@ -27,6 +29,27 @@ inline Band band_of(int64_t out_first, int64_t out_rows, int64_t in_height, int6
           in_last - in_first + 1,
           std::max<int64_t>(-top, 0),
           std::max<int64_t>(bottom - (in_height - 1), 0)};
+}
+
+// Bands of `rows` output rows covering all `out_h`; a band at the top or bottom whose
+// windows would see only padding (pads larger than the window) is merged into its
+// neighbour, so every band reads at least one real row.
+inline std::vector<Band> split_bands(int64_t out_h, int64_t rows, int64_t in_h, int64_t stride, int64_t dilation,
+                                     int64_t kernel, int64_t pad) {
+  auto band = [&](int64_t first, int64_t count) { return band_of(first, count, in_h, stride, dilation, kernel, pad); };
+  std::vector<std::pair<int64_t, int64_t>> spans;  // (first, count)
+  for (int64_t first = 0; first < out_h; first += rows) spans.emplace_back(first, std::min(rows, out_h - first));
+  while (spans.size() > 1 && band(spans[0].first, spans[0].second).in_rows < 1) {
+    spans[1] = {0, spans[0].second + spans[1].second};
+    spans.erase(spans.begin());
+  }
+  while (spans.size() > 1 && band(spans.back().first, spans.back().second).in_rows < 1) {
+    spans[spans.size() - 2].second += spans.back().second;
+    spans.pop_back();
+  }
+  std::vector<Band> out;
+  for (auto [first, count] : spans) out.push_back(band(first, count));
+  return out;
 }
 
 // True when some output row or column of a window op sees only padding (a pad larger

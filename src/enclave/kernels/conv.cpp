@@ -93,28 +93,6 @@ void lower_conv_whole(Lowering& l, const Node& n, const ConvShapes& s, const Con
   l.add_primitive(n.name, dnnl::convolution_forward(pd), pd, std::move(args));
 }
 
-// Bands of `rows` output rows; a band at the top or bottom whose windows would see only
-// padding (pads larger than the window) is merged into its neighbour, so every band
-// reads at least one real row.
-std::vector<Band> split_rows(int64_t out_h, int64_t rows, int64_t in_h, const ConvParams& p) {
-  auto band = [&](int64_t first, int64_t count) {
-    return band_of(first, count, in_h, p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]);
-  };
-  std::vector<std::pair<int64_t, int64_t>> spans;  // (first, count)
-  for (int64_t first = 0; first < out_h; first += rows) spans.emplace_back(first, std::min(rows, out_h - first));
-  while (spans.size() > 1 && band(spans[0].first, spans[0].second).in_rows < 1) {
-    spans[1] = {0, spans[0].second + spans[1].second};
-    spans.erase(spans.begin());
-  }
-  while (spans.size() > 1 && band(spans.back().first, spans.back().second).in_rows < 1) {
-    spans[spans.size() - 2].second += spans.back().second;
-    spans.pop_back();
-  }
-  std::vector<Band> out;
-  for (auto [first, count] : spans) out.push_back(band(first, count));
-  return out;
-}
-
 }  // namespace
 
 void add_conv_band(Lowering& l, const Node& n, const ConvParams& p, const Slot& src, const Slot& dst, const Band& b,
@@ -151,7 +129,8 @@ void lower_conv_banded(Lowering& l, const Node& n, const ConvShapes& s, const Co
   const int64_t images = s.x[0], in_h = s.x[2], out_h = s.y[2];
   Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
   ConvBandState state;
-  std::vector<Band> bands = split_rows(out_h, band_rows, in_h, p);
+  std::vector<Band> bands =
+      split_bands(out_h, band_rows, in_h, p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]);
   for (int64_t img = 0; img < images; ++img)
     for (const Band& b : bands)
       add_conv_band(l, n, p, view_at(src, slab_md(s.x, b.in_rows), (img * in_h + b.in_first) * row_floats(s.x)),

@@ -7,6 +7,7 @@ void lower_node(Lowering& l, const Node& n) {
   for (ValueId v : n.outputs)
     if (element_count(l.graph().value(v).dims, l.graph().value(v).name) == 0)
       throw Error(ErrorCode::kUnsupported, n.onnx_op + " node '" + n.name + "': empty tensors are not supported");
+  if (l.spills_at(n)) return lower_spilled_bands(l, n);
   switch (n.op) {
     case OpKind::kConv:
       return l.mode() == ExecutionMode::kUnmodified ? lower_conv_im2col(l, n) : lower_conv(l, n);

@@ -41,6 +41,12 @@ void add_conv_band(Lowering& l, const Node& n, const ConvParams& p, const Slot& 
                    ConvBandState& state, const std::string& label = "");
 void add_pool_band(Lowering& l, const Node& n, const Slot& src, const Slot& dst, const Band& b);
 
+// Encrypted activation spill: by ValueId, the activations that may be spilled (made by a
+// Conv/Pool, read only as a Conv/Pool input or a fused residual, 4-D, not a graph input
+// or output); and the band-wise lowering of a node that touches one.
+std::vector<bool> spillable_activations(const Graph& g);
+void lower_spilled_bands(Lowering& l, const Node& n);
+
 // Band-fused chains: Conv/Pool nodes [first, last] computed band by band through all of
 // them, so only a band of each intermediate activation is ever in the arena.
 void lower_band_chain(Lowering& l, size_t first, size_t last, int64_t band_rows);

@@ -50,7 +50,7 @@ int plan(const PlanOptions& o) {
   InlineConstants inline_constants(g);
   WeightSource& weights = model.weights() ? *model.weights() : inline_constants;
   BudgetOptions bo;
-  bo.mode = o.mode == "unmodified" ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
+  bo.lowering.mode = o.mode == "unmodified" ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
   bo.budget_bytes = o.budget.empty() ? 0 : parse_bytes(o.budget, "--budget");
   bo.load_scratch_bytes = weights.scratch_bytes();
   bo.staged = weights.needs_staging();
