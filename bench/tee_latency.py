@@ -124,7 +124,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="vgg16,resnet50")
     ap.add_argument("--modes", default="planned,unmodified", help="comma-separated: planned, unmodified")
-    ap.add_argument("--epc", default="1024,256,128,93,64,32,16", help="EPC sizes in MiB")
+    ap.add_argument("--epc", default="1024,256,128,93,64,32,16,8", help="EPC sizes in MiB")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--fault-cycles", type=int, default=40000)

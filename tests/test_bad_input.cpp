@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <random>
 
+#include "cli_runner.h"
 #include "common/error.h"
 #include "host/file_io.h"
 #include "host/model_loader.h"
@@ -16,24 +17,7 @@ using namespace teeinfer;
 namespace {
 
 const std::string kSrc = TEEINFER_SOURCE_DIR;
-const std::string kCli = std::string(TEEINFER_BINARY_DIR) + "/teeinfer";
 const std::string kConvModel = "/usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding/model.onnx";
-
-struct CliResult {
-  int exit_code;
-  std::string output;
-};
-
-CliResult run_cli(const std::string& args) {
-  CliResult r{-1, ""};
-  FILE* p = popen((kCli + " " + args + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
 
 std::string temp_path(const std::string& name) {
   return std::string(TEEINFER_BINARY_DIR) + "/tests/tmp_" + name;

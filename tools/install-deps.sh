@@ -14,7 +14,7 @@ build_pkgs=(
   libonnx-testdata dataset-fashion-mnist
   clang-14 libclang-rt-14-dev clang-format
 )
-python_pkgs=(python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib)
+python_pkgs=(python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib python3-sklearn)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-all}" != "build" ]; then want+=("${python_pkgs[@]}"); fi

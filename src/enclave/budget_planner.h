@@ -39,6 +39,7 @@ struct BudgetPlan {
   size_t min_budget_bytes = 0;  // computed only when streaming was needed
   size_t streamed_bytes = 0;    // read from the weight source at every run
   size_t resident_weight_bytes = 0;
+  size_t spilled_bytes = 0;  // activation bytes sealed out to host memory per run
   int streamed_constants = 0;
 };
 

@@ -74,6 +74,8 @@ struct LoweringOptions {
   // Streamed weights of fully-connected layers (rows) and convolutions (output-channel
   // tiles) come through windows of about this size.
   size_t stream_window_bytes = size_t{1} << 20;
+  // Streamed conv weights larger than the window come in output-channel tiles.
+  bool conv_tiles = true;
   // By node index: compute this convolution in bands of this many output rows (y-plane
   // partitioning; absent or 0: whole).
   std::map<size_t, int64_t> conv_band_rows = {};

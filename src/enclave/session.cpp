@@ -231,6 +231,9 @@ size_t Session::weight_bytes() const {
 size_t Session::streamed_bytes() const {
   return impl_->plan.streamed_bytes;
 }
+size_t Session::spilled_bytes() const {
+  return impl_->plan.spilled_bytes;
+}
 int Session::streamed_constants() const {
   return impl_->plan.streamed_constants;
 }

@@ -83,6 +83,7 @@ class Session {
   size_t peak_bytes() const;      // highest arena byte ever reserved
   size_t weight_bytes() const;    // bytes of constants held in the arena
   size_t streamed_bytes() const;  // bytes of constants read again at every run
+  size_t spilled_bytes() const;   // activation bytes sealed out to host memory per run
   int streamed_constants() const;
   size_t min_budget_bytes() const;  // smallest feasible budget (0 unless streaming was needed)
   std::vector<StepInfo> steps() const;

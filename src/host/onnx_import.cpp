@@ -509,7 +509,7 @@ Graph Importer::run(const ImportOptions& options) {
 
 }  // namespace
 
-static onnx::ModelProto parse_model_file(const std::string& path) {
+onnx::ModelProto read_onnx_proto(const std::string& path) {
   // Map the file and parse straight from the mapping: no separate read buffer.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(ErrorCode::kIo, "cannot open model '" + path + "'");
@@ -567,7 +567,7 @@ OnnxModel::~OnnxModel() = default;
 
 OnnxModel OnnxModel::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  impl->proto = parse_model_file(path);
+  impl->proto = read_onnx_proto(path);
   impl->path = path;
   return OnnxModel(std::move(impl));
 }

@@ -9,6 +9,8 @@
 //   Graph g = OnnxModel::open("model.onnx").import(opt);
 #pragma once
 
+#include <onnx/onnx_pb.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -24,6 +26,10 @@ struct ImportOptions {
   // Graph inputs bound to constant values (they then fold like initializers).
   std::map<std::string, Value> constant_inputs;
 };
+
+// The parsed protobuf of an ONNX file, for tools that edit models (pruning). Throws
+// Error(kIo / kBadModel).
+onnx::ModelProto read_onnx_proto(const std::string& path);
 
 // `source` names the model in error messages. Throws Error(kBadModel / kUnsupported).
 Graph import_onnx(const std::string& bytes, const std::string& source, const ImportOptions& options);

@@ -143,7 +143,8 @@ void lower_conv_banded(Lowering& l, const Node& n, const ConvShapes& s, const Co
 // is resident, grouped, or fits one window anyway.
 int64_t oc_tile_rows(const Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p) {
   ValueId w = n.inputs[1];
-  if (!l.is_streamed(w) || p.groups != 1 || s.y.size() < 3 || l.conv_band_rows(n) > 0) return 0;
+  if (!l.options().conv_tiles || !l.is_streamed(w) || p.groups != 1 || s.y.size() < 3 || l.conv_band_rows(n) > 0)
+    return 0;
   constexpr int64_t kChannelBlock = 16;  // oneDNN's output-channel block for f32 on AVX-512
   int64_t step = std::lcm(kChannelBlock, std::max<int64_t>(l.options().weights->row_granularity(w), 1));
   auto row_bytes = static_cast<int64_t>(byte_size(DType::kF32, s.w, n.name)) / s.w[0];

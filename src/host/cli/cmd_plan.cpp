@@ -68,7 +68,8 @@ int plan(const PlanOptions& o) {
            {"min_budget_bytes", min_budget},
            {"resident_weight_bytes", plan.resident_weight_bytes},
            {"streamed_bytes_per_run", plan.streamed_bytes},
-           {"streamed_constants", plan.streamed_constants}};
+           {"streamed_constants", plan.streamed_constants},
+           {"spilled_bytes_per_run", plan.spilled_bytes}};
     for (size_t s = 0; s < steps.size(); ++s)
       j["steps"].push_back({{"name", steps[s].name}, {"impl", steps[s].impl}, {"live_bytes", live[s + 1]}});
     std::cout << j.dump(2) << "\n";
@@ -85,6 +86,9 @@ int plan(const PlanOptions& o) {
   std::printf("weights: %s resident, %s streamed per run (%d tensors read again at every run)\n",
               format_bytes(plan.resident_weight_bytes).c_str(), format_bytes(plan.streamed_bytes).c_str(),
               plan.streamed_constants);
+  if (plan.spilled_bytes)
+    std::printf("activations: %s sealed out to host memory and read back per run (encrypted spill)\n",
+                format_bytes(plan.spilled_bytes).c_str());
   std::printf("minimum feasible budget: %s (%zu bytes)\n", format_bytes(min_budget).c_str(), min_budget);
   return 0;
 }

@@ -202,6 +202,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
                        {"samples", t.samples_ms}};
     j["arena_bytes"] = session.arena_bytes();
     j["streamed_bytes_per_run"] = session.streamed_bytes();
+    j["spilled_bytes_per_run"] = session.spilled_bytes();
     j["prefetch"] = o.prefetch;
     j["arena_peak_bytes"] = session.peak_bytes();
     j["weight_bytes"] = session.weight_bytes();
@@ -218,9 +219,10 @@ int run(const ModelOptions& o, const RunOptions& r) {
   for (auto [i, v] : best) std::printf("  class %4d  score %9.5g  %s\n", i, v, label(i).c_str());
   std::printf("latency median %.3f ms, min %.3f ms over %d runs, %d thread(s)\n", t.median_ms(), t.min_ms(), r.repeat,
               o.threads);
-  std::printf("secure arena %s (weights %s resident, %s streamed per run), %s mode\n",
+  std::printf("secure arena %s (weights %s resident, %s streamed per run; %s activations spilled), %s mode\n",
               format_bytes(session.arena_bytes()).c_str(), format_bytes(session.weight_bytes()).c_str(),
-              format_bytes(session.streamed_bytes()).c_str(), o.mode.c_str());
+              format_bytes(session.streamed_bytes()).c_str(), format_bytes(session.spilled_bytes()).c_str(),
+              o.mode.c_str());
   if (sim) {
     const json& p = epc["per_run"];
     std::printf(

@@ -47,7 +47,14 @@ struct PlanOptions {
   bool json = false;
 };
 
+struct PruneOptions {
+  std::string model, output, input_shape, group = "layer";
+  double quantile = 0.3;
+  bool json = false;
+};
+
 int run(const ModelOptions& m, const RunOptions& r);
+int prune(const PruneOptions& p);
 int plan(const PlanOptions& p);
 int eval(const ModelOptions& m, const EvalOptions& e);
 int keygen(const std::string& path, bool force);

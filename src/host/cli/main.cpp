@@ -128,6 +128,26 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   plan->add_flag("--json", plan_opts.json, "print machine-readable JSON");
 
+  cli::PruneOptions prune_opts;
+  CLI::App* prune = app.add_subcommand(
+      "prune", "mean-shift channel pruning of an ONNX model with BatchNorm (no pruning ratio to choose)");
+  prune->add_option("model", prune_opts.model, "ONNX model with Conv + BatchNormalization layers")->required();
+  prune->add_option("-o,--output", prune_opts.output, "pruned ONNX model to write")->required();
+  prune
+      ->add_option("--group", prune_opts.group,
+                   "cluster |gamma| per layer, or per block of layers up to a pool (VGG-style nets)")
+      ->check(CLI::IsMember({"layer", "block"}))
+      ->capture_default_str();
+  prune
+      ->add_option(
+          "--quantile", prune_opts.quantile,
+          "quantile of nearest-neighbour distances for the mean-shift bandwidth (0.1 VGG, 0.3 ResNet/DenseNet)")
+      ->check(CLI::Range(1e-6, 1.0))
+      ->capture_default_str();
+  prune->add_option("--input-shape", prune_opts.input_shape,
+                    "input dims for the FLOP count (default: the model's, batch 1)");
+  prune->add_flag("--json", prune_opts.json, "print machine-readable JSON (the channels removed per layer)");
+
   std::string inspect_model, inspect_key;
   bool inspect_json = false;
   CLI::App* inspect = app.add_subcommand("inspect", "show a sealed model: sizes without the key, graph with it");
@@ -143,6 +163,7 @@ int main(int argc, char** argv) {
   try {
     if (run->parsed()) return cli::run(run_model, run_opts);
     if (plan->parsed()) return cli::plan(plan_opts);
+    if (prune->parsed()) return cli::prune(prune_opts);
     if (eval->parsed()) return cli::eval(eval_model, eval_opts);
     if (keygen->parsed()) return cli::keygen(key_out, force);
     if (pack->parsed()) return cli::pack(pack_opts);

@@ -1,0 +1,327 @@
+#include "host/pruning/channel_pruner.h"
+
+#include <onnx/shape_inference/implementation.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "common/error.h"
+#include "host/onnx_attrs.h"
+#include "host/pruning/mean_shift.h"
+
+namespace teeinfer {
+
+namespace {
+
+// Ops that keep channel c at channel c (elementwise on one tensor, or pooling).
+const std::set<std::string> kChannelwise = {"Relu",      "LeakyRelu", "Clip",     "Sigmoid", "HardSigmoid",
+                                            "HardSwish", "Dropout",   "Identity", "Elu",     "Selu"};
+const std::set<std::string> kPools = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"};
+
+std::string name_of(const onnx::NodeProto& n) {
+  return !n.name().empty() ? n.name() : n.output_size() ? n.output(0) : n.op_type();
+}
+
+struct ModelIndex {
+  const onnx::GraphProto& g;
+  std::map<std::string, const onnx::TensorProto*> initializers;
+  std::map<std::string, int> uses;                                  // readers of each value
+  std::map<std::string, std::vector<std::pair<int, int>>> readers;  // value -> (node, input)
+  std::set<std::string> graph_outputs;
+  std::map<std::string, std::vector<int64_t>> shapes;  // -1: unknown dim
+
+  ModelIndex(const onnx::ModelProto& m) : g(m.graph()) {
+    for (const auto& t : g.initializer()) initializers[t.name()] = &t;
+    for (int k = 0; k < g.node_size(); ++k)
+      for (int i = 0; i < g.node(k).input_size(); ++i)
+        if (!g.node(k).input(i).empty()) {
+          readers[g.node(k).input(i)].emplace_back(k, i);
+          ++uses[g.node(k).input(i)];
+        }
+    for (const auto& o : g.output()) graph_outputs.insert(o.name());
+    onnx::ModelProto inferred = m;  // shapes of every value, for channel counts
+    try {
+      onnx::shape_inference::InferShapes(inferred);
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kBadModel, std::string("ONNX shape inference failed: ") + e.what());
+    }
+    auto record = [&](const onnx::ValueInfoProto& v) {
+      if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
+      std::vector<int64_t> d;
+      for (const auto& dim : v.type().tensor_type().shape().dim())
+        d.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
+      shapes[v.name()] = d;
+    };
+    for (const auto& v : inferred.graph().input()) record(v);
+    for (const auto& v : inferred.graph().value_info()) record(v);
+    for (const auto& v : inferred.graph().output()) record(v);
+  }
+
+  const onnx::TensorProto* initializer(const onnx::NodeProto& n, int input) const {
+    if (input >= n.input_size() || n.input(input).empty()) return nullptr;
+    auto it = initializers.find(n.input(input));
+    return it == initializers.end() ? nullptr : it->second;
+  }
+  // The int64 values of a constant input (an initializer or a Constant node's output).
+  std::optional<std::vector<int64_t>> ints(const std::string& value) const {
+    const onnx::TensorProto* t = nullptr;
+    if (auto it = initializers.find(value); it != initializers.end()) t = it->second;
+    for (int k = 0; !t && k < g.node_size(); ++k)
+      if (g.node(k).op_type() == "Constant" && g.node(k).output_size() && g.node(k).output(0) == value)
+        t = OnnxAttrs(g.node(k)).tensor("value");
+    if (!t || t->data_type() != onnx::TensorProto::INT64) return std::nullopt;
+    if (t->has_raw_data()) {
+      std::vector<int64_t> v(t->raw_data().size() / sizeof(int64_t));
+      std::memcpy(v.data(), t->raw_data().data(), v.size() * sizeof(int64_t));
+      return v;
+    }
+    return std::vector<int64_t>(t->int64_data().begin(), t->int64_data().end());
+  }
+  int64_t dim(const std::string& value, size_t axis) const {
+    auto it = shapes.find(value);
+    return it == shapes.end() || it->second.size() <= axis ? -1 : it->second[axis];
+  }
+};
+
+struct Trace {
+  std::vector<ChannelReader> readers;
+  std::string barrier;  // non-empty: the channels must stay aligned here
+  bool crosses_pool = false;
+};
+
+// An initializer this trace may change: read by exactly one node.
+bool claim(const ModelIndex& ix, const onnx::TensorProto* t, Trace& tr, const std::string& what) {
+  if (!tr.barrier.empty()) return false;  // the first reason stands
+  if (!t) {
+    tr.barrier = what + " is not a constant";
+    return false;
+  }
+  if (ix.uses.at(t->name()) != 1) {
+    tr.barrier = "initializer '" + t->name() + "' is shared";
+    return false;
+  }
+  return true;
+}
+
+// A constant-mode Pad that pads no batch or channel entries (PyTorch exports some
+// average pools as Pad + AveragePool) keeps channel c at channel c.
+bool pads_only_spatial(const ModelIndex& ix, const onnx::NodeProto& n) {
+  if (OnnxAttrs(n).s("mode", "constant") != "constant" || n.input_size() < 2) return false;
+  std::optional<std::vector<int64_t>> pads = ix.ints(n.input(1));
+  if (!pads || pads->size() < 4 || pads->size() % 2) return false;
+  size_t rank = pads->size() / 2;
+  return (*pads)[0] == 0 && (*pads)[1] == 0 && (*pads)[rank] == 0 && (*pads)[rank + 1] == 0;
+}
+
+void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace& tr, int depth) {
+  if (!tr.barrier.empty()) return;
+  if (depth > 64) {
+    tr.barrier = "the channels pass through too many nodes";
+    return;
+  }
+  if (ix.graph_outputs.count(value)) {
+    tr.barrier = "'" + value + "' is a graph output";
+    return;
+  }
+  auto it = ix.readers.find(value);
+  if (it == ix.readers.end()) return;
+  for (auto [k, input] : it->second) {
+    const onnx::NodeProto& n = ix.g.node(k);
+    const std::string& op = n.op_type();
+    std::string where = op + " '" + name_of(n) + "'";
+    if ((kChannelwise.count(op) || kPools.count(op)) && input == 0) {
+      tr.crosses_pool |= kPools.count(op) > 0;
+      trace(ix, n.output(0), offset, tr, depth + 1);
+    } else if (op == "Pad" && input == 0 && pads_only_spatial(ix, n)) {
+      trace(ix, n.output(0), offset, tr, depth + 1);
+    } else if (op == "Conv" && input == 0 && OnnxAttrs(n).i("group", 1) == 1) {
+      if (claim(ix, ix.initializer(n, 1), tr, where + " weight")) tr.readers.push_back({n.input(1), 1, offset, 1});
+    } else if (op == "BatchNormalization" && input == 0) {
+      for (int p = 1; p <= 4; ++p)
+        if (claim(ix, ix.initializer(n, p), tr, where + " parameter")) tr.readers.push_back({n.input(p), 0, offset, 1});
+      trace(ix, n.output(0), offset, tr, depth + 1);
+    } else if (op == "Concat" && OnnxAttrs(n).i("axis", 0) == 1) {
+      int64_t before = 0;
+      for (int i = 0; i < input && before >= 0; ++i) {
+        int64_t c = ix.dim(n.input(i), 1);
+        before = c < 0 ? -1 : before + c;
+      }
+      if (before < 0) {
+        tr.barrier = where + ": channel counts of its inputs are unknown";
+        return;
+      }
+      trace(ix, n.output(0), offset + before, tr, depth + 1);
+    } else if (op == "Flatten" && input == 0 && OnnxAttrs(n).i("axis", 1) == 1 && ix.shapes.count(value) &&
+               ix.shapes.at(value).size() >= 2) {
+      int64_t block = 1;
+      for (size_t a = 2; a < ix.shapes.at(value).size(); ++a) block *= ix.shapes.at(value)[a];
+      if (block <= 0) {
+        tr.barrier = where + ": spatial size unknown";
+        return;
+      }
+      for (auto [gk, gi] :
+           ix.readers.count(n.output(0)) ? ix.readers.at(n.output(0)) : std::vector<std::pair<int, int>>{}) {
+        const onnx::NodeProto& gemm = ix.g.node(gk);
+        OnnxAttrs a(gemm);
+        if (gemm.op_type() != "Gemm" || gi != 0 || a.i("transA", 0) != 0) {
+          tr.barrier = gemm.op_type() + " '" + name_of(gemm) + "' reads a flattened activation";
+          return;
+        }
+        if (claim(ix, ix.initializer(gemm, 1), tr, "Gemm '" + name_of(gemm) + "' weight"))
+          tr.readers.push_back({gemm.input(1), a.i("transB", 0) ? 1 : 0, offset, block});
+      }
+      if (ix.graph_outputs.count(n.output(0))) tr.barrier = "'" + n.output(0) + "' is a graph output";
+    } else {
+      tr.barrier = where + " needs the channels aligned";
+    }
+    if (!tr.barrier.empty()) return;
+  }
+}
+
+std::vector<float> floats_of(const onnx::TensorProto& t) {
+  if (t.data_type() != onnx::TensorProto::FLOAT)
+    throw Error(ErrorCode::kUnsupported, "initializer '" + t.name() + "' is not float32");
+  if (t.data_location() == onnx::TensorProto::EXTERNAL)
+    throw Error(ErrorCode::kUnsupported, "initializer '" + t.name() + "' keeps its data in an external file");
+  int64_t n = 1;
+  for (int64_t d : t.dims()) {
+    if (d < 0 || (d > 0 && n > INT32_MAX / d))
+      throw Error(ErrorCode::kBadModel, "initializer '" + t.name() + "': bad dims");
+    n *= d;
+  }
+  std::vector<float> v(static_cast<size_t>(n));
+  if (t.has_raw_data()) {
+    if (t.raw_data().size() != v.size() * sizeof(float))
+      throw Error(ErrorCode::kBadModel, "initializer '" + t.name() + "' holds the wrong number of bytes");
+    std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
+  } else {
+    if (t.float_data_size() != n)
+      throw Error(ErrorCode::kBadModel, "initializer '" + t.name() + "' holds the wrong number of values");
+    std::copy(t.float_data().begin(), t.float_data().end(), v.begin());
+  }
+  return v;
+}
+
+// Removes `indices` (ascending, unique) along `axis` of a float initializer.
+void remove_along(onnx::TensorProto& t, int axis, const std::set<int64_t>& indices) {
+  std::vector<float> v = floats_of(t);
+  if (axis >= t.dims_size())
+    throw Error(ErrorCode::kBadModel, "initializer '" + t.name() + "' has no axis " + std::to_string(axis));
+  int64_t extent = t.dims(axis), outer = 1, inner = 1;
+  for (int a = 0; a < axis; ++a) outer *= t.dims(a);
+  for (int a = axis + 1; a < t.dims_size(); ++a) inner *= t.dims(a);
+  if (!indices.empty() && *indices.rbegin() >= extent)
+    throw Error(ErrorCode::kBadModel, "initializer '" + t.name() + "' is smaller than the channels reaching it");
+  std::vector<float> out;
+  out.reserve(v.size());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < extent; ++i)
+      if (!indices.count(i)) {
+        const float* src = v.data() + (o * extent + i) * inner;
+        out.insert(out.end(), src, src + inner);
+      }
+  t.set_dims(axis, extent - static_cast<int64_t>(indices.size()));
+  t.clear_float_data();
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(out.data()), out.size() * sizeof(float)));
+}
+
+}  // namespace
+
+PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& options) {
+  ModelIndex ix(model);
+  PruneReport report;
+  const auto& g = model.graph();
+  for (int k = 0; k < g.node_size(); ++k) {
+    const onnx::NodeProto& conv = g.node(k);
+    if (conv.op_type() != "Conv" || conv.output_size() < 1) continue;
+    auto r = ix.readers.find(conv.output(0));
+    if (r == ix.readers.end() || r->second.size() != 1) continue;
+    const onnx::NodeProto& bn = g.node(r->second[0].first);
+    if (bn.op_type() != "BatchNormalization" || r->second[0].second != 0 || !ix.initializer(bn, 1)) continue;
+    UnitPruning u;
+    u.conv = name_of(conv);
+    u.bn = name_of(bn);
+    u.bn_scale = bn.input(1);
+    u.channels = ix.initializer(bn, 1)->dims_size() == 1 ? ix.initializer(bn, 1)->dims(0) : -1;
+    Trace tr;
+    if (OnnxAttrs(conv).i("group", 1) != 1) tr.barrier = "the Conv is grouped";
+    if (ix.graph_outputs.count(conv.output(0))) tr.barrier = "the Conv's output is a graph output";
+    trace(ix, bn.output(0), 0, tr, 0);  // first, so a layer kept whole names the op that needs it
+    if (claim(ix, ix.initializer(conv, 1), tr, "the Conv weight")) tr.readers.push_back({conv.input(1), 0, 0, 1});
+    if (conv.input_size() > 2 && !conv.input(2).empty() && claim(ix, ix.initializer(conv, 2), tr, "the Conv bias"))
+      tr.readers.push_back({conv.input(2), 0, 0, 1});
+    for (int p = 1; p <= 4; ++p)
+      if (claim(ix, ix.initializer(bn, p), tr, "a BatchNormalization parameter"))
+        tr.readers.push_back({bn.input(p), 0, 0, 1});
+    u.prunable = tr.barrier.empty() && u.channels > 1;
+    u.kept_because = u.channels <= 1 ? "a single channel" : tr.barrier;
+    u.readers = std::move(tr.readers);
+    u.crosses_pool = tr.crosses_pool;
+    report.units.push_back(std::move(u));
+  }
+  // Groups: one per prunable unit, or per run of them up to a pooling layer (VGG blocks).
+  int group = 0;
+  for (UnitPruning& u : report.units) {
+    if (!u.prunable) continue;
+    u.group = group;
+    if (options.grouping == Grouping::kLayer || u.crosses_pool) ++group;
+  }
+  for (int gi = 0; gi <= group; ++gi) {
+    std::vector<UnitPruning*> members;
+    std::vector<std::vector<float>> gammas;
+    std::vector<double> values;
+    for (UnitPruning& u : report.units)
+      if (u.prunable && u.group == gi) {
+        members.push_back(&u);
+        gammas.push_back(floats_of(*ix.initializers.at(u.bn_scale)));
+        for (float v : gammas.back()) values.push_back(std::fabs(static_cast<double>(v)));
+      }
+    if (values.empty()) continue;
+    double bandwidth = estimate_bandwidth(values, options.quantile);
+    if (!(bandwidth > 0)) {  // too few distinct values for the quantile: nothing to cluster
+      for (UnitPruning* u : members) u->kept_because = "mean-shift bandwidth 0 (too few channels for the quantile)";
+      continue;
+    }
+    std::vector<double> centres = mean_shift_centres(values, bandwidth);
+    if (centres.empty()) continue;
+    double threshold = *std::min_element(centres.begin(), centres.end());
+    for (size_t m = 0; m < members.size(); ++m) {
+      UnitPruning& u = *members[m];
+      u.bandwidth = bandwidth;
+      u.threshold = threshold;
+      for (int64_t c = 0; c < static_cast<int64_t>(gammas[m].size()); ++c)
+        if (std::fabs(static_cast<double>(gammas[m][static_cast<size_t>(c)])) <= threshold) u.removed.push_back(c);
+      if (u.removed.size() == gammas[m].size()) {  // keep the strongest channel
+        auto best = std::max_element(gammas[m].begin(), gammas[m].end(),
+                                     [](float a, float b) { return std::fabs(a) < std::fabs(b); });
+        u.removed.erase(std::find(u.removed.begin(), u.removed.end(), best - gammas[m].begin()));
+      }
+    }
+  }
+  return report;
+}
+
+void remove_channels(onnx::ModelProto& model, const PruneReport& report) {
+  std::map<std::pair<std::string, int>, std::set<int64_t>> cuts;  // (tensor, axis) -> indices
+  for (const UnitPruning& u : report.units) {
+    if (!u.prunable || u.removed.empty()) continue;
+    for (const ChannelReader& r : u.readers)
+      for (int64_t c : u.removed)
+        for (int64_t j = 0; j < r.block; ++j) cuts[{r.tensor, r.axis}].insert((c + r.offset) * r.block + j);
+  }
+  auto* g = model.mutable_graph();
+  std::map<std::string, onnx::TensorProto*> by_name;
+  for (auto& t : *g->mutable_initializer()) by_name[t.name()] = &t;
+  for (const auto& [where, indices] : cuts) {
+    auto it = by_name.find(where.first);
+    if (it == by_name.end()) throw Error(ErrorCode::kBadModel, "initializer '" + where.first + "' vanished");
+    remove_along(*it->second, where.second, indices);
+  }
+  g->clear_value_info();  // shapes of pruned activations changed
+}
+
+}  // namespace teeinfer
