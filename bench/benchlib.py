@@ -25,6 +25,17 @@ def ensure_full_models(models, model_dir=MODEL_DIR):
                         model_dir, "--models", ",".join(missing)], check=True)
 
 
+def write_report(out_dir, stem, lines, rows):
+    """Prints the markdown report and writes it to OUT/STEM.md, the raw rows to STEM.json."""
+    import json
+    text = "\n".join(lines)
+    print("\n" + text)
+    with open(os.path.join(out_dir, stem + ".md"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(out_dir, stem + ".json"), "w") as f:
+        json.dump(rows, f, indent=2)
+
+
 def pyplot():
     """matplotlib's pyplot with a file backend, or None when it is not installed."""
     try:

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, sh
+from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, sh, write_report
 
 MODELS = "vgg16,resnet18,resnet50,mobilenet_v2,alexnet,densenet121"
 
@@ -87,12 +87,7 @@ def main():
             lines.append(f"| {r['model']} | {r['epc_mib']} | {'yes' if r['ok'] else 'VIOLATED'} | "
                          f"{r['peak_bytes'] / 2**20:.2f} | {r['evictions']:.0f} | {r['max_rel_diff']:.1e} | "
                          f"{r['streamed_mib']:.1f} | {r['spilled_mib']:.1f} |")
-    text = "\n".join(lines)
-    print("\n" + text)
-    with open(os.path.join(args.out, "budget_guarantee.md"), "w") as f:
-        f.write(text + "\n")
-    with open(os.path.join(args.out, "budget_guarantee.json"), "w") as f:
-        json.dump(rows, f, indent=2)
+    write_report(args.out, "budget_guarantee", lines, rows)
     if any(r["fits"] and not r["ok"] for r in rows):
         sys.exit("the guarantee was violated")
 

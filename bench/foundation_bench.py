@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh
+from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh, write_report
 
 ALL = ["vgg16", "resnet18", "resnet50", "mobilenet_v2", "squeezenet1_1", "alexnet", "densenet121"]
 
@@ -79,12 +79,7 @@ def main():
     for r in rows:
         lines.append(f"| {r['model']} | {r['teeinfer_ms']:.2f} | {r['ort_ms']:.2f} | {r['ratio']:.3f} | "
                      f"{r['arena_mib']:.1f} | {'yes' if r['teeinfer_matches'] else 'NO'} ({r['teeinfer_max_diff']:.1e}) |")
-    table = "\n".join(lines)
-    print("\n" + table)
-    with open(os.path.join(args.out, "foundation.md"), "w") as f:
-        f.write(table + "\n")
-    with open(os.path.join(args.out, "foundation.json"), "w") as f:
-        json.dump(rows, f, indent=2)
+    write_report(args.out, "foundation", lines, rows)
     plt = pyplot()
     if plt:
         fig, ax = plt.subplots(figsize=(8, 4))

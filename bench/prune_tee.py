@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from benchlib import ROOT, TEEINFER, sh
+from benchlib import ROOT, TEEINFER, sh, write_report
 
 NETS = ["vgg", "resnet", "densenet"]
 
@@ -73,12 +73,7 @@ def main():
     for r in rows:
         lines.append(f"| {r['net']} | {r['unpruned_ms']:.2f} | {r['pruned_ms']:.2f} | {r['speedup']:.2f}× | "
                      f"{r['arena_mib'][0]:.2f} → {r['arena_mib'][1]:.2f} |")
-    text = "\n".join(lines)
-    print("\n" + text)
-    with open(os.path.join(args.out, "prune_tee.md"), "w") as f:
-        f.write(text + "\n")
-    with open(os.path.join(args.out, "prune_tee.json"), "w") as f:
-        json.dump(rows, f, indent=1)
+    write_report(args.out, "prune_tee", lines, rows)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import numpy as np
 import subprocess
 import sys
 
-from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh
+from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh, write_report
 
 
 def run_json(args, model, key, mode, tee, epc=None, repeat=None):
@@ -152,12 +152,7 @@ def main():
             print(f"[{done[0]}/{total}] {what}", flush=True)
 
         rows = [sweep(args, name, key, mode, progress) for name in models for mode in modes]
-    text = table(rows, args)
-    print("\n" + text)
-    with open(os.path.join(args.out, "tee_latency.md"), "w") as f:
-        f.write(text + "\n")
-    with open(os.path.join(args.out, "tee_latency.json"), "w") as f:
-        json.dump(rows, f, indent=2)
+    write_report(args.out, "tee_latency", [table(rows, args)], rows)
     plot(rows, os.path.join(args.out, "tee_latency.png"))
 
 
