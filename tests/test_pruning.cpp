@@ -205,6 +205,22 @@ TEST(PruningSurgery, BlocksPoolTheirLayers) {
   EXPECT_NE(r.units[1].group, r.units[2].group);
 }
 
+TEST(PruningSurgery, SharedInitializersAreCopiedBeforeCutting) {
+  OnnxBuilder b({1, 3, 8, 8});
+  std::vector<std::set<int64_t>> dead = {{1, 4}, {0, 2, 5}};
+  std::string v = b.conv_bn("x", 3, 8, dead[0]);
+  v = b.conv_bn(v, 8, 8, dead[1]);
+  b.head(b.node("GlobalAveragePool", {v}), 8, 1, 4);
+  b.finish(4);
+  // As exporters merge identical tensors: both BatchNorms read one running-mean tensor.
+  std::vector<onnx::NodeProto*> bns;
+  for (auto& n : *b.g->mutable_node())
+    if (n.op_type() == "BatchNormalization") bns.push_back(&n);
+  ASSERT_EQ(bns.size(), 2u);
+  bns[1]->set_input(3, bns[0]->input(3));
+  check_surgery(b, {1, 3, 8, 8}, dead, {true, true});
+}
+
 TEST(PruningSurgery, ResidualAddKeepsAlignedChannelsWhole) {
   OnnxBuilder b({1, 2, 6, 6});
   // stem -> [inner -> outer] + stem -> ReLU -> GAP -> Gemm: only `inner` may be pruned.

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "common/error.h"
 #include "host/onnx_attrs.h"
@@ -29,7 +30,6 @@ std::string name_of(const onnx::NodeProto& n) {
 struct ModelIndex {
   const onnx::GraphProto& g;
   std::map<std::string, const onnx::TensorProto*> initializers;
-  std::map<std::string, int> uses;                                  // readers of each value
   std::map<std::string, std::vector<std::pair<int, int>>> readers;  // value -> (node, input)
   std::set<std::string> graph_outputs;
   std::map<std::string, std::vector<int64_t>> shapes;  // -1: unknown dim
@@ -38,10 +38,7 @@ struct ModelIndex {
     for (const auto& t : g.initializer()) initializers[t.name()] = &t;
     for (int k = 0; k < g.node_size(); ++k)
       for (int i = 0; i < g.node(k).input_size(); ++i)
-        if (!g.node(k).input(i).empty()) {
-          readers[g.node(k).input(i)].emplace_back(k, i);
-          ++uses[g.node(k).input(i)];
-        }
+        if (!g.node(k).input(i).empty()) readers[g.node(k).input(i)].emplace_back(k, i);
     for (const auto& o : g.output()) graph_outputs.insert(o.name());
     onnx::ModelProto inferred = m;  // shapes of every value, for channel counts
     try {
@@ -93,17 +90,17 @@ struct Trace {
   bool crosses_pool = false;
 };
 
-// An initializer this trace may change: read by exactly one node.
-bool claim(const ModelIndex& ix, const onnx::TensorProto* t, Trace& tr, const std::string& what) {
+// Records that input `input` of node `k` (an initializer) holds the unit's channels.
+bool read_param(const ModelIndex& ix, int k, int input, ChannelReader r, Trace& tr, const std::string& what) {
   if (!tr.barrier.empty()) return false;  // the first reason stands
-  if (!t) {
+  if (!ix.initializer(ix.g.node(k), input)) {
     tr.barrier = what + " is not a constant";
     return false;
   }
-  if (ix.uses.at(t->name()) != 1) {
-    tr.barrier = "initializer '" + t->name() + "' is shared";
-    return false;
-  }
+  r.tensor = ix.g.node(k).input(input);
+  r.node = k;
+  r.input = input;
+  tr.readers.push_back(r);
   return true;
 }
 
@@ -139,10 +136,9 @@ void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace
     } else if (op == "Pad" && input == 0 && pads_only_spatial(ix, n)) {
       trace(ix, n.output(0), offset, tr, depth + 1);
     } else if (op == "Conv" && input == 0 && OnnxAttrs(n).i("group", 1) == 1) {
-      if (claim(ix, ix.initializer(n, 1), tr, where + " weight")) tr.readers.push_back({n.input(1), 1, offset, 1});
+      read_param(ix, k, 1, {"", 1, offset, 1}, tr, where + " weight");
     } else if (op == "BatchNormalization" && input == 0) {
-      for (int p = 1; p <= 4; ++p)
-        if (claim(ix, ix.initializer(n, p), tr, where + " parameter")) tr.readers.push_back({n.input(p), 0, offset, 1});
+      for (int p = 1; p <= 4; ++p) read_param(ix, k, p, {"", 0, offset, 1}, tr, where + " parameter");
       trace(ix, n.output(0), offset, tr, depth + 1);
     } else if (op == "Concat" && OnnxAttrs(n).i("axis", 0) == 1) {
       int64_t before = 0;
@@ -171,8 +167,7 @@ void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace
           tr.barrier = gemm.op_type() + " '" + name_of(gemm) + "' reads a flattened activation";
           return;
         }
-        if (claim(ix, ix.initializer(gemm, 1), tr, "Gemm '" + name_of(gemm) + "' weight"))
-          tr.readers.push_back({gemm.input(1), a.i("transB", 0) ? 1 : 0, offset, block});
+        read_param(ix, gk, 1, {"", a.i("transB", 0) ? 1 : 0, offset, block}, tr, "Gemm '" + name_of(gemm) + "' weight");
       }
       if (ix.graph_outputs.count(n.output(0))) tr.barrier = "'" + n.output(0) + "' is a graph output";
     } else {
@@ -251,12 +246,10 @@ PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& o
     if (OnnxAttrs(conv).i("group", 1) != 1) tr.barrier = "the Conv is grouped";
     if (ix.graph_outputs.count(conv.output(0))) tr.barrier = "the Conv's output is a graph output";
     trace(ix, bn.output(0), 0, tr, 0);  // first, so a layer kept whole names the op that needs it
-    if (claim(ix, ix.initializer(conv, 1), tr, "the Conv weight")) tr.readers.push_back({conv.input(1), 0, 0, 1});
-    if (conv.input_size() > 2 && !conv.input(2).empty() && claim(ix, ix.initializer(conv, 2), tr, "the Conv bias"))
-      tr.readers.push_back({conv.input(2), 0, 0, 1});
-    for (int p = 1; p <= 4; ++p)
-      if (claim(ix, ix.initializer(bn, p), tr, "a BatchNormalization parameter"))
-        tr.readers.push_back({bn.input(p), 0, 0, 1});
+    int bn_k = r->second[0].first;
+    read_param(ix, k, 1, {}, tr, "the Conv weight");
+    if (conv.input_size() > 2 && !conv.input(2).empty()) read_param(ix, k, 2, {}, tr, "the Conv bias");
+    for (int p = 1; p <= 4; ++p) read_param(ix, bn_k, p, {}, tr, "a BatchNormalization parameter");
     u.prunable = tr.barrier.empty() && u.channels > 1;
     u.kept_because = u.channels <= 1 ? "a single channel" : tr.barrier;
     u.readers = std::move(tr.readers);
@@ -306,20 +299,36 @@ PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& o
 }
 
 void remove_channels(onnx::ModelProto& model, const PruneReport& report) {
-  std::map<std::pair<std::string, int>, std::set<int64_t>> cuts;  // (tensor, axis) -> indices
+  // Indices to drop, by where the graph reads the tensor and by axis.
+  std::map<std::tuple<std::string, int, int>, std::map<int, std::set<int64_t>>> cuts;
   for (const UnitPruning& u : report.units) {
     if (!u.prunable || u.removed.empty()) continue;
     for (const ChannelReader& r : u.readers)
       for (int64_t c : u.removed)
-        for (int64_t j = 0; j < r.block; ++j) cuts[{r.tensor, r.axis}].insert((c + r.offset) * r.block + j);
+        for (int64_t j = 0; j < r.block; ++j)
+          cuts[{r.tensor, r.node, r.input}][r.axis].insert((c + r.offset) * r.block + j);
   }
   auto* g = model.mutable_graph();
-  std::map<std::string, onnx::TensorProto*> by_name;
-  for (auto& t : *g->mutable_initializer()) by_name[t.name()] = &t;
-  for (const auto& [where, indices] : cuts) {
-    auto it = by_name.find(where.first);
-    if (it == by_name.end()) throw Error(ErrorCode::kBadModel, "initializer '" + where.first + "' vanished");
-    remove_along(*it->second, where.second, indices);
+  std::map<std::string, int> readers;  // nodes reading each value
+  for (const auto& n : g->node())
+    for (const auto& i : n.input()) ++readers[i];
+  std::map<std::string, int> by_name;
+  for (int i = 0; i < g->initializer_size(); ++i) by_name[g->initializer(i).name()] = i;
+  for (const auto& [where, axes] : cuts) {
+    const auto& [tensor, node, input] = where;
+    auto it = by_name.find(tensor);
+    if (it == by_name.end() || node < 0 || node >= g->node_size())
+      throw Error(ErrorCode::kBadModel, "initializer '" + tensor + "' vanished");
+    onnx::TensorProto* t = g->mutable_initializer(it->second);
+    if (readers[tensor] > 1) {  // shared: this node gets its own copy to cut
+      onnx::TensorProto* copy = g->add_initializer();
+      *copy = *g->mutable_initializer(it->second);
+      copy->set_name(tensor + ".pruned_for_node" + std::to_string(node));
+      g->mutable_node(node)->set_input(input, copy->name());
+      --readers[tensor];
+      t = copy;
+    }
+    for (const auto& [axis, indices] : axes) remove_along(*t, axis, indices);
   }
   g->clear_value_info();  // shapes of pruned activations changed
 }

@@ -10,6 +10,8 @@
 // BatchNorm, to every reading Conv's input channels and a Flatten + Gemm's columns.
 // A unit whose channels reach a tensor they must stay aligned with (an Add, a Mul, a graph
 // output, a grouped Conv, an op not listed) is kept whole: pruned together or not at all.
+// An initializer several nodes share (exporters merge identical ones) is copied for each
+// node that needs it cut.
 //
 //   PruneReport r = select_channels(model, {.grouping = Grouping::kBlock, .quantile = 0.1});
 //   remove_channels(model, r);
@@ -32,10 +34,13 @@ struct PruneOptions {
 
 // Where a unit's channel c lives in another tensor: indices [(c + offset) * block,
 // (c + offset + 1) * block) along `axis` of initializer `tensor`.
+// `node`/`input`: where the graph reads it, so a shared initializer can be given a
+// private copy before it is cut.
 struct ChannelReader {
   std::string tensor;
   int axis = 0;
   int64_t offset = 0, block = 1;
+  int node = -1, input = -1;
 };
 
 struct UnitPruning {
