@@ -191,6 +191,12 @@ class Lowering {
   // Adds a step sealing rows [first_row, first_row + rows) of image `image` of spilled
   // activation v out of `band` (seal), or unsealing them into it.
   void add_spill(ValueId v, bool seal, int64_t image, int64_t first_row, int64_t rows, const Slot& band);
+  // How a node was lowered when not simply whole ("bands of 8 rows", ...), by node index:
+  // for `teeinfer plan`.
+  void note_strategy(const Node& n, const std::string& how) {
+    strategies_[static_cast<size_t>(&n - g_.nodes.data())] = how;
+  }
+  const std::map<size_t, std::string>& strategies() const { return strategies_; }
   // The host memory spilled activations need: blocks and the largest block.
   uint64_t spill_blocks() const { return spill_blocks_; }
   size_t spill_block_bytes() const { return spill_block_bytes_; }
@@ -251,6 +257,7 @@ class Lowering {
   std::map<std::pair<ValueId, int>, Slot> converted_;  // reordered copies by layout
   std::vector<std::pair<ValueId, Slot>> inputs_, outputs_;
   int staging_buffer_ = -1, load_scratch_buffer_ = -1;
+  std::map<size_t, std::string> strategies_;
   std::map<ValueId, uint64_t> spill_base_;  // first block of each spilled activation
   uint64_t spill_blocks_ = 0;
   size_t spill_block_bytes_ = 0;

@@ -72,6 +72,9 @@ void lower_band_chain(Lowering& l, size_t first, size_t last, int64_t band_rows)
     windows.push_back(*w);
   }
   const size_t count = nodes.size();
+  for (const Node* n : nodes)
+    l.note_strategy(*n, "fused with " + nodes.front()->name + " .. " + nodes.back()->name + ", bands of " +
+                            std::to_string(band_rows) + " output rows");
   auto x_of = [&](size_t k) -> const Dims& { return g.value(nodes[k]->inputs[0]).dims; };
   auto y_of = [&](size_t k) -> const Dims& { return g.value(nodes[k]->outputs[0]).dims; };
 

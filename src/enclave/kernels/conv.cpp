@@ -157,6 +157,7 @@ int64_t oc_tile_rows(const Lowering& l, const Node& n, const ConvShapes& s, cons
 // oneDNN conv writing a strided channel slice falls back to its reference kernel), which
 // is then copied into its channels of Y, or added to the residual Y already holds.
 void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, int64_t tile) {
+  l.note_strategy(n, "weights in output-channel tiles of " + std::to_string(tile));
   auto f32 = memory::data_type::f32;
   const std::string& wname = l.graph().value(n.inputs[1]).name;
   memory::desc y_md = layout_md(s.y, Layout::kChannelsLast);
@@ -226,7 +227,10 @@ void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const 
 
 void lower_conv_into(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst) {
   int64_t rows = l.conv_band_rows(n);
-  if (rows > 0 && s.y.size() >= 3 && rows < s.y[2]) return lower_conv_banded(l, n, s, p, dst, rows);
+  if (rows > 0 && s.y.size() >= 3 && rows < s.y[2]) {
+    l.note_strategy(n, "bands of " + std::to_string(rows) + " rows");
+    return lower_conv_banded(l, n, s, p, dst, rows);
+  }
   lower_conv_whole(l, n, s, p, dst);
 }
 

@@ -43,6 +43,7 @@ void lower_gemm_row_streamed(Lowering& l, const Node& n, const memory::desc& a_m
   int64_t granularity = std::max<int64_t>(l.options().weights->row_granularity(b), 1);
   int64_t by_window = static_cast<int64_t>(l.options().stream_window_bytes / (static_cast<size_t>(k) * sizeof(float)));
   int64_t rows = std::min<int64_t>(nn, std::max<int64_t>(by_window / granularity, 1) * granularity);
+  l.note_strategy(n, "weights in windows of " + std::to_string(rows) + " rows");
   Slot a = l.input(n.inputs[0], Layout::kPlain);
   std::vector<Slot> windows;
   for (int w = 0; w < l.stream_window_count(); ++w)

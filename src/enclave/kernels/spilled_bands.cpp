@@ -68,6 +68,9 @@ void lower_spilled_bands(Lowering& l, const Node& n) {
   const int64_t in_h = xd[2], out_h = yd[2];
   std::vector<Band> bands =
       split_bands(out_h, l.spill_band_rows(n), in_h, window->stride, window->dilation, window->kernel, window->pad);
+  std::string spilled = std::string(l.is_spilled(x) ? " input" : "") + (l.is_spilled(y) ? " output" : "") +
+                        (residual != kNoValue && l.is_spilled(residual) ? " residual" : "");
+  l.note_strategy(n, "bands of " + std::to_string(bands.front().out_rows) + " rows; spilled:" + spilled);
   int64_t max_in = 0, max_out = 0;
   for (const Band& b : bands) {
     max_in = std::max(max_in, b.in_rows);

@@ -42,6 +42,28 @@ std::vector<size_t> live_bytes(const MemoryPlanner& p, int steps) {
   return live;
 }
 
+struct LayerPlan {
+  std::string name, op, strategy;
+  size_t resident = 0, streamed = 0;  // weight bytes
+};
+
+// Per node: how it was lowered and where its weights live.
+std::vector<LayerPlan> layer_plans(const Graph& g, const Lowering& l) {
+  std::vector<LayerPlan> out;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const Node& n = g.nodes[k];
+    auto s = l.strategies().find(k);
+    LayerPlan p{n.name, n.onnx_op, s == l.strategies().end() ? "whole" : s->second};
+    for (ValueId v : n.inputs)
+      if (v != kNoValue && g.value(v).is_constant) {
+        size_t bytes = byte_size(g.value(v).dtype, g.value(v).dims, g.value(v).name);
+        (l.is_streamed(v) ? p.streamed : p.resident) += bytes;
+      }
+    out.push_back(p);
+  }
+  return out;
+}
+
 }  // namespace
 
 int plan(const PlanOptions& o) {
@@ -72,6 +94,12 @@ int plan(const PlanOptions& o) {
            {"spilled_bytes_per_run", plan.spilled_bytes}};
     for (size_t s = 0; s < steps.size(); ++s)
       j["steps"].push_back({{"name", steps[s].name}, {"impl", steps[s].impl}, {"live_bytes", live[s + 1]}});
+    for (const LayerPlan& p : layer_plans(g, l))
+      j["layers"].push_back({{"name", p.name},
+                             {"op", p.op},
+                             {"strategy", p.strategy},
+                             {"weights_resident_bytes", p.resident},
+                             {"weights_streamed_bytes", p.streamed}});
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -82,6 +110,11 @@ int plan(const PlanOptions& o) {
   for (size_t s = 0; s < steps.size(); ++s)
     std::printf("  %5zu  %-11s %-58s %s\n", s, format_bytes(live[s + 1]).c_str(), steps[s].name.c_str(),
                 steps[s].impl.c_str());
+  std::printf("\nper layer: %-44s %-18s %-11s %-11s %s\n", "node", "op", "resident", "streamed", "strategy");
+  for (const LayerPlan& p : layer_plans(g, l))
+    std::printf("           %-44s %-18s %-11s %-11s %s\n", p.name.c_str(), p.op.c_str(),
+                p.resident ? format_bytes(p.resident).c_str() : "-",
+                p.streamed ? format_bytes(p.streamed).c_str() : "-", p.strategy.c_str());
   std::printf("arena %s (peak of live bytes plus placement gaps)\n", format_bytes(plan.arena_bytes).c_str());
   std::printf("weights: %s resident, %s streamed per run (%d tensors read again at every run)\n",
               format_bytes(plan.resident_weight_bytes).c_str(), format_bytes(plan.streamed_bytes).c_str(),
