@@ -244,4 +244,23 @@ TEST(CliSim, EmulatedEpcReportsPagingAndModelledLatency) {
   EXPECT_NE(run_cli(base + " --tee sgx").exit_code, 0);
 }
 
+TEST(CliPlan, PrintsStepsLayersAndTheMinimumBudget) {
+  std::string model = kSrc + "/models/fmnist_vgg.onnx";
+  CliResult roomy = run_cli("plan " + model);
+  ASSERT_EQ(roomy.exit_code, 0) << roomy.output;
+  EXPECT_NE(roomy.output.find("per layer"), std::string::npos) << roomy.output;
+  EXPECT_NE(roomy.output.find("minimum feasible budget"), std::string::npos) << roomy.output;
+  CliResult tight = run_cli("plan " + model + " --budget 700KiB");  // above the 588 KiB minimum
+  ASSERT_EQ(tight.exit_code, 0) << tight.output;
+  EXPECT_NE(tight.output.find("weights in windows of"), std::string::npos) << tight.output;
+  EXPECT_NE(tight.output.find("stream "), std::string::npos) << tight.output;
+  CliResult json = run_cli("plan " + model + " --budget 700KiB --json");
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  EXPECT_LE(json_number(json.output, "arena_bytes"), 700.0 * 1024);
+  EXPECT_NE(json.output.find("\"strategy\""), std::string::npos);
+  CliResult below = run_cli("plan " + model + " --budget 100KiB");
+  EXPECT_EQ(below.exit_code, 1) << below.output;
+  EXPECT_NE(below.output.find("needs at least"), std::string::npos) << below.output;
+}
+
 }  // namespace
