@@ -290,6 +290,9 @@ TEST(PruneCli, PrunesTheSparseVggAndTheResultRuns) {
   EXPECT_NE(eval.output.find("accuracy"), std::string::npos) << eval.output;
   EXPECT_NE(run_cli("prune " + kPruning + "vgg_sparse.onnx -o " + out + " --quantile 2").exit_code, 0);
   EXPECT_NE(run_cli("prune /nonexistent.onnx -o " + out).exit_code, 0);
+  CliResult folded = run_cli("prune " + std::string(TEEINFER_SOURCE_DIR) + "/models/fmnist_vgg.onnx -o " + out);
+  EXPECT_EQ(folded.exit_code, 1) << folded.output;  // BatchNorm folded at export: nothing to prune
+  EXPECT_NE(folded.output.find("nothing to prune"), std::string::npos) << folded.output;
   std::remove(out.c_str());
 }
 

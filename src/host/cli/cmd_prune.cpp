@@ -46,6 +46,11 @@ int prune(const PruneOptions& o) {
   std::vector<LayerCost> before = costs_of(o.model, o.input_shape);
   teeinfer::PruneOptions po{o.group == "block" ? Grouping::kBlock : Grouping::kLayer, o.quantile};
   PruneReport report = select_channels(model, po);
+  if (report.units.empty())
+    throw Error(ErrorCode::kUnsupported,
+                "'" + o.model +
+                    "' has no Conv read by a BatchNormalization: nothing to prune (export with the "
+                    "BatchNorm layers kept, e.g. torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE))");
   remove_channels(model, report);
   try {
     onnx::checker::check_model(model);
