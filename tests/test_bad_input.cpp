@@ -7,6 +7,7 @@
 
 #include "cli_runner.h"
 #include "common/error.h"
+#include "common/units.h"
 #include "host/file_io.h"
 #include "host/model_loader.h"
 #include "host/npy.h"
@@ -242,6 +243,18 @@ TEST(CliSim, EmulatedEpcReportsPagingAndModelledLatency) {
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_NE(bad.output.find("--epc"), std::string::npos) << bad.output;
   EXPECT_NE(run_cli(base + " --tee sgx").exit_code, 0);
+}
+
+TEST(Units, SizesTakeUnitsAndFractionsAndRejectTheRest) {
+  EXPECT_EQ(parse_bytes("4096", "--x"), 4096u);
+  EXPECT_EQ(parse_bytes("256KiB", "--x"), 256u << 10);
+  EXPECT_EQ(parse_bytes("16mib", "--x"), 16u << 20);
+  EXPECT_EQ(parse_bytes("9.5MiB", "--x"), (9u << 20) + (1u << 19));
+  EXPECT_EQ(parse_bytes("0.25KiB", "--x"), 256u);
+  EXPECT_EQ(parse_bytes("1.000001MiB", "--x"), (1u << 20) + 1u);  // 1.048576 bytes, rounded down
+  for (const char* bad :
+       {"", "MiB", "12 MiB", "1.5", "1.MiB", ".5MiB", "1.1234567MiB", "3TiB", "-1MiB", "99999999999999MiB"})
+    EXPECT_THROW(parse_bytes(bad, "--x"), Error) << bad;
 }
 
 TEST(CliPlan, PrintsStepsLayersAndTheMinimumBudget) {

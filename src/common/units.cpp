@@ -10,7 +10,15 @@ namespace teeinfer {
 uint64_t parse_bytes(const std::string& text, const std::string& option) {
   size_t i = 0;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-  std::string digits = text.substr(0, i), unit = text.substr(i);
+  std::string digits = text.substr(0, i), fraction;
+  if (i < text.size() && text[i] == '.') {  // "9.5MiB": a fraction of the unit
+    size_t f = ++i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    fraction = text.substr(f, i - f);
+    if (fraction.empty() || fraction.size() > 6)
+      throw Error(ErrorCode::kBadArgument, option + ": '" + text + "' is not a size like 4096, 256KiB or 9.5MiB");
+  }
+  std::string unit = text.substr(i);
   for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   int shift = -1;
   if (unit.empty() || unit == "b")
@@ -21,11 +29,17 @@ uint64_t parse_bytes(const std::string& text, const std::string& option) {
     shift = 20;
   else if (unit == "g" || unit == "gb" || unit == "gib")
     shift = 30;
-  if (digits.empty() || digits.size() > 12 || shift < 0)
-    throw Error(ErrorCode::kBadArgument, option + ": '" + text + "' is not a size like 4096, 256KiB or 16MiB");
+  if (digits.empty() || digits.size() > 12 || shift < 0 || (!fraction.empty() && shift == 0))
+    throw Error(ErrorCode::kBadArgument, option + ": '" + text + "' is not a size like 4096, 256KiB or 9.5MiB");
   uint64_t v = std::stoull(digits);
   if (v > (uint64_t{1} << (62 - shift))) throw Error(ErrorCode::kBadArgument, option + ": '" + text + "' is too large");
-  return v << shift;
+  uint64_t part = 0;  // the fraction of one unit, in bytes (rounded down)
+  if (!fraction.empty()) {
+    uint64_t scale = 1;
+    for (size_t k = 0; k < fraction.size(); ++k) scale *= 10;
+    part = std::stoull(fraction) * (uint64_t{1} << shift) / scale;
+  }
+  return (v << shift) + part;
 }
 
 std::string format_bytes(uint64_t bytes) {
