@@ -265,7 +265,7 @@ TEST(CliPlan, PrintsStepsLayersAndTheMinimumBudget) {
   EXPECT_NE(roomy.output.find("minimum feasible budget"), std::string::npos) << roomy.output;
   CliResult tight = run_cli("plan " + model + " --budget 700KiB");  // above the 588 KiB minimum
   ASSERT_EQ(tight.exit_code, 0) << tight.output;
-  EXPECT_NE(tight.output.find("weights in windows of"), std::string::npos) << tight.output;
+  EXPECT_NE(tight.output.find("weights streamed in windows of"), std::string::npos) << tight.output;
   EXPECT_NE(tight.output.find("stream "), std::string::npos) << tight.output;
   CliResult json = run_cli("plan " + model + " --budget 700KiB --json");
   ASSERT_EQ(json.exit_code, 0) << json.output;

@@ -21,33 +21,59 @@ std::vector<int> Graph::use_counts() const {
 
 const char* op_name(OpKind op) {
   switch (op) {
-    case OpKind::kConv: return "Conv";
-    case OpKind::kGemm: return "Gemm";
-    case OpKind::kMatMul: return "MatMul";
-    case OpKind::kBatchNorm: return "BatchNorm";
-    case OpKind::kEltwise: return "Eltwise";
-    case OpKind::kBinary: return "Binary";
-    case OpKind::kPool: return "Pool";
-    case OpKind::kReshape: return "Reshape";
-    case OpKind::kTranspose: return "Transpose";
-    case OpKind::kConcat: return "Concat";
-    case OpKind::kSoftmax: return "Softmax";
-    case OpKind::kLrn: return "LRN";
-    case OpKind::kPad: return "Pad";
+    case OpKind::kConv:
+      return "Conv";
+    case OpKind::kGemm:
+      return "Gemm";
+    case OpKind::kMatMul:
+      return "MatMul";
+    case OpKind::kBatchNorm:
+      return "BatchNorm";
+    case OpKind::kEltwise:
+      return "Eltwise";
+    case OpKind::kBinary:
+      return "Binary";
+    case OpKind::kPool:
+      return "Pool";
+    case OpKind::kReshape:
+      return "Reshape";
+    case OpKind::kTranspose:
+      return "Transpose";
+    case OpKind::kConcat:
+      return "Concat";
+    case OpKind::kSoftmax:
+      return "Softmax";
+    case OpKind::kLrn:
+      return "LRN";
+    case OpKind::kPad:
+      return "Pad";
   }
   return "?";
 }
 
 const char* eltwise_name(EltwiseKind kind) {
   switch (kind) {
-    case EltwiseKind::kRelu: return "Relu";
-    case EltwiseKind::kLeakyRelu: return "LeakyRelu";
-    case EltwiseKind::kClip: return "Clip";
-    case EltwiseKind::kSigmoid: return "Sigmoid";
-    case EltwiseKind::kHardSigmoid: return "HardSigmoid";
-    case EltwiseKind::kHardSwish: return "HardSwish";
+    case EltwiseKind::kRelu:
+      return "Relu";
+    case EltwiseKind::kLeakyRelu:
+      return "LeakyRelu";
+    case EltwiseKind::kClip:
+      return "Clip";
+    case EltwiseKind::kSigmoid:
+      return "Sigmoid";
+    case EltwiseKind::kHardSigmoid:
+      return "HardSigmoid";
+    case EltwiseKind::kHardSwish:
+      return "HardSwish";
   }
   return "?";
+}
+
+bool is_quantized_gemm(const Graph& g, const Node& n) {
+  if (n.op != OpKind::kGemm || n.inputs.size() != 4 || n.inputs[1] == kNoValue || n.inputs[3] == kNoValue) return false;
+  const Value &b = g.value(n.inputs[1]), &s = g.value(n.inputs[3]);
+  return std::get<GemmParams>(n.params).trans_b && b.is_constant && b.dtype == DType::kS8 && b.dims.size() == 2 &&
+         s.is_constant && s.dtype == DType::kF32 && s.dims == Dims{b.dims[0]};
 }
 
 void validate_graph(const Graph& g, bool constant_bytes_present) {
@@ -58,9 +84,9 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
     size_t bytes = byte_size(v.dtype, v.dims, v.name);
     if (v.is_constant) {
       if (constant_bytes_present && v.data.size() != bytes)
-        throw Error(ErrorCode::kBadModel, "constant '" + v.name + "' holds " +
-                                              std::to_string(v.data.size()) + " bytes, its dims " +
-                                              dims_to_string(v.dims) + " need " + std::to_string(bytes));
+        throw Error(ErrorCode::kBadModel, "constant '" + v.name + "' holds " + std::to_string(v.data.size()) +
+                                              " bytes, its dims " + dims_to_string(v.dims) + " need " +
+                                              std::to_string(bytes));
       ready[i] = true;
     }
   }
@@ -76,9 +102,12 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
       if (!in_range(v) || !ready[v])
         throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads a value not yet computed");
     }
-    for (ValueId v : n.inputs)
-      if (v != kNoValue && g.value(v).dtype != DType::kF32)
-        throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads '" + g.value(v).name + "', which is not float32");
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      ValueId v = n.inputs[i];
+      if (v == kNoValue || g.value(v).dtype == DType::kF32) continue;
+      if (i == 1 && is_quantized_gemm(g, n)) continue;
+      throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads '" + g.value(v).name + "', which is not float32");
+    }
     const Value& out = g.value(n.outputs[0]);
     if (out.dtype != DType::kF32)
       throw Error(ErrorCode::kBadModel, "node '" + n.name + "' writes a non-float32 tensor");

@@ -32,19 +32,19 @@ struct Value {
 };
 
 enum class OpKind : uint8_t {
-  kConv,        // inputs: X, W, [B], [residual if fused_sum]
-  kGemm,        // inputs: A, B, [C]
-  kMatMul,      // inputs: A, B
-  kBatchNorm,   // inputs: X, scale, bias, mean, var
-  kEltwise,     // inputs: X
-  kBinary,      // inputs: A, B (numpy broadcasting)
-  kPool,        // inputs: X (MaxPool, AveragePool, GlobalAveragePool)
-  kReshape,     // inputs: X (Reshape, Flatten, Squeeze, Unsqueeze): output dims say it all
-  kTranspose,   // inputs: X
-  kConcat,      // inputs: X0..Xn [, scale, shift if fused_batchnorm]
-  kSoftmax,     // inputs: X
-  kLrn,         // inputs: X
-  kPad,         // inputs: X (constant mode)
+  kConv,       // inputs: X, W, [B], [residual if fused_sum]
+  kGemm,       // inputs: A, B, [C], [scales of an int8 B: is_quantized_gemm]
+  kMatMul,     // inputs: A, B
+  kBatchNorm,  // inputs: X, scale, bias, mean, var
+  kEltwise,    // inputs: X
+  kBinary,     // inputs: A, B (numpy broadcasting)
+  kPool,       // inputs: X (MaxPool, AveragePool, GlobalAveragePool)
+  kReshape,    // inputs: X (Reshape, Flatten, Squeeze, Unsqueeze): output dims say it all
+  kTranspose,  // inputs: X
+  kConcat,     // inputs: X0..Xn [, scale, shift if fused_batchnorm]
+  kSoftmax,    // inputs: X
+  kLrn,        // inputs: X
+  kPad,        // inputs: X (constant mode)
 };
 
 enum class EltwiseKind : uint8_t { kRelu, kLeakyRelu, kClip, kSigmoid, kHardSigmoid, kHardSwish };
@@ -112,7 +112,7 @@ struct ConcatParams {
 };
 
 struct SoftmaxParams {
-  int64_t axis = 1;       // non-negative
+  int64_t axis = 1;        // non-negative
   bool coerce_2d = false;  // opset < 13: softmax over the flattened dims [axis, rank)
 };
 
@@ -128,9 +128,9 @@ struct PadParams {
 
 struct NoParams {};
 
-using OpParams = std::variant<NoParams, ConvParams, GemmParams, MatMulParams, BatchNormParams,
-                              EltwiseParams, BinaryParams, PoolParams, TransposeParams,
-                              ConcatParams, SoftmaxParams, LrnParams, PadParams>;
+using OpParams =
+    std::variant<NoParams, ConvParams, GemmParams, MatMulParams, BatchNormParams, EltwiseParams, BinaryParams,
+                 PoolParams, TransposeParams, ConcatParams, SoftmaxParams, LrnParams, PadParams>;
 
 struct Node {
   std::string name;
@@ -163,6 +163,10 @@ const char* eltwise_name(EltwiseKind kind);
 // naming the node. The enclave calls it on every graph it is handed.
 // `constant_bytes_present` = false for a sealed manifest's graph, whose constants' bytes
 // are loaded later (then only their dims are checked).
+// A Gemm whose B is int8 (transB, constant) with per-row float scales as its 4th input
+// (host/quantize_weights.h).
+bool is_quantized_gemm(const Graph& g, const Node& n);
+
 void validate_graph(const Graph& g, bool constant_bytes_present = true);
 
 }  // namespace teeinfer

@@ -27,7 +27,8 @@ std::vector<Candidate> streamable_constants(const Graph& g) {
       if (v != kNoValue) consumed[v] = true;
   std::vector<Candidate> out;
   for (size_t v = 0; v < g.values.size(); ++v)
-    if (consumed[v] && g.values[v].is_constant && g.values[v].dtype == DType::kF32)
+    if (consumed[v] && g.values[v].is_constant &&
+        (g.values[v].dtype == DType::kF32 || g.values[v].dtype == DType::kS8))
       out.push_back({static_cast<ValueId>(v), byte_size(g.values[v].dtype, g.values[v].dims, g.values[v].name)});
   std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) { return a.bytes > b.bytes; });
   return out;

@@ -177,6 +177,15 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
   return s;
 }
 
+Slot Lowering::constant_bytes(ValueId v) {
+  const Value& val = g_.value(v);
+  memory::desc md({static_cast<memory::dim>(byte_size(val.dtype, val.dims, val.name))}, memory::data_type::u8,
+                  memory::format_tag::a);
+  Slot s{new_buffer(md, val.name, true), md};
+  loads_.push_back({v, md, s, {}});
+  return s;
+}
+
 // Slices along the source's outermost dim (the tensor's rows, or whole groups of them),
 // each a whole number of sealed chunks and of the target layout's blocks on that dim, so
 // that every slice is a plain sub-block of the source and a valid sub-memory of the target.

@@ -171,6 +171,8 @@ class Lowering {
   // `source_md` describes the constant's bytes (default: plain over md's dims). A streamed
   // constant is instead read (and reordered) by steps added here, before the caller's.
   Slot constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc* source_md = nullptr);
+  // A constant of any dtype kept resident as its raw bytes (int8 weights), loaded as is.
+  Slot constant_bytes(ValueId v);
   // Adds a step reading rows [first_row, first_row + rows) of constant v into `dst`.
   void add_stream(ValueId v, int64_t first_row, int64_t rows, const Slot& dst);
   // Adds the reorder of streamed weight bytes (from add_stream) into a kernel's layout:

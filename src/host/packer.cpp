@@ -38,7 +38,10 @@ Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
     t.row_bytes = t.bytes / rows;
     // A power of two of rows: the enclave reorders weights in slices of whole chunks and
     // whole layout blocks (16 or 64 channels), whose least common multiple stays small.
-    t.rows_per_chunk = std::min(rows, std::bit_floor(std::max<uint64_t>(1, chunk_bytes / t.row_bytes)));
+    // Rows are counted at their computed (fp32) size, so the window an int8 chunk is
+    // dequantized into is no larger than an fp32 chunk.
+    uint64_t computed_row_bytes = v.dtype == DType::kS8 ? t.row_bytes * sizeof(float) : t.row_bytes;
+    t.rows_per_chunk = std::min(rows, std::bit_floor(std::max<uint64_t>(1, chunk_bytes / computed_row_bytes)));
     if (t.rows_per_chunk * t.row_bytes > kMaxChunkBytes)
       throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' has rows larger than 1 GiB");
     t.first_chunk = next;

@@ -108,8 +108,8 @@ std::unique_ptr<TeePlatform> make_platform(const ModelOptions& o) {
   if (o.tee == "sim") {
     uint64_t epc = parse_bytes(o.epc, "--epc");
     if (epc < EpcRegion::kMinResidentBytes)
-      throw Error(ErrorCode::kBadArgument, "--epc " + o.epc + ": the emulated EPC needs at least " +
-                                               format_bytes(EpcRegion::kMinResidentBytes));
+      throw Error(ErrorCode::kBadArgument,
+                  "--epc " + o.epc + ": the emulated EPC needs at least " + format_bytes(EpcRegion::kMinResidentBytes));
     return std::make_unique<SimPlatform>(epc);
   }
   throw Error(ErrorCode::kBadArgument, "--tee: '" + o.tee + "' is not one of none, sim");

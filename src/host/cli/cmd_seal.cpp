@@ -13,6 +13,7 @@
 #include "host/key_file.h"
 #include "host/model_loader.h"
 #include "host/packer.h"
+#include "host/quantize_weights.h"
 #include "host/runner.h"
 
 namespace teeinfer::cli {
@@ -67,6 +68,10 @@ int pack(const PackOptions& p) {
   }
   PassStats passes;
   Graph g = load_onnx_model(model, dims, &passes);
+  int quantized = p.quantize == "fc" ? quantize_fc_weights(g) : 0;
+  if (p.quantize == "fc" && quantized == 0)
+    throw Error(ErrorCode::kBadArgument,
+                "--quantize fc: '" + p.onnx + "' has no fully-connected layer with constant weights");
   AesKey kek = read_key_file(p.key);
   teeinfer::PackOptions o;
   o.model_version = p.model_version;
@@ -78,10 +83,11 @@ int pack(const PackOptions& p) {
   }
   PackStats s = pack_model(g, kek, p.output, o);
   wipe(kek.data(), kek.size());
-  std::printf("sealed %s -> %s in %.2f s: %u tensors in %u chunks, %s of weights, file %s, version %llu\n",
+  std::printf("sealed %s -> %s in %.2f s: %u tensors in %u chunks, %s of weights, file %s, version %llu%s\n",
               p.onnx.c_str(), p.output.c_str(), (now_ms() - t0) / 1000, s.tensors, s.chunks,
               format_bytes(s.weight_bytes).c_str(), format_bytes(s.file_bytes).c_str(),
-              static_cast<unsigned long long>(p.model_version));
+              static_cast<unsigned long long>(p.model_version),
+              quantized ? (", " + std::to_string(quantized) + " fully-connected weights in int8").c_str() : "");
   return 0;
 }
 

@@ -37,6 +37,7 @@ struct EvalOptions {
 
 struct PackOptions {
   std::string onnx, output, key, input_shape, chunk_size = "256KiB";
+  std::string quantize = "none";  // none | fc (int8 weights of fully-connected layers)
   uint64_t model_version = 1;
   bool quiet = false;
 };

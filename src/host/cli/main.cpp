@@ -113,6 +113,10 @@ int main(int argc, char** argv) {
   pack->add_option("--chunk-size", pack_opts.chunk_size, "largest weight chunk (whole rows), e.g. 64KiB, 1MiB")
       ->capture_default_str();
   pack->add_option("--input-shape", pack_opts.input_shape, "input dims to instantiate the model for");
+  pack->add_option("--quantize", pack_opts.quantize,
+                   "fc: fully-connected weights in int8, one scale per output feature (4x fewer bytes to decrypt)")
+      ->check(CLI::IsMember({"none", "fc"}))
+      ->capture_default_str();
   pack->add_flag("--quiet", pack_opts.quiet, "no progress bar");
 
   cli::PlanOptions plan_opts;
