@@ -187,6 +187,15 @@ TEST(CliSealed, PackInspectRunAndErrors) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(read_file(y_plain), read_file(y_sealed)) << "sealed and plain outputs differ";
 
+  std::string q = temp_path("cli_int8.tee");  // int8 fully-connected weights: smaller, shown as int8
+  CliResult qp = run_cli("pack " + model + " -o " + q + " --key " + key + " --quantize fc");
+  ASSERT_EQ(qp.exit_code, 0) << qp.output;
+  EXPECT_LT(read_file(q).size() * 2, read_file(tee).size());
+  CliResult qi = run_cli("inspect " + q + " --key " + key);
+  EXPECT_NE(qi.output.find("int8"), std::string::npos) << qi.output;
+  EXPECT_EQ(run_cli("run " + q + " --key " + key + " --input " + img).exit_code, 0);
+  EXPECT_NE(run_cli("pack " + model + " -o " + q + " --key " + key + " --quantize all").exit_code, 0);
+
   struct Case {
     std::string args, expect;
   };

@@ -123,6 +123,7 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
       wipe(plain.data(), plain.size());
       total += t.bytes;
       j["tensors"].push_back({{"name", g.value(t.value).name},
+                              {"dtype", dtype_name(g.value(t.value).dtype)},
                               {"dims", g.value(t.value).dims},
                               {"bytes", t.bytes},
                               {"chunks", t.chunk_count}});
@@ -152,7 +153,8 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
   std::printf("\n  %zu tensors, %s of weights, every chunk authenticates:\n", j["tensors"].size(),
               format_bytes(j["weight_bytes"].get<uint64_t>()).c_str());
   for (const auto& t : j["tensors"])
-    std::printf("    %-48s %-22s %10s  %u chunk(s)\n", t["name"].get<std::string>().c_str(), t["dims"].dump().c_str(),
+    std::printf("    %-48s %-8s %-22s %10s  %u chunk(s)\n", t["name"].get<std::string>().c_str(),
+                t["dtype"].get<std::string>().c_str(), t["dims"].dump().c_str(),
                 format_bytes(t["bytes"].get<uint64_t>()).c_str(), t["chunks"].get<unsigned>());
   return 0;
 }
