@@ -27,8 +27,7 @@ std::vector<Candidate> streamable_constants(const Graph& g) {
       if (v != kNoValue) consumed[v] = true;
   std::vector<Candidate> out;
   for (size_t v = 0; v < g.values.size(); ++v)
-    if (consumed[v] && g.values[v].is_constant &&
-        (g.values[v].dtype == DType::kF32 || g.values[v].dtype == DType::kS8))
+    if (consumed[v] && g.values[v].is_constant && (g.values[v].dtype == DType::kF32 || g.values[v].dtype == DType::kS8))
       out.push_back({static_cast<ValueId>(v), byte_size(g.values[v].dtype, g.values[v].dims, g.values[v].name)});
   std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) { return a.bytes > b.bytes; });
   return out;
@@ -153,20 +152,26 @@ std::vector<bool> spill_candidates(const Graph& g, const std::map<size_t, std::p
 std::vector<BudgetOptions> variants(const Graph& g, const BudgetOptions& options) {
   std::vector<BudgetOptions> out{options};
   if (options.lowering.mode == ExecutionMode::kUnmodified) return out;
+  struct Chain {
+    size_t first, last, activations = 0, weights = 0;  // bytes of intermediate activations and weights
+  };
+  std::vector<Chain> costs;
+  for (auto [first, last] : fusable_chains(g)) {
+    Chain c{first, last};
+    for (size_t k = first; k <= last; ++k) {
+      const Node& n = g.nodes[k];
+      if (k < last) c.activations += byte_size(DType::kF32, g.value(n.outputs[0]).dims, n.name);
+      for (size_t i = 1; i < n.inputs.size(); ++i)
+        if (n.inputs[i] != kNoValue && g.value(n.inputs[i]).is_constant)
+          c.weights += byte_size(g.value(n.inputs[i]).dtype, g.value(n.inputs[i]).dims, n.name);
+    }
+    costs.push_back(c);
+  }
   std::vector<std::vector<std::pair<size_t, size_t>>> chain_sets;
   for (size_t gain : kFusionGain) {
     std::vector<std::pair<size_t, size_t>> chains;
-    for (auto [first, last] : fusable_chains(g)) {
-      size_t activations = 0, weights = 0;
-      for (size_t k = first; k <= last; ++k) {
-        const Node& n = g.nodes[k];
-        if (k < last) activations += byte_size(DType::kF32, g.value(n.outputs[0]).dims, n.name);
-        for (size_t i = 1; i < n.inputs.size(); ++i)
-          if (n.inputs[i] != kNoValue && g.value(n.inputs[i]).is_constant)
-            weights += byte_size(g.value(n.inputs[i]).dtype, g.value(n.inputs[i]).dims, n.name);
-      }
-      if (activations > gain * weights) chains.emplace_back(first, last);
-    }
+    for (const Chain& c : costs)
+      if (c.activations > gain * c.weights) chains.emplace_back(c.first, c.last);
     if (!chains.empty() && std::find(chain_sets.begin(), chain_sets.end(), chains) == chain_sets.end())
       chain_sets.push_back(chains);
   }

@@ -289,14 +289,13 @@ bool Lowering::spills_at(const Node& n) const {
 }
 
 int64_t Lowering::spill_band_rows(const Node& n) const {
-  const Dims& y = g_.value(n.outputs[0]).dims;
-  auto row_bytes = static_cast<int64_t>(y[1] * (y.size() > 3 ? y[3] : 1) * sizeof(float));
+  auto row_bytes = static_cast<int64_t>(row_floats(g_.value(n.outputs[0]).dims) * sizeof(float));
   return std::max<int64_t>(static_cast<int64_t>(options_.spill_band_bytes) / row_bytes, 1);
 }
 
 void Lowering::add_spill(ValueId v, bool seal, int64_t image, int64_t first_row, int64_t rows, const Slot& band) {
   const Dims& d = g_.value(v).dims;  // channels-last {N, C, H, W}: a block is one row of one image
-  size_t block_bytes = static_cast<size_t>(d[1] * (d.size() > 3 ? d[3] : 1)) * sizeof(float);
+  size_t block_bytes = static_cast<size_t>(row_floats(d)) * sizeof(float);
   auto [it, fresh] = spill_base_.emplace(v, spill_blocks_);
   if (fresh) spill_blocks_ += static_cast<uint64_t>(d[0] * d[2]);
   spill_block_bytes_ = std::max(spill_block_bytes_, block_bytes);

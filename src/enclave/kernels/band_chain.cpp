@@ -11,28 +11,16 @@ namespace teeinfer {
 
 namespace {
 
-struct Window {
-  int64_t stride, dilation, kernel, pad;
-};
-
-// The first-spatial-dim window of a Conv or Pool node; nullopt when it cannot be banded.
-std::optional<Window> row_window(const Graph& g, const Node& n) {
-  if (n.op != OpKind::kConv && n.op != OpKind::kPool) return std::nullopt;
+// The row window of a Conv or Pool node that can be band-fused; nullopt when it cannot
+// (a fused residual, a window that sees only padding, not one image of 4-D rows).
+std::optional<RowWindow> row_window(const Graph& g, const Node& n) {
+  std::optional<RowWindow> w = row_window_of(n);
+  if (!w) return std::nullopt;
   const Dims& x = g.value(n.inputs[0]).dims;
   const Dims& y = g.value(n.outputs[0]).dims;
-  if (x.size() != 4 || y.size() != 4 || x[0] != 1 || y[2] < 2) return std::nullopt;
-  if (n.op == OpKind::kConv) {
-    const auto& p = std::get<ConvParams>(n.params);
-    if (p.fused_sum || has_padding_only_outputs(p.kernel, p.dilations, p.pads_begin, p.pads_end)) return std::nullopt;
-    return Window{p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]};
-  }
-  if (n.op == OpKind::kPool) {
-    const auto& p = std::get<PoolParams>(n.params);
-    if (has_padding_only_outputs(p.kernel, p.dilations, p.pads_begin, p.pads_end)) return std::nullopt;
-    if (p.kind == PoolKind::kAverage && p.count_include_pad && p.pads_end != p.declared_pads_end) return std::nullopt;
-    return Window{p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]};
-  }
-  return std::nullopt;
+  if (x.size() != 4 || y.size() != 4 || x[0] != 1 || y[2] < 2 || has_padding_only_outputs(n)) return std::nullopt;
+  if (n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum) return std::nullopt;
+  return w;
 }
 
 }  // namespace
@@ -62,7 +50,7 @@ std::vector<std::pair<size_t, size_t>> fusable_chains(const Graph& g) {
 void lower_band_chain(Lowering& l, size_t first, size_t last, int64_t band_rows) {
   const Graph& g = l.graph();
   std::vector<const Node*> nodes;
-  std::vector<Window> windows;
+  std::vector<RowWindow> windows;
   for (size_t k = first; k <= last; ++k) {
     const Node& n = g.nodes[k];
     auto w = row_window(g, n);
@@ -85,7 +73,7 @@ void lower_band_chain(Lowering& l, size_t first, size_t last, int64_t band_rows)
     std::vector<Band> layers(count);
     int64_t want_first = o, want_rows = std::min(band_rows, out_h - o);
     for (size_t k = count; k-- > 0;) {
-      const Window& w = windows[k];
+      const RowWindow& w = windows[k];
       layers[k] = band_of(want_first, want_rows, x_of(k)[2], w.stride, w.dilation, w.kernel, w.pad);
       if (layers[k].in_rows < 1) throw Error(ErrorCode::kUnsupported, "band sees only padding");
       want_first = layers[k].in_first;

@@ -169,7 +169,7 @@ void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const 
     conv_p.fused_sum = false;
     conv_p.post_ops.clear();
   }
-  const int64_t row_floats = static_cast<int64_t>(byte_size(DType::kF32, s.w, n.name) / sizeof(float)) / s.w[0];
+  const int64_t filter_floats = static_cast<int64_t>(byte_size(DType::kF32, s.w, n.name) / sizeof(float)) / s.w[0];
   std::map<int64_t, dnnl::convolution_forward::primitive_desc> pds;  // by tile width: at most two
   auto pd_for = [&](int64_t r) -> const dnnl::convolution_forward::primitive_desc& {
     if (!pds.count(r)) {
@@ -189,8 +189,9 @@ void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const 
   for (int w = 0; w < l.stream_window_count(); ++w) {
     const auto& pd = pd_for(tile);
     std::string k = " (tile window " + std::to_string(w) + ")";
-    windows.push_back({l.scratch(memory::desc({tile * row_floats}, f32, memory::format_tag::a), wname + k + " staging"),
-                       l.scratch(pd.weights_desc(), wname + k), l.scratch(pd.dst_desc(), n.name + k + " output")});
+    windows.push_back(
+        {l.scratch(memory::desc({tile * filter_floats}, f32, memory::format_tag::a), wname + k + " staging"),
+         l.scratch(pd.weights_desc(), wname + k), l.scratch(pd.dst_desc(), n.name + k + " output")});
   }
   memory::dims y_strides = strides_of(y_md);
   for (int64_t first = 0; first < s.w[0]; first += tile) {
@@ -244,8 +245,7 @@ void lower_conv(Lowering& l, const Node& n) {
   // oneDNN 2.6.3's brgconv crashes on a sum post-op when some output row or column sees
   // only padding (found by the banded-conv sweep), so such convs add their residual in a
   // separate binary step.
-  if (!p.fused_sum || !has_padding_only_outputs(p.kernel, p.dilations, p.pads_begin, p.pads_end))
-    return lower_conv_into(l, n, s, p, output_slot(l, n, y_md));
+  if (!p.fused_sum || !has_padding_only_outputs(n)) return lower_conv_into(l, n, s, p, output_slot(l, n, y_md));
   ConvParams bare = p;  // conv alone into scratch, then residual + activations in one binary
   bare.fused_sum = false;
   bare.post_ops.clear();

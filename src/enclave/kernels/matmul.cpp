@@ -54,7 +54,8 @@ void lower_gemm_in_windows(Lowering& l, const Node& n, const memory::desc& a_md,
   Slot scales = int8 ? l.input_as_is(n.inputs[3]) : Slot{};
   const std::string& bname = l.graph().value(b).name;
   std::vector<Slot> windows, int8_windows;
-  for (int w = 0; w < l.stream_window_count(); ++w) {
+  // Two alternating windows only when a loader thread fills one ahead (streamed weights).
+  for (int w = 0; w < (streamed ? l.stream_window_count() : 1); ++w) {
     windows.push_back(
         l.scratch(memory::desc({rows * k}, f32, memory::format_tag::a), bname + " (window " + std::to_string(w) + ")"));
     if (int8 && streamed)

@@ -13,27 +13,17 @@ using dnnl::memory;
 
 namespace {
 
-struct RowWindow {
-  int64_t stride, dilation, kernel, pad;
-};
-
-std::optional<RowWindow> row_window_of(const Node& n) {
-  if (n.op == OpKind::kConv) {
-    const auto& p = std::get<ConvParams>(n.params);
-    // oneDNN 2.6.3's sum post-op fails on padding-only rows (see conv.cpp).
-    if (p.fused_sum && has_padding_only_outputs(p.kernel, p.dilations, p.pads_begin, p.pads_end)) return std::nullopt;
-    return RowWindow{p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]};
-  }
-  if (n.op == OpKind::kPool) {
-    const auto& p = std::get<PoolParams>(n.params);
-    if (p.kind == PoolKind::kAverage && p.count_include_pad && p.pads_end != p.declared_pads_end) return std::nullopt;
-    return RowWindow{p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]};
-  }
-  return std::nullopt;
+// The row window of a Conv or Pool node that can run in bands next to a spilled
+// activation: oneDNN 2.6.3's sum post-op fails on padding-only rows (see conv.cpp).
+std::optional<RowWindow> band_window(const Node& n) {
+  std::optional<RowWindow> w = row_window_of(n);
+  if (w && n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum && has_padding_only_outputs(n))
+    return std::nullopt;
+  return w;
 }
 
 bool runs_in_bands(const Graph& g, const Node& n) {
-  return row_window_of(n) && g.value(n.inputs[0]).dims.size() == 4 && g.value(n.outputs[0]).dims.size() == 4;
+  return band_window(n) && g.value(n.inputs[0]).dims.size() == 4 && g.value(n.outputs[0]).dims.size() == 4;
 }
 
 }  // namespace
@@ -57,7 +47,7 @@ std::vector<bool> spillable_activations(const Graph& g) {
 
 void lower_spilled_bands(Lowering& l, const Node& n) {
   const Graph& g = l.graph();
-  auto window = row_window_of(n);
+  auto window = band_window(n);
   if (!window || !runs_in_bands(g, n))
     throw Error(ErrorCode::kUnsupported,
                 n.onnx_op + " node '" + n.name + "' cannot run in bands next to a spilled activation");

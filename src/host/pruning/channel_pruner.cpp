@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "host/onnx_attrs.h"
+#include "host/onnx_tensor.h"
 #include "host/pruning/mean_shift.h"
 
 namespace teeinfer {
@@ -71,12 +72,10 @@ struct ModelIndex {
       if (g.node(k).op_type() == "Constant" && g.node(k).output_size() && g.node(k).output(0) == value)
         t = OnnxAttrs(g.node(k)).tensor("value");
     if (!t || t->data_type() != onnx::TensorProto::INT64) return std::nullopt;
-    if (t->has_raw_data()) {
-      std::vector<int64_t> v(t->raw_data().size() / sizeof(int64_t));
-      std::memcpy(v.data(), t->raw_data().data(), v.size() * sizeof(int64_t));
-      return v;
-    }
-    return std::vector<int64_t>(t->int64_data().begin(), t->int64_data().end());
+    Value v = value_from_tensor_proto(*t, value);
+    std::vector<int64_t> out(v.data.size() / sizeof(int64_t));
+    std::memcpy(out.data(), v.data.data(), v.data.size());
+    return out;
   }
   int64_t dim(const std::string& value, size_t axis) const {
     auto it = shapes.find(value);
@@ -177,28 +176,13 @@ void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace
   }
 }
 
+// The values of a float initializer (decoded by the importer's checks).
 std::vector<float> floats_of(const onnx::TensorProto& t) {
-  if (t.data_type() != onnx::TensorProto::FLOAT)
-    throw Error(ErrorCode::kUnsupported, "initializer '" + t.name() + "' is not float32");
-  if (t.data_location() == onnx::TensorProto::EXTERNAL)
-    throw Error(ErrorCode::kUnsupported, "initializer '" + t.name() + "' keeps its data in an external file");
-  int64_t n = 1;
-  for (int64_t d : t.dims()) {
-    if (d < 0 || (d > 0 && n > INT32_MAX / d))
-      throw Error(ErrorCode::kBadModel, "initializer '" + t.name() + "': bad dims");
-    n *= d;
-  }
-  std::vector<float> v(static_cast<size_t>(n));
-  if (t.has_raw_data()) {
-    if (t.raw_data().size() != v.size() * sizeof(float))
-      throw Error(ErrorCode::kBadModel, "initializer '" + t.name() + "' holds the wrong number of bytes");
-    std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
-  } else {
-    if (t.float_data_size() != n)
-      throw Error(ErrorCode::kBadModel, "initializer '" + t.name() + "' holds the wrong number of values");
-    std::copy(t.float_data().begin(), t.float_data().end(), v.begin());
-  }
-  return v;
+  Value v = value_from_tensor_proto(t, t.name());
+  if (v.dtype != DType::kF32) throw Error(ErrorCode::kUnsupported, "initializer '" + t.name() + "' is not float32");
+  std::vector<float> f(v.data.size() / sizeof(float));
+  std::memcpy(f.data(), v.data.data(), v.data.size());
+  return f;
 }
 
 // Removes `indices` (ascending, unique) along `axis` of a float initializer.
