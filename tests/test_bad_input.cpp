@@ -194,7 +194,10 @@ TEST(CliSealed, PackInspectRunAndErrors) {
   CliResult qi = run_cli("inspect " + q + " --key " + key);
   EXPECT_NE(qi.output.find("int8"), std::string::npos) << qi.output;
   EXPECT_EQ(run_cli("run " + q + " --key " + key + " --input " + img).exit_code, 0);
-  EXPECT_NE(run_cli("pack " + model + " -o " + q + " --key " + key + " --quantize all").exit_code, 0);
+  EXPECT_NE(run_cli("pack " + model + " -o " + q + " --key " + key + " --quantize int4").exit_code, 0);
+  CliResult no_q = run_cli("pack " + model + " -o " + q + " --key " + key + " --calibrate " + img);
+  EXPECT_NE(no_q.exit_code, 0);
+  EXPECT_NE(no_q.output.find("--calibrate needs --quantize"), std::string::npos) << no_q.output;
 
   struct Case {
     std::string args, expect;

@@ -55,7 +55,7 @@ struct Fixture {
 TEST(Int8Fc, QuantizedGraphValidatesAndStaysCloseToFp32) {
   Fixture f;
   Graph q = f.fp32;
-  EXPECT_EQ(quantize_fc_weights(q), 3);
+  EXPECT_EQ(quantize_weights(q, QuantizeTarget::kFullyConnected).total(), 3);
   EXPECT_NO_THROW(validate_graph(q));
   NativePlatform native;
   auto want = Session(f.fp32, native).run({f.x.view("input")})[0].data;
@@ -74,7 +74,7 @@ TEST(Int8Fc, QuantizedGraphValidatesAndStaysCloseToFp32) {
 TEST(Int8Fc, SealedInt8StreamsAQuarterOfTheBytesAndMatchesResident) {
   Fixture f;
   Graph q = f.fp32;
-  quantize_fc_weights(q);
+  quantize_weights(q, QuantizeTarget::kFullyConnected).total();
   std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/";
   write_key_file(dir + "int8.key", generate_key(), /*overwrite=*/true);
   KeyFileProvider keys(dir + "int8.key");
@@ -105,10 +105,10 @@ TEST(Int8Fc, SealedInt8StreamsAQuarterOfTheBytesAndMatchesResident) {
 TEST(Int8Fc, Int8OutsideAQuantizedGemmIsRejected) {
   Fixture f;
   Graph q = f.fp32;
-  quantize_fc_weights(q);
+  quantize_weights(q, QuantizeTarget::kFullyConnected).total();
   for (Node& n : q.nodes)
     if (n.op == OpKind::kGemm) {
-      n.inputs.resize(3);  // drop the scales: B is now int8 without them
+      std::get<GemmParams>(n.params).int8.weight_scales.clear();  // B is now int8 without scales
       break;
     }
   EXPECT_THROW(validate_graph(q), Error);

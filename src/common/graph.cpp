@@ -1,5 +1,7 @@
 #include "common/graph.h"
 
+#include <cmath>
+
 #include "common/error.h"
 #include "common/shape_inference.h"
 
@@ -69,12 +71,34 @@ const char* eltwise_name(EltwiseKind kind) {
   return "?";
 }
 
-bool is_quantized_gemm(const Graph& g, const Node& n) {
-  if (n.op != OpKind::kGemm || n.inputs.size() != 4 || n.inputs[1] == kNoValue || n.inputs[3] == kNoValue) return false;
-  const Value &b = g.value(n.inputs[1]), &s = g.value(n.inputs[3]);
-  return std::get<GemmParams>(n.params).trans_b && b.is_constant && b.dtype == DType::kS8 && b.dims.size() == 2 &&
-         s.is_constant && s.dtype == DType::kF32 && s.dims == Dims{b.dims[0]};
+const Int8Weights* int8_weights_of(const Node& n) {
+  const Int8Weights* q = nullptr;
+  if (n.op == OpKind::kConv) q = &std::get<ConvParams>(n.params).int8;
+  if (n.op == OpKind::kGemm) q = &std::get<GemmParams>(n.params).int8;
+  return q && q->active() ? q : nullptr;
 }
+
+namespace {
+
+// An int8 node's weight is a constant int8 tensor with one positive finite scale per
+// output channel; a Gemm's B must be read transposed ({N, K}, PyTorch's Linear layout).
+void validate_int8(const Graph& g, const Node& n, const Int8Weights& q) {
+  auto bad = [&](const std::string& why) {
+    throw Error(ErrorCode::kBadModel, "node '" + n.name + "' has int8 weights but " + why);
+  };
+  if (n.inputs.size() < 2 || n.inputs[1] == kNoValue) bad("no weight input");
+  const Value& w = g.value(n.inputs[1]);
+  if (!w.is_constant || w.dtype != DType::kS8 || w.dims.empty()) bad("'" + w.name + "' is not a constant int8 tensor");
+  if (n.op == OpKind::kGemm && (!std::get<GemmParams>(n.params).trans_b || w.dims.size() != 2))
+    bad("its B is not a transposed 2-D constant");
+  if (static_cast<int64_t>(q.weight_scales.size()) != w.dims[0])
+    bad(std::to_string(q.weight_scales.size()) + " weight scales for " + std::to_string(w.dims[0]) + " output channels");
+  for (float s : q.weight_scales)
+    if (!std::isfinite(s) || s <= 0.f) bad("a weight scale is not a positive finite number");
+  if (!std::isfinite(q.input_scale) || q.input_scale < 0.f) bad("its input scale is not a finite number >= 0");
+}
+
+}  // namespace
 
 void validate_graph(const Graph& g, bool constant_bytes_present) {
   auto in_range = [&](ValueId v) { return v >= 0 && static_cast<size_t>(v) < g.values.size(); };
@@ -105,9 +129,10 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       ValueId v = n.inputs[i];
       if (v == kNoValue || g.value(v).dtype == DType::kF32) continue;
-      if (i == 1 && is_quantized_gemm(g, n)) continue;
+      if (i == 1 && int8_weights_of(n)) continue;
       throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads '" + g.value(v).name + "', which is not float32");
     }
+    if (const Int8Weights* q = int8_weights_of(n)) validate_int8(g, n, *q);
     const Value& out = g.value(n.outputs[0]);
     if (out.dtype != DType::kF32)
       throw Error(ErrorCode::kBadModel, "node '" + n.name + "' writes a non-float32 tensor");

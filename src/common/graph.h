@@ -33,7 +33,7 @@ struct Value {
 
 enum class OpKind : uint8_t {
   kConv,       // inputs: X, W, [B], [residual if fused_sum]
-  kGemm,       // inputs: A, B, [C], [scales of an int8 B: is_quantized_gemm]
+  kGemm,       // inputs: A, B, [C]
   kMatMul,     // inputs: A, B
   kBatchNorm,  // inputs: X, scale, bias, mean, var
   kEltwise,    // inputs: X
@@ -57,12 +57,26 @@ struct EltwiseParams {
 // Activations fused into the producing Conv/Gemm/MatMul, applied in order.
 using PostOps = std::vector<EltwiseParams>;
 
+// Int8 weights (`pack --quantize`): the node's weight (Conv W, Gemm B read as transB) is
+// int8, w ≈ q * weight_scales[output channel]. With input_scale > 0 the node also reads its
+// input as u8 (x ≈ q * input_scale, from calibration; the input is never negative) and
+// computes in int8 ("full int8"); otherwise the weight is dequantized and the node
+// computes in fp32 ("weight-only"). The scales live in the manifest, not in tensors,
+// because oneDNN's int8 kernels take them when the primitive is created.
+struct Int8Weights {
+  std::vector<float> weight_scales;  // one per output channel; empty: fp32 weights
+  float input_scale = 0.f;           // 0: weight-only
+  bool active() const { return !weight_scales.empty(); }
+  bool full() const { return active() && input_scale > 0.f; }
+};
+
 struct ConvParams {
   Dims kernel, strides, dilations, pads_begin, pads_end;  // spatial only
   int64_t groups = 1;
   // A residual Add fused in: inputs[3] is added to conv+bias, before post_ops.
   bool fused_sum = false;
   PostOps post_ops;
+  Int8Weights int8;
 };
 
 struct GemmParams {
@@ -72,6 +86,7 @@ struct GemmParams {
   // kernel can add it as a bias before its alpha output scale.
   bool c_prescaled = false;
   PostOps post_ops;
+  Int8Weights int8;
 };
 
 struct MatMulParams {
@@ -165,7 +180,8 @@ const char* eltwise_name(EltwiseKind kind);
 // are loaded later (then only their dims are checked).
 // A Gemm whose B is int8 (transB, constant) with per-row float scales as its 4th input
 // (host/quantize_weights.h).
-bool is_quantized_gemm(const Graph& g, const Node& n);
+// The int8 parameters of a Conv or Gemm node (nullptr for other ops or fp32 weights).
+const Int8Weights* int8_weights_of(const Node& n);
 
 void validate_graph(const Graph& g, bool constant_bytes_present = true);
 

@@ -11,7 +11,7 @@ namespace {
 // Bounds for untrusted manifests: generous for any CNN, small enough that a hostile
 // count cannot make the parser allocate absurd amounts before the data runs out.
 constexpr uint32_t kMaxValues = 1 << 20, kMaxNodes = 1 << 20, kMaxName = 4096, kMaxIo = 4096, kMaxRank = 8,
-                   kMaxPostOps = 16;
+                   kMaxPostOps = 16, kMaxChannels = 1 << 24;
 
 [[noreturn]] void bad(const std::string& why) { throw Error(ErrorCode::kBadModel, "sealed model: " + why); }
 
@@ -54,6 +54,20 @@ PostOps get_post_ops(ByteReader& r) {
   return p;
 }
 
+void put_int8(ByteWriter& w, const Int8Weights& q) {
+  w.u32(static_cast<uint32_t>(q.weight_scales.size()));
+  for (float s : q.weight_scales) w.f32(s);
+  w.f32(q.input_scale);
+}
+
+Int8Weights get_int8(ByteReader& r) {
+  Int8Weights q;
+  q.weight_scales.resize(r.count(kMaxChannels, "weight scales", 4));
+  for (float& s : q.weight_scales) s = r.f32();
+  q.input_scale = r.f32();
+  return q;  // validate_graph checks the values against the weight
+}
+
 void put_params(ByteWriter& w, const Node& n) {
   switch (n.op) {
     case OpKind::kConv: {
@@ -62,6 +76,7 @@ void put_params(ByteWriter& w, const Node& n) {
       w.i64(p.groups);
       w.u8(p.fused_sum);
       put_post_ops(w, p.post_ops);
+      put_int8(w, p.int8);
       break;
     }
     case OpKind::kGemm: {
@@ -72,6 +87,7 @@ void put_params(ByteWriter& w, const Node& n) {
       w.u8(p.trans_b);
       w.u8(p.c_prescaled);
       put_post_ops(w, p.post_ops);
+      put_int8(w, p.int8);
       break;
     }
     case OpKind::kMatMul: put_post_ops(w, std::get<MatMulParams>(n.params).post_ops); break;
@@ -132,6 +148,7 @@ OpParams get_params(ByteReader& r, OpKind op) {
       p.groups = r.i64();
       p.fused_sum = r.boolean();
       p.post_ops = get_post_ops(r);
+      p.int8 = get_int8(r);
       return p;
     }
     case OpKind::kGemm: {
@@ -142,6 +159,7 @@ OpParams get_params(ByteReader& r, OpKind op) {
       p.trans_b = r.boolean();
       p.c_prescaled = r.boolean();
       p.post_ops = get_post_ops(r);
+      p.int8 = get_int8(r);
       return p;
     }
     case OpKind::kMatMul: return MatMulParams{get_post_ops(r)};

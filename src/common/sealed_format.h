@@ -15,7 +15,7 @@
 namespace teeinfer {
 
 constexpr char kSealedMagic[8] = {'T', 'E', 'E', 'I', 'N', 'F', 'E', 'R'};
-constexpr uint32_t kSealedFormatVersion = 1;
+constexpr uint32_t kSealedFormatVersion = 2;
 constexpr size_t kHeaderBytes = 96;
 constexpr size_t kWrappedKeyBytes = kNonceBytes + 32 + kTagBytes;  // 60
 constexpr uint64_t kManifestOffset = kHeaderBytes + kWrappedKeyBytes;

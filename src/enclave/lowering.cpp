@@ -110,6 +110,28 @@ dnnl::primitive_attr attr_with(const PostOps& post_ops) {
   return attr;
 }
 
+dnnl::reorder::primitive_desc scaled_reorder(const dnnl::engine& engine, const memory::desc& from,
+                                             const memory::desc& to, const std::vector<float>& scales) {
+  if (scales.empty()) return dnnl::reorder::primitive_desc(engine, from, engine, to);
+  memory::dims d = to.dims();
+  int mask = 0;
+  auto product = static_cast<memory::dim>(1);
+  for (size_t i = 0; i < d.size() && product < static_cast<memory::dim>(scales.size()); ++i) {
+    product *= d[i];
+    mask |= 1 << i;
+  }
+  if (product != static_cast<memory::dim>(scales.size()))
+    throw Error(ErrorCode::kBadModel, std::to_string(scales.size()) + " scales do not match the leading dims of a weight");
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(mask, scales);
+  return dnnl::reorder::primitive_desc(engine, from, engine, to, attr);
+}
+
+std::vector<float> scale_rows(const std::vector<float>& scales, int64_t first, int64_t count) {
+  if (scales.empty()) return {};
+  return std::vector<float>(scales.begin() + first, scales.begin() + first + count);
+}
+
 Lowering::Lowering(const Graph& g, const dnnl::engine& engine, LoweringOptions options)
     : g_(g), engine_(engine), options_(std::move(options)) {}
 
@@ -161,20 +183,34 @@ Slot Lowering::input(ValueId v, Layout layout) {
   return dst;
 }
 
-Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* source_md) {
+Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* source_md, std::vector<float> scales) {
   const Value& val = g_.value(v);
   if (!val.is_constant) throw Error(ErrorCode::kUnsupported, "'" + val.name + "' must be a constant");
-  if (val.dtype != DType::kF32)
-    throw Error(ErrorCode::kUnsupported,
-                "constant '" + val.name + "' is " + dtype_name(val.dtype) + "; kernels take float32 constants");
+  const bool int8 = val.dtype == DType::kS8;
+  if (val.dtype != DType::kF32 && !int8)
+    throw Error(ErrorCode::kUnsupported, "constant '" + val.name + "' is " + dtype_name(val.dtype) +
+                                             "; kernels take float32 or int8 weight constants");
+  if (int8 && md.data_type() != memory::data_type::s8 && scales.empty()) scales = weight_scales(v);
   memory::dims dims = md.dims();
-  memory::desc src = source_md ? *source_md : memory::desc(dims, memory::data_type::f32, plain_strides(dims));
+  memory::desc src = source_md ? *source_md
+                               : memory::desc(dims, int8 ? memory::data_type::s8 : memory::data_type::f32,
+                                              plain_strides(dims));
   if (src.get_size() != byte_size(val.dtype, val.dims, val.name))
     throw Error(ErrorCode::kBadModel, "constant '" + val.name + "' does not fit the kernel's expected size");
-  if (is_streamed(v)) return streamed_constant(v, md, src);
+  if (is_streamed(v)) return streamed_constant(v, md, src, scales);
   Slot s{new_buffer(md, val.name, true), md};
-  loads_.push_back({v, src, s, src == md ? std::vector<ReorderSlice>{} : reorder_plan(v, src, md)});
+  bool copy = src == md && scales.empty();
+  loads_.push_back({v, src, s, copy ? std::vector<ReorderSlice>{} : reorder_plan(v, src, md, scales), scales});
   return s;
+}
+
+const std::vector<float>& Lowering::weight_scales(ValueId v) const {
+  const Node& n = g_.nodes[static_cast<size_t>(current_node_)];
+  const Int8Weights* q = int8_weights_of(n);
+  if (!q || n.inputs.size() < 2 || n.inputs[1] != v)
+    throw Error(ErrorCode::kBadModel,
+                "int8 constant '" + g_.value(v).name + "' is read by node '" + n.name + "', which has no weight scales");
+  return q->weight_scales;
 }
 
 Slot Lowering::constant_bytes(ValueId v) {
@@ -190,7 +226,8 @@ Slot Lowering::constant_bytes(ValueId v) {
 // each a whole number of sealed chunks and of the target layout's blocks on that dim, so
 // that every slice is a plain sub-block of the source and a valid sub-memory of the target.
 std::vector<ReorderSlice> Lowering::reorder_slices(ValueId v, const memory::desc& source_md,
-                                                   const memory::desc& target_md) const {
+                                                   const memory::desc& target_md,
+                                                   const std::vector<float>& scales) const {
   const Value& val = g_.value(v);
   if (!options_.weights || val.dims.empty() || target_md.data.format_kind != dnnl_blocked) return {};
   memory::dims dims = source_md.dims(), strides = strides_of(source_md);
@@ -217,9 +254,10 @@ std::vector<ReorderSlice> Lowering::reorder_slices(ValueId v, const memory::desc
       part[d] = std::min(per_slice, units - first);
       at[d] = first;
       out.push_back({first * rows_per_unit, part[d] * rows_per_unit,
-                     memory::desc(part, memory::data_type::f32, strides), target_md.submemory_desc(part, at)});
+                     memory::desc(part, source_md.data_type(), strides), target_md.submemory_desc(part, at)});
       if (out.size() == 1 || part[d] != per_slice)  // the distinct shapes: can oneDNN reorder them?
-        dnnl::reorder::primitive_desc(engine_, out.back().source, engine_, out.back().target);
+        scaled_reorder(engine_, out.back().source, out.back().target,
+                       scale_rows(scales, out.back().first_row, out.back().rows));
     }
   } catch (const dnnl::error&) {
     return {};  // a layout oneDNN cannot address in slices: the whole tensor at once
@@ -228,40 +266,42 @@ std::vector<ReorderSlice> Lowering::reorder_slices(ValueId v, const memory::desc
 }
 
 std::vector<ReorderSlice> Lowering::reorder_plan(ValueId v, const memory::desc& source_md,
-                                                 const memory::desc& target_md) const {
-  std::vector<ReorderSlice> slices = reorder_slices(v, source_md, target_md);
+                                                 const memory::desc& target_md,
+                                                 const std::vector<float>& scales) const {
+  std::vector<ReorderSlice> slices = reorder_slices(v, source_md, target_md, scales);
   if (slices.empty()) slices.push_back({0, g_.value(v).dims.empty() ? 1 : g_.value(v).dims[0], source_md, target_md});
   return slices;
 }
 
 // Read at every run into a buffer that lives only until its consumer has run. A layout
 // change goes through a staging buffer of the plain bytes, a slice at a time.
-Slot Lowering::streamed_constant(ValueId v, const memory::desc& md, const memory::desc& source_md) {
+Slot Lowering::streamed_constant(ValueId v, const memory::desc& md, const memory::desc& source_md,
+                                 const std::vector<float>& scales) {
   const Value& val = g_.value(v);
   int64_t rows = val.dims.empty() ? 1 : val.dims[0];
   Slot target{new_buffer(md, val.name + " (streamed)", false), md};
-  if (source_md == md) {
+  if (source_md == md && scales.empty()) {
     add_stream(v, 0, rows, target);
     return target;
   }
-  std::vector<ReorderSlice> slices = reorder_plan(v, source_md, md);
+  std::vector<ReorderSlice> slices = reorder_plan(v, source_md, md, scales);
   size_t biggest = 0;
   for (const auto& sl : slices) biggest = std::max(biggest, sl.source.get_size());
-  Slot stage = scratch(
-      memory::desc({static_cast<memory::dim>(biggest / sizeof(float))}, memory::data_type::f32, memory::format_tag::a),
-      val.name + " (streamed, staging)");
+  Slot stage = scratch(memory::desc({static_cast<memory::dim>(biggest)}, memory::data_type::u8, memory::format_tag::a),
+                       val.name + " (streamed, staging)");
   for (const auto& sl : slices) {
     add_stream(v, sl.first_row, sl.rows, Slot{stage.buffer, sl.source});
     bool whole = slices.size() == 1;
     add_weight_reorder(
         "reorder " + val.name + (whole ? "" : " rows " + std::to_string(sl.first_row) + "+" + std::to_string(sl.rows)),
-        Slot{stage.buffer, sl.source}, Slot{target.buffer, sl.target});
+        Slot{stage.buffer, sl.source}, Slot{target.buffer, sl.target}, scale_rows(scales, sl.first_row, sl.rows));
   }
   return target;
 }
 
-void Lowering::add_weight_reorder(const std::string& name, const Slot& from, const Slot& to) {
-  auto pd = dnnl::reorder::primitive_desc(engine_, from.md, engine_, to.md);
+void Lowering::add_weight_reorder(const std::string& name, const Slot& from, const Slot& to,
+                                  const std::vector<float>& scales) {
+  auto pd = scaled_reorder(engine_, from.md, to.md, scales);
   add_primitive(name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
   if (options_.prefetch) steps_.back().loader_start = 0;  // the loader reorders what it read
 }

@@ -114,7 +114,17 @@ struct ConstantLoad {
   // A constant that needs a layout change comes through the staging buffer in these
   // slices (one, the whole tensor, when it cannot be sliced); empty: no layout change.
   std::vector<ReorderSlice> slices = {};
+  // One per row (dim 0): the reorder multiplies each row by its scale (dequantizes int8
+  // weights, prescales an int8 kernel's bias). Empty: a plain copy.
+  std::vector<float> scales = {};
 };
+
+// A reorder from `from` to `to`, multiplying by `scales` (one per index of the leading
+// dims whose product is scales.size(); empty: none).
+dnnl::reorder::primitive_desc scaled_reorder(const dnnl::engine& engine, const dnnl::memory::desc& from,
+                                             const dnnl::memory::desc& to, const std::vector<float>& scales);
+// The scales of rows [first, first + count).
+std::vector<float> scale_rows(const std::vector<float>& scales, int64_t first, int64_t count);
 
 // The load phase happens before step 0: only persistent buffers and load scratch live then.
 constexpr int kLoadStep = -1;
@@ -168,16 +178,22 @@ class Lowering {
   // The value in whatever layout it already has.
   Slot input_as_is(ValueId v);
   // A constant reordered at load time into `md` (e.g. a weights layout oneDNN chose).
-  // `source_md` describes the constant's bytes (default: plain over md's dims). A streamed
-  // constant is instead read (and reordered) by steps added here, before the caller's.
-  Slot constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc* source_md = nullptr);
+  // `source_md` describes the constant's bytes (default: plain over md's dims, in the
+  // constant's dtype). A streamed constant is instead read (and reordered) by steps added
+  // here, before the caller's. Rows are multiplied by `scales` when given; an int8 weight
+  // asked for as float32 is dequantized with its node's weight scales.
+  Slot constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc* source_md = nullptr,
+                std::vector<float> scales = {});
   // A constant of any dtype kept resident as its raw bytes (int8 weights), loaded as is.
   Slot constant_bytes(ValueId v);
   // Adds a step reading rows [first_row, first_row + rows) of constant v into `dst`.
   void add_stream(ValueId v, int64_t first_row, int64_t rows, const Slot& dst);
-  // Adds the reorder of streamed weight bytes (from add_stream) into a kernel's layout:
-  // loader-thread work when prefetching.
-  void add_weight_reorder(const std::string& name, const Slot& from, const Slot& to);
+  // Adds the reorder of streamed weight bytes (from add_stream) into a kernel's layout,
+  // times `scales` (see scaled_reorder): loader-thread work when prefetching.
+  void add_weight_reorder(const std::string& name, const Slot& from, const Slot& to,
+                          const std::vector<float>& scales = {});
+  // The weight scales of the int8 constant v, from the node being lowered.
+  const std::vector<float>& weight_scales(ValueId v) const;
   // Row windows for streamed weights: two alternating buffers when prefetching (one is
   // filled while the other is read), else one. Returns the window for chunk `index`.
   Slot stream_window(const std::vector<Slot>& windows, size_t index) const { return windows[index % windows.size()]; }
@@ -233,12 +249,14 @@ class Lowering {
   void touch(const Slot& s);
   int current_step() const { return static_cast<int>(steps_.size()); }
 
-  Slot streamed_constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc& source_md);
+  Slot streamed_constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc& source_md,
+                         const std::vector<float>& scales);
   std::vector<ReorderSlice> reorder_slices(ValueId v, const dnnl::memory::desc& source_md,
-                                           const dnnl::memory::desc& target_md) const;
+                                           const dnnl::memory::desc& target_md,
+                                           const std::vector<float>& scales) const;
   // reorder_slices(), or the whole tensor as one slice.
   std::vector<ReorderSlice> reorder_plan(ValueId v, const dnnl::memory::desc& source_md,
-                                         const dnnl::memory::desc& target_md) const;
+                                         const dnnl::memory::desc& target_md, const std::vector<float>& scales) const;
   void schedule_loader();
 
   const Graph& g_;

@@ -110,16 +110,17 @@ void Session::Impl::load_constants(WeightSource& weights) {
     size_t bytes = c.source_md.get_size();
     if (const std::byte* plain = weights.in_place(c.value)) {  // an unsealed model: reorder from it
       dnnl::memory src(c.source_md, engine, const_cast<std::byte*>(plain)), dst = mem(c.target);
-      dnnl::reorder(src, dst).execute(stream, src, dst);
+      dnnl::reorder(scaled_reorder(engine, c.source_md, c.target.md, c.scales)).execute(stream, src, dst);
       stream.wait();
-    } else if (c.source_md == c.target.md) {  // already the kernel's layout: straight into place
+    } else if (c.slices.empty()) {  // already the kernel's layout: straight into place
       weights.read(c.value, static_cast<std::byte*>(ptr(c.target)), bytes);
     } else {  // through staging, a slice at a time
       std::byte* stage = buffer_ptrs.at(static_cast<size_t>(staging));
       for (const ReorderSlice& sl : c.slices) {
         weights.read_rows(c.value, sl.first_row, sl.rows, stage);
         dnnl::memory src(sl.source, engine, stage), dst(sl.target, engine, ptr(c.target));
-        dnnl::reorder(src, dst).execute(stream, src, dst);
+        dnnl::reorder(scaled_reorder(engine, sl.source, sl.target, scale_rows(c.scales, sl.first_row, sl.rows)))
+            .execute(stream, src, dst);
         stream.wait();
       }
     }

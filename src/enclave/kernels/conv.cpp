@@ -47,8 +47,10 @@ ConvShapes shapes_of(const Lowering& l, const Node& n) {
   return s;
 }
 
-dnnl::primitive_attr conv_attr(const ConvParams& p) {
+// `first_oc`: the first output channel the primitive computes (output-channel tiles).
+dnnl::primitive_attr conv_attr(const ConvParams& p, int64_t first_oc, int64_t channels) {
   dnnl::primitive_attr attr = attr_with({});
+  if (p.int8.full()) attr.set_output_scales(1 << 1, int8_output_scales(p.int8, first_oc, channels));
   dnnl::post_ops po;
   if (p.fused_sum) po.append_sum(1.f);  // dst already holds the residual
   for (const auto& e : p.post_ops) append_eltwise(po, e);
@@ -56,16 +58,35 @@ dnnl::primitive_attr conv_attr(const ConvParams& p) {
   return attr;
 }
 
+// The weights a conv primitive is created with: any layout, s8 for full int8, else f32
+// (int8 weights of a weight-only node are dequantized when loaded or streamed).
+memory::desc any_weights(const ConvShapes& s, const ConvParams& p) {
+  return memory::desc(s.wdims, p.int8.full() ? memory::data_type::s8 : memory::data_type::f32,
+                      memory::format_tag::any);
+}
+
+// `src` is described in f32; a full-int8 conv reads its u8 copy (quantize_activation).
 dnnl::convolution_forward::primitive_desc conv_pd(const Lowering& l, const ConvShapes& s, const ConvParams& p,
                                                   const memory::desc& src, const memory::desc& weights,
                                                   const memory::desc& dst, const Dims& pads_begin,
-                                                  const Dims& pads_end) {
+                                                  const Dims& pads_end, int64_t first_oc = 0) {
   DnnlWindow win = dnnl_window(p.strides, p.dilations, pads_begin, pads_end);
   memory::desc b_md =
       s.has_bias ? memory::desc({s.w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
+  memory::desc x = p.int8.full() ? memory::desc(src.dims(), memory::data_type::u8, strides_of(src)) : src;
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, x,
                                     weights, b_md, dst, win.strides, win.dilations, win.pads_begin, win.pads_end);
-  return dnnl::convolution_forward::primitive_desc(d, conv_attr(p), l.engine());
+  return dnnl::convolution_forward::primitive_desc(d, conv_attr(p, first_oc, s.w[0]), l.engine());
+}
+
+// The bias as the primitive adds it: divided by the output scales for full int8.
+Slot conv_bias(Lowering& l, const Node& n, const ConvParams& p, const memory::desc& md) {
+  return l.constant(n.inputs[2], md, nullptr, p.int8.full() ? int8_bias_scales(p.int8) : std::vector<float>{});
+}
+
+// The conv's source: the f32 activation, or its u8 copy for full int8.
+Slot conv_source(Lowering& l, const Node& n, const ConvParams& p, const Slot& src, const std::string& label = "") {
+  return p.int8.full() ? quantize_activation(l, src, p.int8.input_scale, n.name + label) : src;
 }
 
 // The output slot; with a fused residual, the residual's buffer (in place) or a copy of it.
@@ -82,13 +103,12 @@ Slot output_slot(Lowering& l, const Node& n, const memory::desc& dst_md) {
 }
 
 void lower_conv_whole(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst) {
-  memory::desc w_any(s.wdims, memory::data_type::f32, memory::format_tag::any);
-  auto pd = conv_pd(l, s, p, layout_md(s.x, Layout::kChannelsLast), w_any, layout_md(s.y, Layout::kChannelsLast),
-                    p.pads_begin, p.pads_end);
-  Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
+  auto pd = conv_pd(l, s, p, layout_md(s.x, Layout::kChannelsLast), any_weights(s, p),
+                    layout_md(s.y, Layout::kChannelsLast), p.pads_begin, p.pads_end);
+  Slot src = conv_source(l, n, p, l.input(n.inputs[0], Layout::kChannelsLast));
   std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src},
                                          {DNNL_ARG_WEIGHTS, l.constant(n.inputs[1], pd.weights_desc())}};
-  if (s.has_bias) args.emplace_back(DNNL_ARG_BIAS, l.constant(n.inputs[2], pd.bias_desc()));
+  if (s.has_bias) args.emplace_back(DNNL_ARG_BIAS, conv_bias(l, n, p, pd.bias_desc()));
   args.emplace_back(DNNL_ARG_DST, dst);
   l.add_primitive(n.name, dnnl::convolution_forward(pd), pd, std::move(args));
 }
@@ -104,22 +124,22 @@ void add_conv_band(Lowering& l, const Node& n, const ConvParams& p, const Slot& 
     Dims pb = p.pads_begin, pe = p.pads_end;
     pb[0] = b.pad_top;
     pe[0] = b.pad_bottom;
-    memory::desc w =
-        state.weights_md ? *state.weights_md : memory::desc(s.wdims, memory::data_type::f32, memory::format_tag::any);
+    memory::desc w = state.weights_md ? *state.weights_md : any_weights(s, p);
     it = state.pds.emplace(key, conv_pd(l, s, p, src.md, w, dst.md, pb, pe)).first;
   }
   const auto& pd = it->second;
   if (!state.weights_md) {  // every band uses the layout the first one picked
     state.weights_md = pd.weights_desc();
     state.weights = l.constant(n.inputs[1], *state.weights_md);
-    if (s.has_bias) state.bias = l.constant(n.inputs[2], pd.bias_desc());
+    if (s.has_bias) state.bias = conv_bias(l, n, p, pd.bias_desc());
   }
-  std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, Slot{src.buffer, pd.src_desc(), src.offset}},
+  std::string band = " (rows " + std::to_string(b.out_first) + "+" + std::to_string(b.out_rows) + label + ")";
+  Slot x = conv_source(l, n, p, src, band);
+  std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, Slot{x.buffer, pd.src_desc(), x.offset}},
                                          {DNNL_ARG_WEIGHTS, state.weights}};
   if (s.has_bias) args.emplace_back(DNNL_ARG_BIAS, state.bias);
   args.emplace_back(DNNL_ARG_DST, Slot{dst.buffer, pd.dst_desc(), dst.offset});
-  l.add_primitive(n.name + " (rows " + std::to_string(b.out_first) + "+" + std::to_string(b.out_rows) + label + ")",
-                  dnnl::convolution_forward(pd), pd, std::move(args));
+  l.add_primitive(n.name + band, dnnl::convolution_forward(pd), pd, std::move(args));
 }
 
 namespace {
@@ -161,50 +181,59 @@ void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const 
   auto f32 = memory::data_type::f32;
   const std::string& wname = l.graph().value(n.inputs[1]).name;
   memory::desc y_md = layout_md(s.y, Layout::kChannelsLast);
-  Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
+  Slot src_f32 = l.input(n.inputs[0], Layout::kChannelsLast);
   Slot dst = output_slot(l, n, y_md);  // holds the residual when one is fused
-  Slot bias = s.has_bias ? l.constant(n.inputs[2], memory::desc({s.w[0]}, f32, memory::format_tag::a)) : Slot{};
+  Slot bias = s.has_bias ? conv_bias(l, n, p, memory::desc({s.w[0]}, f32, memory::format_tag::a)) : Slot{};
+  Slot src = conv_source(l, n, p, src_f32);
+  const Value& w = l.graph().value(n.inputs[1]);
+  const bool int8 = w.dtype == DType::kS8;
   ConvParams conv_p = p;  // the residual and what follows it are applied by the add
   if (p.fused_sum) {
     conv_p.fused_sum = false;
     conv_p.post_ops.clear();
   }
-  const int64_t filter_floats = static_cast<int64_t>(byte_size(DType::kF32, s.w, n.name) / sizeof(float)) / s.w[0];
-  std::map<int64_t, dnnl::convolution_forward::primitive_desc> pds;  // by tile width: at most two
-  auto pd_for = [&](int64_t r) -> const dnnl::convolution_forward::primitive_desc& {
-    if (!pds.count(r)) {
+  const auto filter_bytes = static_cast<int64_t>(byte_size(w.dtype, s.w, n.name)) / s.w[0];
+  // By tile width, and first channel when full int8 (the output scales differ per tile).
+  std::map<std::pair<int64_t, int64_t>, dnnl::convolution_forward::primitive_desc> pds;
+  auto pd_for = [&](int64_t first, int64_t r) -> const dnnl::convolution_forward::primitive_desc& {
+    auto key = std::make_pair(p.int8.full() ? first : 0, r);
+    if (!pds.count(key)) {
       ConvShapes part = s;
       part.w[0] = part.y[1] = r;
       part.wdims = to_dnnl_dims(part.w);
-      memory::desc w_any(part.wdims, f32, memory::format_tag::any);
-      pds.emplace(r, conv_pd(l, part, conv_p, src.md, w_any, layout_md(part.y, Layout::kChannelsLast), p.pads_begin,
-                             p.pads_end));
+      pds.emplace(key, conv_pd(l, part, conv_p, src_f32.md, any_weights(part, p),
+                               layout_md(part.y, Layout::kChannelsLast), p.pads_begin, p.pads_end, first));
     }
-    return pds.at(r);
+    return pds.at(key);
   };
   struct Buffers {
     Slot staging, weights, out;
   };
   std::vector<Buffers> windows;  // two when prefetching: one is filled while the other is read
   for (int w = 0; w < l.stream_window_count(); ++w) {
-    const auto& pd = pd_for(tile);
+    const auto& pd = pd_for(0, tile);
     std::string k = " (tile window " + std::to_string(w) + ")";
     windows.push_back(
-        {l.scratch(memory::desc({tile * filter_floats}, f32, memory::format_tag::a), wname + k + " staging"),
+        {l.scratch(memory::desc({tile * filter_bytes}, memory::data_type::u8, memory::format_tag::a), wname + k + " staging"),
          l.scratch(pd.weights_desc(), wname + k), l.scratch(pd.dst_desc(), n.name + k + " output")});
   }
   memory::dims y_strides = strides_of(y_md);
   for (int64_t first = 0; first < s.w[0]; first += tile) {
     int64_t r = std::min(tile, s.w[0] - first);
-    const auto& pd = pd_for(r);
+    const auto& pd = pd_for(first, r);
     const Buffers& b = windows[static_cast<size_t>(first / tile) % windows.size()];
     std::string label = " channels " + std::to_string(first) + "+" + std::to_string(r);
     Dims part_w = s.w;
     part_w[0] = r;
-    Slot plain{b.staging.buffer, layout_md(part_w, Layout::kPlain)};
+    memory::desc plain_md = layout_md(part_w, Layout::kPlain);
+    if (int8) plain_md = memory::desc(plain_md.dims(), memory::data_type::s8, strides_of(plain_md));
+    Slot plain{b.staging.buffer, plain_md};
     l.add_stream(n.inputs[1], first, r, plain);
     Slot weights = view_at(b.weights, pd.weights_desc(), 0);
-    l.add_weight_reorder("reorder " + wname + label, plain, weights);
+    // Weight-only int8 dequantizes in this reorder; full int8 keeps s8.
+    bool dequantize = int8 && !p.int8.full();
+    l.add_weight_reorder("reorder " + wname + label, plain, weights,
+                         dequantize ? scale_rows(p.int8.weight_scales, first, r) : std::vector<float>{});
     Slot out = view_at(b.out, pd.dst_desc(), 0);
     std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
     if (s.has_bias)

@@ -29,6 +29,13 @@ void lower_transpose(Lowering& l, const Node& n);
 void lower_concat(Lowering& l, const Node& n);
 void lower_pad(Lowering& l, const Node& n);
 
+// Full int8 (kernels/int8.cpp): a u8 copy of activation `src` in a scratch buffer, made
+// by a step added here; the output scales input_scale * weight_scales[first, first +
+// count) * factor; and the scales that turn an f32 bias into the accumulator's scale.
+Slot quantize_activation(Lowering& l, const Slot& src, float input_scale, const std::string& name);
+std::vector<float> int8_output_scales(const Int8Weights& q, int64_t first, int64_t count, float factor = 1.f);
+std::vector<float> int8_bias_scales(const Int8Weights& q);
+
 // Bands (y-plane partitioning): one band of a Conv or Pool node from `src` (the input
 // rows the band needs) into `dst` (its output rows). A Conv's weights come in once, with
 // the first band, in the layout that band's primitive picked.

@@ -36,65 +36,73 @@ Slot weights_slot(Lowering& l, ValueId b, const memory::desc& logical, const mem
 
 // A streamed or int8 B {N, K} (transB) never lies whole in the arena as fp32: rows of it
 // (output features) come a window at a time, read from the weight source (streamed) or
-// from the resident int8 tensor, dequantized when int8 (is_quantized_gemm), and each
-// window's matmul writes its columns of Y. With Y = A W' + bias and elementwise post-ops,
-// every column block is independent.
+// from the resident int8 tensor, and each window's matmul writes its columns of Y. With
+// Y = A W' + bias and elementwise post-ops, every column block is independent. Int8 rows
+// are dequantized into an fp32 window (weight-only), or read as they are by an int8
+// matmul of A's u8 copy (full int8).
 void lower_gemm_in_windows(Lowering& l, const Node& n, const memory::desc& a_md, memory::dim m, memory::dim k,
                            memory::dim nn, ValueId bias, const dnnl::primitive_attr& attr) {
   ValueId b = n.inputs[1];
-  auto f32 = memory::data_type::f32;
-  const bool int8 = is_quantized_gemm(l.graph(), n), streamed = l.is_streamed(b);
+  auto f32 = memory::data_type::f32, s8 = memory::data_type::s8;
+  const auto& p = std::get<GemmParams>(n.params);
+  const bool int8 = int8_weights_of(n) != nullptr, full = p.int8.full(), streamed = l.is_streamed(b);
   int64_t granularity = streamed ? std::max<int64_t>(l.options().weights->row_granularity(b), 1) : 1;
   int64_t by_window = static_cast<int64_t>(l.options().stream_window_bytes / (static_cast<size_t>(k) * sizeof(float)));
   int64_t rows = std::min<int64_t>(nn, std::max<int64_t>(by_window / granularity, 1) * granularity);
-  l.note_strategy(n, std::string(int8 ? "int8 weights, dequantized" : "weights") + (streamed ? " streamed" : "") +
-                         " in windows of " + std::to_string(rows) + " rows");
+  l.note_strategy(n, std::string(full ? "int8 compute, weights" : int8 ? "int8 weights, dequantized" : "weights") +
+                         (streamed ? " streamed" : "") + " in windows of " + std::to_string(rows) + " rows");
   Slot a = l.input(n.inputs[0], Layout::kPlain);
+  a = Slot{a.buffer, a_md, a.offset};
+  if (full) a = quantize_activation(l, a, p.int8.input_scale, n.name);
   Slot resident_int8 = int8 && !streamed ? l.constant_bytes(b) : Slot{};
-  Slot scales = int8 ? l.input_as_is(n.inputs[3]) : Slot{};
   const std::string& bname = l.graph().value(b).name;
   std::vector<Slot> windows, int8_windows;
   // Two alternating windows only when a loader thread fills one ahead (streamed weights).
   for (int w = 0; w < (streamed ? l.stream_window_count() : 1); ++w) {
-    windows.push_back(
-        l.scratch(memory::desc({rows * k}, f32, memory::format_tag::a), bname + " (window " + std::to_string(w) + ")"));
+    std::string index = " (window " + std::to_string(w) + ")";
+    if (!full) windows.push_back(l.scratch(memory::desc({rows * k}, f32, memory::format_tag::a), bname + index));
     if (int8 && streamed)
-      int8_windows.push_back(l.scratch(memory::desc({rows * k}, memory::data_type::s8, memory::format_tag::a),
-                                       bname + " (int8 window " + std::to_string(w) + ")"));
+      int8_windows.push_back(l.scratch(memory::desc({rows * k}, s8, memory::format_tag::a), bname + " int8" + index));
   }
   Slot out = l.output(n.outputs[0], with_dims({m, nn}));
-  Slot bias_slot = bias != kNoValue ? l.input_as_is(bias) : Slot{};
-  std::map<int64_t, dnnl::matmul::primitive_desc> pds;  // by block width: at most two
+  Slot bias_slot;
+  if (bias != kNoValue)
+    bias_slot = full ? l.constant(bias, with_dims(l.graph().value(bias).dims), nullptr, int8_bias_scales(p.int8))
+                     : l.input_as_is(bias);
+  std::map<std::pair<int64_t, int64_t>, dnnl::matmul::primitive_desc> pds;  // by (first if full int8, width)
   for (int64_t first = 0; first < nn; first += rows) {
     int64_t r = std::min(rows, nn - first);
     size_t index = static_cast<size_t>(first / rows);
-    Slot window = l.stream_window(windows, index);
-    memory::desc w_md({k, r}, f32, memory::dims{1, k});                // window rows, transposed
+    memory::desc w_md({k, r}, full ? s8 : f32, memory::dims{1, k});    // window rows, transposed
     memory::desc y_md({m, r}, f32, memory::dims{m == 1 ? r : nn, 1});  // Y's columns [first, first + r)
     memory::desc b_md = bias != kNoValue ? memory::desc({1, r}, f32, memory::format_tag::ab) : memory::desc();
-    if (!pds.count(r))
-      pds.emplace(r, dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, w_md, b_md, y_md), attr, l.engine()));
-    const auto& pd = pds.at(r);
+    auto key = std::make_pair(full ? first : 0, r);
+    if (!pds.count(key)) {
+      dnnl::primitive_attr window_attr = attr;  // full int8: per-column scales of this window
+      if (full) window_attr.set_output_scales(1 << 1, int8_output_scales(p.int8, first, r, p.alpha));
+      pds.emplace(key, dnnl::matmul::primitive_desc(dnnl::matmul::desc(a.md, w_md, b_md, y_md), window_attr,
+                                                    l.engine()));
+    }
+    const auto& pd = pds.at(key);
     std::string label = " rows " + std::to_string(first) + "+" + std::to_string(r);
-    memory::desc plain({r * k}, f32, memory::format_tag::a);
-    if (!int8) {
-      l.add_stream(b, first, r, Slot{window.buffer, plain});
-    } else {
-      memory::desc q_md({r * k}, memory::data_type::s8, memory::format_tag::a);
-      Slot q = streamed ? Slot{l.stream_window(int8_windows, index).buffer, q_md}
+    memory::desc q_md({r * k}, s8, memory::format_tag::a);
+    Slot q = !int8     ? Slot{}
+             : streamed ? Slot{l.stream_window(int8_windows, index).buffer, q_md}
                         : Slot{resident_int8.buffer, q_md, resident_int8.offset + static_cast<size_t>(first * k)};
-      if (streamed) l.add_stream(b, first, r, q);
+    if (streamed) l.add_stream(b, first, r, int8 ? q : Slot{l.stream_window(windows, index).buffer,
+                                                           memory::desc({r * k}, f32, memory::format_tag::a)});
+    Slot weights = full ? Slot{q.buffer, w_md, q.offset} : view_at(l.stream_window(windows, index), w_md, 0);
+    if (int8 && !full) {
+      std::vector<float> scales = scale_rows(p.int8.weight_scales, first, r);
       l.add_custom(
           "dequantize " + bname + label, "dequantize_int8",
-          [r, k](const std::vector<void*>& p) {
-            dequantize_rows(static_cast<const int8_t*>(p[0]), static_cast<const float*>(p[1]), r, k,
-                            static_cast<float*>(p[2]));
+          [r, k, scales](const std::vector<void*>& ptrs) {
+            dequantize_rows(static_cast<const int8_t*>(ptrs[0]), scales.data(), r, k, static_cast<float*>(ptrs[1]));
           },
-          {q, view_at(scales, memory::desc({r}, f32, memory::format_tag::a), first), Slot{window.buffer, plain}});
+          {q, Slot{weights.buffer, memory::desc({r * k}, f32, memory::format_tag::a)}});
     }
-    std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, Slot{a.buffer, a_md, a.offset}},
-                                           {DNNL_ARG_WEIGHTS, view_at(window, w_md, 0)},
-                                           {DNNL_ARG_DST, view_at(out, y_md, first)}};
+    std::vector<std::pair<int, Slot>> args{
+        {DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, view_at(out, y_md, first)}};
     if (bias != kNoValue) args.emplace_back(DNNL_ARG_BIAS, view_at(bias_slot, b_md, first));
     l.add_primitive(n.name + label, dnnl::matmul(pd), pd, std::move(args));
   }
@@ -135,7 +143,7 @@ void lower_gemm(Lowering& l, const Node& n) {
   attr.set_post_ops(po);
   if (out_scale != 1.f) attr.set_output_scales(0, {out_scale});
 
-  bool quantized = is_quantized_gemm(g, n);
+  bool quantized = int8_weights_of(n) != nullptr;
   if ((l.is_streamed(n.inputs[1]) || quantized) && p.trans_b && (c == kNoValue || c_const))
     return lower_gemm_in_windows(l, n, a_md, m, k, nn, c_const ? c : kNoValue, attr);
   if (quantized) throw Error(ErrorCode::kUnsupported, "Gemm node '" + n.name + "': int8 weights with a non-constant C");

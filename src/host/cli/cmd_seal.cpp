@@ -13,6 +13,7 @@
 #include "host/key_file.h"
 #include "host/model_loader.h"
 #include "host/packer.h"
+#include "host/calibration.h"
 #include "host/quantize_weights.h"
 #include "host/runner.h"
 
@@ -55,6 +56,14 @@ int keygen(const std::string& path, bool force) {
   return 0;
 }
 
+std::string describe_int8(const QuantizeCounts& q, int full_int8) {
+  if (q.total() == 0) return "";
+  std::string s = ", int8 weights: " + std::to_string(q.conv) + " conv + " + std::to_string(q.fully_connected) +
+                  " fully-connected layers";
+  return s + " (" + std::to_string(full_int8) + " compute in int8, " + std::to_string(q.total() - full_int8) +
+         " weight-only)";
+}
+
 int pack(const PackOptions& p) {
   double t0 = now_ms();
   OnnxModel model = OnnxModel::open(p.onnx);
@@ -68,10 +77,23 @@ int pack(const PackOptions& p) {
   }
   PassStats passes;
   Graph g = load_onnx_model(model, dims, &passes);
-  int quantized = p.quantize == "fc" ? quantize_fc_weights(g) : 0;
-  if (p.quantize == "fc" && quantized == 0)
-    throw Error(ErrorCode::kBadArgument,
-                "--quantize fc: '" + p.onnx + "' has no fully-connected layer with constant weights");
+  if (!p.calibrate.empty() && p.quantize == "none")
+    throw Error(ErrorCode::kBadArgument, "--calibrate needs --quantize fc or --quantize all");
+  std::map<ValueId, ValueRange> ranges;  // measured on the float32 model, before quantizing
+  if (!p.calibrate.empty()) {
+    if (g.inputs.size() != 1) throw Error(ErrorCode::kBadArgument, "--calibrate: the model must have one input");
+    auto batches = load_calibration_set(p.calibrate, g.value(g.inputs[0]).dims, p.calibration_samples);
+    ranges = measure_input_ranges(g, batches);
+  }
+  QuantizeCounts quantized;
+  if (p.quantize != "none") {
+    quantized = quantize_weights(g, p.quantize == "all" ? QuantizeTarget::kAll : QuantizeTarget::kFullyConnected);
+    if (quantized.total() == 0)
+      throw Error(ErrorCode::kBadArgument, "--quantize " + p.quantize + ": '" + p.onnx + "' has no " +
+                                               (p.quantize == "fc" ? "fully-connected layer" : "Conv or fully-connected layer") +
+                                               " with constant float32 weights");
+  }
+  int full_int8 = ranges.empty() ? 0 : set_input_scales(g, ranges);
   AesKey kek = read_key_file(p.key);
   teeinfer::PackOptions o;
   o.model_version = p.model_version;
@@ -87,7 +109,7 @@ int pack(const PackOptions& p) {
               p.onnx.c_str(), p.output.c_str(), (now_ms() - t0) / 1000, s.tensors, s.chunks,
               format_bytes(s.weight_bytes).c_str(), format_bytes(s.file_bytes).c_str(),
               static_cast<unsigned long long>(p.model_version),
-              quantized ? (", " + std::to_string(quantized) + " fully-connected weights in int8").c_str() : "");
+              describe_int8(quantized, full_int8).c_str());
   return 0;
 }
 

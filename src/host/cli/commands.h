@@ -37,7 +37,9 @@ struct EvalOptions {
 
 struct PackOptions {
   std::string onnx, output, key, input_shape, chunk_size = "256KiB";
-  std::string quantize = "none";  // none | fc (int8 weights of fully-connected layers)
+  std::string quantize = "none";  // none | fc | all: which layers get int8 weights
+  std::string calibrate;          // .npy or image directory: full int8 where it can be
+  int calibration_samples = 64;
   uint64_t model_version = 1;
   bool quiet = false;
 };

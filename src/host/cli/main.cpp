@@ -114,8 +114,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   pack->add_option("--input-shape", pack_opts.input_shape, "input dims to instantiate the model for");
   pack->add_option("--quantize", pack_opts.quantize,
-                   "fc: fully-connected weights in int8, one scale per output feature (4x fewer bytes to decrypt)")
-      ->check(CLI::IsMember({"none", "fc"}))
+                   "int8 weights, one scale per output channel (4x fewer bytes to decrypt): fc = fully-connected "
+                   "layers only, all = also convolutions. Without --calibrate the enclave dequantizes them and "
+                   "computes in fp32 (weight-only)")
+      ->check(CLI::IsMember({"none", "fc", "all"}))
+      ->capture_default_str();
+  pack->add_option("--calibrate", pack_opts.calibrate,
+                   "calibration inputs (.npy of samples, or a directory of images): layers whose input is never "
+                   "negative then compute in int8 (u8 activations x s8 weights); needs --quantize")
+      ->check(CLI::ExistingPath);
+  pack->add_option("--calibration-samples", pack_opts.calibration_samples, "use at most this many samples")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   pack->add_flag("--quiet", pack_opts.quiet, "no progress bar");
 

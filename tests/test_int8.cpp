@@ -1,0 +1,157 @@
+// Int8 convolutions (`pack --quantize all [--calibrate]`): weight-only int8 computes
+// exactly what the dequantized fp32 model computes, on every lowering path (whole,
+// streamed, output-channel tiles, bands); full int8 (u8 activations x s8 weights from a
+// calibration set) stays close to fp32, really runs int8 kernels, and gives the same
+// output at every budget and sealed.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "common/quantize.h"
+#include "enclave/budget_planner.h"
+#include "enclave/sealed_model.h"
+#include "enclave/session.h"
+#include "host/calibration.h"
+#include "host/file_host.h"
+#include "host/key_file.h"
+#include "host/model_loader.h"
+#include "host/npy.h"
+#include "host/packer.h"
+#include "host/quantize_weights.h"
+#include "random_graphs.h"
+#include "tee/none/native_platform.h"
+
+using namespace teeinfer;
+
+namespace {
+
+const std::string kModels = std::string(TEEINFER_SOURCE_DIR) + "/tests/models/";
+
+// The fp32 model an int8 graph stands for: every int8 weight replaced by its dequantized
+// float32 values.
+Graph dequantized(const Graph& q) {
+  Graph g = q;
+  for (Node& n : g.nodes) {
+    const Int8Weights* w = int8_weights_of(n);
+    if (!w) continue;
+    Value& v = g.value(n.inputs[1]);
+    int64_t rows = v.dims[0], cols = static_cast<int64_t>(v.data.size()) / rows;
+    std::vector<float> f(v.data.size());
+    dequantize_rows(reinterpret_cast<const int8_t*>(v.data.data()), w->weight_scales.data(), rows, cols, f.data());
+    v.dtype = DType::kF32;
+    v.data.assign(reinterpret_cast<const uint8_t*>(f.data()), reinterpret_cast<const uint8_t*>(f.data() + f.size()));
+    if (n.op == OpKind::kConv) std::get<ConvParams>(n.params).int8 = {};
+    if (n.op == OpKind::kGemm) std::get<GemmParams>(n.params).int8 = {};
+  }
+  return g;
+}
+
+struct Model {
+  explicit Model(const std::string& name)
+      : x(read_npy(kModels + name + ".input.npy")), fp32(load_onnx_model(kModels + name + ".onnx", {{"input", x.dims}})) {}
+  std::vector<float> run(const Graph& g, SessionOptions o = {}) {
+    NativePlatform native;
+    InlineConstants weights(g);
+    return Session(g, native, o, &weights).run({x.view("input")})[0].data;
+  }
+  size_t least(const Graph& g) {
+    InlineConstants weights(g);
+    return minimum_budget(g, dnnl::engine(dnnl::engine::kind::cpu, 0), weights, {});
+  }
+  // Full int8: ranges from the input and three noisy copies of it.
+  Graph full_int8() {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> noise(0.f, 0.3f);
+    std::vector<HostTensor> calibration{x};
+    for (int i = 0; i < 3; ++i) {
+      HostTensor c = x;
+      for (float& v : c.data) v += noise(rng);
+      calibration.push_back(c);
+    }
+    auto ranges = measure_input_ranges(fp32, calibration);
+    Graph q = fp32;
+    quantize_weights(q, QuantizeTarget::kAll);
+    full_nodes = set_input_scales(q, ranges);
+    return q;
+  }
+  HostTensor x;
+  Graph fp32;
+  int full_nodes = 0;
+};
+
+int argmax(const std::vector<float>& v) { return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin()); }
+
+TEST(Int8Conv, WeightOnlyEqualsTheDequantizedModelOnEveryPath) {
+  Model m("resnet18_small");
+  Graph q = m.fp32;
+  QuantizeCounts counts = quantize_weights(q, QuantizeTarget::kAll);
+  EXPECT_EQ(counts.conv, 20);
+  EXPECT_EQ(counts.fully_connected, 1);
+  EXPECT_NO_THROW(validate_graph(q));
+  std::vector<float> want = m.run(dequantized(q));
+  EXPECT_LT(max_relative_diff(m.run(q), want), 1e-5f) << "resident";
+  size_t least = m.least(q);
+  EXPECT_LT(least, m.least(m.fp32)) << "int8 weights need less secure memory";
+  for (size_t budget : {least, least * 3 / 2, least * 3}) {  // streamed weights, tiles, bands
+    EXPECT_LT(max_relative_diff(m.run(q, {.budget_bytes = budget}), want), 1e-5f) << "budget " << budget;
+  }
+  EXPECT_GT(max_relative_diff(m.run(q), m.run(m.fp32)), 0.f) << "int8 weights cannot be exact";
+}
+
+TEST(Int8Conv, FullInt8StaysCloseToFp32AndRunsInt8Kernels) {
+  Model m("resnet18_small");
+  Graph q = m.full_int8();
+  EXPECT_EQ(m.full_nodes, 20) << "every conv but the first (its input is a normalised image) and the FC layer";
+  EXPECT_NO_THROW(validate_graph(q));
+  std::vector<float> want = m.run(m.fp32), got = m.run(q);
+  EXPECT_LT(max_relative_diff(got, want), 0.1f);
+  EXPECT_EQ(argmax(got), argmax(want));
+  EXPECT_GT(max_relative_diff(got, m.run(dequantized(q))), 1e-4f) << "u8 activations are not the weight-only path";
+  NativePlatform native;
+  Session s(q, native);
+  int quantize_steps = 0;
+  for (const StepInfo& i : s.steps()) quantize_steps += i.name.rfind("quantize ", 0) == 0;
+  EXPECT_EQ(quantize_steps, 20);
+}
+
+TEST(Int8Conv, FullInt8GivesTheSameOutputAtEveryBudgetAndSealed) {
+  Model m("resnet18_small");
+  Graph q = m.full_int8();
+  std::vector<float> want = m.run(q);
+  size_t least = m.least(q);
+  for (size_t budget : {least, least * 3 / 2, least * 3})
+    EXPECT_LT(max_relative_diff(m.run(q, {.budget_bytes = budget}), want), 1e-5f) << "budget " << budget;
+  // Bands of one row for the second conv: a u8 copy per band.
+  size_t conv2 = 0;
+  for (size_t i = 0, convs = 0; i < q.nodes.size(); ++i)
+    if (q.nodes[i].op == OpKind::kConv && ++convs == 2) conv2 = i;
+  EXPECT_LT(max_relative_diff(m.run(q, {.conv_band_rows = {{conv2, 1}}}), want), 1e-5f) << "bands";
+
+  std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/";
+  write_key_file(dir + "int8_conv.key", generate_key(), /*overwrite=*/true);
+  KeyFileProvider keys(dir + "int8_conv.key");
+  pack_model(q, keys.key(), dir + "int8_conv.tee", {});
+  FileHost host(dir + "int8_conv.tee");
+  SealedModel sealed(host, keys);
+  NativePlatform native;
+  EXPECT_EQ(Session(sealed.graph(), native, {}, &sealed).run({m.x.view("input")})[0].data, want);
+  size_t sealed_least =
+      minimum_budget(sealed.graph(), dnnl::engine(dnnl::engine::kind::cpu, 0), sealed,
+                     {.load_scratch_bytes = sealed.scratch_bytes(), .staged = true});
+  Session streamed(sealed.graph(), native, {.budget_bytes = sealed_least}, &sealed);
+  EXPECT_GT(streamed.streamed_bytes(), 0u);
+  EXPECT_LT(max_relative_diff(streamed.run({m.x.view("input")})[0].data, want), 1e-5f);
+}
+
+TEST(Int8Conv, DepthwiseAndGroupedConvsQuantize) {
+  Model m("mobilenet_v2_small");
+  Graph q = m.full_int8();
+  EXPECT_GT(m.full_nodes, 30) << "convs after a linear bottleneck read negative values and stay weight-only";
+  std::vector<float> want = m.run(m.fp32), got = m.run(q);
+  EXPECT_LT(max_relative_diff(got, want), 0.2f);
+  Graph w = m.fp32;
+  quantize_weights(w, QuantizeTarget::kAll);
+  EXPECT_LT(max_relative_diff(m.run(w), m.run(dequantized(w))), 1e-5f);
+}
+
+}  // namespace
