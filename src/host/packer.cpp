@@ -26,6 +26,9 @@ Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
   m.graph.inputs = g.inputs;
   m.graph.outputs = g.outputs;
   for (const Value& v : g.values) m.graph.values.push_back(Value{v.name, v.dtype, v.dims, v.is_constant, {}});
+  std::vector<bool> kept_int8(g.values.size(), false);  // weights full-int8 nodes read as they are
+  for (const Node& n : g.nodes)
+    if (const Int8Weights* q = int8_weights_of(n); q && q->full()) kept_int8[n.inputs[1]] = true;
   uint32_t next = 0;
   for (size_t i = 0; i < m.graph.values.size(); ++i) {
     const Value& v = g.values[i];
@@ -38,9 +41,10 @@ Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
     t.row_bytes = t.bytes / rows;
     // A power of two of rows: the enclave reorders weights in slices of whole chunks and
     // whole layout blocks (16 or 64 channels), whose least common multiple stays small.
-    // Rows are counted at their computed (fp32) size, so the window an int8 chunk is
-    // dequantized into is no larger than an fp32 chunk.
-    uint64_t computed_row_bytes = v.dtype == DType::kS8 ? t.row_bytes * sizeof(float) : t.row_bytes;
+    // Rows of a dequantized (weight-only) int8 weight are counted at their fp32 size, so
+    // the window a chunk is dequantized into is no larger than an fp32 chunk.
+    bool dequantized = v.dtype == DType::kS8 && !kept_int8[i];
+    uint64_t computed_row_bytes = dequantized ? t.row_bytes * sizeof(float) : t.row_bytes;
     t.rows_per_chunk = std::min(rows, std::bit_floor(std::max<uint64_t>(1, chunk_bytes / computed_row_bytes)));
     if (t.rows_per_chunk * t.row_bytes > kMaxChunkBytes)
       throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' has rows larger than 1 GiB");

@@ -47,7 +47,9 @@ void lower_gemm_in_windows(Lowering& l, const Node& n, const memory::desc& a_md,
   const auto& p = std::get<GemmParams>(n.params);
   const bool int8 = int8_weights_of(n) != nullptr, full = p.int8.full(), streamed = l.is_streamed(b);
   int64_t granularity = streamed ? std::max<int64_t>(l.options().weights->row_granularity(b), 1) : 1;
-  int64_t by_window = static_cast<int64_t>(l.options().stream_window_bytes / (static_cast<size_t>(k) * sizeof(float)));
+  // A window holds fp32 rows, or int8 ones when they are used as they are (full int8).
+  size_t row_bytes = static_cast<size_t>(k) * (full ? 1 : sizeof(float));
+  int64_t by_window = static_cast<int64_t>(l.options().stream_window_bytes / row_bytes);
   int64_t rows = std::min<int64_t>(nn, std::max<int64_t>(by_window / granularity, 1) * granularity);
   l.note_strategy(n, std::string(full ? "int8 compute, weights" : int8 ? "int8 weights, dequantized" : "weights") +
                          (streamed ? " streamed" : "") + " in windows of " + std::to_string(rows) + " rows");
