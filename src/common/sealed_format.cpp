@@ -247,6 +247,12 @@ void check_tensor_table(const Manifest& m, uint32_t chunk_count) {
     uint64_t want_chunks = (rows + t.rows_per_chunk - 1) / t.rows_per_chunk;
     if (t.first_chunk != next_chunk || t.chunk_count != want_chunks)
       bad("chunks of '" + v.name + "' are not where the format puts them");
+    if (t.codec != Codec::kNone && t.stored_bytes.size() != t.chunk_count)
+      bad("constant '" + v.name + "' has " + std::to_string(t.stored_bytes.size()) + " stored sizes for " +
+          std::to_string(t.chunk_count) + " chunks");
+    for (uint32_t k = 0; k < t.stored_bytes.size(); ++k)
+      if (t.stored_bytes[k] == 0 || t.stored_bytes[k] > t.chunk_plain_bytes(k))
+        bad("chunk " + std::to_string(k) + " of '" + v.name + "' has an impossible stored size");
     next_chunk += t.chunk_count;
   }
   for (size_t i = 0; i < g.values.size(); ++i)
@@ -343,6 +349,10 @@ uint32_t SealedTensor::chunk_plain_bytes(uint32_t k) const {
   return static_cast<uint32_t>(std::min(bytes - begin, per_chunk));
 }
 
+uint32_t SealedTensor::chunk_stored_bytes(uint32_t k) const {
+  return stored_bytes.empty() ? chunk_plain_bytes(k) : stored_bytes[k];
+}
+
 std::vector<uint8_t> encode_manifest(const Manifest& m) {
   const Graph& g = m.graph;
   ByteWriter w;
@@ -372,6 +382,10 @@ std::vector<uint8_t> encode_manifest(const Manifest& m) {
     w.u64(t.rows_per_chunk);
     w.u32(t.first_chunk);
     w.u32(t.chunk_count);
+    w.u8(static_cast<uint8_t>(t.codec));
+    if (t.codec == Codec::kNone) continue;
+    w.u32(static_cast<uint32_t>(t.stored_bytes.size()));
+    for (uint32_t b : t.stored_bytes) w.u32(b);
   }
   return w.bytes();
 }
@@ -413,6 +427,12 @@ Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
     t.rows_per_chunk = r.u64();
     t.first_chunk = r.u32();
     t.chunk_count = r.u32();
+    uint8_t codec = r.u8();
+    if (codec > kLastCodec) r.fail("unknown codec " + std::to_string(codec));
+    t.codec = static_cast<Codec>(codec);
+    if (t.codec == Codec::kNone) continue;
+    t.stored_bytes.resize(r.count(chunk_count, "stored chunk sizes", 4));
+    for (uint32_t& b : t.stored_bytes) b = r.u32();
   }
   if (r.remaining() != 0) r.fail("trailing bytes");
   // Constants carry no bytes here; give validate_graph sizes to check, then drop them.

@@ -11,6 +11,7 @@
 
 #include "common/aes_gcm.h"
 #include "common/graph.h"
+#include "common/weight_codec.h"
 
 namespace teeinfer {
 
@@ -49,7 +50,13 @@ struct SealedTensor {
   ValueId value = kNoValue;
   uint64_t bytes = 0, row_bytes = 0, rows_per_chunk = 1;
   uint32_t first_chunk = 0, chunk_count = 0;
+  // Compressed chunks (pack --compress): each chunk's stored (encrypted) size; a stored
+  // size equal to the plain size means that chunk is stored as it is. Empty with kNone.
+  Codec codec = Codec::kNone;
+  std::vector<uint32_t> stored_bytes = {};
   uint32_t chunk_plain_bytes(uint32_t chunk_in_tensor) const;
+  uint32_t chunk_stored_bytes(uint32_t chunk_in_tensor) const;
+  bool chunk_compressed(uint32_t k) const { return chunk_stored_bytes(k) != chunk_plain_bytes(k); }
 };
 // Largest chunk the format allows (plaintext), so one chunk always fits a small budget.
 constexpr uint64_t kMaxChunkBytes = uint64_t{1} << 30;

@@ -84,9 +84,10 @@ void SealedModel::read_manifest(const uint8_t* header_bytes) {
     tensor_of_value_[st.value] = t;
     for (uint32_t k = 0; k < st.chunk_count; ++k) {
       chunk_offsets_.push_back(offset);
-      uint64_t plain_bytes = st.chunk_plain_bytes(k);
+      uint64_t plain_bytes = st.chunk_plain_bytes(k), stored = st.chunk_stored_bytes(k);
       max_chunk_bytes_ = std::max(max_chunk_bytes_, plain_bytes);
-      offset += plain_bytes + kTagBytes;
+      if (st.chunk_compressed(k)) max_compressed_bytes_ = std::max(max_compressed_bytes_, stored);
+      offset += stored + kTagBytes;
     }
   }
   if (offset != header_.file_bytes)
@@ -94,7 +95,9 @@ void SealedModel::read_manifest(const uint8_t* header_bytes) {
 }
 
 size_t SealedModel::scratch_bytes() const {
-  return static_cast<size_t>(std::min<uint64_t>(max_chunk_bytes_, kCopyInBytes)) + kTagBytes;
+  // A compressed chunk comes in whole: it is authenticated before it is decoded.
+  return static_cast<size_t>(std::max(std::min<uint64_t>(max_chunk_bytes_, kCopyInBytes), max_compressed_bytes_)) +
+         kTagBytes;
 }
 
 const SealedTensor& SealedModel::sealed_tensor(ValueId v) const {
@@ -128,6 +131,30 @@ int64_t SealedModel::row_granularity(ValueId v) const {
   return static_cast<int64_t>(sealed_tensor(v).rows_per_chunk);
 }
 
+// A compressed chunk: copied in whole, decrypted in place and authenticated, and only
+// then decoded into `out`, so the decoder never sees bytes the model owner did not seal.
+void SealedModel::decrypt_compressed(const SealedTensor& t, uint32_t k, GcmDecryptStream& gcm, uint64_t offset,
+                                     uint8_t* out, const std::string& name) {
+  uint8_t* scratch = reinterpret_cast<uint8_t*>(scratch_);
+  uint32_t stored = t.chunk_stored_bytes(k), plain = t.chunk_plain_bytes(k);
+  uint64_t t1 = host_.now_ns();
+  read_exactly(host_, offset, scratch, stored + kTagBytes, "weight chunk");
+  uint64_t t2 = host_.now_ns();
+  gcm.update(scratch, stored, scratch);
+  bool authentic = gcm.finish(scratch + stored);
+  uint64_t t3 = host_.now_ns();
+  stats_.copy_in_ns += t2 - t1;
+  stats_.decrypt_ns += t3 - t2;
+  if (!authentic) {
+    wipe(scratch, stored);
+    tampered("chunk " + std::to_string(k) + " of '" + name + "'");
+  }
+  decode_chunk(t.codec, scratch, stored, out, plain);
+  stats_.decode_ns += host_.now_ns() - t3;
+  stats_.bytes += stored;
+  ++stats_.chunks;
+}
+
 // Authenticates and decrypts chunks [first, first + count) of v's tensor into `dst`.
 void SealedModel::decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std::byte* dst) {
   size_t index = tensor_of_value_.at(v);
@@ -148,6 +175,11 @@ void SealedModel::decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std:
     // change it between authentication and use; the copy goes through a cache-sized
     // window, which keeps it from costing a pass over memory.
     uint64_t offset = chunk_offsets_[global];
+    if (t.chunk_compressed(k)) {
+      decrypt_compressed(t, k, gcm, offset, out + pos, name);
+      pos += plain;
+      continue;
+    }
     bool authentic = false;
     if (plain == 0) {
       read_exactly(host_, offset, scratch, kTagBytes, "weight chunk tag");

@@ -22,9 +22,10 @@ namespace teeinfer {
 
 // What loading weights cost, timed with HostInterface::now_ns (the enclave has no clock).
 struct SealedLoadStats {
-  uint64_t bytes = 0, chunks = 0;
-  uint64_t copy_in_ns = 0;  // host -> enclave copies of ciphertext
-  uint64_t decrypt_ns = 0;  // authenticate + decrypt
+  uint64_t bytes = 0, chunks = 0;  // bytes decrypted (compressed chunks count their stored size)
+  uint64_t copy_in_ns = 0;         // host -> enclave copies of ciphertext
+  uint64_t decrypt_ns = 0;         // authenticate + decrypt
+  uint64_t decode_ns = 0;          // decompress (pack --compress)
 };
 
 struct SealedLoadOptions {
@@ -57,6 +58,8 @@ class SealedModel : public WeightSource {
   void read_manifest(const uint8_t* header_bytes);
   const SealedTensor& sealed_tensor(ValueId v) const;
   void decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std::byte* dst);
+  void decrypt_compressed(const SealedTensor& t, uint32_t k, GcmDecryptStream& gcm, uint64_t offset, uint8_t* out,
+                          const std::string& name);
 
   HostInterface& host_;
   SealedHeader header_;
@@ -64,7 +67,7 @@ class SealedModel : public WeightSource {
   AesKey data_key_{};
   std::map<ValueId, size_t> tensor_of_value_;
   std::vector<uint64_t> chunk_offsets_;  // file offset of every chunk
-  uint64_t max_chunk_bytes_ = 0;
+  uint64_t max_chunk_bytes_ = 0, max_compressed_bytes_ = 0;
   std::byte* scratch_ = nullptr;
   SealedLoadStats stats_;
 };

@@ -1,9 +1,12 @@
 #include "host/packer.h"
 
+#include <chrono>
+
 #include <openssl/rand.h>
 #include <unistd.h>
 
 #include <bit>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 
@@ -56,10 +59,82 @@ Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
   return m;
 }
 
+double measure_decrypt_rate() {
+  constexpr size_t kBytes = size_t{4} << 20;
+  std::vector<uint8_t> plain(kBytes, 0x5a), sealed(kBytes), tag(kTagBytes), host(kBytes);
+  AesKey key{};
+  uint8_t nonce[kNonceBytes] = {};
+  aes_gcm_encrypt(key, nonce, nullptr, 0, plain.data(), kBytes, sealed.data(), tag.data());
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::memcpy(host.data(), sealed.data(), kBytes);  // the copy-in every chunk pays
+    if (!aes_gcm_decrypt(key, nonce, nullptr, 0, host.data(), kBytes, tag.data(), plain.data()))
+      throw Error(ErrorCode::kBadArgument, "AES-GCM self-test failed");
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return static_cast<double>(kBytes) / best;
+}
+
+EncodedTensor encode_tensor(const SealedTensor& t, const uint8_t* plain, Codec codec) {
+  EncodedTensor e{codec, {}};
+  uint64_t pos = 0;
+  bool any = false;
+  for (uint32_t k = 0; k < t.chunk_count; ++k) {
+    uint32_t n = t.chunk_plain_bytes(k);
+    e.chunks.push_back(encode_chunk(codec, plain + pos, n));
+    any |= !e.chunks.back().empty();
+    pos += n;
+  }
+  if (!any) e = EncodedTensor{};  // nothing got smaller: no codec
+  return e;
+}
+
+EncodedTensor choose_codec(const SealedTensor& t, const uint8_t* plain, double decrypt_rate) {
+  EncodedTensor best;
+  double best_s = static_cast<double>(t.bytes) / decrypt_rate;  // stored as it is
+  std::vector<uint8_t> out;
+  for (Codec c : {Codec::kPalette4, Codec::kLz4, Codec::kZstd}) {
+    EncodedTensor e = encode_tensor(t, plain, c);
+    if (e.codec == Codec::kNone) continue;
+    double decode_s = 0, stored = 0;
+    for (uint32_t k = 0; k < t.chunk_count; ++k) {
+      const auto& chunk = e.chunks[k];
+      uint32_t n = t.chunk_plain_bytes(k);
+      stored += static_cast<double>(chunk.empty() ? n : chunk.size());
+      if (chunk.empty()) continue;
+      out.resize(n);
+      auto t0 = std::chrono::steady_clock::now();
+      decode_chunk(c, chunk.data(), chunk.size(), out.data(), n);
+      decode_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    double s = stored / decrypt_rate + decode_s;
+    if (s < best_s * 0.95) {  // a codec must win clearly: timings are noisy
+      best_s = s;
+      best = std::move(e);
+    }
+  }
+  return best;
+}
+
 PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const PackOptions& options) {
   validate_graph(g);
   if (options.chunk_bytes < 64) throw Error(ErrorCode::kBadArgument, "--chunk-size must be at least 64 bytes");
   Manifest m = plan_manifest(g, options.chunk_bytes);
+  std::vector<EncodedTensor> encoded(m.tensors.size());
+  if (options.auto_codec || options.codec != Codec::kNone) {
+    double rate = options.auto_codec ? measure_decrypt_rate() : 0;
+    for (size_t i = 0; i < m.tensors.size(); ++i) {
+      SealedTensor& t = m.tensors[i];
+      const uint8_t* plain = g.value(t.value).data.data();
+      encoded[i] = options.auto_codec ? choose_codec(t, plain, rate) : encode_tensor(t, plain, options.codec);
+      if (encoded[i].codec == Codec::kNone) continue;
+      t.codec = encoded[i].codec;
+      for (uint32_t k = 0; k < t.chunk_count; ++k)
+        t.stored_bytes.push_back(encoded[i].chunks[k].empty() ? t.chunk_plain_bytes(k)
+                                                              : static_cast<uint32_t>(encoded[i].chunks[k].size()));
+    }
+  }
   std::vector<uint8_t> manifest = encode_manifest(m);
 
   SealedHeader h;
@@ -72,8 +147,10 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
   for (const SealedTensor& t : m.tensors) {
     h.chunk_count += t.chunk_count;
     stats.weight_bytes += t.bytes;
+    for (uint32_t k = 0; k < t.chunk_count; ++k) stats.stored_weight_bytes += t.chunk_stored_bytes(k);
+    stats.compressed_tensors += t.codec != Codec::kNone;
   }
-  h.file_bytes = h.chunks_offset + stats.weight_bytes + uint64_t{h.chunk_count} * kTagBytes;
+  h.file_bytes = h.chunks_offset + stats.stored_weight_bytes + uint64_t{h.chunk_count} * kTagBytes;
   auto header = encode_header(h);
 
   AesKey data_key{};
@@ -103,11 +180,13 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
       const uint8_t* plain = g.value(t.value).data.data();
       uint64_t pos = 0;
       for (uint32_t k = 0; k < t.chunk_count; ++k) {
-        uint32_t n = t.chunk_plain_bytes(k);
-        chunk.resize(n + kTagBytes);
+        uint32_t n = t.chunk_plain_bytes(k), stored = t.chunk_stored_bytes(k);
+        const uint8_t* payload = t.chunk_compressed(k) ? encoded[ti].chunks[k].data() : plain + pos;
+        chunk.resize(stored + kTagBytes);
         auto nonce = chunk_nonce(t.first_chunk + k);
         auto aad = chunk_aad(h, static_cast<uint32_t>(ti), k, t.chunk_count, n);
-        aes_gcm_encrypt(data_key, nonce.data(), aad.data(), aad.size(), plain + pos, n, chunk.data(), chunk.data() + n);
+        aes_gcm_encrypt(data_key, nonce.data(), aad.data(), aad.size(), payload, stored, chunk.data(),
+                        chunk.data() + stored);
         write(chunk.data(), chunk.size());
         pos += n;
         done += n;

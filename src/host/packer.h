@@ -17,16 +17,32 @@
 
 namespace teeinfer {
 
+// Weight compression: one codec for every tensor, or `auto_codec` to pick per tensor the
+// codec (or none) whose decrypt + decode is fastest on this machine (choose_codec).
 struct PackOptions {
   uint64_t model_version = 1;
   uint64_t chunk_bytes = kDefaultChunkBytes;  // upper bound per chunk (whole rows)
+  Codec codec = Codec::kNone;
+  bool auto_codec = false;
   std::function<void(uint64_t done, uint64_t total)> progress;  // weight bytes sealed
 };
 
 struct PackStats {
-  uint64_t file_bytes = 0, weight_bytes = 0;
-  uint32_t tensors = 0, chunks = 0;
+  uint64_t file_bytes = 0, weight_bytes = 0, stored_weight_bytes = 0;  // plain and as stored (compressed)
+  uint32_t tensors = 0, chunks = 0, compressed_tensors = 0;
 };
+
+// Rates that decide whether a codec pays: bytes per second of copy-in + authenticated
+// decryption, measured here with the enclave's own code path.
+double measure_decrypt_rate();
+// For one tensor's chunks: the codec (kNone if none pays) and its encoded chunks (an
+// empty chunk: stored as it is). `auto` times each codec's decoder on these very chunks.
+struct EncodedTensor {
+  Codec codec = Codec::kNone;
+  std::vector<std::vector<uint8_t>> chunks;
+};
+EncodedTensor encode_tensor(const SealedTensor& t, const uint8_t* plain, Codec codec);
+EncodedTensor choose_codec(const SealedTensor& t, const uint8_t* plain, double decrypt_rate);
 
 PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const PackOptions& options);
 

@@ -179,7 +179,10 @@ int run(const ModelOptions& o, const RunOptions& r) {
   for (int i = 0; i < r.warmup; ++i) session.run(inputs);
   auto* sim = dynamic_cast<SimPlatform*>(platform.get());
   if (sim) sim->last_region()->reset_stats();
+  SealedLoadStats before = model.sealed_model() ? model.sealed_model()->load_stats() : SealedLoadStats{};
   Timing t = time_runs(session, inputs, 0, r.repeat);
+  SealedLoadStats after = model.sealed_model() ? model.sealed_model()->load_stats() : SealedLoadStats{};
+  auto per_run = [&](uint64_t a, uint64_t b) { return static_cast<double>(a - b) / std::max(r.repeat, 1); };
   json epc = sim ? epc_report(sim->last_region()->stats(), r.repeat, t.median_ms(), o, parse_bytes(o.epc, "--epc"),
                               sim->last_region()->mechanism())
                  : json();
@@ -203,6 +206,12 @@ int run(const ModelOptions& o, const RunOptions& r) {
     j["arena_bytes"] = session.arena_bytes();
     j["streamed_bytes_per_run"] = session.streamed_bytes();
     j["spilled_bytes_per_run"] = session.spilled_bytes();
+    if (model.sealed_model())
+      j["sealed_per_run"] = {{"bytes_decrypted", per_run(after.bytes, before.bytes)},
+                             {"chunks", per_run(after.chunks, before.chunks)},
+                             {"copy_in_ms", per_run(after.copy_in_ns, before.copy_in_ns) / 1e6},
+                             {"decrypt_ms", per_run(after.decrypt_ns, before.decrypt_ns) / 1e6},
+                             {"decode_ms", per_run(after.decode_ns, before.decode_ns) / 1e6}};
     j["prefetch"] = o.prefetch;
     j["arena_peak_bytes"] = session.peak_bytes();
     j["weight_bytes"] = session.weight_bytes();

@@ -14,6 +14,7 @@
 #include "host/model_loader.h"
 #include "host/packer.h"
 #include "host/calibration.h"
+#include "host/cluster_weights.h"
 #include "host/quantize_weights.h"
 #include "host/runner.h"
 
@@ -94,10 +95,16 @@ int pack(const PackOptions& p) {
                                                " with constant float32 weights");
   }
   int full_int8 = ranges.empty() ? 0 : set_input_scales(g, ranges);
+  if (p.cluster > 0) {
+    if (p.quantize == "none") throw Error(ErrorCode::kBadArgument, "--cluster needs --quantize fc or --quantize all");
+    cluster_int8_weights(g, p.cluster);
+  }
   AesKey kek = read_key_file(p.key);
   teeinfer::PackOptions o;
   o.model_version = p.model_version;
   o.chunk_bytes = parse_bytes(p.chunk_size, "--chunk-size");
+  o.auto_codec = p.compress == "auto";
+  if (!o.auto_codec) o.codec = parse_codec(p.compress, "--compress");
   if (!p.quiet && g.values.size() > 0) {
     uint64_t weights = 0;
     for (const Value& v : g.values) weights += v.data.size();
@@ -105,11 +112,13 @@ int pack(const PackOptions& p) {
   }
   PackStats s = pack_model(g, kek, p.output, o);
   wipe(kek.data(), kek.size());
-  std::printf("sealed %s -> %s in %.2f s: %u tensors in %u chunks, %s of weights, file %s, version %llu%s\n",
+  std::string compressed = s.compressed_tensors ? ", " + std::to_string(s.compressed_tensors) +
+                                                      " tensors compressed to " + format_bytes(s.stored_weight_bytes)
+                                                : std::string();
+  std::printf("sealed %s -> %s in %.2f s: %u tensors in %u chunks, %s of weights%s, file %s, version %llu%s\n",
               p.onnx.c_str(), p.output.c_str(), (now_ms() - t0) / 1000, s.tensors, s.chunks,
-              format_bytes(s.weight_bytes).c_str(), format_bytes(s.file_bytes).c_str(),
-              static_cast<unsigned long long>(p.model_version),
-              describe_int8(quantized, full_int8).c_str());
+              format_bytes(s.weight_bytes).c_str(), compressed.c_str(), format_bytes(s.file_bytes).c_str(),
+              static_cast<unsigned long long>(p.model_version), describe_int8(quantized, full_int8).c_str());
   return 0;
 }
 
@@ -142,12 +151,17 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
     for (const SealedTensor& t : sealed.tensors()) {
       std::vector<std::byte> plain(t.bytes);
       sealed.read(t.value, plain.data(), plain.size());
+      uint64_t stored = 0;
+      for (uint32_t k = 0; k < t.chunk_count; ++k) stored += t.chunk_stored_bytes(k);
       wipe(plain.data(), plain.size());
       total += t.bytes;
       j["tensors"].push_back({{"name", g.value(t.value).name},
                               {"dtype", dtype_name(g.value(t.value).dtype)},
                               {"dims", g.value(t.value).dims},
                               {"bytes", t.bytes},
+                              {"stored_bytes", stored},
+                              {"codec", codec_name(t.codec)},
+                              {"ratio", static_cast<double>(t.bytes) / static_cast<double>(stored)},
                               {"chunks", t.chunk_count}});
     }
     j["weight_bytes"] = total;
@@ -175,9 +189,10 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
   std::printf("\n  %zu tensors, %s of weights, every chunk authenticates:\n", j["tensors"].size(),
               format_bytes(j["weight_bytes"].get<uint64_t>()).c_str());
   for (const auto& t : j["tensors"])
-    std::printf("    %-48s %-8s %-22s %10s  %u chunk(s)\n", t["name"].get<std::string>().c_str(),
+    std::printf("    %-48s %-8s %-22s %10s  %-8s %5.2fx  %u chunk(s)\n", t["name"].get<std::string>().c_str(),
                 t["dtype"].get<std::string>().c_str(), t["dims"].dump().c_str(),
-                format_bytes(t["bytes"].get<uint64_t>()).c_str(), t["chunks"].get<unsigned>());
+                format_bytes(t["bytes"].get<uint64_t>()).c_str(), t["codec"].get<std::string>().c_str(),
+                t["ratio"].get<double>(), t["chunks"].get<unsigned>());
   return 0;
 }
 

@@ -126,6 +126,16 @@ int main(int argc, char** argv) {
   pack->add_option("--calibration-samples", pack_opts.calibration_samples, "use at most this many samples")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  pack->add_option("--compress", pack_opts.compress,
+                   "weight chunks compressed before encryption: none, zstd, lz4, palette4 (4-bit indices for chunks "
+                   "of at most 16 values, see --cluster), or auto: per tensor, a codec only where decrypting fewer "
+                   "bytes and decoding them is measured faster here than decrypting them all")
+      ->check(CLI::IsMember({"none", "zstd", "lz4", "palette4", "auto"}))
+      ->capture_default_str();
+  pack->add_option("--cluster", pack_opts.cluster,
+                   "snap each int8 weight to this many shared values (k-means, Deep Compression style; 16 makes "
+                   "palette4 pay); lossy, needs --quantize")
+      ->check(CLI::Range(2, 255));
   pack->add_flag("--quiet", pack_opts.quiet, "no progress bar");
 
   cli::PlanOptions plan_opts;

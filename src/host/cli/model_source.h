@@ -24,6 +24,7 @@ class ModelSource {
 
   const Graph& graph() const { return sealed_ ? sealed_->graph() : *graph_; }
   WeightSource* weights() { return sealed_ ? static_cast<WeightSource*>(sealed_.get()) : nullptr; }
+  const SealedModel* sealed_model() const { return sealed_.get(); }
   std::string description;  // for the run summary
 
  private:

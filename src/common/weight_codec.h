@@ -1,0 +1,36 @@
+// Weight codecs: how a sealed chunk's plaintext is compressed before it is encrypted
+// (pack --compress). The enclave authenticates a compressed chunk whole before decoding
+// it, so a decoder only ever sees bytes the model owner produced.
+//
+//   std::vector<uint8_t> packed = encode_chunk(Codec::kZstd, plain, n);   // empty: not smaller
+//   decode_chunk(Codec::kZstd, packed.data(), packed.size(), out, n);     // throws on a mismatch
+//
+// kPalette4 is Deep-Compression-style: a chunk with at most 16 distinct byte values
+// (int8 weights clustered to 16 shared values, `pack --cluster 16`) is stored as its
+// 16-byte palette and one 4-bit index per byte. Written by hand: no library packs
+// nibbles, and its decoder (a table lookup per nibble, 16 bytes at a time with SSSE3)
+// runs several times faster than AES-GCM decrypts, so halving the bytes pays.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace teeinfer {
+
+enum class Codec : uint8_t { kNone = 0, kZstd = 1, kLz4 = 2, kPalette4 = 3 };
+constexpr uint8_t kLastCodec = static_cast<uint8_t>(Codec::kPalette4);
+
+const char* codec_name(Codec c);
+// "none", "zstd", "lz4", "palette4"; throws Error(kBadArgument) naming `option`.
+Codec parse_codec(const std::string& name, const std::string& option);
+
+// The encoded chunk, or empty when the codec cannot make it smaller (or, for kPalette4,
+// the chunk has more than 16 distinct values): then the chunk is stored as it is.
+std::vector<uint8_t> encode_chunk(Codec c, const uint8_t* plain, size_t n);
+// Decodes exactly `plain_bytes` into `out`; throws Error(kBadModel) if the payload does
+// not decode to exactly that many bytes.
+void decode_chunk(Codec c, const uint8_t* packed, size_t n, uint8_t* out, size_t plain_bytes);
+
+}  // namespace teeinfer
