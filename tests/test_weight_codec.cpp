@@ -91,13 +91,15 @@ struct SealedFixture {
   HostTensor x = read_npy(std::string(TEEINFER_SOURCE_DIR) + "/tests/models/alexnet_small.input.npy");
   Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/tests/models/alexnet_small.onnx",
                             {{"input", x.dims}});
+  // ctest runs tests as parallel processes: each test has its own key and model files.
+  std::string key = dir + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".key";
   SealedFixture() {
-    write_key_file(dir + "codec.key", generate_key(), /*overwrite=*/true);
+    write_key_file(key, generate_key(), /*overwrite=*/true);
     quantize_weights(g, QuantizeTarget::kAll);
     cluster_int8_weights(g, 16);
   }
   std::vector<float> run(const std::string& tee, uint64_t* decrypted = nullptr) {
-    KeyFileProvider keys(dir + "codec.key");
+    KeyFileProvider keys(key);
     FileHost host(tee);
     SealedModel sealed(host, keys);
     NativePlatform native;
@@ -110,7 +112,7 @@ struct SealedFixture {
 
 TEST(WeightCodec, SealedCompressedModelsGiveTheSameOutputWithFewerBytes) {
   SealedFixture f;
-  KeyFileProvider keys(f.dir + "codec.key");
+  KeyFileProvider keys(f.key);
   pack_model(f.g, keys.key(), f.dir + "codec_none.tee", {});
   uint64_t plain_bytes = 0;
   std::vector<float> want = f.run(f.dir + "codec_none.tee", &plain_bytes);
@@ -129,7 +131,7 @@ TEST(WeightCodec, SealedCompressedModelsGiveTheSameOutputWithFewerBytes) {
 
 TEST(WeightCodec, ACorruptCompressedChunkIsRejectedBeforeDecoding) {
   SealedFixture f;
-  KeyFileProvider keys(f.dir + "codec.key");
+  KeyFileProvider keys(f.key);
   std::string tee = f.dir + "codec_corrupt.tee";
   pack_model(f.g, keys.key(), tee, with_codec(Codec::kZstd));
   uint64_t offset = 0;  // of the first compressed chunk
