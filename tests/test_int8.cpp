@@ -9,6 +9,7 @@
 
 #include "common/quantize.h"
 #include "enclave/budget_planner.h"
+#include "enclave/kernels/kernels.h"
 #include "enclave/sealed_model.h"
 #include "enclave/session.h"
 #include "host/calibration.h"
@@ -96,6 +97,18 @@ TEST(Int8Conv, WeightOnlyEqualsTheDequantizedModelOnEveryPath) {
     EXPECT_LT(max_relative_diff(m.run(q, {.budget_bytes = budget}), want), 1e-5f) << "budget " << budget;
   }
   EXPECT_GT(max_relative_diff(m.run(q), m.run(m.fp32)), 0.f) << "int8 weights cannot be exact";
+}
+
+TEST(Int8Conv, BothPathsWorkInFusedBandChains) {
+  Model m("vgg16_small");
+  auto chains = fusable_chains(m.fp32);
+  ASSERT_FALSE(chains.empty());
+  SessionOptions fused{.fused_bands = {{chains[0].first, {chains[0].second, 4}}}};
+  Graph w = m.fp32;
+  quantize_weights(w, QuantizeTarget::kAll);
+  EXPECT_LT(max_relative_diff(m.run(w, fused), m.run(dequantized(w))), 1e-5f) << "weight-only";
+  Graph q = m.full_int8();
+  EXPECT_LT(max_relative_diff(m.run(q, fused), m.run(q)), 1e-5f) << "full int8";
 }
 
 TEST(Int8Conv, FullInt8StaysCloseToFp32AndRunsInt8Kernels) {

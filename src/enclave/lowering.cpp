@@ -205,12 +205,10 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
 }
 
 const std::vector<float>& Lowering::weight_scales(ValueId v) const {
-  const Node& n = g_.nodes[static_cast<size_t>(current_node_)];
-  const Int8Weights* q = int8_weights_of(n);
-  if (!q || n.inputs.size() < 2 || n.inputs[1] != v)
-    throw Error(ErrorCode::kBadModel,
-                "int8 constant '" + g_.value(v).name + "' is read by node '" + n.name + "', which has no weight scales");
-  return q->weight_scales;
+  // Not necessarily the current node's: a fused band chain loads the weights of all its nodes.
+  for (const Node& n : g_.nodes)
+    if (const Int8Weights* q = int8_weights_of(n); q && n.inputs.size() > 1 && n.inputs[1] == v) return q->weight_scales;
+  throw Error(ErrorCode::kBadModel, "int8 constant '" + g_.value(v).name + "' is no int8 node's weight");
 }
 
 Slot Lowering::constant_bytes(ValueId v) {
