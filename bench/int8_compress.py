@@ -4,7 +4,7 @@ sealed as fp32, int8 weight-only (`--quantize all`), full int8 (`--calibrate`), 
 `--compress auto`, and full int8 clustered to 16 values + palette4. In `--tee sim` at each
 EPC, 1 thread, the variants alternate in each round; medians. Also ONNX Runtime's native
 fp32 latency (npm onnxruntime-node, 1 thread) in the same run, and top-1 agreement with fp32
-over seeded random inputs (one batch, run natively). Writes bench/out/int8_compress.{md,json,png}.
+over seeded random inputs (run natively). Writes bench/out/int8_compress.{md,json,png}.
 
   /usr/bin/python3 bench/int8_compress.py                      # after `make bench` exported the models
   /usr/bin/python3 bench/int8_compress.py --models vgg16 --epc 16 --inputs 20
@@ -25,15 +25,14 @@ VARIANTS = {  # name -> pack flags (calibration file added where {calib} appears
     "int8 weight-only": ["--quantize", "all"],
     "int8 full": ["--quantize", "all", "--calibrate", "{calib}"],
     "int8 full + auto codec": ["--quantize", "all", "--calibrate", "{calib}", "--compress", "auto"],
+    # fully-connected layers clustered (--cluster-layers fc, the default): most of the bytes
     "int8 full + cluster16 + palette4": ["--quantize", "all", "--calibrate", "{calib}", "--cluster", "16",
                                          "--compress", "palette4"],
 }
 
 
-def pack(onnx, tee, key, flags, calib, shape=None):
+def pack(onnx, tee, key, flags, calib):
     extra = [calib if f == "{calib}" else f for f in flags]
-    if shape:
-        extra += ["--input-shape", shape]
     sh([TEEINFER, "pack", onnx, "-o", tee, "--key", key, "--quiet"] + extra)
 
 
@@ -52,7 +51,7 @@ def ort_ms(onnx, x, repeat):
 
 
 def agreement(model, onnx, key, work, inputs):
-    """Top-1 agreement of each variant with fp32 over `inputs` seeded random inputs (one batch)."""
+    """Top-1 agreement of each variant with fp32 over `inputs` seeded random inputs (one stacked .npy)."""
     rng = np.random.default_rng(1)
     x = os.path.join(work, "agree_x.npy")
     calib = os.path.join(work, "agree_calib.npy")
@@ -64,11 +63,34 @@ def agreement(model, onnx, key, work, inputs):
             continue  # lossless: the same numbers as "int8 full"
         print(f"{model} agreement: {name}", flush=True)
         tee = os.path.join(work, "agree.tee")
-        pack(onnx, tee, key, flags, calib, f"{inputs},3,224,224")
+        pack(onnx, tee, key, flags, calib)
         out = os.path.join(work, "agree_y.npy")
         run(tee, key, x, [], 1, out, warmup=0)
         tops[name] = np.argmax(np.load(out).reshape(inputs, -1), axis=1)
     return {k: int((v == tops["fp32"]).sum()) for k, v in tops.items() if k != "fp32"}
+
+
+def fmnist_accuracy(key, work):
+    """Fashion-MNIST test accuracy (10k images) of the trained reference model per variant; calibration on
+    256 training images, normalised as `teeinfer eval` does ((x/255 - 0.5) / 0.5)."""
+    import gzip
+    with gzip.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") as f:
+        train = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    pick = np.random.default_rng(0).choice(len(train), 256, replace=False)
+    calib = os.path.join(work, "fmnist_calib.npy")
+    np.save(calib, (train[pick].astype(np.float32) / 255 - 0.5) / 0.5)
+    onnx = os.path.join(ROOT, "models", "fmnist_vgg.onnx")
+    variants = dict(VARIANTS)
+    variants["int8 full + cluster16 (all layers) + palette4"] = variants["int8 full + cluster16 + palette4"] + [
+        "--cluster-layers", "all"]
+    acc = {}
+    for name, flags in variants.items():
+        print(f"fmnist accuracy: {name}", flush=True)
+        tee = os.path.join(work, "fmnist.tee")
+        pack(onnx, tee, key, flags + (["--calibration-samples", "256"] if "{calib}" in flags else []), calib)
+        j = json.loads(sh([TEEINFER, "eval", tee, "--key", key, "--json"]))
+        acc[name] = {"accuracy_percent": j["accuracy_percent"], "latency_ms": j["latency_ms"]["median"]}
+    return acc
 
 
 def main():
@@ -113,6 +135,7 @@ def main():
                                  "ms": statistics.median(ms[name]), "decrypted_mib": dec[name] / 2**20,
                                  "vs_ort": statistics.median(ms[name]) / ort[model]})
             agree[model] = agreement(model, onnx, key, work, args.inputs)
+        fmnist = fmnist_accuracy(key, work)
     lines = [f"Sealed models in `--tee sim`, 1 thread, batch 1; medians of {args.rounds} rounds (variants alternate) "
              f"× {args.repeat} runs; ONNX Runtime native fp32, 1 thread, measured in the same rounds. Generated "
              f"{time.strftime('%Y-%m-%d')} by `/usr/bin/python3 bench/int8_compress.py`.", "",
@@ -128,7 +151,14 @@ def main():
               "pretrained ones exist here):", ""]
     for m, a in agree.items():
         lines.append(f"- {m}: " + ", ".join(f"{k} {v}/{args.inputs}" for k, v in a.items()))
-    write_report(args.out, "int8_compress", lines, {"rows": rows, "ort_ms": ort, "top1_agree": agree})
+    lines += ["", "Fashion-MNIST reference model (models/fmnist_vgg.onnx, trained by tools/train_fashion_mnist.py), "
+              "10k test images, native, 1 thread (calibration: 256 training images):", "",
+              "| variant | accuracy % | vs fp32 pp | ms per image |", "|---|---:|---:|---:|"]
+    for name, a in fmnist.items():
+        lines.append(f"| {name} | {a['accuracy_percent']:.2f} | "
+                     f"{a['accuracy_percent'] - fmnist['fp32']['accuracy_percent']:+.2f} | {a['latency_ms']:.3f} |")
+    write_report(args.out, "int8_compress", lines,
+                 {"rows": rows, "ort_ms": ort, "top1_agree": agree, "fmnist": fmnist})
     plt = pyplot()
     if plt:
         fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)

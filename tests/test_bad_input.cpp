@@ -218,6 +218,42 @@ TEST(CliSealed, PackInspectRunAndErrors) {
   }
 }
 
+
+// Full int8 from a calibration .npy, compression and clustering, shown by inspect; a
+// stack of inputs in one .npy runs each and writes the outputs stacked.
+TEST(CliSealed, Int8CalibrationCompressionAndInputStacks) {
+  std::string key = temp_path("cli_q.key"), tee = temp_path("cli_q.tee"), calib = temp_path("cli_calib.npy");
+  std::remove(key.c_str());
+  ASSERT_EQ(run_cli("keygen -o " + key).exit_code, 0);
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> pixel(-1.f, 1.f);
+  std::vector<float> samples(8 * 28 * 28);
+  for (float& v : samples) v = std::max(pixel(rng), -0.8f);
+  write_npy(calib, {8, 1, 28, 28}, samples.data());
+  std::string model = kSrc + "/models/fmnist_vgg.onnx";
+  std::string pack = "pack " + model + " -o " + tee + " --key " + key;
+  CliResult full = run_cli(pack + " --quantize all --calibrate " + calib + " --compress lz4 --cluster 16");
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  EXPECT_NE(full.output.find("5 compute in int8"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find("compressed to"), std::string::npos) << full.output;
+  CliResult info = run_cli("inspect " + tee + " --key " + key);
+  EXPECT_NE(info.output.find("lz4"), std::string::npos) << info.output;
+
+  std::string stack = temp_path("cli_stack.npy"), ys = temp_path("cli_stack_y.npy");
+  write_npy(stack, {3, 1, 28, 28}, samples.data());
+  CliResult r = run_cli("run " + tee + " --key " + key + " --input " + stack + " --output " + ys);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_npy(ys).dims, (Dims{3, 10}));
+
+  EXPECT_NE(run_cli(pack + " --cluster 16").exit_code, 0) << "--cluster needs --quantize";
+  EXPECT_NE(run_cli(pack + " --compress brotli").exit_code, 0);
+  std::string wrong = temp_path("cli_calib_wrong.npy");
+  write_npy(wrong, {2, 3, 28, 28}, std::vector<float>(2 * 3 * 28 * 28).data());
+  CliResult bad = run_cli(pack + " --quantize all --calibrate " + wrong);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("must end with the input's dims"), std::string::npos) << bad.output;
+}
+
 }  // namespace
 
 namespace {

@@ -96,7 +96,7 @@ struct SealedFixture {
   SealedFixture() {
     write_key_file(key, generate_key(), /*overwrite=*/true);
     quantize_weights(g, QuantizeTarget::kAll);
-    cluster_int8_weights(g, 16);
+    cluster_int8_weights(g, 16, /*conv_too=*/true);
   }
   std::vector<float> run(const std::string& tee, uint64_t* decrypted = nullptr) {
     KeyFileProvider keys(key);

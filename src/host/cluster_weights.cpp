@@ -46,11 +46,11 @@ std::vector<int8_t> cluster_centres(const std::vector<uint64_t>& hist, int level
   return out;
 }
 
-int cluster_int8_weights(Graph& g, int levels) {
+int cluster_int8_weights(Graph& g, int levels, bool conv_too) {
   if (levels < 2 || levels > 255) throw Error(ErrorCode::kBadArgument, "--cluster: levels must be in 2..255");
   int count = 0;
   for (const Node& n : g.nodes) {
-    if (!int8_weights_of(n)) continue;
+    if (!int8_weights_of(n) || (n.op == OpKind::kConv && !conv_too)) continue;
     Value& w = g.value(n.inputs[1]);
     auto* q = reinterpret_cast<int8_t*>(w.data.data());
     std::vector<uint64_t> hist(256, 0);

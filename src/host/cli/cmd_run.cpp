@@ -1,4 +1,5 @@
 // `teeinfer run` and `teeinfer eval`.
+#include <unistd.h>
 #include <x86intrin.h>
 
 #include <cstdio>
@@ -167,6 +168,41 @@ SessionOptions session_options(const ModelOptions& o) {
 
 }  // namespace
 
+namespace {
+
+// An .npy of K > 1 inputs stacked along dim 0 (each shaped as the model's input).
+bool is_sample_stack(const Dims& got, const Dims& want) {
+  return !want.empty() && got.size() == want.size() && want[0] > 0 && got[0] > want[0] && got[0] % want[0] == 0 &&
+         std::equal(got.begin() + 1, got.end(), want.begin() + 1);
+}
+
+// Runs each input of a stack in turn and writes the outputs stacked the same way.
+int run_stack(Session& session, const HostTensor& x, const std::string& name, const Dims& want,
+              const std::string& output) {
+  const int64_t count = x.dims[0] / want[0];
+  const size_t each = x.data.size() / static_cast<size_t>(count);
+  std::vector<float> ys;
+  Dims y_dims;
+  const bool show_progress = count >= 20 && ::isatty(STDERR_FILENO);
+  for (int64_t i = 0; i < count; ++i) {
+    HostTensor one{want, std::vector<float>(x.data.begin() + static_cast<long>(each * static_cast<size_t>(i)),
+                                            x.data.begin() + static_cast<long>(each * static_cast<size_t>(i + 1)))};
+    OutputTensor y = session.run({one.view(name)})[0];
+    ys.insert(ys.end(), y.data.begin(), y.data.end());
+    y_dims = y.dims;
+    if (show_progress && (i + 1) % (count / 10) == 0)
+      std::fprintf(stderr, "\r%lld/%lld inputs", static_cast<long long>(i + 1), static_cast<long long>(count));
+  }
+  if (show_progress) std::fprintf(stderr, "\n");
+  if (!y_dims.empty()) y_dims[0] *= count;
+  if (!output.empty()) write_npy(output, y_dims, ys.data());
+  std::printf("ran %lld inputs of %s; outputs %s%s\n", static_cast<long long>(count), dims_to_string(want).c_str(),
+              dims_to_string(y_dims).c_str(), output.empty() ? " (give --output to keep them)" : (" -> " + output).c_str());
+  return 0;
+}
+
+}  // namespace
+
 int run(const ModelOptions& o, const RunOptions& r) {
   set_threads(o.threads);
   HostTensor x;
@@ -174,6 +210,8 @@ int run(const ModelOptions& o, const RunOptions& r) {
   ModelSource model = open_with_input(o, r.input, x, name);
   std::unique_ptr<TeePlatform> platform = make_platform(o);
   Session session(model.graph(), *platform, session_options(o), model.weights());
+  if (const Dims& want = model.graph().value(model.graph().inputs[0]).dims; is_sample_stack(x.dims, want))
+    return run_stack(session, x, name, want, r.output);
   std::vector<TensorView> inputs{x.view(name)};
   std::vector<OutputTensor> y = session.run(inputs);
   for (int i = 0; i < r.warmup; ++i) session.run(inputs);

@@ -97,7 +97,7 @@ int pack(const PackOptions& p) {
   int full_int8 = ranges.empty() ? 0 : set_input_scales(g, ranges);
   if (p.cluster > 0) {
     if (p.quantize == "none") throw Error(ErrorCode::kBadArgument, "--cluster needs --quantize fc or --quantize all");
-    cluster_int8_weights(g, p.cluster);
+    cluster_int8_weights(g, p.cluster, p.cluster_layers == "all");
   }
   AesKey kek = read_key_file(p.key);
   teeinfer::PackOptions o;

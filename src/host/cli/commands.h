@@ -42,6 +42,7 @@ struct PackOptions {
   int calibration_samples = 64;
   std::string compress = "none";  // none | zstd | lz4 | palette4 | auto
   int cluster = 0;                // int8 weights snapped to this many shared values (0: off)
+  std::string cluster_layers = "fc";  // fc | all
   uint64_t model_version = 1;
   bool quiet = false;
 };

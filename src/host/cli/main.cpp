@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
   cli::RunOptions run_opts;
   CLI::App* run = app.add_subcommand("run", "run a model on one input; print top classes and latency");
   add_model_options(run, run_model);
-  run->add_option("--input", run_opts.input, "input tensor (.npy, float32 C order) or image (PNG, JPEG, BMP)")
+  run->add_option("--input", run_opts.input, "input tensor (.npy, float32 C order) or image (PNG, JPEG, BMP); an .npy of K inputs stacked along dim 0 "
+                  "runs each and writes K outputs stacked the same way")
       ->required();
   run->add_option("--output", run_opts.output, "write the first output tensor as .npy (float32)");
   run->add_option("--repeat", run_opts.repeat, "timed runs")->check(CLI::Range(1, 100000))->capture_default_str();
@@ -136,6 +137,11 @@ int main(int argc, char** argv) {
                    "snap each int8 weight to this many shared values (k-means, Deep Compression style; 16 makes "
                    "palette4 pay); lossy, needs --quantize")
       ->check(CLI::Range(2, 255));
+  pack->add_option("--cluster-layers", pack_opts.cluster_layers,
+                   "which int8 weights --cluster snaps: fc (fully-connected layers: most of the bytes, and they "
+                   "tolerate it best) or all")
+      ->check(CLI::IsMember({"fc", "all"}))
+      ->capture_default_str();
   pack->add_flag("--quiet", pack_opts.quiet, "no progress bar");
 
   cli::PlanOptions plan_opts;
