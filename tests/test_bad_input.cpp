@@ -244,6 +244,8 @@ TEST(CliSealed, Int8CalibrationCompressionAndInputStacks) {
   CliResult r = run_cli("run " + tee + " --key " + key + " --input " + stack + " --output " + ys);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(read_npy(ys).dims, (Dims{3, 10}));
+  CliResult rj = run_cli("run " + tee + " --key " + key + " --input " + stack + " --json");
+  EXPECT_NE(rj.output.find("\"inputs\": 3"), std::string::npos) << rj.output;
 
   EXPECT_NE(run_cli(pack + " --cluster 16").exit_code, 0) << "--cluster needs --quantize";
   EXPECT_NE(run_cli(pack + " --compress brotli").exit_code, 0);

@@ -178,7 +178,7 @@ bool is_sample_stack(const Dims& got, const Dims& want) {
 
 // Runs each input of a stack in turn and writes the outputs stacked the same way.
 int run_stack(Session& session, const HostTensor& x, const std::string& name, const Dims& want,
-              const std::string& output) {
+              const std::string& output, bool as_json) {
   const int64_t count = x.dims[0] / want[0];
   const size_t each = x.data.size() / static_cast<size_t>(count);
   std::vector<float> ys;
@@ -196,6 +196,11 @@ int run_stack(Session& session, const HostTensor& x, const std::string& name, co
   if (show_progress) std::fprintf(stderr, "\n");
   if (!y_dims.empty()) y_dims[0] *= count;
   if (!output.empty()) write_npy(output, y_dims, ys.data());
+  if (as_json) {
+    std::cout << json{{"inputs", count}, {"input_dims", want}, {"output_dims", y_dims}, {"output", output}}.dump(2)
+              << "\n";
+    return 0;
+  }
   std::printf("ran %lld inputs of %s; outputs %s%s\n", static_cast<long long>(count), dims_to_string(want).c_str(),
               dims_to_string(y_dims).c_str(), output.empty() ? " (give --output to keep them)" : (" -> " + output).c_str());
   return 0;
@@ -211,7 +216,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
   std::unique_ptr<TeePlatform> platform = make_platform(o);
   Session session(model.graph(), *platform, session_options(o), model.weights());
   if (const Dims& want = model.graph().value(model.graph().inputs[0]).dims; is_sample_stack(x.dims, want))
-    return run_stack(session, x, name, want, r.output);
+    return run_stack(session, x, name, want, r.output, o.json);
   std::vector<TensorView> inputs{x.view(name)};
   std::vector<OutputTensor> y = session.run(inputs);
   for (int i = 0; i < r.warmup; ++i) session.run(inputs);
