@@ -57,7 +57,7 @@ def agreement(model, onnx, key, work, inputs):
     calib = os.path.join(work, "agree_calib.npy")
     np.save(x, rng.standard_normal((inputs, 3, 224, 224)).astype(np.float32))
     np.save(calib, rng.standard_normal((inputs, 3, 224, 224)).astype(np.float32))  # other seeds
-    tops = {}
+    tops, outs = {}, {}
     for name, flags in VARIANTS.items():
         if "auto codec" in name:
             continue  # lossless: the same numbers as "int8 full"
@@ -66,8 +66,13 @@ def agreement(model, onnx, key, work, inputs):
         pack(onnx, tee, key, flags, calib)
         out = os.path.join(work, "agree_y.npy")
         run(tee, key, x, [], 1, out, warmup=0)
-        tops[name] = np.argmax(np.load(out).reshape(inputs, -1), axis=1)
-    return {k: int((v == tops["fp32"]).sum()) for k, v in tops.items() if k != "fp32"}
+        outs[name] = np.load(out).reshape(inputs, -1)
+        tops[name] = np.argmax(outs[name], axis=1)
+    ref = outs["fp32"]
+    return {"distinct_fp32_classes": int(len(set(tops["fp32"].tolist()))),
+            **{k: {"top1": int((v == tops["fp32"]).sum()),
+                   "max_rel_diff": float(np.abs(outs[k] - ref).max() / np.abs(ref).max())}
+               for k, v in tops.items() if k != "fp32"}}
 
 
 def fmnist_accuracy(key, work):
@@ -150,7 +155,10 @@ def main():
               f"Top-1 agreement with fp32 over {args.inputs} seeded random inputs (randomly initialised weights: no "
               "pretrained ones exist here):", ""]
     for m, a in agree.items():
-        lines.append(f"- {m}: " + ", ".join(f"{k} {v}/{args.inputs}" for k, v in a.items()))
+        lines.append(f"- {m} (fp32 predicts {a['distinct_fp32_classes']} distinct classes over them): " +
+                     ", ".join(f"{k} {v['top1']}/{args.inputs} (largest output difference "
+                               f"{100 * v['max_rel_diff']:.1f}% of the largest output)"
+                               for k, v in a.items() if k != "distinct_fp32_classes"))
     lines += ["", "Fashion-MNIST reference model (models/fmnist_vgg.onnx, trained by tools/train_fashion_mnist.py), "
               "10k test images, native, 1 thread (calibration: 256 training images):", "",
               "| variant | accuracy % | vs fp32 pp | ms per image |", "|---|---:|---:|---:|"]

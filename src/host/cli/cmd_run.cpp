@@ -54,6 +54,12 @@ HostTensor load_input(const ModelOptions& o, const std::string& path, const std:
   return load_image(path, d, normalization(o, d.size() > 1 ? d[1] : 3));
 }
 
+// An .npy of K > 1 inputs stacked along dim 0 (each shaped as the model's input).
+bool is_sample_stack(const Dims& got, const Dims& want) {
+  return !want.empty() && got.size() == want.size() && want[0] > 0 && got[0] > want[0] && got[0] % want[0] == 0 &&
+         std::equal(got.begin() + 1, got.end(), want.begin() + 1);
+}
+
 // Opens the model and reads the input it takes; the ONNX path instantiates the model for
 // the input's dims, the sealed one has them fixed since packing.
 ModelSource open_with_input(const ModelOptions& o, const std::string& input_path, HostTensor& x, std::string& name) {
@@ -71,7 +77,9 @@ ModelSource open_with_input(const ModelOptions& o, const std::string& input_path
   auto [n, declared] = declared_input(o, onnx);
   name = n;
   x = load_input(o, input_path, name, declared);
-  return ModelSource::onnx(onnx, name, x.dims);
+  // A model with a fixed batch runs a stack of inputs one batch at a time.
+  bool fixed = !declared.empty() && std::all_of(declared.begin(), declared.end(), [](int64_t d) { return d > 0; });
+  return ModelSource::onnx(onnx, name, fixed && is_sample_stack(x.dims, declared) ? declared : x.dims);
 }
 
 std::vector<std::string> read_class_names(const std::string& path) {
@@ -169,12 +177,6 @@ SessionOptions session_options(const ModelOptions& o) {
 }  // namespace
 
 namespace {
-
-// An .npy of K > 1 inputs stacked along dim 0 (each shaped as the model's input).
-bool is_sample_stack(const Dims& got, const Dims& want) {
-  return !want.empty() && got.size() == want.size() && want[0] > 0 && got[0] > want[0] && got[0] % want[0] == 0 &&
-         std::equal(got.begin() + 1, got.end(), want.begin() + 1);
-}
 
 // Runs each input of a stack in turn and writes the outputs stacked the same way.
 int run_stack(Session& session, const HostTensor& x, const std::string& name, const Dims& want,
