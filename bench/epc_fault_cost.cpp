@@ -16,8 +16,10 @@ int main(int argc, char** argv) {
   int passes = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--pages") pages = std::stoul(argv[i + 1]);
-    else if (a == "--passes") passes = std::stoi(argv[i + 1]);
+    if (a == "--pages")
+      pages = std::stoul(argv[i + 1]);
+    else if (a == "--passes")
+      passes = std::stoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: bench_epc_faults [--pages N] [--passes N]\n");
       return 2;

@@ -76,9 +76,12 @@ int main(int argc, char** argv) {
   uint64_t chunk = kDefaultChunkBytes;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--mib") mib = std::stoll(argv[i + 1]);
-    else if (a == "--runs") runs = std::stoi(argv[i + 1]);
-    else if (a == "--chunk") chunk = std::stoull(argv[i + 1]);
+    if (a == "--mib")
+      mib = std::stoll(argv[i + 1]);
+    else if (a == "--runs")
+      runs = std::stoi(argv[i + 1]);
+    else if (a == "--chunk")
+      chunk = std::stoull(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: bench_sealed [--mib N] [--runs N] [--chunk BYTES]\n");
       return 2;
@@ -118,10 +121,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   double gb = static_cast<double>(dst.size()) / 1e9;
-  std::printf("{\"weight_mib\": %lld, \"chunk_bytes\": %llu, \"runs\": %d, \"pack_gbps\": %.3f, "
-              "\"decrypt_verify_gbps\": %.3f, \"load_from_memory_gbps\": %.3f, \"load_from_file_gbps\": %.3f}\n",
-              static_cast<long long>(mib), static_cast<unsigned long long>(chunk), runs, gb / median(pack_s),
-              gb / median(decrypt_s), gb / median(mem_s), gb / median(file_s));
+  std::printf(
+      "{\"weight_mib\": %lld, \"chunk_bytes\": %llu, \"runs\": %d, \"pack_gbps\": %.3f, "
+      "\"decrypt_verify_gbps\": %.3f, \"load_from_memory_gbps\": %.3f, \"load_from_file_gbps\": %.3f}\n",
+      static_cast<long long>(mib), static_cast<unsigned long long>(chunk), runs, gb / median(pack_s),
+      gb / median(decrypt_s), gb / median(mem_s), gb / median(file_s));
   std::remove(path.c_str());
   return 0;
 }

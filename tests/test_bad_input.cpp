@@ -2,6 +2,7 @@
 // message and a non-zero exit), never a crash or a wrong answer.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <random>
 
@@ -218,7 +219,6 @@ TEST(CliSealed, PackInspectRunAndErrors) {
   }
 }
 
-
 // Full int8 from a calibration .npy, compression and clustering, shown by inspect; a
 // stack of inputs in one .npy runs each and writes the outputs stacked.
 TEST(CliSealed, Int8CalibrationCompressionAndInputStacks) {
@@ -254,6 +254,10 @@ TEST(CliSealed, Int8CalibrationCompressionAndInputStacks) {
   CliResult bad = run_cli(pack + " --quantize all --calibrate " + wrong);
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("must end with the input's dims"), std::string::npos) << bad.output;
+  samples[5] = std::nanf("");
+  write_npy(wrong, {8, 1, 28, 28}, samples.data());
+  CliResult nan = run_cli(pack + " --quantize all --calibrate " + wrong);
+  EXPECT_NE(nan.output.find("NaN or infinity"), std::string::npos) << nan.output;
 }
 
 }  // namespace

@@ -34,7 +34,9 @@ class GraphBuilder {
     g.nodes.push_back(Node{name, op_name(op), op, std::move(in), {out}, std::move(p)});
     return out;
   }
-  ConvParams conv3x3(int64_t pad) { return ConvParams{{3, 3}, {1, 1}, {1, 1}, {pad, pad}, {pad, pad}, 1, false, {}, {}}; }
+  ConvParams conv3x3(int64_t pad) {
+    return ConvParams{{3, 3}, {1, 1}, {1, 1}, {pad, pad}, {pad, pad}, 1, false, {}, {}};
+  }
 
   Graph g;
   std::mt19937 rng{42};

@@ -49,7 +49,8 @@ Graph dequantized(const Graph& q) {
 
 struct Model {
   explicit Model(const std::string& name)
-      : x(read_npy(kModels + name + ".input.npy")), fp32(load_onnx_model(kModels + name + ".onnx", {{"input", x.dims}})) {}
+      : x(read_npy(kModels + name + ".input.npy")),
+        fp32(load_onnx_model(kModels + name + ".onnx", {{"input", x.dims}})) {}
   std::vector<float> run(const Graph& g, SessionOptions o = {}) {
     NativePlatform native;
     InlineConstants weights(g);
@@ -80,7 +81,9 @@ struct Model {
   int full_nodes = 0;
 };
 
-int argmax(const std::vector<float>& v) { return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin()); }
+int argmax(const std::vector<float>& v) {
+  return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
+}
 
 TEST(Int8Conv, WeightOnlyEqualsTheDequantizedModelOnEveryPath) {
   Model m("resnet18_small");
@@ -148,9 +151,8 @@ TEST(Int8Conv, FullInt8GivesTheSameOutputAtEveryBudgetAndSealed) {
   SealedModel sealed(host, keys);
   NativePlatform native;
   EXPECT_EQ(Session(sealed.graph(), native, {}, &sealed).run({m.x.view("input")})[0].data, want);
-  size_t sealed_least =
-      minimum_budget(sealed.graph(), dnnl::engine(dnnl::engine::kind::cpu, 0), sealed,
-                     {.load_scratch_bytes = sealed.scratch_bytes(), .staged = true});
+  size_t sealed_least = minimum_budget(sealed.graph(), dnnl::engine(dnnl::engine::kind::cpu, 0), sealed,
+                                       {.load_scratch_bytes = sealed.scratch_bytes(), .staged = true});
   Session streamed(sealed.graph(), native, {.budget_bytes = sealed_least}, &sealed);
   EXPECT_GT(streamed.streamed_bytes(), 0u);
   EXPECT_LT(max_relative_diff(streamed.run({m.x.view("input")})[0].data, want), 1e-5f);

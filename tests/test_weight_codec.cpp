@@ -89,8 +89,7 @@ PackOptions with_codec(Codec c, bool automatic = false) {
 struct SealedFixture {
   std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/";
   HostTensor x = read_npy(std::string(TEEINFER_SOURCE_DIR) + "/tests/models/alexnet_small.input.npy");
-  Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/tests/models/alexnet_small.onnx",
-                            {{"input", x.dims}});
+  Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/tests/models/alexnet_small.onnx", {{"input", x.dims}});
   // ctest runs tests as parallel processes: each test has its own key and model files.
   std::string key = dir + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".key";
   SealedFixture() {
@@ -144,8 +143,10 @@ TEST(WeightCodec, ACorruptCompressedChunkIsRejectedBeforeDecoding) {
     bool found = false;
     for (const SealedTensor& t : sealed.tensors())
       for (uint32_t k = 0; k < t.chunk_count && !found; ++k) {
-        if (t.chunk_compressed(k)) found = true;
-        else offset += t.chunk_stored_bytes(k) + kTagBytes;
+        if (t.chunk_compressed(k))
+          found = true;
+        else
+          offset += t.chunk_stored_bytes(k) + kTagBytes;
       }
     ASSERT_TRUE(found);
   }

@@ -42,8 +42,8 @@ bool in_pieces(const uint8_t* in, size_t n, uint8_t* out, F update) {
 
 }  // namespace
 
-void aes_gcm_encrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,
-                     const uint8_t* plain, size_t n, uint8_t* cipher, uint8_t* tag) {
+void aes_gcm_encrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* plain,
+                     size_t n, uint8_t* cipher, uint8_t* tag) {
   Ctx ctx = new_ctx();
   int outl = 0;
   bool ok = EVP_EncryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, key.data(), nonce) == 1;
@@ -58,8 +58,8 @@ void aes_gcm_encrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad
   if (!ok) throw Error(ErrorCode::kKernel, "OpenSSL: AES-256-GCM encryption failed");
 }
 
-bool aes_gcm_decrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,
-                     const uint8_t* cipher, size_t n, const uint8_t* tag, uint8_t* plain) {
+bool aes_gcm_decrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* cipher,
+                     size_t n, const uint8_t* tag, uint8_t* plain) {
   Ctx ctx = new_ctx();
   int outl = 0;
   uint8_t tag_copy[kTagBytes];
@@ -85,7 +85,9 @@ GcmDecryptStream::GcmDecryptStream(const AesKey& key, const uint8_t* nonce, cons
         });
 }
 
-GcmDecryptStream::~GcmDecryptStream() { EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(ctx_)); }
+GcmDecryptStream::~GcmDecryptStream() {
+  EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(ctx_));
+}
 
 void GcmDecryptStream::update(const uint8_t* cipher, size_t n, uint8_t* plain) {
   auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_);
@@ -111,6 +113,8 @@ std::array<uint8_t, 32> sha256(const uint8_t* data, size_t n) {
   return out;
 }
 
-void wipe(void* p, size_t n) { OPENSSL_cleanse(p, n); }
+void wipe(void* p, size_t n) {
+  OPENSSL_cleanse(p, n);
+}
 
 }  // namespace teeinfer

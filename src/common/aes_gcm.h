@@ -15,8 +15,8 @@ using AesKey = std::array<uint8_t, 32>;
 constexpr size_t kNonceBytes = 12, kTagBytes = 16;
 
 // Throws Error(kKernel) only if OpenSSL itself fails.
-void aes_gcm_encrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,
-                     const uint8_t* plain, size_t n, uint8_t* cipher, uint8_t* tag);
+void aes_gcm_encrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* plain,
+                     size_t n, uint8_t* cipher, uint8_t* tag);
 // False when authentication fails (then `plain` must be treated as garbage). In-place
 // (plain == cipher) is allowed.
 [[nodiscard]] bool aes_gcm_decrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,

@@ -92,7 +92,8 @@ void validate_int8(const Graph& g, const Node& n, const Int8Weights& q) {
   if (n.op == OpKind::kGemm && (!std::get<GemmParams>(n.params).trans_b || w.dims.size() != 2))
     bad("its B is not a transposed 2-D constant");
   if (static_cast<int64_t>(q.weight_scales.size()) != w.dims[0])
-    bad(std::to_string(q.weight_scales.size()) + " weight scales for " + std::to_string(w.dims[0]) + " output channels");
+    bad(std::to_string(q.weight_scales.size()) + " weight scales for " + std::to_string(w.dims[0]) +
+        " output channels");
   for (float s : q.weight_scales)
     if (!std::isfinite(s) || s <= 0.f) bad("a weight scale is not a positive finite number");
   if (!std::isfinite(q.input_scale) || q.input_scale < 0.f) bad("its input scale is not a finite number >= 0");

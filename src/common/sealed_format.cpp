@@ -13,7 +13,9 @@ namespace {
 constexpr uint32_t kMaxValues = 1 << 20, kMaxNodes = 1 << 20, kMaxName = 4096, kMaxIo = 4096, kMaxRank = 8,
                    kMaxPostOps = 16, kMaxChannels = 1 << 24;
 
-[[noreturn]] void bad(const std::string& why) { throw Error(ErrorCode::kBadModel, "sealed model: " + why); }
+[[noreturn]] void bad(const std::string& why) {
+  throw Error(ErrorCode::kBadModel, "sealed model: " + why);
+}
 
 void put_dims(ByteWriter& w, const Dims& d) {
   w.u8(static_cast<uint8_t>(d.size()));
@@ -90,15 +92,21 @@ void put_params(ByteWriter& w, const Node& n) {
       put_int8(w, p.int8);
       break;
     }
-    case OpKind::kMatMul: put_post_ops(w, std::get<MatMulParams>(n.params).post_ops); break;
+    case OpKind::kMatMul:
+      put_post_ops(w, std::get<MatMulParams>(n.params).post_ops);
+      break;
     case OpKind::kBatchNorm: {
       const auto& p = std::get<BatchNormParams>(n.params);
       w.f32(p.epsilon);
       w.u8(p.fused_relu);
       break;
     }
-    case OpKind::kEltwise: put_eltwise(w, std::get<EltwiseParams>(n.params)); break;
-    case OpKind::kBinary: w.u8(static_cast<uint8_t>(std::get<BinaryParams>(n.params).kind)); break;
+    case OpKind::kEltwise:
+      put_eltwise(w, std::get<EltwiseParams>(n.params));
+      break;
+    case OpKind::kBinary:
+      w.u8(static_cast<uint8_t>(std::get<BinaryParams>(n.params).kind));
+      break;
     case OpKind::kPool: {
       const auto& p = std::get<PoolParams>(n.params);
       w.u8(static_cast<uint8_t>(p.kind));
@@ -107,8 +115,11 @@ void put_params(ByteWriter& w, const Node& n) {
       put_dims(w, p.declared_pads_end);
       break;
     }
-    case OpKind::kReshape: break;
-    case OpKind::kTranspose: put_dims(w, std::get<TransposeParams>(n.params).perm); break;
+    case OpKind::kReshape:
+      break;
+    case OpKind::kTranspose:
+      put_dims(w, std::get<TransposeParams>(n.params).perm);
+      break;
     case OpKind::kConcat: {
       const auto& p = std::get<ConcatParams>(n.params);
       w.i64(p.axis);
@@ -162,14 +173,16 @@ OpParams get_params(ByteReader& r, OpKind op) {
       p.int8 = get_int8(r);
       return p;
     }
-    case OpKind::kMatMul: return MatMulParams{get_post_ops(r)};
+    case OpKind::kMatMul:
+      return MatMulParams{get_post_ops(r)};
     case OpKind::kBatchNorm: {
       BatchNormParams p;
       p.epsilon = r.f32();
       p.fused_relu = r.boolean();
       return p;
     }
-    case OpKind::kEltwise: return get_eltwise(r);
+    case OpKind::kEltwise:
+      return get_eltwise(r);
     case OpKind::kBinary: {
       uint8_t k = r.u8();
       if (k > static_cast<uint8_t>(BinaryKind::kDiv)) r.fail("unknown binary op");
@@ -185,8 +198,10 @@ OpParams get_params(ByteReader& r, OpKind op) {
       p.declared_pads_end = get_dims(r);
       return p;
     }
-    case OpKind::kReshape: return NoParams{};
-    case OpKind::kTranspose: return TransposeParams{get_dims(r)};
+    case OpKind::kReshape:
+      return NoParams{};
+    case OpKind::kTranspose:
+      return TransposeParams{get_dims(r)};
     case OpKind::kConcat: {
       ConcatParams p;
       p.axis = r.i64();

@@ -16,21 +16,20 @@ const Dims& in_dims(const Graph& g, const Node& n, size_t i) {
   return g.value(n.inputs[i]).dims;
 }
 
-void check_window(const Node& n, size_t spatial, const Dims& kernel, const Dims& strides,
-                  const Dims& dilations, const Dims& pb, const Dims& pe) {
-  if (kernel.size() != spatial || strides.size() != spatial || dilations.size() != spatial ||
-      pb.size() != spatial || pe.size() != spatial)
+void check_window(const Node& n, size_t spatial, const Dims& kernel, const Dims& strides, const Dims& dilations,
+                  const Dims& pb, const Dims& pe) {
+  if (kernel.size() != spatial || strides.size() != spatial || dilations.size() != spatial || pb.size() != spatial ||
+      pe.size() != spatial)
     bad(n, "window attributes do not match " + std::to_string(spatial) + " spatial dims");
   for (size_t i = 0; i < spatial; ++i) {
-    if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1 || pb[i] < 0 || pe[i] < 0 ||
-        kernel[i] > (1 << 20) || strides[i] > (1 << 20) || dilations[i] > (1 << 20) ||
-        pb[i] > (1 << 20) || pe[i] > (1 << 20))
+    if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1 || pb[i] < 0 || pe[i] < 0 || kernel[i] > (1 << 20) ||
+        strides[i] > (1 << 20) || dilations[i] > (1 << 20) || pb[i] > (1 << 20) || pe[i] > (1 << 20))
       bad(n, "kernel/stride/dilation/pad out of range");
   }
 }
 
-Dims window_out(const Node& n, const Dims& x, const Dims& kernel, const Dims& strides,
-                const Dims& dilations, const Dims& pb, const Dims& pe) {
+Dims window_out(const Node& n, const Dims& x, const Dims& kernel, const Dims& strides, const Dims& dilations,
+                const Dims& pb, const Dims& pe) {
   Dims y = x;
   for (size_t i = 0; i + 2 < x.size(); ++i) {
     y[i + 2] = window_output_size(x[i + 2], kernel[i], strides[i], dilations[i], pb[i], pe[i]);
@@ -84,8 +83,7 @@ Dims matmul_dims(const Graph& g, const Node& n) {
   bool a1 = a.size() == 1, b1 = b.size() == 1;
   if (a1) a.insert(a.begin(), 1);
   if (b1) b.push_back(1);
-  if (a.back() != b[b.size() - 2])
-    bad(n, "inner dimensions differ: " + dims_to_string(a) + " x " + dims_to_string(b));
+  if (a.back() != b[b.size() - 2]) bad(n, "inner dimensions differ: " + dims_to_string(a) + " x " + dims_to_string(b));
   Dims batch = broadcast_dims(Dims(a.begin(), a.end() - 2), Dims(b.begin(), b.end() - 2), n.name);
   Dims y = batch;
   if (!a1) y.push_back(a[a.size() - 2]);
@@ -141,13 +139,14 @@ void check_per_channel(const Graph& g, const Node& n, size_t first, size_t last)
   const Dims& x = in_dims(g, n, 0);
   if (x.size() < 2) bad(n, "input must have a channel dimension");
   for (size_t i = first; i <= last; ++i)
-    if (in_dims(g, n, i) != Dims{x[1]}) bad(n, "per-channel input " + std::to_string(i) + " must be {" + std::to_string(x[1]) + "}");
+    if (in_dims(g, n, i) != Dims{x[1]})
+      bad(n, "per-channel input " + std::to_string(i) + " must be {" + std::to_string(x[1]) + "}");
 }
 
 }  // namespace
 
-int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
-                           int64_t pad_begin, int64_t pad_end) {
+int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
+                           int64_t pad_end) {
   int64_t span = (kernel - 1) * dilation + 1;
   int64_t padded = in + pad_begin + pad_end;
   if (padded < span) return 0;
@@ -161,8 +160,8 @@ Dims broadcast_dims(const Dims& a, const Dims& b, const std::string& what) {
     int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
     int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
     if (da != db && da != 1 && db != 1)
-      throw Error(ErrorCode::kBadModel, "'" + what + "': shapes " + dims_to_string(a) + " and " +
-                                            dims_to_string(b) + " do not broadcast");
+      throw Error(ErrorCode::kBadModel,
+                  "'" + what + "': shapes " + dims_to_string(a) + " and " + dims_to_string(b) + " do not broadcast");
     y[i] = da == 1 ? db : da;
   }
   return y;
@@ -170,13 +169,21 @@ Dims broadcast_dims(const Dims& a, const Dims& b, const std::string& what) {
 
 Dims infer_output_dims(const Graph& g, const Node& n) {
   switch (n.op) {
-    case OpKind::kConv: return conv_dims(g, n);
-    case OpKind::kGemm: return gemm_dims(g, n);
-    case OpKind::kMatMul: return matmul_dims(g, n);
-    case OpKind::kBatchNorm: check_per_channel(g, n, 1, 4); return in_dims(g, n, 0);
-    case OpKind::kEltwise: return in_dims(g, n, 0);
-    case OpKind::kBinary: return broadcast_dims(in_dims(g, n, 0), in_dims(g, n, 1), n.name);
-    case OpKind::kPool: return pool_dims(g, n);
+    case OpKind::kConv:
+      return conv_dims(g, n);
+    case OpKind::kGemm:
+      return gemm_dims(g, n);
+    case OpKind::kMatMul:
+      return matmul_dims(g, n);
+    case OpKind::kBatchNorm:
+      check_per_channel(g, n, 1, 4);
+      return in_dims(g, n, 0);
+    case OpKind::kEltwise:
+      return in_dims(g, n, 0);
+    case OpKind::kBinary:
+      return broadcast_dims(in_dims(g, n, 0), in_dims(g, n, 1), n.name);
+    case OpKind::kPool:
+      return pool_dims(g, n);
     case OpKind::kReshape: {
       // The output dims are the node's own; only the element count must agree.
       const Dims& y = g.value(n.outputs.at(0)).dims;
@@ -184,8 +191,10 @@ Dims infer_output_dims(const Graph& g, const Node& n) {
         bad(n, "reshape changes the element count");
       return y;
     }
-    case OpKind::kTranspose: return transpose_dims(g, n);
-    case OpKind::kConcat: return concat_dims(g, n);
+    case OpKind::kTranspose:
+      return transpose_dims(g, n);
+    case OpKind::kConcat:
+      return concat_dims(g, n);
     case OpKind::kSoftmax: {
       const Dims& x = in_dims(g, n, 0);
       int64_t axis = std::get<SoftmaxParams>(n.params).axis;

@@ -17,7 +17,7 @@ Dims infer_output_dims(const Graph& g, const Node& node);
 Dims broadcast_dims(const Dims& a, const Dims& b, const std::string& what);
 
 // Output size of one spatial dim of a conv/pool window (floor division).
-int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
-                           int64_t pad_begin, int64_t pad_end);
+int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
+                           int64_t pad_end);
 
 }  // namespace teeinfer

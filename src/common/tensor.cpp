@@ -6,24 +6,36 @@ namespace teeinfer {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::kF32: return 4;
-    case DType::kI64: return 8;
-    case DType::kI32: return 4;
-    case DType::kU8: return 1;
-    case DType::kS8: return 1;
-    case DType::kBool: return 1;
+    case DType::kF32:
+      return 4;
+    case DType::kI64:
+      return 8;
+    case DType::kI32:
+      return 4;
+    case DType::kU8:
+      return 1;
+    case DType::kS8:
+      return 1;
+    case DType::kBool:
+      return 1;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::kF32: return "float32";
-    case DType::kI64: return "int64";
-    case DType::kI32: return "int32";
-    case DType::kU8: return "uint8";
-    case DType::kS8: return "int8";
-    case DType::kBool: return "bool";
+    case DType::kF32:
+      return "float32";
+    case DType::kI64:
+      return "int64";
+    case DType::kI32:
+      return "int32";
+    case DType::kU8:
+      return "uint8";
+    case DType::kS8:
+      return "int8";
+    case DType::kBool:
+      return "bool";
   }
   return "?";
 }
@@ -33,11 +45,9 @@ int64_t element_count(const Dims& dims, const std::string& what) {
   int64_t n = 1;
   for (int64_t d : dims) {
     if (d < 0)
-      throw Error(ErrorCode::kBadModel, "tensor '" + what + "' has a negative dimension in " +
-                                            dims_to_string(dims));
+      throw Error(ErrorCode::kBadModel, "tensor '" + what + "' has a negative dimension in " + dims_to_string(dims));
     if (d != 0 && n > kLimit / d)
-      throw Error(ErrorCode::kBadModel,
-                  "tensor '" + what + "' is absurdly large: " + dims_to_string(dims));
+      throw Error(ErrorCode::kBadModel, "tensor '" + what + "' is absurdly large: " + dims_to_string(dims));
     n *= d;
   }
   return n;
@@ -47,8 +57,7 @@ size_t byte_size(DType t, const Dims& dims, const std::string& what) {
   // element_count caps at 2^62 elements; 8-byte types can still overflow size_t math.
   int64_t n = element_count(dims, what);
   if (n > (int64_t{1} << 59))
-    throw Error(ErrorCode::kBadModel,
-                "tensor '" + what + "' is absurdly large: " + dims_to_string(dims));
+    throw Error(ErrorCode::kBadModel, "tensor '" + what + "' is absurdly large: " + dims_to_string(dims));
   return static_cast<size_t>(n) * dtype_size(t);
 }
 

@@ -47,8 +47,8 @@ void palette_decode_scalar(const uint8_t* palette, const uint8_t* nibbles, size_
 }
 
 #if defined(__x86_64__)
-__attribute__((target("ssse3"))) void palette_decode_ssse3(const uint8_t* palette, const uint8_t* nibbles,
-                                                           size_t pairs, uint8_t* out) {
+__attribute__((target("ssse3"))) void palette_decode_ssse3(const uint8_t* palette, const uint8_t* nibbles, size_t pairs,
+                                                           uint8_t* out) {
   const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(palette));
   const __m128i low4 = _mm_set1_epi8(15);
   size_t i = 0;
@@ -56,8 +56,7 @@ __attribute__((target("ssse3"))) void palette_decode_ssse3(const uint8_t* palett
     __m128i in = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nibbles + i));
     __m128i lo = _mm_and_si128(in, low4), hi = _mm_and_si128(_mm_srli_epi16(in, 4), low4);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * i), _mm_shuffle_epi8(table, _mm_unpacklo_epi8(lo, hi)));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * i + 16),
-                     _mm_shuffle_epi8(table, _mm_unpackhi_epi8(lo, hi)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * i + 16), _mm_shuffle_epi8(table, _mm_unpackhi_epi8(lo, hi)));
   }
   palette_decode_scalar(palette, nibbles + i, pairs - i, out + 2 * i);
 }
@@ -81,10 +80,14 @@ void palette_decode(const uint8_t* packed, size_t n, uint8_t* out, size_t plain_
 
 const char* codec_name(Codec c) {
   switch (c) {
-    case Codec::kNone: return "none";
-    case Codec::kZstd: return "zstd";
-    case Codec::kLz4: return "lz4";
-    case Codec::kPalette4: return "palette4";
+    case Codec::kNone:
+      return "none";
+    case Codec::kZstd:
+      return "zstd";
+    case Codec::kLz4:
+      return "lz4";
+    case Codec::kPalette4:
+      return "palette4";
   }
   return "?";
 }
@@ -98,7 +101,8 @@ Codec parse_codec(const std::string& name, const std::string& option) {
 std::vector<uint8_t> encode_chunk(Codec c, const uint8_t* plain, size_t n) {
   std::vector<uint8_t> out;
   switch (c) {
-    case Codec::kNone: return {};
+    case Codec::kNone:
+      return {};
     case Codec::kZstd: {
       out.resize(ZSTD_compressBound(n));
       size_t got = ZSTD_compress(out.data(), out.size(), plain, n, kZstdLevel);
@@ -115,7 +119,9 @@ std::vector<uint8_t> encode_chunk(Codec c, const uint8_t* plain, size_t n) {
       out.resize(static_cast<size_t>(got));
       break;
     }
-    case Codec::kPalette4: out = palette_encode(plain, n); break;
+    case Codec::kPalette4:
+      out = palette_encode(plain, n);
+      break;
   }
   if (out.size() >= n) return {};  // stored as it is: a stored size equal to the plain size means raw
   return out;
@@ -123,10 +129,12 @@ std::vector<uint8_t> encode_chunk(Codec c, const uint8_t* plain, size_t n) {
 
 void decode_chunk(Codec c, const uint8_t* packed, size_t n, uint8_t* out, size_t plain_bytes) {
   switch (c) {
-    case Codec::kNone: corrupt(c, "not a compressed chunk");
+    case Codec::kNone:
+      corrupt(c, "not a compressed chunk");
     case Codec::kZstd: {
       size_t got = ZSTD_decompress(out, plain_bytes, packed, n);
-      if (ZSTD_isError(got) || got != plain_bytes) corrupt(c, "does not decode to " + std::to_string(plain_bytes) + " bytes");
+      if (ZSTD_isError(got) || got != plain_bytes)
+        corrupt(c, "does not decode to " + std::to_string(plain_bytes) + " bytes");
       return;
     }
     case Codec::kLz4: {
@@ -136,7 +144,8 @@ void decode_chunk(Codec c, const uint8_t* packed, size_t n, uint8_t* out, size_t
         corrupt(c, "does not decode to " + std::to_string(plain_bytes) + " bytes");
       return;
     }
-    case Codec::kPalette4: return palette_decode(packed, n, out, plain_bytes);
+    case Codec::kPalette4:
+      return palette_decode(packed, n, out, plain_bytes);
   }
   corrupt(c, "unknown codec");
 }

@@ -121,7 +121,8 @@ dnnl::reorder::primitive_desc scaled_reorder(const dnnl::engine& engine, const m
     mask |= 1 << i;
   }
   if (product != static_cast<memory::dim>(scales.size()))
-    throw Error(ErrorCode::kBadModel, std::to_string(scales.size()) + " scales do not match the leading dims of a weight");
+    throw Error(ErrorCode::kBadModel,
+                std::to_string(scales.size()) + " scales do not match the leading dims of a weight");
   dnnl::primitive_attr attr;
   attr.set_output_scales(mask, scales);
   return dnnl::reorder::primitive_desc(engine, from, engine, to, attr);
@@ -192,9 +193,9 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
                                              "; kernels take float32 or int8 weight constants");
   if (int8 && md.data_type() != memory::data_type::s8 && scales.empty()) scales = weight_scales(v);
   memory::dims dims = md.dims();
-  memory::desc src = source_md ? *source_md
-                               : memory::desc(dims, int8 ? memory::data_type::s8 : memory::data_type::f32,
-                                              plain_strides(dims));
+  memory::desc src =
+      source_md ? *source_md
+                : memory::desc(dims, int8 ? memory::data_type::s8 : memory::data_type::f32, plain_strides(dims));
   if (src.get_size() != byte_size(val.dtype, val.dims, val.name))
     throw Error(ErrorCode::kBadModel, "constant '" + val.name + "' does not fit the kernel's expected size");
   if (is_streamed(v)) return streamed_constant(v, md, src, scales);
@@ -207,7 +208,8 @@ Slot Lowering::constant(ValueId v, const memory::desc& md, const memory::desc* s
 const std::vector<float>& Lowering::weight_scales(ValueId v) const {
   // Not necessarily the current node's: a fused band chain loads the weights of all its nodes.
   for (const Node& n : g_.nodes)
-    if (const Int8Weights* q = int8_weights_of(n); q && n.inputs.size() > 1 && n.inputs[1] == v) return q->weight_scales;
+    if (const Int8Weights* q = int8_weights_of(n); q && n.inputs.size() > 1 && n.inputs[1] == v)
+      return q->weight_scales;
   throw Error(ErrorCode::kBadModel, "int8 constant '" + g_.value(v).name + "' is no int8 node's weight");
 }
 
@@ -251,8 +253,8 @@ std::vector<ReorderSlice> Lowering::reorder_slices(ValueId v, const memory::desc
       memory::dims part = dims, at(dims.size(), 0);
       part[d] = std::min(per_slice, units - first);
       at[d] = first;
-      out.push_back({first * rows_per_unit, part[d] * rows_per_unit,
-                     memory::desc(part, source_md.data_type(), strides), target_md.submemory_desc(part, at)});
+      out.push_back({first * rows_per_unit, part[d] * rows_per_unit, memory::desc(part, source_md.data_type(), strides),
+                     target_md.submemory_desc(part, at)});
       if (out.size() == 1 || part[d] != per_slice)  // the distinct shapes: can oneDNN reorder them?
         scaled_reorder(engine_, out.back().source, out.back().target,
                        scale_rows(scales, out.back().first_row, out.back().rows));

@@ -252,8 +252,7 @@ class Lowering {
   Slot streamed_constant(ValueId v, const dnnl::memory::desc& md, const dnnl::memory::desc& source_md,
                          const std::vector<float>& scales);
   std::vector<ReorderSlice> reorder_slices(ValueId v, const dnnl::memory::desc& source_md,
-                                           const dnnl::memory::desc& target_md,
-                                           const std::vector<float>& scales) const;
+                                           const dnnl::memory::desc& target_md, const std::vector<float>& scales) const;
   // reorder_slices(), or the whole tensor as one slice.
   std::vector<ReorderSlice> reorder_plan(ValueId v, const dnnl::memory::desc& source_md,
                                          const dnnl::memory::desc& target_md, const std::vector<float>& scales) const;

@@ -1,6 +1,7 @@
 #include "host/calibration.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -69,12 +70,14 @@ std::vector<HostTensor> load_calibration_set(const std::string& path, const Dims
     throw Error(ErrorCode::kBadInput, "--calibrate: '" + path + "' does not exist");
   if (input_dims.empty() || input_dims[0] < 1)
     throw Error(ErrorCode::kBadInput, "--calibrate: the model input has no batch dimension");
-  std::vector<HostTensor> out = std::filesystem::is_directory(path, ec)
-                                    ? batches_from_images(path, input_dims, limit)
-                                    : batches_from_npy(path, input_dims, limit);
+  std::vector<HostTensor> out = std::filesystem::is_directory(path, ec) ? batches_from_images(path, input_dims, limit)
+                                                                        : batches_from_npy(path, input_dims, limit);
   if (out.empty())
-    throw Error(ErrorCode::kBadInput, "--calibrate: '" + path + "' holds no whole batch of " +
-                                          dims_to_string(input_dims));
+    throw Error(ErrorCode::kBadInput,
+                "--calibrate: '" + path + "' holds no whole batch of " + dims_to_string(input_dims));
+  for (const HostTensor& batch : out)
+    for (float v : batch.data)
+      if (!std::isfinite(v)) throw Error(ErrorCode::kBadInput, "--calibrate: '" + path + "' holds NaN or infinity");
   return out;
 }
 

@@ -14,8 +14,8 @@ namespace teeinfer {
 
 int64_t normalize_axis(int64_t axis, int64_t rank, const std::string& what) {
   if (axis < -rank || axis >= rank)
-    throw Error(ErrorCode::kBadModel, what + ": axis " + std::to_string(axis) + " out of range for rank " +
-                                          std::to_string(rank));
+    throw Error(ErrorCode::kBadModel,
+                what + ": axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
   return axis < 0 ? axis + rank : axis;
 }
 
@@ -24,12 +24,28 @@ std::vector<int64_t> to_i64s(const Value& v) {
   std::vector<int64_t> out(n);
   for (size_t i = 0; i < n; ++i) {
     switch (v.dtype) {
-      case DType::kI64: std::memcpy(&out[i], v.data.data() + 8 * i, 8); break;
-      case DType::kI32: { int32_t x; std::memcpy(&x, v.data.data() + 4 * i, 4); out[i] = x; break; }
-      case DType::kF32: { float x; std::memcpy(&x, v.data.data() + 4 * i, 4); out[i] = static_cast<int64_t>(x); break; }
+      case DType::kI64:
+        std::memcpy(&out[i], v.data.data() + 8 * i, 8);
+        break;
+      case DType::kI32: {
+        int32_t x;
+        std::memcpy(&x, v.data.data() + 4 * i, 4);
+        out[i] = x;
+        break;
+      }
+      case DType::kF32: {
+        float x;
+        std::memcpy(&x, v.data.data() + 4 * i, 4);
+        out[i] = static_cast<int64_t>(x);
+        break;
+      }
       case DType::kU8:
-      case DType::kBool: out[i] = v.data[i]; break;
-      case DType::kS8: out[i] = static_cast<int8_t>(v.data[i]); break;
+      case DType::kBool:
+        out[i] = v.data[i];
+        break;
+      case DType::kS8:
+        out[i] = static_cast<int8_t>(v.data[i]);
+        break;
     }
   }
   return out;
@@ -88,8 +104,7 @@ Dims unsqueeze_dims(const Dims& in, std::vector<int64_t> axes, const std::string
   int64_t rank = static_cast<int64_t>(in.size() + axes.size());
   std::set<int64_t> add;
   for (int64_t a : axes)
-    if (!add.insert(normalize_axis(a, rank, what)).second)
-      throw Error(ErrorCode::kBadModel, what + ": repeated axis");
+    if (!add.insert(normalize_axis(a, rank, what)).second) throw Error(ErrorCode::kBadModel, what + ": repeated axis");
   Dims out;
   size_t next = 0;
   for (int64_t i = 0; i < rank; ++i) out.push_back(add.count(i) ? 1 : in.at(next++));
@@ -211,9 +226,8 @@ Value fold_slice(const OnnxAttrs& a, const std::vector<const Value*>& in, int op
   }
   Value out = make_value(name, data.dtype, out_dims);
   size_t es = dtype_size(data.dtype);
-  for_each_strided(out_dims, strides_of(data.dims), start, step, [&](int64_t o, int64_t s) {
-    std::memcpy(out.data.data() + o * es, data.data.data() + s * es, es);
-  });
+  for_each_strided(out_dims, strides_of(data.dims), start, step,
+                   [&](int64_t o, int64_t s) { std::memcpy(out.data.data() + o * es, data.data.data() + s * es, es); });
   return out;
 }
 
@@ -231,9 +245,8 @@ Value fold_transpose(const OnnxAttrs& a, const Value& data, const std::string& n
   }
   Value out = make_value(name, data.dtype, out_dims);
   size_t es = dtype_size(data.dtype);
-  for_each_strided(out_dims, strides, zero, one, [&](int64_t o, int64_t s) {
-    std::memcpy(out.data.data() + o * es, data.data.data() + s * es, es);
-  });
+  for_each_strided(out_dims, strides, zero, one,
+                   [&](int64_t o, int64_t s) { std::memcpy(out.data.data() + o * es, data.data.data() + s * es, es); });
   return out;
 }
 
@@ -306,21 +319,31 @@ Value fold_binary_typed(const OnnxAttrs& a, const std::string& op, const Value& 
 Value fold_binary(const OnnxAttrs& a, const std::string& op, const Value& x, const Value& y, const std::string& name) {
   if (x.dtype != y.dtype) throw Error(ErrorCode::kBadModel, a.where() + ": operand types differ");
   switch (x.dtype) {
-    case DType::kF32: return fold_binary_typed<float>(a, op, x, y, name);
-    case DType::kI64: return fold_binary_typed<int64_t>(a, op, x, y, name);
-    case DType::kI32: return fold_binary_typed<int32_t>(a, op, x, y, name);
-    default: throw Error(ErrorCode::kUnsupported, a.where() + ": arithmetic on " + dtype_name(x.dtype));
+    case DType::kF32:
+      return fold_binary_typed<float>(a, op, x, y, name);
+    case DType::kI64:
+      return fold_binary_typed<int64_t>(a, op, x, y, name);
+    case DType::kI32:
+      return fold_binary_typed<int32_t>(a, op, x, y, name);
+    default:
+      throw Error(ErrorCode::kUnsupported, a.where() + ": arithmetic on " + dtype_name(x.dtype));
   }
 }
 
 double load_as_double(const Value& v, int64_t i) {
   switch (v.dtype) {
-    case DType::kF32: return load<float>(v, i);
-    case DType::kI64: return static_cast<double>(load<int64_t>(v, i));
-    case DType::kI32: return load<int32_t>(v, i);
-    case DType::kU8: return v.data[i];
-    case DType::kS8: return static_cast<int8_t>(v.data[i]);
-    case DType::kBool: return v.data[i] != 0;
+    case DType::kF32:
+      return load<float>(v, i);
+    case DType::kI64:
+      return static_cast<double>(load<int64_t>(v, i));
+    case DType::kI32:
+      return load<int32_t>(v, i);
+    case DType::kU8:
+      return v.data[i];
+    case DType::kS8:
+      return static_cast<int8_t>(v.data[i]);
+    case DType::kBool:
+      return v.data[i] != 0;
   }
   return 0;
 }
@@ -328,12 +351,24 @@ double load_as_double(const Value& v, int64_t i) {
 void store_from_double(Value& v, int64_t i, double x) {
   auto put = [&](auto val) { std::memcpy(v.data.data() + i * sizeof(val), &val, sizeof(val)); };
   switch (v.dtype) {
-    case DType::kF32: put(static_cast<float>(x)); break;
-    case DType::kI64: put(static_cast<int64_t>(x)); break;
-    case DType::kI32: put(static_cast<int32_t>(x)); break;
-    case DType::kU8: put(static_cast<uint8_t>(x)); break;
-    case DType::kS8: put(static_cast<int8_t>(x)); break;
-    case DType::kBool: put(static_cast<uint8_t>(x != 0)); break;
+    case DType::kF32:
+      put(static_cast<float>(x));
+      break;
+    case DType::kI64:
+      put(static_cast<int64_t>(x));
+      break;
+    case DType::kI32:
+      put(static_cast<int32_t>(x));
+      break;
+    case DType::kU8:
+      put(static_cast<uint8_t>(x));
+      break;
+    case DType::kS8:
+      put(static_cast<int8_t>(x));
+      break;
+    case DType::kBool:
+      put(static_cast<uint8_t>(x != 0));
+      break;
   }
 }
 
@@ -346,7 +381,8 @@ Value fold_cast(const OnnxAttrs& a, const Value& x, const std::string& name) {
 }
 
 Value fold_constant(const OnnxAttrs& a, const std::string& name) {
-  if (const onnx::TensorProto* t = a.tensor("value")) return with_dims(value_from_tensor_proto(*t, name), name, Dims(t->dims().begin(), t->dims().end()));
+  if (const onnx::TensorProto* t = a.tensor("value"))
+    return with_dims(value_from_tensor_proto(*t, name), name, Dims(t->dims().begin(), t->dims().end()));
   if (a.has("value_int")) {
     Value v = make_i64(name, {a.i("value_int", 0)});
     v.dims = {};
@@ -369,7 +405,8 @@ Value fold_constant(const OnnxAttrs& a, const std::string& name) {
 }
 
 Value fold_constant_of_shape(const OnnxAttrs& a, const Value& shape, const std::string& name) {
-  Value fill = a.tensor("value") ? value_from_tensor_proto(*a.tensor("value"), name) : make_value(name, DType::kF32, {1});
+  Value fill =
+      a.tensor("value") ? value_from_tensor_proto(*a.tensor("value"), name) : make_value(name, DType::kF32, {1});
   std::vector<int64_t> dims = to_i64s(shape);
   Value out = make_value(name, fill.dtype, Dims(dims.begin(), dims.end()));
   size_t es = dtype_size(fill.dtype);
@@ -386,9 +423,9 @@ std::vector<int64_t> axes_input_or_attr(const OnnxAttrs& a, const std::vector<co
 }  // namespace
 
 bool is_foldable(const std::string& op) {
-  static const std::set<std::string> kOps = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Slice",
-                                             "Concat", "Reshape", "Flatten", "Add", "Sub", "Mul", "Div",
-                                             "Constant", "ConstantOfShape", "Identity", "Dropout", "Transpose"};
+  static const std::set<std::string> kOps = {
+      "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast",     "Slice",           "Concat",   "Reshape", "Flatten",
+      "Add",   "Sub",    "Mul",       "Div",     "Constant", "ConstantOfShape", "Identity", "Dropout", "Transpose"};
   return kOps.count(op) > 0;
 }
 

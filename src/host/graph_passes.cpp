@@ -1,8 +1,8 @@
 #include "host/graph_passes.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <algorithm>
 #include <optional>
 
 #include "common/error.h"
@@ -89,7 +89,8 @@ bool fold_pad(Graph& g, Node& pad, Node& consumer) {
   } else if (auto* pool = std::get_if<PoolParams>(&consumer.params)) {
     bool own_pads = std::any_of(pool->pads_begin.begin(), pool->pads_begin.end(), [](int64_t v) { return v; }) ||
                     std::any_of(pool->pads_end.begin(), pool->pads_end.end(), [](int64_t v) { return v; });
-    if (pool->kind != PoolKind::kAverage || (!pool->count_include_pad && own_pads) || pool->pads_end != pool->declared_pads_end)
+    if (pool->kind != PoolKind::kAverage || (!pool->count_include_pad && own_pads) ||
+        pool->pads_end != pool->declared_pads_end)
       return false;
     pool->count_include_pad = true;  // the explicit zeros were real elements of the window
     begin = &pool->pads_begin, end = &pool->pads_end;
@@ -168,10 +169,24 @@ void float_outputs(Graph& g) {
     for (size_t i = 0; i < n; ++i) {
       const uint8_t* b = v.data.data() + i * es;
       switch (v.dtype) {
-        case DType::kI64: { int64_t x; std::memcpy(&x, b, 8); f[i] = static_cast<float>(x); break; }
-        case DType::kI32: { int32_t x; std::memcpy(&x, b, 4); f[i] = static_cast<float>(x); break; }
-        case DType::kS8: f[i] = static_cast<int8_t>(*b); break;
-        default: f[i] = *b; break;
+        case DType::kI64: {
+          int64_t x;
+          std::memcpy(&x, b, 8);
+          f[i] = static_cast<float>(x);
+          break;
+        }
+        case DType::kI32: {
+          int32_t x;
+          std::memcpy(&x, b, 4);
+          f[i] = static_cast<float>(x);
+          break;
+        }
+        case DType::kS8:
+          f[i] = static_cast<int8_t>(*b);
+          break;
+        default:
+          f[i] = *b;
+          break;
       }
     }
     std::string name = v.name;

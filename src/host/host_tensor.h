@@ -12,9 +12,7 @@ struct HostTensor {
   Dims dims;
   std::vector<float> data;
 
-  TensorView view(const std::string& name) {
-    return TensorView{DType::kF32, dims, data.data(), name};
-  }
+  TensorView view(const std::string& name) { return TensorView{DType::kF32, dims, data.data(), name}; }
 };
 
 }  // namespace teeinfer

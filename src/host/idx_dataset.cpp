@@ -22,13 +22,15 @@ std::string read_maybe_gzip(const std::string& path) {
 }
 
 uint32_t be32(const std::string& s, size_t at) {
-  return static_cast<uint32_t>(static_cast<uint8_t>(s[at])) << 24 | static_cast<uint32_t>(static_cast<uint8_t>(s[at + 1])) << 16 |
+  return static_cast<uint32_t>(static_cast<uint8_t>(s[at])) << 24 |
+         static_cast<uint32_t>(static_cast<uint8_t>(s[at + 1])) << 16 |
          static_cast<uint32_t>(static_cast<uint8_t>(s[at + 2])) << 8 | static_cast<uint8_t>(s[at + 3]);
 }
 
 std::vector<int64_t> parse_header(const std::string& s, const std::string& path, int want_dims) {
   if (s.size() < 4 || s[0] != 0 || s[1] != 0 || s[2] != 8 || s[3] != want_dims)
-    throw Error(ErrorCode::kBadInput, "'" + path + "' is not an IDX file of " + std::to_string(want_dims) + "-D uint8 data");
+    throw Error(ErrorCode::kBadInput,
+                "'" + path + "' is not an IDX file of " + std::to_string(want_dims) + "-D uint8 data");
   size_t header = 4 + 4 * static_cast<size_t>(want_dims);
   if (s.size() < header) throw Error(ErrorCode::kBadInput, "'" + path + "' is truncated");
   std::vector<int64_t> dims;

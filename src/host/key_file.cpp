@@ -45,7 +45,9 @@ AesKey read_key_file(const std::string& path) {
   return k;
 }
 
-KeyFileProvider::~KeyFileProvider() { wipe(key_.data(), key_.size()); }
+KeyFileProvider::~KeyFileProvider() {
+  wipe(key_.data(), key_.size());
+}
 
 bool KeyFileProvider::key_encryption_key(const std::array<uint8_t, 16>& kek_id, AesKey& out) noexcept {
   try {

@@ -16,7 +16,6 @@
 
 namespace teeinfer {
 
-
 // Declared dims with dynamic ones filled: a leading dynamic dim (batch) becomes 1; any
 // other dynamic dim throws kBadInput asking for --input-shape.
 Dims resolve_input_dims(const std::string& input_name, Dims declared);

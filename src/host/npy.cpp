@@ -22,7 +22,9 @@ void convert(const char* src, size_t n, std::vector<float>& out) {
 }  // namespace
 
 HostTensor parse_npy(const std::string& bytes, const std::string& what) {
-  auto bad = [&](const std::string& why) { return Error(ErrorCode::kBadInput, "'" + what + "' is not a valid .npy file: " + why); };
+  auto bad = [&](const std::string& why) {
+    return Error(ErrorCode::kBadInput, "'" + what + "' is not a valid .npy file: " + why);
+  };
   if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) throw bad("missing magic");
   uint8_t major = static_cast<uint8_t>(bytes[6]);
   size_t header_len = 0, header_at = 0;
@@ -58,16 +60,24 @@ HostTensor parse_npy(const std::string& bytes, const std::string& what) {
   if (n > avail / static_cast<size_t>(size) + 1 || n * static_cast<size_t>(size) != avail)
     throw bad("holds " + std::to_string(avail) + " data bytes, shape " + dims_to_string(t.dims) + " needs " +
               std::to_string(n * static_cast<size_t>(size)));
-  if (kind == "f" && size == 4) convert<float>(data, n, t.data);
-  else if (kind == "f" && size == 8) convert<double>(data, n, t.data);
-  else if (kind == "i" && size == 8) convert<int64_t>(data, n, t.data);
-  else if (kind == "i" && size == 4) convert<int32_t>(data, n, t.data);
-  else if (kind == "u" && size == 1) convert<uint8_t>(data, n, t.data);
-  else throw bad("unsupported dtype " + kind + std::to_string(size));
+  if (kind == "f" && size == 4)
+    convert<float>(data, n, t.data);
+  else if (kind == "f" && size == 8)
+    convert<double>(data, n, t.data);
+  else if (kind == "i" && size == 8)
+    convert<int64_t>(data, n, t.data);
+  else if (kind == "i" && size == 4)
+    convert<int32_t>(data, n, t.data);
+  else if (kind == "u" && size == 1)
+    convert<uint8_t>(data, n, t.data);
+  else
+    throw bad("unsupported dtype " + kind + std::to_string(size));
   return t;
 }
 
-HostTensor read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
+HostTensor read_npy(const std::string& path) {
+  return parse_npy(read_file(path), path);
+}
 
 void write_npy(const std::string& path, const Dims& dims, const float* data) {
   std::string shape;

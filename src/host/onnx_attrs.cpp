@@ -15,8 +15,7 @@ std::string OnnxAttrs::where() const {
 const onnx::AttributeProto* OnnxAttrs::find(const std::string& name, int type) const {
   for (const auto& a : node_.attribute()) {
     if (a.name() != name) continue;
-    if (a.type() != type)
-      throw Error(ErrorCode::kBadModel, where() + ": attribute '" + name + "' has the wrong type");
+    if (a.type() != type) throw Error(ErrorCode::kBadModel, where() + ": attribute '" + name + "' has the wrong type");
     return &a;
   }
   return nullptr;

@@ -1,10 +1,9 @@
 #include "host/onnx_import.h"
 
+#include <fcntl.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/onnx_pb.h>
-
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,8 +27,7 @@ onnx::ModelProto parse_model(std::string_view bytes, const std::string& source) 
   google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
   google::protobuf::io::CodedInputStream coded(&raw);
   coded.SetTotalBytesLimit(INT32_MAX);
-  if (bytes.empty() || !model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage() ||
-      !model.has_graph())
+  if (bytes.empty() || !model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage() || !model.has_graph())
     throw Error(ErrorCode::kBadModel, "'" + source + "' is not a valid ONNX model (truncated or corrupt protobuf)");
   return model;
 }
@@ -164,13 +162,14 @@ void Importer::emit(const onnx::NodeProto& node, OpKind op, std::vector<ValueId>
   if (reshape_to) out.dims = *reshape_to;
   ValueId id = g_.add_value(out);
   n.outputs = {id};
-  if (!reshape_to) g_.value(id).dims = infer_output_dims(g_, n);
-  else infer_output_dims(g_, n);  // checks the element count
+  if (!reshape_to)
+    g_.value(id).dims = infer_output_dims(g_, n);
+  else
+    infer_output_dims(g_, n);  // checks the element count
   for (ValueId in : n.inputs)
     if (in != kNoValue && g_.value(in).dtype != DType::kF32)
-      throw Error(ErrorCode::kUnsupported, n.onnx_op + " node '" + n.name + "': input '" + g_.value(in).name +
-                                               "' is " + dtype_name(g_.value(in).dtype) +
-                                               "; runtime tensors must be float32");
+      throw Error(ErrorCode::kUnsupported, n.onnx_op + " node '" + n.name + "': input '" + g_.value(in).name + "' is " +
+                                               dtype_name(g_.value(in).dtype) + "; runtime tensors must be float32");
   g_.nodes.push_back(std::move(n));
   syms_[node.output(0)] = Sym{id, nullptr};
 }
@@ -183,7 +182,8 @@ std::pair<Dims, Dims> window_pads(const OnnxAttrs& a, const Dims& x, const Dims&
   Dims begin(sp, 0), end(sp, 0);
   if (auto_pad == "NOTSET") {
     Dims pads = a.ints("pads", Dims(2 * sp, 0));
-    if (pads.size() != 2 * sp) throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per spatial dim");
+    if (pads.size() != 2 * sp)
+      throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per spatial dim");
     for (size_t i = 0; i < sp; ++i) begin[i] = pads[i], end[i] = pads[i + sp];
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     for (size_t i = 0; i < sp; ++i) {
@@ -309,7 +309,10 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
     return eltwise(n, a, {EltwiseKind::kClip, lo, hi});
   }
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
-    BinaryKind k = op == "Add" ? BinaryKind::kAdd : op == "Sub" ? BinaryKind::kSub : op == "Mul" ? BinaryKind::kMul : BinaryKind::kDiv;
+    BinaryKind k = op == "Add"   ? BinaryKind::kAdd
+                   : op == "Sub" ? BinaryKind::kSub
+                   : op == "Mul" ? BinaryKind::kMul
+                                 : BinaryKind::kDiv;
     return emit(n, OpKind::kBinary, {runtime(n, 0, a), runtime(n, 1, a)}, BinaryParams{k});
   }
   if (op == "MaxPool") return pool(n, a, PoolKind::kMax, false);
@@ -374,8 +377,10 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
       value = a.f("value", 0.f);
     } else {
       pads = to_i64s(required_constant(n, 1, a, "pads"));
-      if (n.input_size() > 2 && !n.input(2).empty()) value = scalar_or(&required_constant(n, 2, a, "constant_value"), 0.f);
-      if (n.input_size() > 3 && !n.input(3).empty()) throw Error(ErrorCode::kUnsupported, a.where() + ": the axes input");
+      if (n.input_size() > 2 && !n.input(2).empty())
+        value = scalar_or(&required_constant(n, 2, a, "constant_value"), 0.f);
+      if (n.input_size() > 3 && !n.input(3).empty())
+        throw Error(ErrorCode::kUnsupported, a.where() + ": the axes input");
     }
     if (pads.size() != 2 * x.size()) throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per dim");
     PadParams p{Dims(pads.begin(), pads.begin() + x.size()), Dims(pads.begin() + x.size(), pads.end()), value};
@@ -457,7 +462,8 @@ void Importer::bind_inputs(const ImportOptions& options) {
       continue;
     }
     if (!in.type().has_tensor_type())
-      throw Error(ErrorCode::kUnsupported, "input '" + in.name() + "' is not a tensor (sequence/optional/map inputs are not supported)");
+      throw Error(ErrorCode::kUnsupported,
+                  "input '" + in.name() + "' is not a tensor (sequence/optional/map inputs are not supported)");
     const auto& tt = in.type().tensor_type();
     Value v;
     v.name = in.name();
@@ -466,18 +472,20 @@ void Importer::bind_inputs(const ImportOptions& options) {
       v.dims = d->second;
       if (tt.has_shape() && tt.shape().dim_size() != static_cast<int>(v.dims.size()))
         throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' must have rank " +
-                                              std::to_string(tt.shape().dim_size()) + ", got " + dims_to_string(v.dims));
+                                              std::to_string(tt.shape().dim_size()) + ", got " +
+                                              dims_to_string(v.dims));
       for (int i = 0; tt.has_shape() && i < tt.shape().dim_size(); ++i)
         if (tt.shape().dim(i).has_dim_value() && tt.shape().dim(i).dim_value() != v.dims[i])
           throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' must have dim " + std::to_string(i) + " = " +
                                                 std::to_string(tt.shape().dim(i).dim_value()) + ", got " +
                                                 dims_to_string(v.dims));
     } else {
-      if (!tt.has_shape()) throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' has no declared shape; give its dims");
+      if (!tt.has_shape())
+        throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' has no declared shape; give its dims");
       for (const auto& d : tt.shape().dim()) {
         if (!d.has_dim_value())
-          throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' has a dynamic dim '" + d.dim_param() +
-                                                "'; give the input's dims");
+          throw Error(ErrorCode::kBadInput,
+                      "input '" + in.name() + "' has a dynamic dim '" + d.dim_param() + "'; give the input's dims");
         v.dims.push_back(d.dim_value());
       }
     }
@@ -543,12 +551,12 @@ static std::vector<std::pair<std::string, Dims>> declared_inputs_of(const onnx::
   for (const auto& in : model.graph().input()) {
     if (inits.count(in.name())) continue;
     Dims d;
-    for (const auto& dim : in.type().tensor_type().shape().dim()) d.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
+    for (const auto& dim : in.type().tensor_type().shape().dim())
+      d.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
     out.emplace_back(in.name(), d);
   }
   return out;
 }
-
 
 Graph import_onnx(const std::string& bytes, const std::string& source, const ImportOptions& options) {
   onnx::ModelProto model = parse_model(bytes, source);
@@ -572,7 +580,9 @@ OnnxModel OnnxModel::open(const std::string& path) {
   return OnnxModel(std::move(impl));
 }
 
-std::vector<std::pair<std::string, Dims>> OnnxModel::declared_inputs() const { return declared_inputs_of(impl_->proto); }
+std::vector<std::pair<std::string, Dims>> OnnxModel::declared_inputs() const {
+  return declared_inputs_of(impl_->proto);
+}
 
 Graph OnnxModel::import(const ImportOptions& options) {
   int opset = default_opset(impl_->proto, impl_->path);

@@ -8,16 +8,21 @@ namespace teeinfer {
 
 DType dtype_from_onnx(int onnx_type, const std::string& what) {
   switch (onnx_type) {
-    case onnx::TensorProto::FLOAT: return DType::kF32;
-    case onnx::TensorProto::INT64: return DType::kI64;
-    case onnx::TensorProto::INT32: return DType::kI32;
-    case onnx::TensorProto::UINT8: return DType::kU8;
-    case onnx::TensorProto::INT8: return DType::kS8;
-    case onnx::TensorProto::BOOL: return DType::kBool;
+    case onnx::TensorProto::FLOAT:
+      return DType::kF32;
+    case onnx::TensorProto::INT64:
+      return DType::kI64;
+    case onnx::TensorProto::INT32:
+      return DType::kI32;
+    case onnx::TensorProto::UINT8:
+      return DType::kU8;
+    case onnx::TensorProto::INT8:
+      return DType::kS8;
+    case onnx::TensorProto::BOOL:
+      return DType::kBool;
     default:
-      throw Error(ErrorCode::kUnsupported,
-                  "tensor '" + what + "' has ONNX element type " + std::to_string(onnx_type) +
-                      "; teeinfer supports float32, int64, int32, uint8, int8 and bool");
+      throw Error(ErrorCode::kUnsupported, "tensor '" + what + "' has ONNX element type " + std::to_string(onnx_type) +
+                                               "; teeinfer supports float32, int64, int32, uint8, int8 and bool");
   }
 }
 
@@ -54,12 +59,22 @@ Value value_from_tensor_proto(const onnx::TensorProto& t, const std::string& wha
     return v;
   }
   switch (v.dtype) {
-    case DType::kF32: copy_converted<decltype(t.float_data()), float>(t.float_data(), v.data, n, what); break;
-    case DType::kI64: copy_converted<decltype(t.int64_data()), int64_t>(t.int64_data(), v.data, n, what); break;
-    case DType::kI32: copy_converted<decltype(t.int32_data()), int32_t>(t.int32_data(), v.data, n, what); break;
+    case DType::kF32:
+      copy_converted<decltype(t.float_data()), float>(t.float_data(), v.data, n, what);
+      break;
+    case DType::kI64:
+      copy_converted<decltype(t.int64_data()), int64_t>(t.int64_data(), v.data, n, what);
+      break;
+    case DType::kI32:
+      copy_converted<decltype(t.int32_data()), int32_t>(t.int32_data(), v.data, n, what);
+      break;
     case DType::kU8:
-    case DType::kBool: copy_converted<decltype(t.int32_data()), uint8_t>(t.int32_data(), v.data, n, what); break;
-    case DType::kS8: copy_converted<decltype(t.int32_data()), int8_t>(t.int32_data(), v.data, n, what); break;
+    case DType::kBool:
+      copy_converted<decltype(t.int32_data()), uint8_t>(t.int32_data(), v.data, n, what);
+      break;
+    case DType::kS8:
+      copy_converted<decltype(t.int32_data()), int8_t>(t.int32_data(), v.data, n, what);
+      break;
   }
   return v;
 }

@@ -1,13 +1,12 @@
 #include "host/packer.h"
 
-#include <chrono>
-
 #include <openssl/rand.h>
 #include <unistd.h>
 
 #include <bit>
-#include <cstring>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "common/error.h"

@@ -61,21 +61,20 @@ dnnl::primitive_attr conv_attr(const ConvParams& p, int64_t first_oc, int64_t ch
 // The weights a conv primitive is created with: any layout, s8 for full int8, else f32
 // (int8 weights of a weight-only node are dequantized when loaded or streamed).
 memory::desc any_weights(const ConvShapes& s, const ConvParams& p) {
-  return memory::desc(s.wdims, p.int8.full() ? memory::data_type::s8 : memory::data_type::f32,
-                      memory::format_tag::any);
+  return memory::desc(s.wdims, p.int8.full() ? memory::data_type::s8 : memory::data_type::f32, memory::format_tag::any);
 }
 
 // `src` is described in f32; a full-int8 conv reads its u8 copy (quantize_activation).
 dnnl::convolution_forward::primitive_desc conv_pd(const Lowering& l, const ConvShapes& s, const ConvParams& p,
                                                   const memory::desc& src, const memory::desc& weights,
-                                                  const memory::desc& dst, const Dims& pads_begin,
-                                                  const Dims& pads_end, int64_t first_oc = 0) {
+                                                  const memory::desc& dst, const Dims& pads_begin, const Dims& pads_end,
+                                                  int64_t first_oc = 0) {
   DnnlWindow win = dnnl_window(p.strides, p.dilations, pads_begin, pads_end);
   memory::desc b_md =
       s.has_bias ? memory::desc({s.w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
   memory::desc x = p.int8.full() ? memory::desc(src.dims(), memory::data_type::u8, strides_of(src)) : src;
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, x,
-                                    weights, b_md, dst, win.strides, win.dilations, win.pads_begin, win.pads_end);
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, x, weights,
+                                    b_md, dst, win.strides, win.dilations, win.pads_begin, win.pads_end);
   return dnnl::convolution_forward::primitive_desc(d, conv_attr(p, first_oc, s.w[0]), l.engine());
 }
 
@@ -185,14 +184,14 @@ void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const 
   Slot dst = output_slot(l, n, y_md);  // holds the residual when one is fused
   Slot bias = s.has_bias ? conv_bias(l, n, p, memory::desc({s.w[0]}, f32, memory::format_tag::a)) : Slot{};
   Slot src = conv_source(l, n, p, src_f32);
-  const Value& w = l.graph().value(n.inputs[1]);
-  const bool int8 = w.dtype == DType::kS8;
+  const Value& weight = l.graph().value(n.inputs[1]);
+  const bool int8 = weight.dtype == DType::kS8;
   ConvParams conv_p = p;  // the residual and what follows it are applied by the add
   if (p.fused_sum) {
     conv_p.fused_sum = false;
     conv_p.post_ops.clear();
   }
-  const auto filter_bytes = static_cast<int64_t>(byte_size(w.dtype, s.w, n.name)) / s.w[0];
+  const auto filter_bytes = static_cast<int64_t>(byte_size(weight.dtype, s.w, n.name)) / s.w[0];
   // By tile width, and first channel when full int8 (the output scales differ per tile).
   std::map<std::pair<int64_t, int64_t>, dnnl::convolution_forward::primitive_desc> pds;
   auto pd_for = [&](int64_t first, int64_t r) -> const dnnl::convolution_forward::primitive_desc& {
@@ -213,9 +212,9 @@ void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const 
   for (int w = 0; w < l.stream_window_count(); ++w) {
     const auto& pd = pd_for(0, tile);
     std::string k = " (tile window " + std::to_string(w) + ")";
-    windows.push_back(
-        {l.scratch(memory::desc({tile * filter_bytes}, memory::data_type::u8, memory::format_tag::a), wname + k + " staging"),
-         l.scratch(pd.weights_desc(), wname + k), l.scratch(pd.dst_desc(), n.name + k + " output")});
+    windows.push_back({l.scratch(memory::desc({tile * filter_bytes}, memory::data_type::u8, memory::format_tag::a),
+                                 wname + k + " staging"),
+                       l.scratch(pd.weights_desc(), wname + k), l.scratch(pd.dst_desc(), n.name + k + " output")});
   }
   memory::dims y_strides = strides_of(y_md);
   for (int64_t first = 0; first < s.w[0]; first += tile) {

@@ -51,7 +51,9 @@ void lower_gemm_in_windows(Lowering& l, const Node& n, const memory::desc& a_md,
   size_t row_bytes = static_cast<size_t>(k) * (full ? 1 : sizeof(float));
   int64_t by_window = static_cast<int64_t>(l.options().stream_window_bytes / row_bytes);
   int64_t rows = std::min<int64_t>(nn, std::max<int64_t>(by_window / granularity, 1) * granularity);
-  l.note_strategy(n, std::string(full ? "int8 compute, weights" : int8 ? "int8 weights, dequantized" : "weights") +
+  l.note_strategy(n, std::string(full   ? "int8 compute, weights"
+                                 : int8 ? "int8 weights, dequantized"
+                                        : "weights") +
                          (streamed ? " streamed" : "") + " in windows of " + std::to_string(rows) + " rows");
   Slot a = l.input(n.inputs[0], Layout::kPlain);
   a = Slot{a.buffer, a_md, a.offset};
@@ -82,26 +84,28 @@ void lower_gemm_in_windows(Lowering& l, const Node& n, const memory::desc& a_md,
     if (!pds.count(key)) {
       dnnl::primitive_attr window_attr = attr;  // full int8: per-column scales of this window
       if (full) window_attr.set_output_scales(1 << 1, int8_output_scales(p.int8, first, r, p.alpha));
-      pds.emplace(key, dnnl::matmul::primitive_desc(dnnl::matmul::desc(a.md, w_md, b_md, y_md), window_attr,
-                                                    l.engine()));
+      pds.emplace(key,
+                  dnnl::matmul::primitive_desc(dnnl::matmul::desc(a.md, w_md, b_md, y_md), window_attr, l.engine()));
     }
     const auto& pd = pds.at(key);
     std::string label = " rows " + std::to_string(first) + "+" + std::to_string(r);
     memory::desc q_md({r * k}, s8, memory::format_tag::a);
-    Slot q = !int8     ? Slot{}
+    Slot q = !int8      ? Slot{}
              : streamed ? Slot{l.stream_window(int8_windows, index).buffer, q_md}
                         : Slot{resident_int8.buffer, q_md, resident_int8.offset + static_cast<size_t>(first * k)};
-    if (streamed) l.add_stream(b, first, r, int8 ? q : Slot{l.stream_window(windows, index).buffer,
-                                                           memory::desc({r * k}, f32, memory::format_tag::a)});
+    if (streamed)
+      l.add_stream(
+          b, first, r,
+          int8 ? q : Slot{l.stream_window(windows, index).buffer, memory::desc({r * k}, f32, memory::format_tag::a)});
     Slot weights = full ? Slot{q.buffer, w_md, q.offset} : view_at(l.stream_window(windows, index), w_md, 0);
     if (int8 && !full) {
       std::vector<float> scales = scale_rows(p.int8.weight_scales, first, r);
-      l.add_custom(
-          "dequantize " + bname + label, "dequantize_int8",
-          [r, k, scales](const std::vector<void*>& ptrs) {
-            dequantize_rows(static_cast<const int8_t*>(ptrs[0]), scales.data(), r, k, static_cast<float*>(ptrs[1]));
-          },
-          {q, Slot{weights.buffer, memory::desc({r * k}, f32, memory::format_tag::a)}});
+      l.add_custom("dequantize " + bname + label, "dequantize_int8",
+                   [r, k, scales](const std::vector<void*>& ptrs) {
+                     dequantize_rows(static_cast<const int8_t*>(ptrs[0]), scales.data(), r, k,
+                                     static_cast<float*>(ptrs[1]));
+                   },
+                   {q, Slot{weights.buffer, memory::desc({r * k}, f32, memory::format_tag::a)}});
     }
     std::vector<std::pair<int, Slot>> args{
         {DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, view_at(out, y_md, first)}};

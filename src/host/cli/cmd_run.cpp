@@ -204,7 +204,8 @@ int run_stack(Session& session, const HostTensor& x, const std::string& name, co
     return 0;
   }
   std::printf("ran %lld inputs of %s; outputs %s%s\n", static_cast<long long>(count), dims_to_string(want).c_str(),
-              dims_to_string(y_dims).c_str(), output.empty() ? " (give --output to keep them)" : (" -> " + output).c_str());
+              dims_to_string(y_dims).c_str(),
+              output.empty() ? " (give --output to keep them)" : (" -> " + output).c_str());
   return 0;
 }
 

@@ -8,13 +8,13 @@
 #include "common/sealed_format.h"
 #include "common/units.h"
 #include "enclave/sealed_model.h"
+#include "host/calibration.h"
 #include "host/cli/commands.h"
+#include "host/cluster_weights.h"
 #include "host/file_host.h"
 #include "host/key_file.h"
 #include "host/model_loader.h"
 #include "host/packer.h"
-#include "host/calibration.h"
-#include "host/cluster_weights.h"
 #include "host/quantize_weights.h"
 #include "host/runner.h"
 
@@ -90,9 +90,10 @@ int pack(const PackOptions& p) {
   if (p.quantize != "none") {
     quantized = quantize_weights(g, p.quantize == "all" ? QuantizeTarget::kAll : QuantizeTarget::kFullyConnected);
     if (quantized.total() == 0)
-      throw Error(ErrorCode::kBadArgument, "--quantize " + p.quantize + ": '" + p.onnx + "' has no " +
-                                               (p.quantize == "fc" ? "fully-connected layer" : "Conv or fully-connected layer") +
-                                               " with constant float32 weights");
+      throw Error(ErrorCode::kBadArgument,
+                  "--quantize " + p.quantize + ": '" + p.onnx + "' has no " +
+                      (p.quantize == "fc" ? "fully-connected layer" : "Conv or fully-connected layer") +
+                      " with constant float32 weights");
   }
   int full_int8 = ranges.empty() ? 0 : set_input_scales(g, ranges);
   if (p.cluster > 0) {

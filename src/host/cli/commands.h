@@ -40,8 +40,8 @@ struct PackOptions {
   std::string quantize = "none";  // none | fc | all: which layers get int8 weights
   std::string calibrate;          // .npy or image directory: full int8 where it can be
   int calibration_samples = 64;
-  std::string compress = "none";  // none | zstd | lz4 | palette4 | auto
-  int cluster = 0;                // int8 weights snapped to this many shared values (0: off)
+  std::string compress = "none";      // none | zstd | lz4 | palette4 | auto
+  int cluster = 0;                    // int8 weights snapped to this many shared values (0: off)
   std::string cluster_layers = "fc";  // fc | all
   uint64_t model_version = 1;
   bool quiet = false;

@@ -77,8 +77,10 @@ int main(int argc, char** argv) {
   cli::RunOptions run_opts;
   CLI::App* run = app.add_subcommand("run", "run a model on one input; print top classes and latency");
   add_model_options(run, run_model);
-  run->add_option("--input", run_opts.input, "input tensor (.npy, float32 C order) or image (PNG, JPEG, BMP); an .npy of K inputs stacked along dim 0 "
-                  "runs each and writes K outputs stacked the same way")
+  run->add_option(
+         "--input", run_opts.input,
+         "input tensor (.npy, float32 C order) or image (PNG, JPEG, BMP); an .npy of K inputs stacked along dim 0 "
+         "runs each and writes K outputs stacked the same way")
       ->required();
   run->add_option("--output", run_opts.output, "write the first output tensor as .npy (float32)");
   run->add_option("--repeat", run_opts.repeat, "timed runs")->check(CLI::Range(1, 100000))->capture_default_str();
