@@ -41,8 +41,7 @@ Graph dequantized(const Graph& q) {
     dequantize_rows(reinterpret_cast<const int8_t*>(v.data.data()), w->weight_scales.data(), rows, cols, f.data());
     v.dtype = DType::kF32;
     v.data.assign(reinterpret_cast<const uint8_t*>(f.data()), reinterpret_cast<const uint8_t*>(f.data() + f.size()));
-    if (n.op == OpKind::kConv) std::get<ConvParams>(n.params).int8 = {};
-    if (n.op == OpKind::kGemm) std::get<GemmParams>(n.params).int8 = {};
+    *int8_params_of(n) = {};
   }
   return g;
 }

@@ -71,10 +71,25 @@ const char* eltwise_name(EltwiseKind kind) {
   return "?";
 }
 
+namespace {
+
+// The Int8Weights member of a Conv or Gemm node, const when the node is.
+template <class N>
+auto* int8_member(N& n) {
+  using Result = decltype(&std::get<ConvParams>(n.params).int8);
+  if (n.op == OpKind::kConv) return &std::get<ConvParams>(n.params).int8;
+  if (n.op == OpKind::kGemm) return &std::get<GemmParams>(n.params).int8;
+  return Result{nullptr};
+}
+
+}  // namespace
+
+Int8Weights* int8_params_of(Node& n) {
+  return int8_member(n);
+}
+
 const Int8Weights* int8_weights_of(const Node& n) {
-  const Int8Weights* q = nullptr;
-  if (n.op == OpKind::kConv) q = &std::get<ConvParams>(n.params).int8;
-  if (n.op == OpKind::kGemm) q = &std::get<GemmParams>(n.params).int8;
+  const Int8Weights* q = int8_member(n);
   return q && q->active() ? q : nullptr;
 }
 

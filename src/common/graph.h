@@ -182,6 +182,9 @@ const char* eltwise_name(EltwiseKind kind);
 // (host/quantize_weights.h).
 // The int8 parameters of a Conv or Gemm node (nullptr for other ops or fp32 weights).
 const Int8Weights* int8_weights_of(const Node& n);
+// The int8 parameters a Conv or Gemm node carries, active or not (nullptr for other ops):
+// where the packer sets them.
+Int8Weights* int8_params_of(Node& n);
 
 void validate_graph(const Graph& g, bool constant_bytes_present = true);
 

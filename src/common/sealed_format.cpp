@@ -368,6 +368,12 @@ uint32_t SealedTensor::chunk_stored_bytes(uint32_t k) const {
   return stored_bytes.empty() ? chunk_plain_bytes(k) : stored_bytes[k];
 }
 
+uint64_t SealedTensor::stored_total() const {
+  uint64_t total = 0;
+  for (uint32_t k = 0; k < chunk_count; ++k) total += chunk_stored_bytes(k);
+  return total;
+}
+
 std::vector<uint8_t> encode_manifest(const Manifest& m) {
   const Graph& g = m.graph;
   ByteWriter w;

@@ -56,6 +56,7 @@ struct SealedTensor {
   std::vector<uint32_t> stored_bytes = {};
   uint32_t chunk_plain_bytes(uint32_t chunk_in_tensor) const;
   uint32_t chunk_stored_bytes(uint32_t chunk_in_tensor) const;
+  uint64_t stored_total() const;  // all chunks as stored
   bool chunk_compressed(uint32_t k) const { return chunk_stored_bytes(k) != chunk_plain_bytes(k); }
 };
 // Largest chunk the format allows (plaintext), so one chunk always fits a small budget.

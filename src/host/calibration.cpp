@@ -14,15 +14,9 @@
 namespace teeinfer {
 namespace {
 
-int64_t elements(const Dims& d) {
-  int64_t n = 1;
-  for (int64_t x : d) n *= x;
-  return n;
-}
-
 std::vector<HostTensor> batches_from_npy(const std::string& path, const Dims& input_dims, int limit) {
   HostTensor all = read_npy(path);
-  const int64_t sample = elements(input_dims) / input_dims[0];
+  const int64_t sample = element_count(input_dims, "--calibrate") / input_dims[0];
   if (all.dims.size() < input_dims.size() - 1 || sample == 0 || all.data.size() % static_cast<size_t>(sample) != 0 ||
       !std::equal(input_dims.end() - static_cast<long>(input_dims.size() - 1), input_dims.end(),
                   all.dims.end() - static_cast<long>(input_dims.size() - 1)))
@@ -88,11 +82,10 @@ std::map<ValueId, ValueRange> measure_input_ranges(const Graph& g, const std::ve
     if (n.op == OpKind::kConv || (n.op == OpKind::kGemm && std::get<GemmParams>(n.params).trans_b))
       wanted.insert(n.inputs[0]);
   Graph probe = g;  // the same graph, with every wanted activation also an output
-  std::vector<ValueId> observed;
   for (ValueId v : wanted)
     if (v != g.inputs[0] && std::find(g.outputs.begin(), g.outputs.end(), v) == g.outputs.end())
       probe.outputs.push_back(v);
-  observed = probe.outputs;
+  const std::vector<ValueId>& observed = probe.outputs;
   NativePlatform platform;
   Session session(probe, platform);
   std::map<ValueId, ValueRange> ranges;

@@ -146,7 +146,7 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
   for (const SealedTensor& t : m.tensors) {
     h.chunk_count += t.chunk_count;
     stats.weight_bytes += t.bytes;
-    for (uint32_t k = 0; k < t.chunk_count; ++k) stats.stored_weight_bytes += t.chunk_stored_bytes(k);
+    stats.stored_weight_bytes += t.stored_total();
     stats.compressed_tensors += t.codec != Codec::kNone;
   }
   h.file_bytes = h.chunks_offset + stats.stored_weight_bytes + uint64_t{h.chunk_count} * kTagBytes;

@@ -22,7 +22,7 @@ bool quantizable(const Value& w) {
 
 // The node's Int8Weights, when it is a Conv or a transB Gemm; nullptr otherwise.
 Int8Weights* int8_slot(Node& n, QuantizeTarget target) {
-  if (n.op == OpKind::kConv && target == QuantizeTarget::kAll) return &std::get<ConvParams>(n.params).int8;
+  if (n.op == OpKind::kConv) return target == QuantizeTarget::kAll ? int8_params_of(n) : nullptr;
   if (n.op != OpKind::kGemm) return nullptr;
   auto& p = std::get<GemmParams>(n.params);
   // The int8 kernel adds C as a bias: a constant prescaled C, or none.
@@ -54,10 +54,8 @@ QuantizeCounts quantize_weights(Graph& g, QuantizeTarget target) {
 int set_input_scales(Graph& g, const std::map<ValueId, ValueRange>& ranges) {
   int full = 0;
   for (Node& n : g.nodes) {
-    Int8Weights* q = n.op == OpKind::kConv   ? &std::get<ConvParams>(n.params).int8
-                     : n.op == OpKind::kGemm ? &std::get<GemmParams>(n.params).int8
-                                             : nullptr;
-    if (!q || !q->active()) continue;
+    if (!int8_weights_of(n)) continue;
+    Int8Weights* q = int8_params_of(n);
     auto it = ranges.find(n.inputs[0]);
     // A negative input would need s8 activations (and oneDNN's weight compensation); such
     // nodes (typically the first conv, on a normalised image) stay weight-only.

@@ -152,8 +152,7 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
     for (const SealedTensor& t : sealed.tensors()) {
       std::vector<std::byte> plain(t.bytes);
       sealed.read(t.value, plain.data(), plain.size());
-      uint64_t stored = 0;
-      for (uint32_t k = 0; k < t.chunk_count; ++k) stored += t.chunk_stored_bytes(k);
+      uint64_t stored = t.stored_total();
       wipe(plain.data(), plain.size());
       total += t.bytes;
       j["tensors"].push_back({{"name", g.value(t.value).name},
