@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Runs the sealed-loader fuzz target for N seconds from fresh seeds; prints executions and
-# crashes, and fails on any crash.   run_fuzz.sh BUILD_DIR SECONDS SOURCE_DIR
+# Runs one libFuzzer target for N seconds from its seed directories; prints executions,
+# coverage and crashes, and fails on any crash, leak, timeout or out-of-memory.
+#   run_fuzz.sh TARGET_BINARY SECONDS SEED_DIR...
+# Seed directories that do not exist are skipped. New inputs go to a scratch corpus, so the
+# committed seeds are never modified.
 set -euo pipefail
-build=$1 seconds=$2 src=$3
+target=$1 seconds=$2
+shift 2
+name=$(basename "$target")
 corpus=$(mktemp -d)
 artifacts=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-"$build/write_seeds" "$src/tests/data/tiny_sealed.onnx" "$corpus"
+seeds=()
+for d in "$@"; do [ -d "$d" ] && seeds+=("$d"); done
 set +e
-"$build/fuzz_sealed_loader" "$corpus" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 \
-  -artifact_prefix="$artifacts/" 2> "$artifacts/log"
+"$target" "$corpus" "${seeds[@]}" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 \
+  -timeout=25 -artifact_prefix="$artifacts/" 2> "$artifacts/log"
 rc=$?
 set -e
-grep -E "stat::number_of_executed_units|stat::peak_rss_mb|cov:" "$artifacts/log" | tail -3 || true
+grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$artifacts/log" || true
+grep -E "^#[0-9]+" "$artifacts/log" | tail -1 || true
 crashes=$(find "$artifacts" -name 'crash-*' -o -name 'leak-*' -o -name 'oom-*' -o -name 'timeout-*' | wc -l)
-echo "fuzz_sealed_loader: ${seconds}s, exit $rc, crashes $crashes"
+echo "$name: ${seconds}s, exit $rc, crashes $crashes"
 if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
-  tail -40 "$artifacts/log"
+  tail -60 "$artifacts/log"
   echo "artifacts in $artifacts"
   exit 1
 fi
