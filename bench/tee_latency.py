@@ -7,10 +7,12 @@ sealed once, then run natively (`--tee none`) and inside the emulated EPC
 median over two native processes, one before the EPC sweep and one after it, so drift
 on a shared machine shows up in the spread instead of the ratios.
 
-Two in-TEE numbers per point, both over native:
+Three in-TEE numbers per point:
   wall      the emulated run's measured latency (this machine's userfaultfd pager);
-  modelled  wall - emulator overhead + faults x --fault-cycles at the TSC rate (SGX's cost).
-Counters per inference (faults, evictions, bytes decrypted) explain the curve.
+  compute   the same session timed while its whole region is resident (no faults);
+  modelled  compute + faults x --fault-cycles + host calls x --ocall-cycles at the TSC rate
+            (SGX's costs; tee/sim/sgx_latency_model.h). Ratios are over native.
+Counters per inference (faults, evictions, host calls, bytes decrypted) explain the curve.
 Writes bench/out/tee_latency.{md,json,png}.
 
   make bench-cliff                        # planned and unmodified, VGG-16 and ResNet-50
@@ -33,7 +35,8 @@ from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh, 
 def run_json(args, model, key, mode, tee, epc=None, repeat=None):
     cmd = [args.teeinfer, "run", model, "--key", key, "--input", model.replace(".tee", ".input.npy"), "--json",
            "--threads", "1", "--mode", mode, "--tee", tee, "--warmup", str(args.warmup), "--repeat",
-           str(repeat or args.repeat), "--fault-cycles", str(args.fault_cycles)]
+           str(repeat or args.repeat), "--fault-cycles", str(args.fault_cycles), "--ocall-cycles",
+           str(args.ocall_cycles)]
     if epc:
         cmd += ["--epc", f"{epc}MiB"]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -58,7 +61,8 @@ def sweep(args, name, key, mode, progress):
             continue
         e = j["epc"]
         points.append({"epc_mib": epc, "wall_ms": j["latency_ms"]["median"],
-                       "modelled_ms": e["modelled_sgx_latency_ms"], **e["per_run"],
+                       "modelled_ms": e["modelled_sgx_latency_ms"], "compute_ms": e["compute_ms"],
+                       "fault_ms": e["fault_ms"], "transition_ms": e["transition_ms"], **e["per_run"],
                        "peak_resident_bytes": e["peak_resident_bytes"], "pager": e["pager"],
                        "arena_bytes": j["arena_bytes"], "streamed_bytes": j.get("streamed_bytes_per_run", 0)})
     samples += run_json(args, model, key, mode, "none", repeat=native_repeat)["latency_ms"]["samples"]
@@ -66,29 +70,31 @@ def sweep(args, name, key, mode, progress):
     for p in (p for p in points if not p.get("infeasible")):
         p["wall_ratio"] = p["wall_ms"] / native_ms
         p["modelled_ratio"] = p["modelled_ms"] / native_ms
+        p["compute_ratio"] = p["compute_ms"] / native_ms
     return {"model": name, "mode": mode, "native_ms": native_ms, "native_min_ms": float(min(samples)),
             "native_max_ms": float(max(samples)), "arena_bytes": native["arena_bytes"], "points": points}
 
 
 def table(rows, args):
     lines = [f"Batch 1, 1 thread, fp32; each point: median of {args.repeat} runs after {args.warmup} warm-up run(s); "
-             f"{args.fault_cycles} cycles per modelled SGX fault. Generated {time.strftime('%Y-%m-%d')} by "
+             f"{args.fault_cycles} cycles per modelled SGX fault, {args.ocall_cycles} per host call (OCALL). "
+             "Modelled SGX = compute (same plan, no faults) + faults x fault cost + host calls x OCALL cost. Generated {time.strftime('%Y-%m-%d')} by "
              "`make bench-cliff` (bench/tee_latency.py).", ""]
     for r in rows:
         lines += [f"**{r['model']}, {r['mode']} mode**: native {r['native_ms']:.1f} ms "
                   f"(range {r['native_min_ms']:.1f}-{r['native_max_ms']:.1f}), secure memory needed "
                   f"{r['arena_bytes'] / 2**20:.1f} MiB", "",
-                  "| EPC MiB | wall ms | wall/native | modelled SGX ms | modelled/native | faults | evictions | "
-                  "MiB paged in | pager ms | arena MiB | weights streamed MiB/run |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| EPC MiB | wall ms | wall/native | compute ms | modelled SGX ms | modelled/native | faults | "
+                  "host calls | evictions | MiB paged in | arena MiB | weights streamed MiB/run |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for p in r["points"]:
             if p.get("infeasible"):
-                lines.append(f"| {p['epc_mib']} | does not fit (see `teeinfer plan`) | | | | | | | | | |")
+                lines.append(f"| {p['epc_mib']} | does not fit (see `teeinfer plan`) | | | | | | | | | | |")
                 continue
-            lines.append(f"| {p['epc_mib']} | {p['wall_ms']:.1f} | {p['wall_ratio']:.2f} | {p['modelled_ms']:.1f} | "
-                         f"{p['modelled_ratio']:.2f} | {p['faults']:.0f} | {p['evictions']:.0f} | "
-                         f"{p['bytes_decrypted'] / 2**20:.1f} | {p['pager_ms']:.1f} | {p['arena_bytes'] / 2**20:.1f} | "
-                         f"{p['streamed_bytes'] / 2**20:.1f} |")
+            lines.append(f"| {p['epc_mib']} | {p['wall_ms']:.1f} | {p['wall_ratio']:.2f} | {p['compute_ms']:.1f} | "
+                         f"{p['modelled_ms']:.1f} | {p['modelled_ratio']:.2f} | {p['faults']:.0f} | "
+                         f"{p['host_calls']:.0f} | {p['evictions']:.0f} | {p['bytes_decrypted'] / 2**20:.1f} | "
+                         f"{p['arena_bytes'] / 2**20:.1f} | {p['streamed_bytes'] / 2**20:.1f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -128,6 +134,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--fault-cycles", type=int, default=40000)
+    ap.add_argument("--ocall-cycles", type=int, default=8000)
     ap.add_argument("--model-dir", default=MODEL_DIR)
     ap.add_argument("--teeinfer", default=TEEINFER)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))

@@ -1,6 +1,7 @@
 // Untrusted input must give a clear teeinfer::Error (and, from the CLI, a one-line
 // message and a non-zero exit), never a crash or a wrong answer.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -270,26 +271,48 @@ double json_number(const std::string& text, const std::string& key) {
   return std::stod(text.substr(text.find(':', at) + 1));
 }
 
+// The modelled SGX time is the fault-free compute time of the same plan plus counted
+// faults and host calls at their cycle costs: the test checks counts and that formula on
+// the numbers the run reports, never one measured time against another (those flip
+// between CPUs: on a host with cheap faults the emulated wall time is below the model).
+void expect_modelled_formula(const std::string& out) {
+  const double hz = json_number(out, "cycles_per_second"), compute = json_number(out, "compute_ms");
+  const double faults = json_number(out, "faults"), calls = json_number(out, "host_calls");
+  const double expected = compute + faults * json_number(out, "fault_cycles") / hz * 1e3 +
+                          calls * json_number(out, "ocall_cycles") / hz * 1e3;
+  EXPECT_GT(hz, 1e8) << out;
+  EXPECT_GT(compute, 0.0) << out;
+  EXPECT_EQ(json_number(out, "compute_faults_per_run"), 0.0) << "the compute pass holds the whole region\n" << out;
+  EXPECT_NEAR(json_number(out, "modelled_sgx_latency_ms"), expected, 1e-9 * expected) << out;
+  EXPECT_NEAR(json_number(out, "fault_ms"), faults * json_number(out, "fault_cycles") / hz * 1e3, 1e-9 * expected);
+}
+
 TEST(CliSim, EmulatedEpcReportsPagingAndModelledLatency) {
   std::string base =
       "run " + kSrc + "/models/fmnist_vgg.onnx --input " + kSrc + "/tests/data/shirt.png --json --repeat 3";
   CliResult fits = run_cli(base + " --tee sim --epc 64MiB");
   ASSERT_EQ(fits.exit_code, 0) << fits.output;
   EXPECT_EQ(json_number(fits.output, "faults"), 0.0) << "a 2 MiB arena fits a 64 MiB EPC: no faults after warm-up";
+  EXPECT_EQ(json_number(fits.output, "host_calls"), 0.0) << "an ONNX model's weights are not read through the host";
+  expect_modelled_formula(fits.output);
   // The unmodified baseline does not fit 1 MiB and pages; the planned mode fits it by
   // streaming weights, and never faults.
   CliResult small = run_cli(base + " --tee sim --epc 1MiB --mode unmodified");
   ASSERT_EQ(small.exit_code, 0) << small.output;
   EXPECT_GT(json_number(small.output, "faults"), 100.0) << small.output;
   EXPECT_GT(json_number(small.output, "evictions"), 100.0) << small.output;
-  double wall = json_number(small.output, "wall_latency_ms"),
-         modelled = json_number(small.output, "modelled_sgx_latency_ms");
-  EXPECT_GT(modelled, 0.0);
-  EXPECT_LT(modelled, wall) << "the modelled time removes the emulator's own (slower) fault handling";
+  EXPECT_EQ(json_number(small.output, "fault_cycles"), 40000.0);
+  EXPECT_EQ(json_number(small.output, "ocall_cycles"), 8000.0);
+  expect_modelled_formula(small.output);
+  // Free faults: the model is the compute time itself.
+  CliResult free = run_cli(base + " --tee sim --epc 1MiB --mode unmodified --fault-cycles 0 --ocall-cycles 0");
+  ASSERT_EQ(free.exit_code, 0) << free.output;
+  EXPECT_EQ(json_number(free.output, "modelled_sgx_latency_ms"), json_number(free.output, "compute_ms"));
   CliResult planned = run_cli(base + " --tee sim --epc 1MiB");
   ASSERT_EQ(planned.exit_code, 0) << planned.output;
   EXPECT_EQ(json_number(planned.output, "faults"), 0.0) << planned.output;
   EXPECT_GT(json_number(planned.output, "streamed_bytes_per_run"), 0.0) << planned.output;
+  expect_modelled_formula(planned.output);
   CliResult too_small = run_cli(base + " --tee sim --epc 256KiB");
   EXPECT_EQ(too_small.exit_code, 1) << too_small.output;
   EXPECT_NE(too_small.output.find("needs at least"), std::string::npos) << too_small.output;
@@ -297,6 +320,28 @@ TEST(CliSim, EmulatedEpcReportsPagingAndModelledLatency) {
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_NE(bad.output.find("--epc"), std::string::npos) << bad.output;
   EXPECT_NE(run_cli(base + " --tee sgx").exit_code, 0);
+  EXPECT_NE(run_cli(base + " --tee sim --ocall-cycles -1").exit_code, 0);
+}
+
+// A sealed model streamed under a small EPC reads its chunks through the host at every
+// run: each read is a host call in the model, at least one per chunk decrypted.
+TEST(CliSim, SealedStreamingCountsHostCalls) {
+  std::string dir = ::testing::TempDir() + "clisim_sealed_" + std::to_string(::getpid()) + "/";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  ASSERT_EQ(run_cli("keygen -o " + dir + "k.bin").exit_code, 0);
+  CliResult pack = run_cli("pack " + kSrc + "/models/fmnist_vgg.onnx -o " + dir + "m.tee --key " + dir +
+                           "k.bin --chunk-size 64KiB --quiet");
+  ASSERT_EQ(pack.exit_code, 0) << pack.output;
+  CliResult r = run_cli("run " + dir + "m.tee --key " + dir + "k.bin --input " + kSrc +
+                        "/tests/data/shirt.png --json --repeat 2 --tee sim --epc 1MiB");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(json_number(r.output, "faults"), 0.0) << r.output;
+  const double calls = json_number(r.output, "host_calls"), chunks = json_number(r.output, "chunks");
+  EXPECT_GT(chunks, 0.0) << r.output;
+  EXPECT_GE(calls, chunks) << r.output;
+  EXPECT_GT(json_number(r.output, "transition_ms"), 0.0) << r.output;
+  expect_modelled_formula(r.output);
+  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(Units, SizesTakeUnitsAndFractionsAndRejectTheRest) {

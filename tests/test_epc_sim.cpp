@@ -15,6 +15,7 @@
 #include "host/packer.h"
 #include "tee/none/native_platform.h"
 #include "tee/sim/epc_region.h"
+#include "tee/sim/sgx_latency_model.h"
 
 using namespace teeinfer;
 
@@ -74,6 +75,26 @@ TEST_P(EpcSim, RoundTripUnderHeavyEvictionOneThread) {
   EXPECT_GT(s.reloads, 500u);
   EXPECT_LE(s.peak_resident_bytes, 16 * kPage);
   EXPECT_EQ(s.bytes_encrypted, s.evictions * kPage);
+}
+
+// The resident limit can rise to the whole region (how `run` measures fault-free compute)
+// and fall back, evicting the oldest pages at once.
+TEST_P(EpcSim, ResidentLimitRisesAndFalls) {
+  EpcRegion epc(64 * kPage, 16 * kPage, GetParam());
+  fill(epc.data(), 0, 64, 7);
+  epc.set_resident_limit(epc.size());
+  EXPECT_EQ(epc.resident_limit_bytes(), 64 * kPage);
+  EXPECT_EQ(count_mismatches(epc.data(), 0, 64, 7), 0u);  // brings the 48 evicted pages back
+  epc.reset_stats();
+  EXPECT_EQ(count_mismatches(epc.data(), 0, 64, 7), 0u);
+  EXPECT_EQ(epc.stats().faults, 0u) << "every page fits: a second sweep does not fault";
+  epc.set_resident_limit(16 * kPage);
+  EpcStats s = epc.stats();
+  EXPECT_EQ(s.evictions, 48u) << "lowering the limit evicts down to it at once";
+  EXPECT_EQ(count_mismatches(epc.data(), 0, 64, 7), 0u);
+  EXPECT_LE(epc.stats().peak_resident_bytes, 64 * kPage);
+  epc.set_resident_limit(0);
+  EXPECT_EQ(epc.resident_limit_bytes(), EpcRegion::kMinResidentBytes) << "never below the minimum";
 }
 
 TEST_P(EpcSim, RoundTripUnderHeavyEvictionTwoThreads) {
@@ -199,3 +220,39 @@ TEST(EpcSimPlatform, ModelsRunOnTheEmulatedEpcWithNativeResults) {
 }
 
 }  // namespace
+
+// Item 11 of the hardening review: the page version is 64-bit in the nonce, so evicting a
+// page 2^32 times does not repeat a nonce (the old layout kept only its low 32 bits).
+TEST(EpcNonce, VersionsBeyond32BitsGiveDistinctNonces) {
+  uint8_t a[12], b[12], c[12];
+  EpcRegion::page_nonce(5, 1, a);
+  EpcRegion::page_nonce(5, 1 + (uint64_t{1} << 32), b);
+  EpcRegion::page_nonce(6, 1, c);
+  EXPECT_NE(std::memcmp(a, b, 12), 0);
+  EXPECT_NE(std::memcmp(a, c, 12), 0);
+}
+
+// The modelled SGX latency is a formula on counted events and one measured time.
+TEST(SgxLatencyModel, AddsFaultAndTransitionCyclesToCompute) {
+  SgxLatency l = model_sgx_latency({.compute_ms = 2.0,
+                                    .faults_per_run = 100,
+                                    .host_calls_per_run = 10,
+                                    .fault_cycles = 40000,
+                                    .transition_cycles = 8000,
+                                    .cycles_per_second = 2e9});
+  EXPECT_DOUBLE_EQ(l.compute_ms, 2.0);
+  EXPECT_DOUBLE_EQ(l.fault_ms, 2.0);        // 100 x 40,000 cycles at 2 GHz
+  EXPECT_DOUBLE_EQ(l.transition_ms, 0.04);  // 10 x 8,000 cycles
+  EXPECT_DOUBLE_EQ(l.modelled_ms, 4.04);
+  SgxLatency free = model_sgx_latency({.compute_ms = 3.5,
+                                       .faults_per_run = 7,
+                                       .host_calls_per_run = 9,
+                                       .fault_cycles = 0,
+                                       .transition_cycles = 0,
+                                       .cycles_per_second = 1e9});
+  EXPECT_DOUBLE_EQ(free.modelled_ms, 3.5) << "with free faults and exits, SGX time is compute time";
+  EXPECT_THROW(model_sgx_latency({.compute_ms = -1, .cycles_per_second = 1e9}), Error);
+  EXPECT_THROW(model_sgx_latency({.compute_ms = 1, .faults_per_run = -2, .cycles_per_second = 1e9}), Error);
+  EXPECT_THROW(model_sgx_latency({.compute_ms = 1, .cycles_per_second = 0}), Error);
+  EXPECT_GT(measured_tsc_hz(), 1e8);
+}

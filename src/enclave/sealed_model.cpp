@@ -27,17 +27,18 @@ constexpr uint64_t kMaxManifestBytes = uint64_t{256} << 20;
                                         "of different models)");
 }
 
-void read_exactly(HostInterface& host, uint64_t offset, void* dst, size_t n, const char* what) {
-  if (!host.read_model(offset, dst, n))
+}  // namespace
+
+void SealedModel::read_host(uint64_t offset, void* dst, size_t n, const char* what) {
+  ++stats_.host_calls;
+  if (!host_.read_model(offset, dst, n))
     throw Error(ErrorCode::kIo, std::string("sealed model: cannot read the ") + what + " from the host");
 }
-
-}  // namespace
 
 SealedModel::SealedModel(HostInterface& host, KeyProvider& keys, const SealedLoadOptions& options) : host_(host) {
   uint64_t size = host.model_bytes();
   uint8_t header_bytes[kHeaderBytes] = {};
-  if (size >= kHeaderBytes) read_exactly(host, 0, header_bytes, kHeaderBytes, "header");
+  if (size >= kHeaderBytes) read_host(0, header_bytes, kHeaderBytes, "header");
   header_ = decode_header(header_bytes, size);  // checks the size first: a short file fails there
   if (header_.model_version < options.min_version)
     throw Error(ErrorCode::kBadInput, "sealed model: version " + std::to_string(header_.model_version) +
@@ -58,7 +59,7 @@ void SealedModel::unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes
     throw Error(ErrorCode::kBadArgument, "sealed model: the key given is not the one this model was sealed for");
   }
   uint8_t wrapped[kWrappedKeyBytes];
-  read_exactly(host_, kHeaderBytes, wrapped, sizeof wrapped, "wrapped key");
+  read_host(kHeaderBytes, wrapped, sizeof wrapped, "wrapped key");
   bool ok = aes_gcm_decrypt(kek, wrapped, header_bytes, kHeaderBytes, wrapped + kNonceBytes, 32,
                             wrapped + kNonceBytes + 32, data_key_.data());
   wipe(kek.data(), kek.size());
@@ -69,7 +70,7 @@ void SealedModel::read_manifest(const uint8_t* header_bytes) {
   uint64_t n = header_.manifest_bytes;
   if (n > kMaxManifestBytes) throw Error(ErrorCode::kBadModel, "sealed model: manifest larger than 256 MiB");
   std::vector<uint8_t> buf(static_cast<size_t>(n));
-  read_exactly(host_, kManifestOffset, buf.data(), buf.size(), "manifest");
+  read_host(kManifestOffset, buf.data(), buf.size(), "manifest");
   size_t plain = buf.size() - kTagBytes;
   auto nonce = manifest_nonce();
   if (!aes_gcm_decrypt(data_key_, nonce.data(), header_bytes, kHeaderBytes, buf.data(), plain, buf.data() + plain,
@@ -138,7 +139,7 @@ void SealedModel::decrypt_compressed(const SealedTensor& t, uint32_t k, GcmDecry
   uint8_t* scratch = reinterpret_cast<uint8_t*>(scratch_);
   uint32_t stored = t.chunk_stored_bytes(k), plain = t.chunk_plain_bytes(k);
   uint64_t t1 = host_.now_ns();
-  read_exactly(host_, offset, scratch, stored + kTagBytes, "weight chunk");
+  read_host(offset, scratch, stored + kTagBytes, "weight chunk");
   uint64_t t2 = host_.now_ns();
   gcm.update(scratch, stored, scratch);
   bool authentic = gcm.finish(scratch + stored);
@@ -182,14 +183,14 @@ void SealedModel::decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std:
     }
     bool authentic = false;
     if (plain == 0) {
-      read_exactly(host_, offset, scratch, kTagBytes, "weight chunk tag");
+      read_host(offset, scratch, kTagBytes, "weight chunk tag");
       authentic = gcm.finish(scratch);
     }
     for (uint32_t done = 0; done < plain;) {
       uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(plain - done, kCopyInBytes));
       bool last = done + n == plain;  // the tag comes in with the last window: one host read fewer
       uint64_t t1 = host_.now_ns();
-      read_exactly(host_, offset + done, scratch, n + (last ? kTagBytes : 0), "weight chunk");
+      read_host(offset + done, scratch, n + (last ? kTagBytes : 0), "weight chunk");
       uint64_t t2 = host_.now_ns();
       gcm.update(scratch, n, out + pos + done);
       if (last) authentic = gcm.finish(scratch + n);

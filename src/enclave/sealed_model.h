@@ -26,6 +26,7 @@ struct SealedLoadStats {
   uint64_t copy_in_ns = 0;         // host -> enclave copies of ciphertext
   uint64_t decrypt_ns = 0;         // authenticate + decrypt
   uint64_t decode_ns = 0;          // decompress (pack --compress)
+  uint64_t host_calls = 0;         // HostInterface::read_model calls (OCALLs in SGX)
 };
 
 struct SealedLoadOptions {
@@ -54,6 +55,8 @@ class SealedModel : public WeightSource {
   const SealedLoadStats& load_stats() const { return stats_; }
 
  private:
+  // Every read from the host goes through here, so stats_.host_calls is exact.
+  void read_host(uint64_t offset, void* dst, size_t n, const char* what);
   void unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes);
   void read_manifest(const uint8_t* header_bytes);
   const SealedTensor& sealed_tensor(ValueId v) const;

@@ -232,6 +232,10 @@ size_t Session::weight_bytes() const {
 size_t Session::streamed_bytes() const {
   return impl_->plan.streamed_bytes;
 }
+uint64_t Session::spill_blocks_moved() const {
+  return impl_->spill ? impl_->spill->blocks_moved() : 0;
+}
+
 size_t Session::spilled_bytes() const {
   return impl_->plan.spilled_bytes;
 }

@@ -79,11 +79,12 @@ class Session {
   // With an observer, each step completes before the next starts and is reported.
   std::vector<OutputTensor> run(const std::vector<TensorView>& inputs, StepObserver* observer = nullptr);
 
-  size_t arena_bytes() const;     // planned size of the arena
-  size_t peak_bytes() const;      // highest arena byte ever reserved
-  size_t weight_bytes() const;    // bytes of constants held in the arena
-  size_t streamed_bytes() const;  // bytes of constants read again at every run
-  size_t spilled_bytes() const;   // activation bytes sealed out to host memory per run
+  size_t arena_bytes() const;           // planned size of the arena
+  size_t peak_bytes() const;            // highest arena byte ever reserved
+  size_t weight_bytes() const;          // bytes of constants held in the arena
+  size_t streamed_bytes() const;        // bytes of constants read again at every run
+  size_t spilled_bytes() const;         // activation bytes sealed out to host memory per run
+  uint64_t spill_blocks_moved() const;  // spilled blocks sealed out + unsealed back, all runs so far
   int streamed_constants() const;
   size_t min_budget_bytes() const;  // smallest feasible budget (0 unless streaming was needed)
   std::vector<StepInfo> steps() const;

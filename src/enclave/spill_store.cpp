@@ -37,6 +37,7 @@ std::byte* SpillStore::slot(uint64_t block, size_t n) {
 
 void SpillStore::seal(uint64_t block, const std::byte* plain, size_t n) {
   auto* out = reinterpret_cast<uint8_t*>(slot(block, n));
+  ++blocks_moved_;
   auto iv = nonce(block);
   // The nonce is also the additional data: a block is bound to its run and position.
   aes_gcm_encrypt(key_, iv.data(), iv.data(), iv.size(), reinterpret_cast<const uint8_t*>(plain), n, out, out + n);
@@ -44,6 +45,7 @@ void SpillStore::seal(uint64_t block, const std::byte* plain, size_t n) {
 
 void SpillStore::unseal(uint64_t block, std::byte* plain, size_t n) {
   const auto* in = reinterpret_cast<const uint8_t*>(slot(block, n));
+  ++blocks_moved_;
   auto iv = nonce(block);
   if (!aes_gcm_decrypt(key_, iv.data(), iv.data(), iv.size(), in, n, in + n, reinterpret_cast<uint8_t*>(plain))) {
     std::memset(plain, 0, n);  // unauthenticated plaintext must not be used

@@ -38,6 +38,10 @@ class SpillStore {
   // Block `block` back into `plain`; throws Error(kTampered) if it fails authentication.
   void unseal(uint64_t block, std::byte* plain, size_t n);
 
+  // Blocks sealed out plus blocks unsealed back since construction (the modelled SGX
+  // time counts each as one host call).
+  uint64_t blocks_moved() const { return blocks_moved_; }
+
   // The untrusted bytes (ciphertext and tags), for tests that play the attacker.
   std::byte* host_bytes() { return host_.get(); }
   size_t host_size() const { return host_size_; }
@@ -49,6 +53,7 @@ class SpillStore {
 
   AesKey key_{};
   uint64_t run_ = 0;
+  uint64_t blocks_moved_ = 0;
   uint64_t blocks_;
   size_t slot_;  // bytes per block in host memory: ciphertext, then tag
   size_t host_size_;

@@ -1,6 +1,5 @@
 // `teeinfer run` and `teeinfer eval`.
 #include <unistd.h>
-#include <x86intrin.h>
 
 #include <cstdio>
 #include <iostream>
@@ -19,6 +18,7 @@
 #include "host/runner.h"
 #include "tee/none/native_platform.h"
 #include "tee/sim/epc_region.h"
+#include "tee/sim/sgx_latency_model.h"
 
 namespace teeinfer::cli {
 namespace {
@@ -124,25 +124,42 @@ std::unique_ptr<TeePlatform> make_platform(const ModelOptions& o) {
   throw Error(ErrorCode::kBadArgument, "--tee: '" + o.tee + "' is not one of none, sim");
 }
 
-// TSC ticks per second, measured against the steady clock (for the modelled SGX time).
-double tsc_hz() {
-  double t0 = now_ms();
-  uint64_t c0 = __rdtsc();
-  while (now_ms() - t0 < 20) {
-  }
-  return static_cast<double>(__rdtsc() - c0) / ((now_ms() - t0) / 1000);
+// Enclave exits so far: sealed-chunk reads through HostInterface and spilled blocks moved
+// to or from host memory (each an OCALL in SGX).
+uint64_t host_calls(const ModelSource& model, const Session& session) {
+  return (model.sealed_model() ? model.sealed_model()->load_stats().host_calls : 0) + session.spill_blocks_moved();
 }
 
-// Pager counters per run and the modelled SGX latency: the measured wall time without the
-// emulator's own fault cost (handler time, plus the calibrated kernel trap per fault),
-// plus `fault_cycles` per fault at this machine's TSC rate.
-json epc_report(const EpcStats& s, int runs, double wall_median_ms, const ModelOptions& o, size_t epc_bytes,
-                const char* mechanism) {
-  double per = 1.0 / std::max(runs, 1);
-  double fault_ms = static_cast<double>(o.fault_cycles) / tsc_hz() * 1000;
-  double trap_ms = EpcRegion::trap_overhead_ns() / 1e6;
-  double emulator_ms = s.pager_ns * per / 1e6 + s.faults * per * trap_ms;
-  double modelled = std::max(0.0, wall_median_ms - emulator_ms) + s.faults * per * fault_ms;
+struct FaultFreeTiming {
+  Timing timing;
+  uint64_t faults = 0;  // during the timed runs: 0 unless the region could not hold the plan
+};
+
+// The compute time of the same plan without faults: the same session, timed while the
+// emulated EPC may hold every page of its region (one untimed run brings them all in).
+FaultFreeTiming time_fault_free(Session& session, const std::vector<TensorView>& inputs, EpcRegion& region,
+                                int repeat) {
+  const size_t limit = region.resident_limit_bytes();
+  region.set_resident_limit(region.size());
+  session.run(inputs);
+  region.reset_stats();
+  FaultFreeTiming f{time_runs(session, inputs, 0, repeat), 0};
+  f.faults = region.stats().faults;
+  region.set_resident_limit(limit);
+  return f;
+}
+
+// Pager counters per run, and the modelled SGX latency (tee/sim/sgx_latency_model.h) beside
+// the emulated wall time and the fault-free compute time it is built on.
+json epc_report(const EpcStats& s, int runs, double wall_median_ms, const FaultFreeTiming& compute,
+                double host_calls_per_run, const ModelOptions& o, size_t epc_bytes, const char* mechanism) {
+  const double per = 1.0 / std::max(runs, 1);
+  const SgxLatency sgx = model_sgx_latency({.compute_ms = compute.timing.median_ms(),
+                                            .faults_per_run = static_cast<double>(s.faults) * per,
+                                            .host_calls_per_run = host_calls_per_run,
+                                            .fault_cycles = o.fault_cycles,
+                                            .transition_cycles = o.ocall_cycles,
+                                            .cycles_per_second = measured_tsc_hz()});
   return json{{"epc_bytes", epc_bytes},
               {"pager", mechanism},
               {"per_run",
@@ -153,11 +170,16 @@ json epc_report(const EpcStats& s, int runs, double wall_median_ms, const ModelO
                 {"bytes_encrypted", s.bytes_encrypted * per},
                 {"bytes_decrypted", s.bytes_decrypted * per},
                 {"pager_ms", s.pager_ns * per / 1e6},
-                {"emulator_ms", emulator_ms}}},
-              {"trap_overhead_us", trap_ms * 1000},
+                {"host_calls", host_calls_per_run}}},
               {"peak_resident_bytes", s.peak_resident_bytes},
               {"fault_cycles", o.fault_cycles},
-              {"modelled_sgx_latency_ms", modelled},
+              {"ocall_cycles", o.ocall_cycles},
+              {"cycles_per_second", measured_tsc_hz()},
+              {"compute_faults_per_run", static_cast<double>(compute.faults) * per},
+              {"compute_ms", sgx.compute_ms},
+              {"fault_ms", sgx.fault_ms},
+              {"transition_ms", sgx.transition_ms},
+              {"modelled_sgx_latency_ms", sgx.modelled_ms},
               {"wall_latency_ms", wall_median_ms}};
 }
 
@@ -226,12 +248,19 @@ int run(const ModelOptions& o, const RunOptions& r) {
   auto* sim = dynamic_cast<SimPlatform*>(platform.get());
   if (sim) sim->last_region()->reset_stats();
   SealedLoadStats before = model.sealed_model() ? model.sealed_model()->load_stats() : SealedLoadStats{};
+  const uint64_t calls_before = host_calls(model, session);
   Timing t = time_runs(session, inputs, 0, r.repeat);
   SealedLoadStats after = model.sealed_model() ? model.sealed_model()->load_stats() : SealedLoadStats{};
   auto per_run = [&](uint64_t a, uint64_t b) { return static_cast<double>(a - b) / std::max(r.repeat, 1); };
-  json epc = sim ? epc_report(sim->last_region()->stats(), r.repeat, t.median_ms(), o, parse_bytes(o.epc, "--epc"),
-                              sim->last_region()->mechanism())
-                 : json();
+  json epc;
+  if (sim) {
+    EpcRegion& region = *sim->last_region();
+    const EpcStats paged = region.stats();
+    const double calls = per_run(host_calls(model, session), calls_before);
+    const FaultFreeTiming compute = time_fault_free(session, inputs, region, r.repeat);
+    epc =
+        epc_report(paged, r.repeat, t.median_ms(), compute, calls, o, parse_bytes(o.epc, "--epc"), region.mechanism());
+  }
   if (!r.output.empty()) write_npy(r.output, y[0].dims, y[0].data.data());
   // Top-k over the last axis of the first batch item.
   std::vector<float> scores(y[0].data.begin(), y[0].data.begin() + (y[0].dims.empty() ? 1 : y[0].dims.back()));
@@ -287,10 +316,11 @@ int run(const ModelOptions& o, const RunOptions& r) {
         p["first_touches"].get<double>(), p["evictions"].get<double>(), p["reloads"].get<double>(),
         p["pager_ms"].get<double>(), format_bytes(epc["peak_resident_bytes"].get<uint64_t>()).c_str());
     std::printf(
-        "latency: wall %.3f ms (emulated), modelled SGX %.3f ms (%llu cycles per fault; emulator overhead "
-        "removed: handler + %.1f us trap per fault)\n",
-        t.median_ms(), epc["modelled_sgx_latency_ms"].get<double>(), static_cast<unsigned long long>(o.fault_cycles),
-        epc["trap_overhead_us"].get<double>());
+        "latency: wall %.3f ms (emulated EPC), compute %.3f ms (same plan, no faults), modelled SGX %.3f ms\n"
+        "         = compute + %.0f faults x %llu cycles + %.0f host calls x %llu cycles at %.2f GHz\n",
+        t.median_ms(), epc["compute_ms"].get<double>(), epc["modelled_sgx_latency_ms"].get<double>(),
+        p["faults"].get<double>(), static_cast<unsigned long long>(o.fault_cycles), p["host_calls"].get<double>(),
+        static_cast<unsigned long long>(o.ocall_cycles), epc["cycles_per_second"].get<double>() / 1e9);
   }
   if (r.verbose || r.profile) print_steps(session, inputs, r);
   if (!r.output.empty()) std::printf("wrote %s\n", r.output.c_str());

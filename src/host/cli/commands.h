@@ -18,6 +18,7 @@ struct ModelOptions {
   std::string tee = "none";       // none | sim
   std::string epc = "128MiB";     // emulated EPC size with --tee sim
   uint64_t fault_cycles = 40000;  // modelled cost of one SGX page fault (EWB + ELDU)
+  uint64_t ocall_cycles = 8000;   // modelled cost of one enclave exit to the host (OCALL)
   std::string mode = "planned";   // planned | unmodified (the naive baseline)
   std::string budget;             // secure-memory budget; default: --epc with --tee sim, else none
   bool prefetch = false;          // stream weights on a loader thread, a step ahead of use

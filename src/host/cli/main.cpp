@@ -52,6 +52,12 @@ void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
   cmd->add_option("--epc", o.epc, "emulated EPC size with --tee sim (e.g. 16MiB, 93MiB, 128MiB)")
       ->capture_default_str();
   cmd->add_option("--fault-cycles", o.fault_cycles, "modelled cycles per SGX page fault, for the modelled latency")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option("--ocall-cycles", o.ocall_cycles,
+                  "modelled cycles per enclave exit to the host (sealed-chunk read, spilled block), for the "
+                  "modelled latency")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40))
       ->capture_default_str();
   cmd->add_option("--mode", o.mode,
                   "planned (the engine) or unmodified (baseline: im2col convolutions, one shared workspace, "

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <vector>
@@ -28,13 +30,15 @@ struct EpcRegion::State {
   size_t bytes = 0, pages = 0, capacity = 0, resident = 0;
   std::vector<uint8_t> present, sealed;
   std::vector<uint64_t> version;
-  std::vector<uint8_t> backing;  // pages * (kPage + tag): sealed copies in "host memory"
-  std::vector<size_t> ring;      // resident pages, oldest first (FIFO eviction)
+  uint8_t* backing = nullptr;  // pages * (kPage + tag): sealed copies in "host memory" (mmap, lazily backed)
+  size_t backing_bytes = 0;
+  std::vector<size_t> ring;  // resident pages, oldest first (FIFO eviction)
   size_t ring_head = 0, ring_count = 0;
   EVP_CIPHER_CTX* enc = nullptr;
   EVP_CIPHER_CTX* dec = nullptr;
   std::atomic_flag lock = ATOMIC_FLAG_INIT;
   EpcStats stats;
+  ~State();  // releases whatever was set up, also when the constructor throws half-way
 };
 
 namespace {
@@ -73,12 +77,22 @@ uint64_t now_ns() {
   std::abort();
 }
 
+}  // namespace
+
+// Page index in the first 4 bytes, the page's 64-bit version in the last 8: a (page,
+// version) pair never repeats under one region key, and a version cannot wrap in practice
+// (2^64 evictions of one page). The region refuses more than 2^32 pages.
+void EpcRegion::page_nonce(size_t page, uint64_t version, uint8_t nonce[12]) {
+  uint32_t p = static_cast<uint32_t>(page);
+  std::memcpy(nonce, &p, 4);
+  std::memcpy(nonce + 4, &version, 8);
+}
+
+namespace {
+
 void nonce_and_aad(size_t page, uint64_t version, uint8_t nonce[12], uint8_t aad[16]) {
-  std::memset(nonce, 0, 12);
+  EpcRegion::page_nonce(page, version, nonce);
   uint64_t p = page;
-  std::memcpy(nonce, &p, 8);
-  uint32_t v = static_cast<uint32_t>(version);
-  std::memcpy(nonce + 8, &v, 4);  // (page, version) never repeats under one region key
   std::memcpy(aad, &p, 8);
   std::memcpy(aad + 8, &version, 8);
 }
@@ -104,7 +118,7 @@ void evict_one(EpcRegion::State& s) {
     die("teeinfer epc: mprotect failed\n");
   uint8_t nonce[12], aad[16];
   nonce_and_aad(v, ++s.version[v], nonce, aad);
-  uint8_t* out = s.backing.data() + v * kSealedPage;
+  uint8_t* out = s.backing + v * kSealedPage;
   int len = 0;
   bool ok = EVP_EncryptInit_ex(s.enc, nullptr, nullptr, nullptr, nonce) == 1 &&
             EVP_EncryptUpdate(s.enc, nullptr, &len, aad, sizeof aad) == 1 &&
@@ -129,7 +143,7 @@ void load(EpcRegion::State& s, size_t p) {
   if (s.sealed[p]) {
     uint8_t nonce[12], aad[16];
     nonce_and_aad(p, s.version[p], nonce, aad);
-    uint8_t* in = s.backing.data() + p * kSealedPage;
+    uint8_t* in = s.backing + p * kSealedPage;
     uint8_t tag[kTagBytes];
     std::memcpy(tag, in + kPage, kTagBytes);
     int len = 0;
@@ -154,6 +168,7 @@ void load(EpcRegion::State& s, size_t p) {
     c.src = reinterpret_cast<uint64_t>(s.bounce);
     c.len = kPage;
     if (::ioctl(s.uffd, UFFDIO_COPY, &c) != 0) die("teeinfer epc: UFFDIO_COPY failed\n");
+    OPENSSL_cleanse(s.bounce, kPage);  // the decrypted page is plaintext outside the EPC
   } else if (::mprotect(s.view + p * kPage, kPage, PROT_READ | PROT_WRITE) != 0) {
     die("teeinfer epc: mprotect failed\n");
   }
@@ -256,9 +271,10 @@ void setup_mprotect(EpcRegion::State& s) {
     throw Error(ErrorCode::kKernel, "epc: cannot create the EPC memory (memfd)");
   void* view = ::mmap(nullptr, s.bytes, PROT_NONE, MAP_SHARED, s.memfd, 0);
   void* alias = ::mmap(nullptr, s.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, s.memfd, 0);
-  if (view == MAP_FAILED || alias == MAP_FAILED) throw Error(ErrorCode::kKernel, "epc: cannot map the EPC");
-  s.view = static_cast<std::byte*>(view);
-  s.alias = static_cast<std::byte*>(alias);
+  if (view != MAP_FAILED) s.view = static_cast<std::byte*>(view);
+  if (alias != MAP_FAILED) s.alias = static_cast<std::byte*>(alias);
+  if (!s.view || !s.alias)
+    throw Error(ErrorCode::kBudgetExceeded, "epc: cannot map a region of " + std::to_string(s.bytes) + " bytes");
   ::madvise(view, s.bytes, MADV_NOHUGEPAGE);  // SGX pages are 4 KiB
   ::madvise(alias, s.bytes, MADV_NOHUGEPAGE);
 }
@@ -268,6 +284,9 @@ void setup_mprotect(EpcRegion::State& s) {
 EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes, Mechanism mechanism)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
+  if (region_bytes > (size_t{1} << 32) * kPage / 2)
+    throw Error(ErrorCode::kBudgetExceeded, "epc: a region of " + std::to_string(region_bytes) +
+                                                " bytes is more than the emulator handles (8 TiB)");
   s.pages = (std::max<size_t>(region_bytes, 1) + kPage - 1) / kPage;
   s.bytes = s.pages * kPage;
   s.capacity = std::min(s.pages, resident_bytes / kPage);
@@ -277,8 +296,14 @@ EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes, Mechanism mecha
   s.present.assign(s.pages, 0);
   s.sealed.assign(s.pages, 0);
   s.version.assign(s.pages, 0);
-  s.backing.resize(s.pages * kSealedPage);
-  s.ring.assign(s.capacity, 0);
+  s.backing_bytes = s.pages * kSealedPage;
+  void* backing =
+      ::mmap(nullptr, s.backing_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (backing == MAP_FAILED)
+    throw Error(ErrorCode::kBudgetExceeded,
+                "epc: no host memory for the sealed copies of a " + std::to_string(s.bytes) + "-byte region");
+  s.backing = static_cast<uint8_t*>(backing);
+  s.ring.assign(s.pages, 0);  // the resident limit may rise to every page (set_resident_limit)
   uint8_t key[32];
   if (RAND_bytes(key, sizeof key) != 1) throw Error(ErrorCode::kKernel, "epc: no random bytes for the page key");
   s.enc = keyed_ctx(key, true);
@@ -298,18 +323,22 @@ EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes, Mechanism mecha
 }
 
 EpcRegion::~EpcRegion() {
-  State& s = *state_;
+  State* mine = state_.get();
   for (auto& slot : g_regions) {
-    State* mine = &s;
-    slot.compare_exchange_strong(mine, nullptr);
+    State* expected = mine;
+    slot.compare_exchange_strong(expected, nullptr);
   }
-  if (s.view) ::munmap(s.view, s.bytes);
-  if (s.alias) ::munmap(s.alias, s.bytes);
-  if (s.bounce) ::munmap(s.bounce, kPage);
-  if (s.memfd >= 0) ::close(s.memfd);
-  if (s.uffd >= 0) ::close(s.uffd);
-  EVP_CIPHER_CTX_free(s.enc);
-  EVP_CIPHER_CTX_free(s.dec);
+}  // ~State releases the mappings
+
+EpcRegion::State::~State() {
+  if (view) ::munmap(view, bytes);
+  if (alias) ::munmap(alias, bytes);
+  if (bounce) ::munmap(bounce, kPage);
+  if (backing) ::munmap(backing, backing_bytes);
+  if (memfd >= 0) ::close(memfd);
+  if (uffd >= 0) ::close(uffd);
+  EVP_CIPHER_CTX_free(enc);
+  EVP_CIPHER_CTX_free(dec);
 }
 
 std::byte* EpcRegion::data() {
@@ -337,21 +366,14 @@ void EpcRegion::reset_stats() {
 }
 
 uint8_t* EpcRegion::sealed_page_for_test(size_t page_index) {
-  return state_->sealed.at(page_index) ? state_->backing.data() + page_index * kSealedPage : nullptr;
+  return state_->sealed.at(page_index) ? state_->backing + page_index * kSealedPage : nullptr;
 }
 
-double EpcRegion::trap_overhead_ns() {
-  static const double overhead = [] {
-    constexpr size_t kPages = 512;
-    EpcRegion r(kPages * kPage, kPages * kPage);  // first touches only: no eviction, no crypto
-    volatile std::byte* b = r.data();
-    uint64_t t0 = now_ns();
-    for (size_t p = 0; p < kPages; ++p) b[p * kPage] = std::byte{1};
-    uint64_t wall = now_ns() - t0;
-    EpcStats s = r.stats();
-    return std::max(0.0, static_cast<double>(wall - s.pager_ns) / static_cast<double>(s.faults));
-  }();
-  return overhead;
+void EpcRegion::set_resident_limit(size_t bytes) {
+  State& s = *state_;
+  SpinGuard guard(s.lock);
+  s.capacity = std::clamp<size_t>(bytes / kPage, kMinResidentBytes / kPage, s.pages);
+  while (s.resident > s.capacity) evict_one(s);
 }
 
 bool EpcRegion::available(Mechanism mechanism, std::string* why) {

@@ -65,10 +65,13 @@ class EpcRegion : public SecureRegion {
   size_t resident_limit_bytes() const;
   const char* mechanism() const;  // "userfaultfd" or "mprotect"
 
-  // Nanoseconds a fault costs outside the handler (kernel trap, signal delivery and
-  // return), measured once per process on a scratch region. The modelled SGX time removes
-  // it along with the handler's own time.
-  static double trap_overhead_ns();
+  // Changes how many bytes may be resident (at least kMinResidentBytes, at most size());
+  // lowering it evicts the oldest pages now. A limit of size() makes the region behave as
+  // plain memory once touched: how the modelled SGX time measures fault-free compute.
+  void set_resident_limit(size_t bytes);
+
+  // The AES-GCM nonce an evicted page is sealed under: (page index, 64-bit version).
+  static void page_nonce(size_t page, uint64_t version, uint8_t nonce[12]);
 
   // For tests: the sealed copy of an evicted page, so tampering can be simulated.
   uint8_t* sealed_page_for_test(size_t page_index);
