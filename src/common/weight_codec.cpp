@@ -1,6 +1,8 @@
 #include "common/weight_codec.h"
 
 #include <lz4.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_initStaticDCtx: a context in memory we own
+#include <openssl/crypto.h>
 #include <zstd.h>
 
 #include <array>
@@ -127,17 +129,39 @@ std::vector<uint8_t> encode_chunk(Codec c, const uint8_t* plain, size_t n) {
   return out;
 }
 
-void decode_chunk(Codec c, const uint8_t* packed, size_t n, uint8_t* out, size_t plain_bytes) {
+size_t ChunkDecoder::workspace_bytes() {
+  return (ZSTD_estimateDCtxSize() + 63) / 64 * 64;
+}
+
+ChunkDecoder::ChunkDecoder(std::byte* workspace, size_t bytes) : workspace_(workspace), bytes_(bytes) {
+  if (bytes < workspace_bytes() || reinterpret_cast<uintptr_t>(workspace) % 8 != 0)
+    throw Error(ErrorCode::kKernel, "chunk decoder: workspace of " + std::to_string(bytes) + " bytes, needs " +
+                                        std::to_string(workspace_bytes()) + ", 8-byte aligned");
+}
+
+ChunkDecoder::ChunkDecoder() : owned_(workspace_bytes()), workspace_(owned_.data()), bytes_(owned_.size()) {}
+
+ChunkDecoder::~ChunkDecoder() {
+  if (!owned_.empty()) OPENSSL_cleanse(owned_.data(), owned_.size());
+}
+
+void ChunkDecoder::decode(Codec c, const uint8_t* packed, size_t n, uint8_t* out, size_t plain_bytes) {
   switch (c) {
     case Codec::kNone:
       corrupt(c, "not a compressed chunk");
     case Codec::kZstd: {
-      size_t got = ZSTD_decompress(out, plain_bytes, packed, n);
+      // A fresh context each chunk: cheap next to decoding, and the caller may wipe the
+      // workspace between chunks (the enclave clears its load scratch after loading).
+      ZSTD_DCtx* dctx = ZSTD_initStaticDCtx(workspace_, bytes_);
+      if (!dctx) throw Error(ErrorCode::kKernel, "zstd: cannot set up a decompression context in the workspace");
+      size_t got = ZSTD_decompressDCtx(dctx, out, plain_bytes, packed, n);
       if (ZSTD_isError(got) || got != plain_bytes)
         corrupt(c, "does not decode to " + std::to_string(plain_bytes) + " bytes");
       return;
     }
     case Codec::kLz4: {
+      if (n > static_cast<size_t>(LZ4_MAX_INPUT_SIZE) || plain_bytes > static_cast<size_t>(LZ4_MAX_INPUT_SIZE))
+        corrupt(c, "chunk too large for lz4");
       int got = LZ4_decompress_safe(reinterpret_cast<const char*>(packed), reinterpret_cast<char*>(out),
                                     static_cast<int>(n), static_cast<int>(plain_bytes));
       if (got < 0 || static_cast<size_t>(got) != plain_bytes)
@@ -148,6 +172,10 @@ void decode_chunk(Codec c, const uint8_t* packed, size_t n, uint8_t* out, size_t
       return palette_decode(packed, n, out, plain_bytes);
   }
   corrupt(c, "unknown codec");
+}
+
+void decode_chunk(Codec c, const uint8_t* packed, size_t n, uint8_t* out, size_t plain_bytes) {
+  ChunkDecoder().decode(c, packed, n, out, plain_bytes);
 }
 
 }  // namespace teeinfer

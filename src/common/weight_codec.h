@@ -29,8 +29,37 @@ Codec parse_codec(const std::string& name, const std::string& option);
 // The encoded chunk, or empty when the codec cannot make it smaller (or, for kPalette4,
 // the chunk has more than 16 distinct values): then the chunk is stored as it is.
 std::vector<uint8_t> encode_chunk(Codec c, const uint8_t* plain, size_t n);
-// Decodes exactly `plain_bytes` into `out`; throws Error(kBadModel) if the payload does
-// not decode to exactly that many bytes.
+
+// Decodes chunks with working memory the caller owns. The enclave hands it arena memory:
+// zstd's decompression context holds decoded literals (plaintext weights), and zstd's own
+// ZSTD_decompress would malloc it and free it unwiped. lz4 and palette4 need none.
+//
+//   ChunkDecoder d(arena_bytes, ChunkDecoder::workspace_bytes());
+//   d.decode(Codec::kZstd, packed, n, out, plain_bytes);
+class ChunkDecoder {
+ public:
+  // Bytes of workspace the decoder needs for any codec (zstd's context, 64-byte aligned).
+  static size_t workspace_bytes();
+  // Borrows `bytes` of workspace at `workspace` (8-byte aligned); throws Error(kKernel) if
+  // they are fewer than workspace_bytes().
+  ChunkDecoder(std::byte* workspace, size_t bytes);
+  // Owns a heap workspace, wiped when the decoder is destroyed (host-side use).
+  ChunkDecoder();
+  ~ChunkDecoder();
+  ChunkDecoder(const ChunkDecoder&) = delete;
+  ChunkDecoder& operator=(const ChunkDecoder&) = delete;
+
+  // Decodes exactly `plain_bytes` into `out`; throws Error(kBadModel) if the payload does
+  // not decode to exactly that many bytes.
+  void decode(Codec c, const uint8_t* packed, size_t n, uint8_t* out, size_t plain_bytes);
+
+ private:
+  std::vector<std::byte> owned_;
+  std::byte* workspace_;
+  size_t bytes_;
+};
+
+// One-off decode on the host (a ChunkDecoder with its own workspace).
 void decode_chunk(Codec c, const uint8_t* packed, size_t n, uint8_t* out, size_t plain_bytes);
 
 }  // namespace teeinfer

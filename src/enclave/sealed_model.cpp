@@ -95,10 +95,24 @@ void SealedModel::read_manifest(const uint8_t* header_bytes) {
     throw Error(ErrorCode::kBadModel, "sealed model: the chunks do not fill the file as the manifest says");
 }
 
-size_t SealedModel::scratch_bytes() const {
+size_t SealedModel::chunk_scratch_bytes() const {
   // A compressed chunk comes in whole: it is authenticated before it is decoded.
-  return static_cast<size_t>(std::max(std::min<uint64_t>(max_chunk_bytes_, kCopyInBytes), max_compressed_bytes_)) +
-         kTagBytes;
+  size_t bytes =
+      static_cast<size_t>(std::max(std::min<uint64_t>(max_chunk_bytes_, kCopyInBytes), max_compressed_bytes_)) +
+      kTagBytes;
+  return (bytes + 63) / 64 * 64;
+}
+
+size_t SealedModel::scratch_bytes() const {
+  // Compressed models also decode in the arena (the decoder's workspace follows the chunk).
+  return chunk_scratch_bytes() + (max_compressed_bytes_ > 0 ? ChunkDecoder::workspace_bytes() : 0);
+}
+
+void SealedModel::set_scratch(std::byte* scratch) {
+  scratch_ = scratch;
+  decoder_.reset();
+  if (scratch && max_compressed_bytes_ > 0)
+    decoder_ = std::make_unique<ChunkDecoder>(scratch + chunk_scratch_bytes(), ChunkDecoder::workspace_bytes());
 }
 
 const SealedTensor& SealedModel::sealed_tensor(ValueId v) const {
@@ -150,7 +164,8 @@ void SealedModel::decrypt_compressed(const SealedTensor& t, uint32_t k, GcmDecry
     wipe(scratch, stored);
     tampered("chunk " + std::to_string(k) + " of '" + name + "'");
   }
-  decode_chunk(t.codec, scratch, stored, out, plain);
+  if (!decoder_) throw Error(ErrorCode::kKernel, "sealed model: no decoder workspace for a compressed chunk");
+  decoder_->decode(t.codec, scratch, stored, out, plain);
   stats_.decode_ns += host_.now_ns() - t3;
   stats_.bytes += stored;
   ++stats_.chunks;

@@ -11,9 +11,11 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "common/sealed_format.h"
+#include "common/weight_codec.h"
 #include "enclave/host_interface.h"
 #include "enclave/key_provider.h"
 #include "enclave/weight_source.h"
@@ -51,7 +53,7 @@ class SealedModel : public WeightSource {
   int64_t row_granularity(ValueId v) const override;
   // Ciphertext comes in through a cache-sized window (see kCopyInBytes in the .cpp).
   size_t scratch_bytes() const override;
-  void set_scratch(std::byte* scratch) override { scratch_ = scratch; }
+  void set_scratch(std::byte* scratch) override;
   const SealedLoadStats& load_stats() const { return stats_; }
 
  private:
@@ -71,7 +73,9 @@ class SealedModel : public WeightSource {
   std::map<ValueId, size_t> tensor_of_value_;
   std::vector<uint64_t> chunk_offsets_;  // file offset of every chunk
   uint64_t max_chunk_bytes_ = 0, max_compressed_bytes_ = 0;
+  size_t chunk_scratch_bytes() const;
   std::byte* scratch_ = nullptr;
+  std::unique_ptr<ChunkDecoder> decoder_;  // its workspace lies in scratch_, in the arena
   SealedLoadStats stats_;
 };
 
