@@ -71,6 +71,31 @@ Graph chain_graph(std::mt19937& rng, int64_t* out_h) {
   return g;
 }
 
+Graph conv_chain_graph(int layers, int64_t channels, int64_t size, std::mt19937& rng) {
+  Graph g;
+  ValueId x = g.add_value({"x", DType::kF32, {1, channels, size, size}, false, {}});
+  g.inputs.push_back(x);
+  for (int i = 0; i < layers; ++i) {
+    Node n;
+    n.name = "conv" + std::to_string(i);
+    n.op = OpKind::kConv;
+    n.onnx_op = "Conv";
+    ConvParams p;
+    p.kernel = {3, 3};
+    p.strides = p.dilations = {1, 1};
+    p.pads_begin = p.pads_end = {1, 1};
+    p.post_ops.push_back({EltwiseKind::kRelu, 0.f, 0.f});
+    n.params = p;
+    n.inputs = {x, g.add_value(random_constant("w" + std::to_string(i), {channels, channels, 3, 3}, rng)),
+                g.add_value(random_constant("b" + std::to_string(i), {channels}, rng))};
+    x = g.add_value({"y" + std::to_string(i), DType::kF32, infer_output_dims(g, n), false, {}});
+    n.outputs = {x};
+    g.nodes.push_back(std::move(n));
+  }
+  g.outputs.push_back(x);
+  return g;
+}
+
 float max_relative_diff(const std::vector<float>& got, const std::vector<float>& want) {
   float worst = 0, scale = 1e-12f;
   for (float w : want) scale = std::max(scale, std::fabs(w));

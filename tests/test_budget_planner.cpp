@@ -11,6 +11,7 @@
 #include "enclave/budget_planner.h"
 #include "enclave/sealed_model.h"
 #include "enclave/session.h"
+#include "enclave/weight_source.h"
 #include "host/file_host.h"
 #include "host/key_file.h"
 #include "host/model_loader.h"
@@ -163,6 +164,36 @@ TEST(BudgetPlannerSealed, TamperedStreamedChunkFailsTheRunCleanly) {
     }
     flip_byte(100);
     EXPECT_EQ(s.run({x.view("input")})[0].data, want) << (prefetch ? "prefetch" : "inline");
+  }
+}
+
+// Planning is near-linear in the number of layers (issue #13: a 2,000-conv chain took
+// 250 s). Asserted on counts: the probes (whole lowerings) every search makes stay a few
+// dozen, each lowering about one step per layer, at every budget (ample, mid, the
+// minimum, and below it), and the minimum and the plan agree.
+TEST(BudgetPlannerScaling, TwoThousandLayerChainPlansInAFewDozenProbes) {
+  constexpr int kLayers = 2000;
+  std::mt19937 rng(21);
+  Graph g = conv_chain_graph(kLayers, 8, 16, rng);
+  InlineConstants w(g);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  SearchStats min_stats;
+  size_t min_budget = minimum_budget(g, engine, w, {}, &min_stats);
+  EXPECT_LE(min_stats.probes, 64u) << "the minimum enumerates O(log n) probes per configuration";
+  EXPECT_LE(min_stats.lowered_steps, 64u * (kLayers + 8));
+  size_t all = plan_for_budget(g, engine, w, {}).arena_bytes;
+  ASSERT_LT(min_budget, all);
+  for (size_t budget : {all, (min_budget + all) / 2, min_budget, min_budget - 1}) {
+    SearchStats stats;
+    BudgetOptions o;
+    o.budget_bytes = budget;
+    if (budget < min_budget) {
+      EXPECT_THROW(plan_for_budget(g, engine, w, o, &stats), Error);
+    } else {
+      EXPECT_LE(plan_for_budget(g, engine, w, o, &stats).arena_bytes, budget);
+    }
+    EXPECT_LE(stats.probes, 2 * 64u) << "budget " << budget;
+    EXPECT_LE(stats.lowered_steps, 2 * 64u * (kLayers + 8)) << "budget " << budget;
   }
 }
 

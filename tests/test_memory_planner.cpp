@@ -2,6 +2,10 @@
 // models, and a budget that is too small must fail with the bytes it would need.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <random>
+
 #include "common/error.h"
 #include "enclave/lowering.h"
 #include "enclave/memory_planner.h"
@@ -35,6 +39,74 @@ TEST(MemoryPlanner, DisjointLifetimesShareOneSlot) {
   p.plan();
   EXPECT_EQ(p.arena_size(), 1024u);  // rounded up to the 64-byte alignment
   for (int i = 0; i < 10; ++i) EXPECT_EQ(p.offset(i), 0u);
+}
+
+// The greedy rule written as plainly as possible (the algorithm the header states): the
+// indexed planner must place every buffer exactly where this does.
+std::vector<size_t> reference_offsets(const std::vector<std::array<int64_t, 3>>& buffers) {
+  std::vector<size_t> order(buffers.size()), offsets(buffers.size(), 0);
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto bytes = [&](size_t i) { return static_cast<size_t>((buffers[i][0] + 63) / 64 * 64); };
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (bytes(a) != bytes(b)) return bytes(a) > bytes(b);
+    if (buffers[a][1] != buffers[b][1]) return buffers[a][1] < buffers[b][1];
+    return a < b;
+  });
+  std::vector<size_t> placed;
+  for (size_t id : order) {
+    std::vector<size_t> live;
+    for (size_t p : placed)
+      if (buffers[p][1] <= buffers[id][2] && buffers[id][1] <= buffers[p][2]) live.push_back(p);
+    std::sort(live.begin(), live.end(), [&](size_t x, size_t y) { return offsets[x] < offsets[y]; });
+    size_t candidate = 0;
+    for (size_t o : live) {
+      if (candidate + bytes(id) <= offsets[o]) break;
+      candidate = std::max(candidate, offsets[o] + bytes(o));
+    }
+    offsets[id] = candidate;
+    placed.push_back(id);
+  }
+  return offsets;
+}
+
+TEST(MemoryPlanner, PlacesExactlyAsThePlainGreedyRule) {
+  std::mt19937 rng(5);
+  for (int round = 0; round < 200; ++round) {
+    auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+    const int64_t steps = pick(1, 40);
+    std::vector<std::array<int64_t, 3>> buffers;
+    for (int64_t i = 0, n = pick(1, 120); i < n; ++i) {
+      int64_t kind = pick(0, 3), first = pick(-1, steps), last = std::min(steps, first + pick(0, 6));
+      if (kind == 0) first = -1, last = steps;                        // whole run: resident weights
+      if (kind == 1) last = steps;                                    // to the end: unmodified mode, outputs
+      int64_t bytes = pick(0, 1) ? 64 * pick(1, 4) : pick(1, 20000);  // ties and odd sizes
+      buffers.push_back({bytes, first, last});
+    }
+    MemoryPlanner p;
+    for (const auto& b : buffers)
+      p.add_buffer(static_cast<size_t>(b[0]), static_cast<int>(b[1]), static_cast<int>(b[2]));
+    p.plan();
+    std::vector<size_t> want = reference_offsets(buffers);
+    for (size_t i = 0; i < buffers.size(); ++i)
+      ASSERT_EQ(p.offset(static_cast<int>(i)), want[i]) << "round " << round << " buffer " << i;
+    EXPECT_FALSE(p.has_overlap());
+  }
+}
+
+// 2,000 layers' worth of buffers (weights for the whole run, activations for two steps,
+// a scratchpad per step): weights packed end to end, activations and scratch reused.
+TEST(MemoryPlanner, DeepChainPlacesLikeAShallowOne) {
+  MemoryPlanner p;
+  const int layers = 2000;
+  for (int i = 0; i < layers; ++i) {
+    p.add_buffer(9216, -1, layers);  // weight
+    p.add_buffer(64, -1, layers);    // bias
+    p.add_buffer(8192, i, i + 1);    // activation
+    p.add_buffer(4096, i, i);        // scratchpad
+  }
+  p.plan();
+  EXPECT_FALSE(p.has_overlap());
+  EXPECT_EQ(p.arena_size(), layers * (9216u + 64u) + 2 * 8192u + 4096u);
 }
 
 TEST(MemoryPlanner, AsciiShowsEveryStep) {

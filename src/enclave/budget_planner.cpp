@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/units.h"
+#include "enclave/kernels/bands.h"
 #include "enclave/kernels/kernels.h"
 
 namespace teeinfer {
@@ -46,10 +47,36 @@ struct Streaming {
 constexpr Streaming kStreaming[] = {
     {size_t{1} << 20, false}, {size_t{1} << 20, true}, {size_t{256} << 10, true}, {size_t{64} << 10, true}};
 
+// Streaming modes that lower every streamed tensor alike on this graph give the same
+// plans, so only the first of each kind is probed. A window of at least twice the largest
+// streamable tensor (as fp32, the widest a window holds it) takes every tensor whole: no
+// row windows, slices or output-channel tiles, whatever the window.
+std::vector<Streaming> distinct_streamings(const Graph& g) {
+  size_t largest = 0;
+  for (const Candidate& c : streamable_constants(g))
+    largest = std::max(largest, byte_size(DType::kF32, g.value(c.value).dims, g.value(c.value).name));
+  std::vector<Streaming> out;
+  std::vector<std::pair<size_t, bool>> kinds;
+  for (Streaming s : kStreaming) {
+    auto kind = s.window >= 2 * largest ? std::make_pair(size_t{0}, false) : std::make_pair(s.window, s.conv_tiles);
+    if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) continue;
+    kinds.push_back(kind);
+    out.push_back(s);
+  }
+  return out;
+}
+
 class Prober {
  public:
-  Prober(const Graph& g, const dnnl::engine& e, const WeightSource& w, const BudgetOptions& o, Streaming s)
-      : g_(g), engine_(e), weights_(w), options_(o), streaming_(s), candidates_(streamable_constants(g)) {}
+  Prober(const Graph& g, const dnnl::engine& e, const WeightSource& w, const BudgetOptions& o, Streaming s,
+         SearchStats* stats)
+      : g_(g),
+        engine_(e),
+        weights_(w),
+        options_(o),
+        streaming_(s),
+        stats_(stats),
+        candidates_(streamable_constants(g)) {}
 
   size_t candidates() const { return candidates_.size(); }
 
@@ -75,6 +102,10 @@ class Prober {
     for (const ConstantLoad& c : p.lowering->loads()) p.resident_weight_bytes += c.target.md.get_size();
     for (const Step& s : p.lowering->steps())
       if (s.spill && s.spill->seal) p.spilled_bytes += static_cast<size_t>(s.spill->blocks) * s.spill->block_bytes;
+    if (stats_) {
+      ++stats_->probes;
+      stats_->lowered_steps += p.lowering->steps().size();
+    }
     return p;
   }
 
@@ -84,6 +115,7 @@ class Prober {
   const WeightSource& weights_;
   BudgetOptions options_;
   Streaming streaming_;
+  SearchStats* stats_;
   std::vector<Candidate> candidates_;
 };
 
@@ -96,10 +128,14 @@ std::vector<size_t> ladder(size_t n) {
   return ks;
 }
 
-std::vector<std::pair<size_t, size_t>> probe_ladder(Prober& prober) {
-  std::vector<std::pair<size_t, size_t>> out;  // (k, arena bytes)
-  for (size_t k : ladder(prober.candidates())) out.emplace_back(k, prober.probe(k).arena_bytes);
-  return out;
+// Up to this many streamable constants, layer-by-layer plans try every k (the exact
+// minimum over them); past it (deep graphs: a 2,000-layer chain has 4,000), only the
+// ladder, so that planning stays near-linear in the graph's size: O(log n) probes of
+// O(n) each per configuration. ResNet-50 has 161, DenseNet-121 362.
+constexpr size_t kExhaustiveCandidates = 512;
+
+bool exhaustive(const Prober& p) {
+  return p.candidates() <= kExhaustiveCandidates;
 }
 
 // Ways to lower the graph, least intrusive first: layer by layer, then fusable Conv/Pool
@@ -149,6 +185,20 @@ std::vector<bool> spill_candidates(const Graph& g, const std::map<size_t, std::p
   return out;
 }
 
+// Whether bands of `rows` output rows through nodes [first, last] would recompute more
+// input rows (the halo) than they advance by: then fusing costs more than it saves, and
+// on small images deep chains of tiny bands make every probe lower thousands of steps.
+bool halo_outweighs_band(const Graph& g, size_t first, size_t last, int64_t rows) {
+  int64_t in_rows = rows, advance = rows;
+  for (size_t k = last + 1; k-- > first;) {
+    std::optional<RowWindow> w = row_window_of(g.nodes[k]);
+    if (!w) return true;
+    in_rows = (in_rows - 1) * w->stride + (w->kernel - 1) * w->dilation + 1;
+    advance *= w->stride;
+  }
+  return in_rows > 2 * advance;
+}
+
 std::vector<BudgetOptions> variants(const Graph& g, const BudgetOptions& options) {
   std::vector<BudgetOptions> out{options};
   if (options.lowering.mode == ExecutionMode::kUnmodified) return out;
@@ -179,114 +229,146 @@ std::vector<BudgetOptions> variants(const Graph& g, const BudgetOptions& options
     BudgetOptions o = options;
     for (auto [first, last] : chains) {
       int64_t out_h = g.value(g.nodes[last].outputs[0]).dims[2];
-      o.lowering.fused_bands[first] = {last, std::max<int64_t>((out_h + bands - 1) / bands, 1)};
+      int64_t rows = std::max<int64_t>((out_h + bands - 1) / bands, 1);
+      if (halo_outweighs_band(g, first, last, rows)) continue;  // that chain stays layer by layer
+      o.lowering.fused_bands[first] = {last, rows};
     }
     return o;
   };
+  // Few rows, or chains that stay unfused, can make two variants the same: keep the first.
+  auto add = [&](BudgetOptions o) {
+    bool seen = std::any_of(out.begin(), out.end(), [&](const BudgetOptions& x) {
+      return x.lowering.fused_bands == o.lowering.fused_bands && x.lowering.spilled == o.lowering.spilled;
+    });
+    if (!seen) out.push_back(std::move(o));
+  };
   for (const auto& chains : chain_sets)
-    for (int64_t bands : kBandsPerChain) out.push_back(fused(chains, bands));
+    for (int64_t bands : kBandsPerChain) add(fused(chains, bands));
   if (!options.lowering.spilled.empty()) return out;  // spills forced by the caller
   // Last resort, since it costs encryption at every run: spill activations to host memory.
   std::vector<BudgetOptions> bases{options};
   for (const auto& chains : chain_sets) bases.push_back(fused(chains, kBandsPerChain[2]));
-  std::vector<std::vector<bool>> spill_sets;
   for (const BudgetOptions& base : bases)
     for (size_t least : kSpillAtLeast) {
       std::vector<bool> spilled = spill_candidates(g, base.lowering.fused_bands, least);
       if (std::find(spilled.begin(), spilled.end(), true) == spilled.end()) continue;
       BudgetOptions o = base;
       o.lowering.spilled = std::move(spilled);
-      out.push_back(std::move(o));
+      add(std::move(o));
     }
   return out;
 }
 
-// The configurations a plan may take: layer by layer with any k streamed, or fused with
-// k on the ladder (each fused probe lowers many band steps; the ladder keeps it cheap).
-template <class Visit>
-bool for_each_configuration(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
-                            const BudgetOptions& options, Visit visit) {
-  auto all = variants(g, options);
-  for (size_t v = 0; v < all.size(); ++v)
-    for (Streaming streaming : kStreaming) {
-      Prober p(g, engine, weights, all[v], streaming);
-      if (v == 0) {
-        for (size_t k = 0; k <= p.candidates(); ++k)
-          if (visit(p, k)) return true;
-      } else {
-        for (size_t k : ladder(p.candidates()))
-          if (visit(p, k)) return true;
-      }
+// The configurations a plan may take, in the order plans are preferred: each variant
+// (layer by layer first), each distinct streaming mode, and k streamed constants (layer
+// by layer: every k when exhaustive, else the ladder; fused and spilled variants: the
+// ladder, since each of their probes lowers many band steps). The minimum budget and the
+// plan for a budget enumerate exactly these, so a budget fits exactly when it is at least
+// the minimum. Arena sizes are remembered: the fallback and the minimum reuse the fast
+// search's probes.
+class Search {
+ public:
+  Search(const Graph& g, const dnnl::engine& engine, const WeightSource& weights, const BudgetOptions& options,
+         SearchStats* stats) {
+    auto all = variants(g, options);
+    for (size_t v = 0; v < all.size(); ++v)
+      for (Streaming streaming : distinct_streamings(g))
+        configs_.push_back({v == 0, std::make_unique<Prober>(g, engine, weights, all[v], streaming, stats), {}});
+  }
+
+  // Every k a configuration may stream, fewest first.
+  std::vector<size_t> ks(size_t config) const {
+    const Config& c = configs_[config];
+    size_t n = c.prober->candidates();
+    if (c.layer_by_layer && exhaustive(*c.prober)) {
+      std::vector<size_t> all(n + 1);
+      for (size_t k = 0; k <= n; ++k) all[k] = k;
+      return all;
     }
-  return false;
-}
+    return ladder(n);
+  }
+  size_t configs() const { return configs_.size(); }
+  bool bisects(size_t config) const { return configs_[config].layer_by_layer && exhaustive(*configs_[config].prober); }
+
+  size_t arena(size_t config, size_t k) {
+    auto& known = configs_[config].arena;
+    if (auto it = known.find(k); it != known.end()) return it->second;
+    return plan(config, k).arena_bytes;
+  }
+  BudgetPlan plan(size_t config, size_t k) {
+    BudgetPlan p = configs_[config].prober->probe(k);
+    configs_[config].arena[k] = p.arena_bytes;
+    return p;
+  }
+
+  size_t minimum() {
+    size_t best = SIZE_MAX;
+    for (size_t c = 0; c < configs(); ++c)
+      for (size_t k : ks(c)) best = std::min(best, arena(c, k));
+    return best;
+  }
+
+  // The first configuration (in preference order) with a plan that fits: up its ladder to
+  // the first rung that fits, then (exhaustive layer-by-layer only) bisection below it for
+  // the fewest streamed tensors. Near the minimum this can step over the few plans that
+  // fit, so then every k is tried.
+  std::optional<BudgetPlan> fit(size_t budget) {
+    for (size_t c = 0; c < configs(); ++c)
+      if (std::optional<BudgetPlan> p = fit_fast(c, budget)) return p;
+    for (size_t c = 0; c < configs(); ++c)
+      for (size_t k : ks(c))
+        if (arena(c, k) <= budget) return plan(c, k);
+    return std::nullopt;
+  }
+
+ private:
+  struct Config {
+    bool layer_by_layer;
+    std::unique_ptr<Prober> prober;
+    std::map<size_t, size_t> arena;  // k -> arena bytes, as probed
+  };
+
+  std::optional<BudgetPlan> fit_fast(size_t c, size_t budget) {
+    std::vector<size_t> rungs = ladder(configs_[c].prober->candidates());
+    auto fits = std::find_if(rungs.begin(), rungs.end(), [&](size_t k) { return arena(c, k) <= budget; });
+    if (fits == rungs.end()) return std::nullopt;
+    size_t hi = *fits;
+    if (!bisects(c) || fits == rungs.begin()) return plan(c, hi);
+    size_t lo = *std::prev(fits);
+    while (hi - lo > 1) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (arena(c, mid) <= budget)
+        hi = mid;
+      else
+        lo = mid;
+    }
+    return plan(c, hi);
+  }
+
+  std::vector<Config> configs_;
+};
 
 }  // namespace
 
 size_t minimum_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
-                      const BudgetOptions& options) {
+                      const BudgetOptions& options, SearchStats* stats) {
   if (options.lowering.mode == ExecutionMode::kUnmodified)
-    return Prober(g, engine, weights, options, kStreaming[0]).probe(0).arena_bytes;
-  size_t best = SIZE_MAX;
-  for_each_configuration(g, engine, weights, options, [&](Prober& p, size_t k) {
-    best = std::min(best, p.probe(k).arena_bytes);
-    return false;
-  });
-  return best;
+    return Prober(g, engine, weights, options, kStreaming[0], stats).probe(0).arena_bytes;
+  return Search(g, engine, weights, options, stats).minimum();
 }
-
-namespace {
-
-// The fewest streamed tensors that fit, found fast: up the ladder to the first rung that
-// fits, then (layer by layer only) bisection below it, keeping any fitting probe.
-std::optional<BudgetPlan> search_ladder(Prober& p, size_t budget, bool bisect) {
-  auto ladder = probe_ladder(p);
-  auto fits = std::find_if(ladder.begin(), ladder.end(), [&](const auto& r) { return r.second <= budget; });
-  if (fits == ladder.end()) return std::nullopt;
-  size_t hi = fits->first;
-  BudgetPlan best = p.probe(hi);
-  if (!bisect || fits == ladder.begin()) return best;
-  size_t lo = std::prev(fits)->first;
-  while (hi - lo > 1) {
-    size_t mid = lo + (hi - lo) / 2;
-    BudgetPlan candidate = p.probe(mid);
-    if (candidate.arena_bytes <= budget) {
-      hi = mid;
-      best = std::move(candidate);
-    } else {
-      lo = mid;
-    }
-  }
-  return best;
-}
-
-}  // namespace
 
 BudgetPlan plan_for_budget(const Graph& g, const dnnl::engine& engine, const WeightSource& weights,
-                           const BudgetOptions& options) {
-  Prober prober(g, engine, weights, options, kStreaming[0]);
+                           const BudgetOptions& options, SearchStats* stats) {
+  Prober prober(g, engine, weights, options, kStreaming[0], stats);
   BudgetPlan all_resident = prober.probe(0);
   size_t budget = options.budget_bytes;
   if (!budget || all_resident.arena_bytes <= budget) return all_resident;
   if (options.lowering.mode == ExecutionMode::kUnmodified)
     throw Error(ErrorCode::kBudgetExceeded, "unmodified mode needs " + format_bytes(all_resident.arena_bytes) +
                                                 " of secure memory; the budget is " + format_bytes(budget));
-  auto all = variants(g, options);
-  for (size_t v = 0; v < all.size(); ++v)
-    for (Streaming streaming : kStreaming) {
-      Prober p(g, engine, weights, all[v], streaming);
-      if (std::optional<BudgetPlan> plan = search_ladder(p, budget, /*bisect=*/v == 0)) return std::move(*plan);
-    }
-  // Near the minimum the fast searches can step over the few plans that fit.
-  std::optional<BudgetPlan> found;
-  for_each_configuration(g, engine, weights, options, [&](Prober& p, size_t k) {
-    BudgetPlan plan = p.probe(k);
-    if (plan.arena_bytes > budget) return false;
-    found = std::move(plan);
-    return true;
-  });
-  if (found) return std::move(*found);
-  size_t min_budget = minimum_budget(g, engine, weights, options);
+  Search search(g, engine, weights, options, stats);
+  if (std::optional<BudgetPlan> plan = search.fit(budget)) return std::move(*plan);
+  size_t min_budget = search.minimum();
   throw Error(ErrorCode::kBudgetExceeded, "the model needs at least " + format_bytes(min_budget) + " (" +
                                               std::to_string(min_budget) + " bytes) of secure memory; the budget is " +
                                               format_bytes(budget));

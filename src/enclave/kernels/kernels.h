@@ -57,8 +57,9 @@ void lower_spilled_bands(Lowering& l, const Node& n);
 // Band-fused chains: Conv/Pool nodes [first, last] computed band by band through all of
 // them, so only a band of each intermediate activation is ever in the arena.
 void lower_band_chain(Lowering& l, size_t first, size_t last, int64_t band_rows);
-// Chains of 2+ nodes that can be fused ([first, last] node indices), each ending at its
-// first pool.
+// Chains of 2 to kMaxFusedNodes nodes that can be fused ([first, last] node indices), each
+// ending at its first pool.
+constexpr size_t kMaxFusedNodes = 8;
 std::vector<std::pair<size_t, size_t>> fusable_chains(const Graph& g);
 
 }  // namespace teeinfer
