@@ -357,6 +357,7 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
   std::vector<TensorView> inputs{x.view(name)};
   int64_t correct = 0;
   Timing t;
+  const bool show_progress = !o.json && ::isatty(STDERR_FILENO);  // a log file gets only the result
   for (int64_t i = 0; i < n; ++i) {
     const uint8_t* px = images.pixels.data() + i * images.rows * images.cols;
     for (size_t k = 0; k < x.data.size(); ++k) x.data[k] = (px[k] / 255.f - norm.mean[0]) / norm.std[0];
@@ -364,11 +365,11 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
     auto y = session.run(inputs);
     t.samples_ms.push_back(now_ms() - t0);
     correct += top_k(y[0].data, 1)[0].first == labels[i];
-    if (!o.json && ((i + 1) % 1000 == 0 || i + 1 == n))
+    if (show_progress && ((i + 1) % 1000 == 0 || i + 1 == n))
       std::fprintf(stderr, "\r  %lld/%lld images, accuracy so far %.2f%%", static_cast<long long>(i + 1),
                    static_cast<long long>(n), 100.0 * correct / (i + 1));
   }
-  if (!o.json) std::fprintf(stderr, "\n");
+  if (show_progress) std::fprintf(stderr, "\n");
   double acc = n ? 100.0 * correct / n : 0;
   if (o.json) {
     json j{{"model", o.model},
