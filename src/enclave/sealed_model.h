@@ -10,7 +10,9 @@
 //   Session s(model.graph(), platform, {}, &model);
 #pragma once
 
+#include <array>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "common/sealed_format.h"
@@ -28,14 +30,18 @@ struct SealedLoadStats {
   uint64_t decode_ns = 0;          // decompress (pack --compress)
 };
 
+// Which model the caller expects. Both are checked against the header before the key is
+// unwrapped or any manifest or chunk byte is read. (Here the host-side caller chooses
+// them; an attested key-release service will hold this policy later.)
 struct SealedLoadOptions {
-  uint64_t min_version = 0;  // refuse models older than this (rollback protection)
+  uint64_t min_version = 0;                                  // refuse models older than this (rollback protection)
+  std::optional<std::array<uint8_t, 16>> expected_model_id;  // refuse any other model
 };
 
 class SealedModel : public WeightSource {
  public:
   // Throws Error: kBadModel (corrupt, tampered, truncated), kBadArgument (wrong key),
-  // kBadInput (rollback below min_version).
+  // kBadInput (rollback below min_version, or not the expected model id).
   SealedModel(HostInterface& host, KeyProvider& keys, const SealedLoadOptions& options = {});
   ~SealedModel() override;
   SealedModel(const SealedModel&) = delete;
