@@ -6,7 +6,7 @@
 // reads one chunk at a time into arena scratch and decrypts it into the arena.
 //
 //   FileHost host("model.tee");  KeyFileProvider keys("k.bin");
-//   SealedModel model(host, keys, {.min_version = 3});
+//   SealedModel model(host, keys, {/*min_version=*/3, expected_model_id});
 //   Session s(model.graph(), platform, {}, &model);
 #pragma once
 
@@ -34,7 +34,9 @@ struct SealedLoadStats {
 // unwrapped or any manifest or chunk byte is read. (Here the host-side caller chooses
 // them; an attested key-release service will hold this policy later.)
 struct SealedLoadOptions {
-  uint64_t min_version = 0;                                  // refuse models older than this (rollback protection)
+  SealedLoadOptions(uint64_t min = 0, std::optional<std::array<uint8_t, 16>> id = std::nullopt)
+      : min_version(min), expected_model_id(id) {}
+  uint64_t min_version;                                      // refuse models older than this (rollback protection)
   std::optional<std::array<uint8_t, 16>> expected_model_id;  // refuse any other model
 };
 
