@@ -40,13 +40,24 @@ const std::string kCli = std::string(TEEINFER_BINARY_DIR) + "/teeinfer";
 const std::string kModel = kSrc + "/models/fmnist_vgg.onnx";
 const std::string kImage = kSrc + "/tests/data/shirt.png";
 
-// A fresh, empty directory per test (ctest runs test cases as parallel processes).
-std::string fresh_dir(const std::string& name) {
-  std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/files_" + name + "_" + std::to_string(::getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir + "/";
-}
+// A fresh, empty directory per test (ctest runs test cases as parallel processes),
+// removed at the end.
+class TestDir {
+ public:
+  explicit TestDir(const std::string& name)
+      : path_(std::string(TEEINFER_BINARY_DIR) + "/tests/files_" + name + "_" + std::to_string(::getpid()) + "/") {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TestDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 std::vector<std::string> entries(const std::string& dir) {
   std::vector<std::string> names;
@@ -107,7 +118,8 @@ std::string make_key(const std::string& path) {
 // ---- Item 7: temporary files ---------------------------------------------------------
 
 TEST(TempFiles, NameIsRandomInTheTargetDirectoryAndModeIsRight) {
-  std::string dir = fresh_dir("temp_name");
+  TestDir scratch("temp_name");
+  const std::string& dir = scratch.path();
   mode_t old_umask = ::umask(022);
   {
     AtomicFileWriter a(dir + "out.npy"), b(dir + "out.npy");
@@ -134,7 +146,8 @@ TEST(TempFiles, NameIsRandomInTheTargetDirectoryAndModeIsRight) {
 // The old writers used `<path>.tmp.<pid>` and followed a symlink planted there: the key
 // went into the attacker's file. The child plants one for its own pid, then runs keygen.
 TEST(TempFiles, SymlinkPlantedAtTheOldPredictableNameIsNotFollowed) {
-  std::string dir = fresh_dir("planted");
+  TestDir scratch("planted");
+  const std::string& dir = scratch.path();
   std::string victim = dir + "attacker_file", key = dir + "k.bin";
   write_bytes(victim, "attacker", 0644);
   pid_t pid = spawn_cli({"keygen", "-o", key}, dir + "log", [&] {
@@ -150,7 +163,8 @@ TEST(TempFiles, SymlinkPlantedAtTheOldPredictableNameIsNotFollowed) {
 
 // rename() replaces a symlink at the target itself; the file it points to is untouched.
 TEST(TempFiles, SymlinkAtTheTargetIsReplacedNotFollowed) {
-  std::string dir = fresh_dir("target_link");
+  TestDir scratch("target_link");
+  const std::string& dir = scratch.path();
   std::string victim = dir + "victim", out = dir + "y.npy";
   write_bytes(victim, "victim", 0644);
   ASSERT_EQ(::symlink(victim.c_str(), out.c_str()), 0);
@@ -168,7 +182,8 @@ TEST(TempFiles, SymlinkAtTheTargetIsReplacedNotFollowed) {
 }
 
 TEST(TempFiles, FailedWritesLeaveNoTemporaryFile) {
-  std::string dir = fresh_dir("failed");
+  TestDir scratch("failed");
+  const std::string& dir = scratch.path();
   // The target is a directory: the rename fails after every byte was written.
   fs::create_directories(dir + "taken/inner");
   EXPECT_THROW(write_file_atomic(dir + "taken", std::string(100000, 'x')), Error);
@@ -189,21 +204,22 @@ TEST(TempFiles, FailedWritesLeaveNoTemporaryFile) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the write did not fail with a teeinfer::Error";
   // The same through `pack`.
   std::string key = make_key(dir + "k.bin");
-  pid = spawn_cli({"pack", kModel, "-o", dir + "m.tee", "--key", key, "--quiet"}, dir + "../files_failed_log", [] {
+  pid = spawn_cli({"pack", kModel, "-o", dir + "m.tee", "--key", key, "--quiet"}, dir + "log", [] {
     ::signal(SIGXFSZ, SIG_IGN);
     rlimit limit{100000, 100000};
     ::setrlimit(RLIMIT_FSIZE, &limit);
   });
   status = wait_status(pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << read_file(dir + "../files_failed_log");
-  EXPECT_NE(read_file(dir + "../files_failed_log").find("error writing"), std::string::npos);
-  EXPECT_EQ(entries(dir), (std::vector<std::string>{"k.bin", "taken"}));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << read_file(dir + "log");
+  EXPECT_NE(read_file(dir + "log").find("error writing"), std::string::npos);
+  EXPECT_EQ(entries(dir), (std::vector<std::string>{"k.bin", "log", "taken"}));
 }
 
 // (SIGTERM only: a test run in the background inherits an ignored SIGINT, which the
 // writer leaves alone. The CLI test below covers SIGINT.)
 TEST(TempFiles, SignalRemovesTheTemporaryFileAndStillKills) {
-  std::string dir = fresh_dir("signal_inprocess");
+  TestDir scratch("signal_inprocess");
+  const std::string& dir = scratch.path();
   for (int sig : {SIGTERM}) {
     pid_t pid = ::fork();
     if (pid == 0) {
@@ -221,8 +237,10 @@ TEST(TempFiles, SignalRemovesTheTemporaryFileAndStillKills) {
 // A pack interrupted by SIGTERM or SIGINT while it writes (the test hook slows every
 // write down) leaves nothing behind, and the process still dies of the signal.
 TEST(TempFiles, InterruptedPackLeavesNoTemporaryFile) {
-  std::string dir = fresh_dir("signal_pack");
-  std::string key = make_key(dir + "../files_signal_pack_" + std::to_string(::getpid()) + ".key");
+  TestDir scratch("signal_pack");
+  const std::string& dir = scratch.path();
+  TestDir key_dir("signal_pack_key");
+  std::string key = make_key(key_dir.path() + "k.bin");
   for (int sig : {SIGTERM, SIGINT}) {
     pid_t pid = spawn_cli({"pack", kModel, "-o", dir + "m.tee", "--key", key, "--chunk-size", "16KiB", "--quiet"},
                           key + ".log", [] {
@@ -245,14 +263,13 @@ TEST(TempFiles, InterruptedPackLeavesNoTemporaryFile) {
                                                                 << read_file(key + ".log");
     EXPECT_EQ(entries(dir), std::vector<std::string>{}) << "left behind after signal " << sig;
   }
-  std::remove(key.c_str());
-  std::remove((key + ".log").c_str());
 }
 
 // ---- Item 10: keys and outputs -------------------------------------------------------
 
 TEST(KeyFiles, GroupOrWorldReadableKeyWarnsOnce) {
-  std::string dir = fresh_dir("key_mode");
+  TestDir scratch("key_mode");
+  const std::string& dir = scratch.path();
   std::string key = make_key(dir + "k.bin"), tee = dir + "m.tee";
   CliResult packed = run_cli("pack " + kModel + " -o " + tee + " --key " + key + " --quiet");
   ASSERT_EQ(packed.exit_code, 0) << packed.output;
@@ -275,7 +292,8 @@ TEST(KeyFiles, GroupOrWorldReadableKeyWarnsOnce) {
 }
 
 TEST(KeyFiles, AllZeroAndWrongSizeKeysAreRefused) {
-  std::string dir = fresh_dir("key_content");
+  TestDir scratch("key_content");
+  const std::string& dir = scratch.path();
   std::string key = dir + "k.bin";
   struct Case {
     std::string bytes, expect;
@@ -293,7 +311,8 @@ TEST(KeyFiles, AllZeroAndWrongSizeKeysAreRefused) {
 }
 
 TEST(KeyFiles, NoOutputIsWrittenOntoTheKeyOrAnInput) {
-  std::string dir = fresh_dir("outputs");
+  TestDir scratch("outputs");
+  const std::string& dir = scratch.path();
   std::string key = make_key(dir + "k.bin"), model = dir + "model.onnx", tee = dir + "m.tee";
   write_bytes(model, read_file(kModel), 0644);
   const std::string key_bytes = read_file(key), model_bytes = read_file(model);
@@ -333,7 +352,8 @@ TEST(KeyFiles, NoOutputIsWrittenOntoTheKeyOrAnInput) {
 // CLI11 wraps "-1" into an unsigned option (2^64 - 1), reads "010" as octal and saturates
 // out-of-range numbers; every numeric option is checked before any work.
 TEST(Options, NegativeAndOutOfRangeNumbersAreRejected) {
-  std::string dir = fresh_dir("numbers");
+  TestDir scratch("numbers");
+  const std::string& dir = scratch.path();
   std::string key = make_key(dir + "k.bin"), tee = dir + "m.tee";
   const std::string run = "run " + kModel + " --input " + kImage + " ";
   const std::string pack = "pack " + kModel + " -o " + tee + " --key " + key + " ";
@@ -410,7 +430,8 @@ std::string pack_tiny(const std::string& path, const AesKey& key, uint64_t versi
 }
 
 TEST(ModelPinning, WrongIdOrOldVersionIsRefusedBeforeAnythingButTheHeaderIsRead) {
-  std::string dir = fresh_dir("pinning");
+  TestDir scratch("pinning");
+  const std::string& dir = scratch.path();
   AesKey key = test_key(3);
   const std::array<uint8_t, 16> id{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
   std::string right = pack_tiny(dir + "right.tee", key, 3, id);
@@ -453,7 +474,8 @@ TEST(ModelPinning, WrongIdOrOldVersionIsRefusedBeforeAnythingButTheHeaderIsRead)
 }
 
 TEST(ModelPinning, CliPinsTheModelIdInRunEvalAndPlan) {
-  std::string dir = fresh_dir("pinning_cli");
+  TestDir scratch("pinning_cli");
+  const std::string& dir = scratch.path();
   std::string key = make_key(dir + "k.bin"), tee = dir + "m.tee", other = dir + "other.tee";
   const std::string id = "00112233445566778899aabbccddeeff";
   CliResult p = run_cli("pack " + kModel + " -o " + tee + " --key " + key + " --model-version 5 --model-id " +
@@ -482,7 +504,8 @@ TEST(ModelPinning, CliPinsTheModelIdInRunEvalAndPlan) {
 
 // Hostile headers through the CLI: a clean one-line error, never a crash.
 TEST(ModelPinning, HostileHeadersGiveOneLineErrors) {
-  std::string dir = fresh_dir("hostile_header");
+  TestDir scratch("hostile_header");
+  const std::string& dir = scratch.path();
   std::string key = make_key(dir + "k.bin"), tee = dir + "m.tee";
   ASSERT_EQ(run_cli("pack " + kModel + " -o " + tee + " --key " + key + " --quiet").exit_code, 0);
   const std::string good = read_file(tee);
