@@ -169,6 +169,7 @@ AtomicFileWriter::AtomicFileWriter(std::string path, FileAccess access) : path_(
   std::string dir = directory_of(path_);
   if (dir.back() != '/') dir += '/';
   base.resize(std::min(base.size(), kMaxBaseInTempName));
+  buffer_.reserve(kBufferBytes);  // before the file exists: nothing after it may throw
   // Nothing predictable to plant: a random name, created exclusively, symlinks not followed.
   const mode_t mode = access == FileAccess::kOwnerOnly ? 0600 : 0666;  // the umask applies
   for (int attempt = 0; attempt < 8 && fd_ < 0; ++attempt) {
@@ -185,7 +186,6 @@ AtomicFileWriter::AtomicFileWriter(std::string path, FileAccess access) : path_(
                   "cannot create a file in '" + directory_of(path_) + "' to write '" + path_ + "': " + errno_text(err));
   }
   if (fd_ < 0) throw Error(ErrorCode::kIo, "cannot create a temporary file for '" + path_ + "'");
-  buffer_.reserve(kBufferBytes);
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
