@@ -6,12 +6,14 @@
 // reads one chunk at a time into arena scratch and decrypts it into the arena.
 //
 //   FileHost host("model.tee");  KeyFileProvider keys("k.bin");
-//   SealedModel model(host, keys, {.min_version = 3});
+//   SealedModel model(host, keys, {/*min_version=*/3, expected_model_id});
 //   Session s(model.graph(), platform, {}, &model);
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/sealed_format.h"
@@ -31,14 +33,20 @@ struct SealedLoadStats {
   uint64_t host_calls = 0;         // HostInterface::read_model calls (OCALLs in SGX)
 };
 
+// Which model the caller expects. Both are checked against the header before the key is
+// unwrapped or any manifest or chunk byte is read. (Here the host-side caller chooses
+// them; an attested key-release service will hold this policy later.)
 struct SealedLoadOptions {
-  uint64_t min_version = 0;  // refuse models older than this (rollback protection)
+  SealedLoadOptions(uint64_t min = 0, std::optional<std::array<uint8_t, 16>> id = std::nullopt)
+      : min_version(min), expected_model_id(id) {}
+  uint64_t min_version;                                      // refuse models older than this (rollback protection)
+  std::optional<std::array<uint8_t, 16>> expected_model_id;  // refuse any other model
 };
 
 class SealedModel : public WeightSource {
  public:
   // Throws Error: kBadModel (corrupt, tampered, truncated), kBadArgument (wrong key),
-  // kBadInput (rollback below min_version).
+  // kBadInput (rollback below min_version, or not the expected model id).
   SealedModel(HostInterface& host, KeyProvider& keys, const SealedLoadOptions& options = {});
   ~SealedModel() override;
   SealedModel(const SealedModel&) = delete;

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -21,27 +23,60 @@ AesKey generate_key() {
 }
 
 void write_key_file(const std::string& path, const AesKey& key, bool overwrite) {
-  if (!overwrite && ::access(path.c_str(), F_OK) == 0)
-    throw Error(ErrorCode::kIo, "'" + path + "' exists; refusing to overwrite a key (use --force)");
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw Error(ErrorCode::kIo, "cannot create '" + tmp + "'");
-  bool ok = ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(fd) == 0;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(ErrorCode::kIo, "cannot write key file '" + path + "'");
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!overwrite) throw Error(ErrorCode::kIo, "'" + path + "' exists; refusing to overwrite a key (use --force)");
+    // --force replaces an old key, nothing else: not a sealed model or an input by mistake.
+    if (!S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(key.size()))
+      throw Error(ErrorCode::kIo, "'" + path + "' is not a key file (" +
+                                      (S_ISREG(st.st_mode) ? std::to_string(st.st_size) + " bytes" : "not a file") +
+                                      "); refusing to replace it with a key");
   }
+  AtomicFileWriter out(path, FileAccess::kOwnerOnly);
+  out.write(key.data(), key.size());
+  out.commit(overwrite ? Overwrite::kReplace : Overwrite::kNever);
 }
 
-AesKey read_key_file(const std::string& path) {
-  std::string bytes = read_file(path);
-  if (bytes.size() != 32)
-    throw Error(ErrorCode::kBadArgument, "key file '" + path + "' holds " + std::to_string(bytes.size()) +
-                                             " bytes; a key is exactly 32 (make one with `teeinfer keygen`)");
+AesKey read_key_file(const std::string& path, KeyFileWarning warn) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot open key file '" + path + "': " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw Error(ErrorCode::kIo, "cannot stat key file '" + path + "'");
+  }
+  // One byte more than a key: a longer file is refused without reading all of it.
+  uint8_t bytes[33];
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = ::read(fd, bytes + got, sizeof bytes - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      throw Error(ErrorCode::kIo, "error reading key file '" + path + "': " + std::strerror(err));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
   AesKey k{};
-  std::memcpy(k.data(), bytes.data(), 32);
-  wipe(bytes.data(), bytes.size());
+  bool right_size = got == k.size();
+  if (right_size) std::memcpy(k.data(), bytes, k.size());
+  wipe(bytes, sizeof bytes);
+  if (!right_size)
+    throw Error(ErrorCode::kBadArgument, "key file '" + path + "' holds " +
+                                             (got > 32 ? "more than 32" : std::to_string(got)) +
+                                             " bytes; a key is exactly 32 (make one with `teeinfer keygen`)");
+  uint8_t any = 0;
+  for (uint8_t b : k) any |= b;
+  if (any == 0)
+    throw Error(ErrorCode::kBadArgument,
+                "key file '" + path + "' holds an all-zero key; make a real one with `teeinfer keygen`");
+  if (warn == KeyFileWarning::kOnStderr && S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IROTH)))
+    std::fprintf(stderr, "teeinfer: warning: key file '%s' has mode %04o: readable by %s; run chmod 600 on it\n",
+                 path.c_str(), static_cast<unsigned>(st.st_mode & 07777),
+                 (st.st_mode & S_IROTH) ? (st.st_mode & S_IRGRP ? "group and others" : "others") : "group");
   return k;
 }
 

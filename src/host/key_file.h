@@ -1,6 +1,6 @@
 // Key-encryption keys in files (development key management).
 //
-//   write_key_file("k.bin", generate_key());      // 32 random bytes, mode 0600
+//   write_key_file("k.bin", generate_key(), false);  // 32 random bytes, mode 0600
 //   KeyFileProvider keys("k.bin");                // a KeyProvider for SealedModel
 #pragma once
 
@@ -11,10 +11,14 @@
 namespace teeinfer {
 
 AesKey generate_key();
-// Refuses to overwrite an existing file unless `overwrite`. Throws Error(kIo).
+// Mode 0600, written atomically (file_io.h). Refuses to replace anything at `path`
+// unless `overwrite`, and even then only an old key (a 32-byte file). Throws Error(kIo).
 void write_key_file(const std::string& path, const AesKey& key, bool overwrite);
-// The file must hold exactly 32 bytes. Throws Error(kIo / kBadArgument).
-AesKey read_key_file(const std::string& path);
+
+enum class KeyFileWarning { kOnStderr, kSilent };
+// The file must hold exactly 32 bytes, not all zero. Throws Error(kIo / kBadArgument).
+// A key file readable by group or others gets a one-line warning on stderr.
+AesKey read_key_file(const std::string& path, KeyFileWarning warn = KeyFileWarning::kOnStderr);
 
 class KeyFileProvider : public KeyProvider {
  public:

@@ -94,8 +94,10 @@ void write_npy(const std::string& path, const Dims& dims, const float* data) {
   out += static_cast<char>(header.size() >> 8);
   out += header;
   size_t n = static_cast<size_t>(element_count(dims, path));
-  out.append(reinterpret_cast<const char*>(data), n * sizeof(float));
-  write_file_atomic(path, out);
+  AtomicFileWriter file(path);  // the data is streamed, not copied after the header
+  file.write(out.data(), out.size());
+  file.write(data, n * sizeof(float));
+  file.commit();
 }
 
 }  // namespace teeinfer

@@ -12,7 +12,7 @@ namespace teeinfer {
 
 HostTensor read_npy(const std::string& path);
 HostTensor parse_npy(const std::string& bytes, const std::string& what);
-// Writes to `path` atomically (temporary file, then rename).
+// Writes to `path` through AtomicFileWriter (host/file_io.h).
 void write_npy(const std::string& path, const Dims& dims, const float* data);
 
 }  // namespace teeinfer

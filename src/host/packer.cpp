@@ -5,11 +5,10 @@
 
 #include <bit>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "common/error.h"
+#include "host/file_io.h"
 
 namespace teeinfer {
 namespace {
@@ -118,7 +117,8 @@ EncodedTensor choose_codec(const SealedTensor& t, const uint8_t* plain, double d
 
 PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const PackOptions& options) {
   validate_graph(g);
-  if (options.chunk_bytes < 64) throw Error(ErrorCode::kBadArgument, "--chunk-size must be at least 64 bytes");
+  if (options.chunk_bytes < 64 || options.chunk_bytes > kMaxChunkBytes)
+    throw Error(ErrorCode::kBadArgument, "--chunk-size must be from 64 bytes to 1 GiB");
   Manifest m = plan_manifest(g, options.chunk_bytes);
   std::vector<EncodedTensor> encoded(m.tensors.size());
   if (options.auto_codec || options.codec != Codec::kNone) {
@@ -137,7 +137,12 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
   std::vector<uint8_t> manifest = encode_manifest(m);
 
   SealedHeader h;
-  random_bytes(h.model_id.data(), h.model_id.size());
+  // The model id names a model across its versions when the owner gives one (pack
+  // --model-id); otherwise every pack gets a fresh random id.
+  if (options.model_id)
+    h.model_id = *options.model_id;
+  else
+    random_bytes(h.model_id.data(), h.model_id.size());
   h.model_version = options.model_version;
   h.kek_id = kek_id_of(kek);
   h.manifest_bytes = manifest.size() + kTagBytes;
@@ -154,12 +159,9 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
 
   AesKey data_key{};
   random_bytes(data_key.data(), data_key.size());
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(ErrorCode::kIo, "cannot create '" + tmp + "'");
-  auto write = [&](const void* p, size_t n) {
-    out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
-  };
+  // Streamed chunk by chunk into a temporary file that becomes `path` only when complete.
+  AtomicFileWriter out(path);
+  auto write = [&](const void* p, size_t n) { out.write(p, n); };
   try {
     write(header.data(), header.size());
     uint8_t wrapped[kWrappedKeyBytes];
@@ -195,18 +197,13 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
       stats.chunks += t.chunk_count;
     }
     wipe(data_key.data(), data_key.size());
-    out.flush();
-    if (!out) throw Error(ErrorCode::kIo, "error writing '" + tmp + "'");
-    out.close();
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      throw Error(ErrorCode::kIo, "cannot rename '" + tmp + "' to '" + path + "'");
+    out.commit();
   } catch (...) {
     wipe(data_key.data(), data_key.size());
-    out.close();
-    std::remove(tmp.c_str());
-    throw;
+    throw;  // `out` removes the temporary file
   }
   stats.file_bytes = h.file_bytes;
+  stats.model_id = h.model_id;
   return stats;
 }
 

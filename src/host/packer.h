@@ -1,14 +1,16 @@
 // The packer: an optimised Graph (with its weights) -> a sealed .tee file.
 //
 // Runs where the plaintext model already is (the model owner's machine), never on the
-// untrusted deployment host. Writes a temporary file and renames it, so an interrupted
-// pack never leaves a partial model under the final name.
+// untrusted deployment host. Writes through AtomicFileWriter (host/file_io.h): an
+// interrupted pack leaves neither a partial model under the final name nor a temporary file.
 //
 //   PackOptions o;  o.model_version = 3;
 //   PackStats s = pack_model(graph, read_key_file("k.bin"), "model.tee", o);
 #pragma once
 
+#include <array>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/aes_gcm.h"
@@ -21,6 +23,9 @@ namespace teeinfer {
 // codec (or none) whose decrypt + decode is fastest on this machine (choose_codec).
 struct PackOptions {
   uint64_t model_version = 1;
+  // Written into the header, in the clear but authenticated; a run can pin it
+  // (SealedLoadOptions::expected_model_id). Empty: a random id for this pack.
+  std::optional<std::array<uint8_t, 16>> model_id;
   uint64_t chunk_bytes = kDefaultChunkBytes;  // upper bound per chunk (whole rows)
   Codec codec = Codec::kNone;
   bool auto_codec = false;
@@ -30,6 +35,7 @@ struct PackOptions {
 struct PackStats {
   uint64_t file_bytes = 0, weight_bytes = 0, stored_weight_bytes = 0;  // plain and as stored (compressed)
   uint32_t tensors = 0, chunks = 0, compressed_tensors = 0;
+  std::array<uint8_t, 16> model_id{};  // as written in the header
 };
 
 // Rates that decide whether a codec pays: bytes per second of copy-in + authenticated

@@ -11,6 +11,7 @@
 #include "enclave/budget_planner.h"
 #include "host/cli/commands.h"
 #include "host/cli/model_source.h"
+#include "host/cli/option_checks.h"
 #include "host/model_loader.h"
 
 namespace teeinfer::cli {
@@ -22,8 +23,9 @@ ModelSource open_for_plan(const PlanOptions& o) {
   if (is_sealed_file(o.model)) {
     if (!o.input_shape.empty())
       throw Error(ErrorCode::kBadArgument, "--input-shape is fixed when a model is packed; it cannot change");
-    return ModelSource::sealed(o.model, o.key, o.min_version);
+    return ModelSource::sealed(o.model, o.key, sealed_load_options(o.min_version, o.model_id));
   }
+  refuse_model_id_for_onnx(o.model, o.model_id);
   OnnxModel onnx = OnnxModel::open(o.model);
   auto specs = onnx.declared_inputs();
   if (specs.size() != 1)
@@ -73,7 +75,7 @@ int plan(const PlanOptions& o) {
   WeightSource& weights = model.weights() ? *model.weights() : inline_constants;
   BudgetOptions bo;
   bo.lowering.mode = o.mode == "unmodified" ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
-  bo.budget_bytes = o.budget.empty() ? 0 : parse_bytes(o.budget, "--budget");
+  bo.budget_bytes = o.budget.empty() ? 0 : parse_nonzero_bytes(o.budget, "--budget");
   bo.load_scratch_bytes = weights.scratch_bytes();
   bo.staged = weights.needs_staging();
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/units.h"
 #include "host/cli/commands.h"
+#include "host/cli/option_checks.h"
 #include "host/file_io.h"
 #include "host/model_loader.h"
 #include "host/pruning/channel_pruner.h"
@@ -42,6 +43,7 @@ double percent(int64_t after, int64_t before) {
 }  // namespace
 
 int prune(const PruneOptions& o) {
+  refuse_output_onto_inputs(o.output, "-o", {{o.model, "the model to prune"}});
   onnx::ModelProto model = read_onnx_proto(o.model);
   std::vector<LayerCost> before = costs_of(o.model, o.input_shape);
   teeinfer::PruneOptions po{o.group == "block" ? Grouping::kBlock : Grouping::kLayer, o.quantile};

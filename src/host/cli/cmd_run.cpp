@@ -10,6 +10,7 @@
 #include "enclave/session.h"
 #include "host/cli/commands.h"
 #include "host/cli/model_source.h"
+#include "host/cli/option_checks.h"
 #include "host/file_io.h"
 #include "host/idx_dataset.h"
 #include "host/image.h"
@@ -66,13 +67,14 @@ ModelSource open_with_input(const ModelOptions& o, const std::string& input_path
   if (is_sealed_file(o.model)) {
     if (!o.input_shape.empty())
       throw Error(ErrorCode::kBadArgument, "--input-shape is fixed when a model is packed; it cannot change at run");
-    ModelSource m = ModelSource::sealed(o.model, o.key, o.min_version);
+    ModelSource m = ModelSource::sealed(o.model, o.key, sealed_load_options(o.min_version, o.model_id));
     const Graph& g = m.graph();
     if (g.inputs.size() != 1) throw Error(ErrorCode::kUnsupported, "the CLI feeds models with exactly one input");
     name = g.value(g.inputs[0]).name;
     x = load_input(o, input_path, name, g.value(g.inputs[0]).dims);
     return m;
   }
+  refuse_model_id_for_onnx(o.model, o.model_id);
   OnnxModel onnx = OnnxModel::open(o.model);
   auto [n, declared] = declared_input(o, onnx);
   name = n;
@@ -190,7 +192,7 @@ SessionOptions session_options(const ModelOptions& o) {
   s.mode = o.mode == "unmodified" ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
   s.prefetch_weights = o.prefetch;
   if (!o.budget.empty())
-    s.budget_bytes = parse_bytes(o.budget, "--budget");
+    s.budget_bytes = parse_nonzero_bytes(o.budget, "--budget");
   else if (o.tee == "sim" && s.mode == ExecutionMode::kPlanned)
     s.budget_bytes = parse_bytes(o.epc, "--epc");
   return s;
@@ -234,6 +236,12 @@ int run_stack(Session& session, const HostTensor& x, const std::string& name, co
 }  // namespace
 
 int run(const ModelOptions& o, const RunOptions& r) {
+  if (!r.output.empty())
+    refuse_output_onto_inputs(r.output, "--output",
+                              {{o.model, "the model"},
+                               {o.key, "the key file"},
+                               {r.input, "the input"},
+                               {r.class_names, "the class names file"}});
   set_threads(o.threads);
   HostTensor x;
   std::string name;
@@ -338,9 +346,11 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
   std::unique_ptr<ModelSource> model;
   std::string name;
   if (is_sealed_file(o.model)) {
-    model = std::make_unique<ModelSource>(ModelSource::sealed(o.model, o.key, o.min_version));
+    model = std::make_unique<ModelSource>(
+        ModelSource::sealed(o.model, o.key, sealed_load_options(o.min_version, o.model_id)));
     name = model->graph().value(model->graph().inputs.at(0)).name;
   } else {
+    refuse_model_id_for_onnx(o.model, o.model_id);
     OnnxModel onnx = OnnxModel::open(o.model);
     name = declared_input(o, onnx).first;
     model = std::make_unique<ModelSource>(ModelSource::onnx(onnx, name, dims));

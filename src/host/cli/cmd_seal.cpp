@@ -10,6 +10,7 @@
 #include "enclave/sealed_model.h"
 #include "host/calibration.h"
 #include "host/cli/commands.h"
+#include "host/cli/option_checks.h"
 #include "host/cluster_weights.h"
 #include "host/file_host.h"
 #include "host/key_file.h"
@@ -67,6 +68,16 @@ std::string describe_int8(const QuantizeCounts& q, int full_int8) {
 
 int pack(const PackOptions& p) {
   double t0 = now_ms();
+  refuse_output_onto_inputs(
+      p.output, "-o", {{p.onnx, "the model to pack"}, {p.key, "the key file"}, {p.calibrate, "the calibration data"}});
+  // Options first: a bad value should not cost an import.
+  teeinfer::PackOptions o;
+  o.model_version = p.model_version;
+  if (!p.model_id.empty()) o.model_id = parse_model_id(p.model_id, "--model-id");
+  o.chunk_bytes = parse_bytes(p.chunk_size, "--chunk-size");
+  o.auto_codec = p.compress == "auto";
+  if (!o.auto_codec) o.codec = parse_codec(p.compress, "--compress");
+  const KeyFileProvider key(p.key);  // checked before the work; wiped on every path
   OnnxModel model = OnnxModel::open(p.onnx);
   auto specs = model.declared_inputs();
   std::map<std::string, Dims> dims;
@@ -100,26 +111,21 @@ int pack(const PackOptions& p) {
     if (p.quantize == "none") throw Error(ErrorCode::kBadArgument, "--cluster needs --quantize fc or --quantize all");
     cluster_int8_weights(g, p.cluster, p.cluster_layers == "all");
   }
-  AesKey kek = read_key_file(p.key);
-  teeinfer::PackOptions o;
-  o.model_version = p.model_version;
-  o.chunk_bytes = parse_bytes(p.chunk_size, "--chunk-size");
-  o.auto_codec = p.compress == "auto";
-  if (!o.auto_codec) o.codec = parse_codec(p.compress, "--compress");
   if (!p.quiet && g.values.size() > 0) {
     uint64_t weights = 0;
     for (const Value& v : g.values) weights += v.data.size();
     if (weights > (uint64_t{32} << 20)) o.progress = progress_bar;  // only long packs get a bar
   }
-  PackStats s = pack_model(g, kek, p.output, o);
-  wipe(kek.data(), kek.size());
+  PackStats s = pack_model(g, key.key(), p.output, o);
   std::string compressed = s.compressed_tensors ? ", " + std::to_string(s.compressed_tensors) +
                                                       " tensors compressed to " + format_bytes(s.stored_weight_bytes)
                                                 : std::string();
-  std::printf("sealed %s -> %s in %.2f s: %u tensors in %u chunks, %s of weights%s, file %s, version %llu%s\n",
-              p.onnx.c_str(), p.output.c_str(), (now_ms() - t0) / 1000, s.tensors, s.chunks,
-              format_bytes(s.weight_bytes).c_str(), compressed.c_str(), format_bytes(s.file_bytes).c_str(),
-              static_cast<unsigned long long>(p.model_version), describe_int8(quantized, full_int8).c_str());
+  std::printf(
+      "sealed %s -> %s in %.2f s: %u tensors in %u chunks, %s of weights%s, file %s, model id %s, version %llu%s\n",
+      p.onnx.c_str(), p.output.c_str(), (now_ms() - t0) / 1000, s.tensors, s.chunks,
+      format_bytes(s.weight_bytes).c_str(), compressed.c_str(), format_bytes(s.file_bytes).c_str(),
+      hex(s.model_id.data(), s.model_id.size()).c_str(), static_cast<unsigned long long>(p.model_version),
+      describe_int8(quantized, full_int8).c_str());
   return 0;
 }
 

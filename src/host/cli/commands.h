@@ -11,6 +11,7 @@ struct ModelOptions {
   std::string model;         // .onnx or sealed .tee
   std::string key;           // key file, for sealed models
   uint64_t min_version = 0;  // rollback protection for sealed models
+  std::string model_id;      // sealed models: the expected model id (32 hex digits), if given
   int threads = 1;
   std::string input_shape;  // ONNX only: instantiate for these dims
   std::vector<float> mean, std;
@@ -45,12 +46,14 @@ struct PackOptions {
   int cluster = 0;                    // int8 weights snapped to this many shared values (0: off)
   std::string cluster_layers = "fc";  // fc | all
   uint64_t model_version = 1;
+  std::string model_id;  // 32 hex digits; empty: random
   bool quiet = false;
 };
 
 struct PlanOptions {
   std::string model, key, input_shape, budget, mode = "planned";
   uint64_t min_version = 0;
+  std::string model_id;  // sealed models: the expected model id, if given
   bool json = false;
 };
 

@@ -12,14 +12,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "common/error.h"
 #include "host/cli/commands.h"
+#include "host/cli/option_checks.h"
 
 using namespace teeinfer;
+using cli::finite_number;
+using cli::whole_number;
 
 namespace {
+
+constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
+constexpr uint64_t kMaxI64 = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 
 // Large models mean hundreds of MB of fresh allocations; on these VMs first-touch page
 // faults then dominate (packing VGG-16: 4.6 s, of which 2.4 s in the kernel). glibc's
@@ -38,13 +45,17 @@ void use_huge_pages_for_malloc(char** argv) {
 void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
   cmd->add_option("model", o.model, "ONNX model, or sealed .tee model")->required();
   cmd->add_option("--key", o.key, "key file of a sealed model (teeinfer keygen)");
-  cmd->add_option("--min-version", o.min_version, "refuse sealed models older than this version (rollback)");
+  cmd->add_option("--min-version", o.min_version, "refuse sealed models older than this version (rollback)")
+      ->transform(whole_number(0, kMaxU64));
+  cmd->add_option("--model-id", o.model_id,
+                  "refuse a sealed model whose id (32 hex digits, see inspect) is not this one");
   cmd->add_option("--threads", o.threads, "kernel threads (1 is often fastest on small machines)")
-      ->check(CLI::Range(1, 256))
+      ->transform(whole_number(1, 256))
       ->capture_default_str();
   cmd->add_option("--input-shape", o.input_shape, "ONNX input dims, e.g. 1x3x224x224 (default: the model's, batch 1)");
-  cmd->add_option("--mean", o.mean, "image normalisation means (default: ImageNet for RGB, 0.5 for grey)");
-  cmd->add_option("--std", o.std, "image normalisation std devs");
+  cmd->add_option("--mean", o.mean, "image normalisation means (default: ImageNet for RGB, 0.5 for grey)")
+      ->transform(finite_number(-1e6, 1e6));
+  cmd->add_option("--std", o.std, "image normalisation std devs")->transform(finite_number(-1e6, 1e6));
   cmd->add_flag("--json", o.json, "print machine-readable JSON");
   cmd->add_option("--tee", o.tee, "where trusted memory lives: none (plain memory) or sim (emulated SGX EPC)")
       ->check(CLI::IsMember({"none", "sim"}))
@@ -52,12 +63,12 @@ void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
   cmd->add_option("--epc", o.epc, "emulated EPC size with --tee sim (e.g. 16MiB, 93MiB, 128MiB)")
       ->capture_default_str();
   cmd->add_option("--fault-cycles", o.fault_cycles, "modelled cycles per SGX page fault, for the modelled latency")
-      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40))
+      ->transform(whole_number(0, 1'000'000'000))
       ->capture_default_str();
   cmd->add_option("--ocall-cycles", o.ocall_cycles,
                   "modelled cycles per enclave exit to the host (sealed-chunk read, spilled block), for the "
                   "modelled latency")
-      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40))
+      ->transform(whole_number(0, 1'000'000'000))
       ->capture_default_str();
   cmd->add_option("--mode", o.mode,
                   "planned (the engine) or unmodified (baseline: im2col convolutions, one shared workspace, "
@@ -89,11 +100,11 @@ int main(int argc, char** argv) {
          "runs each and writes K outputs stacked the same way")
       ->required();
   run->add_option("--output", run_opts.output, "write the first output tensor as .npy (float32)");
-  run->add_option("--repeat", run_opts.repeat, "timed runs")->check(CLI::Range(1, 100000))->capture_default_str();
+  run->add_option("--repeat", run_opts.repeat, "timed runs")->transform(whole_number(1, 100000))->capture_default_str();
   run->add_option("--warmup", run_opts.warmup, "untimed runs first")
-      ->check(CLI::Range(0, 100000))
+      ->transform(whole_number(0, 100000))
       ->capture_default_str();
-  run->add_option("--top", run_opts.top, "classes to print")->check(CLI::Range(1, 1000))->capture_default_str();
+  run->add_option("--top", run_opts.top, "classes to print")->transform(whole_number(1, 1000))->capture_default_str();
   run->add_option("--class-names", run_opts.class_names, "text file with one class name per line");
   run->add_flag("--verbose", run_opts.verbose, "list every kernel and its implementation");
   run->add_flag("--profile", run_opts.profile, "time every kernel (mean over --repeat runs)");
@@ -104,7 +115,8 @@ int main(int argc, char** argv) {
   add_model_options(eval, eval_model);
   eval->add_option("--images", eval_opts.images, "IDX images file (.gz ok)")->capture_default_str();
   eval->add_option("--labels", eval_opts.labels, "IDX labels file (.gz ok)")->capture_default_str();
-  eval->add_option("--limit", eval_opts.limit, "evaluate only the first N images")->check(CLI::NonNegativeNumber);
+  eval->add_option("--limit", eval_opts.limit, "evaluate only the first N images (0: all)")
+      ->transform(whole_number(0, kMaxI64));
 
   std::string key_out;
   bool force = false;
@@ -118,7 +130,11 @@ int main(int argc, char** argv) {
   pack->add_option("-o,--output", pack_opts.output, "sealed model to write")->required();
   pack->add_option("--key", pack_opts.key, "key file (teeinfer keygen)")->required();
   pack->add_option("--model-version", pack_opts.model_version, "version number, for --min-version checks")
+      ->transform(whole_number(0, kMaxU64))
       ->capture_default_str();
+  pack->add_option("--model-id", pack_opts.model_id,
+                   "model id for the header (32 hex digits): keep one id across the versions of a model so runs "
+                   "can pin it with --model-id (default: a random id)");
   pack->add_option("--chunk-size", pack_opts.chunk_size, "largest weight chunk (whole rows), e.g. 64KiB, 1MiB")
       ->capture_default_str();
   pack->add_option("--input-shape", pack_opts.input_shape, "input dims to instantiate the model for");
@@ -133,7 +149,7 @@ int main(int argc, char** argv) {
                    "negative then compute in int8 (u8 activations x s8 weights); needs --quantize")
       ->check(CLI::ExistingPath);
   pack->add_option("--calibration-samples", pack_opts.calibration_samples, "use at most this many samples")
-      ->check(CLI::PositiveNumber)
+      ->transform(whole_number(1, 1'000'000))
       ->capture_default_str();
   pack->add_option("--compress", pack_opts.compress,
                    "weight chunks compressed before encryption: none, zstd, lz4, palette4 (4-bit indices for chunks "
@@ -144,7 +160,7 @@ int main(int argc, char** argv) {
   pack->add_option("--cluster", pack_opts.cluster,
                    "snap each int8 weight to this many shared values (k-means, Deep Compression style; 16 makes "
                    "palette4 pay); lossy, needs --quantize")
-      ->check(CLI::Range(2, 255));
+      ->transform(whole_number(2, 255));
   pack->add_option("--cluster-layers", pack_opts.cluster_layers,
                    "which int8 weights --cluster snaps: fc (fully-connected layers: most of the bytes, and they "
                    "tolerate it best) or all")
@@ -157,7 +173,9 @@ int main(int argc, char** argv) {
       app.add_subcommand("plan", "show the memory plan for a secure-memory budget, and the minimum budget");
   plan->add_option("model", plan_opts.model, "ONNX model, or sealed .tee model")->required();
   plan->add_option("--key", plan_opts.key, "key file of a sealed model");
-  plan->add_option("--min-version", plan_opts.min_version, "refuse sealed models older than this version");
+  plan->add_option("--min-version", plan_opts.min_version, "refuse sealed models older than this version")
+      ->transform(whole_number(0, kMaxU64));
+  plan->add_option("--model-id", plan_opts.model_id, "refuse a sealed model whose id is not this one");
   plan->add_option("--input-shape", plan_opts.input_shape, "ONNX input dims (default: the model's, batch 1)");
   plan->add_option("--budget,--epc", plan_opts.budget, "secure-memory budget, e.g. 16MiB (default: no limit)");
   plan->add_option("--mode", plan_opts.mode, "planned or unmodified")
@@ -179,7 +197,7 @@ int main(int argc, char** argv) {
       ->add_option(
           "--quantile", prune_opts.quantile,
           "quantile of nearest-neighbour distances for the mean-shift bandwidth (0.1 VGG, 0.3 ResNet/DenseNet)")
-      ->check(CLI::Range(1e-6, 1.0))
+      ->transform(finite_number(1e-6, 1.0))
       ->capture_default_str();
   prune->add_option("--input-shape", prune_opts.input_shape,
                     "input dims for the FLOP count (default: the model's, batch 1)");
@@ -195,7 +213,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // Like every other error: one line, exit status 1.
+    std::fprintf(stderr, "teeinfer: bad argument: %s (see --help)\n", e.what());
+    return 1;
   }
   try {
     if (run->parsed()) return cli::run(run_model, run_opts);

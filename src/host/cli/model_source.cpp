@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/sealed_format.h"
+#include "host/cli/option_checks.h"
 #include "host/model_loader.h"
 
 namespace teeinfer::cli {
@@ -25,12 +26,24 @@ ModelSource ModelSource::onnx(OnnxModel& model, const std::string& input_name, c
   return m;
 }
 
-ModelSource ModelSource::sealed(const std::string& path, const std::string& key, uint64_t min_version) {
+SealedLoadOptions sealed_load_options(uint64_t min_version, const std::string& model_id) {
+  SealedLoadOptions o;
+  o.min_version = min_version;
+  if (!model_id.empty()) o.expected_model_id = parse_model_id(model_id, "--model-id");
+  return o;
+}
+
+void refuse_model_id_for_onnx(const std::string& model, const std::string& model_id) {
+  if (!model_id.empty())
+    throw Error(ErrorCode::kBadArgument, "--model-id pins a sealed model; '" + model + "' is not one (pack it first)");
+}
+
+ModelSource ModelSource::sealed(const std::string& path, const std::string& key, const SealedLoadOptions& pinning) {
   if (key.empty()) throw Error(ErrorCode::kBadArgument, "'" + path + "' is a sealed model: give its key with --key");
   ModelSource m;
   m.host_ = std::make_unique<FileHost>(path);
   m.keys_ = std::make_unique<KeyFileProvider>(key);
-  m.sealed_ = std::make_unique<SealedModel>(*m.host_, *m.keys_, SealedLoadOptions{min_version});
+  m.sealed_ = std::make_unique<SealedModel>(*m.host_, *m.keys_, pinning);
   m.description = "sealed, version " + std::to_string(m.sealed_->header().model_version) + ", " +
                   std::to_string(m.sealed_->header().chunk_count) + " chunks";
   return m;

@@ -16,11 +16,16 @@ namespace teeinfer::cli {
 
 bool is_sealed_file(const std::string& path);
 
+// --min-version and --model-id as the sealed loader's options (the id parsed from hex).
+SealedLoadOptions sealed_load_options(uint64_t min_version, const std::string& model_id);
+// --model-id pins a sealed model; with an ONNX model it would silently check nothing.
+void refuse_model_id_for_onnx(const std::string& model, const std::string& model_id);
+
 class ModelSource {
  public:
   // ONNX: imported for `input_dims` (name -> dims). Sealed: `key` is required.
   static ModelSource onnx(OnnxModel& model, const std::string& input_name, const Dims& input_dims);
-  static ModelSource sealed(const std::string& path, const std::string& key, uint64_t min_version);
+  static ModelSource sealed(const std::string& path, const std::string& key, const SealedLoadOptions& pinning);
 
   const Graph& graph() const { return sealed_ ? sealed_->graph() : *graph_; }
   WeightSource* weights() { return sealed_ ? static_cast<WeightSource*>(sealed_.get()) : nullptr; }

@@ -1,0 +1,80 @@
+#include "host/cli/option_checks.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/error.h"
+#include "common/units.h"
+#include "host/file_io.h"
+
+namespace teeinfer::cli {
+
+CLI::Validator whole_number(uint64_t min, uint64_t max) {
+  std::string range = "[" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  return CLI::Validator(
+      [min, max, range](std::string& text) -> std::string {
+        std::string error = "'" + text + "' is not a whole number in " + range;
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return error;
+        size_t first = text.find_first_not_of('0');
+        std::string digits = first == std::string::npos ? "0" : text.substr(first);
+        uint64_t v = 0;
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+        if (ec != std::errc() || end != digits.data() + digits.size() || v < min || v > max) return error;
+        text = digits;  // CLI11 then reads it with base detection: no leading zero, no octal
+        return {};
+      },
+      "INT in " + range);
+}
+
+CLI::Validator finite_number(double min, double max) {
+  char range[64];
+  std::snprintf(range, sizeof range, "[%g, %g]", min, max);
+  return CLI::Validator(
+      [min, max, range = std::string(range)](std::string& text) -> std::string {
+        std::string error = "'" + text + "' is not a number in " + range;
+        if (text.empty() || text.find_first_not_of("0123456789.eE+-") != std::string::npos) return error;
+        char* end = nullptr;
+        double v = std::strtod(text.c_str(), &end);
+        if (end != text.c_str() + text.size() || !std::isfinite(v) || v < min || v > max) return error;
+        return {};
+      },
+      "FLOAT in " + std::string(range));
+}
+
+uint64_t parse_nonzero_bytes(const std::string& text, const std::string& option) {
+  uint64_t bytes = parse_bytes(text, option);
+  if (bytes == 0) throw Error(ErrorCode::kBadArgument, option + ": '" + text + "' is zero; give a size like 16MiB");
+  return bytes;
+}
+
+std::array<uint8_t, 16> parse_model_id(const std::string& text, const std::string& option) {
+  std::array<uint8_t, 16> id{};
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  bool ok = text.size() == 2 * id.size();
+  for (size_t i = 0; ok && i < id.size(); ++i) {
+    int hi = nibble(text[2 * i]), lo = nibble(text[2 * i + 1]);
+    ok = hi >= 0 && lo >= 0;
+    id[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  if (!ok)
+    throw Error(ErrorCode::kBadArgument,
+                option + ": '" + text + "' is not a model id (32 hex digits, as `teeinfer inspect` shows)");
+  return id;
+}
+
+void refuse_output_onto_inputs(const std::string& output, const std::string& option,
+                               const std::vector<std::pair<std::string, std::string>>& inputs) {
+  for (const auto& [path, what] : inputs)
+    if (!path.empty() && same_file(output, path))
+      throw Error(ErrorCode::kBadArgument,
+                  option + " '" + output + "' is " + what + " '" + path + "'; refusing to overwrite it");
+}
+
+}  // namespace teeinfer::cli
