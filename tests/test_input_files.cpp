@@ -518,6 +518,13 @@ std::vector<uint8_t> quadrants(int w, int h, int channels) {
   return v;
 }
 
+// 16 distinct RGB colours.
+std::string palette16() {
+  std::string p;
+  for (int i = 0; i < 16; ++i) p += {static_cast<char>(i * 16), static_cast<char>(255 - i * 8), static_cast<char>(i)};
+  return p;
+}
+
 // What the old loader (stb_image, then the same resize and normalisation) produced.
 std::vector<float> stb_reference(const std::string& bytes, const Dims& dims, const Normalization& norm) {
   int c = static_cast<int>(dims[1]), h = static_cast<int>(dims[2]), w = static_cast<int>(dims[3]);
@@ -595,9 +602,7 @@ TEST(Image, PngOfEveryColourTypeDecodesExactly) {
     EXPECT_EQ(decode({w, h, 1, PNG_COLOR_TYPE_GRAY, bits}, 1), want_bits);
     EXPECT_EQ(decode({w, h, 4, PNG_COLOR_TYPE_GRAY, nibbles}, 1), want_nibbles);
     // Palette (4-bit indices), with and without tRNS: the palette's colours.
-    std::string palette;
-    for (int i = 0; i < 16; ++i)
-      palette += {static_cast<char>(i * 16), static_cast<char>(255 - i * 8), static_cast<char>(i)};
+    std::string palette = palette16();
     std::vector<uint8_t> want_palette;
     for (uint16_t n : nibbles)
       want_palette.insert(want_palette.end(),
@@ -672,6 +677,8 @@ TEST(Image, PngAndBmpTensorsMatchTheOldLoaderExactly) {
       png_file({w, h, 16, PNG_COLOR_TYPE_RGB, pattern(w, h, 3, 65535)}),
       bmp_file({w, h, 24, to8(pattern(w, h, 3, 255))}),
       bmp_file({w, -h, 32, to8(pattern(w, h, 3, 255))}),
+      bmp_file({w, h, 8, to8(pattern(w, h, 3, 255))}),
+      png_file({w, h, 4, PNG_COLOR_TYPE_PALETTE, pattern(w, h, 1, 15), palette16()}),
       read_file(kSrc + "/models/sample_0_ankle_boot.png"),
       read_file(kSrc + "/tests/data/shirt.png"),
   };
