@@ -814,7 +814,9 @@ TEST(Image, SizeLimitsAreCheckedOnTheHeader) {
   EXPECT_ERROR_HAS(decode_image_pixels(with_dims(16000, 4000), "bomb.jpg", 3), "too small for an image");
   // The model side: at most 16384 per side.
   std::string ok = png_file({2, 2, 8, PNG_COLOR_TYPE_GRAY, pattern(2, 2, 1, 255)});
-  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 1, 16385, 2}, half_normalization()), "{1,1|3,H,W}");
+  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 1, 16385, 2}, half_normalization()), "larger than an image");
+  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 3, 16384, 16384}, half_normalization()), "larger than an image");
+  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 3, -1, 2}, half_normalization()), "{1,1|3,H,W}");
   EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 2, 2, 2}, half_normalization()), "{1,1|3,H,W}");
 }
 
@@ -900,6 +902,16 @@ TEST(Image, CorruptBytesGiveErrorsNotCrashes) {
   bad_crc[bad_crc.find("IDAT") + 6] ^= 0x55;
   EXPECT_ERROR_HAS(decode_image_pixels(bad_crc, "crc.png", 3), "corrupt PNG");
   std::string jpeg = jpeg_file(16, 16, 3, quadrants(16, 16, 3));
+  // Stray bytes before a marker leave the pixels intact (libjpeg warns and skips them);
+  // a corrupt entropy-coded segment does not.
+  std::string stray = jpeg;
+  stray.insert(stray.size() - 2, "\x12\x34");
+  EXPECT_EQ(decode_image_pixels(stray, "stray.jpg", 3).data, decode_image_pixels(jpeg, "ok.jpg", 3).data);
+  std::string bad_code = jpeg;
+  size_t sos = bad_code.rfind("\xff\xda");
+  ASSERT_NE(sos, std::string::npos);
+  for (size_t i = sos + 14; i < bad_code.size() - 2; ++i) bad_code[i] = '\xfe';
+  EXPECT_ERROR_HAS(decode_image_pixels(bad_code, "code.jpg", 3), "corrupt JPEG");
   std::mt19937 rng(11);
   int rejected = 0;
   for (const std::string& good : {png, jpeg, bmp_file({6, 5, 8, to8(pattern(6, 5, 3, 255))})}) {
@@ -986,6 +998,12 @@ TEST(Idx, PlainAndGzipFilesRead) {
     EXPECT_EQ(std::string(x.pixels.begin(), x.pixels.end()), pixels_of(60));
     EXPECT_EQ(parse_idx_labels(zipped ? gzip(labels) : labels, "labels"), (std::vector<uint8_t>{1, 2, 9}));
   }
+  // Empty files are valid (eval refuses them itself); reading them touches no null buffer.
+  for (bool zipped : {false, true}) {
+    std::string none = idx_file({0, 28, 28}, ""), no_labels = idx_file({0}, "");
+    EXPECT_EQ(parse_idx_images(zipped ? gzip(none) : none, "none").count, 0);
+    EXPECT_TRUE(parse_idx_labels(zipped ? gzip(no_labels) : no_labels, "none").empty());
+  }
   // The Fashion-MNIST files Debian ships.
   const std::string dir = "/usr/share/datasets/fashion-mnist/";
   if (std::filesystem::exists(dir + "t10k-labels-idx1-ubyte.gz")) {
@@ -1051,6 +1069,7 @@ TEST(Idx, HeadersAreCheckedBeforeTheDataIsAllocated) {
   // Image sides.
   EXPECT_ERROR_HAS(parse_idx_images(idx_file({2, 0, 5}, ""), "zero"), "each side must be");
   EXPECT_ERROR_HAS(parse_idx_images(idx_file({1, 1, 20000}, std::string(20000, '\0')), "wide"), "each side must be");
+  EXPECT_ERROR_HAS(parse_idx_images(idx_file({0, 8192, 8192}, ""), "large"), "each side must be");
   // Magic and dims count.
   EXPECT_ERROR_HAS(parse_idx_images(idx_file({3}, "abc"), "labels"), "not an IDX file of 3-D uint8 data");
   EXPECT_ERROR_HAS(parse_idx_labels(idx_file({1, 1, 3}, "abc"), "images"), "not an IDX file of 1-D uint8 data");

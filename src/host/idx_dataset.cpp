@@ -43,6 +43,7 @@ class IdxReader {
 
   // Exactly n bytes into dst, or throws.
   void read(uint8_t* dst, size_t n, const char* part) {
+    if (n == 0) return;  // dst may be the null data() of an empty vector
     if (!gzip_) {
       if (n > file_.size() - pos_) throw truncated(part);
       std::memcpy(dst, file_.data() + pos_, n);
@@ -127,9 +128,10 @@ std::vector<int64_t> read_header(IdxReader& in, const std::string& what, int wan
 IdxImages parse_idx_images(std::string_view file, const std::string& what) {
   IdxReader in(file, what);
   std::vector<int64_t> d = read_header(in, what, 3);
-  if (d[1] < 1 || d[2] < 1 || d[1] > kMaxIdxImageSide || d[2] > kMaxIdxImageSide)
+  if (d[1] < 1 || d[2] < 1 || d[1] > kMaxIdxImageSide || d[2] > kMaxIdxImageSide || d[1] * d[2] > kMaxIdxImagePixels)
     throw bad(what, "holds images of " + std::to_string(d[1]) + "x" + std::to_string(d[2]) +
-                        " pixels (each side must be 1.." + std::to_string(kMaxIdxImageSide) + ")");
+                        " pixels (each side must be 1.." + std::to_string(kMaxIdxImageSide) + ", at most " +
+                        std::to_string(kMaxIdxImagePixels) + " pixels)");
   IdxImages out{d[0], d[1], d[2], std::vector<uint8_t>(static_cast<size_t>(d[0] * d[1] * d[2]))};
   in.read(out.pixels.data(), out.pixels.size(), "pixels");
   in.expect_end();

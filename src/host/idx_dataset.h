@@ -22,8 +22,9 @@ struct IdxImages {
 
 // The most data bytes an IDX file may hold (uncompressed): 512 MiB.
 constexpr uint64_t kMaxIdxDataBytes = uint64_t{512} << 20;
-// Each side of an IDX image: at most this many pixels.
+// One IDX image: at most this many pixels a side, and in all.
 constexpr int64_t kMaxIdxImageSide = 16384;
+constexpr int64_t kMaxIdxImagePixels = int64_t{1} << 24;
 
 // Throw Error(kBadInput / kIo) naming the file.
 IdxImages read_idx_images(const std::string& path);

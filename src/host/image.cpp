@@ -23,6 +23,7 @@
 #include "host/input_file.h"
 
 // jpeglib.h needs <cstdio> first.
+#include <jerror.h>  // the warning codes
 #include <jpeglib.h>
 
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
@@ -193,10 +194,20 @@ JpegJob* job_of(j_common_ptr cinfo) {
   std::longjmp(job->jump, 1);
 }
 
-// libjpeg reports corrupt data (including a truncated file, which it would pad with grey)
-// as warnings: level -1. Every one is an error here; trace messages (level >= 0) are ignored.
+// libjpeg reports corrupt data (bad codes, a truncated file it would pad with grey) as
+// warnings (level -1): those are errors here. Only warnings that leave the pixels intact
+// are let through; trace messages (level >= 0) are ignored.
 void jpeg_warning_is_error(j_common_ptr cinfo, int level) {
-  if (level < 0) jpeg_fail(cinfo);
+  if (level >= 0) return;
+  switch (cinfo->err->msg_code) {
+    case JWRN_EXTRANEOUS_DATA:  // stray bytes between markers, skipped
+    case JWRN_JFIF_MAJOR:       // an unknown JFIF version number
+    case JWRN_ADOBE_XFORM:      // an unknown Adobe transform code; the usual default applies
+    case JWRN_NOT_SEQUENTIAL:   // odd SOS fields in a baseline file, ignored
+      return;
+    default:
+      jpeg_fail(cinfo);
+  }
 }
 
 void jpeg_scan_limit(j_common_ptr cinfo) {
@@ -385,10 +396,13 @@ ImagePixels to_channels(ImagePixels p, int channels) {
 
 // The model input an image can feed, and a normalisation that fits it.
 void check_image_input(const Dims& dims, const Normalization& norm) {
-  if (dims.size() != 4 || dims[0] != 1 || (dims[1] != 1 && dims[1] != 3) || dims[2] < 1 || dims[3] < 1 ||
-      dims[2] > kMaxImageSide || dims[3] > kMaxImageSide)
+  if (dims.size() != 4 || dims[0] != 1 || (dims[1] != 1 && dims[1] != 3) || dims[2] < 1 || dims[3] < 1)
     throw Error(ErrorCode::kBadInput,
                 "image input needs a {1,1|3,H,W} model input, the model wants " + dims_to_string(dims));
+  if (dims[2] > kMaxImageSide || dims[3] > kMaxImageSide || dims[2] * dims[3] > kMaxModelImagePixels)
+    throw Error(ErrorCode::kBadInput, "the model input " + dims_to_string(dims) +
+                                          " is larger than an image input may be (at most " +
+                                          std::to_string(kMaxModelImagePixels) + " pixels)");
   for (const auto* v : {&norm.mean, &norm.std})
     if (v->size() != 1 && v->size() != static_cast<size_t>(dims[1]))
       throw Error(ErrorCode::kBadArgument, "normalisation needs 1 or " + std::to_string(dims[1]) + " values per list");

@@ -21,6 +21,8 @@ namespace teeinfer {
 constexpr int64_t kMaxImageSide = 16384;
 constexpr int64_t kMaxImagePixels = int64_t{1} << 26;  // 64 Mpixels
 constexpr uint64_t kMaxImageFileBytes = uint64_t{512} << 20;
+// The largest model input an image is resized to (H x W): 16 Mpixels, 192 MiB as RGB float32.
+constexpr int64_t kMaxModelImagePixels = int64_t{1} << 24;
 
 struct Normalization {
   std::vector<float> mean, std;  // one value, or one per channel
