@@ -258,7 +258,10 @@ bool run_libjpeg(JpegJob* job) {
                          std::vector<uint8_t>(row_bytes * cinfo->output_height)};
   while (cinfo->output_scanline < cinfo->output_height) {
     JSAMPROW row = job->out.data.data() + static_cast<size_t>(cinfo->output_scanline) * row_bytes;
-    jpeg_read_scanlines(cinfo, &row, 1);
+    if (jpeg_read_scanlines(cinfo, &row, 1) != 1) {  // cannot suspend on a memory source; never loop
+      std::snprintf(job->error, sizeof job->error, "no progress reading scanlines");
+      return false;
+    }
   }
   jpeg_finish_decompress(cinfo);
   return true;
