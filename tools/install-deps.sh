@@ -10,6 +10,7 @@ build_pkgs=(
   libssl-dev libzstd-dev liblz4-dev # crypto and codecs
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libspdlog-dev libstb-dev
+  libpng-dev libjpeg-dev            # image inputs (zlib1g-dev comes with libpng-dev)
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata dataset-fashion-mnist
   clang-14 libclang-rt-14-dev clang-format

@@ -36,8 +36,10 @@ std::vector<HostTensor> batches_from_images(const std::string& dir, const Dims& 
     throw Error(ErrorCode::kBadInput, "--calibrate: a directory of images needs a 4-D image input, the model's is " +
                                           dims_to_string(input_dims));
   std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file()) files.push_back(e.path().string());
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec)) files.push_back(it->path().string());
+  if (ec) throw Error(ErrorCode::kIo, "--calibrate: cannot list '" + dir + "': " + ec.message());
   std::sort(files.begin(), files.end());
   Dims one = input_dims;
   one[0] = 1;

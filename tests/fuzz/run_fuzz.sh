@@ -13,6 +13,9 @@ artifacts=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
 seeds=()
 for d in "$@"; do [ -d "$d" ] && seeds+=("$d"); done
+# Any sanitizer report is a failure: UBSan recovers by default, so make it stop.
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+export ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 set +e
 "$target" "$corpus" "${seeds[@]}" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 \
   -timeout=25 -artifact_prefix="$artifacts/" 2> "$artifacts/log"

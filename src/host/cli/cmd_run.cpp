@@ -339,6 +339,7 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
   set_threads(o.threads);
   IdxImages images = read_idx_images(e.images);
   std::vector<uint8_t> labels = read_idx_labels(e.labels);
+  if (images.count == 0) throw Error(ErrorCode::kBadInput, "'" + e.images + "' holds no images");
   if (static_cast<int64_t>(labels.size()) != images.count)
     throw Error(ErrorCode::kBadInput, "'" + e.labels + "' has " + std::to_string(labels.size()) + " labels for " +
                                           std::to_string(images.count) + " images");
