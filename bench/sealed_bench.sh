@@ -24,6 +24,9 @@ dv=$(echo "$json" | sed 's/.*"decrypt_verify_gbps": \([0-9.]*\).*/\1/')
 mem=$(echo "$json" | sed 's/.*"load_from_memory_gbps": \([0-9.]*\).*/\1/')
 file=$(echo "$json" | sed 's/.*"load_from_file_gbps": \([0-9.]*\).*/\1/')
 pack=$(echo "$json" | sed 's/.*"pack_gbps": \([0-9.]*\).*/\1/')
+copy_mem=$(echo "$json" | sed 's/.*"copy_in_memory_gbps": \([0-9.]*\).*/\1/')
+copy_file=$(echo "$json" | sed 's/.*"copy_in_file_gbps": \([0-9.]*\).*/\1/')
+aead=$(echo "$json" | sed 's/.*"bulk_aead": "\([^"]*\)".*/\1/')
 vgg="not measured (run \`make bench\` first to export build/models/vgg16.onnx)"
 if [ -f "$here/build/models/vgg16.onnx" ]; then
   key=$(mktemp -u)
@@ -38,7 +41,7 @@ ratio=$(echo "$mem / $dec" | bc -l | awk '{printf "%.2f", $1}')
 ratio_file=$(echo "$file / $dec" | bc -l | awk '{printf "%.2f", $1}')
 cat > "$out/sealed.md" <<EOT
 Sealed-model throughput, 1 thread, $chunk-byte chunks, medians of 5 runs on a 256 MiB model
-(openssl: median of 3 runs; \`bash bench/sealed_bench.sh\`, $(date +%Y-%m-%d)):
+(openssl: median of 3 runs; \`bash bench/sealed_bench.sh\`, $(date +%Y-%m-%d); bulk AES-GCM: $aead):
 
 | what | GB/s | vs openssl decrypt |
 |---|---:|---:|
@@ -48,6 +51,8 @@ Sealed-model throughput, 1 thread, $chunk-byte chunks, medians of 5 runs on a 25
 | teeinfer loader end to end, host in memory (copy-in + decrypt + verify + open) | $mem | $ratio |
 | teeinfer loader end to end, file host (pread + decrypt + verify + open) | $file | $ratio_file |
 | teeinfer pack (encrypt, write) | $pack | |
+| copy-in alone, host in memory (memcpy into the enclave's window) | $copy_mem | |
+| copy-in alone, file host (pread into the enclave's window) | $copy_file | |
 
 Full VGG-16 pack: $vgg.
 
