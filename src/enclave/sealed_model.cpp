@@ -200,11 +200,11 @@ bool SealedModel::decrypt_chunk(uint32_t plain, const uint8_t* nonce, const Chun
   uint64_t t0 = host_.now_ns();
   gcm.begin(nonce, aad.data(), aad.size());
   stats_.decrypt_ns += host_.now_ns() - t0;
+  bool authentic = false;
   if (plain == 0) {
     read_host(offset, scratch, kTagBytes, "weight chunk tag");
-    return gcm.finish(scratch);
+    authentic = gcm.finish(scratch);
   }
-  bool authentic = false;
   for (uint32_t done = 0; done < plain;) {
     uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(plain - done, kCopyInBytes));
     bool last = done + n == plain;  // the tag comes in with the last window: one host read fewer
