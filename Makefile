@@ -2,11 +2,12 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+OPENSSL_AEAD_BUILD ?= build-openssl-aead
 FUZZ_SECONDS ?= 20
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: demo test deps deps-build build asan fuzz format format-check bench bench-sealed bench-cliff models clean
+.PHONY: demo test deps deps-build build asan fuzz test-openssl-aead format format-check bench bench-sealed bench-cliff models clean
 
 # Install what the build needs (apt), build, and show the confidential flow on the bundled
 # Fashion-MNIST model: a key, the model sealed with it, what the host sees, a sealed run in
@@ -29,11 +30,13 @@ demo: build
 	$(BUILD)/teeinfer eval $(DEMO)/fmnist_vgg.tee --key $(DEMO)/k.bin
 
 # Build and run the whole test suite (ctest prints the summary; non-zero exit on failure),
-# then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz
+# targets, and the tests of everything sealed on the other bulk AES-GCM backend.
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) asan
 	$(MAKE) fuzz
+	$(MAKE) test-openssl-aead
 
 deps:
 	bash tools/install-deps.sh all
@@ -58,6 +61,14 @@ fuzz: deps-build
 	  -DTEEINFER_FUZZ=ON -DTEEINFER_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_FLAGS)
 	cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# Weights, spill blocks and EPC pages sealed with OpenSSL instead of ipsec-mb
+# (-DTEEINFER_BULK_AEAD=openssl): the tests that seal or open anything.
+AEAD_TESTS = test_bulk_aead test_sealed test_activation_spill test_epc_sim test_weight_codec test_plaintext_hygiene
+test-openssl-aead: deps-build
+	cmake -S . -B $(OPENSSL_AEAD_BUILD) -DCMAKE_BUILD_TYPE=Release -DTEEINFER_BULK_AEAD=openssl $(CMAKE_FLAGS)
+	cmake --build $(OPENSSL_AEAD_BUILD) -j$(JOBS) --target $(AEAD_TESTS)
+	set -e; for t in $(AEAD_TESTS); do $(OPENSSL_AEAD_BUILD)/tests/$$t --gtest_brief=1; done
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

@@ -75,36 +75,6 @@ bool aes_gcm_decrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad
   return ok && EVP_DecryptFinal_ex(ctx.get(), plain + n, &outl) == 1;
 }
 
-GcmDecryptStream::GcmDecryptStream(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len)
-    : ctx_(EVP_CIPHER_CTX_new()) {
-  auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_);
-  if (!ctx) throw Error(ErrorCode::kKernel, "OpenSSL: cannot allocate a cipher context");
-  ok_ = EVP_DecryptInit_ex(ctx, aes_256_gcm(), nullptr, key.data(), nonce) == 1;
-  ok_ = ok_ && in_pieces(aad, aad_len, nullptr, [&](uint8_t*, int* o, const uint8_t* i, int l) {
-          return EVP_DecryptUpdate(ctx, nullptr, o, i, l) == 1;
-        });
-}
-
-GcmDecryptStream::~GcmDecryptStream() {
-  EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(ctx_));
-}
-
-void GcmDecryptStream::update(const uint8_t* cipher, size_t n, uint8_t* plain) {
-  auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_);
-  ok_ = ok_ && in_pieces(cipher, n, plain, [&](uint8_t* out, int* o, const uint8_t* i, int l) {
-          return EVP_DecryptUpdate(ctx, out, o, i, l) == 1;
-        });
-}
-
-bool GcmDecryptStream::finish(const uint8_t* tag) {
-  auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_);
-  uint8_t tag_copy[kTagBytes], rest[16];
-  std::memcpy(tag_copy, tag, kTagBytes);
-  int outl = 0;
-  ok_ = ok_ && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes), tag_copy) == 1;
-  return ok_ && EVP_DecryptFinal_ex(ctx, rest, &outl) == 1;
-}
-
 std::array<uint8_t, 32> sha256(const uint8_t* data, size_t n) {
   std::array<uint8_t, 32> out{};
   unsigned len = 0;

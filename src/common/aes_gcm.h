@@ -1,5 +1,6 @@
-// AES-256-GCM through OpenSSL 3's EVP interface, shared by the packer (encrypt, host) and
-// the sealed loader (decrypt, enclave). Pure computation: no I/O.
+// AES-256-GCM through OpenSSL 3's EVP interface, for small one-off messages: wrapping the
+// data key under the key-encryption key (packer, host; sealed loader, enclave). Bulk data
+// goes through common/bulk_aead.h. Also SHA-256 and wiping. Pure computation: no I/O.
 //
 //   aes_gcm_encrypt(key, nonce, aad, aad_len, plain, n, cipher, tag);
 //   if (!aes_gcm_decrypt(key, nonce, aad, aad_len, cipher, n, tag, plain)) reject();
@@ -21,23 +22,6 @@ void aes_gcm_encrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad
 // (plain == cipher) is allowed.
 [[nodiscard]] bool aes_gcm_decrypt(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,
                                    const uint8_t* cipher, size_t n, const uint8_t* tag, uint8_t* plain);
-
-// One message decrypted piece by piece, so ciphertext can be copied in through a small
-// cache-resident buffer. The plaintext written before finish() returns true is
-// unauthenticated: callers must discard it on failure.
-class GcmDecryptStream {
- public:
-  GcmDecryptStream(const AesKey& key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len);
-  ~GcmDecryptStream();
-  GcmDecryptStream(const GcmDecryptStream&) = delete;
-  GcmDecryptStream& operator=(const GcmDecryptStream&) = delete;
-  void update(const uint8_t* cipher, size_t n, uint8_t* plain);
-  [[nodiscard]] bool finish(const uint8_t* tag);
-
- private:
-  void* ctx_;  // EVP_CIPHER_CTX
-  bool ok_;
-};
 
 // SHA-256 of `n` bytes (used for key ids).
 std::array<uint8_t, 32> sha256(const uint8_t* data, size_t n);

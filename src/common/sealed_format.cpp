@@ -346,17 +346,24 @@ std::array<uint8_t, kNonceBytes> chunk_nonce(uint64_t global_chunk_index) {
   return n;
 }
 
-std::vector<uint8_t> chunk_aad(const SealedHeader& h, uint32_t tensor_index, uint32_t chunk_in_tensor,
-                               uint32_t chunks_in_tensor, uint32_t plain_bytes) {
-  ByteWriter w;
-  w.raw("TEEINFER-CHUNK", 14);
-  w.raw(h.model_id.data(), 16);
-  w.u64(h.model_version);
-  w.u32(tensor_index);
-  w.u32(chunk_in_tensor);
-  w.u32(chunks_in_tensor);
-  w.u32(plain_bytes);
-  return w.bytes();
+ChunkAad chunk_aad(const SealedHeader& h, uint32_t tensor_index, uint32_t chunk_in_tensor, uint32_t chunks_in_tensor,
+                   uint32_t plain_bytes) {
+  // Built in place (no allocation: the loader builds one per chunk), in the byte order
+  // ByteWriter uses for the header.
+  ChunkAad a{};
+  uint8_t* p = a.data();
+  auto put = [&p](const void* v, size_t n) {
+    std::memcpy(p, v, n);
+    p += n;
+  };
+  put("TEEINFER-CHUNK", 14);
+  put(h.model_id.data(), 16);
+  put(&h.model_version, 8);
+  put(&tensor_index, 4);
+  put(&chunk_in_tensor, 4);
+  put(&chunks_in_tensor, 4);
+  put(&plain_bytes, 4);
+  return a;
 }
 
 uint32_t SealedTensor::chunk_plain_bytes(uint32_t k) const {

@@ -42,8 +42,12 @@ std::array<uint8_t, 16> kek_id_of(const AesKey& kek);
 
 std::array<uint8_t, kNonceBytes> manifest_nonce();
 std::array<uint8_t, kNonceBytes> chunk_nonce(uint64_t global_chunk_index);
-std::vector<uint8_t> chunk_aad(const SealedHeader& h, uint32_t tensor_index, uint32_t chunk_in_tensor,
-                               uint32_t chunks_in_tensor, uint32_t plain_bytes);
+// A chunk's additional data: "TEEINFER-CHUNK", model id, model version, tensor index,
+// chunk index, chunk count, plain bytes (docs/format.md).
+constexpr size_t kChunkAadBytes = 14 + 16 + 8 + 4 * 4;
+using ChunkAad = std::array<uint8_t, kChunkAadBytes>;
+ChunkAad chunk_aad(const SealedHeader& h, uint32_t tensor_index, uint32_t chunk_in_tensor, uint32_t chunks_in_tensor,
+                   uint32_t plain_bytes);
 
 // Where each constant's bytes live: one entry per sealed tensor.
 struct SealedTensor {

@@ -62,9 +62,7 @@ SealedModel::SealedModel(HostInterface& host, KeyProvider& keys, const SealedLoa
   read_manifest(header_bytes);
 }
 
-SealedModel::~SealedModel() {
-  wipe(data_key_.data(), data_key_.size());
-}
+SealedModel::~SealedModel() = default;  // the stream, then the key, wipe themselves
 
 void SealedModel::unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes) {
   AesKey kek{};
@@ -74,10 +72,21 @@ void SealedModel::unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes
   }
   uint8_t wrapped[kWrappedKeyBytes];
   read_host(kHeaderBytes, wrapped, sizeof wrapped, "wrapped key");
+  // One small message under the KEK: OpenSSL (common/aes_gcm.h). Everything under the
+  // data key goes through the bulk cipher, prepared once here.
+  AesKey data_key{};
   bool ok = aes_gcm_decrypt(kek, wrapped, header_bytes, kHeaderBytes, wrapped + kNonceBytes, 32,
-                            wrapped + kNonceBytes + 32, data_key_.data());
+                            wrapped + kNonceBytes + 32, data_key.data());
   wipe(kek.data(), kek.size());
-  if (!ok) tampered("the header or the wrapped key");
+  try {
+    if (!ok) tampered("the header or the wrapped key");
+    data_key_.emplace(data_key);
+  } catch (...) {
+    wipe(data_key.data(), data_key.size());
+    throw;
+  }
+  wipe(data_key.data(), data_key.size());
+  chunk_stream_.emplace(*data_key_);
 }
 
 void SealedModel::read_manifest(const uint8_t* header_bytes) {
@@ -87,8 +96,7 @@ void SealedModel::read_manifest(const uint8_t* header_bytes) {
   read_host(kManifestOffset, buf.data(), buf.size(), "manifest");
   size_t plain = buf.size() - kTagBytes;
   auto nonce = manifest_nonce();
-  if (!aes_gcm_decrypt(data_key_, nonce.data(), header_bytes, kHeaderBytes, buf.data(), plain, buf.data() + plain,
-                       buf.data()))
+  if (!data_key_->decrypt(nonce.data(), header_bytes, kHeaderBytes, buf.data(), plain, buf.data() + plain, buf.data()))
     tampered("the manifest");
   manifest_ = decode_manifest(buf.data(), plain, header_.chunk_count);
   wipe(buf.data(), buf.size());
@@ -162,27 +170,56 @@ int64_t SealedModel::row_granularity(ValueId v) const {
 
 // A compressed chunk: copied in whole, decrypted in place and authenticated, and only
 // then decoded into `out`, so the decoder never sees bytes the model owner did not seal.
-void SealedModel::decrypt_compressed(const SealedTensor& t, uint32_t k, GcmDecryptStream& gcm, uint64_t offset,
-                                     uint8_t* out, const std::string& name) {
+void SealedModel::decrypt_compressed(const SealedTensor& t, uint32_t k, const uint8_t* nonce, const ChunkAad& aad,
+                                     uint64_t offset, uint8_t* out, const std::string& name) {
   uint8_t* scratch = reinterpret_cast<uint8_t*>(scratch_);
   uint32_t stored = t.chunk_stored_bytes(k), plain = t.chunk_plain_bytes(k);
   uint64_t t1 = host_.now_ns();
   read_host(offset, scratch, stored + kTagBytes, "weight chunk");
   uint64_t t2 = host_.now_ns();
-  gcm.update(scratch, stored, scratch);
-  bool authentic = gcm.finish(scratch + stored);
+  bool authentic = data_key_->decrypt(nonce, aad.data(), aad.size(), scratch, stored, scratch + stored, scratch);
   uint64_t t3 = host_.now_ns();
   stats_.copy_in_ns += t2 - t1;
   stats_.decrypt_ns += t3 - t2;
-  if (!authentic) {
-    wipe(scratch, stored);
-    tampered("chunk " + std::to_string(k) + " of '" + name + "'");
-  }
+  if (!authentic) tampered("chunk " + std::to_string(k) + " of '" + name + "'");  // scratch is zeroed
   if (!decoder_) throw Error(ErrorCode::kKernel, "sealed model: no decoder workspace for a compressed chunk");
   decoder_->decode(t.codec, scratch, stored, out, plain);
   stats_.decode_ns += host_.now_ns() - t3;
   stats_.bytes += stored;
   ++stats_.chunks;
+}
+
+// A chunk stored as it is: its ciphertext is copied into enclave memory before it is
+// used, so the host cannot change it between authentication and use; the copy goes
+// through a cache-sized window, which keeps it from costing a pass over memory. True if
+// it authenticates; otherwise `out` holds unauthenticated bytes the caller must wipe.
+bool SealedModel::decrypt_chunk(uint32_t plain, const uint8_t* nonce, const ChunkAad& aad, uint64_t offset,
+                                uint8_t* out) {
+  uint8_t* scratch = reinterpret_cast<uint8_t*>(scratch_);
+  BulkAeadDecryptStream& gcm = *chunk_stream_;
+  uint64_t t0 = host_.now_ns();
+  gcm.begin(nonce, aad.data(), aad.size());
+  stats_.decrypt_ns += host_.now_ns() - t0;
+  bool authentic = false;
+  if (plain == 0) {
+    read_host(offset, scratch, kTagBytes, "weight chunk tag");
+    authentic = gcm.finish(scratch);
+  }
+  for (uint32_t done = 0; done < plain;) {
+    uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(plain - done, kCopyInBytes));
+    bool last = done + n == plain;  // the tag comes in with the last window: one host read fewer
+    uint64_t t1 = host_.now_ns();
+    read_host(offset + done, scratch, n + (last ? kTagBytes : 0), "weight chunk");
+    uint64_t t2 = host_.now_ns();
+    gcm.update(scratch, n, out + done);
+    if (last) authentic = gcm.finish(scratch + n);
+    stats_.copy_in_ns += t2 - t1;
+    stats_.decrypt_ns += host_.now_ns() - t2;
+    done += n;
+  }
+  stats_.bytes += plain;
+  ++stats_.chunks;
+  return authentic;
 }
 
 // Authenticates and decrypts chunks [first, first + count) of v's tensor into `dst`.
@@ -191,45 +228,16 @@ void SealedModel::decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std:
   const SealedTensor& t = manifest_.tensors[index];
   const std::string& name = manifest_.graph.value(v).name;
   if (!scratch_) throw Error(ErrorCode::kBadArgument, "sealed model: no scratch buffer for chunks");
-  uint8_t* scratch = reinterpret_cast<uint8_t*>(scratch_);
   uint8_t* out = reinterpret_cast<uint8_t*>(dst);
   uint64_t pos = 0;
   for (uint32_t k = first; k < first + count; ++k) {
     uint32_t global = t.first_chunk + k, plain = t.chunk_plain_bytes(k);
     auto nonce = chunk_nonce(global);
     auto aad = chunk_aad(header_, static_cast<uint32_t>(index), k, t.chunk_count, plain);
-    uint64_t t0 = host_.now_ns();
-    GcmDecryptStream gcm(data_key_, nonce.data(), aad.data(), aad.size());
-    stats_.decrypt_ns += host_.now_ns() - t0;
-    // Ciphertext is copied into enclave memory before it is used, so the host cannot
-    // change it between authentication and use; the copy goes through a cache-sized
-    // window, which keeps it from costing a pass over memory.
     uint64_t offset = chunk_offsets_[global];
     if (t.chunk_compressed(k)) {
-      decrypt_compressed(t, k, gcm, offset, out + pos, name);
-      pos += plain;
-      continue;
-    }
-    bool authentic = false;
-    if (plain == 0) {
-      read_host(offset, scratch, kTagBytes, "weight chunk tag");
-      authentic = gcm.finish(scratch);
-    }
-    for (uint32_t done = 0; done < plain;) {
-      uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(plain - done, kCopyInBytes));
-      bool last = done + n == plain;  // the tag comes in with the last window: one host read fewer
-      uint64_t t1 = host_.now_ns();
-      read_host(offset + done, scratch, n + (last ? kTagBytes : 0), "weight chunk");
-      uint64_t t2 = host_.now_ns();
-      gcm.update(scratch, n, out + pos + done);
-      if (last) authentic = gcm.finish(scratch + n);
-      stats_.copy_in_ns += t2 - t1;
-      stats_.decrypt_ns += host_.now_ns() - t2;
-      done += n;
-    }
-    stats_.bytes += plain;
-    ++stats_.chunks;
-    if (!authentic) {
+      decrypt_compressed(t, k, nonce.data(), aad, offset, out + pos, name);
+    } else if (!decrypt_chunk(plain, nonce.data(), aad, offset, out + pos)) {
       wipe(dst, pos + plain);
       tampered("chunk " + std::to_string(k) + " of '" + name + "'");
     }

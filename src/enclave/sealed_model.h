@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/bulk_aead.h"
 #include "common/sealed_format.h"
 #include "common/weight_codec.h"
 #include "enclave/host_interface.h"
@@ -69,15 +70,20 @@ class SealedModel : public WeightSource {
   void read_host(uint64_t offset, void* dst, size_t n, const char* what);
   void unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes);
   void read_manifest(const uint8_t* header_bytes);
+  [[nodiscard]] bool decrypt_chunk(uint32_t plain, const uint8_t* nonce, const ChunkAad& aad, uint64_t offset,
+                                   uint8_t* out);
   const SealedTensor& sealed_tensor(ValueId v) const;
   void decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std::byte* dst);
-  void decrypt_compressed(const SealedTensor& t, uint32_t k, GcmDecryptStream& gcm, uint64_t offset, uint8_t* out,
-                          const std::string& name);
+  void decrypt_compressed(const SealedTensor& t, uint32_t k, const uint8_t* nonce, const ChunkAad& aad, uint64_t offset,
+                          uint8_t* out, const std::string& name);
 
   HostInterface& host_;
   SealedHeader header_;
   Manifest manifest_;
-  AesKey data_key_{};
+  // The data key, prepared once for the bulk cipher (key schedule and GHASH tables; the
+  // raw key is wiped as soon as this exists), and the one stream every chunk reuses.
+  std::optional<BulkAeadKey> data_key_;
+  std::optional<BulkAeadDecryptStream> chunk_stream_;
   std::map<ValueId, size_t> tensor_of_value_;
   std::vector<uint64_t> chunk_offsets_;  // file offset of every chunk
   uint64_t max_chunk_bytes_ = 0, max_compressed_bytes_ = 0;

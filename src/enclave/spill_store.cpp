@@ -1,7 +1,5 @@
 #include "enclave/spill_store.h"
 
-#include <openssl/rand.h>
-
 #include <cstring>
 #include <string>
 
@@ -10,17 +8,13 @@
 namespace teeinfer {
 
 SpillStore::SpillStore(TeePlatform& platform, uint64_t blocks, size_t max_block_bytes)
-    : blocks_(blocks), slot_(max_block_bytes + kTagBytes) {
+    : key_(kFreshRandomKey), blocks_(blocks), slot_(max_block_bytes + kTagBytes) {
   if (blocks_ && slot_ > SIZE_MAX / blocks_) throw Error(ErrorCode::kBudgetExceeded, "spill store: size overflows");
   host_size_ = static_cast<size_t>(blocks_) * slot_;
   host_ = platform.allocate_untrusted(host_size_);
-  if (RAND_bytes(key_.data(), static_cast<int>(key_.size())) != 1)
-    throw Error(ErrorCode::kKernel, "spill store: no random bytes for the spill key");
 }
 
-SpillStore::~SpillStore() {
-  wipe(key_.data(), key_.size());
-}
+SpillStore::~SpillStore() = default;  // the key wipes itself
 
 std::array<uint8_t, kNonceBytes> SpillStore::nonce(uint64_t block) const {
   std::array<uint8_t, kNonceBytes> n{};
@@ -40,15 +34,15 @@ void SpillStore::seal(uint64_t block, const std::byte* plain, size_t n) {
   ++blocks_moved_;
   auto iv = nonce(block);
   // The nonce is also the additional data: a block is bound to its run and position.
-  aes_gcm_encrypt(key_, iv.data(), iv.data(), iv.size(), reinterpret_cast<const uint8_t*>(plain), n, out, out + n);
+  key_.encrypt(iv.data(), iv.data(), iv.size(), reinterpret_cast<const uint8_t*>(plain), n, out, out + n);
 }
 
 void SpillStore::unseal(uint64_t block, std::byte* plain, size_t n) {
   const auto* in = reinterpret_cast<const uint8_t*>(slot(block, n));
   ++blocks_moved_;
   auto iv = nonce(block);
-  if (!aes_gcm_decrypt(key_, iv.data(), iv.data(), iv.size(), in, n, in + n, reinterpret_cast<uint8_t*>(plain))) {
-    std::memset(plain, 0, n);  // unauthenticated plaintext must not be used
+  if (!key_.decrypt(iv.data(), iv.data(), iv.size(), in, n, in + n, reinterpret_cast<uint8_t*>(plain))) {
+    // decrypt() zeroed `plain`: unauthenticated plaintext is never used
     throw Error(ErrorCode::kTampered, "spilled activation block " + std::to_string(block) +
                                           " failed authentication (host memory was altered, swapped or replayed)");
   }

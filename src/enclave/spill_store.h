@@ -17,7 +17,7 @@
 #include <memory>
 #include <vector>
 
-#include "common/aes_gcm.h"
+#include "common/bulk_aead.h"
 #include "enclave/tee_platform.h"
 
 namespace teeinfer {
@@ -51,7 +51,7 @@ class SpillStore {
   std::array<uint8_t, kNonceBytes> nonce(uint64_t block) const;
   std::byte* slot(uint64_t block, size_t n);
 
-  AesKey key_{};
+  BulkAeadKey key_;  // drawn at random for this store, prepared once, never leaves it
   uint64_t run_ = 0;
   uint64_t blocks_moved_ = 0;
   uint64_t blocks_;

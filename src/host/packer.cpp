@@ -6,6 +6,7 @@
 #include <bit>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "common/error.h"
 #include "host/file_io.h"
@@ -60,14 +61,14 @@ Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
 double measure_decrypt_rate() {
   constexpr size_t kBytes = size_t{4} << 20;
   std::vector<uint8_t> plain(kBytes, 0x5a), sealed(kBytes), tag(kTagBytes), host(kBytes);
-  AesKey key{};
+  BulkAeadKey key(kFreshRandomKey);
   uint8_t nonce[kNonceBytes] = {};
-  aes_gcm_encrypt(key, nonce, nullptr, 0, plain.data(), kBytes, sealed.data(), tag.data());
+  key.encrypt(nonce, nullptr, 0, plain.data(), kBytes, sealed.data(), tag.data());
   double best = 1e30;
   for (int i = 0; i < 5; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     std::memcpy(host.data(), sealed.data(), kBytes);  // the copy-in every chunk pays
-    if (!aes_gcm_decrypt(key, nonce, nullptr, 0, host.data(), kBytes, tag.data(), plain.data()))
+    if (!key.decrypt(nonce, nullptr, 0, host.data(), kBytes, tag.data(), plain.data()))
       throw Error(ErrorCode::kBadArgument, "AES-GCM self-test failed");
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
@@ -159,6 +160,7 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
 
   AesKey data_key{};
   random_bytes(data_key.data(), data_key.size());
+  std::optional<BulkAeadKey> bulk_key;  // the data key prepared once for the manifest and every chunk
   // Streamed chunk by chunk into a temporary file that becomes `path` only when complete.
   AtomicFileWriter out(path);
   auto write = [&](const void* p, size_t n) { out.write(p, n); };
@@ -169,10 +171,12 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
     aes_gcm_encrypt(kek, wrapped, header.data(), header.size(), data_key.data(), 32, wrapped + kNonceBytes,
                     wrapped + kNonceBytes + 32);
     write(wrapped, sizeof wrapped);
+    bulk_key.emplace(data_key);
+    wipe(data_key.data(), data_key.size());
     std::vector<uint8_t> sealed(manifest.size() + kTagBytes);
     auto mn = manifest_nonce();
-    aes_gcm_encrypt(data_key, mn.data(), header.data(), header.size(), manifest.data(), manifest.size(), sealed.data(),
-                    sealed.data() + manifest.size());
+    bulk_key->encrypt(mn.data(), header.data(), header.size(), manifest.data(), manifest.size(), sealed.data(),
+                      sealed.data() + manifest.size());
     write(sealed.data(), sealed.size());
     std::vector<uint8_t> chunk;
     uint64_t done = 0;
@@ -186,8 +190,7 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
         chunk.resize(stored + kTagBytes);
         auto nonce = chunk_nonce(t.first_chunk + k);
         auto aad = chunk_aad(h, static_cast<uint32_t>(ti), k, t.chunk_count, n);
-        aes_gcm_encrypt(data_key, nonce.data(), aad.data(), aad.size(), payload, stored, chunk.data(),
-                        chunk.data() + stored);
+        bulk_key->encrypt(nonce.data(), aad.data(), aad.size(), payload, stored, chunk.data(), chunk.data() + stored);
         write(chunk.data(), chunk.size());
         pos += n;
         done += n;
@@ -196,7 +199,6 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
       ++stats.tensors;
       stats.chunks += t.chunk_count;
     }
-    wipe(data_key.data(), data_key.size());
     out.commit();
   } catch (...) {
     wipe(data_key.data(), data_key.size());

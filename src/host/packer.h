@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/aes_gcm.h"
+#include "common/bulk_aead.h"
 #include "common/graph.h"
 #include "common/sealed_format.h"
 

@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -14,9 +12,10 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <vector>
 
-#include "common/aes_gcm.h"
+#include "common/bulk_aead.h"
 #include "common/error.h"
 
 namespace teeinfer {
@@ -34,8 +33,9 @@ struct EpcRegion::State {
   size_t backing_bytes = 0;
   std::vector<size_t> ring;  // resident pages, oldest first (FIFO eviction)
   size_t ring_head = 0, ring_count = 0;
-  EVP_CIPHER_CTX* enc = nullptr;
-  EVP_CIPHER_CTX* dec = nullptr;
+  // The region's page key, prepared at construction: the fault path only encrypts and
+  // decrypts with it (no allocation, no key setup in the signal handler).
+  std::optional<BulkAeadKey> key;
   std::atomic_flag lock = ATOMIC_FLAG_INIT;
   EpcStats stats;
   ~State();  // releases whatever was set up, also when the constructor throws half-way
@@ -119,13 +119,7 @@ void evict_one(EpcRegion::State& s) {
   uint8_t nonce[12], aad[16];
   nonce_and_aad(v, ++s.version[v], nonce, aad);
   uint8_t* out = s.backing + v * kSealedPage;
-  int len = 0;
-  bool ok = EVP_EncryptInit_ex(s.enc, nullptr, nullptr, nullptr, nonce) == 1 &&
-            EVP_EncryptUpdate(s.enc, nullptr, &len, aad, sizeof aad) == 1 &&
-            EVP_EncryptUpdate(s.enc, out, &len, reinterpret_cast<const uint8_t*>(src + v * kPage), kPage) == 1 &&
-            EVP_EncryptFinal_ex(s.enc, out + kPage, &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(s.enc, EVP_CTRL_GCM_GET_TAG, kTagBytes, out + kPage) == 1;
-  if (!ok) die("teeinfer epc: page encryption failed\n");
+  s.key->encrypt(nonce, aad, sizeof aad, reinterpret_cast<const uint8_t*>(src + v * kPage), kPage, out, out + kPage);
   // Give the memory back: the page is gone from the EPC until it is reloaded.
   bool released = s.uffd >= 0 ? ::madvise(s.view + v * kPage, kPage, MADV_DONTNEED) == 0
                               : ::fallocate(s.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -143,16 +137,8 @@ void load(EpcRegion::State& s, size_t p) {
   if (s.sealed[p]) {
     uint8_t nonce[12], aad[16];
     nonce_and_aad(p, s.version[p], nonce, aad);
-    uint8_t* in = s.backing + p * kSealedPage;
-    uint8_t tag[kTagBytes];
-    std::memcpy(tag, in + kPage, kTagBytes);
-    int len = 0;
-    bool ok = EVP_DecryptInit_ex(s.dec, nullptr, nullptr, nullptr, nonce) == 1 &&
-              EVP_DecryptUpdate(s.dec, nullptr, &len, aad, sizeof aad) == 1 &&
-              EVP_DecryptUpdate(s.dec, target, &len, in, kPage) == 1 &&
-              EVP_CIPHER_CTX_ctrl(s.dec, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag) == 1 &&
-              EVP_DecryptFinal_ex(s.dec, tag, &len) == 1;
-    if (!ok)
+    const uint8_t* in = s.backing + p * kSealedPage;
+    if (!s.key->decrypt(nonce, aad, sizeof aad, in, kPage, in + kPage, target))
       die("teeinfer epc: an evicted page failed authentication (tampered with or replayed in host memory); "
           "stopping\n");
     ++s.stats.reloads;
@@ -217,17 +203,6 @@ void install_handler() {
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGSEGV, &sa, &g_previous) != 0 || sigaction(SIGBUS, &sa, &g_previous_bus) != 0)
     throw Error(ErrorCode::kKernel, "epc: cannot install the fault handler");
-}
-
-EVP_CIPHER_CTX* keyed_ctx(const uint8_t* key, bool encrypt) {
-  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  // Key schedule now; the fault path only sets a fresh IV (no allocation there).
-  bool ok = ctx && cipher &&
-            (encrypt ? EVP_EncryptInit_ex(ctx, cipher, nullptr, key, nullptr)
-                     : EVP_DecryptInit_ex(ctx, cipher, nullptr, key, nullptr)) == 1;
-  if (!ok) throw Error(ErrorCode::kKernel, "epc: OpenSSL cannot set up AES-256-GCM");
-  return ctx;
 }
 
 // An anonymous region under userfaultfd in SIGBUS mode with write-protect; false if the
@@ -304,11 +279,7 @@ EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes, Mechanism mecha
                 "epc: no host memory for the sealed copies of a " + std::to_string(s.bytes) + "-byte region");
   s.backing = static_cast<uint8_t*>(backing);
   s.ring.assign(s.pages, 0);  // the resident limit may rise to every page (set_resident_limit)
-  uint8_t key[32];
-  if (RAND_bytes(key, sizeof key) != 1) throw Error(ErrorCode::kKernel, "epc: no random bytes for the page key");
-  s.enc = keyed_ctx(key, true);
-  s.dec = keyed_ctx(key, false);
-  wipe(key, sizeof key);
+  s.key.emplace(kFreshRandomKey);
 
   bool uffd = mechanism != Mechanism::kMprotect && setup_userfaultfd(s);
   if (mechanism == Mechanism::kUserfaultfd && !uffd)
@@ -337,9 +308,7 @@ EpcRegion::State::~State() {
   if (backing) ::munmap(backing, backing_bytes);
   if (memfd >= 0) ::close(memfd);
   if (uffd >= 0) ::close(uffd);
-  EVP_CIPHER_CTX_free(enc);
-  EVP_CIPHER_CTX_free(dec);
-}
+}  // `key` wipes itself
 
 std::byte* EpcRegion::data() {
   return state_->view;
