@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/graph.h"
+#include "host/memory_budget.h"
 
 namespace teeinfer {
 
@@ -25,13 +26,17 @@ struct ImportOptions {
   std::map<std::string, Dims> input_dims;
   // Graph inputs bound to constant values (they then fold like initializers).
   std::map<std::string, Value> constant_inputs;
+  // The most bytes any one tensor may need, and all the constants the import holds
+  // (initializers and folded ones) together; 0: default_memory_limit(the model's size).
+  uint64_t max_memory = 0;
 };
 
 // The parsed protobuf of an ONNX file, for tools that edit models (pruning). Throws
 // Error(kIo / kBadModel).
 onnx::ModelProto read_onnx_proto(const std::string& path);
 
-// `source` names the model in error messages. Throws Error(kBadModel / kUnsupported).
+// `source` names the model in error messages. Throws Error(kBadModel / kUnsupported, or
+// kBudgetExceeded past options.max_memory).
 Graph import_onnx(const std::string& bytes, const std::string& source, const ImportOptions& options);
 
 // An ONNX file parsed once: its declared inputs, then the import. Large models are
@@ -47,6 +52,8 @@ class OnnxModel {
   ~OnnxModel();
   std::vector<std::pair<std::string, Dims>> declared_inputs() const;
   Graph import(const ImportOptions& options);
+  // The memory limit the import applies: `max_memory`, or the default for this file's size.
+  uint64_t memory_limit(uint64_t max_memory) const;
 
  private:
   struct Impl;

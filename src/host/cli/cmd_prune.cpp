@@ -21,12 +21,12 @@ namespace {
 
 using json = nlohmann::json;
 
-std::vector<LayerCost> costs_of(const std::string& path, const std::string& input_shape) {
+std::vector<LayerCost> costs_of(const std::string& path, const std::string& input_shape, uint64_t max_memory) {
   OnnxModel m = OnnxModel::open(path);
   std::map<std::string, Dims> dims;
   for (const auto& [name, declared] : m.declared_inputs())
     dims[name] = input_shape.empty() ? resolve_input_dims(name, declared) : parse_dims(input_shape, "--input-shape");
-  return layer_costs(load_onnx_model(m, dims));
+  return layer_costs(load_onnx_model(m, dims, nullptr, max_memory));
 }
 
 int64_t total(const std::vector<LayerCost>& c, int64_t LayerCost::*field) {
@@ -42,8 +42,9 @@ double percent(int64_t after, int64_t before) {
 }  // namespace
 
 int prune(const PruneOptions& o) {
+  uint64_t max_memory = parse_max_memory(o.max_memory);
   onnx::ModelProto model = read_onnx_proto(o.model);
-  std::vector<LayerCost> before = costs_of(o.model, o.input_shape);
+  std::vector<LayerCost> before = costs_of(o.model, o.input_shape, max_memory);
   teeinfer::PruneOptions po{o.group == "block" ? Grouping::kBlock : Grouping::kLayer, o.quantile};
   PruneReport report = select_channels(model, po);
   if (report.units.empty())
@@ -59,7 +60,7 @@ int prune(const PruneOptions& o) {
   }
   std::string bytes = model.SerializeAsString();
   write_file_atomic(o.output, bytes);
-  std::vector<LayerCost> after = costs_of(o.output, o.input_shape);
+  std::vector<LayerCost> after = costs_of(o.output, o.input_shape, max_memory);
   int64_t params0 = total(before, &LayerCost::params), params1 = total(after, &LayerCost::params);
   int64_t flops0 = total(before, &LayerCost::flops), flops1 = total(after, &LayerCost::flops);
   size_t size0 = read_file(o.model).size();

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "common/error.h"
@@ -34,6 +35,10 @@ void use_huge_pages_for_malloc(char** argv) {
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
   ::execv("/proc/self/exe", argv);
 }
+
+constexpr const char* kMaxMemoryHelp =
+    "host memory an ONNX model may take: the most for any one tensor, and for all its constants together, e.g. "
+    "4GiB (default: 8x the model file, at least 1 GiB)";
 
 void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
   cmd->add_option("model", o.model, "ONNX model, or sealed .tee model")->required();
@@ -63,6 +68,7 @@ void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
                   "(default: the --epc size with --tee sim, no limit otherwise)");
   cmd->add_flag("--prefetch", o.prefetch,
                 "decrypt streamed weights on a second thread, a step ahead of use (slower on 2 vCPUs here)");
+  cmd->add_option("--max-memory", o.max_memory, kMaxMemoryHelp);
 }
 
 }  // namespace
@@ -145,6 +151,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"fc", "all"}))
       ->capture_default_str();
   pack->add_flag("--quiet", pack_opts.quiet, "no progress bar");
+  pack->add_option("--max-memory", pack_opts.max_memory, kMaxMemoryHelp);
 
   cli::PlanOptions plan_opts;
   CLI::App* plan =
@@ -158,6 +165,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"planned", "unmodified"}))
       ->capture_default_str();
   plan->add_flag("--json", plan_opts.json, "print machine-readable JSON");
+  plan->add_option("--max-memory", plan_opts.max_memory, kMaxMemoryHelp);
 
   cli::PruneOptions prune_opts;
   CLI::App* prune = app.add_subcommand(
@@ -178,6 +186,7 @@ int main(int argc, char** argv) {
   prune->add_option("--input-shape", prune_opts.input_shape,
                     "input dims for the FLOP count (default: the model's, batch 1)");
   prune->add_flag("--json", prune_opts.json, "print machine-readable JSON (the channels removed per layer)");
+  prune->add_option("--max-memory", prune_opts.max_memory, kMaxMemoryHelp);
 
   std::string inspect_model, inspect_key;
   bool inspect_json = false;
@@ -201,6 +210,13 @@ int main(int argc, char** argv) {
     if (inspect->parsed()) return cli::inspect(inspect_model, inspect_key, inspect_json);
   } catch (const Error& e) {
     std::fprintf(stderr, "teeinfer: %s: %s\n", error_code_name(e.code()), e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    // A last resort: inputs are checked against --max-memory before anything large is
+    // allocated, but the machine may still have less memory than the limit allows.
+    std::fprintf(stderr,
+                 "teeinfer: out of memory: the model or input needs more memory than this process can get "
+                 "(a lower --max-memory refuses such models up front)\n");
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "teeinfer: internal error: %s\n", e.what());

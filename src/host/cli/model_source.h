@@ -19,7 +19,9 @@ bool is_sealed_file(const std::string& path);
 class ModelSource {
  public:
   // ONNX: imported for `input_dims` (name -> dims). Sealed: `key` is required.
-  static ModelSource onnx(OnnxModel& model, const std::string& input_name, const Dims& input_dims);
+  // `max_memory`: the host memory limit (0: the default for the file's size).
+  static ModelSource onnx(OnnxModel& model, const std::string& input_name, const Dims& input_dims,
+                          uint64_t max_memory = 0);
   static ModelSource sealed(const std::string& path, const std::string& key, uint64_t min_version);
 
   const Graph& graph() const { return sealed_ ? sealed_->graph() : *graph_; }
