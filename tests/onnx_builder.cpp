@@ -77,10 +77,13 @@ void OnnxModelBuilder::input(const std::string& name, const std::vector<int64_t>
   for (int64_t d : dims) shape->add_dim()->set_dim_value(d);
 }
 
-void OnnxModelBuilder::output(const std::string& name) {
+void OnnxModelBuilder::output(const std::string& name, const std::vector<int64_t>& dims) {
   onnx::ValueInfoProto* v = graph->add_output();
   v->set_name(name);
-  v->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  auto* t = v->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(onnx::TensorProto::FLOAT);
+  if (dims.empty()) return;
+  for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
 }
 
 std::string OnnxModelBuilder::initializer(const std::string& name, int onnx_type, const std::vector<int64_t>& dims,
@@ -381,7 +384,7 @@ void add_folding_models(std::vector<HostileModel>& m) {
     b.constant<float>("s", {2}, {std::numeric_limits<float>::infinity(), 4.f});
     b.node("Reshape", {"x", "s"}, {"y"});
   }));
-  m.push_back(model("unsqueeze_huge_rank", "rank", [](OnnxModelBuilder& b) {
+  m.push_back(model("unsqueeze_huge_rank", "at most 32", [](OnnxModelBuilder& b) {
     std::vector<int64_t> axes(10000);
     for (size_t i = 0; i < axes.size(); ++i) axes[i] = static_cast<int64_t>(i);
     b.constant<int64_t>("ax", {static_cast<int64_t>(axes.size())}, axes);
@@ -442,7 +445,7 @@ void add_tensor_models(std::vector<HostileModel>& m) {
     b.initializer("w", kF32, {kI64Max, kI64Max}, "");
     b.node("Add", {"x", "w"}, {"y"});
   }));
-  m.push_back(model("initializer_huge_rank", "rank", [](OnnxModelBuilder& b) {
+  m.push_back(model("initializer_huge_rank", "at most 32", [](OnnxModelBuilder& b) {
     b.initializer("w", kF32, std::vector<int64_t>(5000, 1), raw_bytes(floats(1)));
     b.node("Add", {"x", "w"}, {"y"});
   }));
@@ -515,7 +518,140 @@ void add_tensor_models(std::vector<HostileModel>& m) {
   }
 }
 
+// Conv + BatchNorm (+ Relu) units, a channel Concat, a pool and a Flatten + Gemm head:
+// what the channel pruner traces.
+HostileModel prunable_model() {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 2, 6, 6});
+  auto conv_bn = [&](const std::string& in, const std::string& id, int64_t cin, int64_t cout) {
+    std::vector<float> w(static_cast<size_t>(cout * cin * 9));
+    for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 7) / 7.f - 0.4f;
+    b.constant<float>("w" + id, {cout, cin, 3, 3}, w);
+    std::vector<float> gamma(static_cast<size_t>(cout));
+    for (size_t i = 0; i < gamma.size(); ++i)
+      gamma[i] = i % 2 ? 1.f + 0.1f * static_cast<float>(i) : 0.001f * static_cast<float>(i + 1);
+    b.constant<float>("g" + id, {cout}, gamma);
+    b.constant<float>("b" + id, {cout}, floats(static_cast<size_t>(cout), 0.1f));
+    b.constant<float>("m" + id, {cout}, floats(static_cast<size_t>(cout), 0.f));
+    b.constant<float>("v" + id, {cout}, floats(static_cast<size_t>(cout), 1.f));
+    b.node("Conv", {in, "w" + id}, {"c" + id}).ints("kernel_shape", {3, 3}).ints("pads", {1, 1, 1, 1});
+    b.node("BatchNormalization", {"c" + id, "g" + id, "b" + id, "m" + id, "v" + id}, {"n" + id});
+    b.node("Relu", {"n" + id}, {"r" + id});
+    return "r" + id;
+  };
+  std::string a = conv_bn("x", "1", 2, 4), c = conv_bn(a, "2", 4, 4);
+  b.node("Concat", {a, c}, {"cat"}).i("axis", 1);
+  b.node("MaxPool", {"cat"}, {"p"}).ints("kernel_shape", {2, 2}).ints("strides", {2, 2});
+  std::string d = conv_bn("p", "3", 8, 4);
+  b.node("Flatten", {d}, {"f"}).i("axis", 1);
+  b.constant<float>("fw", {3, 36}, floats(108, 0.05f));
+  b.constant<float>("fb", {3}, floats(3, 0.f));
+  b.node("Gemm", {"f", "fw", "fb"}, {"y"}).i("transB", 1);
+  b.output("y", {1, 3});
+  return {"seed_prunable", b.bytes(), "x", {1, 2, 6, 6}, ""};
+}
+
+// The shape computations exporters emit (Shape, Gather, Unsqueeze, Concat, Reshape, Slice,
+// Cast, ConstantOfShape, Transpose, arithmetic) around runtime ops.
+HostileModel folding_model() {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 3, 4, 4});
+  b.node("Shape", {"x"}, {"s"});
+  b.constant<int64_t>("zero", {}, {0});
+  b.node("Gather", {"s", "zero"}, {"batch"}).i("axis", 0);
+  b.constant<int64_t>("ax0", {1}, {0});
+  b.node("Unsqueeze", {"batch", "ax0"}, {"batch1"});
+  b.constant<int64_t>("minus1", {1}, {-1});
+  b.node("Concat", {"batch1", "minus1"}, {"shape2"}).i("axis", 0);
+  b.constant<int64_t>("st", {1}, {1});
+  b.constant<int64_t>("en", {1}, {std::numeric_limits<int64_t>::max()});
+  b.node("Slice", {"s", "st", "en"}, {"tail"});
+  b.node("Cast", {"tail"}, {"tailf"}).i("to", kF32);
+  b.constant<int64_t>("two", {1}, {2});
+  b.node("Mul", {"tail", "two"}, {"twice"});
+  b.node("ConstantOfShape", {"two"}, {"zeros"}).t("value", tensor_proto("v", kF32, {1}, raw_bytes(floats(1, 0.25f))));
+  b.node("Transpose", {"x"}, {"t"}).ints("perm", {0, 1, 3, 2});
+  b.node("Relu", {"t"}, {"r"});
+  b.node("Reshape", {"r", "shape2"}, {"flat"});
+  b.constant<float>("w", {48, 2}, floats(96, 0.1f));
+  b.node("MatMul", {"flat", "w"}, {"mm"});
+  b.node("Add", {"mm", "zeros"}, {"y0"});
+  b.node("Softmax", {"y0"}, {"y"}).i("axis", 1);
+  b.output("y");
+  return {"seed_folding", b.bytes(), "x", {1, 3, 4, 4}, ""};
+}
+
+// A residual block and the remaining runtime ops.
+HostileModel residual_model() {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 2, 5, 5});
+  b.constant<float>("w", {2, 2, 3, 3}, floats(36, 0.1f));
+  b.constant<float>("bias", {2}, floats(2, 0.f));
+  b.node("Conv", {"x", "w", "bias"}, {"c"}).s("auto_pad", "SAME_UPPER");
+  b.node("Add", {"c", "x"}, {"sum"});
+  b.node("Clip", {"sum"}, {"clip"});
+  b.constant<int64_t>("pads", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+  b.node("Pad", {"clip", "pads"}, {"padded"});
+  b.node("AveragePool", {"padded"}, {"avg"}).ints("kernel_shape", {3, 3}).i("ceil_mode", 1).ints("strides", {2, 2});
+  b.node("LRN", {"avg"}, {"lrn"}).i("size", 3);
+  b.node("LeakyRelu", {"lrn"}, {"lr"});
+  b.node("Dropout", {"lr"}, {"d"});
+  b.node("Identity", {"d"}, {"id"});
+  b.node("GlobalAveragePool", {"id"}, {"g"});
+  b.constant<int64_t>("sq", {2}, {2, 3});
+  b.node("Squeeze", {"g", "sq"}, {"y"});
+  b.output("y");
+  return {"seed_residual", b.bytes(), "x", {1, 2, 5, 5}, ""};
+}
+
+// A 1x1 Conv (1 -> `channels`) + BatchNorm unit on x {1,1,1,1} with scales `gamma`.
+void conv_bn_unit(OnnxModelBuilder& b, const std::vector<float>& gamma, const std::string& out) {
+  int64_t c = static_cast<int64_t>(gamma.size());
+  b.constant<float>("w", {c, 1, 1, 1}, floats(gamma.size(), 0.5f));
+  b.constant<float>("g", {c}, gamma);
+  b.constant<float>("b", {c}, floats(gamma.size(), 0.f));
+  b.constant<float>("m", {c}, floats(gamma.size(), 0.f));
+  b.constant<float>("v", {c}, floats(gamma.size(), 1.f));
+  b.node("Conv", {"x", "w"}, {"c"});
+  b.node("BatchNormalization", {"c", "g", "b", "m", "v"}, {out});
+}
+
 }  // namespace
+
+HostileModel prune_fanout_model(int levels) {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 1, 1, 1});
+  conv_bn_unit(b, {0.01f, 1.f}, "r0");
+  for (int k = 1; k <= levels; ++k) {
+    std::string prev = numbered("r", k - 1), cat = numbered("cat", k);
+    b.node("Concat", {prev, prev}, {cat}).i("axis", 1);
+    b.node("Relu", {cat}, {numbered("r", k)});  // the last one is read by nothing
+  }
+  b.node("Relu", {"x"}, {"y"});
+  b.output("y", {1, 1, 1, 1});
+  return {"prune_fanout", b.bytes(), "x", {1, 1, 1, 1}, ""};
+}
+
+HostileModel prune_many_channels_model(int64_t channels) {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 1, 1, 1});
+  std::vector<float> gamma(static_cast<size_t>(channels));
+  for (size_t i = 0; i < gamma.size(); ++i)
+    gamma[i] = static_cast<float>(i % 1000) * 0.001f + 1e-7f * static_cast<float>(i);
+  conv_bn_unit(b, gamma, "n");
+  b.node("Relu", {"n"}, {"r"});
+  b.constant<float>("w2", {1, channels, 1, 1}, floats(gamma.size(), 0.25f));
+  b.node("Conv", {"r", "w2"}, {"y"});
+  b.output("y", {1, 1, 1, 1});
+  return {"prune_many_channels", b.bytes(), "x", {1, 1, 1, 1}, ""};
+}
+
+std::vector<HostileModel> seed_models() {
+  return {prunable_model(),
+          folding_model(),
+          residual_model(),
+          {"seed_conv_chain", conv_chain_model(3, 2, 6), "x", {1, 2, 6, 6}, ""}};
+}
 
 std::vector<HostileModel> hostile_models() {
   std::vector<HostileModel> m;

@@ -49,7 +49,8 @@ class OnnxModelBuilder {
   explicit OnnxModelBuilder(int opset = 13);
   // A graph input of `elem_type` (an onnx::TensorProto type) with these dims.
   void input(const std::string& name, const std::vector<int64_t>& dims, int elem_type = onnx::TensorProto::FLOAT);
-  void output(const std::string& name);
+  // A float graph output; with `dims`, its shape is declared too (the ONNX checker wants one).
+  void output(const std::string& name, const std::vector<int64_t>& dims = {});
   // An initializer with raw bytes `raw` (which may disagree with the dims); returns its name.
   std::string initializer(const std::string& name, int onnx_type, const std::vector<int64_t>& dims,
                           const std::string& raw);
@@ -95,6 +96,15 @@ struct HostileModel {
 // Models that crashed, over-read, overflowed or exhausted memory in teeinfer's ONNX path
 // (issue 13), plus mutations of each; each small (a few KB at most).
 std::vector<HostileModel> hostile_models();
+
+// Small valid models using every op the importer runs or folds (fuzzing seeds).
+std::vector<HostileModel> seed_models();
+
+// Models made to exhaust the channel pruner: a Conv + BatchNorm unit whose channels pass
+// through `levels` Concats of a tensor with itself (2^levels paths to trace), and one
+// unit of `channels` channels with distinct BatchNorm scales (mean-shift on all of them).
+HostileModel prune_fanout_model(int levels);
+HostileModel prune_many_channels_model(int64_t channels);
 
 // A chain of `layers` 3x3 Conv (+ Relu) layers with `channels` channels on a {1, channels,
 // size, size} input "x" (output "y").

@@ -24,6 +24,8 @@ constexpr int kMinOpset = 1, kMaxOpset = 18;
 
 onnx::ModelProto parse_model(std::string_view bytes, const std::string& source) {
   onnx::ModelProto model;
+  if (bytes.size() > static_cast<size_t>(INT32_MAX))  // protobuf's limit
+    throw Error(ErrorCode::kBadModel, "'" + source + "' is larger than 2 GiB, more than ONNX (protobuf) allows");
   google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
   google::protobuf::io::CodedInputStream coded(&raw);
   coded.SetTotalBytesLimit(INT32_MAX);
@@ -615,6 +617,18 @@ OnnxModel OnnxModel::open(const std::string& path) {
 
 std::vector<std::pair<std::string, Dims>> OnnxModel::declared_inputs() const {
   return declared_inputs_of(impl_->proto);
+}
+
+OnnxModel OnnxModel::from_bytes(std::string_view bytes, const std::string& source) {
+  auto impl = std::make_unique<Impl>();
+  impl->proto = parse_model(bytes, source);
+  impl->path = source;
+  impl->file_bytes = bytes.size();
+  return OnnxModel(std::move(impl));
+}
+
+const onnx::ModelProto& OnnxModel::proto() const {
+  return impl_->proto;
 }
 
 uint64_t OnnxModel::memory_limit(uint64_t max_memory) const {

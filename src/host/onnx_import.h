@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/graph.h"
@@ -48,12 +49,15 @@ Graph import_onnx(const std::string& bytes, const std::string& source, const Imp
 class OnnxModel {
  public:
   static OnnxModel open(const std::string& path);  // throws Error(kIo / kBadModel)
+  // The same from bytes in memory; `source` names the model in messages.
+  static OnnxModel from_bytes(std::string_view bytes, const std::string& source);
   OnnxModel(OnnxModel&&) noexcept;
   ~OnnxModel();
   std::vector<std::pair<std::string, Dims>> declared_inputs() const;
   Graph import(const ImportOptions& options);
   // The memory limit the import applies: `max_memory`, or the default for this file's size.
   uint64_t memory_limit(uint64_t max_memory) const;
+  const onnx::ModelProto& proto() const;
 
  private:
   struct Impl;
