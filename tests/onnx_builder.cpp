@@ -221,6 +221,72 @@ void add_window_models(std::vector<HostileModel>& m) {
     b.constant<int64_t>("p", {8}, {0, 0, kI64Max, 0, 0, 0, kI64Max, 0});
     b.node("Pad", {"x", "p"}, {"y"});
   }));
+  // Valid but extreme: the kernels must run them (or refuse them) cleanly.
+  m.push_back(conv("conv_pads_wider_than_input", "", [](OnnxNodeBuilder& n) { n.ints("pads", {300, 300, 300, 300}); }));
+  m.push_back(conv("conv_stride_2_pow_20", "", [](OnnxNodeBuilder& n) {
+    n.ints("strides", {1 << 20, 1 << 20}).ints("pads", {1, 1, 1, 1});
+  }));
+  m.push_back(conv("conv_dilation_2_pow_20", "", [](OnnxNodeBuilder& n) {
+    n.ints("dilations", {1 << 20, 1}).ints("pads", {1 << 20, 1, 1 << 20, 1});
+  }));
+  m.push_back(conv("conv_same_lower_stride_3", "", [](OnnxNodeBuilder& n) {
+    n.s("auto_pad", "SAME_LOWER").ints("strides", {3, 3}).ints("dilations", {2, 2});
+  }));
+  m.push_back(pool("maxpool_pads_wider_than_kernel", "MaxPool", "", [](OnnxNodeBuilder& n) {
+    n.ints("kernel_shape", {1, 1}).ints("pads", {5, 5, 5, 5}).i("ceil_mode", 1).ints("strides", {3, 3});
+  }));
+  m.push_back(pool("avgpool_count_pad_ceil", "AveragePool", "", [](OnnxNodeBuilder& n) {
+    n.ints("kernel_shape", {4, 4})
+        .ints("pads", {3, 3, 3, 3})
+        .i("ceil_mode", 1)
+        .i("count_include_pad", 1)
+        .ints("strides", {5, 5});
+  }));
+  m.push_back(pool("maxpool_kernel_2_pow_20", "MaxPool", "", [](OnnxNodeBuilder& n) {
+    n.ints("kernel_shape", {1 << 20, 1}).ints("pads", {1 << 20, 0, 0, 0});
+  }));
+  m.push_back(pool("global_max_pool", "GlobalMaxPool", "", [](OnnxNodeBuilder&) {}));
+  m.push_back(model("lrn_size_2_pow_20", "", [](OnnxModelBuilder& b) {
+    b.node("LRN", {"x"}, {"y"}).i("size", 1 << 20).f("alpha", 1e30f).f("beta", -3.f).f("bias", 0.f);
+  }));
+  m.push_back(
+      model("softmax_on_batch_axis", "", [](OnnxModelBuilder& b) { b.node("Softmax", {"x"}, {"y"}).i("axis", 0); }));
+  m.push_back(model("batchnorm_negative_variance", "", [](OnnxModelBuilder& b) {
+    for (const char* p : {"s", "bb", "mm"}) b.constant<float>(p, {1}, floats(1));
+    b.constant<float>("vv", {1}, {-5.f});
+    b.node("BatchNormalization", {"x", "s", "bb", "mm", "vv"}, {"y"}).f("epsilon", -1.f);
+  }));
+  m.push_back(model("concat_runtime_with_itself", "", [](OnnxModelBuilder& b) {
+    b.node("Concat", std::vector<std::string>(500, "x"), {"y"}).i("axis", 1);
+  }));
+  m.push_back(model("gemm_with_big_k_and_scalar_c", "", [](OnnxModelBuilder& b) {
+    b.node("Flatten", {"x"}, {"f"});
+    b.constant<float>("w", {16, 3}, floats(48));
+    b.initializer("c", kF32, {}, raw_bytes(floats(1)));
+    b.node("Gemm", {"f", "w", "c"}, {"y"}).f("alpha", 0.f).f("beta", 1e30f);
+  }));
+  m.push_back(model("matmul_broadcast_batch", "", [](OnnxModelBuilder& b) {
+    b.constant<float>("w", {3, 1, 4, 2}, floats(24));
+    b.node("MatMul", {"x", "w"}, {"y"});
+  }));
+  m.push_back(model("binary_broadcast_both_ways", "", [](OnnxModelBuilder& b) {
+    b.constant<float>("c", {1, 5, 1, 1}, floats(5));
+    b.node("Div", {"x", "c"}, {"y"});
+  }));
+  m.push_back(model("clip_min_above_max", "", [](OnnxModelBuilder& b) {
+    b.initializer("lo", kF32, {}, raw_bytes(floats(1, 3.f)));
+    b.initializer("hi", kF32, {}, raw_bytes(floats(1, -3.f)));
+    b.node("Clip", {"x", "lo", "hi"}, {"y"});
+  }));
+  m.push_back(model("output_is_input", "", [](OnnxModelBuilder& b) { b.node("Identity", {"x"}, {"y"}); }));
+  m.push_back(model("node_without_outputs", "", [](OnnxModelBuilder& b) {
+    b.node("Relu", {"x"}, {});
+    b.node("Relu", {"x"}, {"y"});
+  }));
+  m.push_back(model("cycle", "never defined", [](OnnxModelBuilder& b) {
+    b.node("Relu", {"z"}, {"y"});
+    b.node("Relu", {"y"}, {"z"});
+  }));
 }
 
 void add_folding_models(std::vector<HostileModel>& m) {
@@ -653,11 +719,49 @@ std::vector<HostileModel> seed_models() {
           {"seed_conv_chain", conv_chain_model(3, 2, 6), "x", {1, 2, 6, 6}, ""}};
 }
 
+namespace {
+
+// Found by fuzz_onnx_import: the prunable seed with its first Conv's kernel_shape renamed,
+// BatchNorm parameters swapped between units and the graph output renamed to the input's
+// name. It imports; ONNX's own shape inference (which the pruner used) dereferenced null.
+HostileModel prune_onnx_shape_inference_crash() {
+  onnx::ModelProto m;
+  m.ParseFromString(prunable_model().bytes);
+  onnx::GraphProto* g = m.mutable_graph();
+  for (int k = 0; k < g->node_size(); ++k) {
+    onnx::NodeProto* n = g->mutable_node(k);
+    if (k == 0) n->mutable_attribute(0)->set_name("kLRNel_shape");
+    for (int i = 0; i < n->input_size(); ++i) {
+      static const std::vector<std::pair<std::string, std::string>> swaps = {
+          {"g2", "g1"}, {"v2", "v1"}, {"b3", "b2"}, {"m3", "m2"}};
+      for (const auto& [from, to] : swaps)
+        if (n->input(i) == from && n->op_type() == "BatchNormalization") n->set_input(i, to);
+    }
+  }
+  g->mutable_output(0)->set_name("x");
+  return {"prune_onnx_shape_inference_crash", m.SerializeAsString(), "x", {1, 2, 6, 6}, ""};
+}
+
+// Names from the file end up in messages: a newline or an escape must not split the
+// one-line error or reach the terminal.
+HostileModel control_characters_in_names() {
+  OnnxModelBuilder b(13);
+  b.input("x", kX);
+  b.constant<float>("w", {1, 1, 3, 3}, floats(9));
+  b.node("Conv", {"x", "w"}, {"y"}).i("group", 0).proto()->set_name("evil\nname\x1b[2J");
+  b.output("y");
+  return {"control_characters_in_names", b.bytes(), "x", kX, "group"};
+}
+
+}  // namespace
+
 std::vector<HostileModel> hostile_models() {
   std::vector<HostileModel> m;
   add_window_models(m);
   add_folding_models(m);
   add_tensor_models(m);
+  m.push_back(prune_onnx_shape_inference_crash());
+  m.push_back(control_characters_in_names());
   return m;
 }
 

@@ -380,6 +380,20 @@ TEST(HostilePrune, ChannelFanOutIsTracedWithinALimit) {
   EXPECT_NE(r.units[0].kept_because.find("too many nodes"), std::string::npos) << r.units[0].kept_because;
 }
 
+TEST(HostilePrune, ModelsOnnxShapeInferenceCrashesOnArePrunedOrRefused) {
+  // Found by fuzz_onnx_import: select_channels ran ONNX's shape inference, which
+  // dereferenced null on this model (SIGSEGV in onnx::convPoolShapeInference). The pruner
+  // now takes every tensor's dims from teeinfer's own checked import.
+  const HostileModel& m = model_named("prune_onnx_shape_inference_crash");
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(m.bytes));
+  try {
+    PruneReport r = select_channels(proto, PruneOptions{Grouping::kLayer, 0.5});
+    remove_channels(proto, r);
+  } catch (const Error&) {
+  }
+}
+
 // The k-th nearest distance by brute force.
 double naive_bandwidth(std::vector<double> x, double quantile) {
   size_t k = std::max<size_t>(1, static_cast<size_t>(static_cast<double>(x.size()) * quantile));

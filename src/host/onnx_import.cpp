@@ -544,6 +544,9 @@ Graph Importer::run(const ImportOptions& options) {
   for (const auto& node : model_.graph().node()) convert(node);
   for (const auto& out : model_.graph().output()) g_.outputs.push_back(output_value(out.name()));
   validate_graph(g_);
+  if (options.value_dims)
+    for (const auto& [name, s] : syms_)
+      (*options.value_dims)[name] = s.constant ? s.constant->dims : g_.value(s.id).dims;
   return std::move(g_);
 }
 
@@ -576,7 +579,7 @@ onnx::ModelProto read_onnx_proto(const std::string& path) {
   }
 }
 
-static std::vector<std::pair<std::string, Dims>> declared_inputs_of(const onnx::ModelProto& model) {
+std::vector<std::pair<std::string, Dims>> declared_inputs_of(const onnx::ModelProto& model) {
   std::set<std::string> inits;
   for (const auto& i : model.graph().initializer()) inits.insert(i.name());
   std::vector<std::pair<std::string, Dims>> out;
@@ -594,6 +597,12 @@ Graph import_onnx(const std::string& bytes, const std::string& source, const Imp
   onnx::ModelProto model = parse_model(bytes, source);
   int opset = default_opset(model, source);
   uint64_t limit = options.max_memory ? options.max_memory : default_memory_limit(bytes.size());
+  return Importer(model, opset, source, limit).run(options);
+}
+
+Graph import_onnx_proto(const onnx::ModelProto& model, const std::string& source, const ImportOptions& options) {
+  int opset = default_opset(model, source);
+  uint64_t limit = options.max_memory ? options.max_memory : default_memory_limit(model.ByteSizeLong());
   return Importer(model, opset, source, limit).run(options);
 }
 

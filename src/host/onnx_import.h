@@ -30,6 +30,9 @@ struct ImportOptions {
   // The most bytes any one tensor may need, and all the constants the import holds
   // (initializers and folded ones) together; 0: default_memory_limit(the model's size).
   uint64_t max_memory = 0;
+  // If set, receives the dims of every value the graph names (runtime tensors, constants,
+  // aliases), as the importer instantiated them.
+  std::map<std::string, Dims>* value_dims = nullptr;
 };
 
 // The parsed protobuf of an ONNX file, for tools that edit models (pruning). Throws
@@ -39,6 +42,11 @@ onnx::ModelProto read_onnx_proto(const std::string& path);
 // `source` names the model in error messages. Throws Error(kBadModel / kUnsupported, or
 // kBudgetExceeded past options.max_memory).
 Graph import_onnx(const std::string& bytes, const std::string& source, const ImportOptions& options);
+// The same from a parsed model (the default memory limit follows its serialized size).
+Graph import_onnx_proto(const onnx::ModelProto& model, const std::string& source, const ImportOptions& options);
+
+// A model's graph inputs that are not initializers, with their declared dims (-1: dynamic).
+std::vector<std::pair<std::string, Dims>> declared_inputs_of(const onnx::ModelProto& model);
 
 // An ONNX file parsed once: its declared inputs, then the import. Large models are
 // expensive to read and parse (a 528 MB VGG-16: seconds), so do it once.

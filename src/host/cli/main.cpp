@@ -40,6 +40,23 @@ constexpr const char* kMaxMemoryHelp =
     "host memory an ONNX model may take: the most for any one tensor, and for all its constants together, e.g. "
     "4GiB (default: 8x the model file, at least 1 GiB)";
 
+// An error message on one line of printable text: messages quote names from untrusted
+// files (a node name may hold a newline or a terminal escape), so control bytes are shown
+// escaped, never sent to the terminal.
+std::string printable(const char* message) {
+  std::string out;
+  for (const char* p = message; *p; ++p) {
+    unsigned char c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += c == '\n' ? std::string("\\n") : std::string("\\x") + hex[c >> 4] + hex[c & 15];
+    }
+  }
+  return out;
+}
+
 void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
   cmd->add_option("model", o.model, "ONNX model, or sealed .tee model")->required();
   cmd->add_option("--key", o.key, "key file of a sealed model (teeinfer keygen)");
@@ -209,7 +226,7 @@ int main(int argc, char** argv) {
     if (pack->parsed()) return cli::pack(pack_opts);
     if (inspect->parsed()) return cli::inspect(inspect_model, inspect_key, inspect_json);
   } catch (const Error& e) {
-    std::fprintf(stderr, "teeinfer: %s: %s\n", error_code_name(e.code()), e.what());
+    std::fprintf(stderr, "teeinfer: %s: %s\n", error_code_name(e.code()), printable(e.what()).c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     // A last resort: inputs are checked against --max-memory before anything large is
@@ -219,7 +236,7 @@ int main(int argc, char** argv) {
                  "(a lower --max-memory refuses such models up front)\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "teeinfer: internal error: %s\n", e.what());
+    std::fprintf(stderr, "teeinfer: internal error: %s\n", printable(e.what()).c_str());
     return 3;
   }
   return 0;

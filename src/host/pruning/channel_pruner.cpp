@@ -1,7 +1,5 @@
 #include "host/pruning/channel_pruner.h"
 
-#include <onnx/shape_inference/implementation.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,7 +9,9 @@
 #include <tuple>
 
 #include "common/error.h"
+#include "host/model_loader.h"
 #include "host/onnx_attrs.h"
+#include "host/onnx_import.h"
 #include "host/onnx_tensor.h"
 #include "host/pruning/mean_shift.h"
 
@@ -43,7 +43,7 @@ struct ModelIndex {
   std::set<std::string> graph_outputs;
   std::map<std::string, std::vector<int64_t>> shapes;  // -1: unknown dim
 
-  ModelIndex(const onnx::ModelProto& m) : g(m.graph()) {
+  ModelIndex(const onnx::ModelProto& m, const PruneOptions& options) : g(m.graph()) {
     for (const auto& t : g.initializer()) initializers[t.name()] = &t;
     for (const auto& n : g.node())
       if (n.op_type() == "Constant" && n.output_size() > 0)
@@ -52,22 +52,15 @@ struct ModelIndex {
       for (int i = 0; i < g.node(k).input_size(); ++i)
         if (!g.node(k).input(i).empty()) readers[g.node(k).input(i)].emplace_back(k, i);
     for (const auto& o : g.output()) graph_outputs.insert(o.name());
-    onnx::ModelProto inferred = m;  // shapes of every value, for channel counts
-    try {
-      onnx::shape_inference::InferShapes(inferred);
-    } catch (const std::exception& e) {
-      throw Error(ErrorCode::kBadModel, std::string("ONNX shape inference failed: ") + e.what());
-    }
-    auto record = [&](const onnx::ValueInfoProto& v) {
-      if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
-      std::vector<int64_t> d;
-      for (const auto& dim : v.type().tensor_type().shape().dim())
-        d.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
-      shapes[v.name()] = d;
-    };
-    for (const auto& v : inferred.graph().input()) record(v);
-    for (const auto& v : inferred.graph().value_info()) record(v);
-    for (const auto& v : inferred.graph().output()) record(v);
+    // The dims of every value, for channel counts: from teeinfer's own import, which
+    // checks the untrusted model as it goes (ONNX's shape inference crashes on some).
+    ImportOptions io;
+    io.input_dims = options.input_dims;
+    for (const auto& [name, declared] : declared_inputs_of(m))
+      if (!io.input_dims.count(name)) io.input_dims[name] = resolve_input_dims(name, declared);
+    io.max_memory = options.max_memory;
+    io.value_dims = &shapes;
+    import_onnx_proto(m, "the model to prune", io);
   }
 
   const onnx::TensorProto* initializer(const onnx::NodeProto& n, int input) const {
@@ -158,7 +151,7 @@ void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace
       int64_t before = 0;
       for (int i = 0; i < input && before >= 0; ++i) {
         int64_t c = ix.dim(n.input(i), 1);
-        before = c < 0 ? -1 : before + c;
+        before = c < 0 || c > kMaxDim - before ? -1 : before + c;  // shapes from ONNX: unchecked
       }
       if (before < 0) {
         tr.barrier = where + ": channel counts of its inputs are unknown";
@@ -168,7 +161,10 @@ void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace
     } else if (op == "Flatten" && input == 0 && OnnxAttrs(n).i("axis", 1) == 1 && ix.shapes.count(value) &&
                ix.shapes.at(value).size() >= 2) {
       int64_t block = 1;
-      for (size_t a = 2; a < ix.shapes.at(value).size(); ++a) block *= ix.shapes.at(value)[a];
+      for (size_t a = 2; a < ix.shapes.at(value).size() && block > 0; ++a) {
+        int64_t d = ix.shapes.at(value)[a];  // from ONNX shape inference: -1 when unknown
+        block = d <= 0 || block > kMaxDim / d ? -1 : block * d;
+      }
       if (block <= 0) {
         tr.barrier = where + ": spatial size unknown";
         return;
@@ -226,7 +222,7 @@ void remove_along(onnx::TensorProto& t, int axis, const std::set<int64_t>& indic
 }  // namespace
 
 PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& options) {
-  ModelIndex ix(model);
+  ModelIndex ix(model, options);
   PruneReport report;
   size_t trace_steps = 0;
   const auto& g = model.graph();
