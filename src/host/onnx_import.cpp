@@ -187,12 +187,12 @@ void Importer::emit(const onnx::NodeProto& node, OpKind op, std::vector<ValueId>
     g_.value(id).dims = infer_output_dims(g_, n);
   else
     infer_output_dims(g_, n);  // checks the element count
-  check_runtime_tensor(g_.value(id).dims, out.name, n.onnx_op + " node '" + n.name + "'");
+  const std::string where = n.onnx_op + " node '" + n.name + "'";
+  check_runtime_tensor(g_.value(id).dims, out.name, where);
   for (ValueId in : n.inputs)
     if (in != kNoValue && g_.value(in).dtype != DType::kF32)
-      throw Error(ErrorCode::kUnsupported, n.onnx_op + " node '" + n.name + "': input '" + g_.value(in).name + "' is " +
+      throw Error(ErrorCode::kUnsupported, where + ": input '" + g_.value(in).name + "' is " +
                                                dtype_name(g_.value(in).dtype) + "; runtime tensors must be float32");
-  std::string where = n.onnx_op + " node '" + n.name + "'";
   g_.nodes.push_back(std::move(n));
   define(node.output(0), Sym{id, nullptr}, where);
 }
