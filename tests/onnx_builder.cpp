@@ -361,7 +361,7 @@ void add_folding_models(std::vector<HostileModel>& m) {
         .t("value", tensor_proto("v", kI64, {1}, raw_bytes(std::vector<int64_t>{0})));
     b.node("Gather", {"a", "i"}, {"y"});
   }));
-  m.push_back(model("gather_zero_by_huge", "", [](OnnxModelBuilder& b) {
+  m.push_back(model("gather_zero_by_huge", "has no elements", [](OnnxModelBuilder& b) {
     b.initializer("a", kF32, {int64_t{1} << 40, 3, 0}, "");
     b.constant<int64_t>("i", {1}, {1});
     b.node("Gather", {"a", "i"}, {"y"}).i("axis", 1);

@@ -529,11 +529,12 @@ void Importer::bind_inputs(const ImportOptions& options) {
 }
 
 // A graph output's value; a fully folded one becomes a float32 constant of its own
-// (outputs are float32), its bytes counted against the budget.
+// (outputs are float32, and not empty), its bytes counted against the budget.
 ValueId Importer::output_value(const std::string& name) {
   auto it = syms_.find(name);
   if (it == syms_.end()) throw Error(ErrorCode::kBadModel, "graph output '" + name + "' is never computed");
   if (it->second.id != kNoValue) return it->second.id;
+  check_runtime_tensor(constant_of(it->second)->dims, name, "graph output");  // sessions return outputs
   Value v = convert_constant(*constant_of(it->second), DType::kF32, name, budget_);
   return g_.add_value(std::move(v));
 }
