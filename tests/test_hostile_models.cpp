@@ -492,9 +492,9 @@ Outcome run_limited(const std::string& args) {
 class HostileCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = std::string(TEEINFER_BINARY_DIR) + "/tests/tmp_hostile";
+    // One directory per process: ctest runs each TEST as its own process, in parallel.
+    dir_ = std::string(TEEINFER_BINARY_DIR) + "/tests/tmp_hostile_" + std::to_string(::getpid());
     std::filesystem::create_directories(dir_);
-    std::remove((dir_ + "/k.bin").c_str());
     ASSERT_EQ(run_cli("keygen -o " + dir_ + "/k.bin").exit_code, 0);
     // A {1,1,4,4} float32 .npy: the input most catalogue models declare.
     std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 4, 4), }";
@@ -505,6 +505,7 @@ class HostileCli : public ::testing::Test {
     npy.append(reinterpret_cast<const char*>(x.data()), 64);
     std::ofstream(dir_ + "/x.npy", std::ios::binary) << npy;
   }
+  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
   static std::string write(const HostileModel& m) {
     std::string path = dir_ + "/" + m.name + ".onnx";
     std::ofstream(path, std::ios::binary) << m.bytes;

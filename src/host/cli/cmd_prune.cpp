@@ -67,7 +67,8 @@ int prune(const PruneOptions& o) {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
     std::string why = e.what();  // several lines: keep their words on one
-    std::replace_if(why.begin(), why.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    std::replace_if(
+        why.begin(), why.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
     why.erase(std::unique(why.begin(), why.end(), [](char a, char b) { return a == ' ' && b == ' '; }), why.end());
     throw Error(ErrorCode::kUnsupported, "the pruned model fails the ONNX checker: " + why);
   }
