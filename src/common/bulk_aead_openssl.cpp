@@ -6,7 +6,6 @@
 // construction.
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <climits>

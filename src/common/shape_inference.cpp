@@ -18,14 +18,15 @@ const Dims& in_dims(const Graph& g, const Node& n, size_t i) {
 
 void check_window(const Node& n, size_t spatial, const Dims& kernel, const Dims& strides, const Dims& dilations,
                   const Dims& pb, const Dims& pe) {
-  if (kernel.size() != spatial || strides.size() != spatial || dilations.size() != spatial || pb.size() != spatial ||
-      pe.size() != spatial)
+  if (pb.size() != spatial || pe.size() != spatial)
     bad(n, "window attributes do not match " + std::to_string(spatial) + " spatial dims");
-  for (size_t i = 0; i < spatial; ++i) {
-    if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1 || pb[i] < 0 || pe[i] < 0 || kernel[i] > (1 << 20) ||
-        strides[i] > (1 << 20) || dilations[i] > (1 << 20) || pb[i] > (1 << 20) || pe[i] > (1 << 20))
-      bad(n, "kernel/stride/dilation/pad out of range");
-  }
+  check_window_params(n.onnx_op + " node '" + n.name + "'", spatial, kernel, strides, dilations, pb, pe);
+}
+
+// a + b, or an error naming the node when the sum leaves the valid dims.
+int64_t add_dims(const Node& n, int64_t a, int64_t b) {
+  if (a > kMaxDim - b) bad(n, "dims add up to more than 2^62");
+  return a + b;
 }
 
 Dims window_out(const Node& n, const Dims& x, const Dims& kernel, const Dims& strides, const Dims& dilations,
@@ -45,7 +46,7 @@ Dims conv_dims(const Graph& g, const Node& n) {
   if (x.size() < 3 || x.size() > 5) bad(n, "input must be 3-D to 5-D, got " + dims_to_string(x));
   if (w.size() != x.size()) bad(n, "weight rank differs from input rank");
   check_window(n, x.size() - 2, p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end);
-  if (p.groups < 1 || x[1] % p.groups != 0 || w[0] % p.groups != 0 || w[1] * p.groups != x[1])
+  if (p.groups < 1 || x[1] % p.groups != 0 || w[0] % p.groups != 0 || w[1] != x[1] / p.groups)
     bad(n, "channels " + std::to_string(x[1]) + " and weight " + dims_to_string(w) +
                " do not match groups=" + std::to_string(p.groups));
   for (size_t i = 2; i < w.size(); ++i)
@@ -102,7 +103,7 @@ Dims concat_dims(const Graph& g, const Node& n) {
     if (d.size() != y.size()) bad(n, "inputs differ in rank");
     for (size_t k = 0; k < d.size(); ++k)
       if (static_cast<int64_t>(k) != p.axis && d[k] != y[k]) bad(n, "inputs differ off the axis");
-    y[p.axis] += d[p.axis];
+    y[p.axis] = add_dims(n, y[p.axis], d[p.axis]);
   }
   if (p.fused_batchnorm) {
     if (p.axis != 1) bad(n, "a fused BatchNorm needs a channel concat");
@@ -144,6 +145,27 @@ void check_per_channel(const Graph& g, const Node& n, size_t first, size_t last)
 }
 
 }  // namespace
+
+void check_window_params(const std::string& where, size_t spatial, const Dims& kernel, const Dims& strides,
+                         const Dims& dilations, const Dims& pads_begin, const Dims& pads_end) {
+  auto check = [&](const Dims& values, const char* name, int64_t lowest, size_t count) {
+    if (values.size() != count)
+      throw Error(ErrorCode::kBadModel, where + ": " + name + " has " + std::to_string(values.size()) + " values for " +
+                                            std::to_string(spatial) + " spatial dims");
+    for (size_t i = 0; i < values.size(); ++i)
+      if (values[i] < lowest || values[i] > kMaxWindowParam)
+        throw Error(ErrorCode::kBadModel, where + ": " + name + "[" + std::to_string(i) +
+                                              "] = " + std::to_string(values[i]) + " is out of range (" +
+                                              std::to_string(lowest) + " to 2^20)");
+  };
+  check(kernel, "kernel_shape", 1, spatial);
+  check(strides, "strides", 1, spatial);
+  check(dilations, "dilations", 1, spatial);
+  if (!pads_begin.empty() || !pads_end.empty()) {
+    check(pads_begin, "pads (begin)", 0, spatial);
+    check(pads_end, "pads (end)", 0, spatial);
+  }
+}
 
 int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
                            int64_t pad_end) {
@@ -204,7 +226,8 @@ Dims infer_output_dims(const Graph& g, const Node& n) {
     case OpKind::kLrn: {
       const Dims& x = in_dims(g, n, 0);
       if (x.size() < 3) bad(n, "input must be at least 3-D");
-      if (std::get<LrnParams>(n.params).size < 1) bad(n, "size must be positive");
+      int64_t size = std::get<LrnParams>(n.params).size;
+      if (size < 1 || size > kMaxWindowParam) bad(n, "size " + std::to_string(size) + " is out of range (1 to 2^20)");
       return x;
     }
     case OpKind::kPad: {
@@ -212,9 +235,10 @@ Dims infer_output_dims(const Graph& g, const Node& n) {
       Dims y = in_dims(g, n, 0);
       if (p.pads_begin.size() != y.size() || p.pads_end.size() != y.size()) bad(n, "pads must have 2 values per dim");
       for (size_t i = 0; i < y.size(); ++i) {
-        if (p.pads_begin[i] < 0 || p.pads_end[i] < 0 || p.pads_begin[i] > (1 << 20) || p.pads_end[i] > (1 << 20))
+        if (p.pads_begin[i] < 0 || p.pads_end[i] < 0 || p.pads_begin[i] > kMaxWindowParam ||
+            p.pads_end[i] > kMaxWindowParam)
           bad(n, "pads must be between 0 and 2^20");
-        y[i] += p.pads_begin[i] + p.pads_end[i];
+        y[i] = add_dims(n, y[i], p.pads_begin[i] + p.pads_end[i]);
       }
       return y;
     }

@@ -16,7 +16,17 @@ Dims infer_output_dims(const Graph& g, const Node& node);
 // numpy-style broadcast of two shapes; throws naming `what` when incompatible.
 Dims broadcast_dims(const Dims& a, const Dims& b, const std::string& what);
 
-// Output size of one spatial dim of a conv/pool window (floor division).
+// Largest kernel, stride, dilation or pad of a conv/pool window, and largest LRN size.
+constexpr int64_t kMaxWindowParam = int64_t{1} << 20;
+
+// Checks a conv/pool window's parameters, one per spatial dim: kernel, strides and
+// dilations in [1, kMaxWindowParam], pads in [0, kMaxWindowParam]. Throws Error(kBadModel)
+// naming `where` and the attribute. Empty pad lists are not checked (not yet known).
+void check_window_params(const std::string& where, size_t spatial, const Dims& kernel, const Dims& strides,
+                         const Dims& dilations, const Dims& pads_begin, const Dims& pads_end);
+
+// Output size of one spatial dim of a conv/pool window (floor division). The parameters
+// must pass check_window_params and `in` be a valid dim (at most kMaxDim).
 int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
                            int64_t pad_end);
 

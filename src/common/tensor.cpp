@@ -41,20 +41,27 @@ const char* dtype_name(DType t) {
 }
 
 int64_t element_count(const Dims& dims, const std::string& what) {
-  constexpr int64_t kLimit = int64_t{1} << 62;
-  int64_t n = 1;
+  if (dims.size() > kMaxRank)
+    throw Error(ErrorCode::kBadModel, "tensor '" + what + "' has rank " + std::to_string(dims.size()) +
+                                          "; teeinfer supports at most " + std::to_string(kMaxRank) + " dims");
+  int64_t nonzero = 1;  // product of the non-zero dims: bounded even when a dim is 0
+  bool empty = false;
   for (int64_t d : dims) {
     if (d < 0)
       throw Error(ErrorCode::kBadModel, "tensor '" + what + "' has a negative dimension in " + dims_to_string(dims));
-    if (d != 0 && n > kLimit / d)
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (nonzero > kMaxDim / d)
       throw Error(ErrorCode::kBadModel, "tensor '" + what + "' is absurdly large: " + dims_to_string(dims));
-    n *= d;
+    nonzero *= d;
   }
-  return n;
+  return empty ? 0 : nonzero;
 }
 
 size_t byte_size(DType t, const Dims& dims, const std::string& what) {
-  // element_count caps at 2^62 elements; 8-byte types can still overflow size_t math.
+  // element_count caps at 2^62 elements; 8-byte types could still overflow size_t math.
   int64_t n = element_count(dims, what);
   if (n > (int64_t{1} << 59))
     throw Error(ErrorCode::kBadModel, "tensor '" + what + "' is absurdly large: " + dims_to_string(dims));

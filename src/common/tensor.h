@@ -21,8 +21,14 @@ const char* dtype_name(DType t);
 
 using Dims = std::vector<int64_t>;
 
-// Product of dims; throws Error(kBadModel) on a negative dim or on overflow past
-// 2^62 elements, naming `what`.
+// At most this many dims; every dim at most kMaxDim.
+constexpr size_t kMaxRank = 32;
+constexpr int64_t kMaxDim = int64_t{1} << 62;
+
+// Product of dims; throws Error(kBadModel) naming `what` on a rank above kMaxRank, a
+// negative dim, or when the product of the non-zero dims exceeds 2^62 elements. The last
+// rule holds for empty tensors too, so any partial product of a valid shape (a stride,
+// the outer or inner size around an axis) fits in int64.
 int64_t element_count(const Dims& dims, const std::string& what);
 // element_count * dtype size, overflow-checked the same way.
 size_t byte_size(DType t, const Dims& dims, const std::string& what);

@@ -10,7 +10,7 @@ void InlineConstants::read(ValueId v, std::byte* dst, size_t bytes) {
   const Value& val = g_.value(v);
   if (!val.is_constant || val.data.size() != bytes)
     throw Error(ErrorCode::kBadModel, "constant '" + val.name + "' does not hold " + std::to_string(bytes) + " bytes");
-  std::memcpy(dst, val.data.data(), bytes);
+  if (bytes) std::memcpy(dst, val.data.data(), bytes);  // an empty constant has no data pointer
 }
 
 void InlineConstants::read_rows(ValueId v, int64_t first, int64_t count, std::byte* dst) {
@@ -18,7 +18,8 @@ void InlineConstants::read_rows(ValueId v, int64_t first, int64_t count, std::by
   size_t row = row_bytes(val);
   if (first < 0 || count < 0 || static_cast<size_t>(first + count) * row > val.data.size())
     throw Error(ErrorCode::kBadModel, "constant '" + val.name + "': rows out of range");
-  std::memcpy(dst, val.data.data() + static_cast<size_t>(first) * row, static_cast<size_t>(count) * row);
+  if (count > 0 && row > 0)
+    std::memcpy(dst, val.data.data() + static_cast<size_t>(first) * row, static_cast<size_t>(count) * row);
 }
 
 size_t row_bytes(const Value& v) {

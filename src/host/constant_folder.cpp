@@ -1,9 +1,11 @@
 #include "host/constant_folder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
-#include <functional>
+#include <limits>
 #include <set>
+#include <type_traits>
 
 #include "common/error.h"
 #include "common/shape_inference.h"
@@ -11,6 +13,58 @@
 #include "host/onnx_tensor.h"
 
 namespace teeinfer {
+namespace {
+
+// A constant's bytes must be exactly what its dims and dtype say before anything reads them.
+void check_data_size(const Value& v, const std::string& where) {
+  size_t bytes = byte_size(v.dtype, v.dims, v.name);
+  if (v.data.size() != bytes)
+    throw Error(ErrorCode::kBadModel, where + ": constant '" + v.name + "' holds " + std::to_string(v.data.size()) +
+                                          " bytes, its dims " + dims_to_string(v.dims) + " need " +
+                                          std::to_string(bytes));
+}
+
+template <class T>
+T load(const Value& v, int64_t i) {
+  T x;
+  std::memcpy(&x, v.data.data() + static_cast<size_t>(i) * sizeof(T), sizeof(T));
+  return x;
+}
+
+// An integer of type T from a double: NaN is 0, out-of-range values saturate (a plain
+// cast is undefined behaviour there).
+template <class T>
+T saturate(double x) {
+  if (std::isnan(x)) return 0;
+  constexpr double lo = static_cast<double>(std::numeric_limits<T>::min());
+  constexpr double hi = static_cast<double>(std::numeric_limits<T>::max());
+  if (x <= lo) return std::numeric_limits<T>::min();
+  if (x >= hi) return std::numeric_limits<T>::max();  // hi may round up past max: >= catches it
+  return static_cast<T>(x);
+}
+
+bool is_integer(DType t) {
+  return t != DType::kF32;
+}
+
+int64_t load_as_i64(const Value& v, int64_t i) {
+  switch (v.dtype) {
+    case DType::kI64:
+      return load<int64_t>(v, i);
+    case DType::kI32:
+      return load<int32_t>(v, i);
+    case DType::kF32:
+      return saturate<int64_t>(load<float>(v, i));
+    case DType::kU8:
+    case DType::kBool:
+      return v.data[static_cast<size_t>(i)];
+    case DType::kS8:
+      return static_cast<int8_t>(v.data[static_cast<size_t>(i)]);
+  }
+  return 0;
+}
+
+}  // namespace
 
 int64_t normalize_axis(int64_t axis, int64_t rank, const std::string& what) {
   if (axis < -rank || axis >= rank)
@@ -20,38 +74,26 @@ int64_t normalize_axis(int64_t axis, int64_t rank, const std::string& what) {
 }
 
 std::vector<int64_t> to_i64s(const Value& v) {
+  check_data_size(v, "'" + v.name + "'");
   size_t n = static_cast<size_t>(element_count(v.dims, v.name));
   std::vector<int64_t> out(n);
-  for (size_t i = 0; i < n; ++i) {
-    switch (v.dtype) {
-      case DType::kI64:
-        std::memcpy(&out[i], v.data.data() + 8 * i, 8);
-        break;
-      case DType::kI32: {
-        int32_t x;
-        std::memcpy(&x, v.data.data() + 4 * i, 4);
-        out[i] = x;
-        break;
-      }
-      case DType::kF32: {
-        float x;
-        std::memcpy(&x, v.data.data() + 4 * i, 4);
-        out[i] = static_cast<int64_t>(x);
-        break;
-      }
-      case DType::kU8:
-      case DType::kBool:
-        out[i] = v.data[i];
-        break;
-      case DType::kS8:
-        out[i] = static_cast<int8_t>(v.data[i]);
-        break;
-    }
-  }
+  for (size_t i = 0; i < n; ++i) out[i] = load_as_i64(v, static_cast<int64_t>(i));
   return out;
 }
 
+std::vector<int64_t> int_list(const Value& v, size_t max_count, const std::string& where, const char* role) {
+  if (v.dtype != DType::kI64 && v.dtype != DType::kI32)
+    throw Error(ErrorCode::kBadModel, where + ": " + role + " must be int64, got " + dtype_name(v.dtype));
+  if (v.dims.size() > 1)
+    throw Error(ErrorCode::kBadModel, where + ": " + role + " must be 1-D, got dims " + dims_to_string(v.dims));
+  if (static_cast<uint64_t>(element_count(v.dims, v.name)) > max_count)
+    throw Error(ErrorCode::kBadModel, where + ": " + role + " has " + std::to_string(element_count(v.dims, v.name)) +
+                                          " values, at most " + std::to_string(max_count) + " make sense");
+  return to_i64s(v);
+}
+
 Dims reshape_dims(const Dims& in, const std::vector<int64_t>& shape, bool allowzero, const std::string& what) {
+  if (shape.size() > kMaxRank) throw Error(ErrorCode::kBadModel, what + ": the target shape has too many dims");
   Dims out(shape.begin(), shape.end());
   int64_t known = 1, infer_at = -1;
   for (size_t i = 0; i < out.size(); ++i) {
@@ -65,8 +107,9 @@ Dims reshape_dims(const Dims& in, const std::vector<int64_t>& shape, bool allowz
     } else if (out[i] < 0) {
       throw Error(ErrorCode::kBadModel, what + ": negative dim in the shape");
     } else {
+      if (out[i] != 0 && known > kMaxDim / out[i])  // checked before multiplying: no overflow
+        throw Error(ErrorCode::kBadModel, what + ": the target shape " + dims_to_string(out) + " is absurdly large");
       known *= out[i];
-      element_count({known}, what);
     }
   }
   int64_t total = element_count(in, what);
@@ -85,7 +128,9 @@ Dims flatten_dims(const Dims& in, int64_t axis, const std::string& what) {
   if (axis < -rank || axis > rank) throw Error(ErrorCode::kBadModel, what + ": axis out of range");
   if (axis < 0) axis += rank;
   Dims outer(in.begin(), in.begin() + axis), inner(in.begin() + axis, in.end());
-  return {element_count(outer, what), element_count(inner, what)};
+  Dims out{element_count(outer, what), element_count(inner, what)};
+  element_count(out, what);
+  return out;
 }
 
 Dims squeeze_dims(const Dims& in, std::vector<int64_t> axes, const std::string& what) {
@@ -101,6 +146,9 @@ Dims squeeze_dims(const Dims& in, std::vector<int64_t> axes, const std::string& 
 }
 
 Dims unsqueeze_dims(const Dims& in, std::vector<int64_t> axes, const std::string& what) {
+  if (in.size() + axes.size() > kMaxRank)
+    throw Error(ErrorCode::kBadModel, what + ": the result would have rank " + std::to_string(in.size() + axes.size()) +
+                                          ", teeinfer supports at most " + std::to_string(kMaxRank));
   int64_t rank = static_cast<int64_t>(in.size() + axes.size());
   std::set<int64_t> add;
   for (int64_t a : axes)
@@ -113,314 +161,452 @@ Dims unsqueeze_dims(const Dims& in, std::vector<int64_t> axes, const std::string
 
 namespace {
 
+// Row-major strides of a valid shape (element_count bounds every partial product).
 Dims strides_of(const Dims& d) {
   Dims s(d.size(), 1);
   for (size_t i = d.size(); i-- > 1;) s[i - 1] = s[i] * d[i];
   return s;
 }
 
-// Calls fn(out_linear_index, in_linear_index) for every output element of a strided
-// gather: out index multi-dim i maps to in offset sum(start[k] + i[k]*step[k]) * in_stride[k].
-void for_each_strided(const Dims& out_dims, const Dims& in_strides, const Dims& start, const Dims& step,
-                      const std::function<void(int64_t, int64_t)>& fn) {
-  int64_t n = element_count(out_dims, "fold");
-  Dims idx(out_dims.size(), 0);
-  for (int64_t o = 0; o < n; ++o) {
-    int64_t src = 0;
-    for (size_t k = 0; k < idx.size(); ++k) src += (start[k] + idx[k] * step[k]) * in_strides[k];
-    fn(o, src);
-    for (size_t k = idx.size(); k-- > 0;) {
-      if (++idx[k] < out_dims[k]) break;
-      idx[k] = 0;
+// The linear offset, in a source tensor, of each element of an `out_dims` result walked
+// in row-major order: offset = base + sum(index[k] * delta[k]). Each step is amortised
+// O(1) whatever the rank. Every offset it produces lies inside the source when the
+// caller's start/step/stride describe elements of it, so nothing overflows.
+class StridedOffsets {
+ public:
+  StridedOffsets(const Dims& out_dims, const Dims& delta, int64_t base)
+      : dims_(out_dims), delta_(delta), index_(out_dims.size(), 0), offset_(base) {
+    for (size_t k = 0; k < dims_.size(); ++k)
+      if (dims_[k] <= 1) delta_[k] = 0;  // never stepped along: no product to form
+  }
+  int64_t offset() const { return offset_; }
+  void advance() {
+    for (size_t k = dims_.size(); k-- > 0;) {
+      if (++index_[k] < dims_[k]) {
+        offset_ += delta_[k];
+        return;
+      }
+      index_[k] = 0;
+      offset_ -= (dims_[k] - 1) * delta_[k];
     }
   }
+
+ private:
+  Dims dims_, delta_, index_;
+  int64_t offset_;
+};
+
+// Copies element offsets.offset() of `src` to each element of `out` in turn.
+void gather_elements(const Value& src, Value& out, StridedOffsets offsets) {
+  size_t es = dtype_size(src.dtype);
+  int64_t n = element_count(out.dims, out.name);
+  for (int64_t o = 0; o < n; ++o, offsets.advance())
+    std::memcpy(out.data.data() + static_cast<size_t>(o) * es,
+                src.data.data() + static_cast<size_t>(offsets.offset()) * es, es);
 }
 
-Value make_value(const std::string& name, DType t, Dims dims) {
+Value make_value(MemoryBudget& budget, const std::string& name, DType t, Dims dims) {
   Value v;
   v.name = name;
   v.dtype = t;
   v.dims = std::move(dims);
   v.is_constant = true;
-  v.data.resize(byte_size(t, v.dims, name));
+  v.data.resize(budget.allocate(t, v.dims, name));
   return v;
 }
 
-Value make_i64(const std::string& name, const std::vector<int64_t>& vals) {
-  Value v = make_value(name, DType::kI64, {static_cast<int64_t>(vals.size())});
+Value make_i64(MemoryBudget& budget, const std::string& name, const std::vector<int64_t>& vals) {
+  Value v = make_value(budget, name, DType::kI64, {static_cast<int64_t>(vals.size())});
   if (!vals.empty()) std::memcpy(v.data.data(), vals.data(), vals.size() * 8);
   return v;
 }
 
-Value with_dims(const Value& in, const std::string& name, Dims dims) {
-  Value v = in;
-  v.name = name;
-  v.dims = std::move(dims);
+// A copy of `in` with new dims (same element count, checked by the caller).
+Value with_dims(MemoryBudget& budget, const Value& in, const std::string& name, Dims dims) {
+  Value v = make_value(budget, name, in.dtype, std::move(dims));
+  if (v.data.size() != in.data.size())
+    throw Error(ErrorCode::kBadModel, "'" + name + "': the new dims do not hold the same number of elements");
+  if (!v.data.empty()) std::memcpy(v.data.data(), in.data.data(), v.data.size());
   return v;
 }
 
+// Input `i`, present, with bytes that match its dims.
 const Value& need(const std::vector<const Value*>& in, size_t i, const OnnxAttrs& a) {
   if (i >= in.size() || !in[i]) throw Error(ErrorCode::kBadModel, a.where() + ": missing input " + std::to_string(i));
+  check_data_size(*in[i], a.where());
   return *in[i];
 }
 
-Value fold_gather(const OnnxAttrs& a, const Value& data, const Value& indices, const std::string& name) {
+Value fold_gather(const OnnxAttrs& a, const Value& data, const Value& indices, const std::string& name,
+                  MemoryBudget& budget) {
+  if (indices.dtype != DType::kI64 && indices.dtype != DType::kI32)
+    throw Error(ErrorCode::kBadModel, a.where() + ": indices must be int64 or int32, got " + dtype_name(indices.dtype));
   int64_t rank = static_cast<int64_t>(data.dims.size());
   int64_t axis = normalize_axis(a.i("axis", 0), rank, a.where());
-  std::vector<int64_t> idx = to_i64s(indices);
+  int64_t extent = data.dims[static_cast<size_t>(axis)], count = element_count(indices.dims, indices.name);
+  for (int64_t j = 0; j < count; ++j) {
+    int64_t k = load_as_i64(indices, j);
+    if (k < -extent || k >= extent)
+      throw Error(ErrorCode::kBadModel,
+                  a.where() + ": index " + std::to_string(k) + " out of range for dim " + std::to_string(extent));
+  }
   Dims out_dims(data.dims.begin(), data.dims.begin() + axis);
   out_dims.insert(out_dims.end(), indices.dims.begin(), indices.dims.end());
   out_dims.insert(out_dims.end(), data.dims.begin() + axis + 1, data.dims.end());
-  Value out = make_value(name, data.dtype, out_dims);
+  Value out = make_value(budget, name, data.dtype, out_dims);
+  if (out.data.empty()) return out;  // also: no loop over the huge dims of an empty tensor
   int64_t outer = element_count(Dims(data.dims.begin(), data.dims.begin() + axis), name);
   int64_t inner = element_count(Dims(data.dims.begin() + axis + 1, data.dims.end()), name);
-  size_t es = dtype_size(data.dtype), block = static_cast<size_t>(inner) * es;
-  int64_t extent = data.dims[axis];
-  for (int64_t o = 0; o < outer; ++o) {
-    for (size_t j = 0; j < idx.size(); ++j) {
-      int64_t k = idx[j] < 0 ? idx[j] + extent : idx[j];
-      if (k < 0 || k >= extent) throw Error(ErrorCode::kBadModel, a.where() + ": index out of range");
-      std::memcpy(out.data.data() + (o * idx.size() + j) * block, data.data.data() + (o * extent + k) * block, block);
+  size_t block = static_cast<size_t>(inner) * dtype_size(data.dtype);
+  uint8_t* dst = out.data.data();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < count; ++j, dst += block) {
+      int64_t k = load_as_i64(indices, j);
+      if (k < 0) k += extent;
+      std::memcpy(dst, data.data.data() + static_cast<size_t>(o * extent + k) * block, block);
     }
-  }
   return out;
 }
 
-Value fold_slice(const OnnxAttrs& a, const std::vector<const Value*>& in, int opset, const std::string& name) {
+// ONNX Slice: negative starts/ends count from the end, then clamp to the dim ([0, dim]
+// stepping forward; [0, dim-1] for starts and [-1, dim-1] for ends stepping back).
+Value fold_slice(const OnnxAttrs& a, const std::vector<const Value*>& in, int opset, const std::string& name,
+                 MemoryBudget& budget) {
   const Value& data = need(in, 0, a);
   int64_t rank = static_cast<int64_t>(data.dims.size());
+  size_t most = data.dims.size();
   std::vector<int64_t> starts, ends, axes, steps;
   if (opset < 10) {
     starts = a.ints("starts", {});
     ends = a.ints("ends", {});
     axes = a.ints("axes", {});
   } else {
-    starts = to_i64s(need(in, 1, a));
-    ends = to_i64s(need(in, 2, a));
-    if (in.size() > 3 && in[3]) axes = to_i64s(*in[3]);
-    if (in.size() > 4 && in[4]) steps = to_i64s(*in[4]);
+    starts = int_list(need(in, 1, a), most, a.where(), "starts");
+    ends = int_list(need(in, 2, a), most, a.where(), "ends");
+    if (in.size() > 3 && in[3]) axes = int_list(need(in, 3, a), most, a.where(), "axes");
+    if (in.size() > 4 && in[4]) steps = int_list(need(in, 4, a), most, a.where(), "steps");
   }
   if (axes.empty())
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   if (steps.empty()) steps.assign(starts.size(), 1);
-  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-    throw Error(ErrorCode::kBadModel, a.where() + ": starts/ends/axes/steps differ in length");
-  Dims start(rank, 0), step(rank, 1), out_dims = data.dims;
+  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size() ||
+      starts.size() > most)
+    throw Error(ErrorCode::kBadModel, a.where() + ": starts/ends/axes/steps differ in length or exceed the rank");
+  Dims start(data.dims.size(), 0), step(data.dims.size(), 1), out_dims = data.dims;
+  std::set<int64_t> seen;
   for (size_t i = 0; i < axes.size(); ++i) {
     int64_t ax = normalize_axis(axes[i], rank, a.where());
-    int64_t dim = data.dims[ax], st = steps[i];
-    if (st == 0) throw Error(ErrorCode::kBadModel, a.where() + ": step 0");
-    auto clampi = [&](int64_t v, int64_t lo, int64_t hi) {
-      if (v < 0) v += dim;
-      return std::clamp(v, lo, hi);
-    };
-    int64_t b = st > 0 ? clampi(starts[i], 0, dim) : clampi(starts[i], -1, dim - 1);
-    int64_t e = st > 0 ? clampi(ends[i], 0, dim) : clampi(ends[i], -1, dim - 1);
-    // Huge sentinels (INT64_MAX / INT64_MIN) clamp correctly without overflow:
-    if (starts[i] < -dim) b = st > 0 ? 0 : -1;
-    if (ends[i] < -dim) e = st > 0 ? 0 : -1;
-    int64_t len = st > 0 ? (e - b + st - 1) / st : (b - e - st - 1) / (-st);
-    start[ax] = b;
-    step[ax] = st;
-    out_dims[ax] = std::max<int64_t>(len, 0);
+    if (!seen.insert(ax).second) throw Error(ErrorCode::kBadModel, a.where() + ": repeated axis " + std::to_string(ax));
+    int64_t dim = data.dims[static_cast<size_t>(ax)];
+    if (steps[i] == 0) throw Error(ErrorCode::kBadModel, a.where() + ": step 0");
+    // A step longer than any dim takes one element, as a longer one would.
+    int64_t st = std::clamp(steps[i], -kMaxDim, kMaxDim);
+    int64_t b = starts[i] < 0 ? starts[i] + dim : starts[i];  // no overflow: dim <= 2^62
+    int64_t e = ends[i] < 0 ? ends[i] + dim : ends[i];
+    int64_t len = 0;
+    if (st > 0) {
+      b = std::clamp<int64_t>(b, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+      len = e > b ? (e - b - 1) / st + 1 : 0;
+    } else if (dim > 0) {
+      b = std::clamp<int64_t>(b, 0, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+      len = b > e ? (b - e - 1) / -st + 1 : 0;
+    }
+    start[static_cast<size_t>(ax)] = len > 0 ? b : 0;
+    step[static_cast<size_t>(ax)] = st;
+    out_dims[static_cast<size_t>(ax)] = len;
   }
-  Value out = make_value(name, data.dtype, out_dims);
-  size_t es = dtype_size(data.dtype);
-  for_each_strided(out_dims, strides_of(data.dims), start, step,
-                   [&](int64_t o, int64_t s) { std::memcpy(out.data.data() + o * es, data.data.data() + s * es, es); });
+  Value out = make_value(budget, name, data.dtype, out_dims);
+  if (out.data.empty()) return out;
+  Dims strides = strides_of(data.dims), delta(strides.size());
+  int64_t base = 0;
+  for (size_t k = 0; k < strides.size(); ++k) {
+    base += start[k] * strides[k];
+    if (out_dims[k] > 1) delta[k] = step[k] * strides[k];  // |step| < dim here: in range
+  }
+  gather_elements(data, out, StridedOffsets(out_dims, delta, base));
   return out;
 }
 
-Value fold_transpose(const OnnxAttrs& a, const Value& data, const std::string& name) {
-  int64_t rank = static_cast<int64_t>(data.dims.size());
+Value fold_transpose(const OnnxAttrs& a, const Value& data, const std::string& name, MemoryBudget& budget) {
+  size_t rank = data.dims.size();
   Dims perm = a.ints("perm", {});
   if (perm.empty())
-    for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
-  if (static_cast<int64_t>(perm.size()) != rank) throw Error(ErrorCode::kBadModel, a.where() + ": bad perm");
-  Dims in_strides = strides_of(data.dims), out_dims(rank), strides(rank), zero(rank, 0), one(rank, 1);
-  for (int64_t i = 0; i < rank; ++i) {
-    int64_t p = normalize_axis(perm[i], rank, a.where());
-    out_dims[i] = data.dims[p];
-    strides[i] = in_strides[p];
+    for (size_t i = rank; i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+  if (perm.size() != rank)
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": perm " + dims_to_string(perm) + " does not match rank " + std::to_string(rank));
+  Dims in_strides = strides_of(data.dims), out_dims(rank), strides(rank);
+  std::vector<bool> seen(rank, false);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t p = perm[i];
+    if (p < 0 || p >= static_cast<int64_t>(rank) || seen[static_cast<size_t>(p)])
+      throw Error(ErrorCode::kBadModel, a.where() + ": perm " + dims_to_string(perm) + " is not a permutation");
+    seen[static_cast<size_t>(p)] = true;
+    out_dims[i] = data.dims[static_cast<size_t>(p)];
+    strides[i] = in_strides[static_cast<size_t>(p)];
   }
-  Value out = make_value(name, data.dtype, out_dims);
-  size_t es = dtype_size(data.dtype);
-  for_each_strided(out_dims, strides, zero, one,
-                   [&](int64_t o, int64_t s) { std::memcpy(out.data.data() + o * es, data.data.data() + s * es, es); });
+  Value out = make_value(budget, name, data.dtype, out_dims);
+  if (!out.data.empty()) gather_elements(data, out, StridedOffsets(out_dims, strides, 0));
   return out;
 }
 
-Value fold_concat(const OnnxAttrs& a, const std::vector<const Value*>& in, const std::string& name) {
+Value fold_concat(const OnnxAttrs& a, const std::vector<const Value*>& in, const std::string& name,
+                  MemoryBudget& budget) {
   const Value& first = need(in, 0, a);
-  int64_t axis = normalize_axis(a.i("axis", 0), static_cast<int64_t>(first.dims.size()), a.where());
+  size_t axis = static_cast<size_t>(normalize_axis(a.i("axis", 0), static_cast<int64_t>(first.dims.size()), a.where()));
   Dims out_dims = first.dims;
   out_dims[axis] = 0;
   for (size_t i = 0; i < in.size(); ++i) {
     const Value& v = need(in, i, a);
     if (v.dtype != first.dtype || v.dims.size() != first.dims.size())
-      throw Error(ErrorCode::kBadModel, a.where() + ": inputs differ in type or rank");
+      throw Error(ErrorCode::kBadModel, a.where() + ": input " + std::to_string(i) + " differs in type or rank");
+    for (size_t k = 0; k < v.dims.size(); ++k)
+      if (k != axis && v.dims[k] != first.dims[k])
+        throw Error(ErrorCode::kBadModel, a.where() + ": inputs " + dims_to_string(first.dims) + " and " +
+                                              dims_to_string(v.dims) + " differ off the axis");
+    if (out_dims[axis] > kMaxDim - v.dims[axis])
+      throw Error(ErrorCode::kBadModel, a.where() + ": the concatenated dim exceeds 2^62");
     out_dims[axis] += v.dims[axis];
   }
-  Value out = make_value(name, first.dtype, out_dims);
-  int64_t outer = element_count(Dims(first.dims.begin(), first.dims.begin() + axis), name);
-  size_t es = dtype_size(first.dtype), pos = 0;
+  Value out = make_value(budget, name, first.dtype, out_dims);
+  if (out.data.empty()) return out;
+  int64_t outer = element_count(Dims(first.dims.begin(), first.dims.begin() + static_cast<int64_t>(axis)), name);
+  // Each input contributes one block of its axis slice per outer index; empty ones none.
+  std::vector<std::pair<const uint8_t*, size_t>> blocks;
+  for (const Value* v : in)
+    if (!v->data.empty()) blocks.emplace_back(v->data.data(), v->data.size() / static_cast<size_t>(outer));
+  uint8_t* dst = out.data.data();
   for (int64_t o = 0; o < outer; ++o)
-    for (const Value* v : in) {
-      size_t block = v->data.size() / static_cast<size_t>(std::max<int64_t>(outer, 1));
-      if (block == 0) continue;
-      std::memcpy(out.data.data() + pos, v->data.data() + o * block, block);
-      pos += block;
+    for (const auto& [src, block] : blocks) {
+      std::memcpy(dst, src + static_cast<size_t>(o) * block, block);
+      dst += block;
     }
-  (void)es;
   return out;
 }
 
+enum class Arith { kAdd, kSub, kMul, kDiv };
+
+// Integer arithmetic wraps around (two's complement), as numpy's does; x / 0 is an error
+// and INT_MIN / -1 wraps to INT_MIN instead of trapping.
 template <class T>
-T load(const Value& v, int64_t i) {
-  T x;
-  std::memcpy(&x, v.data.data() + i * sizeof(T), sizeof(T));
-  return x;
+T apply(Arith op, T x, T y, const OnnxAttrs& a) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    switch (op) {
+      case Arith::kAdd:
+        return static_cast<T>(static_cast<U>(x) + static_cast<U>(y));
+      case Arith::kSub:
+        return static_cast<T>(static_cast<U>(x) - static_cast<U>(y));
+      case Arith::kMul:
+        return static_cast<T>(static_cast<U>(x) * static_cast<U>(y));
+      case Arith::kDiv:
+        if (y == 0) throw Error(ErrorCode::kBadModel, a.where() + ": integer division by zero");
+        if (y == -1) return static_cast<T>(U{0} - static_cast<U>(x));
+        return x / y;
+    }
+  } else {
+    switch (op) {
+      case Arith::kAdd:
+        return x + y;
+      case Arith::kSub:
+        return x - y;
+      case Arith::kMul:
+        return x * y;
+      case Arith::kDiv:
+        return x / y;
+    }
+  }
+  return T{};
+}
+
+// Strides of `d` broadcast to rank `r` (0 along broadcast dims).
+Dims broadcast_strides(const Dims& d, size_t r) {
+  Dims padded(r - d.size(), 1);
+  padded.insert(padded.end(), d.begin(), d.end());
+  Dims s = strides_of(padded);
+  for (size_t k = 0; k < r; ++k)
+    if (padded[k] == 1) s[k] = 0;
+  return s;
 }
 
 template <class T>
-T apply(const std::string& op, T x, T y, const OnnxAttrs& a) {
-  if (op == "Add") return x + y;
-  if (op == "Sub") return x - y;
-  if (op == "Mul") return x * y;
-  if constexpr (std::is_integral_v<T>)
-    if (y == 0) throw Error(ErrorCode::kBadModel, a.where() + ": integer division by zero");
-  return x / y;
-}
-
-template <class T>
-Value fold_binary_typed(const OnnxAttrs& a, const std::string& op, const Value& x, const Value& y,
-                        const std::string& name) {
+Value fold_binary_typed(const OnnxAttrs& a, Arith op, const Value& x, const Value& y, const std::string& name,
+                        MemoryBudget& budget) {
   Dims out_dims = broadcast_dims(x.dims, y.dims, name);
-  Value out = make_value(name, x.dtype, out_dims);
+  Value out = make_value(budget, name, x.dtype, out_dims);
+  if (out.data.empty()) return out;
   size_t r = out_dims.size();
-  auto bstrides = [&](const Dims& d) {
-    Dims padded(r - d.size(), 1);
-    padded.insert(padded.end(), d.begin(), d.end());
-    Dims s = strides_of(padded);
-    for (size_t k = 0; k < r; ++k)
-      if (padded[k] == 1) s[k] = 0;
-    return s;
-  };
-  Dims sx = bstrides(x.dims), sy = bstrides(y.dims), zero(r, 0), one(r, 1);
-  std::vector<int64_t> xi;
-  for_each_strided(out_dims, sx, zero, one, [&](int64_t, int64_t s) { xi.push_back(s); });
-  for_each_strided(out_dims, sy, zero, one, [&](int64_t o, int64_t s) {
-    T v = apply<T>(op, load<T>(x, xi[o]), load<T>(y, s), a);
-    std::memcpy(out.data.data() + o * sizeof(T), &v, sizeof(T));
-  });
+  StridedOffsets xi(out_dims, broadcast_strides(x.dims, r), 0), yi(out_dims, broadcast_strides(y.dims, r), 0);
+  int64_t n = element_count(out_dims, name);
+  for (int64_t o = 0; o < n; ++o, xi.advance(), yi.advance()) {
+    T v = apply<T>(op, load<T>(x, xi.offset()), load<T>(y, yi.offset()), a);
+    std::memcpy(out.data.data() + static_cast<size_t>(o) * sizeof(T), &v, sizeof(T));
+  }
   return out;
 }
 
-Value fold_binary(const OnnxAttrs& a, const std::string& op, const Value& x, const Value& y, const std::string& name) {
-  if (x.dtype != y.dtype) throw Error(ErrorCode::kBadModel, a.where() + ": operand types differ");
+Value fold_binary(const OnnxAttrs& a, const std::string& op_type, const Value& x, const Value& y,
+                  const std::string& name, MemoryBudget& budget) {
+  if (x.dtype != y.dtype)
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": operand types differ (" + dtype_name(x.dtype) + " and " + dtype_name(y.dtype) + ")");
+  Arith op = op_type == "Add"   ? Arith::kAdd
+             : op_type == "Sub" ? Arith::kSub
+             : op_type == "Mul" ? Arith::kMul
+                                : Arith::kDiv;
   switch (x.dtype) {
     case DType::kF32:
-      return fold_binary_typed<float>(a, op, x, y, name);
+      return fold_binary_typed<float>(a, op, x, y, name, budget);
     case DType::kI64:
-      return fold_binary_typed<int64_t>(a, op, x, y, name);
+      return fold_binary_typed<int64_t>(a, op, x, y, name, budget);
     case DType::kI32:
-      return fold_binary_typed<int32_t>(a, op, x, y, name);
+      return fold_binary_typed<int32_t>(a, op, x, y, name, budget);
     default:
       throw Error(ErrorCode::kUnsupported, a.where() + ": arithmetic on " + dtype_name(x.dtype));
   }
 }
 
-double load_as_double(const Value& v, int64_t i) {
-  switch (v.dtype) {
-    case DType::kF32:
-      return load<float>(v, i);
-    case DType::kI64:
-      return static_cast<double>(load<int64_t>(v, i));
-    case DType::kI32:
-      return load<int32_t>(v, i);
-    case DType::kU8:
-      return v.data[i];
-    case DType::kS8:
-      return static_cast<int8_t>(v.data[i]);
-    case DType::kBool:
-      return v.data[i] != 0;
+// Element i of `x` converted to `out`'s type: integers to integers wrap (two's complement),
+// floats to integers saturate (NaN is 0), bool is x != 0.
+void convert_element(const Value& x, Value& out, int64_t i) {
+  size_t at = static_cast<size_t>(i);
+  auto put = [&](auto val) { std::memcpy(out.data.data() + at * sizeof(val), &val, sizeof(val)); };
+  if (out.dtype == DType::kBool) {
+    put(static_cast<uint8_t>(x.dtype == DType::kF32 ? load<float>(x, i) != 0.f : load_as_i64(x, i) != 0));
+    return;
   }
-  return 0;
-}
-
-void store_from_double(Value& v, int64_t i, double x) {
-  auto put = [&](auto val) { std::memcpy(v.data.data() + i * sizeof(val), &val, sizeof(val)); };
-  switch (v.dtype) {
-    case DType::kF32:
-      put(static_cast<float>(x));
-      break;
+  if (out.dtype == DType::kF32) {
+    put(x.dtype == DType::kF32 ? load<float>(x, i) : static_cast<float>(load_as_i64(x, i)));
+    return;
+  }
+  if (is_integer(x.dtype)) {
+    uint64_t bits = static_cast<uint64_t>(load_as_i64(x, i));
+    switch (out.dtype) {
+      case DType::kI64:
+        return put(static_cast<int64_t>(bits));
+      case DType::kI32:
+        return put(static_cast<int32_t>(static_cast<uint32_t>(bits)));
+      case DType::kU8:
+        return put(static_cast<uint8_t>(bits));
+      case DType::kS8:
+        return put(static_cast<int8_t>(static_cast<uint8_t>(bits)));
+      default:
+        return;
+    }
+  }
+  double f = load<float>(x, i);
+  switch (out.dtype) {
     case DType::kI64:
-      put(static_cast<int64_t>(x));
-      break;
+      return put(saturate<int64_t>(f));
     case DType::kI32:
-      put(static_cast<int32_t>(x));
-      break;
+      return put(saturate<int32_t>(f));
     case DType::kU8:
-      put(static_cast<uint8_t>(x));
-      break;
+      return put(saturate<uint8_t>(f));
     case DType::kS8:
-      put(static_cast<int8_t>(x));
-      break;
-    case DType::kBool:
-      put(static_cast<uint8_t>(x != 0));
-      break;
+      return put(saturate<int8_t>(f));
+    default:
+      return;
   }
 }
 
-Value fold_cast(const OnnxAttrs& a, const Value& x, const std::string& name) {
-  DType to = dtype_from_onnx(static_cast<int>(a.i("to", 0)), name);
-  Value out = make_value(name, to, x.dims);
-  int64_t n = element_count(x.dims, name);
-  for (int64_t i = 0; i < n; ++i) store_from_double(out, i, load_as_double(x, i));
-  return out;
+Value fold_cast(const OnnxAttrs& a, const Value& x, const std::string& name, MemoryBudget& budget) {
+  if (!a.has("to")) throw Error(ErrorCode::kBadModel, a.where() + ": no 'to' type");
+  return convert_constant(x, dtype_from_onnx(static_cast<int>(a.i("to", 0)), name), name, budget);
 }
 
-Value fold_constant(const OnnxAttrs& a, const std::string& name) {
-  if (const onnx::TensorProto* t = a.tensor("value"))
-    return with_dims(value_from_tensor_proto(*t, name), name, Dims(t->dims().begin(), t->dims().end()));
+Value fold_constant(const OnnxAttrs& a, const std::string& name, MemoryBudget& budget) {
+  if (const onnx::TensorProto* t = a.tensor("value")) return value_from_tensor_proto(*t, name, &budget);
   if (a.has("value_int")) {
-    Value v = make_i64(name, {a.i("value_int", 0)});
+    Value v = make_i64(budget, name, {a.i("value_int", 0)});
     v.dims = {};
     return v;
   }
-  if (a.has("value_ints")) return make_i64(name, a.ints("value_ints", {}));
+  if (a.has("value_ints")) return make_i64(budget, name, a.ints("value_ints", {}));
   if (a.has("value_float")) {
-    Value v = make_value(name, DType::kF32, {});
+    Value v = make_value(budget, name, DType::kF32, {});
     float f = a.f("value_float", 0);
     std::memcpy(v.data.data(), &f, 4);
     return v;
   }
   if (a.has("value_floats")) {
     std::vector<float> f = a.floats("value_floats");
-    Value v = make_value(name, DType::kF32, {static_cast<int64_t>(f.size())});
+    Value v = make_value(budget, name, DType::kF32, {static_cast<int64_t>(f.size())});
     if (!f.empty()) std::memcpy(v.data.data(), f.data(), f.size() * 4);
     return v;
   }
   throw Error(ErrorCode::kUnsupported, a.where() + ": only tensor, int(s) and float(s) constants are supported");
 }
 
-Value fold_constant_of_shape(const OnnxAttrs& a, const Value& shape, const std::string& name) {
-  Value fill =
-      a.tensor("value") ? value_from_tensor_proto(*a.tensor("value"), name) : make_value(name, DType::kF32, {1});
-  std::vector<int64_t> dims = to_i64s(shape);
-  Value out = make_value(name, fill.dtype, Dims(dims.begin(), dims.end()));
-  size_t es = dtype_size(fill.dtype);
-  for (size_t off = 0; off < out.data.size(); off += es) std::memcpy(out.data.data() + off, fill.data.data(), es);
+Value fold_constant_of_shape(const OnnxAttrs& a, const Value& shape, const std::string& name, MemoryBudget& budget) {
+  std::vector<int64_t> dims = int_list(shape, kMaxRank, a.where(), "shape");
+  Value fill;
+  if (const onnx::TensorProto* t = a.tensor("value")) {
+    fill = value_from_tensor_proto(*t, name, &budget);
+    if (element_count(fill.dims, name) != 1)
+      throw Error(ErrorCode::kBadModel,
+                  a.where() + ": value must hold exactly one element, it has dims " + dims_to_string(fill.dims));
+  } else {
+    fill = make_value(budget, name, DType::kF32, {1});  // zeros
+  }
+  Value out = make_value(budget, name, fill.dtype, Dims(dims.begin(), dims.end()));
+  if (out.data.empty()) return out;
+  // One element, then double the filled prefix: a few large copies, not one per element.
+  size_t filled = dtype_size(fill.dtype);
+  std::memcpy(out.data.data(), fill.data.data(), filled);
+  while (filled < out.data.size()) {
+    size_t n = std::min(filled, out.data.size() - filled);
+    std::memcpy(out.data.data() + filled, out.data.data(), n);
+    filled += n;
+  }
   return out;
 }
 
 std::vector<int64_t> axes_input_or_attr(const OnnxAttrs& a, const std::vector<const Value*>& in, int opset) {
-  if (opset >= 13) return in.size() > 1 && in[1] ? to_i64s(*in[1]) : std::vector<int64_t>{};
-  Dims axes = a.ints("axes", {});
-  return std::vector<int64_t>(axes.begin(), axes.end());
+  if (opset >= 13) return in.size() > 1 && in[1] ? int_list(need(in, 1, a), kMaxRank, a.where(), "axes") : Dims{};
+  return a.ints("axes", {});
+}
+
+std::vector<Value> fold_shape(const OnnxAttrs& a, const std::vector<const Value*>& in, const std::string& name,
+                              MemoryBudget& budget) {
+  if (in.empty() || !in[0]) throw Error(ErrorCode::kBadModel, a.where() + ": missing input 0");
+  const Dims& d = in[0]->dims;  // only the dims: a runtime tensor's shell has no data
+  element_count(d, in[0]->name);
+  int64_t rank = static_cast<int64_t>(d.size());
+  auto clamp_end = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + rank : v, 0, rank); };
+  int64_t b = clamp_end(a.i("start", 0)), e = clamp_end(a.i("end", rank));
+  return {make_i64(budget, name, std::vector<int64_t>(d.begin() + b, d.begin() + std::max(b, e)))};
+}
+
+std::vector<Value> fold_identity(const onnx::NodeProto& node, const OnnxAttrs& a, const std::vector<const Value*>& in,
+                                 const std::string& name, MemoryBudget& budget) {
+  const Value& x = need(in, 0, a);
+  std::vector<Value> out{with_dims(budget, x, name, x.dims)};
+  if (node.op_type() == "Dropout") {
+    if (in.size() > 2 && in[2]) {
+      const Value& training = need(in, 2, a);
+      if (element_count(training.dims, training.name) != 1 || to_i64s(training)[0] != 0)
+        throw Error(ErrorCode::kUnsupported, a.where() + ": training_mode must be a constant false");
+    }
+    if (node.output_size() > 1 && !node.output(1).empty()) {
+      Value mask = make_value(budget, node.output(1), DType::kBool, x.dims);
+      std::fill(mask.data.begin(), mask.data.end(), 1);
+      out.push_back(std::move(mask));
+    }
+  }
+  return out;
 }
 
 }  // namespace
+
+Value convert_constant(const Value& x, DType to, const std::string& name, MemoryBudget& budget) {
+  check_data_size(x, "'" + name + "'");
+  Value out = make_value(budget, name, to, x.dims);
+  int64_t n = element_count(x.dims, name);
+  for (int64_t i = 0; i < n; ++i) convert_element(x, out, i);
+  return out;
+}
 
 bool is_foldable(const std::string& op) {
   static const std::set<std::string> kOps = {
@@ -429,50 +615,35 @@ bool is_foldable(const std::string& op) {
   return kOps.count(op) > 0;
 }
 
-std::vector<Value> fold_node(const onnx::NodeProto& node, const std::vector<const Value*>& in, int opset) {
+std::vector<Value> fold_node(const onnx::NodeProto& node, const std::vector<const Value*>& in, int opset,
+                             MemoryBudget& budget) {
   OnnxAttrs a(node);
   const std::string& op = node.op_type();
-  const std::string name = node.output_size() > 0 ? node.output(0) : node.name();
-  if (op == "Constant") return {fold_constant(a, name)};
-  if (op == "Shape") {
-    const Dims& d = need(in, 0, a).dims;
-    int64_t rank = static_cast<int64_t>(d.size());
-    int64_t b = std::clamp<int64_t>(a.i("start", 0) < 0 ? a.i("start", 0) + rank : a.i("start", 0), 0, rank);
-    int64_t e = std::clamp<int64_t>(a.i("end", rank) < 0 ? a.i("end", rank) + rank : a.i("end", rank), 0, rank);
-    return {make_i64(name, std::vector<int64_t>(d.begin() + b, d.begin() + std::max(b, e)))};
-  }
-  if (op == "Identity" || op == "Dropout") {
-    std::vector<Value> out{with_dims(need(in, 0, a), name, need(in, 0, a).dims)};
-    if (op == "Dropout" && node.output_size() > 1) {
-      Value mask = make_value(node.output(1), DType::kBool, out[0].dims);
-      std::fill(mask.data.begin(), mask.data.end(), 1);
-      out.push_back(mask);
-    }
-    return out;
-  }
-  if (op == "Gather") return {fold_gather(a, need(in, 0, a), need(in, 1, a), name)};
-  if (op == "Slice") return {fold_slice(a, in, opset, name)};
-  if (op == "Transpose") return {fold_transpose(a, need(in, 0, a), name)};
-  if (op == "Concat") return {fold_concat(a, in, name)};
-  if (op == "Cast") return {fold_cast(a, need(in, 0, a), name)};
-  if (op == "ConstantOfShape") return {fold_constant_of_shape(a, need(in, 0, a), name)};
+  if (node.output_size() < 1 || node.output(0).empty())
+    throw Error(ErrorCode::kBadModel, a.where() + ": has no output");
+  const std::string name = node.output(0);
+  if (op == "Constant") return {fold_constant(a, name, budget)};
+  if (op == "Shape") return fold_shape(a, in, name, budget);
+  if (op == "Identity" || op == "Dropout") return fold_identity(node, a, in, name, budget);
+  if (op == "Gather") return {fold_gather(a, need(in, 0, a), need(in, 1, a), name, budget)};
+  if (op == "Slice") return {fold_slice(a, in, opset, name, budget)};
+  if (op == "Transpose") return {fold_transpose(a, need(in, 0, a), name, budget)};
+  if (op == "Concat") return {fold_concat(a, in, name, budget)};
+  if (op == "Cast") return {fold_cast(a, need(in, 0, a), name, budget)};
+  if (op == "ConstantOfShape") return {fold_constant_of_shape(a, need(in, 0, a), name, budget)};
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div")
-    return {fold_binary(a, op, need(in, 0, a), need(in, 1, a), name)};
+    return {fold_binary(a, op, need(in, 0, a), need(in, 1, a), name, budget)};
   const Value& x = need(in, 0, a);
   if (op == "Reshape") {
-    std::vector<int64_t> shape;
-    if (opset < 5) {
-      Dims d = a.ints("shape", {});
-      shape.assign(d.begin(), d.end());
-    } else {
-      shape = to_i64s(need(in, 1, a));
-    }
-    return {with_dims(x, name, reshape_dims(x.dims, shape, a.i("allowzero", 0) != 0, a.where()))};
+    std::vector<int64_t> shape =
+        opset < 5 ? a.ints("shape", {}) : int_list(need(in, 1, a), kMaxRank, a.where(), "shape");
+    return {with_dims(budget, x, name, reshape_dims(x.dims, shape, a.i("allowzero", 0) != 0, a.where()))};
   }
-  if (op == "Flatten") return {with_dims(x, name, flatten_dims(x.dims, a.i("axis", 1), a.where()))};
-  if (op == "Squeeze") return {with_dims(x, name, squeeze_dims(x.dims, axes_input_or_attr(a, in, opset), a.where()))};
+  if (op == "Flatten") return {with_dims(budget, x, name, flatten_dims(x.dims, a.i("axis", 1), a.where()))};
+  if (op == "Squeeze")
+    return {with_dims(budget, x, name, squeeze_dims(x.dims, axes_input_or_attr(a, in, opset), a.where()))};
   if (op == "Unsqueeze")
-    return {with_dims(x, name, unsqueeze_dims(x.dims, axes_input_or_attr(a, in, opset), a.where()))};
+    return {with_dims(budget, x, name, unsqueeze_dims(x.dims, axes_input_or_attr(a, in, opset), a.where()))};
   throw Error(ErrorCode::kUnsupported, a.where() + ": cannot be folded");
 }
 

@@ -27,25 +27,37 @@ Value float_constant(const std::string& name, Dims dims, const std::vector<float
   return v;
 }
 
-// Index of the node producing each value, or -1.
-std::vector<int> producers(const Graph& g) {
-  std::vector<int> p(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i) p[g.nodes[i].outputs[0]] = static_cast<int>(i);
-  return p;
-}
+// What the passes know about the graph, kept up to date as nodes merge so that every
+// step costs time in proportion to the nodes it touches (the passes are linear overall).
+struct PassState {
+  explicit PassState(const Graph& g) : prod(g.values.size(), -1), uses(g.use_counts()), dead(g.nodes.size(), false) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) prod[g.nodes[i].outputs[0]] = static_cast<int>(i);
+    output.assign(g.values.size(), false);
+    for (ValueId o : g.outputs) output[o] = true;
+  }
+  bool is_graph_output(ValueId v) const { return static_cast<size_t>(v) < output.size() && output[v]; }
+  // A node's reads are dropped before it is rewritten and counted again after.
+  void release(const Node& n) {
+    for (ValueId v : n.inputs)
+      if (v != kNoValue) --uses[v];
+  }
+  void acquire(const Graph& g, const Node& n) {
+    uses.resize(g.values.size(), 0);
+    prod.resize(g.values.size(), -1);
+    for (ValueId v : n.inputs)
+      if (v != kNoValue) ++uses[v];
+  }
 
-bool is_graph_output(const Graph& g, ValueId v) {
-  for (ValueId o : g.outputs)
-    if (o == v) return true;
-  return false;
-}
+  std::vector<int> prod;  // index of the node producing each value, or -1
+  std::vector<int> uses;  // readers of each value (graph outputs count as one)
+  std::vector<bool> dead, output;
+};
 
 // The node producing `n`'s first input, if that value feeds only `n`.
-std::optional<size_t> sole_producer(const Graph& g, const Node& n, const std::vector<int>& prod,
-                                    const std::vector<int>& uses) {
+std::optional<size_t> sole_producer(const Node& n, const PassState& st) {
   ValueId in = n.inputs.at(0);
-  if (prod[in] < 0 || uses[in] != 1 || is_graph_output(g, in)) return std::nullopt;
-  return static_cast<size_t>(prod[in]);
+  if (st.prod[in] < 0 || st.uses[in] != 1 || st.is_graph_output(in)) return std::nullopt;
+  return static_cast<size_t>(st.prod[in]);
 }
 
 bool fold_batchnorm(Graph& g, Node& conv, const Node& bn) {
@@ -57,8 +69,10 @@ bool fold_batchnorm(Graph& g, Node& conv, const Node& bn) {
   auto gamma = floats_of(g.value(bn.inputs[1])), beta = floats_of(g.value(bn.inputs[2]));
   auto mean = floats_of(g.value(bn.inputs[3])), var = floats_of(g.value(bn.inputs[4]));
   const Value& wv = g.value(conv.inputs[1]);
+  if (wv.dims.empty() || wv.dims[0] < 1) return false;
   auto w = floats_of(wv);
   size_t oc = static_cast<size_t>(wv.dims[0]), per = w.size() / oc;
+  if (gamma.size() != oc || beta.size() != oc || mean.size() != oc || var.size() != oc) return false;
   std::vector<float> bias(oc, 0.f);
   if (conv.inputs.size() > 2 && conv.inputs[2] != kNoValue) bias = floats_of(g.value(conv.inputs[2]));
   for (size_t o = 0; o < oc; ++o) {
@@ -109,14 +123,13 @@ bool fold_pad(Graph& g, Node& pad, Node& consumer) {
 
 // The producer of `v` if it is a Conv that can absorb a residual Add: sole reader, not a
 // graph output, no activation yet (the sum must come first), no residual yet.
-std::optional<size_t> fusable_conv(const Graph& g, ValueId v, const std::vector<int>& prod,
-                                   const std::vector<int>& uses, const std::vector<bool>& dead) {
-  if (prod[v] < 0 || uses[v] != 1 || is_graph_output(g, v) || dead[prod[v]]) return std::nullopt;
-  const Node& n = g.nodes[prod[v]];
+std::optional<size_t> fusable_conv(const Graph& g, ValueId v, const PassState& st) {
+  if (st.prod[v] < 0 || st.uses[v] != 1 || st.is_graph_output(v) || st.dead[st.prod[v]]) return std::nullopt;
+  const Node& n = g.nodes[st.prod[v]];
   if (n.op != OpKind::kConv) return std::nullopt;
   const auto& p = std::get<ConvParams>(n.params);
   if (p.fused_sum || !p.post_ops.empty()) return std::nullopt;
-  return static_cast<size_t>(prod[v]);
+  return static_cast<size_t>(st.prod[v]);
 }
 
 // DenseNet's pre-activation: Concat -> BatchNorm (-> Relu). One kernel then writes the
@@ -205,96 +218,112 @@ PostOps* post_ops_of(Node& n) {
 // Add(conv(x), r) -> conv(x) with a sum post-op reading r. The conv moves to the Add's
 // place in the node order: r may be computed after the conv (ResNet's downsample
 // branch), and the conv's only reader was the Add, so nothing between needs it.
-bool fuse_residual_add(Graph& g, size_t add_index, std::vector<int>& prod, const std::vector<int>& uses,
-                       std::vector<bool>& dead) {
+bool fuse_residual_add(Graph& g, size_t add_index, PassState& st) {
   Node& add = g.nodes[add_index];
   const Dims& y = g.value(add.outputs[0]).dims;
   for (int side = 0; side < 2; ++side) {
     ValueId conv_out = add.inputs[side], residual = add.inputs[1 - side];
-    auto c = fusable_conv(g, conv_out, prod, uses, dead);
+    auto c = fusable_conv(g, conv_out, st);
     if (!c || g.value(residual).dims != y || g.value(conv_out).dims != y || g.value(residual).is_constant) continue;
+    st.release(g.nodes[*c]);
+    st.release(add);
     Node conv = std::move(g.nodes[*c]);
-    dead[*c] = true;
+    st.dead[*c] = true;
     conv.inputs.resize(3, kNoValue);
     conv.inputs.push_back(residual);
     std::get<ConvParams>(conv.params).fused_sum = true;
     conv.outputs = add.outputs;
     g.nodes[add_index] = std::move(conv);
-    prod[add.outputs[0]] = static_cast<int>(add_index);
+    st.prod[g.nodes[add_index].outputs[0]] = static_cast<int>(add_index);
+    st.acquire(g, g.nodes[add_index]);
     return true;
   }
   return false;
+}
+
+// Merges node `i` into the producer of its input when a pass applies; returns whether it did.
+bool merge_into_producer(Graph& g, size_t i, PassState& st, PassStats& stats) {
+  Node& n = g.nodes[i];
+  auto p = sole_producer(n, st);
+  if (!p || st.dead[*p]) return false;
+  Node& src = g.nodes[*p];
+  st.release(src);
+  st.release(n);
+  bool merged = false;
+  if (n.op == OpKind::kBatchNorm && src.op == OpKind::kConv && post_ops_of(src)->empty()) {
+    merged = fold_batchnorm(g, src, n);
+    stats.batchnorms_folded += merged;
+  } else if (n.op == OpKind::kBatchNorm && src.op == OpKind::kConcat) {
+    merged = fuse_batchnorm_into_concat(g, src, n);
+    stats.batchnorms_into_concat += merged;
+  } else if (n.op == OpKind::kEltwise && src.op == OpKind::kConcat &&
+             std::get<EltwiseParams>(n.params).kind == EltwiseKind::kRelu &&
+             std::get<ConcatParams>(src.params).fused_batchnorm && !std::get<ConcatParams>(src.params).fused_relu) {
+    std::get<ConcatParams>(src.params).fused_relu = true;
+    merged = true;
+    ++stats.activations_fused;
+  } else if (n.op == OpKind::kEltwise && src.op == OpKind::kBatchNorm &&
+             std::get<EltwiseParams>(n.params).kind == EltwiseKind::kRelu &&
+             !std::get<BatchNormParams>(src.params).fused_relu) {
+    std::get<BatchNormParams>(src.params).fused_relu = true;
+    merged = true;
+    ++stats.activations_fused;
+  } else if (n.op == OpKind::kEltwise && post_ops_of(src)) {
+    post_ops_of(src)->push_back(std::get<EltwiseParams>(n.params));
+    merged = true;
+    ++stats.activations_fused;
+  }
+  st.acquire(g, src);
+  if (!merged) {
+    st.acquire(g, n);
+    return false;
+  }
+  // The producer now writes the merged node's output; the merged node disappears.
+  src.outputs = n.outputs;
+  st.prod[n.outputs[0]] = static_cast<int>(*p);
+  st.dead[i] = true;
+  return true;
+}
+
+// Pad feeding a single Conv/AveragePool: fold into the consumer (the Pad comes first).
+void fold_pads(Graph& g, PassState& st, PassStats& stats) {
+  std::vector<int> reader(g.values.size(), -1);  // the first live node reading each value
+  for (size_t j = g.nodes.size(); j-- > 0;)
+    if (!st.dead[j])
+      for (ValueId v : g.nodes[j].inputs)
+        if (v != kNoValue) reader[v] = static_cast<int>(j);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (st.dead[i] || g.nodes[i].op != OpKind::kPad) continue;
+    ValueId out = g.nodes[i].outputs[0];
+    if (st.uses[out] != 1 || st.is_graph_output(out) || reader[out] <= static_cast<int>(i)) continue;
+    if (fold_pad(g, g.nodes[i], g.nodes[reader[out]])) {
+      st.dead[i] = true;
+      ++stats.pads_folded;
+    }
+  }
 }
 
 }  // namespace
 
 PassStats optimize_graph(Graph& g) {
   PassStats stats;
-  std::vector<bool> dead(g.nodes.size(), false);
-  auto prod = producers(g);
-  auto uses = g.use_counts();
+  PassState st(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     if (n.op == OpKind::kBinary && std::get<BinaryParams>(n.params).kind == BinaryKind::kAdd &&
-        fuse_residual_add(g, i, prod, uses, dead)) {
+        fuse_residual_add(g, i, st)) {
       ++stats.residual_adds_fused;
-      uses = g.use_counts();
       continue;
     }
-    auto p = sole_producer(g, n, prod, uses);
-    if (!p || dead[*p]) continue;
-    Node& src = g.nodes[*p];
-    bool merged = false;
-    if (n.op == OpKind::kBatchNorm && src.op == OpKind::kConv && post_ops_of(src)->empty()) {
-      merged = fold_batchnorm(g, src, n);
-      stats.batchnorms_folded += merged;
-    } else if (n.op == OpKind::kBatchNorm && src.op == OpKind::kConcat) {
-      merged = fuse_batchnorm_into_concat(g, src, n);
-      stats.batchnorms_into_concat += merged;
-    } else if (n.op == OpKind::kEltwise && src.op == OpKind::kConcat &&
-               std::get<EltwiseParams>(n.params).kind == EltwiseKind::kRelu &&
-               std::get<ConcatParams>(src.params).fused_batchnorm && !std::get<ConcatParams>(src.params).fused_relu) {
-      std::get<ConcatParams>(src.params).fused_relu = true;
-      merged = true;
-      ++stats.activations_fused;
-    } else if (n.op == OpKind::kEltwise && src.op == OpKind::kBatchNorm &&
-               std::get<EltwiseParams>(n.params).kind == EltwiseKind::kRelu &&
-               !std::get<BatchNormParams>(src.params).fused_relu) {
-      std::get<BatchNormParams>(src.params).fused_relu = true;
-      merged = true;
-      ++stats.activations_fused;
-    } else if (n.op == OpKind::kEltwise && post_ops_of(src)) {
-      post_ops_of(src)->push_back(std::get<EltwiseParams>(n.params));
-      merged = true;
-      ++stats.activations_fused;
-    }
-    if (!merged) continue;
-    // The producer now writes the merged node's output; the merged node disappears.
-    src.outputs = n.outputs;
-    prod[n.outputs[0]] = static_cast<int>(*p);
-    dead[i] = true;
-    uses = g.use_counts();
+    merge_into_producer(g, i, st, stats);
   }
-  // Pad feeding a single Conv/AveragePool: fold into the consumer (the Pad comes first).
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (dead[i] || g.nodes[i].op != OpKind::kPad) continue;
-    ValueId out = g.nodes[i].outputs[0];
-    if (uses[out] != 1 || is_graph_output(g, out)) continue;
-    for (size_t j = i + 1; j < g.nodes.size(); ++j) {
-      if (std::find(g.nodes[j].inputs.begin(), g.nodes[j].inputs.end(), out) == g.nodes[j].inputs.end()) continue;
-      if (fold_pad(g, g.nodes[i], g.nodes[j])) {
-        dead[i] = true;
-        ++stats.pads_folded;
-      }
-      break;
-    }
-  }
+  fold_pads(g, st, stats);
   for (Node& n : g.nodes)
     if (n.op == OpKind::kGemm) prescale_gemm_bias(g, n);
   float_outputs(g);
   std::vector<Node> kept;
   for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (!dead[i]) kept.push_back(std::move(g.nodes[i]));
+    if (!st.dead[i]) kept.push_back(std::move(g.nodes[i]));
   // Order stays topological: a merged node only absorbs its sole input producer (which
   // came earlier), and a conv absorbing a residual Add moved to the Add's later place.
   g.nodes = std::move(kept);

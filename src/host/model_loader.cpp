@@ -1,6 +1,7 @@
 #include "host/model_loader.h"
 
 #include "common/error.h"
+#include "common/units.h"
 #include "host/file_io.h"
 #include "host/onnx_import.h"
 
@@ -34,19 +35,33 @@ Dims parse_dims(const std::string& text, const std::string& option) {
   return d;
 }
 
-Graph load_onnx_model(const std::string& path, const std::map<std::string, Dims>& input_dims, PassStats* stats) {
+Graph load_onnx_model(const std::string& path, const std::map<std::string, Dims>& input_dims, PassStats* stats,
+                      uint64_t max_memory) {
   OnnxModel model = OnnxModel::open(path);
-  return load_onnx_model(model, input_dims, stats);
+  return load_onnx_model(model, input_dims, stats, max_memory);
 }
 
-Graph load_onnx_model(OnnxModel& model, const std::map<std::string, Dims>& input_dims, PassStats* stats) {
+Graph load_onnx_model(OnnxModel& model, const std::map<std::string, Dims>& input_dims, PassStats* stats,
+                      uint64_t max_memory) {
   ImportOptions options;
   options.input_dims = input_dims;
+  options.max_memory = max_memory;
   Graph g = model.import(options);
   PassStats s = optimize_graph(g);
   validate_graph(g);
   if (stats) *stats = s;
   return g;
+}
+
+}  // namespace teeinfer
+
+namespace teeinfer {
+
+uint64_t parse_max_memory(const std::string& text) {
+  if (text.empty()) return 0;
+  uint64_t bytes = parse_bytes(text, "--max-memory");
+  if (bytes == 0) throw Error(ErrorCode::kBadArgument, "--max-memory must be more than 0");
+  return bytes;
 }
 
 }  // namespace teeinfer

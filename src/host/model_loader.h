@@ -23,9 +23,14 @@ Dims resolve_input_dims(const std::string& input_name, Dims declared);
 // Parses "1x3x224x224" (or "1,3,224,224").
 Dims parse_dims(const std::string& text, const std::string& option);
 
+// `max_memory`: the host memory limit of ImportOptions (0: the default for the file).
 Graph load_onnx_model(const std::string& path, const std::map<std::string, Dims>& input_dims,
-                      PassStats* stats = nullptr);
+                      PassStats* stats = nullptr, uint64_t max_memory = 0);
 // The same, from an already opened model.
-Graph load_onnx_model(OnnxModel& model, const std::map<std::string, Dims>& input_dims, PassStats* stats = nullptr);
+Graph load_onnx_model(OnnxModel& model, const std::map<std::string, Dims>& input_dims, PassStats* stats = nullptr,
+                      uint64_t max_memory = 0);
+
+// The --max-memory option: "" is 0 (the default limit), else a size like 4GiB (not 0).
+uint64_t parse_max_memory(const std::string& text);
 
 }  // namespace teeinfer

@@ -24,6 +24,8 @@ constexpr int kMinOpset = 1, kMaxOpset = 18;
 
 onnx::ModelProto parse_model(std::string_view bytes, const std::string& source) {
   onnx::ModelProto model;
+  if (bytes.size() > static_cast<size_t>(INT32_MAX))  // protobuf's limit
+    throw Error(ErrorCode::kBadModel, "'" + source + "' is larger than 2 GiB, more than ONNX (protobuf) allows");
   google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
   google::protobuf::io::CodedInputStream coded(&raw);
   coded.SetTotalBytesLimit(INT32_MAX);
@@ -49,8 +51,8 @@ int default_opset(const onnx::ModelProto& model, const std::string& source) {
 // IR graph or a constant not (yet) materialised in it.
 class Importer {
  public:
-  Importer(const onnx::ModelProto& model, int opset, std::string source)
-      : model_(model), opset_(opset), source_(std::move(source)) {}
+  Importer(const onnx::ModelProto& model, int opset, std::string source, uint64_t memory_limit)
+      : model_(model), opset_(opset), source_(std::move(source)), budget_(memory_limit) {}
 
   Graph run(const ImportOptions& options);
 
@@ -69,6 +71,11 @@ class Importer {
   }
 
   void bind_inputs(const ImportOptions& options);
+  // Binds a new name; ONNX graphs are single-assignment, so a name defined twice is an error.
+  void define(const std::string& name, Sym s, const std::string& where);
+  // A runtime tensor's dims must fit the memory limit and hold at least one element.
+  void check_runtime_tensor(const Dims& dims, const std::string& name, const std::string& where) const;
+  ValueId output_value(const std::string& name);
   void convert(const onnx::NodeProto& node);
   void convert_runtime(const onnx::NodeProto& node, const OnnxAttrs& a);
 
@@ -89,6 +96,7 @@ class Importer {
   const onnx::ModelProto& model_;
   int opset_;
   std::string source_;
+  MemoryBudget budget_;
   Graph g_;
   std::map<std::string, Sym> syms_;
   std::map<const Value*, ValueId> materialized_;
@@ -98,6 +106,19 @@ const Importer::Sym& Importer::sym(const std::string& name, const OnnxAttrs& a) 
   auto it = syms_.find(name);
   if (it == syms_.end()) throw Error(ErrorCode::kBadModel, a.where() + ": input '" + name + "' is never defined");
   return it->second;
+}
+
+void Importer::define(const std::string& name, Sym s, const std::string& where) {
+  if (name.empty()) return;  // an optional output left out
+  if (!syms_.emplace(name, std::move(s)).second)
+    throw Error(ErrorCode::kBadModel, where + ": '" + name + "' is defined twice (ONNX graphs assign each name once)");
+}
+
+void Importer::check_runtime_tensor(const Dims& dims, const std::string& name, const std::string& where) const {
+  if (element_count(dims, name) == 0)
+    throw Error(ErrorCode::kUnsupported, where + ": tensor '" + name + "' " + dims_to_string(dims) +
+                                             " has no elements; teeinfer does not run on empty tensors");
+  budget_.check(DType::kF32, dims, name);
 }
 
 const Value* Importer::constant(const onnx::NodeProto& node, int i) const {
@@ -166,18 +187,23 @@ void Importer::emit(const onnx::NodeProto& node, OpKind op, std::vector<ValueId>
     g_.value(id).dims = infer_output_dims(g_, n);
   else
     infer_output_dims(g_, n);  // checks the element count
+  const std::string where = n.onnx_op + " node '" + n.name + "'";
+  check_runtime_tensor(g_.value(id).dims, out.name, where);
   for (ValueId in : n.inputs)
     if (in != kNoValue && g_.value(in).dtype != DType::kF32)
-      throw Error(ErrorCode::kUnsupported, n.onnx_op + " node '" + n.name + "': input '" + g_.value(in).name + "' is " +
+      throw Error(ErrorCode::kUnsupported, where + ": input '" + g_.value(in).name + "' is " +
                                                dtype_name(g_.value(in).dtype) + "; runtime tensors must be float32");
   g_.nodes.push_back(std::move(n));
-  syms_[node.output(0)] = Sym{id, nullptr};
+  define(node.output(0), Sym{id, nullptr}, where);
 }
 
 // Pads from auto_pad / pads for `spatial` dims of `x`; returns {begin, end}.
+// The window parameters are checked first (check_window_params): no zero divisor, no
+// overflow in the arithmetic below.
 std::pair<Dims, Dims> window_pads(const OnnxAttrs& a, const Dims& x, const Dims& kernel, const Dims& strides,
                                   const Dims& dilations) {
   size_t sp = kernel.size();
+  check_window_params(a.where(), x.size() - 2, kernel, strides, dilations, {}, {});
   std::string auto_pad = a.s("auto_pad", "NOTSET");
   Dims begin(sp, 0), end(sp, 0);
   if (auto_pad == "NOTSET") {
@@ -185,6 +211,7 @@ std::pair<Dims, Dims> window_pads(const OnnxAttrs& a, const Dims& x, const Dims&
     if (pads.size() != 2 * sp)
       throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per spatial dim");
     for (size_t i = 0; i < sp; ++i) begin[i] = pads[i], end[i] = pads[i + sp];
+    check_window_params(a.where(), sp, kernel, strides, dilations, begin, end);
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     for (size_t i = 0; i < sp; ++i) {
       int64_t in = x[i + 2], out = (in + strides[i] - 1) / strides[i];
@@ -210,8 +237,6 @@ void Importer::conv(const onnx::NodeProto& n, const OnnxAttrs& a) {
   p.strides = a.ints("strides", Dims(sp, 1));
   p.dilations = a.ints("dilations", Dims(sp, 1));
   p.groups = a.i("group", 1);
-  if (p.kernel.size() != sp || p.strides.size() != sp || p.dilations.size() != sp)
-    throw Error(ErrorCode::kBadModel, a.where() + ": kernel/stride/dilation rank differs from input");
   std::tie(p.pads_begin, p.pads_end) = window_pads(a, x, p.kernel, p.strides, p.dilations);
   emit(n, OpKind::kConv, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
 }
@@ -234,8 +259,6 @@ void Importer::pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind,
   p.kernel = a.ints("kernel_shape", {});
   p.strides = a.ints("strides", Dims(sp, 1));
   p.dilations = a.ints("dilations", Dims(sp, 1));
-  if (p.kernel.size() != sp || p.strides.size() != sp || p.dilations.size() != sp)
-    throw Error(ErrorCode::kBadModel, a.where() + ": kernel_shape/strides/dilations must match the spatial rank");
   p.count_include_pad = a.i("count_include_pad", 0) != 0;
   std::tie(p.pads_begin, p.pads_end) = window_pads(a, x, p.kernel, p.strides, p.dilations);
   p.declared_pads_end = p.pads_end;
@@ -326,14 +349,15 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
       Dims d = a.ints("shape", {});
       shape.assign(d.begin(), d.end());
     } else {
-      shape = to_i64s(required_constant(n, 1, a, "shape"));
+      shape = int_list(required_constant(n, 1, a, "shape"), kMaxRank, a.where(), "shape");
     }
     return reshape_like(n, a, reshape_dims(dims(n, 0, a), shape, a.i("allowzero", 0) != 0, a.where()));
   }
   if (op == "Squeeze" || op == "Unsqueeze") {
     std::vector<int64_t> axes;
     if (opset_ >= 13) {
-      if (n.input_size() > 1 && !n.input(1).empty()) axes = to_i64s(required_constant(n, 1, a, "axes"));
+      if (n.input_size() > 1 && !n.input(1).empty())
+        axes = int_list(required_constant(n, 1, a, "axes"), kMaxRank, a.where(), "axes");
     } else {
       Dims d = a.ints("axes", {});
       axes.assign(d.begin(), d.end());
@@ -376,7 +400,7 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
       pads.assign(d.begin(), d.end());
       value = a.f("value", 0.f);
     } else {
-      pads = to_i64s(required_constant(n, 1, a, "pads"));
+      pads = int_list(required_constant(n, 1, a, "pads"), 2 * kMaxRank, a.where(), "pads");
       if (n.input_size() > 2 && !n.input(2).empty())
         value = scalar_or(&required_constant(n, 2, a, "constant_value"), 0.f);
       if (n.input_size() > 3 && !n.input(3).empty())
@@ -387,7 +411,8 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
     for (int64_t v : pads)
       if (v < 0) throw Error(ErrorCode::kUnsupported, a.where() + ": negative pads (cropping)");
     if (std::all_of(pads.begin(), pads.end(), [](int64_t v) { return v == 0; })) {
-      syms_[n.output(0)] = sym(n.input(0), a);  // nothing to pad: an alias
+      if (n.output_size() < 1) throw Error(ErrorCode::kBadModel, a.where() + ": has no output");
+      define(n.output(0), sym(n.input(0), a), a.where());  // nothing to pad: an alias
       return;
     }
     return emit(n, OpKind::kPad, {runtime(n, 0, a)}, p);
@@ -395,10 +420,12 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
   if (op == "Identity" || op == "Dropout") {
     if (op == "Dropout" && n.input_size() > 2 && !n.input(2).empty()) {
       const Value* training = constant(n, 2);
-      if (!training || to_i64s(*training).at(0) != 0)
+      if (!training || element_count(training->dims, training->name) != 1 || to_i64s(*training)[0] != 0)
         throw Error(ErrorCode::kUnsupported, a.where() + ": training_mode must be a constant false");
     }
-    syms_[n.output(0)] = sym(n.input(0), a);  // an alias, no node
+    if (n.output_size() < 1 || n.input_size() < 1)
+      throw Error(ErrorCode::kBadModel, a.where() + ": needs an input and an output");
+    define(n.output(0), sym(n.input(0), a), a.where());  // an alias, no node
     if (op == "Dropout" && n.output_size() > 1 && !n.output(1).empty()) {
       // At inference Dropout keeps everything: the mask is all true.
       auto mask = std::make_shared<Value>();
@@ -406,8 +433,8 @@ void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
       mask->dtype = DType::kBool;
       mask->dims = dims(n, 0, a);
       mask->is_constant = true;
-      mask->data.assign(byte_size(DType::kBool, mask->dims, mask->name), 1);
-      syms_[n.output(1)] = Sym{kNoValue, mask};
+      mask->data.assign(budget_.allocate(DType::kBool, mask->dims, mask->name), 1);
+      define(n.output(1), Sym{kNoValue, mask}, a.where());
     }
     return;
   }
@@ -441,11 +468,13 @@ void Importer::convert(const onnx::NodeProto& node) {
       ins.push_back(nullptr);
     }
   }
-  // Identity is never folded: convert_runtime aliases it, constant or not, copying nothing.
-  if (all_const && node.op_type() != "Identity" && is_foldable(node.op_type())) {
-    std::vector<Value> outs = fold_node(node, ins, opset_);
+  // Identity and Dropout are never folded: convert_runtime aliases them, constant or not,
+  // copying nothing.
+  bool alias = node.op_type() == "Identity" || node.op_type() == "Dropout";
+  if (all_const && !alias && is_foldable(node.op_type())) {
+    std::vector<Value> outs = fold_node(node, ins, opset_, budget_);
     for (size_t i = 0; i < outs.size() && static_cast<int>(i) < node.output_size(); ++i)
-      syms_[node.output(static_cast<int>(i))] = Sym{kNoValue, std::make_shared<Value>(std::move(outs[i]))};
+      define(node.output(static_cast<int>(i)), Sym{kNoValue, std::make_shared<Value>(std::move(outs[i]))}, a.where());
     return;
   }
   convert_runtime(node, a);
@@ -454,11 +483,14 @@ void Importer::convert(const onnx::NodeProto& node) {
 void Importer::bind_inputs(const ImportOptions& options) {
   const auto& graph = model_.graph();
   for (const auto& init : graph.initializer())
-    syms_[init.name()] = Sym{kNoValue, std::make_shared<Value>(value_from_tensor_proto(init, init.name()))};
+    define(init.name(), Sym{kNoValue, std::make_shared<Value>(value_from_tensor_proto(init, init.name(), &budget_))},
+           "initializer '" + init.name() + "'");
+  std::set<std::string> inits;
+  for (const auto& init : graph.initializer()) inits.insert(init.name());
   for (const auto& in : graph.input()) {
-    if (syms_.count(in.name())) continue;  // an initializer listed as an input (old exporters)
+    if (inits.count(in.name())) continue;  // an initializer listed as an input (old exporters)
     if (auto c = options.constant_inputs.find(in.name()); c != options.constant_inputs.end()) {
-      syms_[in.name()] = Sym{kNoValue, std::make_shared<Value>(c->second)};
+      define(in.name(), Sym{kNoValue, std::make_shared<Value>(c->second)}, "graph input");
       continue;
     }
     if (!in.type().has_tensor_type())
@@ -489,29 +521,33 @@ void Importer::bind_inputs(const ImportOptions& options) {
         v.dims.push_back(d.dim_value());
       }
     }
-    element_count(v.dims, v.name);
+    check_runtime_tensor(v.dims, v.name, "input '" + v.name + "'");
     ValueId id = g_.add_value(v);
     g_.inputs.push_back(id);
-    syms_[in.name()] = Sym{id, nullptr};
+    define(in.name(), Sym{id, nullptr}, "graph input");
   }
+}
+
+// A graph output's value; a fully folded one becomes a float32 constant of its own
+// (outputs are float32, and not empty), its bytes counted against the budget.
+ValueId Importer::output_value(const std::string& name) {
+  auto it = syms_.find(name);
+  if (it == syms_.end()) throw Error(ErrorCode::kBadModel, "graph output '" + name + "' is never computed");
+  if (it->second.id != kNoValue) return it->second.id;
+  check_runtime_tensor(constant_of(it->second)->dims, name, "graph output");  // sessions return outputs
+  Value v = convert_constant(*constant_of(it->second), DType::kF32, name, budget_);
+  return g_.add_value(std::move(v));
 }
 
 Graph Importer::run(const ImportOptions& options) {
   g_.name = model_.graph().name();
   bind_inputs(options);
   for (const auto& node : model_.graph().node()) convert(node);
-  for (const auto& out : model_.graph().output()) {
-    auto it = syms_.find(out.name());
-    if (it == syms_.end()) throw Error(ErrorCode::kBadModel, "graph output '" + out.name() + "' is never computed");
-    ValueId id = it->second.id;
-    if (id == kNoValue) {  // a fully folded output: keep it as a constant value
-      Value v = *constant_of(it->second);
-      v.name = out.name();
-      id = g_.add_value(std::move(v));
-    }
-    g_.outputs.push_back(id);
-  }
+  for (const auto& out : model_.graph().output()) g_.outputs.push_back(output_value(out.name()));
   validate_graph(g_);
+  if (options.value_dims)
+    for (const auto& [name, s] : syms_)
+      (*options.value_dims)[name] = s.constant ? s.constant->dims : g_.value(s.id).dims;
   return std::move(g_);
 }
 
@@ -544,7 +580,7 @@ onnx::ModelProto read_onnx_proto(const std::string& path) {
   }
 }
 
-static std::vector<std::pair<std::string, Dims>> declared_inputs_of(const onnx::ModelProto& model) {
+std::vector<std::pair<std::string, Dims>> declared_inputs_of(const onnx::ModelProto& model) {
   std::set<std::string> inits;
   for (const auto& i : model.graph().initializer()) inits.insert(i.name());
   std::vector<std::pair<std::string, Dims>> out;
@@ -561,12 +597,20 @@ static std::vector<std::pair<std::string, Dims>> declared_inputs_of(const onnx::
 Graph import_onnx(const std::string& bytes, const std::string& source, const ImportOptions& options) {
   onnx::ModelProto model = parse_model(bytes, source);
   int opset = default_opset(model, source);
-  return Importer(model, opset, source).run(options);
+  uint64_t limit = options.max_memory ? options.max_memory : default_memory_limit(bytes.size());
+  return Importer(model, opset, source, limit).run(options);
+}
+
+Graph import_onnx_proto(const onnx::ModelProto& model, const std::string& source, const ImportOptions& options) {
+  int opset = default_opset(model, source);
+  uint64_t limit = options.max_memory ? options.max_memory : default_memory_limit(model.ByteSizeLong());
+  return Importer(model, opset, source, limit).run(options);
 }
 
 struct OnnxModel::Impl {
   onnx::ModelProto proto;
   std::string path;
+  uint64_t file_bytes = 0;
 };
 
 OnnxModel::OnnxModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -577,6 +621,7 @@ OnnxModel OnnxModel::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   impl->proto = read_onnx_proto(path);
   impl->path = path;
+  impl->file_bytes = impl->proto.ByteSizeLong();
   return OnnxModel(std::move(impl));
 }
 
@@ -584,9 +629,25 @@ std::vector<std::pair<std::string, Dims>> OnnxModel::declared_inputs() const {
   return declared_inputs_of(impl_->proto);
 }
 
+OnnxModel OnnxModel::from_bytes(std::string_view bytes, const std::string& source) {
+  auto impl = std::make_unique<Impl>();
+  impl->proto = parse_model(bytes, source);
+  impl->path = source;
+  impl->file_bytes = bytes.size();
+  return OnnxModel(std::move(impl));
+}
+
+const onnx::ModelProto& OnnxModel::proto() const {
+  return impl_->proto;
+}
+
+uint64_t OnnxModel::memory_limit(uint64_t max_memory) const {
+  return max_memory ? max_memory : default_memory_limit(impl_->file_bytes);
+}
+
 Graph OnnxModel::import(const ImportOptions& options) {
   int opset = default_opset(impl_->proto, impl_->path);
-  return Importer(impl_->proto, opset, impl_->path).run(options);
+  return Importer(impl_->proto, opset, impl_->path, memory_limit(options.max_memory)).run(options);
 }
 
 }  // namespace teeinfer

@@ -40,15 +40,21 @@ void copy_converted(const Src& field, std::vector<uint8_t>& out, size_t n, const
 
 }  // namespace
 
-Value value_from_tensor_proto(const onnx::TensorProto& t, const std::string& what) {
+Value value_from_tensor_proto(const onnx::TensorProto& t, const std::string& what, MemoryBudget* budget) {
   Value v;
   v.name = what;
   v.is_constant = true;
   v.dtype = dtype_from_onnx(t.data_type(), what);
+  if (t.dims_size() > static_cast<int>(kMaxRank))
+    throw Error(ErrorCode::kBadModel, "tensor '" + what + "' has " + std::to_string(t.dims_size()) +
+                                          " dims; teeinfer supports at most " + std::to_string(kMaxRank));
   for (int64_t d : t.dims()) v.dims.push_back(d);
-  if (t.data_location() == onnx::TensorProto::EXTERNAL)
-    throw Error(ErrorCode::kUnsupported, "tensor '" + what + "' uses ONNX external data");
-  size_t bytes = byte_size(v.dtype, v.dims, what);
+  if (t.data_location() == onnx::TensorProto::EXTERNAL || t.external_data_size() > 0)
+    throw Error(ErrorCode::kUnsupported, "tensor '" + what +
+                                             "' uses ONNX external data (weights in a separate file); save the "
+                                             "model with its weights inside");
+  if (t.has_segment()) throw Error(ErrorCode::kUnsupported, "tensor '" + what + "' is segmented");
+  size_t bytes = budget ? budget->allocate(v.dtype, v.dims, what) : byte_size(v.dtype, v.dims, what);
   size_t n = bytes / dtype_size(v.dtype);
   if (t.has_raw_data()) {
     if (t.raw_data().size() != bytes)

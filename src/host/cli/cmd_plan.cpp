@@ -33,7 +33,7 @@ ModelSource open_for_plan(const PlanOptions& o) {
                                              " inputs; plan takes models with exactly one");
   Dims dims = o.input_shape.empty() ? resolve_input_dims(specs[0].first, specs[0].second)
                                     : parse_dims(o.input_shape, "--input-shape");
-  return ModelSource::onnx(onnx, specs[0].first, dims);
+  return ModelSource::onnx(onnx, specs[0].first, dims, parse_max_memory(o.max_memory));
 }
 
 // Bytes of all buffers alive at each step (load phase first).

@@ -3,8 +3,10 @@
 // why a layer was left whole, then parameters, FLOPs and file size before and after.
 #include <onnx/checker.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -22,17 +24,24 @@ namespace {
 
 using json = nlohmann::json;
 
-std::vector<LayerCost> costs_of(const std::string& path, const std::string& input_shape) {
-  OnnxModel m = OnnxModel::open(path);
+// The dims each input of `m` is instantiated for: --input-shape, or the declared ones.
+std::map<std::string, Dims> input_dims_of(const onnx::ModelProto& m, const std::string& input_shape) {
   std::map<std::string, Dims> dims;
-  for (const auto& [name, declared] : m.declared_inputs())
+  for (const auto& [name, declared] : declared_inputs_of(m))
     dims[name] = input_shape.empty() ? resolve_input_dims(name, declared) : parse_dims(input_shape, "--input-shape");
-  return layer_costs(load_onnx_model(m, dims));
+  return dims;
 }
 
+std::vector<LayerCost> costs_of(const std::string& path, const std::string& input_shape, uint64_t max_memory) {
+  OnnxModel m = OnnxModel::open(path);
+  return layer_costs(load_onnx_model(m, input_dims_of(m.proto(), input_shape), nullptr, max_memory));
+}
+
+// Saturates at INT64_MAX (a hostile model's FLOP counts can be absurd).
 int64_t total(const std::vector<LayerCost>& c, int64_t LayerCost::*field) {
   int64_t t = 0;
-  for (const auto& l : c) t += l.*field;
+  for (const auto& l : c)
+    if (__builtin_add_overflow(t, l.*field, &t)) return std::numeric_limits<int64_t>::max();
   return t;
 }
 
@@ -44,9 +53,11 @@ double percent(int64_t after, int64_t before) {
 
 int prune(const PruneOptions& o) {
   refuse_output_onto_inputs(o.output, "-o", {{o.model, "the model to prune"}});
+  uint64_t max_memory = parse_max_memory(o.max_memory);
   onnx::ModelProto model = read_onnx_proto(o.model);
-  std::vector<LayerCost> before = costs_of(o.model, o.input_shape);
-  teeinfer::PruneOptions po{o.group == "block" ? Grouping::kBlock : Grouping::kLayer, o.quantile};
+  std::vector<LayerCost> before = costs_of(o.model, o.input_shape, max_memory);
+  teeinfer::PruneOptions po{o.group == "block" ? Grouping::kBlock : Grouping::kLayer, o.quantile,
+                            input_dims_of(model, o.input_shape), max_memory};
   PruneReport report = select_channels(model, po);
   if (report.units.empty())
     throw Error(ErrorCode::kUnsupported,
@@ -57,11 +68,15 @@ int prune(const PruneOptions& o) {
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
-    throw Error(ErrorCode::kUnsupported, std::string("the pruned model fails the ONNX checker: ") + e.what());
+    std::string why = e.what();  // several lines: keep their words on one
+    std::replace_if(
+        why.begin(), why.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    why.erase(std::unique(why.begin(), why.end(), [](char a, char b) { return a == ' ' && b == ' '; }), why.end());
+    throw Error(ErrorCode::kUnsupported, "the pruned model fails the ONNX checker: " + why);
   }
   std::string bytes = model.SerializeAsString();
   write_file_atomic(o.output, bytes);
-  std::vector<LayerCost> after = costs_of(o.output, o.input_shape);
+  std::vector<LayerCost> after = costs_of(o.output, o.input_shape, max_memory);
   int64_t params0 = total(before, &LayerCost::params), params1 = total(after, &LayerCost::params);
   int64_t flops0 = total(before, &LayerCost::flops), flops1 = total(after, &LayerCost::flops);
   size_t size0 = read_file(o.model).size();

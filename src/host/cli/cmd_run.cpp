@@ -49,9 +49,13 @@ Normalization normalization(const ModelOptions& o, int64_t channels) {
   return n;
 }
 
-HostTensor load_input(const ModelOptions& o, const std::string& path, const std::string& name, const Dims& dims) {
+// `memory_limit` > 0: an image is decoded into the model's input dims only when a tensor of
+// those dims fits the limit (a model may declare an input of any size).
+HostTensor load_input(const ModelOptions& o, const std::string& path, const std::string& name, const Dims& dims,
+                      uint64_t memory_limit = 0) {
   if (ends_with(path, ".npy")) return read_npy(path);
   Dims d = resolve_input_dims(name, dims);
+  if (memory_limit) MemoryBudget(memory_limit).check(DType::kF32, d, name);
   return load_image(path, d, normalization(o, d.size() > 1 ? d[1] : 3));
 }
 
@@ -78,10 +82,11 @@ ModelSource open_with_input(const ModelOptions& o, const std::string& input_path
   OnnxModel onnx = OnnxModel::open(o.model);
   auto [n, declared] = declared_input(o, onnx);
   name = n;
-  x = load_input(o, input_path, name, declared);
+  uint64_t max_memory = parse_max_memory(o.max_memory);
+  x = load_input(o, input_path, name, declared, onnx.memory_limit(max_memory));
   // A model with a fixed batch runs a stack of inputs one batch at a time.
   bool fixed = !declared.empty() && std::all_of(declared.begin(), declared.end(), [](int64_t d) { return d > 0; });
-  return ModelSource::onnx(onnx, name, fixed && is_sample_stack(x.dims, declared) ? declared : x.dims);
+  return ModelSource::onnx(onnx, name, fixed && is_sample_stack(x.dims, declared) ? declared : x.dims, max_memory);
 }
 
 std::vector<std::string> read_class_names(const std::string& path) {
@@ -354,7 +359,7 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
     refuse_model_id_for_onnx(o.model, o.model_id);
     OnnxModel onnx = OnnxModel::open(o.model);
     name = declared_input(o, onnx).first;
-    model = std::make_unique<ModelSource>(ModelSource::onnx(onnx, name, dims));
+    model = std::make_unique<ModelSource>(ModelSource::onnx(onnx, name, dims, parse_max_memory(o.max_memory)));
   }
   const Graph& g = model->graph();
   if (g.inputs.size() != 1 || g.value(g.inputs[0]).dims != dims)

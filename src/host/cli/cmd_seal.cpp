@@ -88,7 +88,7 @@ int pack(const PackOptions& p) {
       dims[name] = resolve_input_dims(name, declared);
   }
   PassStats passes;
-  Graph g = load_onnx_model(model, dims, &passes);
+  Graph g = load_onnx_model(model, dims, &passes, parse_max_memory(p.max_memory));
   if (!p.calibrate.empty() && p.quantize == "none")
     throw Error(ErrorCode::kBadArgument, "--calibrate needs --quantize fc or --quantize all");
   std::map<ValueId, ValueRange> ranges;  // measured on the float32 model, before quantizing

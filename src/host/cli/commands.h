@@ -23,6 +23,7 @@ struct ModelOptions {
   std::string mode = "planned";   // planned | unmodified (the naive baseline)
   std::string budget;             // secure-memory budget; default: --epc with --tee sim, else none
   bool prefetch = false;          // stream weights on a loader thread, a step ahead of use
+  std::string max_memory;         // host memory limit for an ONNX model's tensors ("": default)
 };
 
 struct RunOptions {
@@ -48,17 +49,18 @@ struct PackOptions {
   uint64_t model_version = 1;
   std::string model_id;  // 32 hex digits; empty: random
   bool quiet = false;
+  std::string max_memory;
 };
 
 struct PlanOptions {
-  std::string model, key, input_shape, budget, mode = "planned";
+  std::string model, key, input_shape, budget, mode = "planned", max_memory;
   uint64_t min_version = 0;
   std::string model_id;  // sealed models: the expected model id, if given
   bool json = false;
 };
 
 struct PruneOptions {
-  std::string model, output, input_shape, group = "layer";
+  std::string model, output, input_shape, group = "layer", max_memory;
   double quantile = 0.3;
   bool json = false;
 };

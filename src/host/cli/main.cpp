@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <string>
 
 #include "common/error.h"
@@ -40,6 +41,27 @@ void use_huge_pages_for_malloc(char** argv) {
   value += (value.empty() ? "" : ":") + std::string("glibc.malloc.hugetlb=1");
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
   ::execv("/proc/self/exe", argv);
+}
+
+constexpr const char* kMaxMemoryHelp =
+    "host memory an ONNX model may take: the most for any one tensor, and for all its constants together, e.g. "
+    "4GiB (default: 8x the model file, at least 1 GiB)";
+
+// An error message on one line of printable text: messages quote names from untrusted
+// files (a node name may hold a newline or a terminal escape), so control bytes are shown
+// escaped, never sent to the terminal.
+std::string printable(const char* message) {
+  std::string out;
+  for (const char* p = message; *p; ++p) {
+    unsigned char c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += c == '\n' ? std::string("\\n") : std::string("\\x") + hex[c >> 4] + hex[c & 15];
+    }
+  }
+  return out;
 }
 
 void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
@@ -80,6 +102,7 @@ void add_model_options(CLI::App* cmd, cli::ModelOptions& o) {
                   "(default: the --epc size with --tee sim, no limit otherwise)");
   cmd->add_flag("--prefetch", o.prefetch,
                 "decrypt streamed weights on a second thread, a step ahead of use (slower on 2 vCPUs here)");
+  cmd->add_option("--max-memory", o.max_memory, kMaxMemoryHelp);
 }
 
 }  // namespace
@@ -167,6 +190,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"fc", "all"}))
       ->capture_default_str();
   pack->add_flag("--quiet", pack_opts.quiet, "no progress bar");
+  pack->add_option("--max-memory", pack_opts.max_memory, kMaxMemoryHelp);
 
   cli::PlanOptions plan_opts;
   CLI::App* plan =
@@ -182,6 +206,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"planned", "unmodified"}))
       ->capture_default_str();
   plan->add_flag("--json", plan_opts.json, "print machine-readable JSON");
+  plan->add_option("--max-memory", plan_opts.max_memory, kMaxMemoryHelp);
 
   cli::PruneOptions prune_opts;
   CLI::App* prune = app.add_subcommand(
@@ -202,6 +227,7 @@ int main(int argc, char** argv) {
   prune->add_option("--input-shape", prune_opts.input_shape,
                     "input dims for the FLOP count (default: the model's, batch 1)");
   prune->add_flag("--json", prune_opts.json, "print machine-readable JSON (the channels removed per layer)");
+  prune->add_option("--max-memory", prune_opts.max_memory, kMaxMemoryHelp);
 
   std::string inspect_model, inspect_key;
   bool inspect_json = false;
@@ -227,10 +253,17 @@ int main(int argc, char** argv) {
     if (pack->parsed()) return cli::pack(pack_opts);
     if (inspect->parsed()) return cli::inspect(inspect_model, inspect_key, inspect_json);
   } catch (const Error& e) {
-    std::fprintf(stderr, "teeinfer: %s: %s\n", error_code_name(e.code()), e.what());
+    std::fprintf(stderr, "teeinfer: %s: %s\n", error_code_name(e.code()), printable(e.what()).c_str());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    // A last resort: inputs are checked against --max-memory before anything large is
+    // allocated, but the machine may still have less memory than the limit allows.
+    std::fprintf(stderr,
+                 "teeinfer: out of memory: the model or input needs more memory than this process can get "
+                 "(a lower --max-memory refuses such models up front)\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "teeinfer: internal error: %s\n", e.what());
+    std::fprintf(stderr, "teeinfer: internal error: %s\n", printable(e.what()).c_str());
     return 3;
   }
   return 0;

@@ -16,10 +16,11 @@ bool is_sealed_file(const std::string& path) {
   return f.read(magic, 8) && std::memcmp(magic, kSealedMagic, 8) == 0;
 }
 
-ModelSource ModelSource::onnx(OnnxModel& model, const std::string& input_name, const Dims& input_dims) {
+ModelSource ModelSource::onnx(OnnxModel& model, const std::string& input_name, const Dims& input_dims,
+                              uint64_t max_memory) {
   ModelSource m;
   PassStats passes;
-  m.graph_ = std::make_unique<Graph>(load_onnx_model(model, {{input_name, input_dims}}, &passes));
+  m.graph_ = std::make_unique<Graph>(load_onnx_model(model, {{input_name, input_dims}}, &passes, max_memory));
   m.description = "ONNX, " + std::to_string(passes.batchnorms_folded) + " BatchNorm folded, " +
                   std::to_string(passes.activations_fused) + " activations and " +
                   std::to_string(passes.residual_adds_fused) + " residual adds fused";

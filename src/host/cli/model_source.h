@@ -24,7 +24,9 @@ void refuse_model_id_for_onnx(const std::string& model, const std::string& model
 class ModelSource {
  public:
   // ONNX: imported for `input_dims` (name -> dims). Sealed: `key` is required.
-  static ModelSource onnx(OnnxModel& model, const std::string& input_name, const Dims& input_dims);
+  // `max_memory`: the host memory limit (0: the default for the file's size).
+  static ModelSource onnx(OnnxModel& model, const std::string& input_name, const Dims& input_dims,
+                          uint64_t max_memory = 0);
   static ModelSource sealed(const std::string& path, const std::string& key, const SealedLoadOptions& pinning);
 
   const Graph& graph() const { return sealed_ ? sealed_->graph() : *graph_; }

@@ -1,7 +1,5 @@
 #include "host/pruning/channel_pruner.h"
 
-#include <onnx/shape_inference/implementation.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,7 +9,9 @@
 #include <tuple>
 
 #include "common/error.h"
+#include "host/model_loader.h"
 #include "host/onnx_attrs.h"
+#include "host/onnx_import.h"
 #include "host/onnx_tensor.h"
 #include "host/pruning/mean_shift.h"
 
@@ -28,35 +28,39 @@ std::string name_of(const onnx::NodeProto& n) {
   return !n.name().empty() ? n.name() : n.output_size() ? n.output(0) : n.op_type();
 }
 
+// Node visits one unit's trace may make, and all units' traces together: a model whose
+// channels fan out and merge again (Concat of a tensor with itself, repeatedly) has
+// exponentially many paths. Real networks need a few hundred per unit (DenseNet-121's
+// densest: ~100).
+constexpr size_t kMaxTraceSteps = 20000;
+constexpr size_t kMaxTotalTraceSteps = 20000000;
+
 struct ModelIndex {
   const onnx::GraphProto& g;
   std::map<std::string, const onnx::TensorProto*> initializers;
+  std::map<std::string, const onnx::TensorProto*> constant_nodes;   // a Constant node's output -> its value
   std::map<std::string, std::vector<std::pair<int, int>>> readers;  // value -> (node, input)
   std::set<std::string> graph_outputs;
   std::map<std::string, std::vector<int64_t>> shapes;  // -1: unknown dim
 
-  ModelIndex(const onnx::ModelProto& m) : g(m.graph()) {
+  ModelIndex(const onnx::ModelProto& m, const PruneOptions& options) : g(m.graph()) {
     for (const auto& t : g.initializer()) initializers[t.name()] = &t;
+    for (const auto& n : g.node())
+      if (n.op_type() == "Constant" && n.output_size() > 0)
+        if (const onnx::TensorProto* t = OnnxAttrs(n).tensor("value")) constant_nodes.emplace(n.output(0), t);
     for (int k = 0; k < g.node_size(); ++k)
       for (int i = 0; i < g.node(k).input_size(); ++i)
         if (!g.node(k).input(i).empty()) readers[g.node(k).input(i)].emplace_back(k, i);
     for (const auto& o : g.output()) graph_outputs.insert(o.name());
-    onnx::ModelProto inferred = m;  // shapes of every value, for channel counts
-    try {
-      onnx::shape_inference::InferShapes(inferred);
-    } catch (const std::exception& e) {
-      throw Error(ErrorCode::kBadModel, std::string("ONNX shape inference failed: ") + e.what());
-    }
-    auto record = [&](const onnx::ValueInfoProto& v) {
-      if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
-      std::vector<int64_t> d;
-      for (const auto& dim : v.type().tensor_type().shape().dim())
-        d.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
-      shapes[v.name()] = d;
-    };
-    for (const auto& v : inferred.graph().input()) record(v);
-    for (const auto& v : inferred.graph().value_info()) record(v);
-    for (const auto& v : inferred.graph().output()) record(v);
+    // The dims of every value, for channel counts: from teeinfer's own import, which
+    // checks the untrusted model as it goes (ONNX's shape inference crashes on some).
+    ImportOptions io;
+    io.input_dims = options.input_dims;
+    for (const auto& [name, declared] : declared_inputs_of(m))
+      if (!io.input_dims.count(name)) io.input_dims[name] = resolve_input_dims(name, declared);
+    io.max_memory = options.max_memory;
+    io.value_dims = &shapes;
+    import_onnx_proto(m, "the model to prune", io);
   }
 
   const onnx::TensorProto* initializer(const onnx::NodeProto& n, int input) const {
@@ -68,9 +72,7 @@ struct ModelIndex {
   std::optional<std::vector<int64_t>> ints(const std::string& value) const {
     const onnx::TensorProto* t = nullptr;
     if (auto it = initializers.find(value); it != initializers.end()) t = it->second;
-    for (int k = 0; !t && k < g.node_size(); ++k)
-      if (g.node(k).op_type() == "Constant" && g.node(k).output_size() && g.node(k).output(0) == value)
-        t = OnnxAttrs(g.node(k)).tensor("value");
+    if (auto it = constant_nodes.find(value); !t && it != constant_nodes.end()) t = it->second;
     if (!t || t->data_type() != onnx::TensorProto::INT64) return std::nullopt;
     Value v = value_from_tensor_proto(*t, value);
     std::vector<int64_t> out(v.data.size() / sizeof(int64_t));
@@ -87,6 +89,8 @@ struct Trace {
   std::vector<ChannelReader> readers;
   std::string barrier;  // non-empty: the channels must stay aligned here
   bool crosses_pool = false;
+  size_t steps = 0;         // node visits of this unit's trace
+  size_t* total = nullptr;  // node visits of all units' traces
 };
 
 // Records that input `input` of node `k` (an initializer) holds the unit's channels.
@@ -126,6 +130,10 @@ void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace
   auto it = ix.readers.find(value);
   if (it == ix.readers.end()) return;
   for (auto [k, input] : it->second) {
+    if (++tr.steps > kMaxTraceSteps || ++*tr.total > kMaxTotalTraceSteps) {
+      tr.barrier = "the channels reach too many nodes to trace";
+      return;
+    }
     const onnx::NodeProto& n = ix.g.node(k);
     const std::string& op = n.op_type();
     std::string where = op + " '" + name_of(n) + "'";
@@ -143,7 +151,7 @@ void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace
       int64_t before = 0;
       for (int i = 0; i < input && before >= 0; ++i) {
         int64_t c = ix.dim(n.input(i), 1);
-        before = c < 0 ? -1 : before + c;
+        before = c < 0 || c > kMaxDim - before ? -1 : before + c;  // shapes from ONNX: unchecked
       }
       if (before < 0) {
         tr.barrier = where + ": channel counts of its inputs are unknown";
@@ -153,7 +161,10 @@ void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace
     } else if (op == "Flatten" && input == 0 && OnnxAttrs(n).i("axis", 1) == 1 && ix.shapes.count(value) &&
                ix.shapes.at(value).size() >= 2) {
       int64_t block = 1;
-      for (size_t a = 2; a < ix.shapes.at(value).size(); ++a) block *= ix.shapes.at(value)[a];
+      for (size_t a = 2; a < ix.shapes.at(value).size() && block > 0; ++a) {
+        int64_t d = ix.shapes.at(value)[a];  // from ONNX shape inference: -1 when unknown
+        block = d <= 0 || block > kMaxDim / d ? -1 : block * d;
+      }
       if (block <= 0) {
         tr.barrier = where + ": spatial size unknown";
         return;
@@ -211,8 +222,9 @@ void remove_along(onnx::TensorProto& t, int axis, const std::set<int64_t>& indic
 }  // namespace
 
 PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& options) {
-  ModelIndex ix(model);
+  ModelIndex ix(model, options);
   PruneReport report;
+  size_t trace_steps = 0;
   const auto& g = model.graph();
   for (int k = 0; k < g.node_size(); ++k) {
     const onnx::NodeProto& conv = g.node(k);
@@ -227,6 +239,7 @@ PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& o
     u.bn_scale = bn.input(1);
     u.channels = ix.initializer(bn, 1)->dims_size() == 1 ? ix.initializer(bn, 1)->dims(0) : -1;
     Trace tr;
+    tr.total = &trace_steps;
     if (OnnxAttrs(conv).i("group", 1) != 1) tr.barrier = "the Conv is grouped";
     if (ix.graph_outputs.count(conv.output(0))) tr.barrier = "the Conv's output is a graph output";
     trace(ix, bn.output(0), 0, tr, 0);  // first, so a layer kept whole names the op that needs it
@@ -263,7 +276,13 @@ PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& o
       for (UnitPruning* u : members) u->kept_because = "mean-shift bandwidth 0 (too few channels for the quantile)";
       continue;
     }
-    std::vector<double> centres = mean_shift_centres(values, bandwidth);
+    std::vector<double> centres;
+    try {
+      centres = mean_shift_centres(values, bandwidth);
+    } catch (const Error& e) {  // an adversarial distribution: the group stays whole
+      for (UnitPruning* u : members) u->kept_because = e.what();
+      continue;
+    }
     if (centres.empty()) continue;
     double threshold = *std::min_element(centres.begin(), centres.end());
     for (size_t m = 0; m < members.size(); ++m) {

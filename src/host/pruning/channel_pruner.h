@@ -20,6 +20,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ enum class Grouping { kLayer, kBlock };
 struct PruneOptions {
   Grouping grouping = Grouping::kLayer;
   double quantile = 0.3;  // of nearest-neighbour distances, for the bandwidth
+  // The model is imported (checked) for these input dims to know every tensor's channel
+  // count; inputs not listed get their declared dims, a dynamic batch as 1.
+  std::map<std::string, std::vector<int64_t>> input_dims = {};
+  uint64_t max_memory = 0;  // the import's host memory limit (0: the default for the model)
 };
 
 // Where a unit's channel c lives in another tensor: indices [(c + offset) * block,
@@ -61,7 +66,8 @@ struct PruneReport {
 };
 
 // Chooses the channels to remove; the model is not changed. Throws Error(kBadModel) for
-// a model whose tensors are inconsistent, kUnsupported for one it cannot analyse.
+// a model whose tensors are inconsistent (it is imported first, with every check of
+// import_onnx), kUnsupported for one it cannot analyse.
 PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& options);
 
 // Removes the channels `report` selected, in place, and drops stale value_info shapes.
