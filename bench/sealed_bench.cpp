@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
   std::string path = "/tmp/teeinfer_bench_sealed.tee";
   std::vector<double> pack_s, mem_s, file_s, decrypt_s, copy_in_s, file_decrypt_s, file_copy_in_s, move_s;
   for (int r = 0; r < runs; ++r) {
-    PackOptions o;
+    SealOptions o;
     o.chunk_bytes = chunk;
     auto t0 = std::chrono::steady_clock::now();
     pack_model(g, kek, path, o);

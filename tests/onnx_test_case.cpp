@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "common/error.h"
-#include "enclave/session.h"
+#include "enclave/enclave_session.h"
 #include "host/constant_folder.h"
 #include "host/file_io.h"
 #include "host/graph_passes.h"
@@ -174,7 +174,7 @@ static void run_sets(const std::string& dir, double rtol, double atol, CaseResul
         for (ValueId o : g.outputs) got.emplace_back(g.value(o).dims, as_doubles(g.value(o)));
       } else {
         NativePlatform platform;
-        Session s(g, platform);
+        EnclaveSession s(g, platform);
         std::vector<TensorView> views;
         for (size_t i = 0; i < runtime_inputs.size(); ++i)
           views.push_back(TensorView{DType::kF32, runtime_inputs[i].dims, runtime_inputs[i].data.data(), "in"});

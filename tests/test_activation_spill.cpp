@@ -9,8 +9,8 @@
 
 #include "common/error.h"
 #include "common/shape_inference.h"
+#include "enclave/enclave_session.h"
 #include "enclave/kernels/kernels.h"
-#include "enclave/session.h"
 #include "random_graphs.h"
 #include "tee/none/native_platform.h"
 
@@ -93,11 +93,12 @@ std::vector<std::string> all_spillable(const Graph& g) {
   return names;
 }
 
-std::vector<float> run_once(Session& s, const Graph& g, std::vector<float>& x, StepObserver* observer = nullptr) {
+std::vector<float> run_once(EnclaveSession& s, const Graph& g, std::vector<float>& x,
+                            StepObserver* observer = nullptr) {
   return s.run({TensorView{DType::kF32, g.value(g.inputs[0]).dims, x.data(), "x"}}, observer)[0].data;
 }
 
-int count_steps(const Session& s, const std::string& prefix) {
+int count_steps(const EnclaveSession& s, const std::string& prefix) {
   int n = 0;
   for (const StepInfo& i : s.steps()) n += i.name.rfind(prefix, 0) == 0;
   return n;
@@ -115,13 +116,13 @@ TEST(ActivationSpill, ResidualBlockEqualsUnspilledForEveryBandHeight) {
     Graph g = residual_graph(images, rng);
     std::vector<float> x = random_floats(g.value(g.inputs[0]).dims, rng);
     NativePlatform platform;
-    Session plain(g, platform);
+    EnclaveSession plain(g, platform);
     std::vector<float> want = run_once(plain, g, x);
     for (size_t band_bytes : {size_t{1}, size_t{300}, size_t{2000}, size_t{1} << 20}) {
-      SessionOptions o;
+      EnclaveOptions o;
       o.spilled_activations = all_spillable(g);
       o.spill_band_bytes = band_bytes;
-      Session spilled(g, platform, o);
+      EnclaveSession spilled(g, platform, o);
       EXPECT_GT(count_steps(spilled, "spill "), 0);
       EXPECT_GT(count_steps(spilled, "unspill "), 0);
       for (int run = 0; run < 2; ++run)
@@ -138,12 +139,12 @@ TEST(ActivationSpill, RandomChainsEqualUnspilled) {
     Graph g = chain_graph(rng, &out_h);
     std::vector<float> x = random_floats(g.value(g.inputs[0]).dims, rng);
     NativePlatform platform;
-    Session plain(g, platform);
-    SessionOptions o;
+    EnclaveSession plain(g, platform);
+    EnclaveOptions o;
     o.spilled_activations = all_spillable(g);
     ASSERT_FALSE(o.spilled_activations.empty());
     o.spill_band_bytes = std::uniform_int_distribution<size_t>(1, 4096)(rng);
-    Session spilled(g, platform, o);
+    EnclaveSession spilled(g, platform, o);
     EXPECT_LE(max_relative_diff(run_once(spilled, g, x), run_once(plain, g, x)), 1e-5f) << "chain " << i;
   }
 }
@@ -152,11 +153,11 @@ TEST(ActivationSpill, SpillingLargeActivationsShrinksTheArena) {
   std::mt19937 rng(3);
   Graph g = residual_graph(1, rng, 128, 32);  // activations of 368 KiB
   NativePlatform platform;
-  Session plain(g, platform);
-  SessionOptions o;
+  EnclaveSession plain(g, platform);
+  EnclaveOptions o;
   o.spilled_activations = {"stem.y", "a.y", "b.y"};
   o.spill_band_bytes = 1;  // one row per band
-  Session spilled(g, platform, o);
+  EnclaveSession spilled(g, platform, o);
   EXPECT_LT(spilled.arena_bytes(), plain.arena_bytes() / 2);
   EXPECT_LE(spilled.peak_bytes(), spilled.arena_bytes());
 }
@@ -165,9 +166,9 @@ TEST(ActivationSpill, UnknownActivationNameIsRejected) {
   std::mt19937 rng(4);
   Graph g = residual_graph(1, rng);
   NativePlatform platform;
-  SessionOptions o;
+  EnclaveOptions o;
   o.spilled_activations = {"no.such.value"};
-  EXPECT_THROW(Session(g, platform, o), Error);
+  EXPECT_THROW(EnclaveSession(g, platform, o), Error);
 }
 
 // The host's moves, made between two steps of a run.
@@ -188,10 +189,10 @@ TEST(ActivationSpill, AlteredSwappedOrReplayedBlocksStopTheRun) {
   Graph g = residual_graph(1, rng);
   std::vector<float> x = random_floats(g.value(g.inputs[0]).dims, rng);
   HostilePlatform platform;
-  SessionOptions o;
+  EnclaveOptions o;
   o.spilled_activations = {"stem.y"};
   o.spill_band_bytes = 1;
-  Session s(g, platform, o);
+  EnclaveSession s(g, platform, o);
   std::vector<float> want = run_once(s, g, x);
   ASSERT_NE(platform.host, nullptr);
   // After the last step that seals stem.y out, every block of it is in host memory.

@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "common/shape_inference.h"
+#include "enclave/enclave_session.h"
 #include "enclave/kernels/kernels.h"
-#include "enclave/session.h"
 #include "random_graphs.h"
 #include "tee/none/native_platform.h"
 
@@ -88,9 +88,9 @@ ConvCase random_case(std::mt19937& rng) {
 
 std::vector<float> run(const Graph& g, std::vector<std::vector<float>>& inputs, int64_t band_rows, size_t* band_steps) {
   NativePlatform platform;
-  SessionOptions o;
+  EnclaveOptions o;
   o.conv_band_rows = {{0, band_rows}};
-  Session s(g, platform, o);
+  EnclaveSession s(g, platform, o);
   *band_steps = s.steps().size();
   std::vector<TensorView> views;
   for (size_t i = 0; i < inputs.size(); ++i)
@@ -130,9 +130,9 @@ TEST(BandedConv, EqualsWholeLayerConvOverARandomSweep) {
 std::vector<float> run_fused(const Graph& g, std::vector<float>& input,
                              std::map<size_t, std::pair<size_t, int64_t>> fused, size_t* steps) {
   NativePlatform platform;
-  SessionOptions o;
+  EnclaveOptions o;
   o.fused_bands = std::move(fused);
-  Session s(g, platform, o);
+  EnclaveSession s(g, platform, o);
   *steps = s.steps().size();
   return s.run({TensorView{DType::kF32, g.value(g.inputs[0]).dims, input.data(), "x"}})[0].data;
 }
@@ -178,13 +178,13 @@ TEST(OutputChannelTiles, StreamedWeightInTilesEqualsResidentWeight) {
     for (size_t i = 0; i < inputs.size(); ++i)
       views.push_back(TensorView{DType::kF32, g.value(g.inputs[i]).dims, inputs[i].data(), g.value(g.inputs[i]).name});
     NativePlatform platform;
-    Session resident(g, platform);
+    EnclaveSession resident(g, platform);
     std::vector<float> want = resident.run(views)[0].data;
     for (bool prefetch : {false, true}) {
-      SessionOptions o;
+      EnclaveOptions o;
       o.budget_bytes = resident.arena_bytes() - 1;  // the weight (> 1 MiB) must stream
       o.prefetch_weights = prefetch;
-      Session tiled(g, platform, o);
+      EnclaveSession tiled(g, platform, o);
       int tiles = 0;
       for (const StepInfo& s : tiled.steps()) tiles += s.name.find("conv channels") == 0;
       EXPECT_GE(tiles, 2) << describe(k);

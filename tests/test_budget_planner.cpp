@@ -9,8 +9,8 @@
 
 #include "common/error.h"
 #include "enclave/budget_planner.h"
+#include "enclave/enclave_session.h"
 #include "enclave/sealed_model.h"
-#include "enclave/session.h"
 #include "enclave/weight_source.h"
 #include "host/file_host.h"
 #include "host/key_file.h"
@@ -34,7 +34,7 @@ TEST_P(BudgetPlanner, EveryFeasibleBudgetFitsAndMatchesTheUnlimitedPlan) {
   HostTensor x = read_npy(stem + ".input.npy");
   Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
   NativePlatform native;
-  Session unlimited(g, native);
+  EnclaveSession unlimited(g, native);
   auto want = unlimited.run({x.view("input")})[0].data;
   InlineConstants inline_constants(g);
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -46,10 +46,10 @@ TEST_P(BudgetPlanner, EveryFeasibleBudgetFitsAndMatchesTheUnlimitedPlan) {
     ASSERT_LE(min_budget, all);
     for (size_t budget : {min_budget, (min_budget + all) / 2, all - 1}) {
       if (budget < min_budget) continue;
-      SessionOptions o;
+      EnclaveOptions o;
       o.budget_bytes = budget;
       o.prefetch_weights = prefetch;
-      Session s(g, native, o);
+      EnclaveSession s(g, native, o);
       auto got = s.run({x.view("input")})[0].data;
       EXPECT_LE(s.arena_bytes(), budget);
       EXPECT_LE(s.peak_bytes(), budget);
@@ -59,7 +59,7 @@ TEST_P(BudgetPlanner, EveryFeasibleBudgetFitsAndMatchesTheUnlimitedPlan) {
       EXPECT_LE(max_relative_diff(got, want), 1e-5f) << "budget " << budget << (prefetch ? ", prefetch" : "");
     }
   }
-  Session roomy(g, native, {.budget_bytes = all});
+  EnclaveSession roomy(g, native, {.budget_bytes = all});
   EXPECT_EQ(roomy.streamed_bytes(), 0u) << "nothing streams when everything fits";
 }
 
@@ -74,13 +74,13 @@ TEST(BudgetPlannerErrors, BudgetBelowTheMinimumFailsNamingIt) {
   size_t min_budget = minimum_budget(g, engine, w, {});
   NativePlatform platform;
   try {
-    Session s(g, platform, {.budget_bytes = min_budget - 1});
+    EnclaveSession s(g, platform, {.budget_bytes = min_budget - 1});
     FAIL() << "a budget one byte short of the minimum was accepted: min " << min_budget;
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kBudgetExceeded);
     EXPECT_NE(std::string(e.what()).find(std::to_string(min_budget)), std::string::npos) << e.what();
   }
-  EXPECT_NO_THROW(Session(g, platform, {.budget_bytes = min_budget}));
+  EXPECT_NO_THROW(EnclaveSession(g, platform, {.budget_bytes = min_budget}));
 }
 
 // Sealed weights streamed from the file at every run (row windows of whole chunks), in an
@@ -93,12 +93,12 @@ TEST(BudgetPlannerSealed, StreamsSealedWeightsWithoutEvictions) {
   HostTensor x = read_npy(stem + ".input.npy");
   Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
   write_key_file(dir + "budget.key", generate_key(), /*overwrite=*/true);
-  KeyFileProvider keys(dir + "budget.key");
-  PackOptions po;
+  KeyFile keys(dir + "budget.key");
+  SealOptions po;
   po.chunk_bytes = 16 * 1024;  // several rows per chunk on the FC layers
   pack_model(g, keys.key(), dir + "budget.tee", po);
   NativePlatform native;
-  auto want = Session(g, native).run({x.view("input")})[0].data;
+  auto want = EnclaveSession(g, native).run({x.view("input")})[0].data;
 
   FileHost host(dir + "budget.tee");
   SealedModel sealed(host, keys);
@@ -107,7 +107,7 @@ TEST(BudgetPlannerSealed, StreamsSealedWeightsWithoutEvictions) {
       minimum_budget(sealed.graph(), engine, sealed, {.load_scratch_bytes = sealed.scratch_bytes(), .staged = true});
   size_t budget = (least + EpcRegion::kPage - 1) / EpcRegion::kPage * EpcRegion::kPage;  // an EPC is whole pages
   SimPlatform sim(budget);
-  Session s(sealed.graph(), sim, {.budget_bytes = budget}, &sealed);
+  EnclaveSession s(sealed.graph(), sim, {.budget_bytes = budget}, &sealed);
   sim.last_region()->reset_stats();
   for (int run = 0; run < 2; ++run) {
     auto got = s.run({x.view("input")})[0].data;
@@ -127,7 +127,7 @@ TEST(BudgetPlannerSealed, TamperedStreamedChunkFailsTheRunCleanly) {
   HostTensor x = read_npy(stem + ".input.npy");
   Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
   write_key_file(dir + "tamper.key", generate_key(), /*overwrite=*/true);
-  KeyFileProvider keys(dir + "tamper.key");
+  KeyFile keys(dir + "tamper.key");
   std::string path = dir + "tamper.tee";
   pack_model(g, keys.key(), path, {});
   FileHost host(path);
@@ -140,10 +140,10 @@ TEST(BudgetPlannerSealed, TamperedStreamedChunkFailsTheRunCleanly) {
     bo.staged = true;
     bo.lowering.prefetch = prefetch;
     size_t budget = minimum_budget(sealed.graph(), engine, sealed, bo);
-    SessionOptions o;
+    EnclaveOptions o;
     o.budget_bytes = budget;
     o.prefetch_weights = prefetch;
-    Session s(sealed.graph(), native, o, &sealed);
+    EnclaveSession s(sealed.graph(), native, o, &sealed);
     ASSERT_GT(s.streamed_bytes(), 0u);
     auto want = s.run({x.view("input")})[0].data;
 

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <thread>
 
+#include "enclave/enclave_session.h"
 #include "enclave/sealed_model.h"
-#include "enclave/session.h"
 #include "host/file_host.h"
 #include "host/key_file.h"
 #include "host/model_loader.h"
@@ -177,16 +177,16 @@ TEST_P(EpcSim, SealedModelFromFileRunsInBothModes) {
   HostTensor x = read_npy(stem + ".input.npy");
   Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
   write_key_file(key_path, generate_key(), /*overwrite=*/true);
-  KeyFileProvider keys(key_path);
+  KeyFile keys(key_path);
   pack_model(g, keys.key(), tee, {});
   NativePlatform native;
-  Session reference(g, native);
+  EnclaveSession reference(g, native);
   auto want = reference.run({x.view("input")})[0].data;
   for (ExecutionMode mode : {ExecutionMode::kPlanned, ExecutionMode::kUnmodified}) {
     FileHost host(tee);
     SealedModel sealed(host, keys);
     SimPlatform sim(256 * 1024, GetParam());
-    Session s(sealed.graph(), sim, {.mode = mode}, &sealed);
+    EnclaveSession s(sealed.graph(), sim, {.mode = mode}, &sealed);
     auto got = s.run({x.view("input")})[0].data;
     ASSERT_EQ(got.size(), want.size());
     float worst = 0;
@@ -204,11 +204,11 @@ TEST(EpcSimPlatform, ModelsRunOnTheEmulatedEpcWithNativeResults) {
     HostTensor x = read_npy(stem + ".input.npy");
     Graph g = load_onnx_model(stem + ".onnx", {{"input", x.dims}});
     NativePlatform native;
-    Session a(g, native);
+    EnclaveSession a(g, native);
     auto want = a.run({x.view("input")})[0].data;
     // An EPC a quarter of the arena: the run must page, and still be exact.
     SimPlatform sim(std::max<size_t>(a.arena_bytes() / 4, 64 * 1024));
-    Session b(g, sim);
+    EnclaveSession b(g, sim);
     sim.last_region()->reset_stats();
     auto got = b.run({x.view("input")})[0].data;
     ASSERT_EQ(want.size(), got.size());

@@ -421,7 +421,7 @@ class FixedKey : public KeyProvider {
 std::string pack_tiny(const std::string& path, const AesKey& key, uint64_t version,
                       std::optional<std::array<uint8_t, 16>> id) {
   Graph g = load_onnx_model(kSrc + "/tests/data/tiny_sealed.onnx", {{"x", {1, 2, 4, 4}}});
-  PackOptions o;
+  SealOptions o;
   o.model_version = version;
   o.model_id = id;
   o.chunk_bytes = 64;

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <random>
 
-#include "enclave/session.h"
+#include "enclave/enclave_session.h"
 #include "host/graph_passes.h"
 #include "tee/none/native_platform.h"
 
@@ -44,7 +44,7 @@ class GraphBuilder {
 
 std::vector<float> run(const Graph& g, const std::vector<float>& x) {
   NativePlatform platform;
-  Session s(g, platform);
+  EnclaveSession s(g, platform);
   TensorView in{DType::kF32, g.value(g.inputs[0]).dims, const_cast<float*>(x.data()), "x"};
   return s.run({in})[0].data;
 }
@@ -104,7 +104,7 @@ TEST(GraphPasses, ResidualAddFusesInPlaceOrByCopy) {
   EXPECT_EQ(st.activations_fused, 1);
   EXPECT_EQ(opt.nodes.size(), 3u);
   NativePlatform platform;
-  Session sess(opt, platform);
+  EnclaveSession sess(opt, platform);
   int copies = 0;
   for (const auto& step : sess.steps()) copies += step.name.find("residual copy") != std::string::npos;
   EXPECT_EQ(copies, 1);

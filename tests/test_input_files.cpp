@@ -658,7 +658,7 @@ TEST(Image, JpegDecodesWithinTolerance) {
           }
       // And close to what stb_image decoded before.
       Dims dims{1, channels, 24, 32};
-      Normalization n = default_normalization(channels);
+      Normalization n = Normalization::for_channels(channels);
       std::vector<float> ref = stb_reference(f, dims, n), got = decode_image(f, "t.jpg", dims, n).data;
       ASSERT_EQ(ref.size(), got.size());
       for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(got[i], ref[i], 0.1f) << i;
@@ -684,7 +684,7 @@ TEST(Image, PngAndBmpTensorsMatchTheOldLoaderExactly) {
   };
   for (size_t i = 0; i < files.size(); ++i) {
     for (const Dims& dims : {Dims{1, 1, 28, 28}, Dims{1, 3, 8, 6}, Dims{1, 3, 40, 33}}) {
-      Normalization n = default_normalization(dims[1]);
+      Normalization n = Normalization::for_channels(dims[1]);
       EXPECT_EQ(decode_image(files[i], "f", dims, n).data, stb_reference(files[i], dims, n))
           << "file " << i << " to " << dims_to_string(dims);
     }
@@ -694,9 +694,9 @@ TEST(Image, PngAndBmpTensorsMatchTheOldLoaderExactly) {
 TEST(Image, FormatIsChosenByContentNotName) {
   std::vector<uint16_t> grey = pattern(4, 4, 1, 255);
   std::string png = write_temp("really_a_png.jpg", png_file({4, 4, 8, PNG_COLOR_TYPE_GRAY, grey}));
-  EXPECT_EQ(load_image(png, {1, 1, 4, 4}, half_normalization()).dims, (Dims{1, 1, 4, 4}));
+  EXPECT_EQ(load_image(png, {1, 1, 4, 4}, Normalization::half()).dims, (Dims{1, 1, 4, 4}));
   std::string bmp = write_temp("really_a_bmp.png", bmp_file({4, 4, 24, to8(pattern(4, 4, 3, 255))}));
-  EXPECT_NO_THROW(load_image(bmp, {1, 3, 4, 4}, imagenet_normalization()));
+  EXPECT_NO_THROW(load_image(bmp, {1, 3, 4, 4}, Normalization::imagenet()));
 }
 
 // ---- images: rejected ---------------------------------------------------------------------
@@ -814,10 +814,10 @@ TEST(Image, SizeLimitsAreCheckedOnTheHeader) {
   EXPECT_ERROR_HAS(decode_image_pixels(with_dims(16000, 4000), "bomb.jpg", 3), "too small for an image");
   // The model side: at most 16384 per side.
   std::string ok = png_file({2, 2, 8, PNG_COLOR_TYPE_GRAY, pattern(2, 2, 1, 255)});
-  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 1, 16385, 2}, half_normalization()), "larger than an image");
-  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 3, 16384, 16384}, half_normalization()), "larger than an image");
-  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 3, -1, 2}, half_normalization()), "{1,1|3,H,W}");
-  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 2, 2, 2}, half_normalization()), "{1,1|3,H,W}");
+  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 1, 16385, 2}, Normalization::half()), "larger than an image");
+  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 3, 16384, 16384}, Normalization::half()), "larger than an image");
+  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 3, -1, 2}, Normalization::half()), "{1,1|3,H,W}");
+  EXPECT_ERROR_HAS(decode_image(ok, "ok.png", {1, 2, 2, 2}, Normalization::half()), "{1,1|3,H,W}");
 }
 
 TEST(Image, JpegKindsWeRefuse) {
@@ -919,7 +919,7 @@ TEST(Image, CorruptBytesGiveErrorsNotCrashes) {
       std::string bad = good;
       for (int k = 0; k < 3; ++k) bad[rng() % bad.size()] = static_cast<char>(rng());
       try {
-        decode_image(bad, "flip", {1, 3, 8, 8}, imagenet_normalization());
+        decode_image(bad, "flip", {1, 3, 8, 8}, Normalization::imagenet());
       } catch (const Error&) {
         ++rejected;
       }

@@ -9,9 +9,9 @@
 
 #include "common/quantize.h"
 #include "enclave/budget_planner.h"
+#include "enclave/enclave_session.h"
 #include "enclave/kernels/kernels.h"
 #include "enclave/sealed_model.h"
-#include "enclave/session.h"
 #include "host/calibration.h"
 #include "host/file_host.h"
 #include "host/key_file.h"
@@ -50,10 +50,10 @@ struct Model {
   explicit Model(const std::string& name)
       : x(read_npy(kModels + name + ".input.npy")),
         fp32(load_onnx_model(kModels + name + ".onnx", {{"input", x.dims}})) {}
-  std::vector<float> run(const Graph& g, SessionOptions o = {}) {
+  std::vector<float> run(const Graph& g, EnclaveOptions o = {}) {
     NativePlatform native;
     InlineConstants weights(g);
-    return Session(g, native, o, &weights).run({x.view("input")})[0].data;
+    return EnclaveSession(g, native, o, &weights).run({x.view("input")})[0].data;
   }
   size_t least(const Graph& g) {
     InlineConstants weights(g);
@@ -105,7 +105,7 @@ TEST(Int8Conv, BothPathsWorkInFusedBandChains) {
   Model m("vgg16_small");
   auto chains = fusable_chains(m.fp32);
   ASSERT_FALSE(chains.empty());
-  SessionOptions fused{.fused_bands = {{chains[0].first, {chains[0].second, 4}}}};
+  EnclaveOptions fused{.fused_bands = {{chains[0].first, {chains[0].second, 4}}}};
   Graph w = m.fp32;
   quantize_weights(w, QuantizeTarget::kAll);
   EXPECT_LT(max_relative_diff(m.run(w, fused), m.run(dequantized(w))), 1e-5f) << "weight-only";
@@ -123,7 +123,7 @@ TEST(Int8Conv, FullInt8StaysCloseToFp32AndRunsInt8Kernels) {
   EXPECT_EQ(argmax(got), argmax(want));
   EXPECT_GT(max_relative_diff(got, m.run(dequantized(q))), 1e-4f) << "u8 activations are not the weight-only path";
   NativePlatform native;
-  Session s(q, native);
+  EnclaveSession s(q, native);
   int quantize_steps = 0;
   for (const StepInfo& i : s.steps()) quantize_steps += i.name.rfind("quantize ", 0) == 0;
   EXPECT_EQ(quantize_steps, 20);
@@ -144,15 +144,15 @@ TEST(Int8Conv, FullInt8GivesTheSameOutputAtEveryBudgetAndSealed) {
 
   std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/";
   write_key_file(dir + "int8_conv.key", generate_key(), /*overwrite=*/true);
-  KeyFileProvider keys(dir + "int8_conv.key");
+  KeyFile keys(dir + "int8_conv.key");
   pack_model(q, keys.key(), dir + "int8_conv.tee", {});
   FileHost host(dir + "int8_conv.tee");
   SealedModel sealed(host, keys);
   NativePlatform native;
-  EXPECT_EQ(Session(sealed.graph(), native, {}, &sealed).run({m.x.view("input")})[0].data, want);
+  EXPECT_EQ(EnclaveSession(sealed.graph(), native, {}, &sealed).run({m.x.view("input")})[0].data, want);
   size_t sealed_least = minimum_budget(sealed.graph(), dnnl::engine(dnnl::engine::kind::cpu, 0), sealed,
                                        {.load_scratch_bytes = sealed.scratch_bytes(), .staged = true});
-  Session streamed(sealed.graph(), native, {.budget_bytes = sealed_least}, &sealed);
+  EnclaveSession streamed(sealed.graph(), native, {.budget_bytes = sealed_least}, &sealed);
   EXPECT_GT(streamed.streamed_bytes(), 0u);
   EXPECT_LT(max_relative_diff(streamed.run({m.x.view("input")})[0].data, want), 1e-5f);
 }

@@ -7,10 +7,10 @@
 #include <random>
 
 #include "common/error.h"
+#include "enclave/enclave_session.h"
 #include "enclave/lowering.h"
 #include "enclave/memory_planner.h"
 #include "enclave/secure_arena.h"
-#include "enclave/session.h"
 #include "host/model_loader.h"
 #include "tee/none/native_platform.h"
 
@@ -127,13 +127,13 @@ TEST(SecureArena, RefusesBytesPastTheBudget) {
   EXPECT_EQ(arena.peak_bytes(), 512u);
 }
 
-TEST(Session, RealModelPlanHasNoOverlapsAndReusesMemory) {
+TEST(EnclaveSession, RealModelPlanHasNoOverlapsAndReusesMemory) {
   Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/tests/models/resnet50_small.onnx",
                             {{"input", {1, 3, 64, 64}}});
   size_t total = 0;
   for (const Value& v : g.values) total += byte_size(v.dtype, v.dims, v.name);
   NativePlatform platform;
-  Session s(g, platform);
+  EnclaveSession s(g, platform);
   EXPECT_LT(s.arena_bytes(), total) << "lifetime reuse should beat one buffer per value";
   EXPECT_EQ(s.peak_bytes(), s.arena_bytes());
 }
@@ -161,11 +161,11 @@ TEST(Lowering, UnmodifiedModeKeepsEveryBufferToTheEnd) {
   EXPECT_GT(freed_early, 0);
 }
 
-TEST(Session, AnAmpleBudgetKeepsEveryWeightResident) {
+TEST(EnclaveSession, AnAmpleBudgetKeepsEveryWeightResident) {
   Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/models/fmnist_vgg.onnx", {{"image", {1, 1, 28, 28}}});
   NativePlatform platform;
-  size_t need = Session(g, platform).arena_bytes();
-  Session s(g, platform, {.budget_bytes = need});
+  size_t need = EnclaveSession(g, platform).arena_bytes();
+  EnclaveSession s(g, platform, {.budget_bytes = need});
   EXPECT_EQ(s.arena_bytes(), need);
   EXPECT_EQ(s.streamed_bytes(), 0u);
 }

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "enclave/session.h"
+#include "enclave/enclave_session.h"
 #include "host/idx_dataset.h"
 #include "host/model_loader.h"
 #include "host/npy.h"
@@ -45,9 +45,9 @@ TEST_P(WholeModel, MatchesPyTorch) {
   }
   EXPECT_EQ(passes.batchnorms_into_concat, c.batchnorms_into_concat);
   NativePlatform platform;
-  Session planned(g, platform);
-  Session unmodified(g, platform, {.mode = ExecutionMode::kUnmodified});
-  for (Session* s : {&planned, &unmodified}) {
+  EnclaveSession planned(g, platform);
+  EnclaveSession unmodified(g, platform, {.mode = ExecutionMode::kUnmodified});
+  for (EnclaveSession* s : {&planned, &unmodified}) {
     auto y = s->run({x.view("input")});
     ASSERT_EQ(y.size(), 1u);
     ASSERT_EQ(y[0].dims, ref.dims);
@@ -89,7 +89,7 @@ TEST(FashionMnistModel, ClassifiesTheFirstThousandTestImages) {
   std::vector<uint8_t> labels = read_idx_labels(dir + "t10k-labels-idx1-ubyte.gz");
   Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/models/fmnist_vgg.onnx", {{"image", {1, 1, 28, 28}}});
   NativePlatform platform;
-  Session s(g, platform);
+  EnclaveSession s(g, platform);
   HostTensor x{{1, 1, 28, 28}, std::vector<float>(784)};
   int correct = 0;
   for (int i = 0; i < 1000; ++i) {

@@ -12,7 +12,7 @@
 
 #include "cli_runner.h"
 #include "common/error.h"
-#include "enclave/session.h"
+#include "enclave/enclave_session.h"
 #include "host/file_io.h"
 #include "host/onnx_import.h"
 #include "host/pruning/channel_pruner.h"
@@ -149,7 +149,7 @@ std::vector<float> run_model(const onnx::ModelProto& m, std::vector<float> x, co
   opt.input_dims["x"] = dims;
   Graph g = import_onnx(m.SerializeAsString(), "test model", opt);
   NativePlatform platform;
-  Session s(g, platform);
+  EnclaveSession s(g, platform);
   return s.run({TensorView{DType::kF32, dims, x.data(), "x"}})[0].data;
 }
 

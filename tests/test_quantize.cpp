@@ -9,8 +9,8 @@
 #include "common/error.h"
 #include "common/quantize.h"
 #include "enclave/budget_planner.h"
+#include "enclave/enclave_session.h"
 #include "enclave/sealed_model.h"
-#include "enclave/session.h"
 #include "host/file_host.h"
 #include "host/key_file.h"
 #include "host/model_loader.h"
@@ -58,8 +58,8 @@ TEST(Int8Fc, QuantizedGraphValidatesAndStaysCloseToFp32) {
   EXPECT_EQ(quantize_weights(q, QuantizeTarget::kFullyConnected).total(), 3);
   EXPECT_NO_THROW(validate_graph(q));
   NativePlatform native;
-  auto want = Session(f.fp32, native).run({f.x.view("input")})[0].data;
-  Session s(q, native);
+  auto want = EnclaveSession(f.fp32, native).run({f.x.view("input")})[0].data;
+  EnclaveSession s(q, native);
   auto got = s.run({f.x.view("input")})[0].data;
   float diff = max_relative_diff(got, want);
   EXPECT_LT(diff, 0.02f);
@@ -77,15 +77,15 @@ TEST(Int8Fc, SealedInt8StreamsAQuarterOfTheBytesAndMatchesResident) {
   quantize_weights(q, QuantizeTarget::kFullyConnected).total();
   std::string dir = std::string(TEEINFER_BINARY_DIR) + "/tests/";
   write_key_file(dir + "int8.key", generate_key(), /*overwrite=*/true);
-  KeyFileProvider keys(dir + "int8.key");
+  KeyFile keys(dir + "int8.key");
   pack_model(q, keys.key(), dir + "int8.tee", {});
   pack_model(f.fp32, keys.key(), dir + "int8_fp32.tee", {});
   NativePlatform native;
-  auto want = Session(q, native).run({f.x.view("input")})[0].data;  // plain int8 graph
+  auto want = EnclaveSession(q, native).run({f.x.view("input")})[0].data;  // plain int8 graph
 
   FileHost host(dir + "int8.tee"), fp32_host(dir + "int8_fp32.tee");
   SealedModel sealed(host, keys), sealed_fp32(fp32_host, keys);
-  Session resident(sealed.graph(), native, {}, &sealed);
+  EnclaveSession resident(sealed.graph(), native, {}, &sealed);
   EXPECT_EQ(resident.run({f.x.view("input")})[0].data, want);
   // At their minimum budgets everything that can stream does: each run decrypts the
   // int8 rows, not fp32 ones.
@@ -94,8 +94,8 @@ TEST(Int8Fc, SealedInt8StreamsAQuarterOfTheBytesAndMatchesResident) {
     return minimum_budget(m.graph(), engine, m, {.load_scratch_bytes = m.scratch_bytes(), .staged = true});
   };
   size_t budget = least(sealed);
-  Session streamed(sealed.graph(), native, {.budget_bytes = budget}, &sealed);
-  Session streamed_fp32(sealed_fp32.graph(), native, {.budget_bytes = least(sealed_fp32)}, &sealed_fp32);
+  EnclaveSession streamed(sealed.graph(), native, {.budget_bytes = budget}, &sealed);
+  EnclaveSession streamed_fp32(sealed_fp32.graph(), native, {.budget_bytes = least(sealed_fp32)}, &sealed_fp32);
   EXPECT_GT(streamed.streamed_bytes(), 0u);
   EXPECT_LE(streamed.streamed_bytes() * 3, streamed_fp32.streamed_bytes()) << "about 4x fewer bytes per run";
   for (int run = 0; run < 2; ++run) EXPECT_EQ(streamed.run({f.x.view("input")})[0].data, want);

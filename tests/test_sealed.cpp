@@ -10,8 +10,8 @@
 
 #include "common/error.h"
 #include "common/sealed_format.h"
+#include "enclave/enclave_session.h"
 #include "enclave/sealed_model.h"
-#include "enclave/session.h"
 #include "host/file_io.h"
 #include "host/key_file.h"
 #include "host/memory_host.h"
@@ -52,7 +52,7 @@ std::string pack_to_string(const Graph& g, const AesKey& key, uint64_t version, 
   // ctest runs test cases as parallel processes: the pid keeps their files apart.
   std::string path = tmp("pack_" + std::to_string(::getpid()) + "_" + std::to_string(version) + "_" +
                          std::to_string(chunk_bytes) + ".tee");
-  PackOptions o;
+  SealOptions o;
   o.model_version = version;
   o.chunk_bytes = chunk_bytes;
   pack_model(g, key, path, o);
@@ -80,7 +80,7 @@ Graph tiny_graph() {
 
 std::vector<float> run_model(const Graph& g, WeightSource* weights, const HostTensor& x, const std::string& name) {
   NativePlatform platform;
-  Session s(g, platform, {}, weights);
+  EnclaveSession s(g, platform, {}, weights);
   HostTensor in = x;
   return s.run({in.view(name)})[0].data;
 }
@@ -116,12 +116,12 @@ TEST_P(SealedMatchesPlain, BitIdenticalThroughSlicedStaging) {
     MemoryHost host(file);
     FixedKey keys(key);
     SealedModel sealed(host, keys);
-    SessionOptions o;
+    EnclaveOptions o;
     o.reorder_slice_bytes = 8192;
     NativePlatform platform;
-    size_t resident = Session(sealed.graph(), platform, o, &sealed).arena_bytes();
+    size_t resident = EnclaveSession(sealed.graph(), platform, o, &sealed).arena_bytes();
     if (stream) o.budget_bytes = resident * 3 / 4;  // forces weights to stream
-    Session s(sealed.graph(), platform, o, &sealed);
+    EnclaveSession s(sealed.graph(), platform, o, &sealed);
     if (stream) {
       EXPECT_GT(s.streamed_bytes(), 0u);
     }
@@ -176,7 +176,7 @@ TEST(Sealed, NoPlaintextWeightsOutsideTheEnclave) {
   FixedKey keys(key);
   SealedModel sealed(host, keys);
   NativePlatform platform;
-  Session s(sealed.graph(), platform, {}, &sealed);  // loads (decrypts) every weight
+  EnclaveSession s(sealed.graph(), platform, {}, &sealed);  // loads (decrypts) every weight
   ASSERT_FALSE(host.served().empty());
 
   // Every 32-byte window of the plaintext, by hash; then confirm candidates byte by byte.
@@ -338,7 +338,7 @@ TEST(Sealed, PackIsAtomic) {
   // A failing pack (bad chunk size) leaves no file under the final name.
   std::string path = tmp("atomic.tee");
   std::remove(path.c_str());
-  PackOptions o;
+  SealOptions o;
   o.chunk_bytes = 1;
   EXPECT_THROW(pack_model(tiny_graph(), test_key(11), path, o), Error);
   EXPECT_THROW(read_file(path), Error);

@@ -9,8 +9,8 @@
 
 #include "common/error.h"
 #include "common/weight_codec.h"
+#include "enclave/enclave_session.h"
 #include "enclave/sealed_model.h"
-#include "enclave/session.h"
 #include "host/cluster_weights.h"
 #include "host/file_host.h"
 #include "host/key_file.h"
@@ -79,8 +79,8 @@ TEST(WeightCodec, ClusteringLeavesAtMostNValuesWithZeroKept) {
   EXPECT_NE(std::find(c.begin(), c.end(), 0), c.end());
 }
 
-PackOptions with_codec(Codec c, bool automatic = false) {
-  PackOptions o;
+SealOptions with_codec(Codec c, bool automatic = false) {
+  SealOptions o;
   o.codec = c;
   o.auto_codec = automatic;
   return o;
@@ -98,11 +98,11 @@ struct SealedFixture {
     cluster_int8_weights(g, 16, /*conv_too=*/true);
   }
   std::vector<float> run(const std::string& tee, uint64_t* decrypted = nullptr) {
-    KeyFileProvider keys(key);
+    KeyFile keys(key);
     FileHost host(tee);
     SealedModel sealed(host, keys);
     NativePlatform native;
-    Session s(sealed.graph(), native, {}, &sealed);
+    EnclaveSession s(sealed.graph(), native, {}, &sealed);
     auto y = s.run({x.view("input")})[0].data;
     if (decrypted) *decrypted = sealed.load_stats().bytes;
     return y;
@@ -111,7 +111,7 @@ struct SealedFixture {
 
 TEST(WeightCodec, SealedCompressedModelsGiveTheSameOutputWithFewerBytes) {
   SealedFixture f;
-  KeyFileProvider keys(f.key);
+  KeyFile keys(f.key);
   pack_model(f.g, keys.key(), f.dir + "codec_none.tee", {});
   uint64_t plain_bytes = 0;
   std::vector<float> want = f.run(f.dir + "codec_none.tee", &plain_bytes);
@@ -130,7 +130,7 @@ TEST(WeightCodec, SealedCompressedModelsGiveTheSameOutputWithFewerBytes) {
 
 TEST(WeightCodec, ACorruptCompressedChunkIsRejectedBeforeDecoding) {
   SealedFixture f;
-  KeyFileProvider keys(f.key);
+  KeyFile keys(f.key);
   std::string tee = f.dir + "codec_corrupt.tee";
   pack_model(f.g, keys.key(), tee, with_codec(Codec::kZstd));
   uint64_t offset = 0;  // of the first compressed chunk

@@ -12,14 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "teeinfer/teeinfer.h"  // DType, Dims, dtype_size, dtype_name
+
 namespace teeinfer {
-
-enum class DType : uint8_t { kF32, kI64, kI32, kU8, kS8, kBool };
-
-size_t dtype_size(DType t);
-const char* dtype_name(DType t);
-
-using Dims = std::vector<int64_t>;
 
 // At most this many dims; every dim at most kMaxDim.
 constexpr size_t kMaxRank = 32;

@@ -1,4 +1,4 @@
-// How a Session spends secure memory.
+// How an EnclaveSession spends secure memory.
 //
 //   kPlanned    the engine's own plan: buffers reused as soon as they die, oneDNN's
 //               direct convolutions, weights in blocked layouts.

@@ -1,4 +1,4 @@
-// LoaderThread: runs the weight-streaming steps of every Session::run() on a second
+// LoaderThread: runs the weight-streaming steps of every EnclaveSession::run() on a second
 // thread, so decrypting the next layer's weights overlaps the current layer's compute.
 //
 // The Lowering marks each loader step with the main-thread step it may overlap

@@ -27,16 +27,6 @@ constexpr uint64_t kMaxManifestBytes = uint64_t{256} << 20;
                                         "of different models)");
 }
 
-std::string hex_string(const std::array<uint8_t, 16>& id) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : id) {
-    s += digits[b >> 4];
-    s += digits[b & 15];
-  }
-  return s;
-}
-
 }  // namespace
 
 void SealedModel::read_host(uint64_t offset, void* dst, size_t n, const char* what) {
@@ -55,8 +45,8 @@ SealedModel::SealedModel(HostInterface& host, KeyProvider& keys, const SealedLoa
                                           " is older than the minimum " + std::to_string(options.min_version) +
                                           " (rollback refused)");
   if (options.expected_model_id && header_.model_id != *options.expected_model_id)
-    throw Error(ErrorCode::kBadInput, "sealed model: model id " + hex_string(header_.model_id) +
-                                          " is not the expected " + hex_string(*options.expected_model_id) +
+    throw Error(ErrorCode::kBadInput, "sealed model: model id " + to_hex(header_.model_id) + " is not the expected " +
+                                          to_hex(*options.expected_model_id) +
                                           " (another model sealed with the same key?)");
   unwrap_data_key(keys, header_bytes);
   read_manifest(header_bytes);

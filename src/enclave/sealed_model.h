@@ -2,12 +2,12 @@
 //
 // Construction reads the header, the wrapped data key and the manifest through
 // HostInterface, authenticates them, and checks the manifest's graph and tensor table.
-// Weights stay sealed until the Session asks for them: as its WeightSource, this class
+// Weights stay sealed until the EnclaveSession asks for them: as its WeightSource, this class
 // reads one chunk at a time into arena scratch and decrypts it into the arena.
 //
-//   FileHost host("model.tee");  KeyFileProvider keys("k.bin");
+//   FileHost host("model.tee");  KeyFile keys("k.bin");
 //   SealedModel model(host, keys, {/*min_version=*/3, expected_model_id});
-//   Session s(model.graph(), platform, {}, &model);
+//   EnclaveSession s(model.graph(), platform, {}, &model);
 #pragma once
 
 #include <array>

@@ -1,4 +1,4 @@
-// SecureArena: all trusted working memory of one Session, carved from one region that
+// SecureArena: all trusted working memory of one EnclaveSession, carved from one region that
 // the TEE platform hands over, under a hard byte budget.
 //
 // The arena never calls malloc. Buffers are reserved at planned offsets (see

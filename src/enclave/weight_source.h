@@ -1,13 +1,13 @@
 // WeightSource: where the enclave gets the plaintext bytes of a graph's constants.
 //
-// The Session asks for each resident constant once, at load, into arena memory; a
+// The EnclaveSession asks for each resident constant once, at load, into arena memory; a
 // streamed constant (the budget planner's choice) is read again at every run, whole or
 // in row ranges, just before the step that consumes it. InlineConstants
 // serves plain graphs (ONNX run directly: the bytes are already in the Graph); the sealed
 // loader (sealed_model.h) decrypts chunks read through HostInterface.
 //
 //   InlineConstants w(graph);
-//   Session s(graph, platform, {}, &w);
+//   EnclaveSession s(graph, platform, {}, &w);
 #pragma once
 
 #include <cstddef>

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "common/error.h"
-#include "enclave/session.h"
+#include "enclave/enclave_session.h"
 #include "host/image.h"
 #include "host/npy.h"
 #include "tee/none/native_platform.h"
@@ -43,7 +43,7 @@ std::vector<HostTensor> batches_from_images(const std::string& dir, const Dims& 
   std::sort(files.begin(), files.end());
   Dims one = input_dims;
   one[0] = 1;
-  Normalization norm = default_normalization(input_dims[1]);
+  Normalization norm = Normalization::for_channels(input_dims[1]);
   size_t per_batch = static_cast<size_t>(input_dims[0]);
   size_t usable = std::min(files.size(), static_cast<size_t>(std::max(limit, 0))) / per_batch * per_batch;
   std::vector<HostTensor> out;
@@ -89,7 +89,7 @@ std::map<ValueId, ValueRange> measure_input_ranges(const Graph& g, const std::ve
       probe.outputs.push_back(v);
   const std::vector<ValueId>& observed = probe.outputs;
   NativePlatform platform;
-  Session session(probe, platform);
+  EnclaveSession session(probe, platform);
   std::map<ValueId, ValueRange> ranges;
   auto observe = [&](ValueId v, const std::vector<float>& data) {
     if (!wanted.count(v) || data.empty()) return;

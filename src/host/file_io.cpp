@@ -278,4 +278,12 @@ bool same_file(const std::string& a, const std::string& b) {
   return !ea && !eb && ca == cb;
 }
 
+void refuse_output_onto_inputs(const std::string& output, const std::string& option,
+                               const std::vector<std::pair<std::string, std::string>>& inputs) {
+  for (const auto& [path, what] : inputs)
+    if (!path.empty() && same_file(output, path))
+      throw Error(ErrorCode::kBadArgument,
+                  option + " '" + output + "' is " + what + " '" + path + "'; refusing to overwrite it");
+}
+
 }  // namespace teeinfer

@@ -72,4 +72,9 @@ void write_file_atomic(const std::string& path, std::string_view bytes, FileAcce
 // hard links and symlinks count), or when they resolve to the same canonical path.
 bool same_file(const std::string& a, const std::string& b);
 
+// Refuses (Error kBadArgument) to write `output` onto any of `inputs` (path, what it is):
+// the same file by device and inode, or the same canonical path. `option` names the output.
+void refuse_output_onto_inputs(const std::string& output, const std::string& option,
+                               const std::vector<std::pair<std::string, std::string>>& inputs);
+
 }  // namespace teeinfer

@@ -13,12 +13,11 @@
 #include <string_view>
 #include <vector>
 
+#include "teeinfer/teeinfer.h"
+
 namespace teeinfer {
 
-struct IdxImages {
-  int64_t count = 0, rows = 0, cols = 0;
-  std::vector<uint8_t> pixels;  // count * rows * cols
-};
+// IdxImages is the public API's (teeinfer/teeinfer.h).
 
 // The most data bytes an IDX file may hold (uncompressed): 512 MiB.
 constexpr uint64_t kMaxIdxDataBytes = uint64_t{512} << 20;

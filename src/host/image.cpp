@@ -31,14 +31,14 @@
 
 namespace teeinfer {
 
-Normalization imagenet_normalization() {
+Normalization Normalization::imagenet() {
   return {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
 }
-Normalization half_normalization() {
+Normalization Normalization::half() {
   return {{0.5f}, {0.5f}};
 }
-Normalization default_normalization(int64_t channels) {
-  return channels == 3 ? imagenet_normalization() : half_normalization();
+Normalization Normalization::for_channels(int64_t channels) {
+  return channels == 3 ? imagenet() : half();
 }
 
 namespace {

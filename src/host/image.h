@@ -5,7 +5,7 @@
 // resized (bilinear) to H×W, scaled to [0,1], then normalised per channel:
 // (x - mean[c]) / std[c].
 //
-//   HostTensor x = load_image("cat.png", {1, 3, 224, 224}, imagenet_normalization());
+//   HostTensor x = load_image("cat.png", {1, 3, 224, 224}, Normalization::imagenet());
 #pragma once
 
 #include <cstdint>
@@ -24,14 +24,8 @@ constexpr uint64_t kMaxImageFileBytes = uint64_t{512} << 20;
 // The largest model input an image is resized to (H x W): 16 Mpixels, 192 MiB as RGB float32.
 constexpr int64_t kMaxModelImagePixels = int64_t{1} << 24;
 
-struct Normalization {
-  std::vector<float> mean, std;  // one value, or one per channel
-};
-
-Normalization imagenet_normalization();  // mean {0.485,0.456,0.406}, std {0.229,0.224,0.225}
-Normalization half_normalization();      // mean 0.5, std 0.5 (maps [0,1] to [-1,1])
-// The usual choice for a model input of `channels` channels: ImageNet for 3, half for 1.
-Normalization default_normalization(int64_t channels);
+// Normalization (mean, std per channel) is the public API's (teeinfer/teeinfer.h):
+// Normalization::imagenet(), ::half(), ::for_channels(C).
 
 // Decoded 8-bit pixels, interleaved, 1 (grey) or 3 (RGB) channels per pixel.
 struct ImagePixels {

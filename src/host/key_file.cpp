@@ -80,11 +80,17 @@ AesKey read_key_file(const std::string& path, KeyFileWarning warn) {
   return k;
 }
 
-KeyFileProvider::~KeyFileProvider() {
+KeyFile::KeyFile(const std::string& path) : key_(read_key_file(path)) {}
+
+KeyFile::~KeyFile() {
   wipe(key_.data(), key_.size());
 }
 
-bool KeyFileProvider::key_encryption_key(const std::array<uint8_t, 16>& kek_id, AesKey& out) noexcept {
+KeyId KeyFile::id() const {
+  return kek_id_of(key_);
+}
+
+bool KeyFile::key_encryption_key(const KeyId& kek_id, Key& out) noexcept {
   try {
     if (kek_id_of(key_) != kek_id) return false;
   } catch (...) {
@@ -92,6 +98,14 @@ bool KeyFileProvider::key_encryption_key(const std::array<uint8_t, 16>& kek_id, 
   }
   out = key_;
   return true;
+}
+
+KeyId KeyFile::generate(const std::string& path, bool overwrite) {
+  Key key = generate_key();
+  write_key_file(path, key, overwrite);
+  KeyId id = kek_id_of(key);
+  wipe(key.data(), key.size());
+  return id;
 }
 
 }  // namespace teeinfer

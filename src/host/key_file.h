@@ -1,7 +1,7 @@
 // Key-encryption keys in files (development key management).
 //
 //   write_key_file("k.bin", generate_key(), false);  // 32 random bytes, mode 0600
-//   KeyFileProvider keys("k.bin");                // a KeyProvider for SealedModel
+//   KeyFile keys("k.bin");                           // a KeyProvider (teeinfer/teeinfer.h)
 #pragma once
 
 #include <string>
@@ -19,16 +19,5 @@ enum class KeyFileWarning { kOnStderr, kSilent };
 // The file must hold exactly 32 bytes, not all zero. Throws Error(kIo / kBadArgument).
 // A key file readable by group or others gets a one-line warning on stderr.
 AesKey read_key_file(const std::string& path, KeyFileWarning warn = KeyFileWarning::kOnStderr);
-
-class KeyFileProvider : public KeyProvider {
- public:
-  explicit KeyFileProvider(const std::string& path) : key_(read_key_file(path)) {}
-  ~KeyFileProvider() override;
-  bool key_encryption_key(const std::array<uint8_t, 16>& kek_id, AesKey& out) noexcept override;
-  const AesKey& key() const { return key_; }
-
- private:
-  AesKey key_;
-};
 
 }  // namespace teeinfer

@@ -116,7 +116,7 @@ EncodedTensor choose_codec(const SealedTensor& t, const uint8_t* plain, double d
   return best;
 }
 
-PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const PackOptions& options) {
+PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const SealOptions& options) {
   validate_graph(g);
   if (options.chunk_bytes < 64 || options.chunk_bytes > kMaxChunkBytes)
     throw Error(ErrorCode::kBadArgument, "--chunk-size must be from 64 bytes to 1 GiB");

@@ -4,7 +4,7 @@
 // untrusted deployment host. Writes through AtomicFileWriter (host/file_io.h): an
 // interrupted pack leaves neither a partial model under the final name nor a temporary file.
 //
-//   PackOptions o;  o.model_version = 3;
+//   SealOptions o;  o.model_version = 3;
 //   PackStats s = pack_model(graph, read_key_file("k.bin"), "model.tee", o);
 #pragma once
 
@@ -22,7 +22,7 @@ namespace teeinfer {
 
 // Weight compression: one codec for every tensor, or `auto_codec` to pick per tensor the
 // codec (or none) whose decrypt + decode is fastest on this machine (choose_codec).
-struct PackOptions {
+struct SealOptions {
   uint64_t model_version = 1;
   // Written into the header, in the clear but authenticated; a run can pin it
   // (SealedLoadOptions::expected_model_id). Empty: a random id for this pack.
@@ -51,7 +51,7 @@ struct EncodedTensor {
 EncodedTensor encode_tensor(const SealedTensor& t, const uint8_t* plain, Codec codec);
 EncodedTensor choose_codec(const SealedTensor& t, const uint8_t* plain, double decrypt_rate);
 
-PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const PackOptions& options);
+PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const SealOptions& options);
 
 // The manifest pack_model seals for `g`: its structure (no weight bytes) and the tensor
 // table with chunks of whole rows, at most `chunk_bytes` each.

@@ -13,19 +13,22 @@ double now_ms() {
   return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
 
-double Timing::median_ms() const {
-  if (samples_ms.empty()) return 0;
-  std::vector<double> s = samples_ms;
+double median(std::vector<double> s) {
+  if (s.empty()) return 0;
   std::sort(s.begin(), s.end());
   size_t n = s.size();
   return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+double Timing::median_ms() const {
+  return median(samples_ms);
 }
 
 double Timing::min_ms() const {
   return samples_ms.empty() ? 0 : *std::min_element(samples_ms.begin(), samples_ms.end());
 }
 
-Timing time_runs(Session& s, const std::vector<TensorView>& inputs, int warmup, int repeat) {
+Timing time_runs(EnclaveSession& s, const std::vector<TensorView>& inputs, int warmup, int repeat) {
   for (int i = 0; i < warmup; ++i) s.run(inputs);
   Timing t;
   for (int i = 0; i < repeat; ++i) {
@@ -61,7 +64,7 @@ class StepClock : public StepObserver {
 };
 }  // namespace
 
-std::vector<double> profile_steps(Session& s, const std::vector<TensorView>& inputs, int repeat) {
+std::vector<double> profile_steps(EnclaveSession& s, const std::vector<TensorView>& inputs, int repeat) {
   StepClock clock(s.steps().size());
   s.run(inputs);
   for (int i = 0; i < repeat; ++i) {

@@ -4,7 +4,7 @@
 #include <utility>
 #include <vector>
 
-#include "enclave/session.h"
+#include "enclave/enclave_session.h"
 
 namespace teeinfer {
 
@@ -15,17 +15,19 @@ struct Timing {
 };
 
 // `warmup` untimed runs, then `repeat` timed ones.
-Timing time_runs(Session& s, const std::vector<TensorView>& inputs, int warmup, int repeat);
+Timing time_runs(EnclaveSession& s, const std::vector<TensorView>& inputs, int warmup, int repeat);
 
 // Indices and values of the k largest entries, largest first.
 std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k);
 
 // Mean time per step over `repeat` runs (after one warm-up run), in step order.
-std::vector<double> profile_steps(Session& s, const std::vector<TensorView>& inputs, int repeat);
+std::vector<double> profile_steps(EnclaveSession& s, const std::vector<TensorView>& inputs, int repeat);
 
 // Sets the kernel library's thread count (OpenMP); 0 keeps the default.
 void set_threads(int threads);
 
 double now_ms();
+// The median of `samples` (0 for none).
+double median(std::vector<double> samples);
 
 }  // namespace teeinfer

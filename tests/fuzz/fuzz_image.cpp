@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   for (int64_t channels : {3, 1}) {
     try {
-      HostTensor t = decode_image(bytes, "fuzz", {1, channels, 8, 8}, default_normalization(channels));
+      HostTensor t = decode_image(bytes, "fuzz", {1, channels, 8, 8}, Normalization::for_channels(channels));
       if (t.data.size() != static_cast<size_t>(channels * 64)) __builtin_trap();
     } catch (const Error&) {
     }

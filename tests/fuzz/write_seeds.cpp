@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   try {
     std::string dir = argv[2];
     Graph g = load_onnx_model(argv[1], {{"x", {1, 2, 4, 4}}});
-    PackOptions o;
+    SealOptions o;
     o.chunk_bytes = 64;
     pack_model(g, fuzz::fuzz_key(), dir + "/tiny.tee.tmp", o);
     std::string file = read_file(dir + "/tiny.tee.tmp");

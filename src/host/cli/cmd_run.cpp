@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "common/units.h"
-#include "enclave/session.h"
+#include "enclave/enclave_session.h"
 #include "host/cli/commands.h"
 #include "host/cli/model_source.h"
 #include "host/cli/option_checks.h"
@@ -41,7 +41,7 @@ std::pair<std::string, Dims> declared_input(const ModelOptions& o, const OnnxMod
 }
 
 Normalization normalization(const ModelOptions& o, int64_t channels) {
-  Normalization n = default_normalization(channels);
+  Normalization n = Normalization::for_channels(channels);
   if (!o.mean.empty()) n.mean = o.mean;
   if (!o.std.empty()) n.std = o.std;
   for (float s : n.std)
@@ -105,7 +105,7 @@ std::vector<std::string> read_class_names(const std::string& path) {
   return names;
 }
 
-void print_steps(Session& session, const std::vector<TensorView>& inputs, const RunOptions& r) {
+void print_steps(EnclaveSession& session, const std::vector<TensorView>& inputs, const RunOptions& r) {
   std::vector<double> ms = r.profile ? profile_steps(session, inputs, r.repeat) : std::vector<double>{};
   auto steps = session.steps();
   double total = 0;
@@ -133,7 +133,7 @@ std::unique_ptr<TeePlatform> make_platform(const ModelOptions& o) {
 
 // Enclave exits so far: sealed-chunk reads through HostInterface and spilled blocks moved
 // to or from host memory (each an OCALL in SGX).
-uint64_t host_calls(const ModelSource& model, const Session& session) {
+uint64_t host_calls(const ModelSource& model, const EnclaveSession& session) {
   return (model.sealed_model() ? model.sealed_model()->load_stats().host_calls : 0) + session.spill_blocks_moved();
 }
 
@@ -144,7 +144,7 @@ struct FaultFreeTiming {
 
 // The compute time of the same plan without faults: the same session, timed while the
 // emulated EPC may hold every page of its region (one untimed run brings them all in).
-FaultFreeTiming time_fault_free(Session& session, const std::vector<TensorView>& inputs, EpcRegion& region,
+FaultFreeTiming time_fault_free(EnclaveSession& session, const std::vector<TensorView>& inputs, EpcRegion& region,
                                 int repeat) {
   const size_t limit = region.resident_limit_bytes();
   region.set_resident_limit(region.size());
@@ -192,8 +192,8 @@ json epc_report(const EpcStats& s, int runs, double wall_median_ms, const FaultF
 
 // The planned mode fits the emulated EPC unless told otherwise; the unmodified baseline
 // takes what it takes (that is the point of it).
-SessionOptions session_options(const ModelOptions& o) {
-  SessionOptions s;
+EnclaveOptions session_options(const ModelOptions& o) {
+  EnclaveOptions s;
   s.mode = o.mode == "unmodified" ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
   s.prefetch_weights = o.prefetch;
   if (!o.budget.empty())
@@ -208,7 +208,7 @@ SessionOptions session_options(const ModelOptions& o) {
 namespace {
 
 // Runs each input of a stack in turn and writes the outputs stacked the same way.
-int run_stack(Session& session, const HostTensor& x, const std::string& name, const Dims& want,
+int run_stack(EnclaveSession& session, const HostTensor& x, const std::string& name, const Dims& want,
               const std::string& output, bool as_json) {
   const int64_t count = x.dims[0] / want[0];
   const size_t each = x.data.size() / static_cast<size_t>(count);
@@ -252,7 +252,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
   std::string name;
   ModelSource model = open_with_input(o, r.input, x, name);
   std::unique_ptr<TeePlatform> platform = make_platform(o);
-  Session session(model.graph(), *platform, session_options(o), model.weights());
+  EnclaveSession session(model.graph(), *platform, session_options(o), model.weights());
   if (const Dims& want = model.graph().value(model.graph().inputs[0]).dims; is_sample_stack(x.dims, want))
     return run_stack(session, x, name, want, r.output, o.json);
   std::vector<TensorView> inputs{x.view(name)};
@@ -367,7 +367,7 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
                                           std::to_string(images.cols) + " grey images " + dims_to_string(dims));
   Normalization norm = normalization(o, 1);
   std::unique_ptr<TeePlatform> platform = make_platform(o);
-  Session session(g, *platform, session_options(o), model->weights());
+  EnclaveSession session(g, *platform, session_options(o), model->weights());
   int64_t n = e.limit > 0 ? std::min(e.limit, images.count) : images.count;
   HostTensor x{dims, std::vector<float>(static_cast<size_t>(images.rows * images.cols))};
   std::vector<TensorView> inputs{x.view(name)};

@@ -13,6 +13,7 @@
 #include "host/cli/option_checks.h"
 #include "host/cluster_weights.h"
 #include "host/file_host.h"
+#include "host/file_io.h"
 #include "host/key_file.h"
 #include "host/model_loader.h"
 #include "host/packer.h"
@@ -71,13 +72,13 @@ int pack(const PackOptions& p) {
   refuse_output_onto_inputs(
       p.output, "-o", {{p.onnx, "the model to pack"}, {p.key, "the key file"}, {p.calibrate, "the calibration data"}});
   // Options first: a bad value should not cost an import.
-  teeinfer::PackOptions o;
+  teeinfer::SealOptions o;
   o.model_version = p.model_version;
   if (!p.model_id.empty()) o.model_id = parse_model_id(p.model_id, "--model-id");
   o.chunk_bytes = parse_bytes(p.chunk_size, "--chunk-size");
   o.auto_codec = p.compress == "auto";
   if (!o.auto_codec) o.codec = parse_codec(p.compress, "--compress");
-  const KeyFileProvider key(p.key);  // checked before the work; wiped on every path
+  const KeyFile key(p.key);  // checked before the work; wiped on every path
   OnnxModel model = OnnxModel::open(p.onnx);
   auto specs = model.declared_inputs();
   std::map<std::string, Dims> dims;
@@ -143,7 +144,7 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
          {"chunks", h.chunk_count},
          {"key_id", hex(h.kek_id.data(), 16)}};
   if (!key.empty()) {
-    KeyFileProvider keys(key);
+    KeyFile keys(key);
     SealedModel sealed(host, keys);
     const Graph& g = sealed.graph();
     std::map<std::string, int> ops;

@@ -43,7 +43,7 @@ ModelSource ModelSource::sealed(const std::string& path, const std::string& key,
   if (key.empty()) throw Error(ErrorCode::kBadArgument, "'" + path + "' is a sealed model: give its key with --key");
   ModelSource m;
   m.host_ = std::make_unique<FileHost>(path);
-  m.keys_ = std::make_unique<KeyFileProvider>(key);
+  m.keys_ = std::make_unique<KeyFile>(key);
   m.sealed_ = std::make_unique<SealedModel>(*m.host_, *m.keys_, pinning);
   m.description = "sealed, version " + std::to_string(m.sealed_->header().model_version) + ", " +
                   std::to_string(m.sealed_->header().chunk_count) + " chunks";

@@ -1,6 +1,6 @@
 // Opening a model for the CLI: an ONNX file (imported on the host) or a sealed .tee
 // (opened by the enclave's loader through a FileHost). Either way: a graph for the
-// Session and the WeightSource that feeds it.
+// EnclaveSession and the WeightSource that feeds it.
 #pragma once
 
 #include <memory>
@@ -37,7 +37,7 @@ class ModelSource {
  private:
   std::unique_ptr<Graph> graph_;
   std::unique_ptr<FileHost> host_;
-  std::unique_ptr<KeyFileProvider> keys_;
+  std::unique_ptr<KeyFile> keys_;
   std::unique_ptr<SealedModel> sealed_;
 };
 

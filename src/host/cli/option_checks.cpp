@@ -50,31 +50,7 @@ uint64_t parse_nonzero_bytes(const std::string& text, const std::string& option)
 }
 
 std::array<uint8_t, 16> parse_model_id(const std::string& text, const std::string& option) {
-  std::array<uint8_t, 16> id{};
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  bool ok = text.size() == 2 * id.size();
-  for (size_t i = 0; ok && i < id.size(); ++i) {
-    int hi = nibble(text[2 * i]), lo = nibble(text[2 * i + 1]);
-    ok = hi >= 0 && lo >= 0;
-    id[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
-  if (!ok)
-    throw Error(ErrorCode::kBadArgument,
-                option + ": '" + text + "' is not a model id (32 hex digits, as `teeinfer inspect` shows)");
-  return id;
-}
-
-void refuse_output_onto_inputs(const std::string& output, const std::string& option,
-                               const std::vector<std::pair<std::string, std::string>>& inputs) {
-  for (const auto& [path, what] : inputs)
-    if (!path.empty() && same_file(output, path))
-      throw Error(ErrorCode::kBadArgument,
-                  option + " '" + output + "' is " + what + " '" + path + "'; refusing to overwrite it");
+  return id_from_hex(text, option);
 }
 
 }  // namespace teeinfer::cli

@@ -32,9 +32,4 @@ uint64_t parse_nonzero_bytes(const std::string& text, const std::string& option)
 // Error(kBadArgument) naming `option`.
 std::array<uint8_t, 16> parse_model_id(const std::string& text, const std::string& option);
 
-// Refuses (Error kBadArgument) to write `output` onto any of `inputs` (path, what it is):
-// the same file by device and inode, or the same canonical path.
-void refuse_output_onto_inputs(const std::string& output, const std::string& option,
-                               const std::vector<std::pair<std::string, std::string>>& inputs);
-
 }  // namespace teeinfer::cli

@@ -334,6 +334,11 @@ void EpcRegion::reset_stats() {
   state_->stats.peak_resident_bytes = state_->resident * kPage;
 }
 
+void EpcRegion::restore_stats(const EpcStats& s) {
+  SpinGuard guard(state_->lock);
+  state_->stats = s;
+}
+
 uint8_t* EpcRegion::sealed_page_for_test(size_t page_index) {
   return state_->sealed.at(page_index) ? state_->backing + page_index * kSealedPage : nullptr;
 }

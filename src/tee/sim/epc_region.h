@@ -62,6 +62,8 @@ class EpcRegion : public SecureRegion {
   size_t size() const override;
   EpcStats stats() const;
   void reset_stats();
+  // Puts back counters taken earlier with stats() (a measurement that must not count).
+  void restore_stats(const EpcStats& s);
   size_t resident_limit_bytes() const;
   const char* mechanism() const;  // "userfaultfd" or "mprotect"
 

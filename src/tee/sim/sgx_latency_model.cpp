@@ -27,6 +27,7 @@ SgxLatency model_sgx_latency(const SgxCostParams& p) {
   l.fault_ms = p.faults_per_run * static_cast<double>(p.fault_cycles) * ms_per_cycle;
   l.transition_ms = p.host_calls_per_run * static_cast<double>(p.transition_cycles) * ms_per_cycle;
   l.modelled_ms = l.compute_ms + l.fault_ms + l.transition_ms;
+  l.cycles_per_second = p.cycles_per_second;
   return l;
 }
 

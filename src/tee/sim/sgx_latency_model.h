@@ -20,6 +20,8 @@
 
 #include <cstdint>
 
+#include "teeinfer/teeinfer.h"  // SgxLatency: compute, fault, transition and modelled ms, the clock
+
 namespace teeinfer {
 
 struct SgxCostParams {
@@ -29,13 +31,6 @@ struct SgxCostParams {
   uint64_t fault_cycles = 40000;      // one EPC fault: EWB of a victim + ELDU + AEX/ERESUME
   uint64_t transition_cycles = 8000;  // one OCALL: EEXIT + EENTER and the marshalling
   double cycles_per_second = 0;       // the clock the cycle costs are converted with
-};
-
-struct SgxLatency {
-  double compute_ms = 0;
-  double fault_ms = 0;       // faults_per_run x fault_cycles, in ms
-  double transition_ms = 0;  // host_calls_per_run x transition_cycles, in ms
-  double modelled_ms = 0;    // the sum of the three
 };
 
 // Throws Error(kBadArgument) on a negative time or count, or a clock that is not positive.

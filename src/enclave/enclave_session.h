@@ -1,11 +1,11 @@
-// Session: one model prepared for inference inside the enclave.
+// EnclaveSession: one model prepared for inference inside the enclave.
 //
 // Construction is the Prepare phase: lower the graph to kernels, plan every buffer's
 // arena offset, take one secure region from the platform, and load (reorder) all
 // weights into the arena. run() is the Invoke phase: it allocates nothing in the arena.
 //
 //   NativePlatform platform;
-//   Session s(graph, platform, {.budget_bytes = 64 << 20});
+//   EnclaveSession s(graph, platform, {.budget_bytes = 64 << 20});
 //   std::vector<OutputTensor> y = s.run({TensorView{DType::kF32, dims, data, "image"}});
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/graph.h"
+#include "enclave/budget_planner.h"
 #include "enclave/execution_mode.h"
 #include "enclave/secure_arena.h"
 #include "enclave/tee_platform.h"
@@ -22,7 +23,7 @@
 
 namespace teeinfer {
 
-struct SessionOptions {
+struct EnclaveOptions {
   // Secure memory the plan must fit; weights are streamed when needed (budget_planner.h).
   size_t budget_bytes = 0;  // 0: no limit, every weight resident
   ExecutionMode mode = ExecutionMode::kPlanned;
@@ -65,15 +66,19 @@ class StepObserver {
   virtual void after_step(size_t step) = 0;
 };
 
-class Session {
+// The budget planner's options for a graph, its weight source and session options: what an
+// EnclaveSession plans with (and what its minimum budget must be computed with).
+BudgetOptions budget_options(const Graph& graph, const WeightSource& weights, const EnclaveOptions& options);
+
+class EnclaveSession {
  public:
   // `weights` supplies the constants' bytes at load, and at every run for streamed ones
-  // (default: the Graph's own); it must outlive the Session.
-  Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options = {},
-          WeightSource* weights = nullptr);
-  ~Session();
-  Session(const Session&) = delete;
-  Session& operator=(const Session&) = delete;
+  // (default: the Graph's own); it must outlive the EnclaveSession.
+  EnclaveSession(const Graph& graph, TeePlatform& platform, const EnclaveOptions& options = {},
+                 WeightSource* weights = nullptr);
+  ~EnclaveSession();
+  EnclaveSession(const EnclaveSession&) = delete;
+  EnclaveSession& operator=(const EnclaveSession&) = delete;
 
   // Inputs in graph-input order, float32, dims exactly as the graph's. Throws kBadInput.
   // With an observer, each step completes before the next starts and is reported.
@@ -86,10 +91,13 @@ class Session {
   size_t spilled_bytes() const;         // activation bytes sealed out to host memory per run
   uint64_t spill_blocks_moved() const;  // spilled blocks sealed out + unsealed back, all runs so far
   int streamed_constants() const;
-  size_t min_budget_bytes() const;  // smallest feasible budget (0 unless streaming was needed)
   std::vector<StepInfo> steps() const;
   std::string memory_plan_ascii() const;
   const std::vector<std::pair<std::string, Dims>>& input_specs() const;
+  // The plan it runs: the budget planner's result and the lowering (steps, buffers).
+  const BudgetPlan& budget_plan() const;
+  const Lowering& lowering() const;
+  const dnnl::engine& engine() const;
 
  private:
   struct Impl;

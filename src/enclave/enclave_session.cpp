@@ -1,4 +1,4 @@
-#include "enclave/session.h"
+#include "enclave/enclave_session.h"
 
 #include <algorithm>
 #include <cstring>
@@ -12,7 +12,7 @@
 
 namespace teeinfer {
 
-struct Session::Impl {
+struct EnclaveSession::Impl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::unique_ptr<Lowering> lowering;
@@ -40,7 +40,7 @@ struct Session::Impl {
   void run_steps(StepObserver* observer);
 };
 
-void Session::Impl::execute(size_t s, dnnl::stream& on) {
+void EnclaveSession::Impl::execute(size_t s, dnnl::stream& on) {
   const Step& step = lowering->steps()[s];
   if (const auto& read = step.stream) {
     on.wait();
@@ -63,7 +63,7 @@ void Session::Impl::execute(size_t s, dnnl::stream& on) {
   }
 }
 
-void Session::Impl::start_loader() {
+void EnclaveSession::Impl::start_loader() {
   std::vector<int> steps, starts;
   const auto& all = lowering->steps();
   for (size_t s = 0; s < all.size(); ++s)
@@ -78,7 +78,7 @@ void Session::Impl::start_loader() {
   });
 }
 
-void Session::Impl::run_steps(StepObserver* observer) {
+void EnclaveSession::Impl::run_steps(StepObserver* observer) {
   const auto& steps = lowering->steps();
   if (spill) spill->begin_run();
   if (loader) loader->begin_run();
@@ -103,7 +103,7 @@ void Session::Impl::run_steps(StepObserver* observer) {
   if (loader) loader->end_run();
 }
 
-void Session::Impl::load_constants(WeightSource& weights) {
+void EnclaveSession::Impl::load_constants(WeightSource& weights) {
   int staging = lowering->staging_buffer(), scratch = lowering->load_scratch_buffer();
   if (scratch >= 0) weights.set_scratch(buffer_ptrs[static_cast<size_t>(scratch)]);
   for (const ConstantLoad& c : lowering->loads()) {
@@ -131,7 +131,7 @@ void Session::Impl::load_constants(WeightSource& weights) {
     if (b >= 0) std::memset(buffer_ptrs[static_cast<size_t>(b)], 0, lowering->planner().bytes(b));
 }
 
-void Session::Impl::bind_steps() {
+void EnclaveSession::Impl::bind_steps() {
   for (const Step& s : lowering->steps()) {
     std::unordered_map<int, dnnl::memory> args;
     for (const auto& [arg, slot] : s.args) args.emplace(arg, mem(slot));
@@ -142,24 +142,8 @@ void Session::Impl::bind_steps() {
   }
 }
 
-Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions& options, WeightSource* weights)
-    : impl_(std::make_unique<Impl>()) {
-  // With an external source (a sealed model) the graph's constants carry no bytes.
-  validate_graph(graph, /*constant_bytes_present=*/weights == nullptr);
-  if (!weights) {
-    impl_->inline_constants = std::make_unique<InlineConstants>(graph);
-    weights = impl_->inline_constants.get();
-  }
-  impl_->weights = weights;
-  for (ValueId v : graph.inputs) {
-    if (graph.value(v).dtype != DType::kF32)
-      throw Error(ErrorCode::kUnsupported, "input '" + graph.value(v).name + "' is " +
-                                               dtype_name(graph.value(v).dtype) + "; inputs must be float32");
-    impl_->input_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
-  }
-  for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
-  bool staged = weights->needs_staging();
-  BudgetOptions bo{options.budget_bytes, weights->scratch_bytes(), staged, {}};
+BudgetOptions budget_options(const Graph& graph, const WeightSource& weights, const EnclaveOptions& options) {
+  BudgetOptions bo{options.budget_bytes, weights.scratch_bytes(), weights.needs_staging(), {}};
   bo.lowering.mode = options.mode;
   bo.lowering.prefetch = options.prefetch_weights;
   bo.lowering.conv_band_rows = options.conv_band_rows;
@@ -175,6 +159,27 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
       bo.lowering.spilled[static_cast<size_t>(it - graph.values.begin())] = true;
     }
   }
+  return bo;
+}
+
+EnclaveSession::EnclaveSession(const Graph& graph, TeePlatform& platform, const EnclaveOptions& options,
+                               WeightSource* weights)
+    : impl_(std::make_unique<Impl>()) {
+  // With an external source (a sealed model) the graph's constants carry no bytes.
+  validate_graph(graph, /*constant_bytes_present=*/weights == nullptr);
+  if (!weights) {
+    impl_->inline_constants = std::make_unique<InlineConstants>(graph);
+    weights = impl_->inline_constants.get();
+  }
+  impl_->weights = weights;
+  for (ValueId v : graph.inputs) {
+    if (graph.value(v).dtype != DType::kF32)
+      throw Error(ErrorCode::kUnsupported, "input '" + graph.value(v).name + "' is " +
+                                               dtype_name(graph.value(v).dtype) + "; inputs must be float32");
+    impl_->input_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
+  }
+  for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
+  BudgetOptions bo = budget_options(graph, *weights, options);
   impl_->plan = plan_for_budget(graph, impl_->engine, *weights, bo);
   impl_->lowering = std::move(impl_->plan.lowering);
   MemoryPlanner& planner = impl_->lowering->planner();
@@ -193,9 +198,9 @@ Session::Session(const Graph& graph, TeePlatform& platform, const SessionOptions
   impl_->start_loader();
 }
 
-Session::~Session() = default;
+EnclaveSession::~EnclaveSession() = default;
 
-std::vector<OutputTensor> Session::run(const std::vector<TensorView>& inputs, StepObserver* observer) {
+std::vector<OutputTensor> EnclaveSession::run(const std::vector<TensorView>& inputs, StepObserver* observer) {
   Impl& m = *impl_;
   if (inputs.size() != m.input_specs.size())
     throw Error(ErrorCode::kBadInput, "the model takes " + std::to_string(m.input_specs.size()) + " input(s), got " +
@@ -220,39 +225,45 @@ std::vector<OutputTensor> Session::run(const std::vector<TensorView>& inputs, St
   return out;
 }
 
-size_t Session::arena_bytes() const {
+size_t EnclaveSession::arena_bytes() const {
   return impl_->lowering->planner().arena_size();
 }
-size_t Session::peak_bytes() const {
+size_t EnclaveSession::peak_bytes() const {
   return impl_->arena->peak_bytes();
 }
-size_t Session::weight_bytes() const {
+size_t EnclaveSession::weight_bytes() const {
   return impl_->weight_bytes;
 }
-size_t Session::streamed_bytes() const {
+size_t EnclaveSession::streamed_bytes() const {
   return impl_->plan.streamed_bytes;
 }
-uint64_t Session::spill_blocks_moved() const {
+uint64_t EnclaveSession::spill_blocks_moved() const {
   return impl_->spill ? impl_->spill->blocks_moved() : 0;
 }
 
-size_t Session::spilled_bytes() const {
+size_t EnclaveSession::spilled_bytes() const {
   return impl_->plan.spilled_bytes;
 }
-int Session::streamed_constants() const {
+int EnclaveSession::streamed_constants() const {
   return impl_->plan.streamed_constants;
 }
-size_t Session::min_budget_bytes() const {
-  return impl_->plan.min_budget_bytes;
+const BudgetPlan& EnclaveSession::budget_plan() const {
+  return impl_->plan;
 }
-std::string Session::memory_plan_ascii() const {
+const Lowering& EnclaveSession::lowering() const {
+  return *impl_->lowering;
+}
+const dnnl::engine& EnclaveSession::engine() const {
+  return impl_->engine;
+}
+std::string EnclaveSession::memory_plan_ascii() const {
   return impl_->lowering->planner().to_ascii();
 }
-const std::vector<std::pair<std::string, Dims>>& Session::input_specs() const {
+const std::vector<std::pair<std::string, Dims>>& EnclaveSession::input_specs() const {
   return impl_->input_specs;
 }
 
-std::vector<StepInfo> Session::steps() const {
+std::vector<StepInfo> EnclaveSession::steps() const {
   std::vector<StepInfo> out;
   for (const Step& s : impl_->lowering->steps()) out.push_back({s.name, s.impl});
   return out;

@@ -1,0 +1,382 @@
+// teeinfer: deep neural network inference inside trusted execution environments whose
+// secure memory is small (SGX enclaves, TrustZone, confidential runtimes).
+//
+// A Model is an ONNX file, or a sealed `.tee` model whose weights stay encrypted outside
+// the trusted core and are decrypted only inside it, with a key a KeyProvider supplies. A
+// Session plans the model into a secure-memory budget (weights streamed and decrypted
+// just before use, convolutions in bands of rows, activations spilled sealed) and runs
+// it: its arena never exceeds the budget. With Platform::kSim the arena lives in an
+// emulated SGX EPC that pages (encrypted) like the real one, and the counters say so.
+//
+//   #include <teeinfer/teeinfer.h>
+//
+//   teeinfer::KeyFile key("k.bin");                                 // teeinfer keygen -o k.bin
+//   teeinfer::Model model = teeinfer::Model::open("model.tee", &key);  // teeinfer pack ...
+//   teeinfer::Session session(model, {.budget_bytes = 1 << 20, .platform = teeinfer::Platform::kSim});
+//   std::vector<float> pixels(28 * 28, 0.5f);
+//   std::vector<teeinfer::Tensor> y = session.run({teeinfer::Tensor::f32("image", {1, 1, 28, 28}, pixels)});
+//   std::printf("%s: %lld values; arena %zu bytes, minimum %zu\n", y[0].name.c_str(),
+//               (long long)y[0].elements(), session.plan().arena_bytes, session.plan().min_budget_bytes);
+//
+// Errors: every call reports failure by throwing teeinfer::Error, whose code says what
+// kind of failure and whose one-line message names the file, tensor, node or option at
+// fault. Threads: a Model and the Sessions made from it are used by one thread at a time.
+// This header uses only the C++ standard library; link with teeinfer::teeinfer (CMake:
+// find_package(teeinfer)) or `pkg-config --libs teeinfer`.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace teeinfer {
+
+// ---- Errors -----------------------------------------------------------------------------
+
+enum class ErrorCode {
+  kBadArgument,     // an option or API argument is wrong
+  kIo,              // a file could not be read or written
+  kBadModel,        // a model file is corrupt, truncated or inconsistent
+  kUnsupported,     // a valid model uses something teeinfer does not implement
+  kBadInput,        // an input tensor/image has the wrong shape, type or content
+  kBudgetExceeded,  // the plan does not fit in the secure-memory budget (or a memory limit)
+  kKernel,          // the kernel library refused a primitive
+  kTampered,        // data kept in untrusted memory failed authentication at run time
+};
+
+// "bad argument", "I/O error", ...
+const char* error_code_name(ErrorCode code);
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+// ---- Tensors ----------------------------------------------------------------------------
+
+enum class DType : uint8_t { kF32, kI64, kI32, kU8, kS8, kBool };
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);  // "float32", "int64", ...
+
+using Dims = std::vector<int64_t>;
+
+// A model input or output: its name, element type and dims (-1 where a dim is dynamic).
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kF32;
+  Dims dims;
+};
+
+// A named tensor that owns its bytes (row-major).
+struct Tensor {
+  std::string name;
+  DType dtype = DType::kF32;
+  Dims dims;
+  std::vector<uint8_t> bytes;
+
+  // A float32 tensor; throws kBadInput if `values` does not hold exactly the dims' count.
+  static Tensor f32(std::string name, Dims dims, const std::vector<float>& values);
+  int64_t elements() const;
+  // The values of a float32 tensor (throws kBadInput for another dtype).
+  std::vector<float> to_floats() const;
+  const float* f32_data() const;
+};
+
+// ---- Keys -------------------------------------------------------------------------------
+
+using Key = std::array<uint8_t, 32>;    // an AES-256 key-encryption key (KEK)
+using KeyId = std::array<uint8_t, 16>;  // the first 16 bytes of SHA-256(KEK)
+using ModelId = std::array<uint8_t, 16>;
+
+// Supplies the key-encryption key a sealed model was sealed for. A key file for
+// development (KeyFile); attested key release in production, where the key never exists
+// outside the trusted core.
+class KeyProvider {
+ public:
+  virtual ~KeyProvider() = default;
+  // The KEK whose id is `kek_id`; false if this provider does not hold it. Must not throw.
+  virtual bool key_encryption_key(const KeyId& kek_id, Key& out) noexcept = 0;
+};
+
+// A 32-byte key file (mode 0600; a warning on stderr if group or others can read it; an
+// all-zero key is refused). The key is wiped when the object is destroyed.
+class KeyFile : public KeyProvider {
+ public:
+  explicit KeyFile(const std::string& path);
+  ~KeyFile() override;
+  KeyFile(const KeyFile&) = delete;
+  KeyFile& operator=(const KeyFile&) = delete;
+  bool key_encryption_key(const KeyId& kek_id, Key& out) noexcept override;
+  KeyId id() const;
+  const Key& key() const { return key_; }
+
+  // Writes a fresh random key to `path` (mode 0600). Refuses an existing file unless
+  // `overwrite`, and then replaces only an old key file. Returns its id.
+  static KeyId generate(const std::string& path, bool overwrite = false);
+
+ private:
+  Key key_{};
+};
+
+std::string to_hex(const std::array<uint8_t, 16>& id);
+// 32 hex digits; throws kBadArgument naming `what`.
+std::array<uint8_t, 16> id_from_hex(const std::string& hex, const std::string& what);
+
+// ---- Models -----------------------------------------------------------------------------
+
+struct OpenOptions {
+  // ONNX: dims for inputs whose declared dims are dynamic, by name (default: a dynamic
+  // batch dim becomes 1; other dynamic dims must be given). Sealed models have theirs.
+  std::map<std::string, Dims> input_dims;
+  // Sealed: refuse models older than this version, or with another id (checked on the
+  // header, before the key is asked for).
+  uint64_t min_version = 0;
+  std::optional<ModelId> model_id;
+  // ONNX: the most bytes any tensor or folded constant may take (0: the default limit,
+  // a multiple of the file size).
+  size_t max_memory_bytes = 0;
+};
+
+// What a sealed model's plaintext header says (readable without the key).
+struct SealedInfo {
+  uint32_t format_version = 0;
+  ModelId model_id{};
+  uint64_t model_version = 0;
+  KeyId kek_id{};
+  uint64_t file_bytes = 0, manifest_bytes = 0;
+  uint32_t chunks = 0;
+};
+
+// True if the file starts like a sealed model (else it is treated as ONNX).
+bool is_sealed_model(const std::string& path);
+// The header of a sealed model, checked for consistency with the file (no key needed).
+SealedInfo read_sealed_info(const std::string& path);
+
+class Model {
+ public:
+  // An ONNX file or a sealed .tee (told apart by content). `keys` is needed for a sealed
+  // model and must outlive the Model.
+  static Model open(const std::string& path, KeyProvider* keys = nullptr, const OpenOptions& options = {});
+  // An ONNX model from memory; `name` names it in errors.
+  static Model from_onnx(std::string_view bytes, const std::string& name, const OpenOptions& options = {});
+
+  bool sealed() const;
+  const std::vector<TensorInfo>& inputs() const;
+  const std::vector<TensorInfo>& outputs() const;
+  // "ONNX, 3 BatchNorm folded, ..." or "sealed, version 2, 19 chunks".
+  const std::string& description() const;
+  // Sealed models only (throws kBadArgument otherwise).
+  const SealedInfo& sealed_info() const;
+  // Node count and the bytes of all weights.
+  size_t node_count() const;
+  uint64_t weight_bytes() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  friend class Session;
+  explicit Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<Impl> impl_;
+};
+
+// ---- Planning and running ---------------------------------------------------------------
+
+enum class Platform { kNone, kSim };        // plain memory, or an emulated SGX EPC
+enum class Mode { kPlanned, kUnmodified };  // teeinfer's planner, or a naive baseline
+
+struct SessionOptions {
+  // Secure memory the plan must fit (0: no limit; with kSim and kPlanned: the EPC size).
+  size_t budget_bytes = 0;
+  Platform platform = Platform::kNone;
+  size_t epc_bytes = size_t{128} << 20;  // kSim: how much of the arena may be resident
+  Mode mode = Mode::kPlanned;
+  int threads = 1;
+  // Decrypt streamed weights on a second thread a step ahead (slower on 2 vCPUs).
+  bool prefetch = false;
+};
+
+// How the planner laid a model out.
+struct PlanReport {
+  struct Step {
+    std::string name, impl;  // kernel and its implementation
+    size_t live_bytes = 0;   // arena bytes alive during the step
+  };
+  struct Layer {
+    std::string node, op, strategy;  // "whole", "bands of 8 rows", "weights streamed ...", ...
+    size_t weights_resident_bytes = 0, weights_streamed_bytes = 0;
+  };
+  size_t budget_bytes = 0;
+  size_t arena_bytes = 0;
+  size_t min_budget_bytes = 0;  // the smallest budget any plan of this model fits
+  size_t load_live_bytes = 0;   // alive while weights load
+  size_t resident_weight_bytes = 0, streamed_bytes = 0, spilled_bytes = 0;
+  int streamed_constants = 0;
+  std::vector<Step> steps;
+  std::vector<Layer> layers;
+};
+
+// The plan a Session with these options would run, without allocating its arena.
+PlanReport plan(const Model& model, const SessionOptions& options = {});
+
+// Cumulative counters of a session since it was made (or since reset_counters()).
+struct Counters {
+  uint64_t runs = 0;
+  // Sealed models: bytes decrypted, chunks, time copying ciphertext in, decrypting,
+  // decoding, and reads through the host (OCALLs in SGX).
+  uint64_t bytes_decrypted = 0, chunks = 0, copy_in_ns = 0, decrypt_ns = 0, decode_ns = 0, host_reads = 0;
+  // Spilled activation blocks sealed out plus unsealed back (host calls in the SGX model).
+  uint64_t spill_blocks_moved = 0;
+  // Platform::kSim: the emulated EPC's pager.
+  uint64_t faults = 0, first_touches = 0, evictions = 0, reloads = 0;
+  uint64_t epc_bytes_encrypted = 0, epc_bytes_decrypted = 0, peak_resident_bytes = 0, pager_ns = 0;
+};
+
+// Called after each step of Session::run (for per-kernel timing).
+using StepCallback = std::function<void(size_t step)>;
+
+class Session {
+ public:
+  Session(const Model& model, const SessionOptions& options = {});
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+
+  // Inputs by name, float32, dims exactly as inputs() (after instantiation) says.
+  // Outputs in the model's output order. Throws kBadInput for a wrong input, kTampered if
+  // sealed data in host memory was altered.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, const StepCallback& after_step = {});
+
+  // The inputs and outputs with concrete dims, as planned.
+  std::vector<TensorInfo> inputs() const;
+  std::vector<TensorInfo> outputs() const;
+  // The plan it runs (the minimum budget is computed on first call).
+  const PlanReport& plan() const;
+  Counters counters() const;
+  void reset_counters();
+
+  // Platform::kSim only: one run's compute time with no page faults, in ms (the same
+  // session timed `repeat` times, median, while its whole region may be resident; the
+  // EPC limit is restored afterwards), and the faults seen while timing (0 unless the
+  // host could not hold the region).
+  struct FaultFree {
+    double median_ms = 0;
+    uint64_t faults = 0;
+  };
+  FaultFree time_fault_free(const std::vector<Tensor>& inputs, int repeat);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The modelled SGX latency of one run: the fault-free compute time plus faults and enclave
+// exits at SGX's cycle costs, converted at this machine's time-stamp counter rate.
+struct SgxCosts {
+  uint64_t fault_cycles = 40000;      // one EPC fault: EWB + ELDU + AEX/ERESUME
+  uint64_t transition_cycles = 8000;  // one OCALL
+};
+struct SgxLatency {
+  double compute_ms = 0, fault_ms = 0, transition_ms = 0, modelled_ms = 0;
+  double cycles_per_second = 0;
+};
+SgxLatency model_sgx_latency(double compute_ms, double faults_per_run, double host_calls_per_run,
+                             const SgxCosts& costs = {});
+
+// ---- Packing, pruning -------------------------------------------------------------------
+
+enum class Quantize { kNone, kFullyConnected, kAll };
+// Weight chunks compressed before encryption; kAuto: per tensor, a codec only where it is
+// measured to pay here.
+enum class Compression { kNone, kZstd, kLz4, kPalette4, kAuto };
+
+struct PackOptions {
+  std::map<std::string, Dims> input_dims;  // as OpenOptions::input_dims
+  uint64_t model_version = 1;
+  std::optional<ModelId> model_id;             // default: random
+  uint64_t chunk_bytes = uint64_t{256} << 10;  // largest weight chunk (whole rows)
+  Quantize quantize = Quantize::kNone;
+  // Calibration inputs for full int8 (an .npy of samples, or a directory of images).
+  std::string calibration;
+  int calibration_samples = 64;
+  Compression compression = Compression::kNone;
+  int cluster = 0;           // snap int8 weights to this many shared values (0: off)
+  bool cluster_all = false;  // also conv weights (default: fully-connected only)
+  size_t max_memory_bytes = 0;
+  std::function<void(uint64_t done, uint64_t total)> progress;  // weight bytes sealed
+};
+
+struct PackResult {
+  uint64_t file_bytes = 0, weight_bytes = 0, stored_weight_bytes = 0;
+  uint32_t tensors = 0, chunks = 0, compressed_tensors = 0;
+  uint32_t quantized_fc = 0, quantized_conv = 0, full_int8 = 0;  // layers
+  ModelId model_id{};
+  std::string description;  // of the optimised model
+};
+
+// Seals an ONNX model with `key` into `output` (written atomically; never onto an input
+// or the key file).
+PackResult pack(const std::string& onnx_path, const std::string& output, const KeyFile& key,
+                const PackOptions& options = {});
+
+// Everything in a sealed model, for its key holder: every chunk is authenticated (throws
+// kBadModel at the first that is not).
+struct SealedContents {
+  SealedInfo info;
+  std::vector<TensorInfo> inputs, outputs;
+  std::map<std::string, int> op_counts;  // IR op name -> nodes
+  struct Weight {
+    std::string name;
+    DType dtype = DType::kF32;
+    Dims dims;
+    uint64_t bytes = 0, stored_bytes = 0;  // plain, and as stored (compressed)
+    std::string codec;
+    uint32_t chunks = 0;
+  };
+  std::vector<Weight> weights;
+};
+SealedContents inspect_sealed(const std::string& path, KeyProvider& keys);
+
+// ---- Input files and sizes ----------------------------------------------------------------
+
+// Image normalisation: (pixel / 255 - mean[c]) / std[c], one value or one per channel.
+struct Normalization {
+  std::vector<float> mean, std;
+  static Normalization imagenet();                      // mean {0.485, 0.456, 0.406}, std {0.229, 0.224, 0.225}
+  static Normalization half();                          // mean 0.5, std 0.5
+  static Normalization for_channels(int64_t channels);  // ImageNet for 3, half for 1
+};
+// A PNG, JPEG or BMP file (told apart by content) as a float32 tensor `name` of `dims`
+// {1, C, H, W} (C = 1 or 3): decoded, converted, resized (bilinear), normalised.
+Tensor load_image(const std::string& path, const std::string& name, const Dims& dims, const Normalization& norm);
+// A .npy file as float32 (any numeric dtype is converted); `name` names the tensor.
+Tensor read_npy(const std::string& path, const std::string& name);
+// A float32 tensor as .npy (written atomically).
+void write_npy(const std::string& path, const Tensor& t);
+
+// IDX files (MNIST format, plain or gzip) of uint8 images and labels.
+struct IdxImages {
+  int64_t count = 0, rows = 0, cols = 0;
+  std::vector<uint8_t> pixels;  // count * rows * cols
+};
+IdxImages read_idx_images(const std::string& path);
+std::vector<uint8_t> read_idx_labels(const std::string& path);
+
+// "4096", "256KiB", "16MiB", "9.5MiB", "1GiB"; throws kBadArgument naming `what`.
+uint64_t parse_size(const std::string& text, const std::string& what);
+std::string format_size(uint64_t bytes);  // "1.50 MiB"
+
+}  // namespace teeinfer

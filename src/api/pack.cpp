@@ -1,0 +1,102 @@
+// teeinfer::pack (include/teeinfer/teeinfer.h): an ONNX model optimised, optionally
+// quantized to int8 (calibrated), clustered and compressed, then sealed with a key.
+#include "common/error.h"
+#include "common/weight_codec.h"
+#include "host/calibration.h"
+#include "host/cluster_weights.h"
+#include "host/file_io.h"
+#include "host/model_loader.h"
+#include "host/packer.h"
+#include "host/quantize_weights.h"
+#include "teeinfer/teeinfer.h"
+
+namespace teeinfer {
+namespace {
+
+void check_options(const PackOptions& o) {
+  if (!o.calibration.empty() && o.quantize == Quantize::kNone)
+    throw Error(ErrorCode::kBadArgument, "calibration data needs int8 weights (quantize fc or all)");
+  if (o.cluster != 0 && (o.cluster < 2 || o.cluster > 255))
+    throw Error(ErrorCode::kBadArgument, "cluster: " + std::to_string(o.cluster) + " is not in 2..255");
+  if (o.cluster != 0 && o.quantize == Quantize::kNone)
+    throw Error(ErrorCode::kBadArgument, "clustering snaps int8 weights: it needs quantize fc or all");
+  if (o.calibration_samples < 1)
+    throw Error(ErrorCode::kBadArgument, "calibration samples: " + std::to_string(o.calibration_samples));
+}
+
+SealOptions seal_options(const PackOptions& o) {
+  SealOptions s;
+  s.model_version = o.model_version;
+  s.model_id = o.model_id;
+  s.chunk_bytes = o.chunk_bytes;
+  s.auto_codec = o.compression == Compression::kAuto;
+  switch (o.compression) {
+    case Compression::kNone:
+    case Compression::kAuto:
+      s.codec = Codec::kNone;
+      break;
+    case Compression::kZstd:
+      s.codec = Codec::kZstd;
+      break;
+    case Compression::kLz4:
+      s.codec = Codec::kLz4;
+      break;
+    case Compression::kPalette4:
+      s.codec = Codec::kPalette4;
+      break;
+  }
+  s.progress = o.progress;
+  return s;
+}
+
+}  // namespace
+
+PackResult pack(const std::string& onnx_path, const std::string& output, const KeyFile& key, const PackOptions& o) {
+  check_options(o);
+  refuse_output_onto_inputs(output, "output",
+                            {{onnx_path, "the model to pack"}, {o.calibration, "the calibration data"}});
+  SealOptions seal = seal_options(o);
+  OnnxModel model = OnnxModel::open(onnx_path);
+  std::map<std::string, Dims> dims;
+  for (const auto& [name, declared] : model.declared_inputs()) {
+    auto given = o.input_dims.find(name);
+    dims[name] = given != o.input_dims.end() ? given->second : resolve_input_dims(name, declared);
+  }
+  PassStats passes;
+  Graph g = load_onnx_model(model, dims, &passes, o.max_memory_bytes);
+  std::map<ValueId, ValueRange> ranges;  // measured on the float32 model, before quantizing
+  if (!o.calibration.empty()) {
+    if (g.inputs.size() != 1) throw Error(ErrorCode::kBadArgument, "calibration: the model must have one input");
+    ranges =
+        measure_input_ranges(g, load_calibration_set(o.calibration, g.value(g.inputs[0]).dims, o.calibration_samples));
+  }
+  PackResult r;
+  if (o.quantize != Quantize::kNone) {
+    QuantizeCounts q =
+        quantize_weights(g, o.quantize == Quantize::kAll ? QuantizeTarget::kAll : QuantizeTarget::kFullyConnected);
+    if (q.total() == 0)
+      throw Error(
+          ErrorCode::kBadArgument,
+          "'" + onnx_path + "' has no " +
+              (o.quantize == Quantize::kFullyConnected ? "fully-connected layer" : "Conv or fully-connected layer") +
+              " with constant float32 weights to quantize");
+    r.quantized_fc = static_cast<uint32_t>(q.fully_connected);
+    r.quantized_conv = static_cast<uint32_t>(q.conv);
+  }
+  r.full_int8 = ranges.empty() ? 0 : static_cast<uint32_t>(set_input_scales(g, ranges));
+  if (o.cluster > 0) cluster_int8_weights(g, o.cluster, o.cluster_all);
+  PackStats s = pack_model(g, key.key(), output, seal);
+  r.file_bytes = s.file_bytes;
+  r.weight_bytes = s.weight_bytes;
+  r.stored_weight_bytes = s.stored_weight_bytes;
+  r.tensors = s.tensors;
+  r.chunks = s.chunks;
+  r.compressed_tensors = s.compressed_tensors;
+  r.model_id = s.model_id;
+  r.description = "ONNX, " + std::to_string(passes.batchnorms_folded) + " BatchNorm folded, " +
+                  std::to_string(passes.activations_fused) + " activations and " +
+                  std::to_string(passes.residual_adds_fused) + " residual adds fused";
+  return r;
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,239 @@
+// teeinfer::Session and teeinfer::plan (include/teeinfer/teeinfer.h): a model on a TEE
+// platform, planned into a budget and run by the trusted core's EnclaveSession.
+#include <algorithm>
+#include <cstring>
+
+#include "api/model_impl.h"
+#include "api/plan_report.h"
+#include "common/error.h"
+#include "enclave/budget_planner.h"
+#include "enclave/enclave_session.h"
+#include "host/runner.h"
+#include "tee/none/native_platform.h"
+#include "tee/sim/epc_region.h"
+#include "tee/sim/sgx_latency_model.h"
+
+namespace teeinfer {
+namespace {
+
+EnclaveOptions enclave_options(const SessionOptions& o) {
+  if (o.threads < 1 || o.threads > 1024)
+    throw Error(ErrorCode::kBadArgument, "threads: " + std::to_string(o.threads) + " is not in 1..1024");
+  EnclaveOptions e;
+  e.mode = o.mode == Mode::kUnmodified ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
+  e.prefetch_weights = o.prefetch;
+  // The planned mode fits the emulated EPC unless told otherwise; the unmodified baseline
+  // takes what it takes (that is the point of it).
+  e.budget_bytes = o.budget_bytes;
+  if (!e.budget_bytes && o.platform == Platform::kSim && o.mode == Mode::kPlanned) e.budget_bytes = o.epc_bytes;
+  return e;
+}
+
+std::unique_ptr<TeePlatform> make_platform(const SessionOptions& o) {
+  if (o.platform == Platform::kNone) return std::make_unique<NativePlatform>();
+  if (o.epc_bytes < EpcRegion::kMinResidentBytes)
+    throw Error(ErrorCode::kBadArgument, "the emulated EPC needs at least " +
+                                             format_size(EpcRegion::kMinResidentBytes) + ", got " +
+                                             std::to_string(o.epc_bytes) + " bytes");
+  return std::make_unique<SimPlatform>(o.epc_bytes);
+}
+
+// The weight source a model's sessions read: the graph's own bytes (ONNX), or a sealed
+// model opened again for this session.
+struct Weights {
+  OpenedSealedModel sealed;
+  std::unique_ptr<InlineConstants> inline_constants;
+  const Graph* graph = nullptr;
+  WeightSource* source = nullptr;
+};
+
+Weights weights_for(const Model::Impl& m) {
+  Weights w;
+  if (m.sealed.model) {
+    w.sealed = open_sealed(m.path, *m.keys, m.options);
+    w.graph = &w.sealed.model->graph();
+    w.source = w.sealed.model.get();
+  } else {
+    w.graph = m.graph.get();
+    w.inline_constants = std::make_unique<InlineConstants>(*m.graph);
+    w.source = w.inline_constants.get();
+  }
+  return w;
+}
+
+}  // namespace
+
+struct Session::Impl {
+  std::shared_ptr<const Model::Impl> model;
+  SessionOptions options;
+  EnclaveOptions enclave;
+  Weights weights;
+  std::unique_ptr<TeePlatform> platform;
+  std::unique_ptr<EnclaveSession> session;
+  mutable std::optional<PlanReport> report;
+  uint64_t runs = 0;
+  SealedLoadStats sealed_base;  // at the last reset_counters()
+  uint64_t spill_base = 0;
+
+  EpcRegion* epc() const {
+    auto* sim = dynamic_cast<SimPlatform*>(platform.get());
+    return sim ? sim->last_region() : nullptr;
+  }
+};
+
+Session::Session(const Model& model, const SessionOptions& options) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.model = model.impl_;
+  m.options = options;
+  m.enclave = enclave_options(options);
+  set_threads(options.threads);
+  m.weights = weights_for(*m.model);
+  m.platform = make_platform(options);
+  m.session = std::make_unique<EnclaveSession>(*m.weights.graph, *m.platform, m.enclave, m.weights.source);
+  reset_counters();
+}
+
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const StepCallback& after_step) {
+  Impl& m = *impl_;
+  const Graph& g = *m.weights.graph;
+  std::vector<TensorView> views;
+  for (ValueId id : g.inputs) {
+    const Value& want = g.value(id);
+    auto given = std::find_if(inputs.begin(), inputs.end(), [&](const Tensor& t) { return t.name == want.name; });
+    if (given == inputs.end())
+      throw Error(ErrorCode::kBadInput,
+                  "input '" + want.name + "' is missing (" + std::to_string(inputs.size()) + " tensors given)");
+    if (given->dtype != DType::kF32 || given->dims != want.dims)
+      throw Error(ErrorCode::kBadInput, "input '" + want.name + "' must be float32 " + dims_to_string(want.dims) +
+                                            ", got " + dtype_name(given->dtype) + " " + dims_to_string(given->dims));
+    views.push_back(TensorView{DType::kF32, want.dims, const_cast<float*>(given->f32_data()), want.name});
+  }
+  for (const Tensor& t : inputs)
+    if (std::none_of(g.inputs.begin(), g.inputs.end(), [&](ValueId id) { return g.value(id).name == t.name; }))
+      throw Error(ErrorCode::kBadInput, "the model has no input named '" + t.name + "'");
+  struct Callback : StepObserver {
+    const StepCallback* fn;
+    void after_step(size_t step) override { (*fn)(step); }
+  } callback;
+  callback.fn = &after_step;
+  std::vector<OutputTensor> outputs = m.session->run(views, after_step ? &callback : nullptr);
+  ++m.runs;
+  std::vector<Tensor> out;
+  for (OutputTensor& y : outputs) out.push_back(Tensor::f32(std::move(y.name), std::move(y.dims), y.data));
+  return out;
+}
+
+std::vector<TensorInfo> Session::inputs() const {
+  const Graph& g = *impl_->weights.graph;
+  std::vector<TensorInfo> out;
+  for (ValueId v : g.inputs) out.push_back({g.value(v).name, g.value(v).dtype, g.value(v).dims});
+  return out;
+}
+
+std::vector<TensorInfo> Session::outputs() const {
+  const Graph& g = *impl_->weights.graph;
+  std::vector<TensorInfo> out;
+  for (ValueId v : g.outputs) out.push_back({g.value(v).name, g.value(v).dtype, g.value(v).dims});
+  return out;
+}
+
+const PlanReport& Session::plan() const {
+  Impl& m = *impl_;
+  if (!m.report) {
+    // The same options the session planned with: the same minimum `teeinfer plan` reports.
+    BudgetOptions bo = budget_options(*m.weights.graph, *m.weights.source, m.enclave);
+    size_t least = minimum_budget(*m.weights.graph, m.session->engine(), *m.weights.source, bo);
+    m.report =
+        plan_report(*m.weights.graph, m.session->lowering(), m.session->budget_plan(), m.enclave.budget_bytes, least);
+  }
+  return *m.report;
+}
+
+Counters Session::counters() const {
+  const Impl& m = *impl_;
+  Counters c;
+  c.runs = m.runs;
+  if (const SealedModel* s = m.weights.sealed.model.get()) {
+    const SealedLoadStats& now = s->load_stats();
+    c.bytes_decrypted = now.bytes - m.sealed_base.bytes;
+    c.chunks = now.chunks - m.sealed_base.chunks;
+    c.copy_in_ns = now.copy_in_ns - m.sealed_base.copy_in_ns;
+    c.decrypt_ns = now.decrypt_ns - m.sealed_base.decrypt_ns;
+    c.decode_ns = now.decode_ns - m.sealed_base.decode_ns;
+    c.host_reads = now.host_calls - m.sealed_base.host_calls;
+  }
+  c.spill_blocks_moved = m.session->spill_blocks_moved() - m.spill_base;
+  if (const EpcRegion* epc = m.epc()) {
+    EpcStats s = epc->stats();
+    c.faults = s.faults;
+    c.first_touches = s.first_touches;
+    c.evictions = s.evictions;
+    c.reloads = s.reloads;
+    c.epc_bytes_encrypted = s.bytes_encrypted;
+    c.epc_bytes_decrypted = s.bytes_decrypted;
+    c.peak_resident_bytes = s.peak_resident_bytes;
+    c.pager_ns = s.pager_ns;
+  }
+  return c;
+}
+
+void Session::reset_counters() {
+  Impl& m = *impl_;
+  m.runs = 0;
+  if (const SealedModel* s = m.weights.sealed.model.get()) m.sealed_base = s->load_stats();
+  m.spill_base = m.session->spill_blocks_moved();
+  if (EpcRegion* epc = m.epc()) epc->reset_stats();
+}
+
+Session::FaultFree Session::time_fault_free(const std::vector<Tensor>& inputs, int repeat) {
+  Impl& m = *impl_;
+  EpcRegion* epc = m.epc();
+  if (!epc) throw Error(ErrorCode::kBadArgument, "fault-free timing needs the emulated EPC (Platform::kSim)");
+  if (repeat < 1) throw Error(ErrorCode::kBadArgument, "repeat must be at least 1");
+  // The same session, timed while the emulated EPC may hold every page of its region (one
+  // untimed run brings them all in); the caller's counters are left as they were.
+  const EpcStats before = epc->stats();
+  const uint64_t runs = m.runs;
+  const size_t limit = epc->resident_limit_bytes();
+  epc->set_resident_limit(epc->size());
+  run(inputs);
+  epc->reset_stats();
+  std::vector<double> ms;
+  for (int i = 0; i < repeat; ++i) {
+    double t0 = now_ms();
+    run(inputs);
+    ms.push_back(now_ms() - t0);
+  }
+  FaultFree f{median(ms), epc->stats().faults};
+  epc->set_resident_limit(limit);
+  epc->restore_stats(before);
+  m.runs = runs;
+  return f;
+}
+
+PlanReport plan(const Model& model, const SessionOptions& options) {
+  const Model::Impl& m = model.impl();
+  EnclaveOptions e = enclave_options(options);
+  Weights w = weights_for(m);
+  BudgetOptions bo = budget_options(*w.graph, *w.source, e);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  size_t least = minimum_budget(*w.graph, engine, *w.source, bo);
+  BudgetPlan p = plan_for_budget(*w.graph, engine, *w.source, bo);
+  return plan_report(*w.graph, *p.lowering, p, e.budget_bytes, least);
+}
+
+SgxLatency model_sgx_latency(double compute_ms, double faults_per_run, double host_calls_per_run,
+                             const SgxCosts& costs) {
+  return model_sgx_latency(SgxCostParams{.compute_ms = compute_ms,
+                                         .faults_per_run = faults_per_run,
+                                         .host_calls_per_run = host_calls_per_run,
+                                         .fault_cycles = costs.fault_cycles,
+                                         .transition_cycles = costs.transition_cycles,
+                                         .cycles_per_second = measured_tsc_hz()});
+}
+
+}  // namespace teeinfer
