@@ -1,6 +1,8 @@
 // The trusted core (src/enclave) and the shared code (src/common) do no I/O of their
 // own: no file, socket, process or environment access. Everything from outside comes
-// through HostInterface. This test reads the sources and fails on any such use.
+// through HostInterface. And the command line (src/host/cli) is built on the public API
+// only: of the project's headers it includes teeinfer/teeinfer.h and its own. This test
+// reads the sources and fails on any violation.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -47,6 +49,14 @@ TEST(EnclaveIsolation, TrustedCoreDoesNotIncludeHostCode) {
   }
 }
 
+// Any project header but the public one and the CLI's own.
+const std::regex kInternalInclude(R"(#include\s*"(?!teeinfer/teeinfer\.h"|host/cli/))");
+
+TEST(EnclaveIsolation, TheCommandLineUsesOnlyThePublicApi) {
+  auto v = violations(std::string(TEEINFER_SOURCE_DIR) + "/src/host/cli", kInternalInclude);
+  EXPECT_TRUE(v.empty()) << "the CLI reaches past include/teeinfer/teeinfer.h:\n" << ::testing::PrintToString(v);
+}
+
 TEST(EnclaveIsolation, TheCheckCatchesViolations) {
   // The patterns themselves must match what they are meant to forbid.
   EXPECT_TRUE(std::regex_search("#include <fstream>", kIo));
@@ -56,6 +66,11 @@ TEST(EnclaveIsolation, TheCheckCatchesViolations) {
   EXPECT_TRUE(std::regex_search("#include \"host/npy.h\"", kHostInclude));
   EXPECT_FALSE(std::regex_search("#include <dnnl.hpp>", kIo));
   EXPECT_FALSE(std::regex_search("reopen_count(x);", kIo));
+  EXPECT_TRUE(std::regex_search("#include \"enclave/enclave_session.h\"", kInternalInclude));
+  EXPECT_TRUE(std::regex_search("#include \"common/units.h\"", kInternalInclude));
+  EXPECT_FALSE(std::regex_search("#include \"teeinfer/teeinfer.h\"", kInternalInclude));
+  EXPECT_FALSE(std::regex_search("#include \"host/cli/commands.h\"", kInternalInclude));
+  EXPECT_FALSE(std::regex_search("#include <CLI/CLI.hpp>", kInternalInclude));
 }
 
 }  // namespace

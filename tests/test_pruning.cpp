@@ -258,7 +258,7 @@ TEST_P(PythonCrossCheck, SameChannelsAsTheRecipe) {
   std::string stem = kPruning + GetParam();
   auto expected = nlohmann::json::parse(read_file(stem + "_selection.json"));
   onnx::ModelProto m = read_onnx_proto(stem + "_sparse.onnx");
-  PruneOptions o{expected["group"] == "block" ? Grouping::kBlock : Grouping::kLayer,
+  ChannelSelection o{expected["group"] == "block" ? Grouping::kBlock : Grouping::kLayer,
                  expected["quantile"].get<double>()};
   PruneReport r = select_channels(m, o);
   std::set<std::string> seen;

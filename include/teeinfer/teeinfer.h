@@ -35,9 +35,13 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace teeinfer {
+
+// "0.2.0": the library's version.
+const char* version();
 
 // ---- Errors -----------------------------------------------------------------------------
 
@@ -71,6 +75,8 @@ size_t dtype_size(DType t);
 const char* dtype_name(DType t);  // "float32", "int64", ...
 
 using Dims = std::vector<int64_t>;
+
+std::string to_string(const Dims& dims);  // "{1,3,224,224}"
 
 // A model input or output: its name, element type and dims (-1 where a dim is dynamic).
 struct TensorInfo {
@@ -137,15 +143,12 @@ std::array<uint8_t, 16> id_from_hex(const std::string& hex, const std::string& w
 // ---- Models -----------------------------------------------------------------------------
 
 struct OpenOptions {
-  // ONNX: dims for inputs whose declared dims are dynamic, by name (default: a dynamic
-  // batch dim becomes 1; other dynamic dims must be given). Sealed models have theirs.
-  std::map<std::string, Dims> input_dims;
   // Sealed: refuse models older than this version, or with another id (checked on the
   // header, before the key is asked for).
   uint64_t min_version = 0;
   std::optional<ModelId> model_id;
-  // ONNX: the most bytes any tensor or folded constant may take (0: the default limit,
-  // a multiple of the file size).
+  // ONNX: the most bytes any tensor or folded constant may take when the model is
+  // instantiated (0: the default limit, 8x the file size and at least 1 GiB).
   size_t max_memory_bytes = 0;
 };
 
@@ -164,6 +167,8 @@ bool is_sealed_model(const std::string& path);
 // The header of a sealed model, checked for consistency with the file (no key needed).
 SealedInfo read_sealed_info(const std::string& path);
 
+// A model as stored: an ONNX model is instantiated for concrete input dims by each
+// Session (or plan) that uses it; a sealed model was instantiated when it was packed.
 class Model {
  public:
   // An ONNX file or a sealed .tee (told apart by content). `keys` is needed for a sealed
@@ -173,15 +178,14 @@ class Model {
   static Model from_onnx(std::string_view bytes, const std::string& name, const OpenOptions& options = {});
 
   bool sealed() const;
+  // As declared: -1 where a dim is dynamic (and, for ONNX outputs, wherever the file does
+  // not say).
   const std::vector<TensorInfo>& inputs() const;
   const std::vector<TensorInfo>& outputs() const;
-  // "ONNX, 3 BatchNorm folded, ..." or "sealed, version 2, 19 chunks".
+  // "ONNX, 32 nodes" or "sealed, version 2, 19 chunks".
   const std::string& description() const;
   // Sealed models only (throws kBadArgument otherwise).
   const SealedInfo& sealed_info() const;
-  // Node count and the bytes of all weights.
-  size_t node_count() const;
-  uint64_t weight_bytes() const;
 
   struct Impl;
   const Impl& impl() const { return *impl_; }
@@ -198,6 +202,9 @@ enum class Platform { kNone, kSim };        // plain memory, or an emulated SGX 
 enum class Mode { kPlanned, kUnmodified };  // teeinfer's planner, or a naive baseline
 
 struct SessionOptions {
+  // ONNX: the dims of the inputs, by name (default: as declared, a dynamic leading dim as
+  // 1; other dynamic dims must be given). Sealed models have theirs fixed.
+  std::map<std::string, Dims> input_dims;
   // Secure memory the plan must fit (0: no limit; with kSim and kPlanned: the EPC size).
   size_t budget_bytes = 0;
   Platform platform = Platform::kNone;
@@ -220,7 +227,9 @@ struct PlanReport {
   };
   size_t budget_bytes = 0;
   size_t arena_bytes = 0;
-  size_t min_budget_bytes = 0;  // the smallest budget any plan of this model fits
+  // The smallest budget any plan of this model fits with the same options (a search over
+  // budgets: computed when the report is made).
+  size_t min_budget_bytes = 0;
   size_t load_live_bytes = 0;   // alive while weights load
   size_t resident_weight_bytes = 0, streamed_bytes = 0, spilled_bytes = 0;
   int streamed_constants = 0;
@@ -228,7 +237,8 @@ struct PlanReport {
   std::vector<Layer> layers;
 };
 
-// The plan a Session with these options would run, without allocating its arena.
+// The plan a Session with these options would run, without allocating its arena (the
+// minimum budget included).
 PlanReport plan(const Model& model, const SessionOptions& options = {});
 
 // Cumulative counters of a session since it was made (or since reset_counters()).
@@ -242,6 +252,9 @@ struct Counters {
   // Platform::kSim: the emulated EPC's pager.
   uint64_t faults = 0, first_touches = 0, evictions = 0, reloads = 0;
   uint64_t epc_bytes_encrypted = 0, epc_bytes_decrypted = 0, peak_resident_bytes = 0, pager_ns = 0;
+  std::string pager;  // "userfaultfd" or "mprotect" (kSim), "" otherwise
+  // The highest arena byte ever in use (measured; at most the plan's arena).
+  uint64_t arena_peak_bytes = 0;
 };
 
 // Called after each step of Session::run (for per-kernel timing).
@@ -262,8 +275,14 @@ class Session {
   // The inputs and outputs with concrete dims, as planned.
   std::vector<TensorInfo> inputs() const;
   std::vector<TensorInfo> outputs() const;
-  // The plan it runs (the minimum budget is computed on first call).
+  // "ONNX, 3 BatchNorm folded, 5 activations and 0 residual adds fused", or the sealed
+  // model's description.
+  const std::string& description() const;
+  // The plan it runs.
   const PlanReport& plan() const;
+  // The smallest budget this model fits with these options (the same number plan()
+  // reports); computed on first call.
+  size_t minimum_budget() const;
   Counters counters() const;
   void reset_counters();
 
@@ -304,7 +323,9 @@ enum class Quantize { kNone, kFullyConnected, kAll };
 enum class Compression { kNone, kZstd, kLz4, kPalette4, kAuto };
 
 struct PackOptions {
-  std::map<std::string, Dims> input_dims;  // as OpenOptions::input_dims
+  // The dims to instantiate the model for, by input name ("" names a model's only input);
+  // default: as declared, a dynamic leading dim as 1.
+  std::map<std::string, Dims> input_dims;
   uint64_t model_version = 1;
   std::optional<ModelId> model_id;             // default: random
   uint64_t chunk_bytes = uint64_t{256} << 10;  // largest weight chunk (whole rows)
@@ -331,6 +352,37 @@ struct PackResult {
 // or the key file).
 PackResult pack(const std::string& onnx_path, const std::string& output, const KeyFile& key,
                 const PackOptions& options = {});
+
+// Mean-shift channel pruning of an ONNX model with BatchNorm (no pruning ratio to
+// choose): |gamma| of each Conv+BN layer (or VGG-style block) clustered by 1-D mean shift,
+// channels at or below the lowest centre removed structurally. The result passes the
+// ONNX checker and is written atomically to `output`.
+struct PruneOptions {
+  bool by_block = false;  // cluster per block of layers up to a pool, not per layer
+  double quantile = 0.3;  // of nearest-neighbour distances, for the bandwidth
+  std::map<std::string, Dims> input_dims;  // for channel counts and FLOPs (default: declared, batch 1)
+  size_t max_memory_bytes = 0;
+};
+struct PruneResult {
+  struct Unit {  // one Conv + BatchNorm layer
+    std::string conv, bn, bn_scale;
+    int64_t channels = 0;
+    bool prunable = false;
+    std::string kept_because;  // why it was kept whole
+    int group = -1;
+    double bandwidth = 0, threshold = 0;
+    std::vector<int64_t> removed;  // channel indices, ascending
+  };
+  struct Layer {  // parameters and FLOPs of every layer, before and after
+    std::string name;
+    int64_t params_before = 0, params_after = 0, flops_before = 0, flops_after = 0;
+  };
+  std::vector<Unit> units;
+  std::vector<Layer> layers;
+  int64_t params_before = 0, params_after = 0, flops_before = 0, flops_after = 0;  // saturating
+  uint64_t bytes_before = 0, bytes_after = 0;
+};
+PruneResult prune(const std::string& onnx_path, const std::string& output, const PruneOptions& options = {});
 
 // Everything in a sealed model, for its key holder: every chunk is authenticated (throws
 // kBadModel at the first that is not).
@@ -375,8 +427,16 @@ struct IdxImages {
 IdxImages read_idx_images(const std::string& path);
 std::vector<uint8_t> read_idx_labels(const std::string& path);
 
+// "1x3x224x224" (or "1,3,224,224"); throws kBadArgument naming `what`.
+Dims parse_dims(const std::string& text, const std::string& what);
 // "4096", "256KiB", "16MiB", "9.5MiB", "1GiB"; throws kBadArgument naming `what`.
 uint64_t parse_size(const std::string& text, const std::string& what);
 std::string format_size(uint64_t bytes);  // "1.50 MiB"
+
+// Refuses (kBadArgument, naming `option`) to write `output` onto any of `inputs` ({path,
+// what it is}): the same file by device and inode, or the same canonical path. Tools call
+// it so that no output ever replaces an input or a key file.
+void refuse_output_onto_inputs(const std::string& output, const std::string& option,
+                               const std::vector<std::pair<std::string, std::string>>& inputs);
 
 }  // namespace teeinfer

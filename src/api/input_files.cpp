@@ -1,4 +1,5 @@
 // Input files and sizes (include/teeinfer/teeinfer.h), over the host's readers.
+#include "common/tensor.h"
 #include "common/units.h"
 #include "host/idx_dataset.h"
 #include "host/image.h"
@@ -27,6 +28,10 @@ uint64_t parse_size(const std::string& text, const std::string& what) {
 
 std::string format_size(uint64_t bytes) {
   return format_bytes(bytes);
+}
+
+std::string to_string(const Dims& dims) {
+  return dims_to_string(dims);
 }
 
 }  // namespace teeinfer

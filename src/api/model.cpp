@@ -1,5 +1,5 @@
-// teeinfer::Model (include/teeinfer/teeinfer.h): an ONNX model imported and optimised on
-// the host, or a sealed model opened through the trusted loader.
+// teeinfer::Model (include/teeinfer/teeinfer.h): an ONNX model parsed on the host, or a
+// sealed model opened through the trusted loader.
 #include <cstring>
 #include <fstream>
 
@@ -7,7 +7,7 @@
 #include "common/error.h"
 #include "common/sealed_format.h"
 #include "host/model_loader.h"
-#include "host/onnx_import.h"
+#include "host/onnx_tensor.h"
 
 namespace teeinfer {
 namespace {
@@ -22,24 +22,27 @@ SealedInfo info_of(const SealedHeader& h) {
   return {h.format_version, h.model_id, h.model_version, h.kek_id, h.file_bytes, h.manifest_bytes, h.chunk_count};
 }
 
-std::shared_ptr<Model::Impl> import_onnx_model(OnnxModel& onnx, const std::string& path, const OpenOptions& o) {
+// An ONNX graph output as declared: dims -1 where the file gives none.
+TensorInfo declared_output(const onnx::ValueInfoProto& out) {
+  TensorInfo t{out.name(), DType::kF32, {}};
+  const auto& type = out.type().tensor_type();
+  try {
+    if (type.has_elem_type()) t.dtype = dtype_from_onnx(type.elem_type(), out.name());
+  } catch (const Error&) {  // a dtype teeinfer does not compute in: reported when instantiated
+  }
+  for (const auto& dim : type.shape().dim()) t.dims.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
+  return t;
+}
+
+std::shared_ptr<Model::Impl> onnx_impl(std::shared_ptr<OnnxModel> onnx, const std::string& path,
+                                       const OpenOptions& o) {
   auto m = std::make_shared<Model::Impl>();
   m->path = path;
   m->options = o;
-  std::map<std::string, Dims> dims;
-  for (const auto& [name, declared] : onnx.declared_inputs()) {
-    m->declared_inputs.push_back({name, DType::kF32, declared});
-    auto given = o.input_dims.find(name);
-    dims[name] = given != o.input_dims.end() ? given->second : resolve_input_dims(name, declared);
-  }
-  for (const auto& [name, _] : o.input_dims)
-    if (!dims.count(name)) throw Error(ErrorCode::kBadArgument, "'" + path + "' has no input named '" + name + "'");
-  PassStats passes;
-  m->graph = std::make_shared<const Graph>(load_onnx_model(onnx, dims, &passes, o.max_memory_bytes));
-  m->outputs = infos(*m->graph, m->graph->outputs);
-  m->description = "ONNX, " + std::to_string(passes.batchnorms_folded) + " BatchNorm folded, " +
-                   std::to_string(passes.activations_fused) + " activations and " +
-                   std::to_string(passes.residual_adds_fused) + " residual adds fused";
+  for (const auto& [name, declared] : onnx->declared_inputs()) m->inputs.push_back({name, DType::kF32, declared});
+  for (const auto& out : onnx->proto().graph().output()) m->outputs.push_back(declared_output(out));
+  m->description = "ONNX, " + std::to_string(onnx->proto().graph().node_size()) + " nodes";
+  m->onnx = std::move(onnx);
   return m;
 }
 
@@ -53,6 +56,18 @@ OpenedSealedModel open_sealed(const std::string& path, KeyProvider& keys, const 
   m.host = std::make_unique<FileHost>(path);
   m.model = std::make_unique<SealedModel>(*m.host, keys, pin);
   return m;
+}
+
+std::shared_ptr<const Graph> instantiate(const Model::Impl& m, const std::map<std::string, Dims>& input_dims,
+                                         std::string* description) {
+  std::map<std::string, Dims> dims = instantiation_dims(m.onnx->declared_inputs(), input_dims, m.path);
+  PassStats passes;
+  auto g = std::make_shared<const Graph>(load_onnx_model(*m.onnx, dims, &passes, m.options.max_memory_bytes));
+  if (description)
+    *description = "ONNX, " + std::to_string(passes.batchnorms_folded) + " BatchNorm folded, " +
+                   std::to_string(passes.activations_fused) + " activations and " +
+                   std::to_string(passes.residual_adds_fused) + " residual adds fused";
+  return g;
 }
 
 bool is_sealed_model(const std::string& path) {
@@ -72,21 +87,18 @@ SealedInfo read_sealed_info(const std::string& path) {
 Model Model::open(const std::string& path, KeyProvider* keys, const OpenOptions& options) {
   if (!is_sealed_model(path)) {
     if (options.model_id)
-      throw Error(ErrorCode::kBadArgument, "a model id pins a sealed model; '" + path + "' is not one (pack it first)");
-    OnnxModel onnx = OnnxModel::open(path);
-    return Model(import_onnx_model(onnx, path, options));
+      throw Error(ErrorCode::kBadArgument, "OpenOptions.model_id pins a sealed model; '" + path + "' is not one (pack it first)");
+    auto onnx = std::make_shared<OnnxModel>(OnnxModel::open(path));
+    return Model(onnx_impl(std::move(onnx), path, options));
   }
   if (!keys) throw Error(ErrorCode::kBadArgument, "'" + path + "' is a sealed model: it needs its key");
-  for (const auto& [name, _] : options.input_dims)
-    throw Error(ErrorCode::kBadArgument,
-                "the dims of input '" + name + "' were fixed when '" + path + "' was packed; they cannot change");
   auto m = std::make_shared<Impl>();
   m->path = path;
   m->keys = keys;
   m->options = options;
   m->sealed = open_sealed(path, *keys, options);
   const Graph& g = m->sealed.model->graph();
-  m->declared_inputs = infos(g, g.inputs);
+  m->inputs = infos(g, g.inputs);
   m->outputs = infos(g, g.outputs);
   m->sealed_info = info_of(m->sealed.model->header());
   m->description = "sealed, version " + std::to_string(m->sealed_info.model_version) + ", " +
@@ -95,15 +107,16 @@ Model Model::open(const std::string& path, KeyProvider* keys, const OpenOptions&
 }
 
 Model Model::from_onnx(std::string_view bytes, const std::string& name, const OpenOptions& options) {
-  OnnxModel onnx = OnnxModel::from_bytes(bytes, name);
-  return Model(import_onnx_model(onnx, name, options));
+  if (options.model_id) throw Error(ErrorCode::kBadArgument, "OpenOptions.model_id pins a sealed model; '" + name + "' is ONNX");
+  auto onnx = std::make_shared<OnnxModel>(OnnxModel::from_bytes(bytes, name));
+  return Model(onnx_impl(std::move(onnx), name, options));
 }
 
 bool Model::sealed() const {
   return impl_->sealed.model != nullptr;
 }
 const std::vector<TensorInfo>& Model::inputs() const {
-  return impl_->declared_inputs;
+  return impl_->inputs;
 }
 const std::vector<TensorInfo>& Model::outputs() const {
   return impl_->outputs;
@@ -114,16 +127,6 @@ const std::string& Model::description() const {
 const SealedInfo& Model::sealed_info() const {
   if (!sealed()) throw Error(ErrorCode::kBadArgument, "'" + impl_->path + "' is not a sealed model");
   return impl_->sealed_info;
-}
-size_t Model::node_count() const {
-  return impl_->g().nodes.size();
-}
-uint64_t Model::weight_bytes() const {
-  const Graph& g = impl_->g();
-  uint64_t total = 0;
-  for (const Value& v : g.values)
-    if (v.is_constant) total += byte_size(v.dtype, v.dims, v.name);
-  return total;
 }
 
 }  // namespace teeinfer

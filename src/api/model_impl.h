@@ -1,6 +1,7 @@
-// What a public teeinfer::Model holds (include/teeinfer/teeinfer.h): the imported graph of
-// an ONNX model, or what is needed to open a sealed one again for each Session (its own
-// loader, so sessions share no decryption state).
+// What a public teeinfer::Model holds (include/teeinfer/teeinfer.h): a parsed ONNX model,
+// instantiated for concrete input dims by each Session that uses it, or what is needed to
+// open a sealed model again for each Session (its own loader: sessions share no
+// decryption state).
 #pragma once
 
 #include <memory>
@@ -10,6 +11,7 @@
 #include "common/graph.h"
 #include "enclave/sealed_model.h"
 #include "host/file_host.h"
+#include "host/onnx_import.h"
 #include "teeinfer/teeinfer.h"
 
 namespace teeinfer {
@@ -23,15 +25,18 @@ OpenedSealedModel open_sealed(const std::string& path, KeyProvider& keys, const 
 
 struct Model::Impl {
   std::string path;
-  std::shared_ptr<const Graph> graph;  // ONNX: the instantiated, optimised graph
-  OpenedSealedModel sealed;            // sealed: metadata (each Session opens its own)
-  KeyProvider* keys = nullptr;         // sealed: not owned
+  std::shared_ptr<OnnxModel> onnx;  // ONNX: parsed, not yet instantiated
+  OpenedSealedModel sealed;         // sealed: metadata (each Session opens its own)
+  KeyProvider* keys = nullptr;      // sealed: not owned
   OpenOptions options;
-  std::vector<TensorInfo> declared_inputs, outputs;
+  std::vector<TensorInfo> inputs, outputs;  // as declared
   std::string description;
   SealedInfo sealed_info;
-
-  const Graph& g() const { return sealed.model ? sealed.model->graph() : *graph; }
 };
+
+// An ONNX model's graph for concrete input dims (given by name; the rest as declared, a
+// dynamic leading dim as 1), imported and optimised; `description` says what the passes did.
+std::shared_ptr<const Graph> instantiate(const Model::Impl& m, const std::map<std::string, Dims>& input_dims,
+                                         std::string* description);
 
 }  // namespace teeinfer

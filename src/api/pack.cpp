@@ -15,9 +15,9 @@ namespace {
 
 void check_options(const PackOptions& o) {
   if (!o.calibration.empty() && o.quantize == Quantize::kNone)
-    throw Error(ErrorCode::kBadArgument, "calibration data needs int8 weights (quantize fc or all)");
+    throw Error(ErrorCode::kBadArgument, "PackOptions.calibration needs int8 weights (PackOptions.quantize fc or all)");
   if (o.cluster != 0 && (o.cluster < 2 || o.cluster > 255))
-    throw Error(ErrorCode::kBadArgument, "cluster: " + std::to_string(o.cluster) + " is not in 2..255");
+    throw Error(ErrorCode::kBadArgument, "PackOptions.cluster: " + std::to_string(o.cluster) + " is not in 2..255");
   if (o.cluster != 0 && o.quantize == Quantize::kNone)
     throw Error(ErrorCode::kBadArgument, "clustering snaps int8 weights: it needs quantize fc or all");
   if (o.calibration_samples < 1)
@@ -57,11 +57,7 @@ PackResult pack(const std::string& onnx_path, const std::string& output, const K
                             {{onnx_path, "the model to pack"}, {o.calibration, "the calibration data"}});
   SealOptions seal = seal_options(o);
   OnnxModel model = OnnxModel::open(onnx_path);
-  std::map<std::string, Dims> dims;
-  for (const auto& [name, declared] : model.declared_inputs()) {
-    auto given = o.input_dims.find(name);
-    dims[name] = given != o.input_dims.end() ? given->second : resolve_input_dims(name, declared);
-  }
+  std::map<std::string, Dims> dims = instantiation_dims(model.declared_inputs(), o.input_dims, onnx_path);
   PassStats passes;
   Graph g = load_onnx_model(model, dims, &passes, o.max_memory_bytes);
   std::map<ValueId, ValueRange> ranges;  // measured on the float32 model, before quantizing

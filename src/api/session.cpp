@@ -2,6 +2,7 @@
 // platform, planned into a budget and run by the trusted core's EnclaveSession.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "api/model_impl.h"
 #include "api/plan_report.h"
@@ -32,30 +33,40 @@ EnclaveOptions enclave_options(const SessionOptions& o) {
 std::unique_ptr<TeePlatform> make_platform(const SessionOptions& o) {
   if (o.platform == Platform::kNone) return std::make_unique<NativePlatform>();
   if (o.epc_bytes < EpcRegion::kMinResidentBytes)
-    throw Error(ErrorCode::kBadArgument, "the emulated EPC needs at least " +
+    throw Error(ErrorCode::kBadArgument, "SessionOptions.epc_bytes: the emulated EPC needs at least " +
                                              format_size(EpcRegion::kMinResidentBytes) + ", got " +
                                              std::to_string(o.epc_bytes) + " bytes");
   return std::make_unique<SimPlatform>(o.epc_bytes);
 }
 
-// The weight source a model's sessions read: the graph's own bytes (ONNX), or a sealed
-// model opened again for this session.
+// The graph and weight source a session runs: the ONNX model instantiated for the
+// session's input dims (the graph's own bytes), or the sealed model opened again.
 struct Weights {
+  std::shared_ptr<const Graph> onnx_graph;
   OpenedSealedModel sealed;
   std::unique_ptr<InlineConstants> inline_constants;
   const Graph* graph = nullptr;
   WeightSource* source = nullptr;
+  std::string description;
 };
 
-Weights weights_for(const Model::Impl& m) {
+Weights weights_for(const Model::Impl& m, const std::map<std::string, Dims>& input_dims) {
   Weights w;
   if (m.sealed.model) {
+    for (const auto& [name, dims] : input_dims) {
+      auto in = std::find_if(m.inputs.begin(), m.inputs.end(), [&](const TensorInfo& t) { return t.name == name; });
+      if (in == m.inputs.end() || in->dims != dims)
+        throw Error(ErrorCode::kBadArgument, "the dims of input '" + name + "' were fixed when '" + m.path +
+                                                 "' was packed; they cannot change");
+    }
     w.sealed = open_sealed(m.path, *m.keys, m.options);
     w.graph = &w.sealed.model->graph();
     w.source = w.sealed.model.get();
+    w.description = m.description;
   } else {
-    w.graph = m.graph.get();
-    w.inline_constants = std::make_unique<InlineConstants>(*m.graph);
+    w.onnx_graph = instantiate(m, input_dims, &w.description);
+    w.graph = w.onnx_graph.get();
+    w.inline_constants = std::make_unique<InlineConstants>(*w.graph);
     w.source = w.inline_constants.get();
   }
   return w;
@@ -71,6 +82,7 @@ struct Session::Impl {
   std::unique_ptr<TeePlatform> platform;
   std::unique_ptr<EnclaveSession> session;
   mutable std::optional<PlanReport> report;
+  mutable std::optional<size_t> minimum;
   uint64_t runs = 0;
   SealedLoadStats sealed_base;  // at the last reset_counters()
   uint64_t spill_base = 0;
@@ -87,7 +99,7 @@ Session::Session(const Model& model, const SessionOptions& options) : impl_(std:
   m.options = options;
   m.enclave = enclave_options(options);
   set_threads(options.threads);
-  m.weights = weights_for(*m.model);
+  m.weights = weights_for(*m.model, options.input_dims);
   m.platform = make_platform(options);
   m.session = std::make_unique<EnclaveSession>(*m.weights.graph, *m.platform, m.enclave, m.weights.source);
   reset_counters();
@@ -141,16 +153,24 @@ std::vector<TensorInfo> Session::outputs() const {
   return out;
 }
 
+const std::string& Session::description() const {
+  return impl_->weights.description;
+}
+
 const PlanReport& Session::plan() const {
   Impl& m = *impl_;
   if (!m.report) {
     // The same options the session planned with: the same minimum `teeinfer plan` reports.
     BudgetOptions bo = budget_options(*m.weights.graph, *m.weights.source, m.enclave);
-    size_t least = minimum_budget(*m.weights.graph, m.session->engine(), *m.weights.source, bo);
+    size_t least = teeinfer::minimum_budget(*m.weights.graph, m.session->engine(), *m.weights.source, bo);
     m.report =
         plan_report(*m.weights.graph, m.session->lowering(), m.session->budget_plan(), m.enclave.budget_bytes, least);
   }
   return *m.report;
+}
+
+size_t Session::minimum_budget() const {
+  return plan().min_budget_bytes;
 }
 
 Counters Session::counters() const {
@@ -167,6 +187,7 @@ Counters Session::counters() const {
     c.host_reads = now.host_calls - m.sealed_base.host_calls;
   }
   c.spill_blocks_moved = m.session->spill_blocks_moved() - m.spill_base;
+  c.arena_peak_bytes = m.session->peak_bytes();
   if (const EpcRegion* epc = m.epc()) {
     EpcStats s = epc->stats();
     c.faults = s.faults;
@@ -177,6 +198,7 @@ Counters Session::counters() const {
     c.epc_bytes_decrypted = s.bytes_decrypted;
     c.peak_resident_bytes = s.peak_resident_bytes;
     c.pager_ns = s.pager_ns;
+    c.pager = epc->mechanism();
   }
   return c;
 }
@@ -218,7 +240,7 @@ Session::FaultFree Session::time_fault_free(const std::vector<Tensor>& inputs, i
 PlanReport plan(const Model& model, const SessionOptions& options) {
   const Model::Impl& m = model.impl();
   EnclaveOptions e = enclave_options(options);
-  Weights w = weights_for(m);
+  Weights w = weights_for(m, options.input_dims);
   BudgetOptions bo = budget_options(*w.graph, *w.source, e);
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   size_t least = minimum_budget(*w.graph, engine, *w.source, bo);

@@ -64,4 +64,25 @@ uint64_t parse_max_memory(const std::string& text) {
   return bytes;
 }
 
+std::map<std::string, Dims> instantiation_dims(const std::vector<std::pair<std::string, Dims>>& declared,
+                                               const std::map<std::string, Dims>& given, const std::string& source) {
+  std::map<std::string, Dims> named = given;
+  if (auto only = named.find(""); only != named.end()) {
+    if (declared.size() != 1)
+      throw Error(ErrorCode::kBadArgument, "'" + source + "' has " + std::to_string(declared.size()) +
+                                               " inputs: name the one whose dims are given");
+    Dims d = only->second;
+    named.erase(only);
+    named[declared[0].first] = d;
+  }
+  std::map<std::string, Dims> dims;
+  for (const auto& [name, d] : declared) {
+    auto it = named.find(name);
+    dims[name] = it != named.end() ? it->second : resolve_input_dims(name, d);
+  }
+  for (const auto& [name, _] : named)
+    if (!dims.count(name)) throw Error(ErrorCode::kBadArgument, "'" + source + "' has no input named '" + name + "'");
+  return dims;
+}
+
 }  // namespace teeinfer

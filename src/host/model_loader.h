@@ -20,8 +20,13 @@ namespace teeinfer {
 // other dynamic dim throws kBadInput asking for --input-shape.
 Dims resolve_input_dims(const std::string& input_name, Dims declared);
 
-// Parses "1x3x224x224" (or "1,3,224,224").
-Dims parse_dims(const std::string& text, const std::string& option);
+// The dims to instantiate a model for: `given` by input name (the name "" stands for a
+// model's only input), the others as `declared` with a dynamic leading dim as 1. A name
+// the model does not have is an error naming `source`.
+std::map<std::string, Dims> instantiation_dims(const std::vector<std::pair<std::string, Dims>>& declared,
+                                               const std::map<std::string, Dims>& given, const std::string& source);
+
+// parse_dims ("1x3x224x224") is the public API's (teeinfer/teeinfer.h).
 
 // `max_memory`: the host memory limit of ImportOptions (0: the default for the file).
 Graph load_onnx_model(const std::string& path, const std::map<std::string, Dims>& input_dims,

@@ -37,7 +37,7 @@ constexpr uint64_t kMaxMemory = uint64_t{64} << 20;
 
 void prune(const onnx::ModelProto& imported) {
   onnx::ModelProto model = imported;
-  PruneReport report = select_channels(model, PruneOptions{Grouping::kLayer, 0.5, {}, kMaxMemory});
+  PruneReport report = select_channels(model, ChannelSelection{Grouping::kLayer, 0.5, {}, kMaxMemory});
   if (report.units.empty()) return;
   remove_channels(model, report);
   try {

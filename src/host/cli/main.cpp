@@ -16,7 +16,7 @@
 #include <new>
 #include <string>
 
-#include "common/error.h"
+#include "teeinfer/teeinfer.h"
 #include "host/cli/commands.h"
 #include "host/cli/option_checks.h"
 
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   use_huge_pages_for_malloc(argv);
   CLI::App app{"teeinfer: DNN inference for trusted execution environments with tiny secure memory"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "teeinfer 0.1.0");
+  app.set_version_flag("--version", std::string("teeinfer ") + version());
 
   cli::ModelOptions run_model;
   cli::RunOptions run_opts;
@@ -253,7 +253,8 @@ int main(int argc, char** argv) {
     if (pack->parsed()) return cli::pack(pack_opts);
     if (inspect->parsed()) return cli::inspect(inspect_model, inspect_key, inspect_json);
   } catch (const Error& e) {
-    std::fprintf(stderr, "teeinfer: %s: %s\n", error_code_name(e.code()), printable(e.what()).c_str());
+    std::fprintf(stderr, "teeinfer: %s: %s\n", error_code_name(e.code()),
+                 printable(cli::with_flag_names(e.what()).c_str()).c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     // A last resort: inputs are checked against --max-memory before anything large is

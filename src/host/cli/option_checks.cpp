@@ -4,10 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
-#include "common/error.h"
-#include "common/units.h"
-#include "host/file_io.h"
 
 namespace teeinfer::cli {
 
@@ -44,13 +42,27 @@ CLI::Validator finite_number(double min, double max) {
 }
 
 uint64_t parse_nonzero_bytes(const std::string& text, const std::string& option) {
-  uint64_t bytes = parse_bytes(text, option);
+  uint64_t bytes = parse_size(text, option);
   if (bytes == 0) throw Error(ErrorCode::kBadArgument, option + ": '" + text + "' is zero; give a size like 16MiB");
   return bytes;
 }
 
-std::array<uint8_t, 16> parse_model_id(const std::string& text, const std::string& option) {
-  return id_from_hex(text, option);
+uint64_t parse_max_memory(const std::string& text) {
+  return text.empty() ? 0 : parse_nonzero_bytes(text, "--max-memory");
+}
+
+std::string with_flag_names(std::string message) {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kFlags{{
+      {"SessionOptions.epc_bytes", "--epc"},
+      {"PackOptions.calibration", "--calibrate"},
+      {"PackOptions.quantize", "--quantize"},
+      {"PackOptions.cluster", "--cluster"},
+      {"OpenOptions.model_id", "--model-id"},
+  }};
+  for (const auto& [field, flag] : kFlags)
+    for (size_t at = message.find(field); at != std::string::npos; at = message.find(field, at + flag.size()))
+      message.replace(at, field.size(), flag);
+  return message;
 }
 
 }  // namespace teeinfer::cli

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "teeinfer/teeinfer.h"
+
 namespace teeinfer::cli {
 
 // Decimal digits only (no sign, no 0x), within [min, max]; passes the value on without
@@ -24,12 +26,14 @@ CLI::Validator whole_number(uint64_t min, uint64_t max);
 // A finite decimal number within [min, max].
 CLI::Validator finite_number(double min, double max);
 
-// A size option (common/units.h) that must not be zero, e.g. --budget: 0 would read as
-// "no limit". Throws Error(kBadArgument) naming `option`.
+// A size option (parse_size) that must not be zero, e.g. --budget: 0 would read as "no
+// limit". Throws Error(kBadArgument) naming `option`.
 uint64_t parse_nonzero_bytes(const std::string& text, const std::string& option);
+// --max-memory: "" is 0 (the default limit), else a size like 4GiB (not 0).
+uint64_t parse_max_memory(const std::string& text);
 
-// 32 hex digits (the sealed header's model id, as `inspect` shows it). Throws
-// Error(kBadArgument) naming `option`.
-std::array<uint8_t, 16> parse_model_id(const std::string& text, const std::string& option);
+// The library's errors name the option field at fault (SessionOptions.epc_bytes); on the
+// command line the user knows it as a flag (--epc). Rewrites each known field to its flag.
+std::string with_flag_names(std::string message);
 
 }  // namespace teeinfer::cli

@@ -43,7 +43,7 @@ struct ModelIndex {
   std::set<std::string> graph_outputs;
   std::map<std::string, std::vector<int64_t>> shapes;  // -1: unknown dim
 
-  ModelIndex(const onnx::ModelProto& m, const PruneOptions& options) : g(m.graph()) {
+  ModelIndex(const onnx::ModelProto& m, const ChannelSelection& options) : g(m.graph()) {
     for (const auto& t : g.initializer()) initializers[t.name()] = &t;
     for (const auto& n : g.node())
       if (n.op_type() == "Constant" && n.output_size() > 0)
@@ -221,7 +221,7 @@ void remove_along(onnx::TensorProto& t, int axis, const std::set<int64_t>& indic
 
 }  // namespace
 
-PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& options) {
+PruneReport select_channels(const onnx::ModelProto& model, const ChannelSelection& options) {
   ModelIndex ix(model, options);
   PruneReport report;
   size_t trace_steps = 0;

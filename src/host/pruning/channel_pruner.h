@@ -28,7 +28,7 @@ namespace teeinfer {
 
 enum class Grouping { kLayer, kBlock };
 
-struct PruneOptions {
+struct ChannelSelection {
   Grouping grouping = Grouping::kLayer;
   double quantile = 0.3;  // of nearest-neighbour distances, for the bandwidth
   // The model is imported (checked) for these input dims to know every tensor's channel
@@ -68,7 +68,7 @@ struct PruneReport {
 // Chooses the channels to remove; the model is not changed. Throws Error(kBadModel) for
 // a model whose tensors are inconsistent (it is imported first, with every check of
 // import_onnx), kUnsupported for one it cannot analyse.
-PruneReport select_channels(const onnx::ModelProto& model, const PruneOptions& options);
+PruneReport select_channels(const onnx::ModelProto& model, const ChannelSelection& options);
 
 // Removes the channels `report` selected, in place, and drops stale value_info shapes.
 void remove_channels(onnx::ModelProto& model, const PruneReport& report);
