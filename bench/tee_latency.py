@@ -75,10 +75,22 @@ def sweep(args, name, key, mode, progress):
             "native_max_ms": float(max(samples)), "arena_bytes": native["arena_bytes"], "points": points}
 
 
+def cpu_model():
+    """'Intel(R) Xeon(R) Processor (family 6, model 207)': the name alone is not enough under KVM."""
+    info = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if ":" in line:
+                k, v = (x.strip() for x in line.split(":", 1))
+                info.setdefault(k, v)
+    return f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
+
+
 def table(rows, args):
     lines = [f"Batch 1, 1 thread, fp32; each point: median of {args.repeat} runs after {args.warmup} warm-up run(s); "
              f"{args.fault_cycles} cycles per modelled SGX fault, {args.ocall_cycles} per host call (OCALL). "
-             "Modelled SGX = compute (same plan, no faults) + faults x fault cost + host calls x OCALL cost. Generated {time.strftime('%Y-%m-%d')} by "
+             "Modelled SGX = compute (same plan, no faults) + faults x fault cost + host calls x OCALL cost. "
+             f"CPU: {cpu_model()}. Generated {time.strftime('%Y-%m-%d')} by "
              "`make bench-cliff` (bench/tee_latency.py).", ""]
     for r in rows:
         lines += [f"**{r['model']}, {r['mode']} mode**: native {r['native_ms']:.1f} ms "

@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
     teeinfer::Model model = teeinfer::Model::open(argv[1], key.get());
     teeinfer::Session session(model);
     teeinfer::TensorInfo in = session.inputs().at(0);
-    teeinfer::Tensor x = teeinfer::load_image(argv[2], in.name, in.dims,
-                                              teeinfer::Normalization::for_channels(in.dims.at(1)));
+    teeinfer::Tensor x =
+        teeinfer::load_image(argv[2], in.name, in.dims, teeinfer::Normalization::for_channels(in.dims.at(1)));
     std::vector<float> y = session.run({x}).at(0).to_floats();
     std::vector<size_t> order(y.size());
     std::iota(order.begin(), order.end(), 0);

@@ -24,8 +24,8 @@ int main(int argc, char** argv) {
                 teeinfer::to_hex(packed.model_id).c_str());
 
     teeinfer::Model model = teeinfer::Model::open(sealed, &key);
-    teeinfer::Session session(model, {.budget_bytes = budget, .platform = teeinfer::Platform::kSim,
-                                      .epc_bytes = budget});
+    teeinfer::Session session(model,
+                              {.budget_bytes = budget, .platform = teeinfer::Platform::kSim, .epc_bytes = budget});
     const teeinfer::PlanReport& plan = session.plan();
     std::printf("plan: arena %s within %s (minimum %s), %s of weights streamed per run, %zu steps\n",
                 teeinfer::format_size(plan.arena_bytes).c_str(), teeinfer::format_size(budget).c_str(),

@@ -199,7 +199,8 @@ TEST(CliSealed, PackInspectRunAndErrors) {
   EXPECT_NE(run_cli("pack " + model + " -o " + q + " --key " + key + " --quantize int4").exit_code, 0);
   CliResult no_q = run_cli("pack " + model + " -o " + q + " --key " + key + " --calibrate " + img);
   EXPECT_NE(no_q.exit_code, 0);
-  EXPECT_NE(no_q.output.find("--calibrate needs int8 weights (--quantize fc or all)"), std::string::npos) << no_q.output;
+  EXPECT_NE(no_q.output.find("--calibrate needs int8 weights (--quantize fc or all)"), std::string::npos)
+      << no_q.output;
 
   struct Case {
     std::string args, expect;

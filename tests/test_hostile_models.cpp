@@ -551,7 +551,9 @@ TEST_F(HostileCli, DefaultLimitRefusesHugeConstantsAndInputsInOneLine) {
   std::string path = write(model_named("declared_input_enormous"));
   Outcome o = run_limited("run " + path + " --input " + std::string(TEEINFER_SOURCE_DIR) + "/tests/data/shirt.png");
   EXPECT_EQ(o.exit_code, 1) << o.stderr_text;
-  EXPECT_NE(o.stderr_text.find("the model input {1,3,100000,100000} is larger than an image input may be"), std::string::npos) << o.stderr_text;
+  EXPECT_NE(o.stderr_text.find("the model input {1,3,100000,100000} is larger than an image input may be"),
+            std::string::npos)
+      << o.stderr_text;
 }
 
 TEST_F(HostileCli, NamesFromTheModelCannotSplitTheErrorLineOrReachTheTerminal) {

@@ -259,7 +259,7 @@ TEST_P(PythonCrossCheck, SameChannelsAsTheRecipe) {
   auto expected = nlohmann::json::parse(read_file(stem + "_selection.json"));
   onnx::ModelProto m = read_onnx_proto(stem + "_sparse.onnx");
   ChannelSelection o{expected["group"] == "block" ? Grouping::kBlock : Grouping::kLayer,
-                 expected["quantile"].get<double>()};
+                     expected["quantile"].get<double>()};
   PruneReport r = select_channels(m, o);
   std::set<std::string> seen;
   int compared = 0;

@@ -325,6 +325,23 @@ TEST(Sealed, ManifestWithAbsurdOrInconsistentContentIsRejected) {
   EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks - last), Error);
 }
 
+// The packer refuses what the loader would refuse (a rank-9 tensor used to be sealed into
+// a file no loader could open).
+TEST(Sealed, PackRefusesWhatTheFormatCannotHold) {
+  Manifest m = plan_manifest(tiny_graph(), 64);
+  Value& x = m.graph.values[m.graph.inputs[0]];
+  x.dims = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+  try {
+    (void)encode_manifest(m);
+    FAIL() << "a rank-9 tensor was sealed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tensor '" + x.name + "' has rank 9"), std::string::npos) << e.what();
+  }
+  x.dims = {1, 1, 1, 1, 1, 1, 1, 1};
+  EXPECT_NO_THROW((void)encode_manifest(m));
+}
+
 TEST(Sealed, HeaderIsReadableWithoutTheKey) {
   AesKey key = test_key(10);
   std::string file = pack_to_string(tiny_graph(), key, 7, 64);

@@ -230,7 +230,7 @@ struct PlanReport {
   // The smallest budget any plan of this model fits with the same options (a search over
   // budgets: computed when the report is made).
   size_t min_budget_bytes = 0;
-  size_t load_live_bytes = 0;   // alive while weights load
+  size_t load_live_bytes = 0;  // alive while weights load
   size_t resident_weight_bytes = 0, streamed_bytes = 0, spilled_bytes = 0;
   int streamed_constants = 0;
   std::vector<Step> steps;
@@ -358,8 +358,8 @@ PackResult pack(const std::string& onnx_path, const std::string& output, const K
 // channels at or below the lowest centre removed structurally. The result passes the
 // ONNX checker and is written atomically to `output`.
 struct PruneOptions {
-  bool by_block = false;  // cluster per block of layers up to a pool, not per layer
-  double quantile = 0.3;  // of nearest-neighbour distances, for the bandwidth
+  bool by_block = false;                   // cluster per block of layers up to a pool, not per layer
+  double quantile = 0.3;                   // of nearest-neighbour distances, for the bandwidth
   std::map<std::string, Dims> input_dims;  // for channel counts and FLOPs (default: declared, batch 1)
   size_t max_memory_bytes = 0;
 };

@@ -34,8 +34,7 @@ TensorInfo declared_output(const onnx::ValueInfoProto& out) {
   return t;
 }
 
-std::shared_ptr<Model::Impl> onnx_impl(std::shared_ptr<OnnxModel> onnx, const std::string& path,
-                                       const OpenOptions& o) {
+std::shared_ptr<Model::Impl> onnx_impl(std::shared_ptr<OnnxModel> onnx, const std::string& path, const OpenOptions& o) {
   auto m = std::make_shared<Model::Impl>();
   m->path = path;
   m->options = o;
@@ -87,7 +86,8 @@ SealedInfo read_sealed_info(const std::string& path) {
 Model Model::open(const std::string& path, KeyProvider* keys, const OpenOptions& options) {
   if (!is_sealed_model(path)) {
     if (options.model_id)
-      throw Error(ErrorCode::kBadArgument, "OpenOptions.model_id pins a sealed model; '" + path + "' is not one (pack it first)");
+      throw Error(ErrorCode::kBadArgument,
+                  "OpenOptions.model_id pins a sealed model; '" + path + "' is not one (pack it first)");
     auto onnx = std::make_shared<OnnxModel>(OnnxModel::open(path));
     return Model(onnx_impl(std::move(onnx), path, options));
   }
@@ -107,7 +107,8 @@ Model Model::open(const std::string& path, KeyProvider* keys, const OpenOptions&
 }
 
 Model Model::from_onnx(std::string_view bytes, const std::string& name, const OpenOptions& options) {
-  if (options.model_id) throw Error(ErrorCode::kBadArgument, "OpenOptions.model_id pins a sealed model; '" + name + "' is ONNX");
+  if (options.model_id)
+    throw Error(ErrorCode::kBadArgument, "OpenOptions.model_id pins a sealed model; '" + name + "' is ONNX");
   auto onnx = std::make_shared<OnnxModel>(OnnxModel::from_bytes(bytes, name));
   return Model(onnx_impl(std::move(onnx), name, options));
 }

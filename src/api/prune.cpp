@@ -50,7 +50,8 @@ PruneResult prune(const std::string& onnx_path, const std::string& output, const
   onnx::ModelProto model = read_onnx_proto(onnx_path);
   std::vector<LayerCost> before = costs_of(onnx_path, o.input_dims, o.max_memory_bytes);
   ChannelSelection selection{o.by_block ? Grouping::kBlock : Grouping::kLayer, o.quantile,
-                             instantiation_dims(declared_inputs_of(model), o.input_dims, onnx_path), o.max_memory_bytes};
+                             instantiation_dims(declared_inputs_of(model), o.input_dims, onnx_path),
+                             o.max_memory_bytes};
   PruneReport report = select_channels(model, selection);
   if (report.units.empty())
     throw Error(ErrorCode::kUnsupported,

@@ -56,8 +56,8 @@ Weights weights_for(const Model::Impl& m, const std::map<std::string, Dims>& inp
     for (const auto& [name, dims] : input_dims) {
       auto in = std::find_if(m.inputs.begin(), m.inputs.end(), [&](const TensorInfo& t) { return t.name == name; });
       if (in == m.inputs.end() || in->dims != dims)
-        throw Error(ErrorCode::kBadArgument, "the dims of input '" + name + "' were fixed when '" + m.path +
-                                                 "' was packed; they cannot change");
+        throw Error(ErrorCode::kBadArgument,
+                    "the dims of input '" + name + "' were fixed when '" + m.path + "' was packed; they cannot change");
     }
     w.sealed = open_sealed(m.path, *m.keys, m.options);
     w.graph = &w.sealed.model->graph();

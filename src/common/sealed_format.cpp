@@ -10,7 +10,7 @@ namespace {
 
 // Bounds for untrusted manifests: generous for any CNN, small enough that a hostile
 // count cannot make the parser allocate absurd amounts before the data runs out.
-constexpr uint32_t kMaxValues = 1 << 20, kMaxNodes = 1 << 20, kMaxName = 4096, kMaxIo = 4096, kMaxRank = 8,
+constexpr uint32_t kMaxValues = 1 << 20, kMaxNodes = 1 << 20, kMaxName = 4096, kMaxIo = 4096, kMaxSealedRank = 8,
                    kMaxPostOps = 16, kMaxChannels = 1 << 24;
 
 [[noreturn]] void bad(const std::string& why) {
@@ -24,7 +24,7 @@ void put_dims(ByteWriter& w, const Dims& d) {
 
 Dims get_dims(ByteReader& r) {
   uint8_t n = r.u8();
-  if (n > kMaxRank) r.fail("rank " + std::to_string(n) + " above " + std::to_string(kMaxRank));
+  if (n > kMaxSealedRank) r.fail("rank " + std::to_string(n) + " above " + std::to_string(kMaxSealedRank));
   Dims d(n);
   for (auto& x : d) x = r.i64();
   return d;
@@ -381,8 +381,31 @@ uint64_t SealedTensor::stored_total() const {
   return total;
 }
 
+// The packer must not write a manifest the loader would refuse: the same bounds, checked
+// on the way out, naming the tensor or node.
+void check_encodable(const Graph& g) {
+  auto unsupported = [](const std::string& why) { throw Error(ErrorCode::kUnsupported, "cannot seal: " + why); };
+  if (g.values.size() > kMaxValues || g.nodes.size() > kMaxNodes)
+    unsupported(std::to_string(g.values.size()) + " tensors and " + std::to_string(g.nodes.size()) +
+                " nodes (the sealed format holds at most " + std::to_string(kMaxValues) + " of each)");
+  if (g.inputs.size() > kMaxIo || g.outputs.size() > kMaxIo) unsupported("too many graph inputs or outputs");
+  for (const Value& v : g.values) {
+    if (v.dims.size() > kMaxSealedRank)
+      unsupported("tensor '" + v.name + "' has rank " + std::to_string(v.dims.size()) +
+                  " (the sealed format holds at most " + std::to_string(kMaxSealedRank) + " dims)");
+    if (v.name.size() > kMaxName) unsupported("a tensor name is longer than " + std::to_string(kMaxName) + " bytes");
+  }
+  for (const Node& n : g.nodes) {
+    if (n.name.size() > kMaxName || n.onnx_op.size() > kMaxName)
+      unsupported("a node name is longer than " + std::to_string(kMaxName) + " bytes");
+    if (n.inputs.size() > kMaxIo || n.outputs.size() > kMaxIo)
+      unsupported("node '" + n.name + "' has too many inputs or outputs");
+  }
+}
+
 std::vector<uint8_t> encode_manifest(const Manifest& m) {
   const Graph& g = m.graph;
+  check_encodable(g);
   ByteWriter w;
   w.u32(static_cast<uint32_t>(g.values.size()));
   for (const Value& v : g.values) {

@@ -20,7 +20,8 @@ int plan(const PlanOptions& o) {
   open.max_memory_bytes = parse_max_memory(o.max_memory);
   std::unique_ptr<KeyFile> key;
   if (is_sealed_model(o.model)) {
-    if (o.key.empty()) throw Error(ErrorCode::kBadArgument, "'" + o.model + "' is a sealed model: give its key with --key");
+    if (o.key.empty())
+      throw Error(ErrorCode::kBadArgument, "'" + o.model + "' is a sealed model: give its key with --key");
     if (!o.input_shape.empty())
       throw Error(ErrorCode::kBadArgument, "--input-shape is fixed when a model is packed; it cannot change");
     key = std::make_unique<KeyFile>(o.key);
@@ -76,8 +77,7 @@ int plan(const PlanOptions& o) {
   if (p.spilled_bytes)
     std::printf("activations: %s sealed out to host memory and read back per run (encrypted spill)\n",
                 format_size(p.spilled_bytes).c_str());
-  std::printf("minimum feasible budget: %s (%zu bytes)\n", format_size(p.min_budget_bytes).c_str(),
-              p.min_budget_bytes);
+  std::printf("minimum feasible budget: %s (%zu bytes)\n", format_size(p.min_budget_bytes).c_str(), p.min_budget_bytes);
   return 0;
 }
 

@@ -97,7 +97,8 @@ OpenedModel open_model(const ModelOptions& o) {
   if (!o.model_id.empty()) open.model_id = id_from_hex(o.model_id, "--model-id");
   open.max_memory_bytes = parse_max_memory(o.max_memory);
   if (is_sealed_model(o.model)) {
-    if (o.key.empty()) throw Error(ErrorCode::kBadArgument, "'" + o.model + "' is a sealed model: give its key with --key");
+    if (o.key.empty())
+      throw Error(ErrorCode::kBadArgument, "'" + o.model + "' is a sealed model: give its key with --key");
     if (!o.input_shape.empty())
       throw Error(ErrorCode::kBadArgument, "--input-shape is fixed when a model is packed; it cannot change at run");
     m.key = std::make_unique<KeyFile>(o.key);
@@ -336,7 +337,8 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
   const Model& model = *opened.model;
   const TensorInfo& in = only_input(model, o.model);
   SessionOptions so = session_options(o);
-  if (!model.sealed()) so.input_dims[in.name] = o.input_shape.empty() ? dims : parse_dims(o.input_shape, "--input-shape");
+  if (!model.sealed())
+    so.input_dims[in.name] = o.input_shape.empty() ? dims : parse_dims(o.input_shape, "--input-shape");
   Session session(model, so);
   if (session.inputs()[0].dims != dims)
     throw Error(ErrorCode::kBadInput, "the model does not take " + std::to_string(images.rows) + "x" +

@@ -16,9 +16,9 @@
 #include <new>
 #include <string>
 
-#include "teeinfer/teeinfer.h"
 #include "host/cli/commands.h"
 #include "host/cli/option_checks.h"
+#include "teeinfer/teeinfer.h"
 
 using namespace teeinfer;
 using cli::finite_number;

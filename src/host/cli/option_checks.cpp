@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <string_view>
 
-
 namespace teeinfer::cli {
 
 CLI::Validator whole_number(uint64_t min, uint64_t max) {
