@@ -210,7 +210,7 @@ struct SessionOptions {
   Platform platform = Platform::kNone;
   size_t epc_bytes = size_t{128} << 20;  // kSim: how much of the arena may be resident
   Mode mode = Mode::kPlanned;
-  int threads = 1;
+  int threads = 1;  // kernel threads (oneDNN scratch memory, and so the plan, depends on it)
   // Decrypt streamed weights on a second thread a step ahead (slower on 2 vCPUs).
   bool prefetch = false;
 };

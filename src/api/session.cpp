@@ -240,6 +240,9 @@ Session::FaultFree Session::time_fault_free(const std::vector<Tensor>& inputs, i
 PlanReport plan(const Model& model, const SessionOptions& options) {
   const Model::Impl& m = model.impl();
   EnclaveOptions e = enclave_options(options);
+  // Kernels' scratch memory depends on the thread count: plan for the threads a session
+  // with these options runs on, whatever this process last used.
+  set_threads(options.threads);
   Weights w = weights_for(m, options.input_dims);
   BudgetOptions bo = budget_options(*w.graph, *w.source, e);
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);

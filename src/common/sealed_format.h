@@ -1,5 +1,5 @@
-// The sealed model format (.tee), version 1: constants, the header, associated data and
-// nonces. docs/format.md is the specification; this file implements its definitions.
+// The sealed model format (.tee; its version is kSealedFormatVersion): constants, the
+// header, associated data and nonces. docs/format.md is the specification; this file implements its definitions.
 //
 //   SealedHeader h = decode_header(first_96_bytes, file_size);   // checks every field
 //   auto aad = chunk_aad(h, tensor_index, chunk_index, chunk_count, plain_bytes);

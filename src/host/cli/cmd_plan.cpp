@@ -30,6 +30,7 @@ int plan(const PlanOptions& o) {
   SessionOptions so;
   so.mode = o.mode == "unmodified" ? Mode::kUnmodified : Mode::kPlanned;
   so.budget_bytes = o.budget.empty() ? 0 : parse_nonzero_bytes(o.budget, "--budget");
+  so.threads = o.threads;
   if (!o.input_shape.empty()) {
     if (model.inputs().size() != 1)
       throw Error(ErrorCode::kUnsupported, "'" + o.model + "' has " + std::to_string(model.inputs().size()) +

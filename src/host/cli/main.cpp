@@ -205,6 +205,9 @@ int main(int argc, char** argv) {
   plan->add_option("--mode", plan_opts.mode, "planned or unmodified")
       ->check(CLI::IsMember({"planned", "unmodified"}))
       ->capture_default_str();
+  plan->add_option("--threads", plan_opts.threads,
+                   "kernel threads the plan is for (kernels' scratch memory grows with threads)")
+      ->transform(cli::whole_number(1, 256));
   plan->add_flag("--json", plan_opts.json, "print machine-readable JSON");
   plan->add_option("--max-memory", plan_opts.max_memory, kMaxMemoryHelp);
 
