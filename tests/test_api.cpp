@@ -177,7 +177,9 @@ TEST_F(Api, ErrorsHaveACodeAndNameWhatIsAtFault) {
     EXPECT_NE(std::string(e.what()).find("SessionOptions.epc_bytes"), std::string::npos) << e.what();
   }
   teeinfer::Session s(model);
-  EXPECT_EQ(code_of([&] { s.run({teeinfer::Tensor::f32("wrong name", {1, 1, 28, 28}, std::vector<float>(784))}); }),
+  EXPECT_EQ(code_of([&] {
+              s.run({teeinfer::Tensor::f32("wrong name", {1, 1, 28, 28}, std::vector<float>(784))});
+            }),
             teeinfer::ErrorCode::kBadInput);
   EXPECT_EQ(code_of([&] { teeinfer::Tensor::f32("x", {2, 2}, {1.f}); }), teeinfer::ErrorCode::kBadInput);
 }
