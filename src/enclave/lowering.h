@@ -3,7 +3,8 @@
 // MemoryPlanner. Kernel files (enclave/kernels/*.cpp) each expose one `lower_*`
 // function that reads a Node and calls this context.
 //
-// Layout rule (measured, see DESIGN.md): activations of 3-D..5-D tensors stay
+// Layout rule (measured: oneDNN's brgconv is fastest channels-last, where a band of rows is
+// one contiguous slab): activations of 3-D..5-D tensors stay
 // channels-last between conv/pool layers; ops that depend on element order (Reshape,
 // Transpose, Gemm/MatMul, Softmax over flattened dims) ask for plain row-major, and the
 // context inserts one reorder per value and layout when needed.
