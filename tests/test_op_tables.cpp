@@ -90,6 +90,10 @@ const KnownValue kKnownValues[] = {
     {EltwiseKind::kHardSwish, 0, 0, 1.f, 2.f / 3.f},
     {EltwiseKind::kHardSwish, 0, 0, -4.f, 0.f},
     {EltwiseKind::kHardSwish, 0, 0, 4.f, 4.f},
+    {EltwiseKind::kNeg, 0, 0, 2.f, -2.f},
+    {EltwiseKind::kNeg, 0, 0, -0.5f, 0.5f},
+    {EltwiseKind::kSqrt, 0, 0, 4.f, 2.f},
+    {EltwiseKind::kSqrt, 0, 0, 0.25f, 0.5f},
 };
 
 TEST(OpTables, EltwiseReferenceGivesTheOnnxValues) {
