@@ -27,8 +27,12 @@ struct EltwiseParams {
   float beta = 0.f;   // Clip max, HardSigmoid beta
 };
 
-// An ONNX attribute that sets EltwiseParams::alpha or ::beta, and its default.
+// An ONNX attribute that sets EltwiseParams::alpha or ::beta, and its default. (The
+// constructors let the table write EltwiseAttribute("alpha", 0.01f), which clang 14 does
+// not accept for an aggregate.)
 struct EltwiseAttribute {
+  constexpr EltwiseAttribute() = default;
+  constexpr EltwiseAttribute(const char* name, float value) : onnx_name(name), default_value(value) {}
   const char* onnx_name = nullptr;  // nullptr: none (the parameter stays `default_value`)
   float default_value = 0.f;
 };
