@@ -14,6 +14,7 @@
 #include "host/file_io.h"
 #include "host/graph_passes.h"
 #include "host/onnx_import.h"
+#include "host/onnx_ops.h"
 #include "host/onnx_tensor.h"
 #include "tee/none/native_platform.h"
 
@@ -22,36 +23,7 @@ namespace fs = std::filesystem;
 namespace teeinfer::testing {
 
 bool is_runtime_op(const std::string& op) {
-  static const std::set<std::string> ops = {"Conv",
-                                            "Gemm",
-                                            "MatMul",
-                                            "BatchNormalization",
-                                            "Relu",
-                                            "LeakyRelu",
-                                            "Clip",
-                                            "Sigmoid",
-                                            "HardSigmoid",
-                                            "HardSwish",
-                                            "Add",
-                                            "Sub",
-                                            "Mul",
-                                            "Div",
-                                            "MaxPool",
-                                            "AveragePool",
-                                            "GlobalAveragePool",
-                                            "GlobalMaxPool",
-                                            "Flatten",
-                                            "Reshape",
-                                            "Transpose",
-                                            "Concat",
-                                            "Softmax",
-                                            "LRN",
-                                            "Dropout",
-                                            "Identity",
-                                            "Squeeze",
-                                            "Unsqueeze",
-                                            "Pad"};
-  return ops.count(op) > 0;
+  return is_runtime_onnx_op(op);  // the importer's own table
 }
 
 bool is_fold_only_op(const std::string& op) {
@@ -166,6 +138,14 @@ static void run_sets(const std::string& dir, double rtol, double atol, CaseResul
     }
     {
       Graph g = import_onnx(bytes, model_path, opt);
+      for (const Node& n : g.nodes) {  // each node is the IR op the importer's table names
+        const RuntimeOnnxOp* op = find_runtime_onnx_op(n.onnx_op);
+        if (!op || op->ir_op != n.op) {
+          r.kind = CaseResult::kFail;
+          r.message = n.onnx_op + " node '" + n.name + "' became a " + op_name(n.op) + " node, not the table's";
+          return;
+        }
+      }
       optimize_graph(g);
       std::vector<std::pair<Dims, std::vector<double>>> got;
       bool all_constant =

@@ -15,7 +15,8 @@ struct CaseResult {
   int compared = 0;     // outputs compared
 };
 
-// Op types the engine runs as kernels, and those it only folds at import time.
+// Op types the engine runs as kernels (the importer's table, host/onnx_ops.h), and those
+// it only folds at import time.
 bool is_runtime_op(const std::string& op);
 bool is_fold_only_op(const std::string& op);
 // The op types a model uses.

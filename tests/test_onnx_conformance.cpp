@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 
+#include "host/onnx_ops.h"
 #include "onnx_test_case.h"
 
 namespace fs = std::filesystem;
@@ -68,6 +69,17 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Node, OnnxBackend, ::testing::ValuesIn(cases_in("node")), test_name);
 INSTANTIATE_TEST_SUITE_P(PytorchConverted, OnnxBackend, ::testing::ValuesIn(cases_in("pytorch-converted")), test_name);
+
+TEST(OnnxBackendSuite, EveryRuntimeOpHasNodeTests) {
+  // An op the importer converts (host/onnx_ops.def, common/eltwise_ops.def) is tested here
+  // only through the backend's node tests: each must have some in scope.
+  std::map<std::string, int> cases;
+  for (const std::string& id : cases_in("node"))
+    for (const std::string& op : teeinfer::testing::model_op_types(std::string(kDataRoot) + "/" + id + "/model.onnx"))
+      ++cases[op];
+  for (const teeinfer::RuntimeOnnxOp& op : teeinfer::runtime_onnx_ops())
+    EXPECT_GT(cases[std::string(op.op_type)], 0) << op.op_type << " has no ONNX node test in scope";
+}
 
 TEST(OnnxBackendSuite, FindsTheTestData) {
   // If the package is missing, the parameterised suites above would be silently empty.

@@ -1,6 +1,7 @@
 #include "common/graph.h"
 
 #include <cmath>
+#include <iterator>
 
 #include "common/error.h"
 #include "common/shape_inference.h"
@@ -21,64 +22,42 @@ std::vector<int> Graph::use_counts() const {
   return uses;
 }
 
-const char* op_name(OpKind op) {
-  switch (op) {
-    case OpKind::kConv:
-      return "Conv";
-    case OpKind::kGemm:
-      return "Gemm";
-    case OpKind::kMatMul:
-      return "MatMul";
-    case OpKind::kBatchNorm:
-      return "BatchNorm";
-    case OpKind::kEltwise:
-      return "Eltwise";
-    case OpKind::kBinary:
-      return "Binary";
-    case OpKind::kPool:
-      return "Pool";
-    case OpKind::kReshape:
-      return "Reshape";
-    case OpKind::kTranspose:
-      return "Transpose";
-    case OpKind::kConcat:
-      return "Concat";
-    case OpKind::kSoftmax:
-      return "Softmax";
-    case OpKind::kLrn:
-      return "LRN";
-    case OpKind::kPad:
-      return "Pad";
-  }
-  return "?";
+namespace {
+
+constexpr const char* kOpNames[] = {
+#define TEEINFER_OP(kind, name, ...) name,
+#include "common/ops.def"
+};
+static_assert(std::size(kOpNames) == kOpCount);
+
+bool known(OpKind op) {
+  return static_cast<size_t>(op) < kOpCount;
 }
 
-const char* eltwise_name(EltwiseKind kind) {
-  switch (kind) {
-    case EltwiseKind::kRelu:
-      return "Relu";
-    case EltwiseKind::kLeakyRelu:
-      return "LeakyRelu";
-    case EltwiseKind::kClip:
-      return "Clip";
-    case EltwiseKind::kSigmoid:
-      return "Sigmoid";
-    case EltwiseKind::kHardSigmoid:
-      return "HardSigmoid";
-    case EltwiseKind::kHardSwish:
-      return "HardSwish";
-  }
-  return "?";
+}  // namespace
+
+const char* op_name(OpKind op) {
+  return known(op) ? kOpNames[static_cast<size_t>(op)] : "?";
+}
+
+void check_op_params(const Node& n) {
+  if (!known(n.op))
+    throw Error(ErrorCode::kBadModel,
+                "node '" + n.name + "' has an unknown op (" + std::to_string(static_cast<int>(n.op)) + ")");
+  if (op_of(n.params) != n.op)
+    throw Error(ErrorCode::kBadModel, "node '" + n.name + "' is a " + op_name(n.op) + " but carries " +
+                                          op_name(op_of(n.params)) + " parameters");
 }
 
 namespace {
 
 // The Int8Weights member of a Conv or Gemm node, const when the node is.
+// (By the params alone: never throws, even on a node whose op disagrees.)
 template <class N>
 auto* int8_member(N& n) {
   using Result = decltype(&std::get<ConvParams>(n.params).int8);
-  if (n.op == OpKind::kConv) return &std::get<ConvParams>(n.params).int8;
-  if (n.op == OpKind::kGemm) return &std::get<GemmParams>(n.params).int8;
+  if (auto* conv = std::get_if<ConvParams>(&n.params)) return &conv->int8;
+  if (auto* gemm = std::get_if<GemmParams>(&n.params)) return &gemm->int8;
   return Result{nullptr};
 }
 
@@ -104,8 +83,8 @@ void validate_int8(const Graph& g, const Node& n, const Int8Weights& q) {
   if (n.inputs.size() < 2 || n.inputs[1] == kNoValue) bad("no weight input");
   const Value& w = g.value(n.inputs[1]);
   if (!w.is_constant || w.dtype != DType::kS8 || w.dims.empty()) bad("'" + w.name + "' is not a constant int8 tensor");
-  if (n.op == OpKind::kGemm && (!std::get<GemmParams>(n.params).trans_b || w.dims.size() != 2))
-    bad("its B is not a transposed 2-D constant");
+  const auto* gemm = std::get_if<GemmParams>(&n.params);
+  if (gemm && (!gemm->trans_b || w.dims.size() != 2)) bad("its B is not a transposed 2-D constant");
   if (static_cast<int64_t>(q.weight_scales.size()) != w.dims[0])
     bad(std::to_string(q.weight_scales.size()) + " weight scales for " + std::to_string(w.dims[0]) +
         " output channels");
@@ -134,6 +113,7 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
     if (!in_range(v)) throw Error(ErrorCode::kBadModel, "graph input id out of range");
     ready[v] = true;
   }
+  for (const Node& n : g.nodes) check_op_params(n);  // first: everything below reads params
   for (const Node& n : g.nodes) {
     if (n.outputs.size() != 1 || !in_range(n.outputs[0]))
       throw Error(ErrorCode::kBadModel, "node '" + n.name + "' must have exactly one valid output");

@@ -5,7 +5,7 @@
 // their bytes) and a topologically ordered list of Nodes. Shapes are always concrete:
 // a model is instantiated for one input shape at import, because the planner must know
 // every buffer's size to keep a budget. Node parameters are typed structs, one per op
-// family (no integer-keyed attributes).
+// (no integer-keyed attributes). common/ops.def lists the ops.
 //
 //   Graph g = load_onnx_model("m.onnx", {{"input", {1, 3, 224, 224}}});  // host/model_loader.h
 //   for (const Node& n : g.nodes) std::cout << op_name(n.op) << " " << n.name << "\n";
@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/eltwise_ops.h"
 #include "common/tensor.h"
 
 namespace teeinfer {
@@ -31,28 +32,30 @@ struct Value {
   std::vector<uint8_t> data;  // the bytes of a constant (row-major); empty otherwise
 };
 
+// The IR's ops, one per line of common/ops.def (its order is the sealed manifest's op
+// numbering). Each node's inputs:
+//   Conv       X, W, [B], [residual if fused_sum]
+//   Gemm       A, B, [C]
+//   MatMul     A, B
+//   BatchNorm  X, scale, bias, mean, var
+//   Eltwise    X (EltwiseParams: common/eltwise_ops.h)
+//   Binary     A, B (numpy broadcasting)
+//   Pool       X (MaxPool, AveragePool, GlobalAveragePool)
+//   Reshape    X (Reshape, Flatten, Squeeze, Unsqueeze): output dims say it all
+//   Transpose  X
+//   Concat     X0..Xn [, scale, shift if fused_batchnorm]
+//   Softmax    X
+//   LRN        X
+//   Pad        X (constant mode)
 enum class OpKind : uint8_t {
-  kConv,       // inputs: X, W, [B], [residual if fused_sum]
-  kGemm,       // inputs: A, B, [C]
-  kMatMul,     // inputs: A, B
-  kBatchNorm,  // inputs: X, scale, bias, mean, var
-  kEltwise,    // inputs: X
-  kBinary,     // inputs: A, B (numpy broadcasting)
-  kPool,       // inputs: X (MaxPool, AveragePool, GlobalAveragePool)
-  kReshape,    // inputs: X (Reshape, Flatten, Squeeze, Unsqueeze): output dims say it all
-  kTranspose,  // inputs: X
-  kConcat,     // inputs: X0..Xn [, scale, shift if fused_batchnorm]
-  kSoftmax,    // inputs: X
-  kLrn,        // inputs: X
-  kPad,        // inputs: X (constant mode)
+#define TEEINFER_OP(kind, ...) kind,
+#include "common/ops.def"
 };
 
-enum class EltwiseKind : uint8_t { kRelu, kLeakyRelu, kClip, kSigmoid, kHardSigmoid, kHardSwish };
-struct EltwiseParams {
-  EltwiseKind kind = EltwiseKind::kRelu;
-  float alpha = 0.f;  // LeakyRelu slope, Clip min, HardSigmoid alpha
-  float beta = 0.f;   // Clip max, HardSigmoid beta
-};
+inline constexpr size_t kOpCount = 0
+#define TEEINFER_OP(...) +1
+#include "common/ops.def"
+    ;
 
 // Activations fused into the producing Conv/Gemm/MatMul, applied in order.
 using PostOps = std::vector<EltwiseParams>;
@@ -141,11 +144,24 @@ struct PadParams {
   float value = 0.f;
 };
 
-struct NoParams {};
+struct ReshapeParams {};  // the output's dims are the new shape
 
-using OpParams =
-    std::variant<NoParams, ConvParams, GemmParams, MatMulParams, BatchNormParams, EltwiseParams, BinaryParams,
-                 PoolParams, TransposeParams, ConcatParams, SoftmaxParams, LrnParams, PadParams>;
+namespace detail {
+template <class Skipped, class... Params>
+using VariantOfRest = std::variant<Params...>;
+}  // namespace detail
+
+// One parameter struct per op, in common/ops.def's order: params.index() is the op.
+using OpParams = detail::VariantOfRest<void
+#define TEEINFER_OP(kind, name, Params, ...) , Params
+#include "common/ops.def"
+                                       >;
+static_assert(std::variant_size_v<OpParams> == kOpCount);
+
+// The op whose parameters `p` holds.
+inline OpKind op_of(const OpParams& p) {
+  return static_cast<OpKind>(p.index());
+}
 
 struct Node {
   std::string name;
@@ -153,7 +169,7 @@ struct Node {
   OpKind op = OpKind::kEltwise;
   std::vector<ValueId> inputs;  // kNoValue for an absent optional input
   std::vector<ValueId> outputs;
-  OpParams params;
+  OpParams params = EltwiseParams{};  // op's own struct (check_op_params)
 };
 
 struct Graph {
@@ -170,22 +186,24 @@ struct Graph {
   std::vector<int> use_counts() const;
 };
 
-const char* op_name(OpKind op);
-const char* eltwise_name(EltwiseKind kind);
+const char* op_name(OpKind op);  // "?" outside OpKind
 
-// Checks that the graph is well formed: ids in range, topological order, every node's
-// output dims equal to what its inputs and parameters imply. Throws Error(kBadModel)
-// naming the node. The enclave calls it on every graph it is handed.
-// `constant_bytes_present` = false for a sealed manifest's graph, whose constants' bytes
-// are loaded later (then only their dims are checked).
-// A Gemm whose B is int8 (transB, constant) with per-row float scales as its 4th input
-// (host/quantize_weights.h).
+// Throws Error(kBadModel) naming the node when its op is outside OpKind or its params are
+// another op's struct (a graph built in memory can disagree with itself).
+void check_op_params(const Node& n);
+
 // The int8 parameters of a Conv or Gemm node (nullptr for other ops or fp32 weights).
 const Int8Weights* int8_weights_of(const Node& n);
 // The int8 parameters a Conv or Gemm node carries, active or not (nullptr for other ops):
 // where the packer sets them.
 Int8Weights* int8_params_of(Node& n);
 
+// Checks that the graph is well formed: every node's op and params agree
+// (check_op_params), ids in range, topological order, every node's output dims equal to
+// what its inputs and parameters imply. Throws Error(kBadModel) naming the node. The
+// enclave calls it on every graph it is handed.
+// `constant_bytes_present` = false for a sealed manifest's graph, whose constants' bytes
+// are loaded later (then only their dims are checked).
 void validate_graph(const Graph& g, bool constant_bytes_present = true);
 
 }  // namespace teeinfer

@@ -1,6 +1,8 @@
 #include "common/sealed_format.h"
 
 #include <cstring>
+#include <iterator>
+#include <variant>
 
 #include "common/byte_codec.h"
 #include "common/error.h"
@@ -38,7 +40,7 @@ void put_eltwise(ByteWriter& w, const EltwiseParams& e) {
 
 EltwiseParams get_eltwise(ByteReader& r) {
   uint8_t k = r.u8();
-  if (k > static_cast<uint8_t>(EltwiseKind::kHardSwish)) r.fail("unknown activation " + std::to_string(k));
+  if (k >= kEltwiseCount) r.fail("unknown activation " + std::to_string(k));
   EltwiseParams e{static_cast<EltwiseKind>(k)};
   e.alpha = r.f32();
   e.beta = r.f32();
@@ -70,169 +72,170 @@ Int8Weights get_int8(ByteReader& r) {
   return q;  // validate_graph checks the values against the weight
 }
 
-void put_params(ByteWriter& w, const Node& n) {
-  switch (n.op) {
-    case OpKind::kConv: {
-      const auto& p = std::get<ConvParams>(n.params);
-      for (const Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) put_dims(w, *d);
-      w.i64(p.groups);
-      w.u8(p.fused_sum);
-      put_post_ops(w, p.post_ops);
-      put_int8(w, p.int8);
-      break;
-    }
-    case OpKind::kGemm: {
-      const auto& p = std::get<GemmParams>(n.params);
-      w.f32(p.alpha);
-      w.f32(p.beta);
-      w.u8(p.trans_a);
-      w.u8(p.trans_b);
-      w.u8(p.c_prescaled);
-      put_post_ops(w, p.post_ops);
-      put_int8(w, p.int8);
-      break;
-    }
-    case OpKind::kMatMul:
-      put_post_ops(w, std::get<MatMulParams>(n.params).post_ops);
-      break;
-    case OpKind::kBatchNorm: {
-      const auto& p = std::get<BatchNormParams>(n.params);
-      w.f32(p.epsilon);
-      w.u8(p.fused_relu);
-      break;
-    }
-    case OpKind::kEltwise:
-      put_eltwise(w, std::get<EltwiseParams>(n.params));
-      break;
-    case OpKind::kBinary:
-      w.u8(static_cast<uint8_t>(std::get<BinaryParams>(n.params).kind));
-      break;
-    case OpKind::kPool: {
-      const auto& p = std::get<PoolParams>(n.params);
-      w.u8(static_cast<uint8_t>(p.kind));
-      for (const Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) put_dims(w, *d);
-      w.u8(p.count_include_pad);
-      put_dims(w, p.declared_pads_end);
-      break;
-    }
-    case OpKind::kReshape:
-      break;
-    case OpKind::kTranspose:
-      put_dims(w, std::get<TransposeParams>(n.params).perm);
-      break;
-    case OpKind::kConcat: {
-      const auto& p = std::get<ConcatParams>(n.params);
-      w.i64(p.axis);
-      w.u8(p.fused_batchnorm);
-      w.u8(p.fused_relu);
-      break;
-    }
-    case OpKind::kSoftmax: {
-      const auto& p = std::get<SoftmaxParams>(n.params);
-      w.i64(p.axis);
-      w.u8(p.coerce_2d);
-      break;
-    }
-    case OpKind::kLrn: {
-      const auto& p = std::get<LrnParams>(n.params);
-      w.f32(p.alpha);
-      w.f32(p.beta);
-      w.f32(p.bias);
-      w.i64(p.size);
-      break;
-    }
-    case OpKind::kPad: {
-      const auto& p = std::get<PadParams>(n.params);
-      put_dims(w, p.pads_begin);
-      put_dims(w, p.pads_end);
-      w.f32(p.value);
-      break;
-    }
-  }
+// Each op's parameters in the manifest: a write_params and a read_params overload per
+// parameter struct (common/ops.def lists them). docs/format.md gives the bytes.
+void write_params(ByteWriter& w, const ConvParams& p) {
+  for (const Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) put_dims(w, *d);
+  w.i64(p.groups);
+  w.u8(p.fused_sum);
+  put_post_ops(w, p.post_ops);
+  put_int8(w, p.int8);
 }
 
-OpParams get_params(ByteReader& r, OpKind op) {
-  switch (op) {
-    case OpKind::kConv: {
-      ConvParams p;
-      for (Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) *d = get_dims(r);
-      p.groups = r.i64();
-      p.fused_sum = r.boolean();
-      p.post_ops = get_post_ops(r);
-      p.int8 = get_int8(r);
-      return p;
-    }
-    case OpKind::kGemm: {
-      GemmParams p;
-      p.alpha = r.f32();
-      p.beta = r.f32();
-      p.trans_a = r.boolean();
-      p.trans_b = r.boolean();
-      p.c_prescaled = r.boolean();
-      p.post_ops = get_post_ops(r);
-      p.int8 = get_int8(r);
-      return p;
-    }
-    case OpKind::kMatMul:
-      return MatMulParams{get_post_ops(r)};
-    case OpKind::kBatchNorm: {
-      BatchNormParams p;
-      p.epsilon = r.f32();
-      p.fused_relu = r.boolean();
-      return p;
-    }
-    case OpKind::kEltwise:
-      return get_eltwise(r);
-    case OpKind::kBinary: {
-      uint8_t k = r.u8();
-      if (k > static_cast<uint8_t>(BinaryKind::kDiv)) r.fail("unknown binary op");
-      return BinaryParams{static_cast<BinaryKind>(k)};
-    }
-    case OpKind::kPool: {
-      PoolParams p;
-      uint8_t k = r.u8();
-      if (k > 1) r.fail("unknown pooling");
-      p.kind = static_cast<PoolKind>(k);
-      for (Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) *d = get_dims(r);
-      p.count_include_pad = r.boolean();
-      p.declared_pads_end = get_dims(r);
-      return p;
-    }
-    case OpKind::kReshape:
-      return NoParams{};
-    case OpKind::kTranspose:
-      return TransposeParams{get_dims(r)};
-    case OpKind::kConcat: {
-      ConcatParams p;
-      p.axis = r.i64();
-      p.fused_batchnorm = r.boolean();
-      p.fused_relu = r.boolean();
-      return p;
-    }
-    case OpKind::kSoftmax: {
-      SoftmaxParams p;
-      p.axis = r.i64();
-      p.coerce_2d = r.boolean();
-      return p;
-    }
-    case OpKind::kLrn: {
-      LrnParams p;
-      p.alpha = r.f32();
-      p.beta = r.f32();
-      p.bias = r.f32();
-      p.size = r.i64();
-      return p;
-    }
-    case OpKind::kPad: {
-      PadParams p;
-      p.pads_begin = get_dims(r);
-      p.pads_end = get_dims(r);
-      p.value = r.f32();
-      return p;
-    }
-  }
-  r.fail("unknown op");
+void read_params(ByteReader& r, ConvParams& p) {
+  for (Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) *d = get_dims(r);
+  p.groups = r.i64();
+  p.fused_sum = r.boolean();
+  p.post_ops = get_post_ops(r);
+  p.int8 = get_int8(r);
 }
+
+void write_params(ByteWriter& w, const GemmParams& p) {
+  w.f32(p.alpha);
+  w.f32(p.beta);
+  w.u8(p.trans_a);
+  w.u8(p.trans_b);
+  w.u8(p.c_prescaled);
+  put_post_ops(w, p.post_ops);
+  put_int8(w, p.int8);
+}
+
+void read_params(ByteReader& r, GemmParams& p) {
+  p.alpha = r.f32();
+  p.beta = r.f32();
+  p.trans_a = r.boolean();
+  p.trans_b = r.boolean();
+  p.c_prescaled = r.boolean();
+  p.post_ops = get_post_ops(r);
+  p.int8 = get_int8(r);
+}
+
+void write_params(ByteWriter& w, const MatMulParams& p) {
+  put_post_ops(w, p.post_ops);
+}
+
+void read_params(ByteReader& r, MatMulParams& p) {
+  p.post_ops = get_post_ops(r);
+}
+
+void write_params(ByteWriter& w, const BatchNormParams& p) {
+  w.f32(p.epsilon);
+  w.u8(p.fused_relu);
+}
+
+void read_params(ByteReader& r, BatchNormParams& p) {
+  p.epsilon = r.f32();
+  p.fused_relu = r.boolean();
+}
+
+void write_params(ByteWriter& w, const EltwiseParams& p) {
+  put_eltwise(w, p);
+}
+
+void read_params(ByteReader& r, EltwiseParams& p) {
+  p = get_eltwise(r);
+}
+
+void write_params(ByteWriter& w, const BinaryParams& p) {
+  w.u8(static_cast<uint8_t>(p.kind));
+}
+
+void read_params(ByteReader& r, BinaryParams& p) {
+  uint8_t k = r.u8();
+  if (k > static_cast<uint8_t>(BinaryKind::kDiv)) r.fail("unknown binary op");
+  p.kind = static_cast<BinaryKind>(k);
+}
+
+void write_params(ByteWriter& w, const PoolParams& p) {
+  w.u8(static_cast<uint8_t>(p.kind));
+  for (const Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) put_dims(w, *d);
+  w.u8(p.count_include_pad);
+  put_dims(w, p.declared_pads_end);
+}
+
+void read_params(ByteReader& r, PoolParams& p) {
+  uint8_t k = r.u8();
+  if (k > 1) r.fail("unknown pooling");
+  p.kind = static_cast<PoolKind>(k);
+  for (Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end}) *d = get_dims(r);
+  p.count_include_pad = r.boolean();
+  p.declared_pads_end = get_dims(r);
+}
+
+void write_params(ByteWriter&, const ReshapeParams&) {}
+
+void read_params(ByteReader&, ReshapeParams&) {}
+
+void write_params(ByteWriter& w, const TransposeParams& p) {
+  put_dims(w, p.perm);
+}
+
+void read_params(ByteReader& r, TransposeParams& p) {
+  p.perm = get_dims(r);
+}
+
+void write_params(ByteWriter& w, const ConcatParams& p) {
+  w.i64(p.axis);
+  w.u8(p.fused_batchnorm);
+  w.u8(p.fused_relu);
+}
+
+void read_params(ByteReader& r, ConcatParams& p) {
+  p.axis = r.i64();
+  p.fused_batchnorm = r.boolean();
+  p.fused_relu = r.boolean();
+}
+
+void write_params(ByteWriter& w, const SoftmaxParams& p) {
+  w.i64(p.axis);
+  w.u8(p.coerce_2d);
+}
+
+void read_params(ByteReader& r, SoftmaxParams& p) {
+  p.axis = r.i64();
+  p.coerce_2d = r.boolean();
+}
+
+void write_params(ByteWriter& w, const LrnParams& p) {
+  w.f32(p.alpha);
+  w.f32(p.beta);
+  w.f32(p.bias);
+  w.i64(p.size);
+}
+
+void read_params(ByteReader& r, LrnParams& p) {
+  p.alpha = r.f32();
+  p.beta = r.f32();
+  p.bias = r.f32();
+  p.size = r.i64();
+}
+
+void write_params(ByteWriter& w, const PadParams& p) {
+  put_dims(w, p.pads_begin);
+  put_dims(w, p.pads_end);
+  w.f32(p.value);
+}
+
+void read_params(ByteReader& r, PadParams& p) {
+  p.pads_begin = get_dims(r);
+  p.pads_end = get_dims(r);
+  p.value = r.f32();
+}
+
+template <class Params>
+OpParams read_params_as(ByteReader& r) {
+  Params p;
+  read_params(r, p);
+  return p;
+}
+
+// The parameter reader of each op, indexed by OpKind (the manifest's op byte).
+using ParamsReader = OpParams (*)(ByteReader&);
+constexpr ParamsReader kParamsReaders[] = {
+#define TEEINFER_OP(kind, name, Params, ...) &read_params_as<Params>,
+#include "common/ops.def"
+};
+static_assert(std::size(kParamsReaders) == kOpCount);
 
 std::vector<ValueId> get_ids(ByteReader& r, uint32_t limit, const char* what) {
   std::vector<ValueId> ids(r.count(limit, what, 4));
@@ -416,12 +419,13 @@ std::vector<uint8_t> encode_manifest(const Manifest& m) {
   }
   w.u32(static_cast<uint32_t>(g.nodes.size()));
   for (const Node& n : g.nodes) {
+    check_op_params(n);
     w.u8(static_cast<uint8_t>(n.op));
     w.str(n.name);
     w.str(n.onnx_op);
     put_ids(w, n.inputs);
     put_ids(w, n.outputs);
-    put_params(w, n);
+    std::visit([&w](const auto& p) { write_params(w, p); }, n.params);
   }
   put_ids(w, g.inputs);
   put_ids(w, g.outputs);
@@ -460,13 +464,13 @@ Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
   g.nodes.resize(r.count(kMaxNodes, "nodes", 17));  // op, two names, two id counts
   for (Node& node : g.nodes) {
     uint8_t op = r.u8();
-    if (op > static_cast<uint8_t>(OpKind::kPad)) r.fail("unknown op " + std::to_string(op));
+    if (op >= kOpCount) r.fail("unknown op " + std::to_string(op));
     node.op = static_cast<OpKind>(op);
     node.name = r.str(kMaxName);
     node.onnx_op = r.str(kMaxName);
     node.inputs = get_ids(r, kMaxIo, "node inputs");
     node.outputs = get_ids(r, kMaxIo, "node outputs");
-    node.params = get_params(r, node.op);
+    node.params = kParamsReaders[op](r);  // the op's own struct: op and params agree
   }
   g.inputs = get_ids(r, kMaxIo, "graph inputs");
   g.outputs = get_ids(r, kMaxIo, "graph outputs");

@@ -1,6 +1,7 @@
 #include "common/shape_inference.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "common/error.h"
 
@@ -39,7 +40,7 @@ Dims window_out(const Node& n, const Dims& x, const Dims& kernel, const Dims& st
   return y;
 }
 
-Dims conv_dims(const Graph& g, const Node& n) {
+Dims conv_output_dims(const Graph& g, const Node& n) {
   const auto& p = std::get<ConvParams>(n.params);
   const Dims& x = in_dims(g, n, 0);
   const Dims& w = in_dims(g, n, 1);
@@ -63,7 +64,7 @@ Dims conv_dims(const Graph& g, const Node& n) {
   return y;
 }
 
-Dims gemm_dims(const Graph& g, const Node& n) {
+Dims gemm_output_dims(const Graph& g, const Node& n) {
   const auto& p = std::get<GemmParams>(n.params);
   const Dims& a = in_dims(g, n, 0);
   const Dims& b = in_dims(g, n, 1);
@@ -78,7 +79,7 @@ Dims gemm_dims(const Graph& g, const Node& n) {
   return y;
 }
 
-Dims matmul_dims(const Graph& g, const Node& n) {
+Dims matmul_output_dims(const Graph& g, const Node& n) {
   Dims a = in_dims(g, n, 0), b = in_dims(g, n, 1);
   if (a.empty() || b.empty()) bad(n, "scalar operands are not supported");
   bool a1 = a.size() == 1, b1 = b.size() == 1;
@@ -92,7 +93,7 @@ Dims matmul_dims(const Graph& g, const Node& n) {
   return y;
 }
 
-Dims concat_dims(const Graph& g, const Node& n) {
+Dims concat_output_dims(const Graph& g, const Node& n) {
   const auto& p = std::get<ConcatParams>(n.params);
   Dims y = in_dims(g, n, 0);
   if (p.axis < 0 || p.axis >= static_cast<int64_t>(y.size())) bad(n, "axis out of range");
@@ -113,7 +114,7 @@ Dims concat_dims(const Graph& g, const Node& n) {
   return y;
 }
 
-Dims transpose_dims(const Graph& g, const Node& n) {
+Dims transpose_output_dims(const Graph& g, const Node& n) {
   const auto& p = std::get<TransposeParams>(n.params);
   const Dims& x = in_dims(g, n, 0);
   if (p.perm.size() != x.size()) bad(n, "perm rank differs from input rank");
@@ -128,7 +129,7 @@ Dims transpose_dims(const Graph& g, const Node& n) {
   return y;
 }
 
-Dims pool_dims(const Graph& g, const Node& n) {
+Dims pool_output_dims(const Graph& g, const Node& n) {
   const auto& p = std::get<PoolParams>(n.params);
   const Dims& x = in_dims(g, n, 0);
   if (x.size() < 3 || x.size() > 5) bad(n, "input must be 3-D to 5-D, got " + dims_to_string(x));
@@ -143,6 +144,63 @@ void check_per_channel(const Graph& g, const Node& n, size_t first, size_t last)
     if (in_dims(g, n, i) != Dims{x[1]})
       bad(n, "per-channel input " + std::to_string(i) + " must be {" + std::to_string(x[1]) + "}");
 }
+
+Dims batchnorm_output_dims(const Graph& g, const Node& n) {
+  check_per_channel(g, n, 1, 4);
+  return in_dims(g, n, 0);
+}
+
+Dims eltwise_output_dims(const Graph& g, const Node& n) {
+  return in_dims(g, n, 0);
+}
+
+Dims binary_output_dims(const Graph& g, const Node& n) {
+  return broadcast_dims(in_dims(g, n, 0), in_dims(g, n, 1), n.name);
+}
+
+Dims reshape_output_dims(const Graph& g, const Node& n) {
+  // The output dims are the node's own; only the element count must agree.
+  const Dims& y = g.value(n.outputs.at(0)).dims;
+  if (element_count(y, n.name) != element_count(in_dims(g, n, 0), n.name)) bad(n, "reshape changes the element count");
+  return y;
+}
+
+Dims softmax_output_dims(const Graph& g, const Node& n) {
+  const Dims& x = in_dims(g, n, 0);
+  int64_t axis = std::get<SoftmaxParams>(n.params).axis;
+  if (axis < 0 || axis >= static_cast<int64_t>(x.size())) bad(n, "axis out of range");
+  return x;
+}
+
+Dims lrn_output_dims(const Graph& g, const Node& n) {
+  const Dims& x = in_dims(g, n, 0);
+  if (x.size() < 3) bad(n, "input must be at least 3-D");
+  int64_t size = std::get<LrnParams>(n.params).size;
+  if (size < 1 || size > kMaxWindowParam) bad(n, "size " + std::to_string(size) + " is out of range (1 to 2^20)");
+  return x;
+}
+
+Dims pad_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<PadParams>(n.params);
+  Dims y = in_dims(g, n, 0);
+  if (p.pads_begin.size() != y.size() || p.pads_end.size() != y.size()) bad(n, "pads must have 2 values per dim");
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (p.pads_begin[i] < 0 || p.pads_end[i] < 0 || p.pads_begin[i] > kMaxWindowParam ||
+        p.pads_end[i] > kMaxWindowParam)
+      bad(n, "pads must be between 0 and 2^20");
+    y[i] = add_dims(n, y[i], p.pads_begin[i] + p.pads_end[i]);
+  }
+  return y;
+}
+
+// Each op's shape function (common/ops.def), indexed by OpKind. Callers check first that
+// the node's params are its op's (check_op_params), so the functions may std::get them.
+using ShapeFunction = Dims (*)(const Graph&, const Node&);
+constexpr ShapeFunction kShapeFunctions[] = {
+#define TEEINFER_OP(kind, name, Params, shape_function, ...) &shape_function,
+#include "common/ops.def"
+};
+static_assert(std::size(kShapeFunctions) == kOpCount);
 
 }  // namespace
 
@@ -190,60 +248,8 @@ Dims broadcast_dims(const Dims& a, const Dims& b, const std::string& what) {
 }
 
 Dims infer_output_dims(const Graph& g, const Node& n) {
-  switch (n.op) {
-    case OpKind::kConv:
-      return conv_dims(g, n);
-    case OpKind::kGemm:
-      return gemm_dims(g, n);
-    case OpKind::kMatMul:
-      return matmul_dims(g, n);
-    case OpKind::kBatchNorm:
-      check_per_channel(g, n, 1, 4);
-      return in_dims(g, n, 0);
-    case OpKind::kEltwise:
-      return in_dims(g, n, 0);
-    case OpKind::kBinary:
-      return broadcast_dims(in_dims(g, n, 0), in_dims(g, n, 1), n.name);
-    case OpKind::kPool:
-      return pool_dims(g, n);
-    case OpKind::kReshape: {
-      // The output dims are the node's own; only the element count must agree.
-      const Dims& y = g.value(n.outputs.at(0)).dims;
-      if (element_count(y, n.name) != element_count(in_dims(g, n, 0), n.name))
-        bad(n, "reshape changes the element count");
-      return y;
-    }
-    case OpKind::kTranspose:
-      return transpose_dims(g, n);
-    case OpKind::kConcat:
-      return concat_dims(g, n);
-    case OpKind::kSoftmax: {
-      const Dims& x = in_dims(g, n, 0);
-      int64_t axis = std::get<SoftmaxParams>(n.params).axis;
-      if (axis < 0 || axis >= static_cast<int64_t>(x.size())) bad(n, "axis out of range");
-      return x;
-    }
-    case OpKind::kLrn: {
-      const Dims& x = in_dims(g, n, 0);
-      if (x.size() < 3) bad(n, "input must be at least 3-D");
-      int64_t size = std::get<LrnParams>(n.params).size;
-      if (size < 1 || size > kMaxWindowParam) bad(n, "size " + std::to_string(size) + " is out of range (1 to 2^20)");
-      return x;
-    }
-    case OpKind::kPad: {
-      const auto& p = std::get<PadParams>(n.params);
-      Dims y = in_dims(g, n, 0);
-      if (p.pads_begin.size() != y.size() || p.pads_end.size() != y.size()) bad(n, "pads must have 2 values per dim");
-      for (size_t i = 0; i < y.size(); ++i) {
-        if (p.pads_begin[i] < 0 || p.pads_end[i] < 0 || p.pads_begin[i] > kMaxWindowParam ||
-            p.pads_end[i] > kMaxWindowParam)
-          bad(n, "pads must be between 0 and 2^20");
-        y[i] = add_dims(n, y[i], p.pads_begin[i] + p.pads_end[i]);
-      }
-      return y;
-    }
-  }
-  bad(n, "unknown op");
+  check_op_params(n);
+  return kShapeFunctions[static_cast<size_t>(n.op)](g, n);
 }
 
 }  // namespace teeinfer

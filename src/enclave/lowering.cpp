@@ -74,29 +74,18 @@ DnnlWindow dnnl_window(const Dims& strides, const Dims& dilations, const Dims& p
 }
 
 void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p) {
-  using dnnl::algorithm;
   auto finite = [](float v) { return std::isinf(v) ? (v > 0 ? FLT_MAX : -FLT_MAX) : v; };
+  // The oneDNN steps of each element-wise function: common/eltwise_ops.def.
+#define DNNL_ELTWISE(alg, alpha, beta) po.append_eltwise(1.f, dnnl::algorithm::alg, alpha, beta)
   switch (p.kind) {
-    case EltwiseKind::kRelu:
-      po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-      break;
-    case EltwiseKind::kLeakyRelu:
-      po.append_eltwise(1.f, algorithm::eltwise_relu, p.alpha, 0.f);
-      break;
-    case EltwiseKind::kClip:
-      po.append_eltwise(1.f, algorithm::eltwise_clip_v2, finite(p.alpha), finite(p.beta));
-      break;
-    case EltwiseKind::kSigmoid:
-      po.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f);
-      break;
-    case EltwiseKind::kHardSigmoid:  // max(0, min(1, alpha*x + beta)); oneDNN 2.6 has no single op for it
-      po.append_eltwise(1.f, algorithm::eltwise_linear, p.alpha, p.beta);
-      po.append_eltwise(1.f, algorithm::eltwise_clip_v2, 0.f, 1.f);
-      break;
-    case EltwiseKind::kHardSwish:
-      po.append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f);
-      break;
+#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, reference, ...) \
+  case EltwiseKind::kind:                                                       \
+    __VA_ARGS__;                                                                \
+    return;
+#include "common/eltwise_ops.def"
   }
+#undef DNNL_ELTWISE
+  throw Error(ErrorCode::kBadModel, "unknown element-wise function " + std::to_string(static_cast<int>(p.kind)));
 }
 
 dnnl::primitive_attr attr_with(const PostOps& post_ops) {

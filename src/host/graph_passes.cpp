@@ -306,6 +306,7 @@ void fold_pads(Graph& g, PassState& st, PassStats& stats) {
 }  // namespace
 
 PassStats optimize_graph(Graph& g) {
+  for (const Node& n : g.nodes) check_op_params(n);  // the passes read params by op
   PassStats stats;
   PassState st(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {

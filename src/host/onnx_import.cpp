@@ -15,6 +15,7 @@
 #include "common/shape_inference.h"
 #include "host/constant_folder.h"
 #include "host/onnx_attrs.h"
+#include "host/onnx_ops.h"
 #include "host/onnx_tensor.h"
 
 namespace teeinfer {
@@ -56,6 +57,35 @@ class Importer {
 
   Graph run(const ImportOptions& options);
 
+  // Converters, one per ONNX op type converted at run time: the converter column of
+  // host/onnx_ops.def and common/eltwise_ops.def (kOnnxOps below).
+  using Converter = void (Importer::*)(const onnx::NodeProto&, const OnnxAttrs&);
+  void conv(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void gemm(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void matmul(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void batch_normalization(const onnx::NodeProto& n, const OnnxAttrs& a);
+  template <EltwiseKind kKind>
+  void eltwise(const onnx::NodeProto& n, const OnnxAttrs& a);
+  template <EltwiseKind kKind>
+  void clip(const onnx::NodeProto& n, const OnnxAttrs& a);
+  template <BinaryKind kKind>
+  void binary(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void max_pool(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void average_pool(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void global_average_pool(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void global_max_pool(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void flatten(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void reshape(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void squeeze(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void unsqueeze(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void transpose(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void concat(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void softmax(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void lrn(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void pad(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void identity(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void dropout(const onnx::NodeProto& n, const OnnxAttrs& a);
+
  private:
   // A constant's bytes move into the graph when a node first reads it at runtime; from
   // then on the graph's value holds them. Aliases (Identity, Dropout) share the constant,
@@ -85,12 +115,14 @@ class Importer {
   ValueId runtime(const onnx::NodeProto& node, int i, const OnnxAttrs& a);
   ValueId optional_runtime(const onnx::NodeProto& node, int i, const OnnxAttrs& a);
   const Value& required_constant(const onnx::NodeProto& node, int i, const OnnxAttrs& a, const char* role) const;
-  void emit(const onnx::NodeProto& node, OpKind op, std::vector<ValueId> inputs, OpParams params,
+  // Adds the node; its op is the one whose parameters `params` holds.
+  void emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, OpParams params,
             const Dims* reshape_to = nullptr);
+  // The output names the input's value (or constant): no node.
+  void alias(const onnx::NodeProto& n, const OnnxAttrs& a);
 
-  void conv(const onnx::NodeProto& n, const OnnxAttrs& a);
   void pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind, bool global);
-  void eltwise(const onnx::NodeProto& n, const OnnxAttrs& a, EltwiseParams p);
+  void squeeze_or_unsqueeze(const onnx::NodeProto& n, const OnnxAttrs& a, bool squeeze);
   void reshape_like(const onnx::NodeProto& n, const OnnxAttrs& a, const Dims& to);
 
   const onnx::ModelProto& model_;
@@ -167,14 +199,13 @@ const Value& Importer::required_constant(const onnx::NodeProto& node, int i, con
   return *v;
 }
 
-void Importer::emit(const onnx::NodeProto& node, OpKind op, std::vector<ValueId> inputs, OpParams params,
-                    const Dims* reshape_to) {
+void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, OpParams params, const Dims* reshape_to) {
   if (node.output_size() < 1 || node.output(0).empty())
     throw Error(ErrorCode::kBadModel, node.op_type() + " node '" + node.name() + "' has no output");
   Node n;
   n.name = node.name().empty() ? node.output(0) : node.name();
   n.onnx_op = node.op_type();
-  n.op = op;
+  n.op = op_of(params);
   n.inputs = std::move(inputs);
   n.params = std::move(params);
   Value out;
@@ -238,7 +269,7 @@ void Importer::conv(const onnx::NodeProto& n, const OnnxAttrs& a) {
   p.dilations = a.ints("dilations", Dims(sp, 1));
   p.groups = a.i("group", 1);
   std::tie(p.pads_begin, p.pads_end) = window_pads(a, x, p.kernel, p.strides, p.dilations);
-  emit(n, OpKind::kConv, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
+  emit(n, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
 }
 
 void Importer::pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind, bool global) {
@@ -253,7 +284,7 @@ void Importer::pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind,
     p.kernel = Dims(x.begin() + 2, x.end());
     p.strides = p.dilations = Dims(sp, 1);
     p.pads_begin = p.pads_end = p.declared_pads_end = Dims(sp, 0);
-    emit(n, OpKind::kPool, {runtime(n, 0, a)}, p);
+    emit(n, {runtime(n, 0, a)}, p);
     return;
   }
   p.kernel = a.ints("kernel_shape", {});
@@ -273,15 +304,11 @@ void Importer::pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind,
       p.pads_end[i] = std::max<int64_t>(p.pads_end[i], (out - 1) * p.strides[i] + span - x[i + 2] - p.pads_begin[i]);
     }
   }
-  emit(n, OpKind::kPool, {runtime(n, 0, a)}, p);
-}
-
-void Importer::eltwise(const onnx::NodeProto& n, const OnnxAttrs& a, EltwiseParams p) {
-  emit(n, OpKind::kEltwise, {runtime(n, 0, a)}, p);
+  emit(n, {runtime(n, 0, a)}, p);
 }
 
 void Importer::reshape_like(const onnx::NodeProto& n, const OnnxAttrs& a, const Dims& to) {
-  emit(n, OpKind::kReshape, {runtime(n, 0, a)}, NoParams{}, &to);
+  emit(n, {runtime(n, 0, a)}, ReshapeParams{}, &to);
 }
 
 float scalar_or(const Value* v, float fallback) {
@@ -293,153 +320,223 @@ float scalar_or(const Value* v, float fallback) {
   return f;
 }
 
-void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
-  const std::string& op = n.op_type();
-  if (op == "Conv") return conv(n, a);
-  if (op == "Gemm") {
-    GemmParams p;
-    p.alpha = a.f("alpha", 1.f);
-    p.beta = a.f("beta", 1.f);
-    p.trans_a = a.i("transA", 0) != 0;
-    p.trans_b = a.i("transB", 0) != 0;
-    return emit(n, OpKind::kGemm, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
+void Importer::gemm(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  GemmParams p;
+  p.alpha = a.f("alpha", 1.f);
+  p.beta = a.f("beta", 1.f);
+  p.trans_a = a.i("transA", 0) != 0;
+  p.trans_b = a.i("transB", 0) != 0;
+  emit(n, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
+}
+
+void Importer::matmul(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  emit(n, {runtime(n, 0, a), runtime(n, 1, a)}, MatMulParams{});
+}
+
+void Importer::batch_normalization(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  if (a.i("training_mode", 0) != 0 || n.output_size() > 1)
+    throw Error(ErrorCode::kUnsupported, a.where() + ": training-mode BatchNormalization");
+  if (a.i("spatial", 1) == 0) throw Error(ErrorCode::kUnsupported, a.where() + ": spatial=0 (per-element statistics)");
+  for (int i = 1; i <= 4; ++i) required_constant(n, i, a, "scale/bias/mean/var");
+  emit(n, {runtime(n, 0, a), runtime(n, 1, a), runtime(n, 2, a), runtime(n, 3, a), runtime(n, 4, a)},
+       BatchNormParams{a.f("epsilon", 1e-5f)});
+}
+
+// The element-wise function's parameters from its ONNX attributes (common/eltwise_ops.def).
+EltwiseParams eltwise_params(EltwiseKind kind, const OnnxAttrs& a) {
+  const EltwiseInfo& info = eltwise_info(kind);
+  auto value = [&a](const EltwiseAttribute& attr) {
+    return attr.onnx_name ? a.f(attr.onnx_name, attr.default_value) : attr.default_value;
+  };
+  return EltwiseParams{kind, value(info.alpha), value(info.beta)};
+}
+
+template <EltwiseKind kKind>
+void Importer::eltwise(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  emit(n, {runtime(n, 0, a)}, eltwise_params(kKind, a));
+}
+
+// Clip's bounds are attributes before opset 11, optional constant inputs from then on.
+template <EltwiseKind kKind>
+void Importer::clip(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  if (opset_ < 11) return eltwise<kKind>(n, a);
+  const EltwiseInfo& info = eltwise_info(kKind);
+  EltwiseParams p{kKind, info.alpha.default_value, info.beta.default_value};
+  if (n.input_size() > 1 && !n.input(1).empty()) p.alpha = scalar_or(&required_constant(n, 1, a, "min"), p.alpha);
+  if (n.input_size() > 2 && !n.input(2).empty()) p.beta = scalar_or(&required_constant(n, 2, a, "max"), p.beta);
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
+template <BinaryKind kKind>
+void Importer::binary(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  emit(n, {runtime(n, 0, a), runtime(n, 1, a)}, BinaryParams{kKind});
+}
+
+void Importer::max_pool(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  pool(n, a, PoolKind::kMax, false);
+}
+
+void Importer::average_pool(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  pool(n, a, PoolKind::kAverage, false);
+}
+
+void Importer::global_average_pool(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  pool(n, a, PoolKind::kAverage, true);
+}
+
+void Importer::global_max_pool(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  pool(n, a, PoolKind::kMax, true);
+}
+
+void Importer::flatten(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  reshape_like(n, a, flatten_dims(dims(n, 0, a), a.i("axis", 1), a.where()));
+}
+
+void Importer::reshape(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  std::vector<int64_t> shape;
+  if (opset_ < 5) {  // the target shape was an attribute before opset 5
+    Dims d = a.ints("shape", {});
+    shape.assign(d.begin(), d.end());
+  } else {
+    shape = int_list(required_constant(n, 1, a, "shape"), kMaxRank, a.where(), "shape");
   }
-  if (op == "MatMul") return emit(n, OpKind::kMatMul, {runtime(n, 0, a), runtime(n, 1, a)}, MatMulParams{});
-  if (op == "BatchNormalization") {
-    if (a.i("training_mode", 0) != 0 || n.output_size() > 1)
-      throw Error(ErrorCode::kUnsupported, a.where() + ": training-mode BatchNormalization");
-    if (a.i("spatial", 1) == 0)
-      throw Error(ErrorCode::kUnsupported, a.where() + ": spatial=0 (per-element statistics)");
-    for (int i = 1; i <= 4; ++i) required_constant(n, i, a, "scale/bias/mean/var");
-    return emit(n, OpKind::kBatchNorm,
-                {runtime(n, 0, a), runtime(n, 1, a), runtime(n, 2, a), runtime(n, 3, a), runtime(n, 4, a)},
-                BatchNormParams{a.f("epsilon", 1e-5f)});
+  reshape_like(n, a, reshape_dims(dims(n, 0, a), shape, a.i("allowzero", 0) != 0, a.where()));
+}
+
+void Importer::squeeze_or_unsqueeze(const onnx::NodeProto& n, const OnnxAttrs& a, bool squeeze) {
+  std::vector<int64_t> axes;
+  if (opset_ >= 13) {
+    if (n.input_size() > 1 && !n.input(1).empty())
+      axes = int_list(required_constant(n, 1, a, "axes"), kMaxRank, a.where(), "axes");
+  } else {
+    Dims d = a.ints("axes", {});
+    axes.assign(d.begin(), d.end());
   }
-  if (op == "Relu") return eltwise(n, a, {EltwiseKind::kRelu});
-  if (op == "LeakyRelu") return eltwise(n, a, {EltwiseKind::kLeakyRelu, a.f("alpha", 0.01f)});
-  if (op == "Sigmoid") return eltwise(n, a, {EltwiseKind::kSigmoid});
-  if (op == "HardSigmoid") return eltwise(n, a, {EltwiseKind::kHardSigmoid, a.f("alpha", 0.2f), a.f("beta", 0.5f)});
-  if (op == "HardSwish") return eltwise(n, a, {EltwiseKind::kHardSwish});
-  if (op == "Clip") {
-    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
-    if (opset_ < 11) {
-      lo = a.f("min", lo);
-      hi = a.f("max", hi);
-    } else {
-      if (n.input_size() > 1 && !n.input(1).empty()) lo = scalar_or(&required_constant(n, 1, a, "min"), lo);
-      if (n.input_size() > 2 && !n.input(2).empty()) hi = scalar_or(&required_constant(n, 2, a, "max"), hi);
-    }
-    return eltwise(n, a, {EltwiseKind::kClip, lo, hi});
+  const Dims& x = dims(n, 0, a);
+  reshape_like(n, a, squeeze ? squeeze_dims(x, axes, a.where()) : unsqueeze_dims(x, axes, a.where()));
+}
+
+void Importer::squeeze(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  squeeze_or_unsqueeze(n, a, true);
+}
+
+void Importer::unsqueeze(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  squeeze_or_unsqueeze(n, a, false);
+}
+
+void Importer::transpose(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
+  TransposeParams p{a.ints("perm", {})};
+  if (p.perm.empty())
+    for (int64_t i = rank - 1; i >= 0; --i) p.perm.push_back(i);
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
+void Importer::concat(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  std::vector<ValueId> ins;
+  for (int i = 0; i < n.input_size(); ++i) ins.push_back(runtime(n, i, a));
+  int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
+  emit(n, ins, ConcatParams{normalize_axis(a.i("axis", 0), rank, a.where())});
+}
+
+void Importer::softmax(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
+  SoftmaxParams p;
+  p.coerce_2d = opset_ < 13;
+  p.axis = normalize_axis(a.i("axis", opset_ < 13 ? 1 : -1), rank, a.where());
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
+void Importer::lrn(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  LrnParams p{a.f("alpha", 1e-4f), a.f("beta", 0.75f), a.f("bias", 1.f), a.i("size", 0)};
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
+void Importer::pad(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  if (a.s("mode", "constant") != "constant")
+    throw Error(ErrorCode::kUnsupported, a.where() + ": mode '" + a.s("mode", "") + "' (only constant padding)");
+  const Dims& x = dims(n, 0, a);
+  std::vector<int64_t> pads;
+  float value = 0.f;
+  if (opset_ < 11) {
+    Dims d = a.ints("pads", {});
+    pads.assign(d.begin(), d.end());
+    value = a.f("value", 0.f);
+  } else {
+    pads = int_list(required_constant(n, 1, a, "pads"), 2 * kMaxRank, a.where(), "pads");
+    if (n.input_size() > 2 && !n.input(2).empty())
+      value = scalar_or(&required_constant(n, 2, a, "constant_value"), 0.f);
+    if (n.input_size() > 3 && !n.input(3).empty()) throw Error(ErrorCode::kUnsupported, a.where() + ": the axes input");
   }
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
-    BinaryKind k = op == "Add"   ? BinaryKind::kAdd
-                   : op == "Sub" ? BinaryKind::kSub
-                   : op == "Mul" ? BinaryKind::kMul
-                                 : BinaryKind::kDiv;
-    return emit(n, OpKind::kBinary, {runtime(n, 0, a), runtime(n, 1, a)}, BinaryParams{k});
-  }
-  if (op == "MaxPool") return pool(n, a, PoolKind::kMax, false);
-  if (op == "AveragePool") return pool(n, a, PoolKind::kAverage, false);
-  if (op == "GlobalAveragePool") return pool(n, a, PoolKind::kAverage, true);
-  if (op == "GlobalMaxPool") return pool(n, a, PoolKind::kMax, true);
-  if (op == "Flatten") return reshape_like(n, a, flatten_dims(dims(n, 0, a), a.i("axis", 1), a.where()));
-  if (op == "Reshape") {
-    std::vector<int64_t> shape;
-    if (opset_ < 5) {  // the target shape was an attribute before opset 5
-      Dims d = a.ints("shape", {});
-      shape.assign(d.begin(), d.end());
-    } else {
-      shape = int_list(required_constant(n, 1, a, "shape"), kMaxRank, a.where(), "shape");
-    }
-    return reshape_like(n, a, reshape_dims(dims(n, 0, a), shape, a.i("allowzero", 0) != 0, a.where()));
-  }
-  if (op == "Squeeze" || op == "Unsqueeze") {
-    std::vector<int64_t> axes;
-    if (opset_ >= 13) {
-      if (n.input_size() > 1 && !n.input(1).empty())
-        axes = int_list(required_constant(n, 1, a, "axes"), kMaxRank, a.where(), "axes");
-    } else {
-      Dims d = a.ints("axes", {});
-      axes.assign(d.begin(), d.end());
-    }
-    const Dims& x = dims(n, 0, a);
-    return reshape_like(n, a, op == "Squeeze" ? squeeze_dims(x, axes, a.where()) : unsqueeze_dims(x, axes, a.where()));
-  }
-  if (op == "Transpose") {
-    int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
-    TransposeParams p{a.ints("perm", {})};
-    if (p.perm.empty())
-      for (int64_t i = rank - 1; i >= 0; --i) p.perm.push_back(i);
-    return emit(n, OpKind::kTranspose, {runtime(n, 0, a)}, p);
-  }
-  if (op == "Concat") {
-    std::vector<ValueId> ins;
-    for (int i = 0; i < n.input_size(); ++i) ins.push_back(runtime(n, i, a));
-    int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
-    return emit(n, OpKind::kConcat, ins, ConcatParams{normalize_axis(a.i("axis", 0), rank, a.where())});
-  }
-  if (op == "Softmax") {
-    int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
-    SoftmaxParams p;
-    p.coerce_2d = opset_ < 13;
-    p.axis = normalize_axis(a.i("axis", opset_ < 13 ? 1 : -1), rank, a.where());
-    return emit(n, OpKind::kSoftmax, {runtime(n, 0, a)}, p);
-  }
-  if (op == "LRN") {
-    LrnParams p{a.f("alpha", 1e-4f), a.f("beta", 0.75f), a.f("bias", 1.f), a.i("size", 0)};
-    return emit(n, OpKind::kLrn, {runtime(n, 0, a)}, p);
-  }
-  if (op == "Pad") {
-    if (a.s("mode", "constant") != "constant")
-      throw Error(ErrorCode::kUnsupported, a.where() + ": mode '" + a.s("mode", "") + "' (only constant padding)");
-    const Dims& x = dims(n, 0, a);
-    std::vector<int64_t> pads;
-    float value = 0.f;
-    if (opset_ < 11) {
-      Dims d = a.ints("pads", {});
-      pads.assign(d.begin(), d.end());
-      value = a.f("value", 0.f);
-    } else {
-      pads = int_list(required_constant(n, 1, a, "pads"), 2 * kMaxRank, a.where(), "pads");
-      if (n.input_size() > 2 && !n.input(2).empty())
-        value = scalar_or(&required_constant(n, 2, a, "constant_value"), 0.f);
-      if (n.input_size() > 3 && !n.input(3).empty())
-        throw Error(ErrorCode::kUnsupported, a.where() + ": the axes input");
-    }
-    if (pads.size() != 2 * x.size()) throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per dim");
-    PadParams p{Dims(pads.begin(), pads.begin() + x.size()), Dims(pads.begin() + x.size(), pads.end()), value};
-    for (int64_t v : pads)
-      if (v < 0) throw Error(ErrorCode::kUnsupported, a.where() + ": negative pads (cropping)");
-    if (std::all_of(pads.begin(), pads.end(), [](int64_t v) { return v == 0; })) {
-      if (n.output_size() < 1) throw Error(ErrorCode::kBadModel, a.where() + ": has no output");
-      define(n.output(0), sym(n.input(0), a), a.where());  // nothing to pad: an alias
-      return;
-    }
-    return emit(n, OpKind::kPad, {runtime(n, 0, a)}, p);
-  }
-  if (op == "Identity" || op == "Dropout") {
-    if (op == "Dropout" && n.input_size() > 2 && !n.input(2).empty()) {
-      const Value* training = constant(n, 2);
-      if (!training || element_count(training->dims, training->name) != 1 || to_i64s(*training)[0] != 0)
-        throw Error(ErrorCode::kUnsupported, a.where() + ": training_mode must be a constant false");
-    }
-    if (n.output_size() < 1 || n.input_size() < 1)
-      throw Error(ErrorCode::kBadModel, a.where() + ": needs an input and an output");
-    define(n.output(0), sym(n.input(0), a), a.where());  // an alias, no node
-    if (op == "Dropout" && n.output_size() > 1 && !n.output(1).empty()) {
-      // At inference Dropout keeps everything: the mask is all true.
-      auto mask = std::make_shared<Value>();
-      mask->name = n.output(1);
-      mask->dtype = DType::kBool;
-      mask->dims = dims(n, 0, a);
-      mask->is_constant = true;
-      mask->data.assign(budget_.allocate(DType::kBool, mask->dims, mask->name), 1);
-      define(n.output(1), Sym{kNoValue, mask}, a.where());
-    }
+  if (pads.size() != 2 * x.size()) throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per dim");
+  PadParams p{Dims(pads.begin(), pads.begin() + x.size()), Dims(pads.begin() + x.size(), pads.end()), value};
+  for (int64_t v : pads)
+    if (v < 0) throw Error(ErrorCode::kUnsupported, a.where() + ": negative pads (cropping)");
+  if (std::all_of(pads.begin(), pads.end(), [](int64_t v) { return v == 0; })) {
+    if (n.output_size() < 1) throw Error(ErrorCode::kBadModel, a.where() + ": has no output");
+    define(n.output(0), sym(n.input(0), a), a.where());  // nothing to pad: an alias
     return;
   }
-  throw Error(ErrorCode::kUnsupported, a.where() + ": operator '" + op + "' is not supported by teeinfer" +
-                                           (is_foldable(op) ? " on runtime tensors (only on constants)" : ""));
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
+void Importer::alias(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  if (n.output_size() < 1 || n.input_size() < 1)
+    throw Error(ErrorCode::kBadModel, a.where() + ": needs an input and an output");
+  define(n.output(0), sym(n.input(0), a), a.where());
+}
+
+void Importer::identity(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  alias(n, a);
+}
+
+void Importer::dropout(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  if (n.input_size() > 2 && !n.input(2).empty()) {
+    const Value* training = constant(n, 2);
+    if (!training || element_count(training->dims, training->name) != 1 || to_i64s(*training)[0] != 0)
+      throw Error(ErrorCode::kUnsupported, a.where() + ": training_mode must be a constant false");
+  }
+  alias(n, a);
+  if (n.output_size() > 1 && !n.output(1).empty()) {
+    // At inference Dropout keeps everything: the mask is all true.
+    auto mask = std::make_shared<Value>();
+    mask->name = n.output(1);
+    mask->dtype = DType::kBool;
+    mask->dims = dims(n, 0, a);
+    mask->is_constant = true;
+    mask->data.assign(budget_.allocate(DType::kBool, mask->dims, mask->name), 1);
+    define(n.output(1), Sym{kNoValue, mask}, a.where());
+  }
+}
+
+// Every ONNX op type converted at run time, with its converter: host/onnx_ops.def, then
+// the element-wise functions of common/eltwise_ops.def (each keeps channel c at c).
+struct OnnxOpEntry {
+  RuntimeOnnxOp op;
+  Importer::Converter convert;
+};
+const OnnxOpEntry kOnnxOps[] = {
+#define TEEINFER_ONNX_OP(op_type, converter, ir_op, pruning_role) \
+  {{op_type, ir_op, PruningRole::pruning_role}, &Importer::converter},
+#include "host/onnx_ops.def"
+#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, ...) \
+  {{onnx_op, OpKind::kEltwise, PruningRole::kChannelwise}, &Importer::converter<EltwiseKind::kind>},
+#include "common/eltwise_ops.def"
+};
+
+const OnnxOpEntry* find_onnx_op(std::string_view op_type) {
+  for (const OnnxOpEntry& e : kOnnxOps)
+    if (e.op.op_type == op_type) return &e;
+  return nullptr;
+}
+
+void Importer::convert_runtime(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const OnnxOpEntry* entry = find_onnx_op(n.op_type());
+  if (!entry)
+    throw Error(ErrorCode::kUnsupported,
+                a.where() + ": operator '" + n.op_type() + "' is not supported by teeinfer" +
+                    (is_foldable(n.op_type()) ? " on runtime tensors (only on constants)" : ""));
+  (this->*entry->convert)(n, a);
 }
 
 void Importer::convert(const onnx::NodeProto& node) {
@@ -552,6 +649,21 @@ Graph Importer::run(const ImportOptions& options) {
 }
 
 }  // namespace
+
+std::vector<RuntimeOnnxOp> runtime_onnx_ops() {
+  std::vector<RuntimeOnnxOp> ops;
+  for (const OnnxOpEntry& e : kOnnxOps) ops.push_back(e.op);
+  return ops;
+}
+
+const RuntimeOnnxOp* find_runtime_onnx_op(std::string_view op_type) {
+  const OnnxOpEntry* e = find_onnx_op(op_type);
+  return e ? &e->op : nullptr;
+}
+
+bool is_runtime_onnx_op(std::string_view op_type) {
+  return find_onnx_op(op_type) != nullptr;
+}
 
 onnx::ModelProto read_onnx_proto(const std::string& path) {
   // Map the file and parse straight from the mapping: no separate read buffer.

@@ -266,6 +266,7 @@ void lower_conv_into(Lowering& l, const Node& n, const ConvShapes& s, const Conv
 }  // namespace
 
 void lower_conv(Lowering& l, const Node& n) {
+  if (l.mode() == ExecutionMode::kUnmodified) return lower_conv_im2col(l, n);
   const auto& p = std::get<ConvParams>(n.params);
   ConvShapes s = shapes_of(l, n);
   if (int64_t tile = oc_tile_rows(l, n, s, p)) return lower_conv_oc_tiles(l, n, s, p, tile);

@@ -14,7 +14,8 @@ namespace teeinfer {
 
 void lower_node(Lowering& l, const Node& n);  // dispatch on n.op
 
-void lower_conv(Lowering& l, const Node& n);
+// One per op, as common/ops.def names them.
+void lower_conv(Lowering& l, const Node& n);         // unmodified mode: lower_conv_im2col
 void lower_conv_im2col(Lowering& l, const Node& n);  // unmodified mode
 void lower_pool(Lowering& l, const Node& n);
 void lower_gemm(Lowering& l, const Node& n);

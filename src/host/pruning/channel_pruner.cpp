@@ -12,6 +12,7 @@
 #include "host/model_loader.h"
 #include "host/onnx_attrs.h"
 #include "host/onnx_import.h"
+#include "host/onnx_ops.h"
 #include "host/onnx_tensor.h"
 #include "host/pruning/mean_shift.h"
 
@@ -19,10 +20,12 @@ namespace teeinfer {
 
 namespace {
 
-// Ops that keep channel c at channel c (elementwise on one tensor, or pooling).
-const std::set<std::string> kChannelwise = {"Relu",      "LeakyRelu", "Clip",     "Sigmoid", "HardSigmoid",
-                                            "HardSwish", "Dropout",   "Identity", "Elu",     "Selu"};
-const std::set<std::string> kPools = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"};
+// What the importer's table says about an op type (kOther for ops it does not convert:
+// the model would not import anyway).
+PruningRole role_of(const std::string& op_type) {
+  const RuntimeOnnxOp* op = find_runtime_onnx_op(op_type);
+  return op ? op->pruning_role : PruningRole::kOther;
+}
 
 std::string name_of(const onnx::NodeProto& n) {
   return !n.name().empty() ? n.name() : n.output_size() ? n.output(0) : n.op_type();
@@ -137,12 +140,13 @@ void trace(const ModelIndex& ix, const std::string& value, int64_t offset, Trace
     const onnx::NodeProto& n = ix.g.node(k);
     const std::string& op = n.op_type();
     std::string where = op + " '" + name_of(n) + "'";
-    if ((kChannelwise.count(op) || kPools.count(op)) && input == 0) {
-      tr.crosses_pool |= kPools.count(op) > 0;
+    PruningRole role = role_of(op);
+    if ((role == PruningRole::kChannelwise || role == PruningRole::kPool) && input == 0) {
+      tr.crosses_pool |= role == PruningRole::kPool;
       trace(ix, n.output(0), offset, tr, depth + 1);
     } else if (op == "Pad" && input == 0 && pads_only_spatial(ix, n)) {
       trace(ix, n.output(0), offset, tr, depth + 1);
-    } else if (op == "Conv" && input == 0 && OnnxAttrs(n).i("group", 1) == 1) {
+    } else if (role == PruningRole::kConvLike && input == 0 && OnnxAttrs(n).i("group", 1) == 1) {
       read_param(ix, k, 1, {"", 1, offset, 1}, tr, where + " weight");
     } else if (op == "BatchNormalization" && input == 0) {
       for (int p = 1; p <= 4; ++p) read_param(ix, k, p, {"", 0, offset, 1}, tr, where + " parameter");

@@ -1,5 +1,6 @@
 #include "host/pruning/layer_costs.h"
 
+#include <iterator>
 #include <limits>
 
 namespace teeinfer {
@@ -19,25 +20,37 @@ int64_t product(const Dims& d, size_t from = 0) {
   return p;
 }
 
+// Multiply-accumulates of each op (the mac_count column of common/ops.def).
+int64_t conv_macs(const Graph& g, const Node& n) {  // each output element: (IC / groups) * kernel
+  const Dims& w = g.value(n.inputs[1]).dims;
+  return times(product(g.value(n.outputs[0]).dims), product(w, 1));
+}
+
+int64_t gemm_macs(const Graph& g, const Node& n) {
+  const auto& p = std::get<GemmParams>(n.params);
+  const Dims& a = g.value(n.inputs[0]).dims;
+  return times(product(g.value(n.outputs[0]).dims), p.trans_a ? a[0] : a[1]);
+}
+
+int64_t matmul_macs(const Graph& g, const Node& n) {
+  const Dims& a = g.value(n.inputs[0]).dims;
+  return times(product(g.value(n.outputs[0]).dims), a.empty() ? 1 : a.back());
+}
+
+int64_t no_macs(const Graph&, const Node&) {
+  return 0;
+}
+
+using MacCount = int64_t (*)(const Graph&, const Node&);
+constexpr MacCount kMacCounts[] = {
+#define TEEINFER_OP(kind, name, Params, shape_function, lowering_function, mac_count) &mac_count,
+#include "common/ops.def"
+};
+static_assert(std::size(kMacCounts) == kOpCount);
+
 int64_t macs(const Graph& g, const Node& n) {
-  const Dims& y = g.value(n.outputs[0]).dims;
-  switch (n.op) {
-    case OpKind::kConv: {  // each output element: (IC / groups) * kernel MACs
-      const Dims& w = g.value(n.inputs[1]).dims;
-      return times(product(y), product(w, 1));
-    }
-    case OpKind::kGemm: {
-      const auto& p = std::get<GemmParams>(n.params);
-      const Dims& a = g.value(n.inputs[0]).dims;
-      return times(product(y), p.trans_a ? a[0] : a[1]);
-    }
-    case OpKind::kMatMul: {
-      const Dims& a = g.value(n.inputs[0]).dims;
-      return times(product(y), a.empty() ? 1 : a.back());
-    }
-    default:
-      return 0;
-  }
+  check_op_params(n);
+  return kMacCounts[static_cast<size_t>(n.op)](g, n);
 }
 
 }  // namespace

@@ -1,0 +1,46 @@
+#include "common/eltwise_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <string>
+
+#include "common/error.h"
+
+namespace teeinfer {
+namespace {
+
+constexpr EltwiseInfo kEltwiseInfo[] = {
+#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, ...) {onnx_op, alpha, beta},
+#include "common/eltwise_ops.def"
+};
+static_assert(std::size(kEltwiseInfo) == kEltwiseCount);
+
+bool known(EltwiseKind kind) {
+  return static_cast<size_t>(kind) < kEltwiseCount;
+}
+
+}  // namespace
+
+const EltwiseInfo& eltwise_info(EltwiseKind kind) {
+  if (!known(kind))
+    throw Error(ErrorCode::kBadModel, "unknown element-wise function " + std::to_string(static_cast<int>(kind)));
+  return kEltwiseInfo[static_cast<size_t>(kind)];
+}
+
+const char* eltwise_name(EltwiseKind kind) {
+  return known(kind) ? kEltwiseInfo[static_cast<size_t>(kind)].onnx_op : "?";
+}
+
+float eltwise_reference(const EltwiseParams& p, float x) {
+  const float alpha = p.alpha, beta = p.beta;
+  switch (p.kind) {
+#define TEEINFER_ELTWISE(kind, onnx_op, alpha_attribute, beta_attribute, converter, reference, ...) \
+  case EltwiseKind::kind:                                                                           \
+    return reference;
+#include "common/eltwise_ops.def"
+  }
+  throw Error(ErrorCode::kBadModel, "unknown element-wise function " + std::to_string(static_cast<int>(p.kind)));
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,237 @@
+// Graph validation: a node whose op and params disagree, or whose op is not an OpKind, is
+// Error(kBadModel) naming the node wherever a graph enters (validate_graph first, then
+// every reader of params), never std::bad_variant_access; the sealed manifest's decoder
+// rejects every wrong op byte the same way; and the manifest's bytes for every op are the
+// ones docs/format.md specifies.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <typeinfo>
+#include <utility>
+
+#include "common/aes_gcm.h"
+#include "common/error.h"
+#include "common/sealed_format.h"
+#include "common/shape_inference.h"
+#include "enclave/enclave_session.h"
+#include "host/graph_passes.h"
+#include "host/packer.h"
+#include "host/pruning/layer_costs.h"
+#include "tee/none/native_platform.h"
+
+using namespace teeinfer;
+
+namespace {
+
+// OpParams holding a default-constructed struct of op `index`.
+template <size_t... I>
+OpParams params_by_index(size_t index, std::index_sequence<I...>) {
+  OpParams p;
+  ((index == I ? (p.emplace<I>(), 0) : 0), ...);
+  return p;
+}
+OpParams params_of_op(size_t index) {
+  return params_by_index(index, std::make_index_sequence<kOpCount>{});
+}
+
+class GraphBuilder {
+ public:
+  ValueId input(const std::string& name, Dims dims) {
+    ValueId v = g.add_value(Value{name, DType::kF32, dims, false, {}});
+    g.inputs.push_back(v);
+    return v;
+  }
+  ValueId constant(const std::string& name, Dims dims) {
+    std::uniform_real_distribution<float> d(0.5f, 1.f);  // positive: valid BatchNorm variances too
+    std::vector<float> f(static_cast<size_t>(element_count(dims, name)));
+    for (float& x : f) x = d(rng);
+    Value v{name, DType::kF32, dims, true, std::vector<uint8_t>(f.size() * 4)};
+    std::memcpy(v.data.data(), f.data(), v.data.size());
+    return g.add_value(std::move(v));
+  }
+  ValueId node(const std::string& name, std::vector<ValueId> in, OpParams p, Dims out_dims) {
+    ValueId out = g.add_value(Value{name + ".out", DType::kF32, out_dims, false, {}});
+    OpKind op = op_of(p);
+    g.nodes.push_back(Node{name, op_name(op), op, std::move(in), {out}, std::move(p)});
+    return out;
+  }
+
+  Graph g;
+  std::mt19937 rng{7};
+};
+
+// One node of each of the 13 ops of sealed format version 2 (common/ops.def's order differs
+// from the data flow's). Frozen: ManifestBytesOfFormatVersion2AreUnchanged pins its bytes.
+GraphBuilder format_v2_graph() {
+  GraphBuilder b;
+  ValueId x = b.input("x", {1, 2, 4, 4});
+  ValueId pad = b.node("pad", {x}, PadParams{{0, 0, 1, 1}, {0, 0, 1, 1}, 0.5f}, {1, 2, 6, 6});
+  ConvParams cp{{3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, 1, false, {{EltwiseKind::kRelu}}, {}};
+  ValueId conv = b.node("conv", {pad, b.constant("w", {3, 2, 3, 3}), b.constant("b", {3})}, cp, {1, 3, 4, 4});
+  ValueId bn = b.node(
+      "bn", {conv, b.constant("scale", {3}), b.constant("shift", {3}), b.constant("mean", {3}), b.constant("var", {3})},
+      BatchNormParams{1e-5f, false}, {1, 3, 4, 4});
+  ValueId act = b.node("leaky", {bn}, EltwiseParams{EltwiseKind::kLeakyRelu, 0.1f}, {1, 3, 4, 4});
+  ValueId lrn = b.node("lrn", {act}, LrnParams{1e-4f, 0.75f, 1.f, 3}, {1, 3, 4, 4});
+  PoolParams pp{PoolKind::kMax, {2, 2}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, false, {0, 0}};
+  ValueId pool = b.node("pool", {lrn}, pp, {1, 3, 2, 2});
+  ValueId cat = b.node("cat", {pool, pool}, ConcatParams{1}, {1, 6, 2, 2});
+  ValueId add = b.node("add", {cat, cat}, BinaryParams{BinaryKind::kAdd}, {1, 6, 2, 2});
+  ValueId tr = b.node("transpose", {add}, TransposeParams{{0, 2, 3, 1}}, {1, 2, 2, 6});
+  ValueId flat = b.node("flatten", {tr}, ReshapeParams{}, {1, 24});
+  ValueId gemm =
+      b.node("gemm", {flat, b.constant("B", {5, 24})}, GemmParams{0.5f, 1.f, false, true, false, {}, {}}, {1, 5});
+  ValueId mm =
+      b.node("matmul", {gemm, b.constant("M", {5, 4})}, MatMulParams{{{EltwiseKind::kClip, -1.f, 1.f}}}, {1, 4});
+  ValueId y = b.node("softmax", {mm}, SoftmaxParams{1, false}, {1, 4});
+  b.g.outputs.push_back(y);
+  return b;
+}
+
+// One node of every op: format_v2_graph() and a node of each op added since, reading a
+// value of it and adding a graph output (EveryOpGraphIsValidAndRuns checks it is complete).
+Graph every_op_graph() {
+  GraphBuilder b = format_v2_graph();
+  return b.g;
+}
+
+void expect_bad_model(const std::function<void()>& f, const std::string& node, const std::string& what) {
+  try {
+    f();
+    ADD_FAILURE() << what << ": no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadModel) << what << ": " << e.what();
+    EXPECT_NE(std::string(e.what()).find("'" + node + "'"), std::string::npos) << what << ": " << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << what << ": " << typeid(e).name() << ": " << e.what();
+  }
+}
+
+TEST(Graph, EveryOpGraphIsValidAndRuns) {
+  Graph g = every_op_graph();
+  std::vector<bool> seen(kOpCount);
+  for (const Node& n : g.nodes) seen[static_cast<size_t>(n.op)] = true;
+  for (size_t k = 0; k < kOpCount; ++k) EXPECT_TRUE(seen[k]) << op_name(static_cast<OpKind>(k)) << " is missing";
+  EXPECT_NO_THROW(validate_graph(g));
+  NativePlatform platform;
+  EnclaveSession s(g, platform);
+  std::vector<float> x(32, 0.25f);
+  auto y = s.run({TensorView{DType::kF32, {1, 2, 4, 4}, x.data(), "x"}});
+  ASSERT_EQ(y.size(), g.outputs.size());
+  ASSERT_EQ(y[0].data.size(), 4u);
+  float sum = 0;
+  for (float v : y[0].data) sum += v;
+  EXPECT_NEAR(sum, 1.f, 1e-5f);  // a softmax
+}
+
+TEST(Graph, ParamsOfAnotherOpAreABadModelNamingTheNode) {
+  for (size_t node = 0; node < every_op_graph().nodes.size(); ++node) {
+    for (size_t other = 0; other < kOpCount; ++other) {
+      Graph g = every_op_graph();
+      Node& n = g.nodes[node];
+      if (static_cast<size_t>(n.op) == other) continue;
+      n.params = params_of_op(other);
+      std::string what = n.name + " with " + op_name(static_cast<OpKind>(other)) + " params";
+      expect_bad_model([&] { validate_graph(g); }, n.name, what + ", validate_graph");
+      expect_bad_model([&] { infer_output_dims(g, n); }, n.name, what + ", infer_output_dims");
+      expect_bad_model([&] { encode_manifest(Manifest{g, {}}); }, n.name, what + ", encode_manifest");
+    }
+  }
+}
+
+TEST(Graph, AnOpOutsideOpKindIsABadModelNamingTheNode) {
+  for (int op : {static_cast<int>(kOpCount), 200, 255}) {
+    Graph g = every_op_graph();
+    g.nodes[3].op = static_cast<OpKind>(op);
+    const std::string name = g.nodes[3].name;
+    expect_bad_model([&] { validate_graph(g); }, name, "op " + std::to_string(op));
+    expect_bad_model([&] { infer_output_dims(g, g.nodes[3]); }, name, "op " + std::to_string(op));
+    EXPECT_STREQ(op_name(static_cast<OpKind>(op)), "?");
+  }
+}
+
+TEST(Graph, EveryEntryPointRejectsAMismatchedNode) {
+  Graph g = every_op_graph();
+  g.nodes[1].params = EltwiseParams{};  // the Conv
+  const std::string name = g.nodes[1].name;
+  NativePlatform platform;
+  expect_bad_model([&] { EnclaveSession s(g, platform); }, name, "EnclaveSession");
+  expect_bad_model([&] { pack_model(g, AesKey{}, "/nonexistent/never-written.tee", {}); }, name, "pack_model");
+  expect_bad_model(
+      [&] {
+        Graph copy = g;
+        optimize_graph(copy);
+      },
+      name, "optimize_graph");
+  expect_bad_model([&] { layer_costs(g); }, name, "layer_costs");
+}
+
+// Where a node's op byte is in an encoded manifest: just before its name (u32 length, bytes).
+size_t op_byte_offset(const std::vector<uint8_t>& bytes, const std::string& name) {
+  std::vector<uint8_t> pattern(4 + name.size());
+  uint32_t len = static_cast<uint32_t>(name.size());
+  std::memcpy(pattern.data(), &len, 4);
+  std::memcpy(pattern.data() + 4, name.data(), name.size());
+  auto it = std::search(bytes.begin(), bytes.end(), pattern.begin(), pattern.end());
+  EXPECT_NE(it, bytes.end()) << name;
+  return static_cast<size_t>(it - bytes.begin()) - 1;
+}
+
+// Another op byte makes the decoder read that op's parameters from the bytes that follow:
+// it must end in Error(kBadModel), or (where the bytes happen to fit, as Softmax's 9 bytes
+// read as an Eltwise's) in a graph that validates, never in another exception. (In a
+// sealed file the manifest is authenticated: a changed byte is kTampered, test_sealed.)
+TEST(Graph, ManifestDecoderRejectsWrongOpBytesCleanly) {
+  Manifest m = plan_manifest(every_op_graph(), 64);
+  uint32_t chunks = 0;
+  for (const SealedTensor& t : m.tensors) chunks += t.chunk_count;
+  const std::vector<uint8_t> good = encode_manifest(m);
+  ASSERT_NO_THROW(decode_manifest(good.data(), good.size(), chunks));
+  int rejected = 0, accepted = 0;
+  for (const Node& n : m.graph.nodes) {
+    size_t at = op_byte_offset(good, n.name);
+    ASSERT_EQ(good[at], static_cast<uint8_t>(n.op));
+    for (int op = 0; op < 256; ++op) {
+      if (op == good[at]) continue;
+      std::vector<uint8_t> bad = good;
+      bad[at] = static_cast<uint8_t>(op);
+      const std::string what = n.name + " as op " + std::to_string(op);
+      try {
+        Manifest decoded = decode_manifest(bad.data(), bad.size(), chunks);
+        EXPECT_LT(op, static_cast<int>(kOpCount)) << what << ": accepted";
+        for (const Node& d : decoded.graph.nodes) EXPECT_NO_THROW(check_op_params(d)) << what;
+        ++accepted;
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kBadModel) << what << ": " << e.what();
+        ++rejected;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << what << ": " << typeid(e).name() << ": " << e.what();
+      }
+    }
+  }
+  EXPECT_GT(rejected, 0);
+  EXPECT_LT(accepted, rejected / 50);  // the rare coincidences
+}
+
+TEST(Graph, ManifestBytesOfFormatVersion2AreUnchanged) {
+  // SHA-256 of this graph's manifest (its structure and every op's parameters, without a
+  // tensor table) as the encoder wrote it before the op tables existed (commit 8869403):
+  // the op numbers and parameter bytes are unchanged, so existing .tee files still load.
+  Manifest m;
+  m.graph = format_v2_graph().g;
+  std::vector<uint8_t> bytes = encode_manifest(m);
+  EXPECT_EQ(bytes.size(), 1716u);
+  auto digest = sha256(bytes.data(), bytes.size());
+  std::string hex;
+  for (uint8_t b : digest) {
+    const char* digits = "0123456789abcdef";
+    hex += digits[b >> 4];
+    hex += digits[b & 15];
+  }
+  EXPECT_EQ(hex, "c47e6ccd4d06b8a49dfb55fb2bb54ff32d358b9f28807046d1fec1b25a7e5a2b");
+}
+
+}  // namespace
