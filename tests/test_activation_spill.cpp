@@ -9,8 +9,8 @@
 
 #include "common/error.h"
 #include "common/shape_inference.h"
+#include "enclave/analysis/spillable_activations.h"
 #include "enclave/enclave_session.h"
-#include "enclave/kernels/kernels.h"
 #include "random_graphs.h"
 #include "tee/none/native_platform.h"
 

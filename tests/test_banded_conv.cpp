@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "common/shape_inference.h"
+#include "enclave/analysis/fusable_chains.h"
 #include "enclave/enclave_session.h"
-#include "enclave/kernels/kernels.h"
 #include "random_graphs.h"
 #include "tee/none/native_platform.h"
 

@@ -8,9 +8,9 @@
 #include <random>
 
 #include "common/quantize.h"
+#include "enclave/analysis/fusable_chains.h"
 #include "enclave/budget_planner.h"
 #include "enclave/enclave_session.h"
-#include "enclave/kernels/kernels.h"
 #include "enclave/sealed_model.h"
 #include "host/calibration.h"
 #include "host/file_host.h"

@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 #include "enclave/enclave_session.h"
-#include "enclave/lowering.h"
+#include "enclave/lowering/lower_graph.h"
 #include "enclave/memory_planner.h"
 #include "enclave/secure_arena.h"
 #include "host/model_loader.h"
@@ -144,8 +144,8 @@ TEST(Lowering, UnmodifiedModeKeepsEveryBufferToTheEnd) {
   Graph g = load_onnx_model(std::string(TEEINFER_SOURCE_DIR) + "/tests/models/resnet18_small.onnx",
                             {{"input", {1, 3, 64, 64}}});
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  Lowering l(g, engine, {.mode = ExecutionMode::kUnmodified});
-  l.lower_all();
+  std::unique_ptr<LoweredPlan> unmodified = lower_graph(g, engine, {.mode = ExecutionMode::kUnmodified});
+  const LoweredPlan& l = *unmodified;
   const MemoryPlanner& p = l.planner();
   int last = static_cast<int>(l.steps().size()), workspaces = 0;  // outputs are read after the last step
   for (int b = 0; b < p.buffer_count(); ++b) {
@@ -153,8 +153,8 @@ TEST(Lowering, UnmodifiedModeKeepsEveryBufferToTheEnd) {
     workspaces += l.buffer_names()[b] == "shared workspace";
   }
   EXPECT_EQ(workspaces, 1);
-  Lowering planned(g, engine);
-  planned.lower_all();
+  std::unique_ptr<LoweredPlan> lowered = lower_graph(g, engine);
+  const LoweredPlan& planned = *lowered;
   int freed_early = 0;
   for (int b = 0; b < planned.planner().buffer_count(); ++b)
     freed_early += planned.planner().last_step(b) < static_cast<int>(planned.steps().size());

@@ -14,7 +14,7 @@ std::vector<size_t> live_bytes(const MemoryPlanner& p, size_t steps) {
 
 }  // namespace
 
-PlanReport plan_report(const Graph& g, const Lowering& l, const BudgetPlan& plan, size_t budget, size_t min_budget) {
+PlanReport plan_report(const Graph& g, const LoweredPlan& l, const BudgetPlan& plan, size_t budget, size_t min_budget) {
   PlanReport r;
   r.budget_bytes = budget;
   r.arena_bytes = plan.arena_bytes;

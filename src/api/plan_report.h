@@ -9,7 +9,7 @@ namespace teeinfer {
 
 // Steps with the bytes alive during each, per-layer strategies and weights, and totals.
 // `min_budget` is the smallest feasible budget, computed by the caller (minimum_budget).
-PlanReport plan_report(const Graph& g, const Lowering& lowering, const BudgetPlan& plan, size_t budget,
+PlanReport plan_report(const Graph& g, const LoweredPlan& lowering, const BudgetPlan& plan, size_t budget,
                        size_t min_budget);
 
 }  // namespace teeinfer

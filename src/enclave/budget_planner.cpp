@@ -8,8 +8,10 @@
 
 #include "common/error.h"
 #include "common/units.h"
-#include "enclave/kernels/bands.h"
-#include "enclave/kernels/kernels.h"
+#include "enclave/analysis/fusable_chains.h"
+#include "enclave/analysis/row_windows.h"
+#include "enclave/analysis/spillable_activations.h"
+#include "enclave/lowering/lower_graph.h"
 
 namespace teeinfer {
 
@@ -95,13 +97,13 @@ class Prober {
       p.streamed_bytes += candidates_[i].bytes;
     }
     p.streamed_constants = static_cast<int>(k);
-    p.lowering = std::make_unique<Lowering>(g_, engine_, lo);
-    p.lowering->lower_all(options_.load_scratch_bytes, options_.staged);
+    p.lowering = lower_graph(g_, engine_, lo, options_.load_scratch_bytes, options_.staged);
     p.lowering->planner().plan();
     p.arena_bytes = p.lowering->planner().arena_size();
     for (const ConstantLoad& c : p.lowering->loads()) p.resident_weight_bytes += c.target.md.get_size();
     for (const Step& s : p.lowering->steps())
-      if (s.spill && s.spill->seal) p.spilled_bytes += static_cast<size_t>(s.spill->blocks) * s.spill->block_bytes;
+      if (const auto* io = std::get_if<SpillStep>(&s.action); io && io->seal)
+        p.spilled_bytes += static_cast<size_t>(io->blocks) * io->block_bytes;
     if (stats_) {
       ++stats_->probes;
       stats_->lowered_steps += p.lowering->steps().size();

@@ -22,7 +22,7 @@
 
 #include <memory>
 
-#include "enclave/lowering.h"
+#include "enclave/lowering/lowered_plan.h"
 
 namespace teeinfer {
 
@@ -37,7 +37,7 @@ struct BudgetOptions {
 };
 
 struct BudgetPlan {
-  std::unique_ptr<Lowering> lowering;  // lowered and planned
+  std::unique_ptr<LoweredPlan> lowering;  // lowered and planned
   size_t arena_bytes = 0;
   size_t min_budget_bytes = 0;  // 0: not computed here (minimum_budget() computes it)
   size_t streamed_bytes = 0;    // read from the weight source at every run

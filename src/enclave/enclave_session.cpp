@@ -7,7 +7,8 @@
 #include "common/error.h"
 #include "enclave/budget_planner.h"
 #include "enclave/loader_thread.h"
-#include "enclave/lowering.h"
+#include "enclave/lowering/descriptors.h"
+#include "enclave/lowering/lowered_plan.h"
 #include "enclave/spill_store.h"
 
 namespace teeinfer {
@@ -15,12 +16,12 @@ namespace teeinfer {
 struct EnclaveSession::Impl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  std::unique_ptr<Lowering> lowering;
+  std::unique_ptr<LoweredPlan> lowering;
   std::unique_ptr<SecureRegion> region;
   std::unique_ptr<SecureArena> arena;
   std::vector<std::byte*> buffer_ptrs;
   std::vector<std::unordered_map<int, dnnl::memory>> step_args;
-  std::vector<std::vector<void*>> custom_ptrs;
+  std::vector<std::vector<void*>> step_ptrs;
   std::vector<std::pair<std::string, Dims>> input_specs;
   std::vector<std::pair<std::string, Dims>> output_specs;
   size_t weight_bytes = 0;
@@ -40,27 +41,37 @@ struct EnclaveSession::Impl {
   void run_steps(StepObserver* observer);
 };
 
+// Runs step s on stream `on`: a primitive is queued; anything else waits for the stream,
+// then runs on the calling thread over the step's bound pointers (slots_of order).
 void EnclaveSession::Impl::execute(size_t s, dnnl::stream& on) {
-  const Step& step = lowering->steps()[s];
-  if (const auto& read = step.stream) {
-    on.wait();
-    weights->read_rows(read->value, read->first_row, read->rows, static_cast<std::byte*>(custom_ptrs[s][0]));
-  } else if (const auto& io = step.spill) {
-    on.wait();
-    auto* rows = static_cast<std::byte*>(custom_ptrs[s][0]);
-    for (int64_t i = 0; i < io->blocks; ++i) {
-      std::byte* row = rows + static_cast<size_t>(i) * io->block_bytes;
-      if (io->seal)
-        spill->seal(io->first_block + static_cast<uint64_t>(i), row, io->block_bytes);
-      else
-        spill->unseal(io->first_block + static_cast<uint64_t>(i), row, io->block_bytes);
+  const std::vector<void*>& ptrs = step_ptrs[s];
+  struct Run {
+    Impl& self;
+    dnnl::stream& on;
+    size_t s;
+    const std::vector<void*>& ptrs;
+    void operator()(const PrimitiveStep& step) const { step.primitive.execute(on, self.step_args[s]); }
+    void operator()(const CustomStep& step) const {
+      on.wait();
+      step.kernel(ptrs);
     }
-  } else if (step.custom) {
-    on.wait();
-    step.custom(custom_ptrs[s]);
-  } else {
-    step.primitive.execute(on, step_args[s]);
-  }
+    void operator()(const StreamReadStep& read) const {
+      on.wait();
+      self.weights->read_rows(read.value, read.first_row, read.rows, static_cast<std::byte*>(ptrs[0]));
+    }
+    void operator()(const SpillStep& io) const {
+      on.wait();
+      auto* rows = static_cast<std::byte*>(ptrs[0]);
+      for (int64_t i = 0; i < io.blocks; ++i) {
+        std::byte* row = rows + static_cast<size_t>(i) * io.block_bytes;
+        if (io.seal)
+          self.spill->seal(io.first_block + static_cast<uint64_t>(i), row, io.block_bytes);
+        else
+          self.spill->unseal(io.first_block + static_cast<uint64_t>(i), row, io.block_bytes);
+      }
+    }
+  };
+  std::visit(Run{*this, on, s, ptrs}, lowering->steps()[s].action);
 }
 
 void EnclaveSession::Impl::start_loader() {
@@ -134,11 +145,13 @@ void EnclaveSession::Impl::load_constants(WeightSource& weights) {
 void EnclaveSession::Impl::bind_steps() {
   for (const Step& s : lowering->steps()) {
     std::unordered_map<int, dnnl::memory> args;
-    for (const auto& [arg, slot] : s.args) args.emplace(arg, mem(slot));
-    step_args.push_back(std::move(args));
     std::vector<void*> ptrs;
-    for (const Slot& slot : s.custom_slots) ptrs.push_back(ptr(slot));
-    custom_ptrs.push_back(std::move(ptrs));
+    if (const auto* p = std::get_if<PrimitiveStep>(&s.action))
+      for (const auto& [arg, slot] : p->args) args.emplace(arg, mem(slot));
+    else
+      for (const Slot& slot : slots_of(s)) ptrs.push_back(ptr(slot));
+    step_args.push_back(std::move(args));
+    step_ptrs.push_back(std::move(ptrs));
   }
 }
 
@@ -250,7 +263,7 @@ int EnclaveSession::streamed_constants() const {
 const BudgetPlan& EnclaveSession::budget_plan() const {
   return impl_->plan;
 }
-const Lowering& EnclaveSession::lowering() const {
+const LoweredPlan& EnclaveSession::lowering() const {
   return *impl_->lowering;
 }
 const dnnl::engine& EnclaveSession::engine() const {

@@ -96,7 +96,7 @@ class EnclaveSession {
   const std::vector<std::pair<std::string, Dims>>& input_specs() const;
   // The plan it runs: the budget planner's result and the lowering (steps, buffers).
   const BudgetPlan& budget_plan() const;
-  const Lowering& lowering() const;
+  const LoweredPlan& lowering() const;
   const dnnl::engine& engine() const;
 
  private:

@@ -16,8 +16,9 @@
 #include <optional>
 #include <tuple>
 
-#include "enclave/kernels/bands.h"
-#include "enclave/kernels/kernels.h"
+#include "enclave/analysis/row_windows.h"
+#include "enclave/bands/band.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
@@ -31,7 +32,7 @@ struct ConvShapes {
   memory::dims wdims;  // oneDNN's: {G, OC/G, IC/G, k...} when grouped
 };
 
-ConvShapes shapes_of(const Lowering& l, const Node& n) {
+ConvShapes shapes_of(const LoweringContext& l, const Node& n) {
   const auto& p = std::get<ConvParams>(n.params);
   const Graph& g = l.graph();
   ConvShapes s{g.value(n.inputs[0]).dims,
@@ -65,7 +66,7 @@ memory::desc any_weights(const ConvShapes& s, const ConvParams& p) {
 }
 
 // `src` is described in f32; a full-int8 conv reads its u8 copy (quantize_activation).
-dnnl::convolution_forward::primitive_desc conv_pd(const Lowering& l, const ConvShapes& s, const ConvParams& p,
+dnnl::convolution_forward::primitive_desc conv_pd(const LoweringContext& l, const ConvShapes& s, const ConvParams& p,
                                                   const memory::desc& src, const memory::desc& weights,
                                                   const memory::desc& dst, const Dims& pads_begin, const Dims& pads_end,
                                                   int64_t first_oc = 0) {
@@ -79,17 +80,18 @@ dnnl::convolution_forward::primitive_desc conv_pd(const Lowering& l, const ConvS
 }
 
 // The bias as the primitive adds it: divided by the output scales for full int8.
-Slot conv_bias(Lowering& l, const Node& n, const ConvParams& p, const memory::desc& md) {
+Slot conv_bias(LoweringContext& l, const Node& n, const ConvParams& p, const memory::desc& md) {
   return l.constant(n.inputs[2], md, nullptr, p.int8.full() ? int8_bias_scales(p.int8) : std::vector<float>{});
 }
 
 // The conv's source: the f32 activation, or its u8 copy for full int8.
-Slot conv_source(Lowering& l, const Node& n, const ConvParams& p, const Slot& src, const std::string& label = "") {
+Slot conv_source(LoweringContext& l, const Node& n, const ConvParams& p, const Slot& src,
+                 const std::string& label = "") {
   return p.int8.full() ? quantize_activation(l, src, p.int8.input_scale, n.name + label) : src;
 }
 
 // The output slot; with a fused residual, the residual's buffer (in place) or a copy of it.
-Slot output_slot(Lowering& l, const Node& n, const memory::desc& dst_md) {
+Slot output_slot(LoweringContext& l, const Node& n, const memory::desc& dst_md) {
   const auto& p = std::get<ConvParams>(n.params);
   if (!p.fused_sum) return l.output(n.outputs[0], dst_md);
   ValueId residual = n.inputs[3];
@@ -101,7 +103,7 @@ Slot output_slot(Lowering& l, const Node& n, const memory::desc& dst_md) {
   return dst;
 }
 
-void lower_conv_whole(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst) {
+void lower_conv_whole(LoweringContext& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst) {
   auto pd = conv_pd(l, s, p, layout_md(s.x, Layout::kChannelsLast), any_weights(s, p),
                     layout_md(s.y, Layout::kChannelsLast), p.pads_begin, p.pads_end);
   Slot src = conv_source(l, n, p, l.input(n.inputs[0], Layout::kChannelsLast));
@@ -114,8 +116,8 @@ void lower_conv_whole(Lowering& l, const Node& n, const ConvShapes& s, const Con
 
 }  // namespace
 
-void add_conv_band(Lowering& l, const Node& n, const ConvParams& p, const Slot& src, const Slot& dst, const Band& b,
-                   ConvBandState& state, const std::string& label) {
+void add_conv_band(LoweringContext& l, const Node& n, const ConvParams& p, const Slot& src, const Slot& dst,
+                   const Band& b, ConvBandState& state, const std::string& label) {
   ConvShapes s = shapes_of(l, n);
   auto key = std::make_tuple(b.out_rows, b.in_rows, b.pad_top, b.pad_bottom);
   auto it = state.pds.find(key);
@@ -143,7 +145,7 @@ void add_conv_band(Lowering& l, const Node& n, const ConvParams& p, const Slot& 
 
 namespace {
 
-void lower_conv_banded(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst,
+void lower_conv_banded(LoweringContext& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst,
                        int64_t band_rows) {
   const int64_t images = s.x[0], in_h = s.x[2], out_h = s.y[2];
   Slot src = l.input(n.inputs[0], Layout::kChannelsLast);
@@ -160,14 +162,15 @@ void lower_conv_banded(Lowering& l, const Node& n, const ConvShapes& s, const Co
 // Output-channel tiles for a streamed weight: rows (output channels) per tile, whole
 // sealed chunks and whole 16-channel blocks, about one stream window; 0 when the weight
 // is resident, grouped, or fits one window anyway.
-int64_t oc_tile_rows(const Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p) {
+int64_t oc_tile_rows(const LoweringContext& l, const Node& n, const ConvShapes& s, const ConvParams& p) {
   ValueId w = n.inputs[1];
-  if (!l.options().conv_tiles || !l.is_streamed(w) || p.groups != 1 || s.y.size() < 3 || l.conv_band_rows(n) > 0)
+  if (!l.weights().conv_tiles() || !l.weights().is_streamed(w) || p.groups != 1 || s.y.size() < 3 ||
+      l.conv_band_rows(n) > 0)
     return 0;
   constexpr int64_t kChannelBlock = 16;  // oneDNN's output-channel block for f32 on AVX-512
-  int64_t step = std::lcm(kChannelBlock, std::max<int64_t>(l.options().weights->row_granularity(w), 1));
+  int64_t step = std::lcm(kChannelBlock, std::max<int64_t>(l.weights().row_granularity(w), 1));
   auto row_bytes = static_cast<int64_t>(byte_size(DType::kF32, s.w, n.name)) / s.w[0];
-  int64_t rows = std::max<int64_t>(static_cast<int64_t>(l.options().stream_window_bytes) / row_bytes / step, 1) * step;
+  int64_t rows = std::max<int64_t>(static_cast<int64_t>(l.weights().window_bytes()) / row_bytes / step, 1) * step;
   return rows < s.w[0] ? rows : 0;
 }
 
@@ -175,7 +178,7 @@ int64_t oc_tile_rows(const Lowering& l, const Node& n, const ConvShapes& s, cons
 // output channels is read, reordered and convolved on its own into a dense scratch (a
 // oneDNN conv writing a strided channel slice falls back to its reference kernel), which
 // is then copied into its channels of Y, or added to the residual Y already holds.
-void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, int64_t tile) {
+void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s, const ConvParams& p, int64_t tile) {
   l.note_strategy(n, "weights in output-channel tiles of " + std::to_string(tile));
   auto f32 = memory::data_type::f32;
   const std::string& wname = l.graph().value(n.inputs[1]).name;
@@ -209,7 +212,7 @@ void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const 
     Slot staging, weights, out;
   };
   std::vector<Buffers> windows;  // two when prefetching: one is filled while the other is read
-  for (int w = 0; w < l.stream_window_count(); ++w) {
+  for (int w = 0; w < l.weights().window_count(); ++w) {
     const auto& pd = pd_for(0, tile);
     std::string k = " (tile window " + std::to_string(w) + ")";
     windows.push_back({l.scratch(memory::desc({tile * filter_bytes}, memory::data_type::u8, memory::format_tag::a),
@@ -227,12 +230,12 @@ void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const 
     memory::desc plain_md = layout_md(part_w, Layout::kPlain);
     if (int8) plain_md = memory::desc(plain_md.dims(), memory::data_type::s8, strides_of(plain_md));
     Slot plain{b.staging.buffer, plain_md};
-    l.add_stream(n.inputs[1], first, r, plain);
+    l.weights().add_stream(n.inputs[1], first, r, plain);
     Slot weights = view_at(b.weights, pd.weights_desc(), 0);
     // Weight-only int8 dequantizes in this reorder; full int8 keeps s8.
     bool dequantize = int8 && !p.int8.full();
-    l.add_weight_reorder("reorder " + wname + label, plain, weights,
-                         dequantize ? scale_rows(p.int8.weight_scales, first, r) : std::vector<float>{});
+    l.weights().add_weight_reorder("reorder " + wname + label, plain, weights,
+                                   dequantize ? scale_rows(p.int8.weight_scales, first, r) : std::vector<float>{});
     Slot out = view_at(b.out, pd.dst_desc(), 0);
     std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
     if (s.has_bias)
@@ -254,7 +257,7 @@ void lower_conv_oc_tiles(Lowering& l, const Node& n, const ConvShapes& s, const 
   }
 }
 
-void lower_conv_into(Lowering& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst) {
+void lower_conv_into(LoweringContext& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst) {
   int64_t rows = l.conv_band_rows(n);
   if (rows > 0 && s.y.size() >= 3 && rows < s.y[2]) {
     l.note_strategy(n, "bands of " + std::to_string(rows) + " rows");
@@ -265,7 +268,7 @@ void lower_conv_into(Lowering& l, const Node& n, const ConvShapes& s, const Conv
 
 }  // namespace
 
-void lower_conv(Lowering& l, const Node& n) {
+void lower_conv(LoweringContext& l, const Node& n) {
   if (l.mode() == ExecutionMode::kUnmodified) return lower_conv_im2col(l, n);
   const auto& p = std::get<ConvParams>(n.params);
   ConvShapes s = shapes_of(l, n);

@@ -1,6 +1,6 @@
 // MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool in the activation layout.
 #include "common/error.h"
-#include "enclave/kernels/kernels.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
@@ -19,7 +19,7 @@ dnnl::algorithm pool_algorithm(const Node& n) {
                              : dnnl::algorithm::pooling_avg_exclude_padding;
 }
 
-dnnl::pooling_v2_forward::primitive_desc pool_pd(const Lowering& l, const Node& n, const memory::desc& src,
+dnnl::pooling_v2_forward::primitive_desc pool_pd(const LoweringContext& l, const Node& n, const memory::desc& src,
                                                  const memory::desc& dst, const Dims& pads_begin,
                                                  const Dims& pads_end) {
   const auto& p = std::get<PoolParams>(n.params);
@@ -32,7 +32,7 @@ dnnl::pooling_v2_forward::primitive_desc pool_pd(const Lowering& l, const Node& 
 
 }  // namespace
 
-void lower_pool(Lowering& l, const Node& n) {
+void lower_pool(LoweringContext& l, const Node& n) {
   const auto& p = std::get<PoolParams>(n.params);
   const Graph& g = l.graph();
   const Dims& x = g.value(n.inputs[0]).dims;
@@ -44,7 +44,7 @@ void lower_pool(Lowering& l, const Node& n) {
   l.add_primitive(n.name, dnnl::pooling_v2_forward(pd), pd, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
 }
 
-void add_pool_band(Lowering& l, const Node& n, const Slot& src, const Slot& dst, const Band& b) {
+void add_pool_band(LoweringContext& l, const Node& n, const Slot& src, const Slot& dst, const Band& b) {
   const auto& p = std::get<PoolParams>(n.params);
   Dims pb = p.pads_begin, pe = p.pads_end;
   pb[0] = b.pad_top;

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
-#include "enclave/kernels/kernels.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
-void lower_pad(Lowering& l, const Node& n) {
+void lower_pad(LoweringContext& l, const Node& n) {
   const auto& p = std::get<PadParams>(n.params);
   const Dims& x = l.graph().value(n.inputs[0]).dims;
   const Dims& y = l.graph().value(n.outputs[0]).dims;

@@ -9,7 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "enclave/lowering.h"
+#include "enclave/lowering/descriptors.h"
+#include "enclave/lowering/step.h"
 
 namespace teeinfer {
 
@@ -51,43 +52,6 @@ inline std::vector<Band> split_bands(int64_t out_h, int64_t rows, int64_t in_h, 
   std::vector<Band> out;
   for (auto [first, count] : spans) out.push_back(band(first, count));
   return out;
-}
-
-// True when some output row or column of a window op sees only padding (a pad larger
-// than the window's extent).
-inline bool has_padding_only_outputs(const Dims& kernel, const Dims& dilations, const Dims& pads_begin,
-                                     const Dims& pads_end) {
-  for (size_t i = 0; i < kernel.size(); ++i) {
-    int64_t extent = (kernel[i] - 1) * dilations[i];
-    if (pads_begin[i] > extent || pads_end[i] > extent) return true;
-  }
-  return false;
-}
-
-inline bool has_padding_only_outputs(const Node& n) {
-  if (n.op == OpKind::kConv) {
-    const auto& p = std::get<ConvParams>(n.params);
-    return has_padding_only_outputs(p.kernel, p.dilations, p.pads_begin, p.pads_end);
-  }
-  const auto& p = std::get<PoolParams>(n.params);
-  return has_padding_only_outputs(p.kernel, p.dilations, p.pads_begin, p.pads_end);
-}
-
-// The window of a Conv or Pool node along its first spatial dim (rows), what banding
-// needs; nullopt for other ops and for average pools whose ceil_mode padding would be
-// counted (their bands would divide differently).
-struct RowWindow {
-  int64_t stride, dilation, kernel, pad;
-};
-inline std::optional<RowWindow> row_window_of(const Node& n) {
-  if (n.op == OpKind::kConv) {
-    const auto& p = std::get<ConvParams>(n.params);
-    return RowWindow{p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]};
-  }
-  if (n.op != OpKind::kPool) return std::nullopt;
-  const auto& p = std::get<PoolParams>(n.params);
-  if (p.kind == PoolKind::kAverage && p.count_include_pad && p.pads_end != p.declared_pads_end) return std::nullopt;
-  return RowWindow{p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0]};
 }
 
 // One image, `rows` rows of the first spatial dim, channels-last.

@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 #include "common/quantize.h"
-#include "enclave/kernels/kernels.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
@@ -28,7 +28,7 @@ Dims pad_front(Dims d, size_t rank) {
 }
 
 // B as the weights argument: reordered constant, or a runtime tensor as it lies.
-Slot weights_slot(Lowering& l, ValueId b, const memory::desc& logical, const memory::desc& chosen) {
+Slot weights_slot(LoweringContext& l, ValueId b, const memory::desc& logical, const memory::desc& chosen) {
   if (l.graph().value(b).is_constant) return l.constant(b, chosen, &logical);
   Slot s = l.input(b, Layout::kPlain);
   return Slot{s.buffer, logical};
@@ -40,16 +40,16 @@ Slot weights_slot(Lowering& l, ValueId b, const memory::desc& logical, const mem
 // Y = A W' + bias and elementwise post-ops, every column block is independent. Int8 rows
 // are dequantized into an fp32 window (weight-only), or read as they are by an int8
 // matmul of A's u8 copy (full int8).
-void lower_gemm_in_windows(Lowering& l, const Node& n, const memory::desc& a_md, memory::dim m, memory::dim k,
+void lower_gemm_in_windows(LoweringContext& l, const Node& n, const memory::desc& a_md, memory::dim m, memory::dim k,
                            memory::dim nn, ValueId bias, const dnnl::primitive_attr& attr) {
   ValueId b = n.inputs[1];
   auto f32 = memory::data_type::f32, s8 = memory::data_type::s8;
   const auto& p = std::get<GemmParams>(n.params);
-  const bool int8 = int8_weights_of(n) != nullptr, full = p.int8.full(), streamed = l.is_streamed(b);
-  int64_t granularity = streamed ? std::max<int64_t>(l.options().weights->row_granularity(b), 1) : 1;
+  const bool int8 = int8_weights_of(n) != nullptr, full = p.int8.full(), streamed = l.weights().is_streamed(b);
+  int64_t granularity = streamed ? std::max<int64_t>(l.weights().row_granularity(b), 1) : 1;
   // A window holds fp32 rows, or int8 ones when they are used as they are (full int8).
   size_t row_bytes = static_cast<size_t>(k) * (full ? 1 : sizeof(float));
-  int64_t by_window = static_cast<int64_t>(l.options().stream_window_bytes / row_bytes);
+  int64_t by_window = static_cast<int64_t>(l.weights().window_bytes() / row_bytes);
   int64_t rows = std::min<int64_t>(nn, std::max<int64_t>(by_window / granularity, 1) * granularity);
   l.note_strategy(n, std::string(full   ? "int8 compute, weights"
                                  : int8 ? "int8 weights, dequantized"
@@ -62,7 +62,7 @@ void lower_gemm_in_windows(Lowering& l, const Node& n, const memory::desc& a_md,
   const std::string& bname = l.graph().value(b).name;
   std::vector<Slot> windows, int8_windows;
   // Two alternating windows only when a loader thread fills one ahead (streamed weights).
-  for (int w = 0; w < (streamed ? l.stream_window_count() : 1); ++w) {
+  for (int w = 0; w < (streamed ? l.weights().window_count() : 1); ++w) {
     std::string index = " (window " + std::to_string(w) + ")";
     if (!full) windows.push_back(l.scratch(memory::desc({rows * k}, f32, memory::format_tag::a), bname + index));
     if (int8 && streamed)
@@ -91,13 +91,14 @@ void lower_gemm_in_windows(Lowering& l, const Node& n, const memory::desc& a_md,
     std::string label = " rows " + std::to_string(first) + "+" + std::to_string(r);
     memory::desc q_md({r * k}, s8, memory::format_tag::a);
     Slot q = !int8      ? Slot{}
-             : streamed ? Slot{l.stream_window(int8_windows, index).buffer, q_md}
+             : streamed ? Slot{l.weights().window(int8_windows, index).buffer, q_md}
                         : Slot{resident_int8.buffer, q_md, resident_int8.offset + static_cast<size_t>(first * k)};
     if (streamed)
-      l.add_stream(
+      l.weights().add_stream(
           b, first, r,
-          int8 ? q : Slot{l.stream_window(windows, index).buffer, memory::desc({r * k}, f32, memory::format_tag::a)});
-    Slot weights = full ? Slot{q.buffer, w_md, q.offset} : view_at(l.stream_window(windows, index), w_md, 0);
+          int8 ? q
+               : Slot{l.weights().window(windows, index).buffer, memory::desc({r * k}, f32, memory::format_tag::a)});
+    Slot weights = full ? Slot{q.buffer, w_md, q.offset} : view_at(l.weights().window(windows, index), w_md, 0);
     if (int8 && !full) {
       std::vector<float> scales = scale_rows(p.int8.weight_scales, first, r);
       l.add_custom("dequantize " + bname + label, "dequantize_int8",
@@ -116,7 +117,7 @@ void lower_gemm_in_windows(Lowering& l, const Node& n, const memory::desc& a_md,
 
 }  // namespace
 
-void lower_gemm(Lowering& l, const Node& n) {
+void lower_gemm(LoweringContext& l, const Node& n) {
   const auto& p = std::get<GemmParams>(n.params);
   const Graph& g = l.graph();
   const Dims& a = g.value(n.inputs[0]).dims;
@@ -150,7 +151,7 @@ void lower_gemm(Lowering& l, const Node& n) {
   if (out_scale != 1.f) attr.set_output_scales(0, {out_scale});
 
   bool quantized = int8_weights_of(n) != nullptr;
-  if ((l.is_streamed(n.inputs[1]) || quantized) && p.trans_b && (c == kNoValue || c_const))
+  if ((l.weights().is_streamed(n.inputs[1]) || quantized) && p.trans_b && (c == kNoValue || c_const))
     return lower_gemm_in_windows(l, n, a_md, m, k, nn, c_const ? c : kNoValue, attr);
   if (quantized) throw Error(ErrorCode::kUnsupported, "Gemm node '" + n.name + "': int8 weights with a non-constant C");
   dnnl::matmul::desc d(a_md, w_md, c_const ? c_md : memory::desc(), dst_md);
@@ -170,7 +171,7 @@ void lower_gemm(Lowering& l, const Node& n) {
   l.add_primitive(n.name, dnnl::matmul(pd), pd, std::move(args));
 }
 
-void lower_matmul(Lowering& l, const Node& n) {
+void lower_matmul(LoweringContext& l, const Node& n) {
   const auto& p = std::get<MatMulParams>(n.params);
   const Graph& g = l.graph();
   Dims a = g.value(n.inputs[0]).dims, b = g.value(n.inputs[1]).dims;

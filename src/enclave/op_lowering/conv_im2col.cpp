@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "common/error.h"
-#include "enclave/kernels/kernels.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
@@ -73,7 +73,7 @@ void im2col(const ConvGeometry& s, const float* x, float* col) {
 
 }  // namespace
 
-void lower_conv_im2col(Lowering& l, const Node& n) {
+void lower_conv_im2col(LoweringContext& l, const Node& n) {
   const auto& p = std::get<ConvParams>(n.params);
   const Graph& g = l.graph();
   ConvGeometry s = geometry(n, g);

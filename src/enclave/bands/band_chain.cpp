@@ -5,57 +5,19 @@
 // are whole in the arena; each intermediate activation exists as one band at a time,
 // recomputing the halo rows that adjacent bands share.
 #include "common/error.h"
-#include "enclave/kernels/kernels.h"
+#include "enclave/analysis/row_windows.h"
+#include "enclave/bands/band_lowering.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
-namespace {
-
-// The row window of a Conv or Pool node that can be band-fused; nullopt when it cannot
-// (a fused residual, a window that sees only padding, not one image of 4-D rows).
-std::optional<RowWindow> row_window(const Graph& g, const Node& n) {
-  std::optional<RowWindow> w = row_window_of(n);
-  if (!w) return std::nullopt;
-  const Dims& x = g.value(n.inputs[0]).dims;
-  const Dims& y = g.value(n.outputs[0]).dims;
-  if (x.size() != 4 || y.size() != 4 || x[0] != 1 || y[2] < 2 || has_padding_only_outputs(n)) return std::nullopt;
-  if (n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum) return std::nullopt;
-  return w;
-}
-
-}  // namespace
-
-std::vector<std::pair<size_t, size_t>> fusable_chains(const Graph& g) {
-  std::vector<int> uses = g.use_counts();
-  std::vector<std::pair<size_t, size_t>> out;
-  size_t k = 0;
-  while (k < g.nodes.size()) {
-    if (!row_window(g, g.nodes[k])) {
-      ++k;
-      continue;
-    }
-    size_t last = k;
-    // Extend while the next node reads only this one's output, which nothing else reads;
-    // a pool ends the chain (VGG's blocks), and so does kMaxFusedNodes: longer chains keep
-    // more band buffers alive and recompute ever wider halos, and a probe of a fused plan
-    // lowers every node once per band (a 2,000-node chain would be 2,000 x bands steps).
-    while (g.nodes[last].op != OpKind::kPool && last + 1 < g.nodes.size() && last + 1 - k < kMaxFusedNodes &&
-           row_window(g, g.nodes[last + 1]) && g.nodes[last + 1].inputs[0] == g.nodes[last].outputs[0] &&
-           uses[g.nodes[last].outputs[0]] == 1)
-      ++last;
-    if (last > k) out.emplace_back(k, last);
-    k = last + 1;
-  }
-  return out;
-}
-
-void lower_band_chain(Lowering& l, size_t first, size_t last, int64_t band_rows) {
+void lower_band_chain(LoweringContext& l, size_t first, size_t last, int64_t band_rows) {
   const Graph& g = l.graph();
   std::vector<const Node*> nodes;
   std::vector<RowWindow> windows;
   for (size_t k = first; k <= last; ++k) {
     const Node& n = g.nodes[k];
-    auto w = row_window(g, n);
+    auto w = fusable_row_window(g, n);
     if (!w || (k > first && n.inputs[0] != g.nodes[k - 1].outputs[0]))
       throw Error(ErrorCode::kUnsupported, "node '" + n.name + "' cannot be band-fused");
     nodes.push_back(&n);

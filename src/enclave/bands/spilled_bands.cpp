@@ -5,49 +5,17 @@
 // the band is computed; and its rows are sealed out when the output is spilled. Of a
 // spilled activation only one band is ever in the arena.
 #include "common/error.h"
-#include "enclave/kernels/kernels.h"
+#include "enclave/analysis/row_windows.h"
+#include "enclave/bands/band_lowering.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
 using dnnl::memory;
 
-namespace {
-
-// The row window of a Conv or Pool node that can run in bands next to a spilled
-// activation: oneDNN 2.6.3's sum post-op fails on padding-only rows (see conv.cpp).
-std::optional<RowWindow> band_window(const Node& n) {
-  std::optional<RowWindow> w = row_window_of(n);
-  if (w && n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum && has_padding_only_outputs(n))
-    return std::nullopt;
-  return w;
-}
-
-bool runs_in_bands(const Graph& g, const Node& n) {
-  return band_window(n) && g.value(n.inputs[0]).dims.size() == 4 && g.value(n.outputs[0]).dims.size() == 4;
-}
-
-}  // namespace
-
-std::vector<bool> spillable_activations(const Graph& g) {
-  std::vector<bool> ok(g.values.size(), false);
-  for (const Node& n : g.nodes)
-    if (runs_in_bands(g, n)) ok[n.outputs[0]] = true;
-  for (ValueId v : g.inputs) ok[v] = false;
-  for (ValueId v : g.outputs) ok[v] = false;
-  for (const Node& n : g.nodes)
-    for (size_t i = 0; i < n.inputs.size(); ++i) {
-      ValueId v = n.inputs[i];
-      if (v == kNoValue) continue;
-      bool banded_read = runs_in_bands(g, n) &&
-                         (i == 0 || (i == 3 && n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum));
-      if (!banded_read) ok[v] = false;
-    }
-  return ok;
-}
-
-void lower_spilled_bands(Lowering& l, const Node& n) {
+void lower_spilled_bands(LoweringContext& l, const Node& n) {
   const Graph& g = l.graph();
-  auto window = band_window(n);
+  auto window = spill_band_window(n);
   if (!window || !runs_in_bands(g, n))
     throw Error(ErrorCode::kUnsupported,
                 n.onnx_op + " node '" + n.name + "' cannot run in bands next to a spilled activation");
@@ -57,9 +25,10 @@ void lower_spilled_bands(Lowering& l, const Node& n) {
   const Dims &xd = g.value(x).dims, &yd = g.value(y).dims;
   const int64_t in_h = xd[2], out_h = yd[2];
   std::vector<Band> bands =
-      split_bands(out_h, l.spill_band_rows(n), in_h, window->stride, window->dilation, window->kernel, window->pad);
-  std::string spilled = std::string(l.is_spilled(x) ? " input" : "") + (l.is_spilled(y) ? " output" : "") +
-                        (residual != kNoValue && l.is_spilled(residual) ? " residual" : "");
+      split_bands(out_h, l.spills().band_rows(n), in_h, window->stride, window->dilation, window->kernel, window->pad);
+  std::string spilled = std::string(l.spills().is_spilled(x) ? " input" : "") +
+                        (l.spills().is_spilled(y) ? " output" : "") +
+                        (residual != kNoValue && l.spills().is_spilled(residual) ? " residual" : "");
   l.note_strategy(n, "bands of " + std::to_string(bands.front().out_rows) + " rows; spilled:" + spilled);
   int64_t max_in = 0, max_out = 0;
   for (const Band& b : bands) {
@@ -68,21 +37,21 @@ void lower_spilled_bands(Lowering& l, const Node& n) {
   }
   memory::desc y_md = layout_md(yd, Layout::kChannelsLast);
   Slot in_full, out_full, residual_full, in_band, out_band;
-  if (l.is_spilled(x))
+  if (l.spills().is_spilled(x))
     in_band = l.scratch(slab_md(xd, max_in), g.value(x).name + " (unspilled band)");
   else
     in_full = l.input(x, Layout::kChannelsLast);
   bool residual_in_place = false;
-  if (l.is_spilled(y)) {
+  if (l.spills().is_spilled(y)) {
     out_band = l.scratch(slab_md(yd, max_out), g.value(y).name + " (band to spill)");
-  } else if (residual != kNoValue && !l.is_spilled(residual)) {
+  } else if (residual != kNoValue && !l.spills().is_spilled(residual)) {
     std::optional<Slot> in_place = l.reuse_for_output(residual, y, y_md);
     residual_in_place = in_place.has_value();
     out_full = in_place ? *in_place : l.output(y, y_md);
   } else {
     out_full = l.output(y, y_md);
   }
-  if (residual != kNoValue && !l.is_spilled(residual) && !residual_in_place)
+  if (residual != kNoValue && !l.spills().is_spilled(residual) && !residual_in_place)
     residual_full = l.input(residual, Layout::kChannelsLast);
 
   ConvBandState state;
@@ -90,13 +59,13 @@ void lower_spilled_bands(Lowering& l, const Node& n) {
     for (const Band& b : bands) {
       std::string label = xd[0] > 1 ? ", image " + std::to_string(img) : "";
       memory::desc in_md = slab_md(xd, b.in_rows), out_md = slab_md(yd, b.out_rows);
-      Slot src = l.is_spilled(x) ? view_at(in_band, in_md, 0)
-                                 : view_at(in_full, in_md, (img * in_h + b.in_first) * row_floats(xd));
-      if (l.is_spilled(x)) l.add_spill(x, false, img, b.in_first, b.in_rows, src);
-      Slot dst = l.is_spilled(y) ? view_at(out_band, out_md, 0)
-                                 : view_at(out_full, out_md, (img * out_h + b.out_first) * row_floats(yd));
-      if (residual != kNoValue && l.is_spilled(residual)) {
-        l.add_spill(residual, false, img, b.out_first, b.out_rows, dst);
+      Slot src = l.spills().is_spilled(x) ? view_at(in_band, in_md, 0)
+                                          : view_at(in_full, in_md, (img * in_h + b.in_first) * row_floats(xd));
+      if (l.spills().is_spilled(x)) l.spills().add_spill(x, false, img, b.in_first, b.in_rows, src);
+      Slot dst = l.spills().is_spilled(y) ? view_at(out_band, out_md, 0)
+                                          : view_at(out_full, out_md, (img * out_h + b.out_first) * row_floats(yd));
+      if (residual != kNoValue && l.spills().is_spilled(residual)) {
+        l.spills().add_spill(residual, false, img, b.out_first, b.out_rows, dst);
       } else if (residual != kNoValue && !residual_in_place) {
         Slot rows = view_at(residual_full, out_md, (img * out_h + b.out_first) * row_floats(yd));
         auto copy = dnnl::reorder::primitive_desc(l.engine(), rows.md, l.engine(), dst.md);
@@ -108,7 +77,7 @@ void lower_spilled_bands(Lowering& l, const Node& n) {
         add_conv_band(l, n, std::get<ConvParams>(n.params), src, dst, b, state, label);
       else
         add_pool_band(l, n, src, dst, b);
-      if (l.is_spilled(y)) l.add_spill(y, true, img, b.out_first, b.out_rows, dst);
+      if (l.spills().is_spilled(y)) l.spills().add_spill(y, true, img, b.out_first, b.out_rows, dst);
     }
 }
 

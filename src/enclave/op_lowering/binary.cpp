@@ -2,7 +2,7 @@
 // output; when only src1 is (Add/Mul), the operands swap. Otherwise a plain C++ kernel
 // runs (rare in CNNs: e.g. {C,1,1} - {N,C,H,W}).
 #include "common/error.h"
-#include "enclave/kernels/kernels.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
@@ -71,7 +71,7 @@ CustomKernel broadcast_kernel(BinaryKind kind, const Dims& a, const Dims& b, con
 
 }  // namespace
 
-void lower_binary(Lowering& l, const Node& n) {
+void lower_binary(LoweringContext& l, const Node& n) {
   const auto& p = std::get<BinaryParams>(n.params);
   const Graph& g = l.graph();
   ValueId a = n.inputs[0], b = n.inputs[1];

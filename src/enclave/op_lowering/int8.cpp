@@ -2,13 +2,13 @@
 // kernels read u8 activations and s8 weights, accumulate in s32 and compute
 //   dst = output_scale[oc] * (accumulator + bias[oc])   (then post-ops),
 // so the output scale is input_scale * weight_scale[oc] and the f32 bias is divided by it.
-#include "enclave/kernels/kernels.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
 using dnnl::memory;
 
-Slot quantize_activation(Lowering& l, const Slot& src, float input_scale, const std::string& name) {
+Slot quantize_activation(LoweringContext& l, const Slot& src, float input_scale, const std::string& name) {
   memory::desc u8(src.md.dims(), memory::data_type::u8, strides_of(src.md));
   Slot q = l.scratch(u8, name + " (u8)");
   dnnl::primitive_attr attr;

@@ -4,18 +4,18 @@
 #include <cstring>
 
 #include "common/error.h"
-#include "enclave/kernels/kernels.h"
+#include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
 
 using dnnl::memory;
 
-void lower_reshape(Lowering& l, const Node& n) {
+void lower_reshape(LoweringContext& l, const Node& n) {
   Slot src = l.input(n.inputs[0], Layout::kPlain);
   l.alias_output(n.outputs[0], src, layout_md(l.graph().value(n.outputs[0]).dims, Layout::kPlain));
 }
 
-void lower_transpose(Lowering& l, const Node& n) {
+void lower_transpose(LoweringContext& l, const Node& n) {
   const auto& p = std::get<TransposeParams>(n.params);
   Slot src = l.input_as_is(n.inputs[0]);
   memory::dims in_dims = src.md.dims(), in_strides = strides_of(src.md), dims, strides;
@@ -53,7 +53,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void affine_rows(co
 
 // Hand-written: oneDNN's concat takes no post-ops, and its batch norm falls back to the
 // reference kernel on strided channel slices.
-void lower_concat_batchnorm(Lowering& l, const Node& n, const ConcatParams& p) {
+void lower_concat_batchnorm(LoweringContext& l, const Node& n, const ConcatParams& p) {
   const Graph& g = l.graph();
   size_t parts = n.inputs.size() - 2;
   const Dims& y = g.value(n.outputs[0]).dims;
@@ -86,7 +86,7 @@ void lower_concat_batchnorm(Lowering& l, const Node& n, const ConcatParams& p) {
 // Channel concat of channels-last tensors: per pixel, each part's channels in turn.
 // Hand-written: oneDNN runs this case with its generic `simple:any` concat, which took
 // 0.21 ms for SqueezeNet 1.1's eight Fire concats against 0.13 ms here (`run --profile`).
-void lower_concat_channels_last(Lowering& l, const Node& n) {
+void lower_concat_channels_last(LoweringContext& l, const Node& n) {
   const Graph& g = l.graph();
   const Dims& y = g.value(n.outputs[0]).dims;
   std::vector<Slot> slots;
@@ -112,7 +112,7 @@ void lower_concat_channels_last(Lowering& l, const Node& n) {
 
 }  // namespace
 
-void lower_concat(Lowering& l, const Node& n) {
+void lower_concat(LoweringContext& l, const Node& n) {
   const auto& p = std::get<ConcatParams>(n.params);
   if (p.fused_batchnorm) return lower_concat_batchnorm(l, n, p);
   const Dims& y = l.graph().value(n.outputs[0]).dims;

@@ -1,0 +1,131 @@
+#include "enclave/lowering/lowering_context.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace teeinfer {
+
+using dnnl::memory;
+
+LoweringContext::LoweringContext(PlanBuilder& plan, WeightStreamer& weights, SpillPlan& spills)
+    : plan_(plan), weights_(weights), spills_(spills) {}
+
+Layout LoweringContext::activation_layout() const {
+  return mode() == ExecutionMode::kUnmodified ? Layout::kPlain : Layout::kChannelsLast;
+}
+
+int64_t LoweringContext::conv_band_rows(const Node& n) const {
+  const auto& rows = plan_.options().conv_band_rows;
+  auto it = rows.find(index_of(n));
+  return it == rows.end() ? 0 : it->second;
+}
+
+void LoweringContext::begin_graph() {
+  const Graph& g = graph();
+  for (ValueId v : g.inputs) plan_.add_input(v, output(v, layout_md(g.value(v).dims, Layout::kPlain)));
+  last_reader_.assign(g.values.size(), -1);
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    for (ValueId v : g.nodes[k].inputs)
+      if (v != kNoValue) last_reader_[v] = static_cast<int>(k);
+  for (ValueId v : g.outputs) last_reader_[v] = INT32_MAX;
+}
+
+Slot LoweringContext::input_as_is(ValueId v) {
+  const Value& val = graph().value(v);
+  auto it = slots_.find(v);
+  if (it == slots_.end()) {
+    if (spills_.is_spilled(v))
+      throw Error(ErrorCode::kUnsupported, "activation '" + val.name +
+                                               "' is spilled but read by a node that cannot "
+                                               "read it in bands (node " +
+                                               graph().nodes[static_cast<size_t>(current_node_)].name + ")");
+    if (!val.is_constant) throw Error(ErrorCode::kBadModel, "value '" + val.name + "' is read before it is computed");
+    Slot s = constant(v, layout_md(val.dims, Layout::kPlain));
+    slots_[v] = s;
+    return s;
+  }
+  plan_.touch(it->second);
+  return it->second;
+}
+
+Slot LoweringContext::input(ValueId v, Layout layout) {
+  Slot s = input_as_is(v);
+  if (is_layout(s.md, layout) || s.md.dims().size() < 3) return s;
+  const Value& val = graph().value(v);
+  memory::desc want = layout_md(val.dims, layout);
+  if (same_bytes(s.md, want)) return Slot{s.buffer, want};  // e.g. {N,C,1,1}: no copy needed
+  auto key = std::make_pair(v, static_cast<int>(layout));
+  if (auto it = converted_.find(key); it != converted_.end()) {
+    plan_.touch(it->second);
+    return it->second;
+  }
+  Slot dst{plan_.new_buffer(want, val.name + ".reordered", false), want};
+  auto pd = dnnl::reorder::primitive_desc(engine(), s.md, engine(), dst.md);
+  add_primitive("reorder " + val.name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, s}, {DNNL_ARG_TO, dst}});
+  converted_[key] = dst;
+  return dst;
+}
+
+Slot LoweringContext::output(ValueId v, const memory::desc& md) {
+  Slot s{plan_.new_buffer(md, graph().value(v).name, false), md};
+  slots_[v] = s;
+  ++values_per_buffer_[s.buffer];
+  return s;
+}
+
+void LoweringContext::alias_output(ValueId v, const Slot& base, const memory::desc& md) {
+  plan_.touch(base);
+  slots_[v] = Slot{base.buffer, md};
+  ++values_per_buffer_[base.buffer];
+}
+
+std::optional<Slot> LoweringContext::reuse_for_output(ValueId donor, ValueId out, const memory::desc& md) {
+  auto it = slots_.find(donor);
+  if (it == slots_.end() || !(it->second.md == md)) return std::nullopt;
+  int b = it->second.buffer;
+  const auto& inputs = plan_.inputs();
+  bool is_input = std::any_of(inputs.begin(), inputs.end(), [&](const auto& i) { return i.first == donor; });
+  if (mode() == ExecutionMode::kUnmodified || plan_.is_persistent(b) || values_per_buffer_[b] != 1 || is_input ||
+      last_reader_[donor] != current_node_)
+    return std::nullopt;
+  plan_.touch(it->second);
+  slots_[out] = Slot{b, md};  // the donor dies here, so the buffer still has one owner
+  return slots_[out];
+}
+
+Slot LoweringContext::scratch(const memory::desc& md, const std::string& what) {
+  return plan_.scratch(md, what);
+}
+
+Slot LoweringContext::shared_workspace(const memory::desc& md) {
+  if (shared_workspace_ < 0) shared_workspace_ = plan_.new_buffer(md, "shared workspace", false);
+  plan_.grow(shared_workspace_, md.get_size());
+  plan_.touch(Slot{shared_workspace_, md});
+  return Slot{shared_workspace_, md};
+}
+
+Slot LoweringContext::constant(ValueId v, const memory::desc& md, const memory::desc* source_md,
+                               std::vector<float> scales) {
+  return weights_.constant(v, md, source_md, std::move(scales));
+}
+
+Slot LoweringContext::constant_bytes(ValueId v) {
+  return weights_.constant_bytes(v);
+}
+
+void LoweringContext::add_primitive(const std::string& name, const dnnl::primitive& prim,
+                                    const dnnl::primitive_desc_base& pd, std::vector<std::pair<int, Slot>> args) {
+  plan_.add_primitive(name, prim, pd, std::move(args));
+}
+
+void LoweringContext::add_custom(const std::string& name, const std::string& impl, CustomKernel kernel,
+                                 std::vector<Slot> slots) {
+  plan_.add_custom(name, impl, std::move(kernel), std::move(slots));
+}
+
+void LoweringContext::note_strategy(const Node& n, const std::string& how) {
+  plan_.note_strategy(index_of(n), how);
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,46 @@
+// What the budget planner (or a caller) chooses about a lowering: execution mode, which
+// constants stream, which convolutions run in bands or fused chains, which activations
+// spill, and the sizes of windows, slices and bands.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "enclave/execution_mode.h"
+#include "enclave/weight_source.h"
+
+namespace teeinfer {
+
+struct LoweringOptions {
+  ExecutionMode mode = ExecutionMode::kPlanned;
+  // By ValueId: constants read at every run, just before use, instead of held resident.
+  std::vector<bool> streamed = {};
+  // Streamed weights of fully-connected layers (rows) and convolutions (output-channel
+  // tiles) come through windows of about this size.
+  size_t stream_window_bytes = size_t{1} << 20;
+  // Streamed conv weights larger than the window come in output-channel tiles.
+  bool conv_tiles = true;
+  // By node index: compute this convolution in bands of this many output rows (y-plane
+  // partitioning; absent or 0: whole).
+  std::map<size_t, int64_t> conv_band_rows = {};
+  // By first node index: fuse nodes [first, last] band-wise, `rows` rows of the last
+  // node's output per band (bands/band_chain.cpp).
+  std::map<size_t, std::pair<size_t, int64_t>> fused_bands = {};
+  // Staged constants reorder through slices of about this many bytes (see ConstantLoad).
+  size_t reorder_slice_bytes = size_t{1} << 20;
+  // By ValueId: activations kept sealed in host memory instead of the arena (encrypted
+  // activation spill); the Conv/Pool nodes that produce and read them run in bands of
+  // about spill_band_bytes of output rows (bands/spilled_bands.cpp).
+  std::vector<bool> spilled = {};
+  size_t spill_band_bytes = size_t{256} << 10;
+  // Streamed weights are read by a loader thread one main step ahead of their use, so
+  // decryption overlaps compute; the plan reserves their buffers for that step too.
+  bool prefetch = false;
+  // Chunking of streamed constants (row_granularity); required when any is streamed.
+  const WeightSource* weights = nullptr;
+};
+
+}  // namespace teeinfer

@@ -1,0 +1,71 @@
+// What a lowered plan runs: Steps over Slots of planned arena buffers. A step is one of four
+// kinds (StepAction); the session's executor visits it.
+#pragma once
+
+#include <dnnl.hpp>
+#include <functional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/graph.h"
+
+namespace teeinfer {
+
+// Where a value lives: a planned buffer, the memory descriptor over it, and where in the
+// buffer the descriptor starts (non-zero for per-group views).
+struct Slot {
+  int buffer = -1;
+  dnnl::memory::desc md;
+  size_t offset = 0;  // bytes
+};
+
+// A oneDNN primitive over its arguments (DNNL_ARG_* -> slot).
+struct PrimitiveStep {
+  dnnl::primitive primitive;
+  std::vector<std::pair<int, Slot>> args;
+};
+
+// A hand-written kernel: gets the base pointers of its slots, in the order given.
+using CustomKernel = std::function<void(const std::vector<void*>&)>;
+struct CustomStep {
+  CustomKernel kernel;
+  std::vector<Slot> slots;
+};
+
+// Rows of a constant read from the WeightSource at every run (decrypted, for a sealed
+// model) into `target`: how the budget planner streams weights.
+struct StreamReadStep {
+  ValueId value = kNoValue;
+  int64_t first_row = 0, rows = 0;
+  Slot target;
+};
+
+// Rows of a spilled activation sealed out of `band` to host memory, or unsealed back into
+// it (SpillStore): one block per image row.
+struct SpillStep {
+  bool seal = false;  // arena -> host; false: host -> arena
+  uint64_t first_block = 0;
+  int64_t blocks = 0;
+  size_t block_bytes = 0;
+  Slot band;
+};
+
+using StepAction = std::variant<PrimitiveStep, CustomStep, StreamReadStep, SpillStep>;
+
+struct Step {
+  std::string name;  // node name (or "reorder <value>")
+  std::string impl;  // oneDNN implementation, or "teeinfer:<kernel>"
+  StepAction action;
+  // Weight reads, and the reorders of what they read, run on the loader thread when
+  // prefetching: it may start this step once main-thread step `loader_start` has begun
+  // (see schedule_loader()). -1: a main-thread step.
+  int loader_start = -1;
+};
+
+// Every slot a step reads or writes: a primitive's arguments, a custom kernel's slots (in
+// its order), a stream's target, a spill's band.
+std::vector<Slot> slots_of(const Step& step);
+
+}  // namespace teeinfer
