@@ -1,7 +1,7 @@
 // LoaderThread: runs the weight-streaming steps of every EnclaveSession::run() on a second
 // thread, so decrypting the next layer's weights overlaps the current layer's compute.
 //
-// The Lowering marks each loader step with the main-thread step it may overlap
+// Lowering (schedule_loader) marks each loader step with the main-thread step it may overlap
 // (Step::loader_start) and reserves its buffers from that step on; this class only
 // enforces the order: a loader step starts once the main thread has begun its
 // loader_start step, and a main step starts once every loader step listed before it has
