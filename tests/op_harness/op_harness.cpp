@@ -25,7 +25,7 @@ using namespace teeinfer::op_harness;
 namespace {
 
 // Seeds per (op, strategy) in the quick run (ctest -L quick).
-constexpr uint32_t kQuickSeeds = 6;
+constexpr uint32_t kQuickSeeds = 8;
 
 std::vector<uint32_t> seeds() {
   if (const char* one = std::getenv("TEEINFER_OP_HARNESS_SEED"))

@@ -155,6 +155,7 @@ RefTensor conv(const Node& n, const Inputs& in) {
         }
         size_t at = static_cast<size_t>((img * out_channels + oc) * out_plane + o);
         if (residual) acc += residual->data[at];
+        y.scale = std::max(y.scale, std::fabs(acc));
         y.data[at] = post_ops(p.post_ops, acc);
       }
     ++o;
@@ -214,6 +215,7 @@ RefTensor gemm(const Node& n, const Inputs& in) {
       double cij = c ? c->data[static_cast<size_t>(broadcast_offset(c->dims, {i, j}))] : 0.0;
       // A prescaled C already holds (beta / alpha) * C: Y = alpha * (AB + C').
       double v = p.c_prescaled ? p.alpha * (acc + cij) : p.alpha * acc + p.beta * cij;
+      y.scale = std::max(y.scale, std::fabs(v));
       y.data[static_cast<size_t>(i * nn + j)] = post_ops(p.post_ops, v);
     }
   return y;
@@ -232,6 +234,7 @@ RefTensor matmul(const Node& n, const Inputs& in) {
   full.push_back(m);
   full.push_back(nn);
   std::vector<double> out;
+  double scale = 0;
   for_each_index(batch, [&](const std::vector<int64_t>& bi) {
     int64_t a_off = broadcast_offset(a_batch, bi) * m * k, b_off = broadcast_offset(b_batch, bi) * k * nn;
     for (int64_t i = 0; i < m; ++i)
@@ -240,24 +243,27 @@ RefTensor matmul(const Node& n, const Inputs& in) {
         for (int64_t q = 0; q < k; ++q)
           acc += in[0]->data[static_cast<size_t>(a_off + i * k + q)] *
                  in[1]->data[static_cast<size_t>(b_off + q * nn + j)];
+        scale = std::max(scale, std::fabs(acc));
         out.push_back(post_ops(p.post_ops, acc));
       }
   });
   Dims y = batch;  // numpy drops the dims a 1-D operand was given
   if (!a_vector) y.push_back(m);
   if (!b_vector) y.push_back(nn);
-  return {y, std::move(out)};
+  return {y, std::move(out), scale};
 }
 
-// Applies f(value, channel) to every element; the channel is dim 1.
+// y = relu?(f(x, channel)) for every element; the channel is dim 1.
 template <class F>
-RefTensor per_channel(const RefTensor& x, F f) {
+RefTensor per_channel(const RefTensor& x, bool relu, F f) {
   RefTensor y = x;
   int64_t inner = 1;
   for (size_t i = 2; i < x.dims.size(); ++i) inner *= x.dims[i];
   for (size_t e = 0; e < y.data.size(); ++e) {
     int64_t channel = (static_cast<int64_t>(e) / inner) % x.dims[1];
-    y.data[e] = f(y.data[e], static_cast<size_t>(channel));
+    double v = f(y.data[e], static_cast<size_t>(channel));
+    y.scale = std::max(y.scale, std::fabs(v));
+    y.data[e] = relu ? std::max(v, 0.0) : v;
   }
   return y;
 }
@@ -265,9 +271,8 @@ RefTensor per_channel(const RefTensor& x, F f) {
 RefTensor batchnorm(const Node& n, const Inputs& in) {
   const auto& p = std::get<BatchNormParams>(n.params);
   const auto &scale = in[1]->data, &bias = in[2]->data, &mean = in[3]->data, &var = in[4]->data;
-  return per_channel(*in[0], [&](double x, size_t c) {
-    double v = (x - mean[c]) / std::sqrt(var[c] + p.epsilon) * scale[c] + bias[c];
-    return p.fused_relu ? std::max(v, 0.0) : v;
+  return per_channel(*in[0], p.fused_relu, [&](double x, size_t c) {
+    return (x - mean[c]) / std::sqrt(var[c] + p.epsilon) * scale[c] + bias[c];
   });
 }
 
@@ -335,10 +340,7 @@ RefTensor concat(const Node& n, const Inputs& in) {
   });
   if (!p.fused_batchnorm) return y;
   const auto &scale = in[parts]->data, &shift = in[parts + 1]->data;
-  return per_channel(y, [&](double x, size_t c) {
-    double v = x * scale[c] + shift[c];
-    return p.fused_relu ? std::max(v, 0.0) : v;
-  });
+  return per_channel(y, p.fused_relu, [&](double x, size_t c) { return x * scale[c] + shift[c]; });
 }
 
 RefTensor softmax(const Node& n, const Inputs& in) {
@@ -485,6 +487,8 @@ std::vector<RefTensor> reference_outputs(const Graph& g, const std::vector<std::
     }
     while (!in.empty() && !in.back()) in.pop_back();  // absent optional inputs at the end
     RefTensor y = run_node(g, n, in);
+    for (const RefTensor* x : in)
+      if (x) y.scale = std::max(y.scale, x->scale);  // rounding errors of the inputs carry through
     const Value& out = g.value(n.outputs[0]);
     if (y.dims != out.dims || y.data.size() != static_cast<size_t>(count(out.dims)))
       throw std::runtime_error("reference: node '" + n.name + "' gives " + dims_to_string(y.dims) +

@@ -14,6 +14,10 @@ namespace teeinfer::op_harness {
 struct RefTensor {
   Dims dims;
   std::vector<double> data;
+  // The largest magnitude computed on the way to these values: activations fused into a
+  // node (Clip, Sigmoid, ...) can shrink its output far below its sums, whose float32
+  // rounding is what a tolerance must allow for. 0: no larger than the values.
+  double scale = 0;
 };
 
 // Runs the graph's nodes in order on `inputs` (one per graph input). Int8 weights are
