@@ -242,7 +242,7 @@ void add_memory_hog(OpCase& c) {
     g.nodes.push_back(r);
     y = r.outputs[0];
   }
-  const Dims& d = g.value(y).dims;
+  const Dims d = g.value(y).dims;
   int64_t rows = element_count(d, "hog") / d.back();
   int64_t want = static_cast<int64_t>(4 * others / sizeof(float)) / rows + 1;
   PadParams p;
@@ -267,7 +267,7 @@ bool takes_activation(const OpCase& c) {
   const Node& n = c.graph.nodes[c.node];
   size_t rank = c.graph.value(n.inputs[0]).dims.size();
   bool is_input = std::find(c.graph.inputs.begin(), c.graph.inputs.end(), n.inputs[0]) != c.graph.inputs.end();
-  return is_input && rank >= 3 && rank <= 5 && n.op != OpKind::kGemm;
+  return is_input && rank >= 3 && rank <= 5;
 }
 
 // ---- Running --------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ bool takes_activation(const OpCase& c) {
 struct Prepared {
   OpCase c;
   EnclaveOptions options;
-  bool below_resident = false;  // budget: the resident plan's arena - 1
+  bool below_resident = false;  // budget: the resident plan's arena - 1 (sealed: the minimum)
   bool sealed = false;
   uint64_t chunk_bytes = kDefaultChunkBytes;
   int quantized = 0;  // nodes quantize_weights made int8
