@@ -50,4 +50,42 @@ TEST(BandFusion, ChainsEqualLayerByLayerOverARandomSweep) {
   }
 }
 
+// A dilated AveragePool (padding not counted) in bands. oneDNN 2.6 refuses such a pool
+// whose dilation - 1 is not below its input rows, which a band can have where the whole
+// layer does not (here: rows dilated by 3, pads of 3, so a top or bottom band of one or
+// two output rows reads as many input rows). Every window of such a band sees one input
+// row: the lowering computes it a row at a time. In fused chains of every band height and
+// next to spilled activations in bands of 1-3 rows, the output equals the whole layer's.
+TEST(BandFusion, DilatedAveragePoolInBandsOfFewerRowsThanTheDilation) {
+  std::mt19937 rng(11);
+  Graph g;
+  ValueId x = g.add_value({"x", DType::kF32, {1, 4, 12, 9}, false, {}});
+  g.inputs = {x};
+  ConvParams conv{{1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, 1, false, {}, {}};
+  ValueId c = g.add_value({"conv.y", DType::kF32, {1, 6, 12, 9}, false, {}});
+  g.nodes.push_back(
+      Node{"conv", "Conv", OpKind::kConv, {x, g.add_value(random_constant("w", {6, 4, 1, 1}, rng))}, {c}, conv});
+  PoolParams avg{PoolKind::kAverage, {2, 3}, {1, 1}, {3, 2}, {3, 1}, {3, 1}, false, {3, 1}};
+  ValueId a = g.add_value({"avg.y", DType::kF32, {1, 6, 15, 7}, false, {}});
+  g.nodes.push_back(Node{"avg", "AveragePool", OpKind::kPool, {c}, {a}, avg});
+  PoolParams one{PoolKind::kMax, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, false, {0, 0}};
+  ValueId y = g.add_value({"max.y", DType::kF32, {1, 6, 15, 7}, false, {}});
+  g.nodes.push_back(Node{"max", "MaxPool", OpKind::kPool, {a}, {y}, one});  // so that avg.y can be spilled
+  g.outputs = {y};
+  validate_graph(g);
+  std::vector<float> input = random_floats(g.value(x).dims, rng);
+  auto run = [&](const EnclaveOptions& o) {
+    NativePlatform platform;
+    EnclaveSession s(g, platform, o);
+    return s.run({TensorView{DType::kF32, g.value(x).dims, input.data(), "x"}})[0].data;
+  };
+  std::vector<float> want = run({});
+  for (int64_t rows = 1; rows < 15; ++rows)
+    EXPECT_LE(max_relative_diff(run({.fused_bands = {{0, {1, rows}}}}), want), 1e-6f) << "fused, bands of " << rows;
+  for (size_t band_bytes : {1, 6 * 7 * 4 * 2, 6 * 7 * 4 * 3}) {  // 1, 2 and 3 output rows
+    EnclaveOptions o{.spilled_activations = {"conv.y", "avg.y"}, .spill_band_bytes = band_bytes};
+    EXPECT_LE(max_relative_diff(run(o), want), 1e-6f) << "spilled, bands of " << band_bytes << " bytes";
+  }
+}
+
 }  // namespace

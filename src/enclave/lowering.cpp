@@ -4,6 +4,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 
@@ -97,6 +98,84 @@ void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p) {
       po.append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f);
       break;
   }
+}
+
+namespace {
+
+struct EltwiseOp {
+  dnnl::algorithm algorithm;
+  float scale, alpha, beta;
+};
+
+std::vector<EltwiseOp> eltwise_ops_of(const dnnl::post_ops& po) {
+  std::vector<EltwiseOp> out;
+  for (int i = 0; i < po.len(); ++i) {
+    if (po.kind(i) != dnnl::primitive::kind::eltwise) continue;
+    EltwiseOp op{};
+    po.get_params_eltwise(i, op.scale, op.algorithm, op.alpha, op.beta);
+    out.push_back(op);
+  }
+  return out;
+}
+
+std::string eltwise_algorithm_name(dnnl::algorithm a) {
+  switch (a) {
+    case dnnl::algorithm::eltwise_relu:
+      return "eltwise_relu";
+    case dnnl::algorithm::eltwise_clip_v2:
+      return "eltwise_clip_v2";
+    case dnnl::algorithm::eltwise_linear:
+      return "eltwise_linear";
+    case dnnl::algorithm::eltwise_logistic:
+      return "eltwise_logistic";
+    case dnnl::algorithm::eltwise_hardswish:
+      return "eltwise_hardswish";
+    default:
+      return "eltwise algorithm " + std::to_string(static_cast<int>(a));
+  }
+}
+
+std::string short_float(float v) {
+  char s[32];
+  std::snprintf(s, sizeof s, "%g", static_cast<double>(v));
+  return s;
+}
+
+// The first algorithm of `ops` used again with other parameters (see split_post_ops).
+std::string repeated_algorithm(const std::vector<EltwiseOp>& ops) {
+  for (size_t i = 0; i < ops.size(); ++i)
+    for (size_t j = i + 1; j < ops.size(); ++j) {
+      const EltwiseOp &a = ops[i], &b = ops[j];
+      // != is also true for NaN parameters: those never share an injector either.
+      if (a.algorithm == b.algorithm && (a.scale != b.scale || a.alpha != b.alpha || a.beta != b.beta))
+        return eltwise_algorithm_name(a.algorithm) + " (alpha " + short_float(a.alpha) + ", beta " +
+               short_float(a.beta) + " then alpha " + short_float(b.alpha) + ", beta " + short_float(b.beta) + ")";
+    }
+  return "";
+}
+
+}  // namespace
+
+PostOpSplit split_post_ops(const PostOps& ops, const dnnl::post_ops& leading) {
+  std::vector<EltwiseOp> chain = eltwise_ops_of(leading);
+  PostOpSplit split;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    dnnl::post_ops one;
+    append_eltwise(one, ops[i]);
+    std::vector<EltwiseOp> longer = chain, more = eltwise_ops_of(one);
+    longer.insert(longer.end(), more.begin(), more.end());
+    if (!repeated_algorithm(longer).empty()) {
+      split.rest.assign(ops.begin() + static_cast<std::ptrdiff_t>(i), ops.end());
+      break;
+    }
+    chain = std::move(longer);
+    split.fused.push_back(ops[i]);
+  }
+  return split;
+}
+
+std::string repeated_eltwise_algorithm(const dnnl::post_ops& po) {
+  return repeated_algorithm(eltwise_ops_of(po));
 }
 
 dnnl::primitive_attr attr_with(const PostOps& post_ops) {
@@ -408,6 +487,11 @@ void Lowering::schedule_loader() {
 
 void Lowering::add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
                              std::vector<std::pair<int, Slot>> args) {
+  // The last defence against oneDNN 2.6's repeated-algorithm bug: every kernel splits its
+  // activations with split_post_ops, so this never fires unless one forgot to.
+  if (std::string repeated = repeated_eltwise_algorithm(pd.get_primitive_attr().get_post_ops()); !repeated.empty())
+    throw Error(ErrorCode::kKernel, "step '" + name + "': its fused post-ops repeat " + repeated +
+                                        ", which oneDNN 2.6 computes with the first parameters");
   memory::desc pad = pd.scratchpad_desc();
   if (pad.get_size() > 0) args.emplace_back(DNNL_ARG_SCRATCHPAD, scratch(pad, name + ".scratchpad"));
   for (const auto& a : args) touch(a.second);
@@ -417,6 +501,21 @@ void Lowering::add_primitive(const std::string& name, const dnnl::primitive& pri
   s.primitive = prim;
   s.args = std::move(args);
   steps_.push_back(std::move(s));
+}
+
+void Lowering::add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst) {
+  for (const EltwiseParams& e : ops) {
+    dnnl::post_ops po;
+    append_eltwise(po, e);
+    for (int i = 0; i < po.len(); ++i) {
+      EltwiseOp op{};
+      po.get_params_eltwise(i, op.scale, op.algorithm, op.alpha, op.beta);
+      dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, op.algorithm, dst.md, op.alpha, op.beta);
+      dnnl::eltwise_forward::primitive_desc pd(d, attr_with({}), engine_);
+      add_primitive(name + " then " + eltwise_name(e.kind), dnnl::eltwise_forward(pd), pd,
+                    {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
+    }
+  }
 }
 
 void Lowering::add_custom(const std::string& name, const std::string& impl, CustomKernel kernel,

@@ -143,6 +143,24 @@ DnnlWindow dnnl_window(const Dims& strides, const Dims& dilations, const Dims& p
 void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p);
 dnnl::primitive_attr attr_with(const PostOps& post_ops);
 
+// oneDNN 2.6's jit kernels (brgconv, jit depthwise conv, brgemm matmul, ...) make one
+// eltwise injector per algorithm of a post-op chain, with the parameters of that
+// algorithm's first op: a chain using an algorithm twice with different parameters
+// computes both with the first's (LeakyRelu(0.5) then LeakyRelu(0.2) gives slope 0.25;
+// tests/test_graph_passes.cpp, FusedActivations.OneDnnRepeatedAlgorithmBug). ReLU and
+// LeakyRelu share eltwise_relu, Clip and HardSigmoid eltwise_clip_v2, HardSigmoid and
+// Gemm's beta scaling eltwise_linear. So a primitive fuses `fused`, the longest prefix
+// of its activations `ops` that, after the post-ops it puts first (`leading`), repeats
+// no algorithm with other parameters; `rest` runs as separate in-place eltwise steps
+// (Lowering::add_eltwise_steps) on its output.
+struct PostOpSplit {
+  PostOps fused, rest;
+};
+PostOpSplit split_post_ops(const PostOps& ops, const dnnl::post_ops& leading = dnnl::post_ops());
+// The first oneDNN eltwise algorithm that `po` uses twice with different parameters, as
+// "eltwise_relu (alpha 0.5 then 0.2)"; "" when none does.
+std::string repeated_eltwise_algorithm(const dnnl::post_ops& po);
+
 class Lowering {
  public:
   Lowering(const Graph& g, const dnnl::engine& engine, LoweringOptions options = {});
@@ -232,8 +250,13 @@ class Lowering {
   // largest request, alive for the whole run. The slot views its first md.get_size() bytes.
   Slot shared_workspace(const dnnl::memory::desc& md);
 
+  // Refuses (kKernel) a primitive whose post-op chain repeats an eltwise algorithm with
+  // other parameters: oneDNN 2.6 would compute it wrongly (see split_post_ops).
   void add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
                      std::vector<std::pair<int, Slot>> args);
+  // Applies activations `ops` to `dst` in place, one eltwise step per oneDNN op: the
+  // activations a primitive could not fuse (split_post_ops' rest), after the step `name`.
+  void add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst);
   void add_custom(const std::string& name, const std::string& impl, CustomKernel kernel, std::vector<Slot> slots);
 
   MemoryPlanner& planner() { return planner_; }

@@ -26,39 +26,13 @@ Dims random_dims(std::mt19937& rng, size_t rank, int64_t hi) {
   return d;
 }
 
-// The oneDNN eltwise algorithms an activation is lowered to (lowering.cpp, append_eltwise).
-std::vector<int> dnnl_algorithms(EltwiseKind kind) {
-  enum { kRelu, kClip, kLogistic, kLinear, kHardSwish };
-  switch (kind) {
-    case EltwiseKind::kRelu:
-    case EltwiseKind::kLeakyRelu:
-      return {kRelu};
-    case EltwiseKind::kClip:
-      return {kClip};
-    case EltwiseKind::kSigmoid:
-      return {kLogistic};
-    case EltwiseKind::kHardSigmoid:
-      return {kLinear, kClip};
-    case EltwiseKind::kHardSwish:
-      return {kHardSwish};
-  }
-  return {};
-}
-constexpr int kLinearAlgorithm = 3;  // Gemm's own beta scaling (matmul.cpp)
-
-// Activations fused into a Conv/Gemm/MatMul. Known bug 1 (docs/op-harness.md): oneDNN
-// 2.6's jit kernels key their eltwise injectors by algorithm, so a chain that uses one
-// algorithm twice with different parameters computes both with one set; unless asked
-// for known bugs, no algorithm repeats (`taken`: those the node already uses).
-PostOps random_post_ops(std::mt19937& rng, const CaseNeeds& needs, std::vector<int> taken = {}) {
+// Activations fused into a Conv/Gemm/MatMul: 0-2 of any kinds, repeats included (oneDNN
+// 2.6 computes a repeated algorithm with the first's parameters; the lowering splits such
+// chains, see split_post_ops in enclave/lowering.h).
+PostOps random_post_ops(std::mt19937& rng) {
   PostOps ops;
   for (int64_t i = pick(rng, 0, 2); i > 0; --i) {
     EltwiseKind kind = kEltwiseKinds[static_cast<size_t>(pick(rng, 0, kEltwiseKinds.size() - 1))];
-    std::vector<int> algorithms = dnnl_algorithms(kind);
-    bool repeats = std::any_of(algorithms.begin(), algorithms.end(),
-                               [&](int a) { return std::find(taken.begin(), taken.end(), a) != taken.end(); });
-    if (repeats && !needs.known_bugs) continue;
-    taken.insert(taken.end(), algorithms.begin(), algorithms.end());
     ops.push_back(random_eltwise(rng, kind));
   }
   return ops;
@@ -137,7 +111,7 @@ OpCase conv_case(const CaseNeeds& needs, std::mt19937& rng) {
     x.push_back(w.in);
     y.push_back(window_output_size(w.in, w.kernel, w.stride, w.dilation, w.pad_begin, w.pad_end));
   }
-  p.post_ops = random_post_ops(rng, needs);
+  p.post_ops = random_post_ops(rng);
   p.fused_sum = !needs.no_residual && chance(rng, 0.3);
   ValueId xin = needs.nonnegative_input ? b.input("x", x, 0.f, 1.f) : b.input("x", x);
   Dims w_dims{out_channels, channels / groups};
@@ -187,18 +161,11 @@ OpCase gemm_case(const CaseNeeds& needs, std::mt19937& rng) {
   if (c == kPrescaled && p.beta == 0.f) p.beta = 1.f;  // the packer prescales only a used C
   if (c != kNone) {
     std::vector<Dims> shapes{{n}, {1, n}, {}, {1}, {m, 1}, {m, n}};
-    // Known bug 2 (docs/op-harness.md): B in row windows (streamed or int8, transB) takes a
-    // prescaled C of {N} or {1, N} only.
-    bool windows = p.trans_b && (needs.int8 || needs.large_weights || needs.large_constant);
-    size_t choices = c == kPrescaled && windows && !needs.known_bugs ? 2 : shapes.size();
-    Dims c_dims = shapes[static_cast<size_t>(pick(rng, 0, static_cast<int64_t>(choices) - 1))];
+    Dims c_dims = shapes[static_cast<size_t>(pick(rng, 0, static_cast<int64_t>(shapes.size()) - 1))];
     inputs.push_back(c == kInput ? b.input("c", c_dims) : b.constant("c", c_dims));
     p.c_prescaled = c == kPrescaled;
   }
-  // The kernel scales by beta with a linear post-op of its own when it adds C itself.
-  std::vector<int> taken;
-  if (c != kNone && !p.c_prescaled && p.beta != 0.f && p.beta != 1.f) taken.push_back(kLinearAlgorithm);
-  p.post_ops = random_post_ops(rng, needs, taken);
+  p.post_ops = random_post_ops(rng);
   b.output(b.node(OpKind::kGemm, "Gemm", p, inputs));
   return b.take();
 }
@@ -223,7 +190,7 @@ OpCase matmul_case(const CaseNeeds& needs, std::mt19937& rng) {
   if (rank_a > 1) a.insert(a.end(), {m, k});
   if (rank_b > 1) bd.insert(bd.end(), {k, n});
   MatMulParams p;
-  p.post_ops = random_post_ops(rng, needs);
+  p.post_ops = random_post_ops(rng);
   ValueId av = b.input("a", a);
   ValueId bv = needs.large_constant || chance(rng, 0.6) ? b.constant("b", bd) : b.input("b", bd);
   b.output(b.node(OpKind::kMatMul, "MatMul", p, {av, bv}));
@@ -307,16 +274,9 @@ OpCase pool_case(PoolKind kind, const CaseNeeds& needs, std::mt19937& rng) {
     // Pads never wider than the window's extent: no window sees only padding.
     WindowDim w = random_window_dim(rng, pick(rng, 1, 3), true, needs.two_rows && i == 0 ? 2 : 1, spatial == 3 ? 3 : 7);
     if (global) w = {w.in, 1, 1, 0, 0, w.in};
-    // oneDNN 2.6 refuses an average pool (without padding counted) whose dilation - 1 is not
-    // below the input size, and so a band of such a pool with fewer input rows (known bug 3):
-    // banded average pools keep rows undilated.
-    bool average = kind == PoolKind::kAverage && !needs.known_bugs;
-    if (average && i == 0 && needs.no_padding_only && needs.two_rows) {
-      w.dilation = 1;
-      w.pad_begin = std::min(w.pad_begin, w.kernel - 1);
-      w.pad_end = std::min(w.pad_end, w.kernel - 1);
-    }
-    // An input at least as long as the dilation: no window straddles it and sees only padding.
+    // An input at least as long as the dilation: no window straddles it and sees only padding
+    // (oneDNN 2.6 refuses a whole average pool with fewer rows, see op-harness.md; a band of
+    // one may have fewer).
     w.in = std::max(w.in, w.dilation);
     if (needs.two_rows && i == 0) w.in = std::max<int64_t>(w.in, 2);  // a chain's producer has 2 rows too
     while (window_output_size(w.in, w.kernel, w.stride, w.dilation, w.pad_begin, w.pad_end) < (needs.two_rows ? 2 : 1))

@@ -24,7 +24,6 @@ struct CaseNeeds {
   bool int8 = false;               // a Conv or Gemm that quantize_weights quantizes
   bool nonnegative_input = false;  // the input is never negative (full int8: u8 activations)
   int max_spatial = 3;             // spatial dims of Conv/Pool (unmodified mode's im2col: 2)
-  bool known_bugs = false;         // also parameters that hit the engine bugs in docs/op-harness.md
 };
 
 struct OpCase {

@@ -7,7 +7,6 @@
 //   TEEINFER_OP_HARNESS_SEED=17 tests/test_op_harness ...    one seed
 //   TEEINFER_OP_HARNESS_SEEDS=200 tests/test_op_harness      seeds 1..200 (the slow sweep)
 //   TEEINFER_OP_HARNESS_VERBOSE=1 ...                        print every case, passed or not
-//   TEEINFER_OP_HARNESS_KNOWN_BUGS=1 ...                     also the parameters of known engine bugs
 #include <gtest/gtest.h>
 
 #include <cstdlib>
