@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <numeric>
 
@@ -137,8 +137,7 @@ std::string eltwise_algorithm_name(dnnl::algorithm a) {
 
 std::string short_float(float v) {
   char s[32];
-  std::snprintf(s, sizeof s, "%g", static_cast<double>(v));
-  return s;
+  return std::string(s, std::to_chars(s, s + sizeof s, v).ptr);
 }
 
 // The first algorithm of `ops` used again with other parameters (see split_post_ops).
