@@ -83,6 +83,50 @@ TEST(BudgetPlannerErrors, BudgetBelowTheMinimumFailsNamingIt) {
   EXPECT_NO_THROW(EnclaveSession(g, platform, {.budget_bytes = min_budget}));
 }
 
+// A 1x1 Conv feeding a dilated AveragePool (rows dilated by 2, a top pad of 2): the
+// planner's fused variants cut the pool's 16 output rows into bands of one, whose top band
+// reads one input row, a pool oneDNN 2.6 refuses (the lowering computes it a row at a
+// time). The minimum budget, which probes every variant, is found, and the model runs at
+// it band-fused, as it does unlimited.
+TEST(BudgetPlannerBands, DilatedAveragePoolPlansAndRunsAtTheMinimumBudget) {
+  std::mt19937 rng(4);
+  Graph g;
+  ValueId x = g.add_value({"x", DType::kF32, {1, 4, 32, 32}, false, {}});
+  g.inputs = {x};
+  ValueId c = g.add_value({"conv.y", DType::kF32, {1, 16, 32, 32}, false, {}});
+  g.nodes.push_back(Node{"conv",
+                         "Conv",
+                         OpKind::kConv,
+                         {x, g.add_value(random_constant("w", {16, 4, 1, 1}, rng))},
+                         {c},
+                         ConvParams{{1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, 1, false, {}, {}}});
+  ValueId y = g.add_value({"avg.y", DType::kF32, {1, 16, 16, 15}, false, {}});
+  g.nodes.push_back(Node{"avg",
+                         "AveragePool",
+                         OpKind::kPool,
+                         {c},
+                         {y},
+                         PoolParams{PoolKind::kAverage, {2, 2}, {2, 2}, {2, 2}, {2, 0}, {0, 0}, false, {0, 0}}});
+  g.outputs = {y};
+  validate_graph(g);
+  std::vector<float> input = random_floats(g.value(x).dims, rng);
+  NativePlatform native;
+  auto run = [&](EnclaveSession& s) {
+    return s.run({TensorView{DType::kF32, g.value(x).dims, input.data(), "x"}})[0].data;
+  };
+  EnclaveSession unlimited(g, native);
+  std::vector<float> want = run(unlimited);
+  InlineConstants w(g);
+  size_t least = 0;
+  ASSERT_NO_THROW(least = minimum_budget(g, dnnl::engine(dnnl::engine::kind::cpu, 0), w, {}));
+  ASSERT_LT(least, unlimited.arena_bytes());
+  EnclaveSession s(g, native, {.budget_bytes = least});
+  EXPECT_LE(s.arena_bytes(), least);
+  ASSERT_TRUE(s.lowering().strategies().count(1));
+  EXPECT_NE(s.lowering().strategies().at(1).find("fused with"), std::string::npos) << s.lowering().strategies().at(1);
+  EXPECT_LE(max_relative_diff(run(s), want), 1e-6f);
+}
+
 // Sealed weights streamed from the file at every run (row windows of whole chunks), in an
 // emulated EPC exactly the budget's size: same outputs, and not one page evicted.
 TEST(BudgetPlannerSealed, StreamsSealedWeightsWithoutEvictions) {

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "enclave/enclave_session.h"
+#include "enclave/lowering/post_ops.h"
 #include "host/graph_passes.h"
 #include "tee/none/native_platform.h"
 
@@ -42,19 +43,19 @@ class GraphBuilder {
   std::mt19937 rng{42};
 };
 
-std::vector<float> run(const Graph& g, const std::vector<float>& x) {
+std::vector<float> run(const Graph& g, const std::vector<float>& x, const EnclaveOptions& o = {}) {
   NativePlatform platform;
-  EnclaveSession s(g, platform);
+  EnclaveSession s(g, platform, o);
   TensorView in{DType::kF32, g.value(g.inputs[0]).dims, const_cast<float*>(x.data()), "x"};
   return s.run({in})[0].data;
 }
 
-void expect_same_results(const Graph& plain, const Graph& optimized) {
+void expect_same_results(const Graph& plain, const Graph& optimized, const EnclaveOptions& o = {}) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d;
   std::vector<float> x(static_cast<size_t>(element_count(plain.value(plain.inputs[0]).dims, "x")));
   for (float& v : x) v = d(rng);
-  auto a = run(plain, x), b = run(optimized, x);
+  auto a = run(plain, x), b = run(optimized, x, o);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4f * (1 + std::fabs(a[i]))) << "element " << i;
 }
@@ -144,6 +145,206 @@ TEST(GraphPasses, BatchNormFoldsIntoConv) {
   EXPECT_EQ(optimize_graph(opt).batchnorms_folded, 1);
   EXPECT_EQ(opt.nodes.size(), 1u);
   expect_same_results(b.g, opt);
+}
+
+// ---- Fused activations that repeat a oneDNN eltwise algorithm --------------------------
+
+const EltwiseParams kRelu{EltwiseKind::kRelu, 0.f, 0.f}, kSigmoid{EltwiseKind::kSigmoid, 0.f, 0.f};
+EltwiseParams leaky(float slope) {
+  return {EltwiseKind::kLeakyRelu, slope, 0.f};
+}
+EltwiseParams clip(float lo, float hi) {
+  return {EltwiseKind::kClip, lo, hi};
+}
+EltwiseParams hard_sigmoid(float alpha, float beta) {
+  return {EltwiseKind::kHardSigmoid, alpha, beta};
+}
+
+// What oneDNN 2.6 itself does (the reason for split_post_ops): a matmul of x = {-1, -2, 1, 2}
+// by the identity with LeakyRelu(0.5) then LeakyRelu(0.2) fused applies slope 0.5 twice
+// (its jit kernel has one eltwise_relu injector, made from the first); the same slope
+// twice is right. If this starts failing, oneDNN computes such chains correctly and the
+// split is no longer needed.
+TEST(FusedActivations, OneDnnComputesARepeatedAlgorithmWithItsFirstParameters) {
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  auto fused_leaky_relus = [&](float first, float second) {
+    dnnl::memory::desc md({1, 4}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
+    dnnl::memory::desc w_md({4, 4}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, first, 0.f);
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, second, 0.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(md, w_md, md), attr, engine);
+    std::vector<float> x{-1.f, -2.f, 1.f, 2.f}, w(16, 0.f), y(4);
+    for (int i = 0; i < 4; ++i) w[static_cast<size_t>(i * 5)] = 1.f;
+    dnnl::memory xm(md, engine, x.data()), wm(w_md, engine, w.data()), ym(md, engine, y.data());
+    dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
+    stream.wait();
+    return std::make_pair(y, std::string(pd.impl_info_str()));
+  };
+  auto [same, same_impl] = fused_leaky_relus(0.5f, 0.5f);
+  EXPECT_EQ(same, (std::vector<float>{-0.25f, -0.5f, 1.f, 2.f})) << same_impl;
+  auto [differ, impl] = fused_leaky_relus(0.5f, 0.2f);
+  if (impl.rfind("ref", 0) == 0) GTEST_SKIP() << "no jit matmul on this CPU (" << impl << ")";
+  EXPECT_EQ(differ, (std::vector<float>{-0.25f, -0.5f, 1.f, 2.f}))
+      << impl << ": slopes 0.5 then 0.2 (right: -0.1 -0.2 1 2)";
+}
+
+// split_post_ops fuses the longest prefix that repeats no algorithm with other parameters.
+TEST(FusedActivations, SplitStopsAtTheFirstRepeatedAlgorithm) {
+  auto fused = [](const PostOps& ops, const dnnl::post_ops& leading = dnnl::post_ops()) {
+    return split_post_ops(ops, leading).fused.size();
+  };
+  EXPECT_EQ(fused({leaky(0.5f), leaky(0.2f)}), 1u);
+  EXPECT_EQ(fused({leaky(0.5f), kSigmoid, kRelu}), 2u);                // slope 0.5, then 0
+  EXPECT_EQ(fused({kRelu, kSigmoid, kRelu}), 3u);                      // the same parameters share one injector
+  EXPECT_EQ(fused({hard_sigmoid(0.2f, 0.5f), clip(-1.f, 0.5f)}), 1u);  // clip(0, 1) then clip(-1, 0.5)
+  EXPECT_EQ(fused({hard_sigmoid(0.2f, 0.5f), clip(0.f, 1.f)}), 2u);
+  EXPECT_EQ(fused({clip(0.f, 6.f), hard_sigmoid(0.2f, 0.5f), leaky(0.1f)}), 1u);
+  dnnl::post_ops gemm_beta;  // Gemm scaling a C it adds itself by beta
+  gemm_beta.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 0.5f, 0.f);
+  EXPECT_EQ(fused({kRelu, hard_sigmoid(0.2f, 0.5f)}, gemm_beta), 1u);
+  EXPECT_EQ(repeated_eltwise_algorithm(gemm_beta), "");
+  gemm_beta.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 0.2f, 0.5f);
+  EXPECT_EQ(repeated_eltwise_algorithm(gemm_beta), "eltwise_linear (alpha 0.5, beta 0 then alpha 0.2, beta 0.5)");
+}
+
+// The graph passes fuse no activation that would repeat an algorithm of the chain with
+// other parameters (it stays an Eltwise node), and fuse the rest as before.
+TEST(GraphPasses, ActivationsRepeatingAOneDnnAlgorithmStayUnfused) {
+  {  // Conv -> LeakyRelu(0.5) -> LeakyRelu(0.2): the second stays
+    GraphBuilder b;
+    ValueId x = b.input("x", {1, 3, 6, 6});
+    ValueId c = b.node(OpKind::kConv, "conv", {x, b.random_constant("w", {4, 3, 3, 3})}, b.conv3x3(1), {1, 4, 6, 6});
+    ValueId a = b.node(OpKind::kEltwise, "leaky1", {c}, leaky(0.5f), {1, 4, 6, 6});
+    ValueId y = b.node(OpKind::kEltwise, "leaky2", {a}, leaky(0.2f), {1, 4, 6, 6});
+    b.g.outputs = {y};
+    Graph opt = b.g;
+    EXPECT_EQ(optimize_graph(opt).activations_fused, 1);
+    ASSERT_EQ(opt.nodes.size(), 2u);
+    EXPECT_EQ(std::get<ConvParams>(opt.nodes[0].params).post_ops.size(), 1u);
+    expect_same_results(b.g, opt);
+  }
+  {  // MatMul -> HardSigmoid -> Clip(-0.26, 0.42): HardSigmoid's clip(0, 1) comes first
+    GraphBuilder b;
+    ValueId x = b.input("x", {3, 5});
+    ValueId m = b.node(OpKind::kMatMul, "matmul", {x, b.random_constant("w", {5, 7})}, MatMulParams{}, {3, 7});
+    ValueId h = b.node(OpKind::kEltwise, "hsig", {m}, hard_sigmoid(0.4f, 0.3f), {3, 7});
+    ValueId y = b.node(OpKind::kEltwise, "clip", {h}, clip(-0.26f, 0.42f), {3, 7});
+    b.g.outputs = {y};
+    Graph opt = b.g;
+    EXPECT_EQ(optimize_graph(opt).activations_fused, 1);
+    EXPECT_EQ(opt.nodes.size(), 2u);
+    expect_same_results(b.g, opt);
+  }
+  for (bool constant_c : {false, true}) {
+    // Gemm (beta 0.5) -> HardSigmoid: a C the Gemm adds itself is scaled by eltwise_linear,
+    // as is HardSigmoid's input; a constant C becomes the bias (prescaled), so it fuses.
+    GraphBuilder b;
+    ValueId x = b.input("x", {4, 8});
+    ValueId c = constant_c ? b.random_constant("c", {4, 6})
+                           : b.node(OpKind::kMatMul, "c", {x, b.random_constant("wc", {8, 6})}, MatMulParams{}, {4, 6});
+    GemmParams p;
+    p.beta = 0.5f;
+    p.trans_b = true;
+    ValueId g = b.node(OpKind::kGemm, "gemm", {x, b.random_constant("w", {6, 8}), c}, p, {4, 6});
+    ValueId y = b.node(OpKind::kEltwise, "hsig", {g}, hard_sigmoid(0.3f, 0.6f), {4, 6});
+    b.g.outputs = {y};
+    Graph opt = b.g;
+    EXPECT_EQ(optimize_graph(opt).activations_fused, constant_c ? 1 : 0) << (constant_c ? "constant C" : "computed C");
+    expect_same_results(b.g, opt);
+  }
+}
+
+// The same chains in a graph as they come (a hand-built or sealed graph holds any chain):
+// the kernels fuse what oneDNN computes right and run the rest as eltwise steps, on every
+// path: Conv whole, in bands, depthwise, with a residual, im2col (unmodified); Gemm adding
+// its own C; MatMul. Compared with the chain as separate Eltwise nodes.
+TEST(FusedActivations, ChainsRepeatingAnAlgorithmComputeCorrectly) {
+  // The chain as Eltwise nodes after the node it was fused into.
+  auto unfused = [](const Graph& g) {
+    Graph out = g;
+    out.nodes.clear();
+    for (Node n : g.nodes) {
+      PostOps chain;
+      if (auto* c = std::get_if<ConvParams>(&n.params)) std::swap(chain, c->post_ops);
+      if (auto* m = std::get_if<GemmParams>(&n.params)) std::swap(chain, m->post_ops);
+      if (auto* m = std::get_if<MatMulParams>(&n.params)) std::swap(chain, m->post_ops);
+      ValueId y = n.outputs[0];
+      for (size_t i = 0; i < chain.size(); ++i) {
+        Value v = out.value(y);
+        v.name += ".before" + std::to_string(i);
+        n.outputs[0] = out.add_value(std::move(v));
+        out.nodes.push_back(n);
+        n = Node{n.name + ".act" + std::to_string(i), "Eltwise", OpKind::kEltwise, {n.outputs[0]}, {y}, chain[i]};
+      }
+      out.nodes.push_back(n);
+    }
+    return out;
+  };
+  auto expect_split = [&](const Graph& g, const EnclaveOptions& o, const std::string& what) {
+    SCOPED_TRACE(what);
+    expect_same_results(unfused(g), g, o);
+    NativePlatform platform;
+    EnclaveSession s(g, platform, o);
+    int separate = 0;
+    for (const StepInfo& i : s.steps()) separate += i.name.find(" then ") != std::string::npos;
+    EXPECT_GT(separate, 0) << "no activation ran as a step of its own";
+  };
+  const PostOps chains[] = {{leaky(0.5f), leaky(0.2f)},
+                            {hard_sigmoid(0.3f, 0.5f), clip(-0.26f, 0.42f)},
+                            {hard_sigmoid(0.2f, 0.4f), kSigmoid, hard_sigmoid(0.5f, 0.5f)}};
+  for (const PostOps& chain : chains) {
+    {
+      GraphBuilder b;
+      ValueId x = b.input("x", {1, 4, 7, 6});
+      ConvParams p = b.conv3x3(1);
+      p.post_ops = chain;
+      ValueId y = b.node(OpKind::kConv, "conv",
+                         {x, b.random_constant("w", {16, 4, 3, 3}), b.random_constant("b", {16})}, p, {1, 16, 7, 6});
+      b.g.outputs = {y};
+      expect_split(b.g, {}, "conv");
+      expect_split(b.g, {.conv_band_rows = {{0, 2}}}, "conv in bands");
+      expect_split(b.g, {.mode = ExecutionMode::kUnmodified}, "conv as im2col");
+      std::get<ConvParams>(b.g.nodes[0].params).groups = 4;  // depthwise, a channel multiplier of 4
+      b.g.value(b.g.nodes[0].inputs[1]).dims = {16, 1, 3, 3};
+      b.g.value(b.g.nodes[0].inputs[1]).data.resize(16 * 9 * 4);
+      expect_split(b.g, {}, "depthwise conv");
+    }
+    {  // a fused residual, and pads wider than the window (the sum is a binary step)
+      GraphBuilder b;
+      ValueId x = b.input("x", {1, 4, 5, 5});
+      ConvParams p{{1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true, chain, {}};
+      ValueId r = b.node(OpKind::kPad, "pad", {x}, PadParams{{0, 0, 1, 1}, {0, 0, 1, 1}, 0.5f}, {1, 4, 7, 7});
+      ValueId y =
+          b.node(OpKind::kConv, "conv", {x, b.random_constant("w", {4, 4, 1, 1}), kNoValue, r}, p, {1, 4, 7, 7});
+      b.g.outputs = {y};
+      expect_split(b.g, {}, "conv with a residual");
+    }
+    {  // Gemm adding a computed C scaled by beta (eltwise_linear), then the chain
+      GraphBuilder b;
+      ValueId x = b.input("x", {4, 8});
+      ValueId c = b.node(OpKind::kMatMul, "c", {x, b.random_constant("wc", {8, 6})}, MatMulParams{}, {4, 6});
+      GemmParams p;
+      p.alpha = 1.5f;
+      p.beta = 0.5f;
+      p.trans_b = true;
+      p.post_ops = chain;
+      ValueId y = b.node(OpKind::kGemm, "gemm", {x, b.random_constant("w", {6, 8}), c}, p, {4, 6});
+      b.g.outputs = {y};
+      expect_split(b.g, {}, "gemm");
+    }
+    {
+      GraphBuilder b;
+      ValueId x = b.input("x", {2, 3, 5});
+      ValueId y =
+          b.node(OpKind::kMatMul, "matmul", {x, b.random_constant("w", {5, 7})}, MatMulParams{chain}, {2, 3, 7});
+      b.g.outputs = {y};
+      expect_split(b.g, {}, "matmul");
+    }
+  }
 }
 
 }  // namespace

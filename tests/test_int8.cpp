@@ -14,6 +14,7 @@
 #include "enclave/sealed_model.h"
 #include "host/calibration.h"
 #include "host/file_host.h"
+#include "host/graph_passes.h"
 #include "host/key_file.h"
 #include "host/model_loader.h"
 #include "host/npy.h"
@@ -166,6 +167,103 @@ TEST(Int8Conv, DepthwiseAndGroupedConvsQuantize) {
   Graph w = m.fp32;
   quantize_weights(w, QuantizeTarget::kAll);
   EXPECT_LT(max_relative_diff(m.run(w), m.run(dequantized(w))), 1e-5f);
+}
+
+// ---- Int8 Gemm: every broadcast of C -----------------------------------------------------
+
+// alpha * (A B' + C') of a transB Gemm whose C' is prescaled, in double: B dequantized when
+// int8; A rounded to its u8 steps for full int8, as the kernel reads it.
+std::vector<double> gemm_reference(const Graph& g, std::vector<float> a) {
+  const Node& n = g.nodes[0];
+  const auto& p = std::get<GemmParams>(n.params);
+  const Value &b = g.value(n.inputs[1]), &c = g.value(n.inputs[2]);
+  const int64_t m = g.value(n.inputs[0]).dims[0], k = b.dims[1], cols = b.dims[0];
+  if (p.int8.full())
+    for (float& v : a) v = std::min(std::nearbyint(v / p.int8.input_scale), 255.f) * p.int8.input_scale;
+  std::vector<float> w(static_cast<size_t>(cols * k));
+  if (b.dtype == DType::kS8)
+    dequantize_rows(reinterpret_cast<const int8_t*>(b.data.data()), p.int8.weight_scales.data(), cols, k, w.data());
+  else
+    std::memcpy(w.data(), b.data.data(), b.data.size());
+  std::vector<float> cv(c.data.size() / 4);
+  std::memcpy(cv.data(), c.data.data(), c.data.size());
+  Dims cd = c.dims;
+  cd.insert(cd.begin(), 2 - cd.size(), 1);  // {}, {1}, {N}: one row
+  std::vector<double> y(static_cast<size_t>(m * cols));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      double sum = cv[static_cast<size_t>((cd[0] == 1 ? 0 : i) * cd[1] + (cd[1] == 1 ? 0 : j))];
+      for (int64_t x = 0; x < k; ++x)
+        sum += static_cast<double>(a[static_cast<size_t>(i * k + x)]) * w[static_cast<size_t>(j * k + x)];
+      y[static_cast<size_t>(i * cols + j)] = p.alpha * sum;
+    }
+  return y;
+}
+
+// A fully-connected Gemm whose constant C (prescaled by the graph passes: the kernel adds
+// it as its bias) broadcasts from any shape ONNX allows: {N}, {1, N}, {}, {1}, {M, 1},
+// {M, N}. Every path adds all of it: fp32 resident and streamed in row windows, int8
+// weights and full int8, resident and streamed. (Row windows once took C for a row: a {1}
+// C was read past its end, an {M, N} one gave its first row to every row; full int8 threw.)
+TEST(Int8Gemm, EveryBroadcastOfCOnEveryPath) {
+  constexpr int64_t m = 3, k = 96, n = 700;  // B of 262 KiB: 64 KiB row windows when streamed
+  std::mt19937 rng(5);
+  std::vector<float> a = random_floats({m, k}, rng);
+  for (float& v : a) v = std::fabs(v);  // full int8 reads A as u8
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  for (const Dims& c_dims : std::vector<Dims>{{n}, {1, n}, {}, {1}, {m, 1}, {m, n}}) {
+    Graph fp32;
+    ValueId av = fp32.add_value({"a", DType::kF32, {m, k}, false, {}});
+    fp32.inputs = {av};
+    ValueId b = fp32.add_value(random_constant("b", {n, k}, rng)),
+            c = fp32.add_value(random_constant("c", c_dims, rng));
+    ValueId y = fp32.add_value({"y", DType::kF32, {m, n}, false, {}});
+    GemmParams p;
+    p.alpha = 1.5f, p.beta = 0.75f, p.trans_b = true;
+    fp32.nodes.push_back(Node{"gemm", "Gemm", OpKind::kGemm, {av, b, c}, {y}, p});
+    fp32.outputs = {y};
+    optimize_graph(fp32);
+    ASSERT_TRUE(std::get<GemmParams>(fp32.nodes[0].params).c_prescaled);
+    Graph weight_only = fp32;
+    ASSERT_EQ(quantize_weights(weight_only, QuantizeTarget::kAll).fully_connected, 1);
+    Graph full = weight_only;
+    ASSERT_EQ(set_input_scales(full, {{full.inputs[0], ValueRange{0.f, *std::max_element(a.begin(), a.end())}}}), 1);
+    struct Path {
+      const Graph& g;
+      const char* name;
+      const char* strategy;  // how the resident plan runs the Gemm ("" whole)
+      double tolerance;
+    };
+    for (const Path& path :
+         {Path{fp32, "fp32", "", 1e-5}, Path{weight_only, "int8 weights", "int8 weights, dequantized", 1e-5},
+          Path{full, "full int8", "int8 compute", 1e-3}}) {
+      std::vector<double> want = gemm_reference(path.g, a);
+      double scale = 0;
+      for (double v : want) scale = std::max(scale, std::fabs(v));
+      InlineConstants weights(path.g);
+      for (bool streamed : {false, true}) {
+        SCOPED_TRACE(std::string(path.name) + (streamed ? ", streamed" : ", resident") + ", C " +
+                     dims_to_string(c_dims));
+        EnclaveOptions o;
+        if (streamed) o.budget_bytes = minimum_budget(path.g, engine, weights, {});
+        NativePlatform native;
+        EnclaveSession s(path.g, native, o);
+        EXPECT_EQ(s.streamed_bytes() > 0, streamed);
+        auto it = s.lowering().strategies().find(0);
+        std::string how = it == s.lowering().strategies().end() ? "" : it->second;
+        std::string expected = streamed ? "streamed in windows" : path.strategy;
+        if (expected.empty())
+          EXPECT_EQ(how, "");
+        else
+          EXPECT_NE(how.find(expected), std::string::npos) << how;
+        std::vector<float> got = s.run({TensorView{DType::kF32, {m, k}, a.data(), "a"}})[0].data;
+        ASSERT_EQ(got.size(), want.size());
+        double worst = 0;
+        for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));  // NaN: fails
+        EXPECT_LE(worst, path.tolerance * scale);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/error.h"
+#include "enclave/lowering/post_ops.h"
 
 namespace teeinfer {
 namespace {
@@ -215,6 +216,29 @@ PostOps* post_ops_of(Node& n) {
   return nullptr;
 }
 
+// The oneDNN eltwise post-ops a Gemm puts ahead of its activations (matmul.cpp): a C it
+// adds itself (not prescaled by prescale_gemm_bias, which runs after fusion) is scaled by
+// beta with eltwise_linear.
+dnnl::post_ops gemm_leading_post_ops(const Graph& g, const Node& n) {
+  dnnl::post_ops po;
+  const auto* p = std::get_if<GemmParams>(&n.params);
+  if (!p || n.inputs.size() < 3 || n.inputs[2] == kNoValue || p->beta == 0.f || p->beta == 1.f) return po;
+  const Value& c = g.value(n.inputs[2]);
+  bool prescaled = p->c_prescaled || (c.is_constant && c.dtype == DType::kF32 && p->alpha != 0.f);
+  if (!prescaled) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p->beta, 0.f);
+  return po;
+}
+
+// Whether activation `e` can join `producer`'s fused activations: not when oneDNN 2.6
+// would compute the chain wrongly, as it repeats an eltwise algorithm with other
+// parameters (split_post_ops, enclave/lowering/post_ops.h; e.g. HardSigmoid then Clip, LeakyRelu
+// then LeakyRelu). It then stays an Eltwise node of its own.
+bool joins_fused_chain(const Graph& g, Node& producer, const EltwiseParams& e) {
+  PostOps chain = *post_ops_of(producer);
+  chain.push_back(e);
+  return split_post_ops(chain, gemm_leading_post_ops(g, producer)).rest.empty();
+}
+
 // Add(conv(x), r) -> conv(x) with a sum post-op reading r. The conv moves to the Add's
 // place in the node order: r may be computed after the conv (ResNet's downsample
 // branch), and the conv's only reader was the Add, so nothing between needs it.
@@ -268,7 +292,8 @@ bool merge_into_producer(Graph& g, size_t i, PassState& st, PassStats& stats) {
     std::get<BatchNormParams>(src.params).fused_relu = true;
     merged = true;
     ++stats.activations_fused;
-  } else if (n.op == OpKind::kEltwise && post_ops_of(src)) {
+  } else if (n.op == OpKind::kEltwise && post_ops_of(src) &&
+             joins_fused_chain(g, src, std::get<EltwiseParams>(n.params))) {
     post_ops_of(src)->push_back(std::get<EltwiseParams>(n.params));
     merged = true;
     ++stats.activations_fused;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/eltwise_ops.h"
 #include "common/error.h"
 
 namespace teeinfer {
@@ -117,6 +118,22 @@ Slot LoweringContext::constant_bytes(ValueId v) {
 void LoweringContext::add_primitive(const std::string& name, const dnnl::primitive& prim,
                                     const dnnl::primitive_desc_base& pd, std::vector<std::pair<int, Slot>> args) {
   plan_.add_primitive(name, prim, pd, std::move(args));
+}
+
+void LoweringContext::add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst) {
+  for (const EltwiseParams& e : ops) {
+    dnnl::post_ops po;
+    append_eltwise(po, e);
+    for (int i = 0; i < po.len(); ++i) {
+      float scale, alpha, beta;
+      dnnl::algorithm algorithm;
+      po.get_params_eltwise(i, scale, algorithm, alpha, beta);
+      dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, dst.md, alpha, beta);
+      dnnl::eltwise_forward::primitive_desc pd(d, attr_with({}), engine());
+      add_primitive(name + " then " + eltwise_name(e.kind), dnnl::eltwise_forward(pd), pd,
+                    {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
+    }
+  }
 }
 
 void LoweringContext::add_custom(const std::string& name, const std::string& impl, CustomKernel kernel,

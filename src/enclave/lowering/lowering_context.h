@@ -68,6 +68,9 @@ class LoweringContext {
   // The steps of the node.
   void add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
                      std::vector<std::pair<int, Slot>> args);
+  // Applies activations `ops` to `dst` in place, one eltwise step per oneDNN op: the
+  // activations a primitive could not fuse (split_post_ops' rest), after the step `name`.
+  void add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst);
   void add_custom(const std::string& name, const std::string& impl, CustomKernel kernel, std::vector<Slot> slots);
   // How a node was lowered when not simply whole ("bands of 8 rows", ...): for `teeinfer plan`.
   void note_strategy(const Node& n, const std::string& how);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "common/error.h"
 #include "enclave/lowering/loader_schedule.h"
+#include "enclave/lowering/post_ops.h"
 
 namespace teeinfer {
 
@@ -28,6 +30,11 @@ void PlanBuilder::touch(const Slot& s) {
 
 void PlanBuilder::add_primitive(const std::string& name, const dnnl::primitive& prim,
                                 const dnnl::primitive_desc_base& pd, std::vector<std::pair<int, Slot>> args) {
+  // The last defence against oneDNN 2.6's repeated-algorithm bug: every kernel splits its
+  // activations with split_post_ops, so this never fires unless one forgot to.
+  if (std::string repeated = repeated_eltwise_algorithm(pd.get_primitive_attr().get_post_ops()); !repeated.empty())
+    throw Error(ErrorCode::kKernel, "step '" + name + "': its fused post-ops repeat " + repeated +
+                                        ", which oneDNN 2.6 computes with the first parameters");
   memory::desc pad = pd.scratchpad_desc();
   if (pad.get_size() > 0) args.emplace_back(DNNL_ARG_SCRATCHPAD, scratch(pad, name + ".scratchpad"));
   for (const auto& a : args) touch(a.second);

@@ -31,6 +31,8 @@ class PlanBuilder {
   int current_step() const { return static_cast<int>(plan_->steps_.size()); }
 
   // Steps: a primitive gets a scratchpad buffer if it needs one; every slot is touched.
+  // Refuses (kKernel) a primitive whose post-op chain repeats an eltwise algorithm with
+  // other parameters: oneDNN 2.6 would compute it wrongly (see split_post_ops).
   void add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
                      std::vector<std::pair<int, Slot>> args);
   void add_custom(const std::string& name, const std::string& impl, CustomKernel kernel, std::vector<Slot> slots);

@@ -1,6 +1,7 @@
 #include "enclave/lowering/post_ops.h"
 
 #include <cfloat>
+#include <charconv>
 #include <cmath>
 #include <string>
 
@@ -32,6 +33,83 @@ dnnl::primitive_attr attr_with(const PostOps& post_ops) {
     attr.set_post_ops(po);
   }
   return attr;
+}
+
+namespace {
+
+struct EltwiseOp {
+  dnnl::algorithm algorithm;
+  float scale, alpha, beta;
+};
+
+std::vector<EltwiseOp> eltwise_ops_of(const dnnl::post_ops& po) {
+  std::vector<EltwiseOp> out;
+  for (int i = 0; i < po.len(); ++i) {
+    if (po.kind(i) != dnnl::primitive::kind::eltwise) continue;
+    EltwiseOp op{};
+    po.get_params_eltwise(i, op.scale, op.algorithm, op.alpha, op.beta);
+    out.push_back(op);
+  }
+  return out;
+}
+
+std::string eltwise_algorithm_name(dnnl::algorithm a) {
+  switch (a) {
+    case dnnl::algorithm::eltwise_relu:
+      return "eltwise_relu";
+    case dnnl::algorithm::eltwise_clip_v2:
+      return "eltwise_clip_v2";
+    case dnnl::algorithm::eltwise_linear:
+      return "eltwise_linear";
+    case dnnl::algorithm::eltwise_logistic:
+      return "eltwise_logistic";
+    case dnnl::algorithm::eltwise_hardswish:
+      return "eltwise_hardswish";
+    default:
+      return "eltwise algorithm " + std::to_string(static_cast<int>(a));
+  }
+}
+
+std::string short_float(float v) {
+  char s[32];
+  return std::string(s, std::to_chars(s, s + sizeof s, v).ptr);
+}
+
+// The first algorithm of `ops` used again with other parameters (see split_post_ops).
+std::string repeated_algorithm(const std::vector<EltwiseOp>& ops) {
+  for (size_t i = 0; i < ops.size(); ++i)
+    for (size_t j = i + 1; j < ops.size(); ++j) {
+      const EltwiseOp &a = ops[i], &b = ops[j];
+      // != is also true for NaN parameters: those never share an injector either.
+      if (a.algorithm == b.algorithm && (a.scale != b.scale || a.alpha != b.alpha || a.beta != b.beta))
+        return eltwise_algorithm_name(a.algorithm) + " (alpha " + short_float(a.alpha) + ", beta " +
+               short_float(a.beta) + " then alpha " + short_float(b.alpha) + ", beta " + short_float(b.beta) + ")";
+    }
+  return "";
+}
+
+}  // namespace
+
+PostOpSplit split_post_ops(const PostOps& ops, const dnnl::post_ops& leading) {
+  std::vector<EltwiseOp> chain = eltwise_ops_of(leading);
+  PostOpSplit split;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    dnnl::post_ops one;
+    append_eltwise(one, ops[i]);
+    std::vector<EltwiseOp> longer = chain, more = eltwise_ops_of(one);
+    longer.insert(longer.end(), more.begin(), more.end());
+    if (!repeated_algorithm(longer).empty()) {
+      split.rest.assign(ops.begin() + static_cast<std::ptrdiff_t>(i), ops.end());
+      break;
+    }
+    chain = std::move(longer);
+    split.fused.push_back(ops[i]);
+  }
+  return split;
+}
+
+std::string repeated_eltwise_algorithm(const dnnl::post_ops& po) {
+  return repeated_algorithm(eltwise_ops_of(po));
 }
 
 }  // namespace teeinfer

@@ -49,12 +49,13 @@ ConvShapes shapes_of(const LoweringContext& l, const Node& n) {
 }
 
 // `first_oc`: the first output channel the primitive computes (output-channel tiles).
+// Activations it cannot fuse (split_post_ops) follow as steps of their own.
 dnnl::primitive_attr conv_attr(const ConvParams& p, int64_t first_oc, int64_t channels) {
   dnnl::primitive_attr attr = attr_with({});
   if (p.int8.full()) attr.set_output_scales(1 << 1, int8_output_scales(p.int8, first_oc, channels));
   dnnl::post_ops po;
   if (p.fused_sum) po.append_sum(1.f);  // dst already holds the residual
-  for (const auto& e : p.post_ops) append_eltwise(po, e);
+  for (const auto& e : split_post_ops(p.post_ops).fused) append_eltwise(po, e);
   attr.set_post_ops(po);
   return attr;
 }
@@ -112,6 +113,7 @@ void lower_conv_whole(LoweringContext& l, const Node& n, const ConvShapes& s, co
   if (s.has_bias) args.emplace_back(DNNL_ARG_BIAS, conv_bias(l, n, p, pd.bias_desc()));
   args.emplace_back(DNNL_ARG_DST, dst);
   l.add_primitive(n.name, dnnl::convolution_forward(pd), pd, std::move(args));
+  l.add_eltwise_steps(n.name, split_post_ops(p.post_ops).rest, dst);
 }
 
 }  // namespace
@@ -139,8 +141,10 @@ void add_conv_band(LoweringContext& l, const Node& n, const ConvParams& p, const
   std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, Slot{x.buffer, pd.src_desc(), x.offset}},
                                          {DNNL_ARG_WEIGHTS, state.weights}};
   if (s.has_bias) args.emplace_back(DNNL_ARG_BIAS, state.bias);
-  args.emplace_back(DNNL_ARG_DST, Slot{dst.buffer, pd.dst_desc(), dst.offset});
+  Slot y{dst.buffer, pd.dst_desc(), dst.offset};
+  args.emplace_back(DNNL_ARG_DST, y);
   l.add_primitive(n.name + band, dnnl::convolution_forward(pd), pd, std::move(args));
+  l.add_eltwise_steps(n.name + band, split_post_ops(p.post_ops).rest, y);
 }
 
 namespace {
@@ -242,6 +246,7 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
       args.emplace_back(DNNL_ARG_BIAS, view_at(bias, memory::desc({r}, f32, memory::format_tag::a), first));
     args.emplace_back(DNNL_ARG_DST, out);
     l.add_primitive(n.name + label, dnnl::convolution_forward(pd), pd, std::move(args));
+    l.add_eltwise_steps(n.name + label, split_post_ops(conv_p.post_ops).rest, out);
     memory::dims part_dims = pd.dst_desc().dims();
     Slot channels = view_at(dst, memory::desc(part_dims, f32, y_strides), first);
     if (!p.fused_sum) {
@@ -250,10 +255,12 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
                       {{DNNL_ARG_FROM, out}, {DNNL_ARG_TO, channels}});
       continue;
     }
+    PostOpSplit activations = split_post_ops(p.post_ops);
     dnnl::binary::primitive_desc add(dnnl::binary::desc(dnnl::algorithm::binary_add, channels.md, out.md, channels.md),
-                                     attr_with(p.post_ops), l.engine());
+                                     attr_with(activations.fused), l.engine());
     l.add_primitive(n.name + label + " (residual)", dnnl::binary(add), add,
                     {{DNNL_ARG_SRC_0, channels}, {DNNL_ARG_SRC_1, out}, {DNNL_ARG_DST, channels}});
+    l.add_eltwise_steps(n.name + label + " (residual)", activations.rest, channels);
   }
 }
 
@@ -287,10 +294,12 @@ void lower_conv(LoweringContext& l, const Node& n) {
   std::optional<Slot> in_place = l.reuse_for_output(residual, n.outputs[0], y_md);
   Slot r = in_place ? *in_place : l.input(residual, Layout::kChannelsLast);
   Slot dst = in_place ? *in_place : l.output(n.outputs[0], y_md);
+  PostOpSplit activations = split_post_ops(p.post_ops);
   dnnl::binary::primitive_desc pd(dnnl::binary::desc(dnnl::algorithm::binary_add, r.md, y_md, y_md),
-                                  attr_with(p.post_ops), l.engine());
+                                  attr_with(activations.fused), l.engine());
   l.add_primitive(n.name + " (residual)", dnnl::binary(pd), pd,
                   {{DNNL_ARG_SRC_0, r}, {DNNL_ARG_SRC_1, conv}, {DNNL_ARG_DST, dst}});
+  l.add_eltwise_steps(n.name + " (residual)", activations.rest, dst);
 }
 
 }  // namespace teeinfer

@@ -89,7 +89,8 @@ void lower_conv_im2col(LoweringContext& l, const Node& n) {
   dnnl::post_ops po;
   if (p.fused_sum) po.append_sum(1.f);
   if (has_bias) po.append_binary(dnnl::algorithm::binary_add, b_md);
-  for (const auto& e : p.post_ops) append_eltwise(po, e);
+  PostOpSplit activations = split_post_ops(p.post_ops);
+  for (const auto& e : activations.fused) append_eltwise(po, e);
   attr.set_post_ops(po);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(w_md, col_md, y_md), attr, l.engine());
   dnnl::matmul gemm(pd);
@@ -121,6 +122,7 @@ void lower_conv_im2col(LoweringContext& l, const Node& n) {
                           view_at(bias, b_md, grp * ocg));
       std::string step = s.n * s.groups > 1 ? n.name + " (gemm " + std::to_string(ig) + ")" : n.name;
       l.add_primitive(step, gemm, pd, std::move(args));
+      l.add_eltwise_steps(step, activations.rest, view_at(out, y_md, ig * ocg * ohw));
     }
 }
 

@@ -34,18 +34,40 @@ Slot weights_slot(LoweringContext& l, ValueId b, const memory::desc& logical, co
   return Slot{s.buffer, logical};
 }
 
+// C (prescaled, see lower_gemm) as the matmul of a window of columns [first, first + r)
+// reads it: {1 or M, 1 or r} of its {1 or M, 1 or N} (padded to 2-D), at `first` unless
+// it is one column broadcast to all.
+memory::desc c_window_md(const Dims& c, memory::dim r) {
+  memory::dim rows = c[0], cols = c[1] == 1 ? 1 : r;
+  return memory::desc({rows, cols}, memory::data_type::f32, memory::dims{rows == 1 ? cols : c[1], 1});
+}
+
 // A streamed or int8 B {N, K} (transB) never lies whole in the arena as fp32: rows of it
 // (output features) come a window at a time, read from the weight source (streamed) or
 // from the resident int8 tensor, and each window's matmul writes its columns of Y. With
-// Y = A W' + bias and elementwise post-ops, every column block is independent. Int8 rows
+// Y = A W' + C and elementwise post-ops, every column block is independent. Int8 rows
 // are dequantized into an fp32 window (weight-only), or read as they are by an int8
-// matmul of A's u8 copy (full int8).
+// matmul of A's u8 copy (full int8). `c`: a prescaled C or none.
 void lower_gemm_in_windows(LoweringContext& l, const Node& n, const memory::desc& a_md, memory::dim m, memory::dim k,
-                           memory::dim nn, ValueId bias, const dnnl::primitive_attr& attr) {
+                           memory::dim nn, ValueId c) {
   ValueId b = n.inputs[1];
   auto f32 = memory::data_type::f32, s8 = memory::data_type::s8;
   const auto& p = std::get<GemmParams>(n.params);
   const bool int8 = int8_weights_of(n) != nullptr, full = p.int8.full(), streamed = l.weights().is_streamed(b);
+  // oneDNN adds the bias before the output scales: alpha * (A W' + (beta/alpha) C), and
+  // full int8 divides it by each column's scale at load (int8_bias_scales), which only a
+  // row of C can take. Full int8 adds any other C after the scales, by a binary post-op,
+  // and then scales by alpha with a linear one.
+  const Dims c_dims = c != kNoValue ? pad_front(l.graph().value(c).dims, 2) : Dims{};
+  const bool c_binary = full && c != kNoValue && !(c_dims[0] == 1 && c_dims[1] == nn);
+  const bool alpha_post_op = c_binary && p.alpha != 1.f;
+  auto leading_post_ops = [&](memory::dim r) {
+    dnnl::post_ops po;
+    if (c_binary) po.append_binary(dnnl::algorithm::binary_add, c_window_md(c_dims, r));
+    if (alpha_post_op) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.alpha, 0.f);
+    return po;
+  };
+  const PostOpSplit activations = split_post_ops(p.post_ops, leading_post_ops(1));
   int64_t granularity = streamed ? std::max<int64_t>(l.weights().row_granularity(b), 1) : 1;
   // A window holds fp32 rows, or int8 ones when they are used as they are (full int8).
   size_t row_bytes = static_cast<size_t>(k) * (full ? 1 : sizeof(float));
@@ -69,23 +91,30 @@ void lower_gemm_in_windows(LoweringContext& l, const Node& n, const memory::desc
       int8_windows.push_back(l.scratch(memory::desc({rows * k}, s8, memory::format_tag::a), bname + " int8" + index));
   }
   Slot out = l.output(n.outputs[0], with_dims({m, nn}));
-  Slot bias_slot;
-  if (bias != kNoValue)
-    bias_slot = full ? l.constant(bias, with_dims(l.graph().value(bias).dims), nullptr, int8_bias_scales(p.int8))
-                     : l.input_as_is(bias);
+  Slot c_slot;
+  if (c != kNoValue)
+    c_slot = full && !c_binary ? l.constant(c, with_dims(l.graph().value(c).dims), nullptr, int8_bias_scales(p.int8))
+                               : l.input_as_is(c);
   std::map<std::pair<int64_t, int64_t>, dnnl::matmul::primitive_desc> pds;  // by (first if full int8, width)
   for (int64_t first = 0; first < nn; first += rows) {
     int64_t r = std::min(rows, nn - first);
     size_t index = static_cast<size_t>(first / rows);
     memory::desc w_md({k, r}, full ? s8 : f32, memory::dims{1, k});    // window rows, transposed
     memory::desc y_md({m, r}, f32, memory::dims{m == 1 ? r : nn, 1});  // Y's columns [first, first + r)
-    memory::desc b_md = bias != kNoValue ? memory::desc({1, r}, f32, memory::format_tag::ab) : memory::desc();
+    memory::desc c_md = c != kNoValue ? c_window_md(c_dims, r) : memory::desc();
     auto key = std::make_pair(full ? first : 0, r);
     if (!pds.count(key)) {
-      dnnl::primitive_attr window_attr = attr;  // full int8: per-column scales of this window
-      if (full) window_attr.set_output_scales(1 << 1, int8_output_scales(p.int8, first, r, p.alpha));
-      pds.emplace(key,
-                  dnnl::matmul::primitive_desc(dnnl::matmul::desc(a.md, w_md, b_md, y_md), window_attr, l.engine()));
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      if (full)  // per-column scales of this window
+        attr.set_output_scales(1 << 1, int8_output_scales(p.int8, first, r, c_binary ? 1.f : p.alpha));
+      else if (p.alpha != 1.f)
+        attr.set_output_scales(0, {p.alpha});
+      dnnl::post_ops po = leading_post_ops(r);
+      for (const auto& e : activations.fused) append_eltwise(po, e);
+      attr.set_post_ops(po);
+      memory::desc bias_md = c_binary ? memory::desc() : c_md;
+      pds.emplace(key, dnnl::matmul::primitive_desc(dnnl::matmul::desc(a.md, w_md, bias_md, y_md), attr, l.engine()));
     }
     const auto& pd = pds.at(key);
     std::string label = " rows " + std::to_string(first) + "+" + std::to_string(r);
@@ -110,9 +139,12 @@ void lower_gemm_in_windows(LoweringContext& l, const Node& n, const memory::desc
     }
     std::vector<std::pair<int, Slot>> args{
         {DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, view_at(out, y_md, first)}};
-    if (bias != kNoValue) args.emplace_back(DNNL_ARG_BIAS, view_at(bias_slot, b_md, first));
+    if (c != kNoValue)
+      args.emplace_back(c_binary ? DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1 : DNNL_ARG_BIAS,
+                        view_at(c_slot, c_md, c_dims[1] == 1 ? 0 : first));
     l.add_primitive(n.name + label, dnnl::matmul(pd), pd, std::move(args));
   }
+  l.add_eltwise_steps(n.name, activations.rest, out);
 }
 
 }  // namespace
@@ -136,6 +168,13 @@ void lower_gemm(LoweringContext& l, const Node& n) {
   bool c_const = c != kNoValue && p.c_prescaled;
   memory::desc c_md = c != kNoValue ? with_dims(pad_front(g.value(c).dims, 2)) : memory::desc();
 
+  bool quantized = int8_weights_of(n) != nullptr;
+  if ((l.weights().is_streamed(n.inputs[1]) || quantized) && p.trans_b && (c == kNoValue || c_const))
+    return lower_gemm_in_windows(l, n, a_md, m, k, nn, c);
+  if (quantized)
+    throw Error(ErrorCode::kUnsupported,
+                "Gemm node '" + n.name + "': int8 weights need transB and no C or a prescaled constant one");
+
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::post_ops po;
@@ -146,14 +185,10 @@ void lower_gemm(LoweringContext& l, const Node& n) {
     po.append_binary(dnnl::algorithm::binary_add, c_md);
     if (p.beta != 1.f) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.beta, 0.f);
   }
-  for (const auto& e : p.post_ops) append_eltwise(po, e);
+  PostOpSplit activations = split_post_ops(p.post_ops, po);
+  for (const auto& e : activations.fused) append_eltwise(po, e);
   attr.set_post_ops(po);
   if (out_scale != 1.f) attr.set_output_scales(0, {out_scale});
-
-  bool quantized = int8_weights_of(n) != nullptr;
-  if ((l.weights().is_streamed(n.inputs[1]) || quantized) && p.trans_b && (c == kNoValue || c_const))
-    return lower_gemm_in_windows(l, n, a_md, m, k, nn, c_const ? c : kNoValue, attr);
-  if (quantized) throw Error(ErrorCode::kUnsupported, "Gemm node '" + n.name + "': int8 weights with a non-constant C");
   dnnl::matmul::desc d(a_md, w_md, c_const ? c_md : memory::desc(), dst_md);
   dnnl::matmul::primitive_desc pd(d, attr, l.engine());
 
@@ -167,8 +202,10 @@ void lower_gemm(LoweringContext& l, const Node& n) {
     Slot cs = l.input_as_is(c);
     args.emplace_back(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, Slot{cs.buffer, c_md});
   }
-  args.emplace_back(DNNL_ARG_DST, l.output(n.outputs[0], dst_md));
+  Slot out = l.output(n.outputs[0], dst_md);
+  args.emplace_back(DNNL_ARG_DST, out);
   l.add_primitive(n.name, dnnl::matmul(pd), pd, std::move(args));
+  l.add_eltwise_steps(n.name, activations.rest, out);
 }
 
 void lower_matmul(LoweringContext& l, const Node& n) {
@@ -188,13 +225,15 @@ void lower_matmul(LoweringContext& l, const Node& n) {
   bool reorder_b = g.value(n.inputs[1]).is_constant && l.mode() == ExecutionMode::kPlanned;
   memory::desc w_md = reorder_b ? memory::desc(to_dnnl_dims(b), memory::data_type::f32, memory::format_tag::any) : b_md;
   dnnl::matmul::desc d(a_md, w_md, dst_md);
-  dnnl::matmul::primitive_desc pd(d, attr_with(p.post_ops), l.engine());
+  PostOpSplit activations = split_post_ops(p.post_ops);
+  dnnl::matmul::primitive_desc pd(d, attr_with(activations.fused), l.engine());
   Slot a_slot = l.input(n.inputs[0], Layout::kPlain);
   Slot w = weights_slot(l, n.inputs[1], b_md, pd.weights_desc());
   Slot out = l.output(n.outputs[0], with_dims(g.value(n.outputs[0]).dims));
   l.add_primitive(
       n.name, dnnl::matmul(pd), pd,
       {{DNNL_ARG_SRC, Slot{a_slot.buffer, a_md}}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, Slot{out.buffer, dst_md}}});
+  l.add_eltwise_steps(n.name, activations.rest, Slot{out.buffer, dst_md});
 }
 
 }  // namespace teeinfer

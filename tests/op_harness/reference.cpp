@@ -1,0 +1,504 @@
+#include "op_harness/reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+namespace teeinfer::op_harness {
+
+namespace {
+
+using Inputs = std::vector<const RefTensor*>;
+
+int64_t count(const Dims& d) {
+  int64_t n = 1;
+  for (int64_t x : d) n *= x;
+  return n;
+}
+
+std::vector<int64_t> strides(const Dims& d) {
+  std::vector<int64_t> s(d.size(), 1);
+  for (size_t i = d.size(); i-- > 1;) s[i - 1] = s[i] * d[i];
+  return s;
+}
+
+// Calls f(index) for every index of `dims`, row-major.
+template <class F>
+void for_each_index(const Dims& dims, F f) {
+  std::vector<int64_t> idx(dims.size(), 0);
+  for (int64_t t = count(dims); t > 0; --t) {
+    f(idx);
+    for (size_t k = dims.size(); k-- > 0;) {
+      if (++idx[k] < dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
+// Offset in a tensor of dims `d` broadcast (numpy rules) to an index of rank idx.size().
+int64_t broadcast_offset(const Dims& d, const std::vector<int64_t>& idx) {
+  size_t lead = idx.size() - d.size();
+  int64_t off = 0, stride = 1;
+  for (size_t i = d.size(); i-- > 0;) {
+    if (d[i] != 1) off += idx[lead + i] * stride;
+    stride *= d[i];
+  }
+  return off;
+}
+
+Dims broadcast(const Dims& a, const Dims& b) {
+  size_t r = std::max(a.size(), b.size());
+  Dims y(r);
+  for (size_t i = 0; i < r; ++i) {
+    int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da != db && da != 1 && db != 1) throw std::runtime_error("reference: shapes do not broadcast");
+    y[i] = da == 1 ? db : da;
+  }
+  return y;
+}
+
+double activation(const EltwiseParams& e, double x) {
+  switch (e.kind) {
+    case EltwiseKind::kRelu:
+      return x > 0 ? x : 0;
+    case EltwiseKind::kLeakyRelu:
+      return x > 0 ? x : e.alpha * x;
+    case EltwiseKind::kClip:
+      return std::min(std::max(x, static_cast<double>(e.alpha)), static_cast<double>(e.beta));
+    case EltwiseKind::kSigmoid:
+      return 1 / (1 + std::exp(-x));
+    case EltwiseKind::kHardSigmoid:
+      return std::max(0.0, std::min(1.0, e.alpha * x + e.beta));
+    case EltwiseKind::kHardSwish:
+      return x * std::max(0.0, std::min(1.0, x / 6 + 0.5));
+  }
+  throw std::runtime_error("reference: unknown activation");
+}
+
+double post_ops(const PostOps& ops, double x) {
+  for (const EltwiseParams& e : ops) x = activation(e, x);
+  return x;
+}
+
+// A full-int8 node's input: rounded to u8 steps of `scale` (round to nearest even,
+// saturating), computed in float32 as the engine's quantizing reorder does.
+RefTensor quantized_u8(const RefTensor& x, float scale) {
+  RefTensor q = x;
+  float inverse = 1.f / scale;
+  for (double& v : q.data) {
+    float steps = std::nearbyint(static_cast<float>(v) * inverse);
+    v = static_cast<double>(std::clamp(steps, 0.f, 255.f)) * scale;
+  }
+  return q;
+}
+
+int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe) {
+  return (in + pb + pe - ((k - 1) * d + 1)) / s + 1;
+}
+
+// For one output position of a conv/pool window: the kernel offsets and input spatial
+// offsets of the window's elements inside the input (padding left out).
+struct Tap {
+  int64_t kernel, input;
+};
+std::vector<Tap> window_taps(const Dims& in_sp, const Dims& kernel, const Dims& strides_, const Dims& dilations,
+                             const Dims& pads_begin, const std::vector<int64_t>& out_idx) {
+  std::vector<Tap> taps;
+  std::vector<int64_t> in_strides = strides(in_sp), k_strides = strides(kernel);
+  for_each_index(kernel, [&](const std::vector<int64_t>& k) {
+    int64_t in_off = 0, k_off = 0;
+    for (size_t i = 0; i < kernel.size(); ++i) {
+      int64_t pos = out_idx[i] * strides_[i] - pads_begin[i] + k[i] * dilations[i];
+      if (pos < 0 || pos >= in_sp[i]) return;
+      in_off += pos * in_strides[i];
+      k_off += k[i] * k_strides[i];
+    }
+    taps.push_back({k_off, in_off});
+  });
+  return taps;
+}
+
+Dims window_dims(const Dims& x, int64_t channels, const Dims& kernel, const Dims& s, const Dims& d, const Dims& pb,
+                 const Dims& pe) {
+  Dims y{x[0], channels};
+  for (size_t i = 0; i + 2 < x.size(); ++i) y.push_back(window_out(x[i + 2], kernel[i], s[i], d[i], pb[i], pe[i]));
+  return y;
+}
+
+RefTensor conv(const Node& n, const Inputs& in) {
+  const auto& p = std::get<ConvParams>(n.params);
+  const RefTensor x = p.int8.full() ? quantized_u8(*in[0], p.int8.input_scale) : *in[0];
+  const RefTensor& w = *in[1];
+  const RefTensor* bias = in.size() > 2 ? in[2] : nullptr;
+  const RefTensor* residual = p.fused_sum ? in[3] : nullptr;
+  const int64_t images = x.dims[0], channels = x.dims[1], out_channels = w.dims[0];
+  const int64_t group_in = channels / p.groups, group_out = out_channels / p.groups;
+  Dims in_sp(x.dims.begin() + 2, x.dims.end());
+  RefTensor y{window_dims(x.dims, out_channels, p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end), {}};
+  Dims out_sp(y.dims.begin() + 2, y.dims.end());
+  const int64_t in_plane = count(in_sp), out_plane = count(out_sp), taps_per_filter = count(p.kernel);
+  y.data.assign(static_cast<size_t>(count(y.dims)), 0.0);
+  int64_t o = 0;  // output spatial offset
+  for_each_index(out_sp, [&](const std::vector<int64_t>& out_idx) {
+    std::vector<Tap> taps = window_taps(in_sp, p.kernel, p.strides, p.dilations, p.pads_begin, out_idx);
+    for (int64_t img = 0; img < images; ++img)
+      for (int64_t oc = 0; oc < out_channels; ++oc) {
+        int64_t group = oc / group_out;
+        double acc = bias ? bias->data[static_cast<size_t>(oc)] : 0.0;
+        for (int64_t ci = 0; ci < group_in; ++ci) {
+          const double* xs = x.data.data() + (img * channels + group * group_in + ci) * in_plane;
+          const double* ws = w.data.data() + (oc * group_in + ci) * taps_per_filter;
+          for (const Tap& t : taps) acc += xs[t.input] * ws[t.kernel];
+        }
+        size_t at = static_cast<size_t>((img * out_channels + oc) * out_plane + o);
+        if (residual) acc += residual->data[at];
+        y.scale = std::max(y.scale, std::fabs(acc));
+        y.data[at] = post_ops(p.post_ops, acc);
+      }
+    ++o;
+  });
+  return y;
+}
+
+RefTensor pool(const Node& n, const Inputs& in) {
+  const auto& p = std::get<PoolParams>(n.params);
+  const RefTensor& x = *in[0];
+  Dims in_sp(x.dims.begin() + 2, x.dims.end());
+  RefTensor y{window_dims(x.dims, x.dims[1], p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end), {}};
+  Dims out_sp(y.dims.begin() + 2, y.dims.end());
+  const int64_t planes = x.dims[0] * x.dims[1], in_plane = count(in_sp), out_plane = count(out_sp);
+  y.data.assign(static_cast<size_t>(count(y.dims)), 0.0);
+  int64_t o = 0;
+  for_each_index(out_sp, [&](const std::vector<int64_t>& out_idx) {
+    std::vector<Tap> taps = window_taps(in_sp, p.kernel, p.strides, p.dilations, p.pads_begin, out_idx);
+    if (taps.empty()) throw std::runtime_error("reference: a pooling window sees only padding");
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const double* xs = x.data.data() + plane * in_plane;
+      double v;
+      if (p.kind == PoolKind::kMax) {
+        v = -std::numeric_limits<double>::infinity();
+        for (const Tap& t : taps) v = std::max(v, xs[t.input]);
+      } else {
+        double sum = 0;
+        for (const Tap& t : taps) sum += xs[t.input];
+        // count_include_pad divides by the whole window (padding counted), else by the
+        // elements inside the input.
+        v = sum / static_cast<double>(p.count_include_pad ? count(p.kernel) : static_cast<int64_t>(taps.size()));
+      }
+      y.data[static_cast<size_t>(plane * out_plane + o)] = v;
+    }
+    ++o;
+  });
+  return y;
+}
+
+// Element (r, c) of a 2-D matrix stored {rows, cols}, or {cols, rows} when transposed.
+double at2(const RefTensor& m, bool transposed, int64_t r, int64_t c) {
+  return transposed ? m.data[static_cast<size_t>(c * m.dims[1] + r)] : m.data[static_cast<size_t>(r * m.dims[1] + c)];
+}
+
+RefTensor gemm(const Node& n, const Inputs& in) {
+  const auto& p = std::get<GemmParams>(n.params);
+  const RefTensor a = p.int8.full() ? quantized_u8(*in[0], p.int8.input_scale) : *in[0];
+  const RefTensor& b = *in[1];
+  const RefTensor* c = in.size() > 2 && in[2] && p.beta != 0.f ? in[2] : nullptr;
+  const int64_t m = p.trans_a ? a.dims[1] : a.dims[0], k = p.trans_a ? a.dims[0] : a.dims[1];
+  const int64_t nn = p.trans_b ? b.dims[0] : b.dims[1];
+  RefTensor y{{m, nn}, std::vector<double>(static_cast<size_t>(m * nn))};
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < nn; ++j) {
+      double acc = 0;
+      for (int64_t q = 0; q < k; ++q) acc += at2(a, p.trans_a, i, q) * at2(b, p.trans_b, q, j);
+      double cij = c ? c->data[static_cast<size_t>(broadcast_offset(c->dims, {i, j}))] : 0.0;
+      // A prescaled C already holds (beta / alpha) * C: Y = alpha * (AB + C').
+      double v = p.c_prescaled ? p.alpha * (acc + cij) : p.alpha * acc + p.beta * cij;
+      y.scale = std::max(y.scale, std::fabs(v));
+      y.data[static_cast<size_t>(i * nn + j)] = post_ops(p.post_ops, v);
+    }
+  return y;
+}
+
+RefTensor matmul(const Node& n, const Inputs& in) {
+  const auto& p = std::get<MatMulParams>(n.params);
+  Dims a = in[0]->dims, b = in[1]->dims;
+  bool a_vector = a.size() == 1, b_vector = b.size() == 1;
+  if (a_vector) a.insert(a.begin(), 1);
+  if (b_vector) b.push_back(1);
+  const int64_t m = a[a.size() - 2], k = a.back(), nn = b.back();
+  Dims batch = broadcast(Dims(a.begin(), a.end() - 2), Dims(b.begin(), b.end() - 2));
+  Dims a_batch(a.begin(), a.end() - 2), b_batch(b.begin(), b.end() - 2);
+  Dims full = batch;
+  full.push_back(m);
+  full.push_back(nn);
+  std::vector<double> out;
+  double scale = 0;
+  for_each_index(batch, [&](const std::vector<int64_t>& bi) {
+    int64_t a_off = broadcast_offset(a_batch, bi) * m * k, b_off = broadcast_offset(b_batch, bi) * k * nn;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < nn; ++j) {
+        double acc = 0;
+        for (int64_t q = 0; q < k; ++q)
+          acc += in[0]->data[static_cast<size_t>(a_off + i * k + q)] *
+                 in[1]->data[static_cast<size_t>(b_off + q * nn + j)];
+        scale = std::max(scale, std::fabs(acc));
+        out.push_back(post_ops(p.post_ops, acc));
+      }
+  });
+  Dims y = batch;  // numpy drops the dims a 1-D operand was given
+  if (!a_vector) y.push_back(m);
+  if (!b_vector) y.push_back(nn);
+  return {y, std::move(out), scale};
+}
+
+// y = relu?(f(x, channel)) for every element; the channel is dim 1.
+template <class F>
+RefTensor per_channel(const RefTensor& x, bool relu, F f) {
+  RefTensor y = x;
+  int64_t inner = 1;
+  for (size_t i = 2; i < x.dims.size(); ++i) inner *= x.dims[i];
+  for (size_t e = 0; e < y.data.size(); ++e) {
+    int64_t channel = (static_cast<int64_t>(e) / inner) % x.dims[1];
+    double v = f(y.data[e], static_cast<size_t>(channel));
+    y.scale = std::max(y.scale, std::fabs(v));
+    y.data[e] = relu ? std::max(v, 0.0) : v;
+  }
+  return y;
+}
+
+RefTensor batchnorm(const Node& n, const Inputs& in) {
+  const auto& p = std::get<BatchNormParams>(n.params);
+  const auto &scale = in[1]->data, &bias = in[2]->data, &mean = in[3]->data, &var = in[4]->data;
+  return per_channel(*in[0], p.fused_relu, [&](double x, size_t c) {
+    return (x - mean[c]) / std::sqrt(var[c] + p.epsilon) * scale[c] + bias[c];
+  });
+}
+
+RefTensor eltwise(const Node& n, const Inputs& in) {
+  RefTensor y = *in[0];
+  for (double& v : y.data) v = activation(std::get<EltwiseParams>(n.params), v);
+  return y;
+}
+
+RefTensor binary(const Node& n, const Inputs& in) {
+  const auto& p = std::get<BinaryParams>(n.params);
+  RefTensor y{broadcast(in[0]->dims, in[1]->dims), {}};
+  for_each_index(y.dims, [&](const std::vector<int64_t>& idx) {
+    double a = in[0]->data[static_cast<size_t>(broadcast_offset(in[0]->dims, idx))];
+    double b = in[1]->data[static_cast<size_t>(broadcast_offset(in[1]->dims, idx))];
+    double v = 0;
+    switch (p.kind) {
+      case BinaryKind::kAdd:
+        v = a + b;
+        break;
+      case BinaryKind::kSub:
+        v = a - b;
+        break;
+      case BinaryKind::kMul:
+        v = a * b;
+        break;
+      case BinaryKind::kDiv:
+        v = a / b;
+        break;
+    }
+    y.data.push_back(v);
+  });
+  return y;
+}
+
+RefTensor transpose(const Node& n, const Inputs& in) {
+  const auto& p = std::get<TransposeParams>(n.params);
+  const RefTensor& x = *in[0];
+  std::vector<int64_t> xs = strides(x.dims);
+  RefTensor y;
+  for (int64_t a : p.perm) y.dims.push_back(x.dims[static_cast<size_t>(a)]);
+  for_each_index(y.dims, [&](const std::vector<int64_t>& idx) {
+    int64_t off = 0;
+    for (size_t i = 0; i < idx.size(); ++i) off += idx[i] * xs[static_cast<size_t>(p.perm[i])];
+    y.data.push_back(x.data[static_cast<size_t>(off)]);
+  });
+  return y;
+}
+
+RefTensor concat(const Node& n, const Inputs& in) {
+  const auto& p = std::get<ConcatParams>(n.params);
+  size_t parts = in.size() - (p.fused_batchnorm ? 2 : 0);
+  auto axis = static_cast<size_t>(p.axis);
+  RefTensor y{in[0]->dims, {}};
+  y.dims[axis] = 0;
+  for (size_t i = 0; i < parts; ++i) y.dims[axis] += in[i]->dims[axis];
+  for_each_index(y.dims, [&](const std::vector<int64_t>& idx) {
+    std::vector<int64_t> at = idx;
+    size_t part = 0;
+    while (at[axis] >= in[part]->dims[axis]) at[axis] -= in[part++]->dims[axis];
+    int64_t off = 0;
+    std::vector<int64_t> s = strides(in[part]->dims);
+    for (size_t k = 0; k < at.size(); ++k) off += at[k] * s[k];
+    y.data.push_back(in[part]->data[static_cast<size_t>(off)]);
+  });
+  if (!p.fused_batchnorm) return y;
+  const auto &scale = in[parts]->data, &shift = in[parts + 1]->data;
+  return per_channel(y, p.fused_relu, [&](double x, size_t c) { return x * scale[c] + shift[c]; });
+}
+
+RefTensor softmax(const Node& n, const Inputs& in) {
+  const auto& p = std::get<SoftmaxParams>(n.params);
+  RefTensor y = *in[0];
+  const Dims& d = y.dims;
+  auto axis = static_cast<size_t>(p.axis);
+  // The softmax runs over `len` elements `stride` apart: dim `axis`, or with coerce_2d
+  // the flattened dims [axis, rank).
+  int64_t inner = 1;
+  for (size_t i = axis + 1; i < d.size(); ++i) inner *= d[i];
+  int64_t len = p.coerce_2d ? d[axis] * inner : d[axis], stride = p.coerce_2d ? 1 : inner;
+  int64_t outer = count(d) / len;
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t base = p.coerce_2d ? o * len : (o / inner) * len * inner + o % inner;
+    double top = -std::numeric_limits<double>::infinity(), sum = 0;
+    for (int64_t i = 0; i < len; ++i) top = std::max(top, y.data[static_cast<size_t>(base + i * stride)]);
+    for (int64_t i = 0; i < len; ++i) sum += std::exp(y.data[static_cast<size_t>(base + i * stride)] - top);
+    for (int64_t i = 0; i < len; ++i) {
+      double& v = y.data[static_cast<size_t>(base + i * stride)];
+      v = std::exp(v - top) / sum;
+    }
+  }
+  return y;
+}
+
+RefTensor lrn(const Node& n, const Inputs& in) {
+  const auto& p = std::get<LrnParams>(n.params);
+  const RefTensor& x = *in[0];
+  const int64_t channels = x.dims[1];
+  int64_t inner = 1;
+  for (size_t i = 2; i < x.dims.size(); ++i) inner *= x.dims[i];
+  RefTensor y = x;
+  // ONNX: the sum of squares over channels [c - floor((size-1)/2), c + ceil((size-1)/2)].
+  int64_t before = (p.size - 1) / 2, after = p.size - 1 - before;
+  for (size_t e = 0; e < x.data.size(); ++e) {
+    int64_t c = (static_cast<int64_t>(e) / inner) % channels;
+    double sum = 0;
+    for (int64_t k = std::max<int64_t>(c - before, 0); k <= std::min(c + after, channels - 1); ++k) {
+      double v = x.data[static_cast<size_t>(static_cast<int64_t>(e) + (k - c) * inner)];
+      sum += v * v;
+    }
+    y.data[e] = x.data[e] / std::pow(p.bias + p.alpha / static_cast<double>(p.size) * sum, p.beta);
+  }
+  return y;
+}
+
+RefTensor pad(const Node& n, const Inputs& in) {
+  const auto& p = std::get<PadParams>(n.params);
+  const RefTensor& x = *in[0];
+  RefTensor y{x.dims, {}};
+  for (size_t i = 0; i < y.dims.size(); ++i) y.dims[i] += p.pads_begin[i] + p.pads_end[i];
+  std::vector<int64_t> xs = strides(x.dims);
+  for_each_index(y.dims, [&](const std::vector<int64_t>& idx) {
+    int64_t off = 0;
+    for (size_t i = 0; i < idx.size(); ++i) {
+      int64_t at = idx[i] - p.pads_begin[i];
+      if (at < 0 || at >= x.dims[i]) {
+        y.data.push_back(p.value);
+        return;
+      }
+      off += at * xs[i];
+    }
+    y.data.push_back(x.data[static_cast<size_t>(off)]);
+  });
+  return y;
+}
+
+RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
+  switch (n.op) {
+    case OpKind::kConv:
+      return conv(n, in);
+    case OpKind::kGemm:
+      return gemm(n, in);
+    case OpKind::kMatMul:
+      return matmul(n, in);
+    case OpKind::kBatchNorm:
+      return batchnorm(n, in);
+    case OpKind::kEltwise:
+      return eltwise(n, in);
+    case OpKind::kBinary:
+      return binary(n, in);
+    case OpKind::kPool:
+      return pool(n, in);
+    case OpKind::kReshape:  // the output's declared dims define the op
+      return {g.value(n.outputs[0]).dims, in[0]->data};
+    case OpKind::kTranspose:
+      return transpose(n, in);
+    case OpKind::kConcat:
+      return concat(n, in);
+    case OpKind::kSoftmax:
+      return softmax(n, in);
+    case OpKind::kLrn:
+      return lrn(n, in);
+    case OpKind::kPad:
+      return pad(n, in);
+  }
+  throw std::runtime_error("reference: no reference for op " + std::string(op_name(n.op)));
+}
+
+// A constant's values; an int8 weight dequantized with its node's per-row scales.
+RefTensor constant_values(const Graph& g, ValueId id) {
+  const Value& v = g.value(id);
+  RefTensor t{v.dims, {}};
+  size_t elements = static_cast<size_t>(count(v.dims));
+  if (v.dtype == DType::kF32) {
+    std::vector<float> f(elements);
+    std::memcpy(f.data(), v.data.data(), elements * sizeof(float));
+    t.data.assign(f.begin(), f.end());
+    return t;
+  }
+  if (v.dtype != DType::kS8) throw std::runtime_error("reference: constant '" + v.name + "' is neither f32 nor s8");
+  for (const Node& n : g.nodes)
+    if (const Int8Weights* q = int8_weights_of(n); q && n.inputs[1] == id) {
+      size_t row = elements / static_cast<size_t>(v.dims[0]);
+      for (size_t e = 0; e < elements; ++e)
+        t.data.push_back(static_cast<float>(static_cast<int8_t>(v.data[e])) * q->weight_scales[e / row]);
+      return t;
+    }
+  throw std::runtime_error("reference: int8 constant '" + v.name + "' has no int8 node");
+}
+
+}  // namespace
+
+std::vector<RefTensor> reference_outputs(const Graph& g, const std::vector<std::vector<float>>& inputs) {
+  std::vector<RefTensor> values(g.values.size());
+  std::vector<bool> known(g.values.size(), false);
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    auto v = static_cast<size_t>(g.inputs[i]);
+    values[v] = {g.values[v].dims, std::vector<double>(inputs[i].begin(), inputs[i].end())};
+    known[v] = true;
+  }
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].is_constant) {
+      values[v] = constant_values(g, static_cast<ValueId>(v));
+      known[v] = true;
+    }
+  for (const Node& n : g.nodes) {
+    Inputs in;
+    for (ValueId v : n.inputs) {
+      if (v != kNoValue && !known[static_cast<size_t>(v)])
+        throw std::runtime_error("reference: node '" + n.name + "' reads a value not yet computed");
+      in.push_back(v == kNoValue ? nullptr : &values[static_cast<size_t>(v)]);
+    }
+    while (!in.empty() && !in.back()) in.pop_back();  // absent optional inputs at the end
+    RefTensor y = run_node(g, n, in);
+    for (const RefTensor* x : in)
+      if (x) y.scale = std::max(y.scale, x->scale);  // rounding errors of the inputs carry through
+    const Value& out = g.value(n.outputs[0]);
+    if (y.dims != out.dims || y.data.size() != static_cast<size_t>(count(out.dims)))
+      throw std::runtime_error("reference: node '" + n.name + "' gives " + dims_to_string(y.dims) +
+                               ", the graph says " + dims_to_string(out.dims));
+    values[static_cast<size_t>(n.outputs[0])] = std::move(y);
+    known[static_cast<size_t>(n.outputs[0])] = true;
+  }
+  std::vector<RefTensor> out;
+  for (ValueId v : g.outputs) out.push_back(values[static_cast<size_t>(v)]);
+  return out;
+}
+
+}  // namespace teeinfer::op_harness
