@@ -32,7 +32,10 @@ Dims random_dims(std::mt19937& rng, size_t rank, int64_t hi) {
 PostOps random_post_ops(std::mt19937& rng) {
   PostOps ops;
   for (int64_t i = pick(rng, 0, 2); i > 0; --i) {
-    EltwiseKind kind = kEltwiseKinds[static_cast<size_t>(pick(rng, 0, kEltwiseKinds.size() - 1))];
+    EltwiseKind kind;
+    do {
+      kind = kEltwiseKinds[static_cast<size_t>(pick(rng, 0, kEltwiseKinds.size() - 1))];
+    } while (!defined_for_negative_inputs(kind));
     ops.push_back(random_eltwise(rng, kind));
   }
   return ops;
@@ -224,7 +227,9 @@ OpCase batchnorm_case(const CaseNeeds& needs, std::mt19937& rng) {
 
 OpCase eltwise_case(EltwiseKind kind, std::mt19937& rng) {
   GraphBuilder b(rng);
-  ValueId x = b.input("x", activation_dims(rng, 1, 5), -4.f, 4.f);  // past HardSwish's and HardSigmoid's knees
+  // Past HardSwish's and HardSigmoid's knees; within the function's domain.
+  const float lo = defined_for_negative_inputs(kind) ? -4.f : 0.f;
+  ValueId x = b.input("x", activation_dims(rng, 1, 5), lo, 4.f);
   EltwiseParams p = random_eltwise(rng, kind);
   b.output(b.node(OpKind::kEltwise, eltwise_name(kind), p, {x}));
   return b.take();
@@ -323,7 +328,7 @@ OpCase reshape_case(std::mt19937& rng) {
   Dims y(static_cast<size_t>(pick(rng, 1, 5)), 1);
   for (int64_t f : factors) y[static_cast<size_t>(pick(rng, 0, static_cast<int64_t>(y.size()) - 1))] *= f;
   ValueId xv = b.input("x", x);
-  b.output(b.node(OpKind::kReshape, "Reshape", NoParams{}, {xv}, y));
+  b.output(b.node(OpKind::kReshape, "Reshape", ReshapeParams{}, {xv}, y));
   return b.take();
 }
 
@@ -413,12 +418,30 @@ OpCase pad_case(std::mt19937& rng) {
 
 }  // namespace
 
+bool defined_for_negative_inputs(EltwiseKind kind) {
+  switch (kind) {
+    case EltwiseKind::kSqrt:
+      return false;
+    case EltwiseKind::kRelu:
+    case EltwiseKind::kLeakyRelu:
+    case EltwiseKind::kClip:
+    case EltwiseKind::kSigmoid:
+    case EltwiseKind::kHardSigmoid:
+    case EltwiseKind::kHardSwish:
+    case EltwiseKind::kNeg:
+      return true;
+  }
+  return true;
+}
+
 EltwiseParams random_eltwise(std::mt19937& rng, EltwiseKind kind) {
   EltwiseParams p{kind, 0.f, 0.f};
   switch (kind) {
     case EltwiseKind::kRelu:
     case EltwiseKind::kSigmoid:
     case EltwiseKind::kHardSwish:
+    case EltwiseKind::kNeg:
+    case EltwiseKind::kSqrt:
       break;
     case EltwiseKind::kLeakyRelu:
       p.alpha = uniform(rng, 0.01f, 0.5f);

@@ -15,5 +15,9 @@ OpCase generate_case(const OpVariant& variant, const CaseNeeds& needs, std::mt19
 // A random activation of kind `kind` with random attributes (LeakyRelu slope, Clip bounds
 // (sometimes infinite), HardSigmoid alpha and beta).
 EltwiseParams random_eltwise(std::mt19937& rng, EltwiseKind kind);
+// False for functions whose domain excludes negative numbers (Sqrt): their inputs are
+// generated non-negative, and they are not picked as fused activations (a conv's output
+// has either sign).
+bool defined_for_negative_inputs(EltwiseKind kind);
 
 }  // namespace teeinfer::op_harness

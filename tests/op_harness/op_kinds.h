@@ -4,8 +4,7 @@
 // Each list is checked at compile time against a switch over its enum. The harness is
 // built with -Werror=switch and the switches have no default, so an enumerator added to
 // graph.h without a line here fails the build; a line here without a generator or a
-// reference fails OpHarnessCoverage.* at run time. (When the op enum gets a count, the
-// static_asserts below become `kOpKinds.size() == kOpCount`.)
+// reference fails OpHarnessCoverage.* at run time.
 #pragma once
 
 #include <array>
@@ -61,6 +60,10 @@ constexpr int list_index(EltwiseKind k) {
       return 4;
     case EltwiseKind::kHardSwish:
       return 5;
+    case EltwiseKind::kNeg:
+      return 6;
+    case EltwiseKind::kSqrt:
+      return 7;
   }
   return -1;
 }
@@ -94,7 +97,8 @@ inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind
                                      OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax, OpKind::kLrn,
                                      OpKind::kPad};
 inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kLeakyRelu,   EltwiseKind::kClip,
-                                          EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish};
+                                          EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
+                                          EltwiseKind::kNeg,     EltwiseKind::kSqrt};
 inline constexpr std::array kBinaryKinds{BinaryKind::kAdd, BinaryKind::kSub, BinaryKind::kMul, BinaryKind::kDiv};
 inline constexpr std::array kPoolKinds{PoolKind::kMax, PoolKind::kAverage};
 
@@ -107,8 +111,10 @@ constexpr bool lists_every_kind(const std::array<Kind, N>& kinds) {
     if (list_index(kinds[i]) != static_cast<int>(i) || static_cast<size_t>(kinds[i]) != i) return false;
   return list_index(static_cast<Kind>(N)) == -1;
 }
-static_assert(lists_every_kind(kOpKinds), "tests/op_harness/op_kinds.h: add the new OpKind to kOpKinds");
-static_assert(lists_every_kind(kEltwiseKinds), "tests/op_harness/op_kinds.h: add the new EltwiseKind");
+static_assert(lists_every_kind(kOpKinds) && kOpKinds.size() == kOpCount,
+              "tests/op_harness/op_kinds.h: add the new OpKind to kOpKinds");
+static_assert(lists_every_kind(kEltwiseKinds) && kEltwiseKinds.size() == kEltwiseCount,
+              "tests/op_harness/op_kinds.h: add the new EltwiseKind");
 static_assert(lists_every_kind(kBinaryKinds), "tests/op_harness/op_kinds.h: add the new BinaryKind");
 static_assert(lists_every_kind(kPoolKinds), "tests/op_harness/op_kinds.h: add the new PoolKind");
 

@@ -74,6 +74,10 @@ double activation(const EltwiseParams& e, double x) {
       return std::max(0.0, std::min(1.0, e.alpha * x + e.beta));
     case EltwiseKind::kHardSwish:
       return x * std::max(0.0, std::min(1.0, x / 6 + 0.5));
+    case EltwiseKind::kNeg:
+      return -x;
+    case EltwiseKind::kSqrt:
+      return std::sqrt(x);
   }
   throw std::runtime_error("reference: unknown activation");
 }
