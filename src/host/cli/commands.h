@@ -56,7 +56,7 @@ struct PlanOptions {
   std::string model, key, input_shape, budget, mode = "planned", max_memory;
   uint64_t min_version = 0;
   std::string model_id;  // sealed models: the expected model id, if given
-  int threads = 1;        // oneDNN's scratchpads grow with threads, and so does the minimum
+  int threads = 1;       // oneDNN's scratchpads grow with threads, and so does the minimum
   bool json = false;
 };
 
