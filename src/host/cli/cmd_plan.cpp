@@ -82,4 +82,26 @@ int plan(const PlanOptions& o) {
   return 0;
 }
 
+Command add_plan(CLI::App& app) {
+  auto o = std::make_shared<PlanOptions>();
+  CLI::App* plan =
+      app.add_subcommand("plan", "show the memory plan for a secure-memory budget, and the minimum budget");
+  plan->add_option("model", o->model, "ONNX model, or sealed .tee model")->required();
+  plan->add_option("--key", o->key, "key file of a sealed model");
+  plan->add_option("--min-version", o->min_version, "refuse sealed models older than this version")
+      ->transform(whole_number(0, kMaxU64));
+  plan->add_option("--model-id", o->model_id, "refuse a sealed model whose id is not this one");
+  plan->add_option("--input-shape", o->input_shape, "ONNX input dims (default: the model's, batch 1)");
+  plan->add_option("--budget,--epc", o->budget, "secure-memory budget, e.g. 16MiB (default: no limit)");
+  plan->add_option("--mode", o->mode, "planned or unmodified")
+      ->check(CLI::IsMember({"planned", "unmodified"}))
+      ->capture_default_str();
+  plan->add_option("--threads", o->threads,
+                   "kernel threads the plan is for (kernels' scratch memory grows with threads)")
+      ->transform(whole_number(1, 256));
+  plan->add_flag("--json", o->json, "print machine-readable JSON");
+  plan->add_option("--max-memory", o->max_memory, kMaxMemoryHelp);
+  return {plan, [o] { return cli::plan(*o); }};
+}
+
 }  // namespace teeinfer::cli

@@ -4,6 +4,7 @@
 // the public API only.
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "host/cli/commands.h"
@@ -70,6 +71,29 @@ int prune(const PruneOptions& o) {
               format_size(r.bytes_before).c_str(), format_size(r.bytes_after).c_str());
   std::printf("wrote %s\n", o.output.c_str());
   return 0;
+}
+
+Command add_prune(CLI::App& app) {
+  auto o = std::make_shared<PruneOptions>();
+  CLI::App* prune = app.add_subcommand(
+      "prune", "mean-shift channel pruning of an ONNX model with BatchNorm (no pruning ratio to choose)");
+  prune->add_option("model", o->model, "ONNX model with Conv + BatchNormalization layers")->required();
+  prune->add_option("-o,--output", o->output, "pruned ONNX model to write")->required();
+  prune
+      ->add_option("--group", o->group,
+                   "cluster |gamma| per layer, or per block of layers up to a pool (VGG-style nets)")
+      ->check(CLI::IsMember({"layer", "block"}))
+      ->capture_default_str();
+  prune
+      ->add_option(
+          "--quantile", o->quantile,
+          "quantile of nearest-neighbour distances for the mean-shift bandwidth (0.1 VGG, 0.3 ResNet/DenseNet)")
+      ->transform(finite_number(1e-6, 1.0))
+      ->capture_default_str();
+  prune->add_option("--input-shape", o->input_shape, "input dims for the FLOP count (default: the model's, batch 1)");
+  prune->add_flag("--json", o->json, "print machine-readable JSON (the channels removed per layer)");
+  prune->add_option("--max-memory", o->max_memory, kMaxMemoryHelp);
+  return {prune, [o] { return cli::prune(*o); }};
 }
 
 }  // namespace teeinfer::cli

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -380,6 +381,82 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
                 o.threads, format_size(arena).c_str());
   }
   return 0;
+}
+
+// The options of every command that opens and runs a model (run, eval).
+void add_model_options(CLI::App* cmd, ModelOptions& o) {
+  cmd->add_option("model", o.model, "ONNX model, or sealed .tee model")->required();
+  cmd->add_option("--key", o.key, "key file of a sealed model (teeinfer keygen)");
+  cmd->add_option("--min-version", o.min_version, "refuse sealed models older than this version (rollback)")
+      ->transform(whole_number(0, kMaxU64));
+  cmd->add_option("--model-id", o.model_id,
+                  "refuse a sealed model whose id (32 hex digits, see inspect) is not this one");
+  cmd->add_option("--threads", o.threads, "kernel threads (1 is often fastest on small machines)")
+      ->transform(whole_number(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--input-shape", o.input_shape, "ONNX input dims, e.g. 1x3x224x224 (default: the model's, batch 1)");
+  cmd->add_option("--mean", o.mean, "image normalisation means (default: ImageNet for RGB, 0.5 for grey)")
+      ->transform(finite_number(-1e6, 1e6));
+  cmd->add_option("--std", o.std, "image normalisation std devs")->transform(finite_number(-1e6, 1e6));
+  cmd->add_flag("--json", o.json, "print machine-readable JSON");
+  cmd->add_option("--tee", o.tee, "where trusted memory lives: none (plain memory) or sim (emulated SGX EPC)")
+      ->check(CLI::IsMember({"none", "sim"}))
+      ->capture_default_str();
+  cmd->add_option("--epc", o.epc, "emulated EPC size with --tee sim (e.g. 16MiB, 93MiB, 128MiB)")
+      ->capture_default_str();
+  cmd->add_option("--fault-cycles", o.fault_cycles, "modelled cycles per SGX page fault, for the modelled latency")
+      ->transform(whole_number(0, 1'000'000'000))
+      ->capture_default_str();
+  cmd->add_option("--ocall-cycles", o.ocall_cycles,
+                  "modelled cycles per enclave exit to the host (sealed-chunk read, spilled block), for the "
+                  "modelled latency")
+      ->transform(whole_number(0, 1'000'000'000))
+      ->capture_default_str();
+  cmd->add_option("--mode", o.mode,
+                  "planned (the engine) or unmodified (baseline: im2col convolutions, one shared workspace, "
+                  "no buffer reuse)")
+      ->check(CLI::IsMember({"planned", "unmodified"}))
+      ->capture_default_str();
+  cmd->add_option("--budget", o.budget,
+                  "secure memory the plan must fit, e.g. 8MiB; weights are streamed when needed "
+                  "(default: the --epc size with --tee sim, no limit otherwise)");
+  cmd->add_flag("--prefetch", o.prefetch,
+                "decrypt streamed weights on a second thread, a step ahead of use (slower on 2 vCPUs here)");
+  cmd->add_option("--max-memory", o.max_memory, kMaxMemoryHelp);
+}
+
+Command add_run(CLI::App& app) {
+  auto m = std::make_shared<ModelOptions>();
+  auto r = std::make_shared<RunOptions>();
+  CLI::App* run = app.add_subcommand("run", "run a model on one input; print top classes and latency");
+  add_model_options(run, *m);
+  run->add_option(
+         "--input", r->input,
+         "input tensor (.npy, float32 C order) or image (PNG, JPEG, BMP); an .npy of K inputs stacked along dim 0 "
+         "runs each and writes K outputs stacked the same way")
+      ->required();
+  run->add_option("--output", r->output, "write the first output tensor as .npy (float32)");
+  run->add_option("--repeat", r->repeat, "timed runs")->transform(whole_number(1, 100000))->capture_default_str();
+  run->add_option("--warmup", r->warmup, "untimed runs first")
+      ->transform(whole_number(0, 100000))
+      ->capture_default_str();
+  run->add_option("--top", r->top, "classes to print")->transform(whole_number(1, 1000))->capture_default_str();
+  run->add_option("--class-names", r->class_names, "text file with one class name per line");
+  run->add_flag("--verbose", r->verbose, "list every kernel and its implementation");
+  run->add_flag("--profile", r->profile, "time every kernel (mean over --repeat runs)");
+  return {run, [m, r] { return cli::run(*m, *r); }};
+}
+
+Command add_eval(CLI::App& app) {
+  auto m = std::make_shared<ModelOptions>();
+  auto e = std::make_shared<EvalOptions>();
+  CLI::App* eval = app.add_subcommand("eval", "accuracy and latency on an IDX image set (default: Fashion-MNIST test)");
+  add_model_options(eval, *m);
+  eval->add_option("--images", e->images, "IDX images file (.gz ok)")->capture_default_str();
+  eval->add_option("--labels", e->labels, "IDX labels file (.gz ok)")->capture_default_str();
+  eval->add_option("--limit", e->limit, "evaluate only the first N images (0: all)")
+      ->transform(whole_number(0, kMaxI64));
+  return {eval, [m, e] { return cli::eval(*m, *e); }};
 }
 
 }  // namespace teeinfer::cli

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "host/cli/commands.h"
@@ -141,6 +142,71 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
                 format_size(t["bytes"].get<uint64_t>()).c_str(), t["codec"].get<std::string>().c_str(),
                 t["ratio"].get<double>(), t["chunks"].get<unsigned>());
   return 0;
+}
+
+Command add_keygen(CLI::App& app) {
+  auto o = std::make_shared<KeygenOptions>();
+  CLI::App* keygen = app.add_subcommand("keygen", "make a 256-bit key-encryption key file (mode 0600)");
+  keygen->add_option("-o,--output", o->output, "key file to write")->required();
+  keygen->add_flag("--force", o->force, "overwrite an existing file");
+  return {keygen, [o] { return cli::keygen(o->output, o->force); }};
+}
+
+Command add_pack(CLI::App& app) {
+  auto o = std::make_shared<PackOptions>();
+  CLI::App* pack = app.add_subcommand("pack", "seal an ONNX model: optimise, encrypt and authenticate it (.tee)");
+  pack->add_option("model", o->onnx, "ONNX model")->required();
+  pack->add_option("-o,--output", o->output, "sealed model to write")->required();
+  pack->add_option("--key", o->key, "key file (teeinfer keygen)")->required();
+  pack->add_option("--model-version", o->model_version, "version number, for --min-version checks")
+      ->transform(whole_number(0, kMaxU64))
+      ->capture_default_str();
+  pack->add_option("--model-id", o->model_id,
+                   "model id for the header (32 hex digits): keep one id across the versions of a model so runs "
+                   "can pin it with --model-id (default: a random id)");
+  pack->add_option("--chunk-size", o->chunk_size, "largest weight chunk (whole rows), e.g. 64KiB, 1MiB")
+      ->capture_default_str();
+  pack->add_option("--input-shape", o->input_shape, "input dims to instantiate the model for");
+  pack->add_option("--quantize", o->quantize,
+                   "int8 weights, one scale per output channel (4x fewer bytes to decrypt): fc = fully-connected "
+                   "layers only, all = also convolutions. Without --calibrate the enclave dequantizes them and "
+                   "computes in fp32 (weight-only)")
+      ->check(CLI::IsMember({"none", "fc", "all"}))
+      ->capture_default_str();
+  pack->add_option("--calibrate", o->calibrate,
+                   "calibration inputs (.npy of samples, or a directory of images): layers whose input is never "
+                   "negative then compute in int8 (u8 activations x s8 weights); needs --quantize")
+      ->check(CLI::ExistingPath);
+  pack->add_option("--calibration-samples", o->calibration_samples, "use at most this many samples")
+      ->transform(whole_number(1, 1'000'000))
+      ->capture_default_str();
+  pack->add_option("--compress", o->compress,
+                   "weight chunks compressed before encryption: none, zstd, lz4, palette4 (4-bit indices for chunks "
+                   "of at most 16 values, see --cluster), or auto: per tensor, a codec only where decrypting fewer "
+                   "bytes and decoding them is measured faster here than decrypting them all")
+      ->check(CLI::IsMember({"none", "zstd", "lz4", "palette4", "auto"}))
+      ->capture_default_str();
+  pack->add_option("--cluster", o->cluster,
+                   "snap each int8 weight to this many shared values (k-means, Deep Compression style; 16 makes "
+                   "palette4 pay); lossy, needs --quantize")
+      ->transform(whole_number(2, 255));
+  pack->add_option("--cluster-layers", o->cluster_layers,
+                   "which int8 weights --cluster snaps: fc (fully-connected layers: most of the bytes, and they "
+                   "tolerate it best) or all")
+      ->check(CLI::IsMember({"fc", "all"}))
+      ->capture_default_str();
+  pack->add_flag("--quiet", o->quiet, "no progress bar");
+  pack->add_option("--max-memory", o->max_memory, kMaxMemoryHelp);
+  return {pack, [o] { return cli::pack(*o); }};
+}
+
+Command add_inspect(CLI::App& app) {
+  auto o = std::make_shared<InspectOptions>();
+  CLI::App* inspect = app.add_subcommand("inspect", "show a sealed model: sizes without the key, graph with it");
+  inspect->add_option("model", o->model, "sealed .tee model")->required();
+  inspect->add_option("--key", o->key, "key file: also show the graph and authenticate every chunk");
+  inspect->add_flag("--json", o->json, "print machine-readable JSON");
+  return {inspect, [o] { return cli::inspect(o->model, o->key, o->json); }};
 }
 
 }  // namespace teeinfer::cli

@@ -1,7 +1,9 @@
 // The teeinfer subcommands (untrusted host side). main.cpp wires them to CLI11.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,30 @@ struct PruneOptions {
   double quantile = 0.3;
   bool json = false;
 };
+
+struct KeygenOptions {
+  std::string output;
+  bool force = false;
+};
+
+struct InspectOptions {
+  std::string model, key;
+  bool json = false;
+};
+
+// A subcommand with its options registered, and what runs it once the command line has
+// been parsed. Each command registers its own (cmd_*.cpp); main.cpp only collects them.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+Command add_run(CLI::App& app);      // cmd_run.cpp
+Command add_eval(CLI::App& app);     // cmd_run.cpp
+Command add_keygen(CLI::App& app);   // cmd_seal.cpp
+Command add_pack(CLI::App& app);     // cmd_seal.cpp
+Command add_inspect(CLI::App& app);  // cmd_seal.cpp
+Command add_plan(CLI::App& app);     // cmd_plan.cpp
+Command add_prune(CLI::App& app);    // cmd_prune.cpp
 
 int run(const ModelOptions& m, const RunOptions& r);
 int prune(const PruneOptions& p);

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,5 +36,13 @@ uint64_t parse_max_memory(const std::string& text);
 // The library's errors name the option field at fault (SessionOptions.epc_bytes); on the
 // command line the user knows it as a flag (--epc). Rewrites each known field to its flag.
 std::string with_flag_names(std::string message);
+
+inline constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
+inline constexpr uint64_t kMaxI64 = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+
+// --max-memory's help text, the same on every command that reads a model.
+inline constexpr const char* kMaxMemoryHelp =
+    "host memory an ONNX model may take: the most for any one tensor, and for all its constants together, e.g. "
+    "4GiB (default: 8x the model file, at least 1 GiB)";
 
 }  // namespace teeinfer::cli
