@@ -121,18 +121,19 @@ void LoweringContext::add_primitive(const std::string& name, const dnnl::primiti
 }
 
 void LoweringContext::add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst) {
-  for (const EltwiseParams& e : ops) {
-    dnnl::post_ops po;
-    append_eltwise(po, e);
-    for (int i = 0; i < po.len(); ++i) {
-      float scale, alpha, beta;
-      dnnl::algorithm algorithm;
-      po.get_params_eltwise(i, scale, algorithm, alpha, beta);
-      dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, dst.md, alpha, beta);
-      dnnl::eltwise_forward::primitive_desc pd(d, attr_with({}), engine());
-      add_primitive(name + " then " + eltwise_name(e.kind), dnnl::eltwise_forward(pd), pd,
-                    {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
-    }
+  for (const EltwiseParams& e : ops) add_eltwise(name + " then " + eltwise_name(e.kind), e, dst, dst);
+}
+
+void LoweringContext::add_eltwise(const std::string& name, const EltwiseParams& e, const Slot& src, const Slot& dst) {
+  dnnl::post_ops po;
+  append_eltwise(po, e);
+  for (int i = 0; i < po.len(); ++i) {
+    float scale, alpha, beta;
+    dnnl::algorithm algorithm;
+    po.get_params_eltwise(i, scale, algorithm, alpha, beta);
+    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, src.md, alpha, beta);
+    dnnl::eltwise_forward::primitive_desc pd(d, attr_with({}), engine());
+    add_primitive(name, dnnl::eltwise_forward(pd), pd, {{DNNL_ARG_SRC, i == 0 ? src : dst}, {DNNL_ARG_DST, dst}});
   }
 }
 

@@ -71,6 +71,9 @@ class LoweringContext {
   // Applies activations `ops` to `dst` in place, one eltwise step per oneDNN op: the
   // activations a primitive could not fuse (split_post_ops' rest), after the step `name`.
   void add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst);
+  // One element-wise function as oneDNN eltwise steps named `name`: the first reads `src`
+  // and writes `dst`, any further one (HardSigmoid is two) runs in place on `dst`.
+  void add_eltwise(const std::string& name, const EltwiseParams& e, const Slot& src, const Slot& dst);
   void add_custom(const std::string& name, const std::string& impl, CustomKernel kernel, std::vector<Slot> slots);
   // How a node was lowered when not simply whole ("bands of 8 rows", ...): for `teeinfer plan`.
   void note_strategy(const Node& n, const std::string& how);
