@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -132,8 +133,12 @@ TEST_F(Api, SealedModelRunsInASmallEmulatedEpcLikeThePlainOne) {
   teeinfer::Model model = teeinfer::Model::open(sealed, &key, pin);
   EXPECT_TRUE(model.sealed());
   const size_t budget = size_t{1} << 20;
-  teeinfer::Session session(model, sim_of(budget, budget));
-  teeinfer::Session plain(teeinfer::Model::open(kDemoModel));
+  // Bit-identical needs the same kernels: with no budget the plain session might measure
+  // Winograd faster, which the 1 MiB plan (streamed weights) never uses.
+  teeinfer::SessionOptions sim = sim_of(budget, budget), direct;
+  sim.conv_algorithm = direct.conv_algorithm = teeinfer::ConvAlgorithm::kDirect;
+  teeinfer::Session session(model, sim);
+  teeinfer::Session plain(teeinfer::Model::open(kDemoModel), direct);
   teeinfer::Tensor x = demo_input(session);
   session.run({x});  // warm-up: the first run touches every arena page once
   teeinfer::Counters first = session.counters();
@@ -182,6 +187,37 @@ TEST_F(Api, ErrorsHaveACodeAndNameWhatIsAtFault) {
             }),
             teeinfer::ErrorCode::kBadInput);
   EXPECT_EQ(code_of([&] { teeinfer::Tensor::f32("x", {2, 2}, {1.f}); }), teeinfer::ErrorCode::kBadInput);
+}
+
+// SessionOptions.conv_algorithm: kWinograd runs the demo's 3x3 convolutions on oneDNN's
+// Winograd kernels (the plan says so), within Winograd's tolerance of kDirect; a value
+// outside the enum is refused naming the field.
+TEST_F(Api, WinogradConvolutionsMatchDirectOnesAndShowInThePlan) {
+  teeinfer::Model model = teeinfer::Model::open(kDemoModel);
+  teeinfer::SessionOptions direct, wino;
+  direct.conv_algorithm = teeinfer::ConvAlgorithm::kDirect;
+  wino.conv_algorithm = teeinfer::ConvAlgorithm::kWinograd;
+  teeinfer::Session a(model, direct), b(model, wino);
+  teeinfer::Tensor x = demo_input(a);
+  teeinfer::Tensor ta = a.run({x})[0], tb = b.run({x})[0];
+  ASSERT_EQ(ta.dims, tb.dims);
+  std::vector<float> ya(ta.f32_data(), ta.f32_data() + ta.bytes.size() / 4),
+      yb(tb.f32_data(), tb.f32_data() + tb.bytes.size() / 4);
+  float scale = 1e-2f;
+  for (float v : ya) scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < ya.size(); ++i) EXPECT_NEAR(ya[i], yb[i], 1e-4f * scale) << i;
+  int winograd_layers = 0;
+  for (const auto& l : b.plan().layers) winograd_layers += l.strategy.find("Winograd") != std::string::npos;
+  EXPECT_GT(winograd_layers, 0);
+  for (const auto& l : a.plan().layers) EXPECT_EQ(l.strategy.find("Winograd"), std::string::npos) << l.node;
+  teeinfer::SessionOptions bad;
+  bad.conv_algorithm = static_cast<teeinfer::ConvAlgorithm>(7);
+  try {
+    teeinfer::Session s(model, bad);
+    FAIL() << "conv_algorithm 7";
+  } catch (const teeinfer::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("SessionOptions.conv_algorithm"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

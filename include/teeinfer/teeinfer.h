@@ -200,6 +200,9 @@ class Model {
 
 enum class Platform { kNone, kSim };        // plain memory, or an emulated SGX EPC
 enum class Mode { kPlanned, kUnmodified };  // teeinfer's planner, or a naive baseline
+// 3×3 stride-1 fp32 convolutions with resident weights: Winograd where it measured faster
+// in this process (kAuto), never (kDirect), or wherever oneDNN has a Winograd kernel.
+enum class ConvAlgorithm { kAuto, kDirect, kWinograd };
 
 struct SessionOptions {
   // ONNX: the dims of the inputs, by name (default: as declared, a dynamic leading dim as
@@ -213,6 +216,7 @@ struct SessionOptions {
   int threads = 1;  // kernel threads (oneDNN scratch memory, and so the plan, depends on it)
   // Decrypt streamed weights on a second thread a step ahead (slower on 2 vCPUs).
   bool prefetch = false;
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
 };
 
 // How the planner laid a model out.

@@ -23,6 +23,20 @@ EnclaveOptions enclave_options(const SessionOptions& o) {
   EnclaveOptions e;
   e.mode = o.mode == Mode::kUnmodified ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
   e.prefetch_weights = o.prefetch;
+  switch (o.conv_algorithm) {
+    case ConvAlgorithm::kAuto:
+      e.winograd = WinogradPolicy::kMeasured;
+      break;
+    case ConvAlgorithm::kDirect:
+      e.winograd = WinogradPolicy::kNever;
+      break;
+    case ConvAlgorithm::kWinograd:
+      e.winograd = WinogradPolicy::kWherePossible;
+      break;
+    default:
+      throw Error(ErrorCode::kBadArgument, "SessionOptions.conv_algorithm: " +
+                                               std::to_string(static_cast<int>(o.conv_algorithm)) + " is not one");
+  }
   // The planned mode fits the emulated EPC unless told otherwise; the unmodified baseline
   // takes what it takes (that is the point of it).
   e.budget_bytes = o.budget_bytes;
@@ -162,7 +176,7 @@ const PlanReport& Session::plan() const {
   Impl& m = *impl_;
   if (!m.report) {
     // The same options the session planned with: the same minimum `teeinfer plan` reports.
-    BudgetOptions bo = budget_options(*m.weights.graph, *m.weights.source, m.enclave);
+    BudgetOptions bo = budget_options(*m.weights.graph, m.session->engine(), *m.weights.source, m.enclave);
     size_t least = teeinfer::minimum_budget(*m.weights.graph, m.session->engine(), *m.weights.source, bo);
     m.report =
         plan_report(*m.weights.graph, m.session->lowering(), m.session->budget_plan(), m.enclave.budget_bytes, least);
@@ -245,8 +259,8 @@ PlanReport plan(const Model& model, const SessionOptions& options) {
   // with these options runs on, whatever this process last used.
   set_threads(options.threads);
   Weights w = weights_for(m, options.input_dims);
-  BudgetOptions bo = budget_options(*w.graph, *w.source, e);
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  BudgetOptions bo = budget_options(*w.graph, engine, *w.source, e);
   size_t least = minimum_budget(*w.graph, engine, *w.source, bo);
   BudgetPlan p = plan_for_budget(*w.graph, engine, *w.source, bo);
   return plan_report(*w.graph, *p.lowering, p, e.budget_bytes, least);

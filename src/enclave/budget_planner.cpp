@@ -272,10 +272,20 @@ class Search {
  public:
   Search(const Graph& g, const dnnl::engine& engine, const WeightSource& weights, const BudgetOptions& options,
          SearchStats* stats) {
-    auto all = variants(g, options);
+    BudgetOptions direct = options;
+    direct.lowering.winograd.clear();
+    std::vector<BudgetOptions> all = variants(g, direct);
+    size_t layer_by_layer = 0;  // the variant the caller gave (its first)
+    // Winograd first, layer by layer: where its larger weights fit, it is faster; as the
+    // budget tightens and more weights stream, fewer convolutions keep it.
+    if (!options.lowering.winograd.empty()) {
+      all.insert(all.begin(), options);
+      layer_by_layer = 1;
+    }
     for (size_t v = 0; v < all.size(); ++v)
       for (Streaming streaming : distinct_streamings(g))
-        configs_.push_back({v == 0, std::make_unique<Prober>(g, engine, weights, all[v], streaming, stats), {}});
+        configs_.push_back(
+            {v <= layer_by_layer, std::make_unique<Prober>(g, engine, weights, all[v], streaming, stats), {}});
   }
 
   // Every k a configuration may stream, fewest first.

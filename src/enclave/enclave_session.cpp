@@ -155,9 +155,11 @@ void EnclaveSession::Impl::bind_steps() {
   }
 }
 
-BudgetOptions budget_options(const Graph& graph, const WeightSource& weights, const EnclaveOptions& options) {
+BudgetOptions budget_options(const Graph& graph, const dnnl::engine& engine, const WeightSource& weights,
+                             const EnclaveOptions& options) {
   BudgetOptions bo{options.budget_bytes, weights.scratch_bytes(), weights.needs_staging(), {}};
   bo.lowering.mode = options.mode;
+  if (options.mode == ExecutionMode::kPlanned) bo.lowering.winograd = choose_winograd(graph, engine, options.winograd);
   bo.lowering.prefetch = options.prefetch_weights;
   bo.lowering.conv_band_rows = options.conv_band_rows;
   bo.lowering.fused_bands = options.fused_bands;
@@ -192,7 +194,7 @@ EnclaveSession::EnclaveSession(const Graph& graph, TeePlatform& platform, const 
     impl_->input_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
   }
   for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
-  BudgetOptions bo = budget_options(graph, *weights, options);
+  BudgetOptions bo = budget_options(graph, impl_->engine, *weights, options);
   impl_->plan = plan_for_budget(graph, impl_->engine, *weights, bo);
   impl_->lowering = std::move(impl_->plan.lowering);
   MemoryPlanner& planner = impl_->lowering->planner();

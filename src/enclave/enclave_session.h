@@ -17,6 +17,7 @@
 #include "common/graph.h"
 #include "enclave/budget_planner.h"
 #include "enclave/execution_mode.h"
+#include "enclave/lowering/conv_algorithm.h"
 #include "enclave/secure_arena.h"
 #include "enclave/tee_platform.h"
 #include "enclave/weight_source.h"
@@ -45,6 +46,10 @@ struct EnclaveOptions {
   std::vector<std::string> spilled_activations = {};
   // Output rows per band next to a spilled activation: about this many bytes.
   size_t spill_band_bytes = size_t{256} << 10;
+  // Which 3×3 convolutions may use Winograd (lowering/conv_algorithm.h). Never by default
+  // here, so that plans made directly (tests, experiments) do not depend on timings; the
+  // public API measures by default (SessionOptions::conv_algorithm).
+  WinogradPolicy winograd = WinogradPolicy::kNever;
 };
 
 struct OutputTensor {
@@ -68,7 +73,8 @@ class StepObserver {
 
 // The budget planner's options for a graph, its weight source and session options: what an
 // EnclaveSession plans with (and what its minimum budget must be computed with).
-BudgetOptions budget_options(const Graph& graph, const WeightSource& weights, const EnclaveOptions& options);
+BudgetOptions budget_options(const Graph& graph, const dnnl::engine& engine, const WeightSource& weights,
+                             const EnclaveOptions& options);
 
 class EnclaveSession {
  public:

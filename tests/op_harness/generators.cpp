@@ -79,19 +79,22 @@ OpCase conv_case(const CaseNeeds& needs, std::mt19937& rng) {
     int64_t tile = std::max<int64_t>(kWindowBytes / (channels * taps * 4) / 16, 1) * 16;
     out_channels = pick(rng, 6 * tile, 8 * tile);  // two windows of tiles when prefetching
   } else {
-    for (int64_t& k : kernel) k = pick(rng, 1, spatial == 3 ? 2 : 3);
-    switch (pick(rng, 0, needs.large_constant ? 2 : 3)) {  // a large depthwise weight has thousands of groups
-      case 0:
-      case 1:
-        channels = pick(rng, 1, 6), out_channels = pick(rng, 1, 8);
-        break;
-      case 2:
-        groups = pick(rng, 2, 3), channels = groups * pick(rng, 1, 3), out_channels = groups * pick(rng, 1, 3);
-        break;
-      default:  // depthwise, with a channel multiplier
-        channels = groups = pick(rng, 2, 8), out_channels = channels * pick(rng, 1, 2);
-        break;
-    }
+    for (int64_t& k : kernel) k = needs.winograd ? 3 : pick(rng, 1, spatial == 3 ? 2 : 3);
+    if (needs.winograd)  // oneDNN's Winograd kernels take whole blocks of 16 channels
+      channels = 16 * pick(rng, 1, 2), out_channels = 16 * pick(rng, 1, 3);
+    else
+      switch (pick(rng, 0, needs.large_constant ? 2 : 3)) {  // a large depthwise weight has thousands of groups
+        case 0:
+        case 1:
+          channels = pick(rng, 1, 6), out_channels = pick(rng, 1, 8);
+          break;
+        case 2:
+          groups = pick(rng, 2, 3), channels = groups * pick(rng, 1, 3), out_channels = groups * pick(rng, 1, 3);
+          break;
+        default:  // depthwise, with a channel multiplier
+          channels = groups = pick(rng, 2, 8), out_channels = channels * pick(rng, 1, 2);
+          break;
+      }
     // A weight of >= 16 KiB: more channels, the same groups.
     int64_t taps = std::accumulate(kernel.begin(), kernel.end(), int64_t{1}, std::multiplies<>());
     while (needs.large_constant && out_channels * (channels / groups) * taps < kLargeConstant)
@@ -104,6 +107,11 @@ OpCase conv_case(const CaseNeeds& needs, std::mt19937& rng) {
     int64_t max_extra = needs.large_weights || needs.large_constant ? 4 : spatial == 3 ? 3 : 8;
     WindowDim w = random_window_dim(rng, kernel[i], needs.no_padding_only, needs.two_rows && i == 0 ? 2 : 1, max_extra);
     if (needs.large_weights) w.stride = 1;
+    if (needs.winograd) {  // its kernels: stride 1, no dilation, at most one row or column of padding
+      w.stride = w.dilation = 1;
+      w.pad_begin = std::min<int64_t>(w.pad_begin, 1);
+      w.pad_end = std::min<int64_t>(w.pad_end, 1);
+    }
     if (needs.two_rows && i == 0) w.in = std::max<int64_t>(w.in, 2);  // a chain's producer has 2 rows too
     while (window_output_size(w.in, w.kernel, w.stride, w.dilation, w.pad_begin, w.pad_end) < 1) ++w.in;
     p.kernel.push_back(w.kernel);

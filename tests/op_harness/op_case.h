@@ -24,6 +24,7 @@ struct CaseNeeds {
   bool int8 = false;               // a Conv or Gemm that quantize_weights quantizes
   bool nonnegative_input = false;  // the input is never negative (full int8: u8 activations)
   int max_spatial = 3;             // spatial dims of Conv/Pool (unmodified mode's im2col: 2)
+  bool winograd = false;           // a 3x3, stride-1, undilated, ungrouped Conv of 16k channels
 };
 
 struct OpCase {

@@ -48,6 +48,8 @@ const char* strategy_name(Strategy s) {
       return "sealedstreamed";
     case Strategy::kUnmodified:
       return "unmodified";
+    case Strategy::kWinograd:
+      return "winograd";
   }
   return "?";
 }
@@ -106,6 +108,8 @@ std::string not_applicable(const OpVariant& v, Strategy s) {
     case Strategy::kInt8Weights:
     case Strategy::kInt8Full:
       return conv || gemm ? "" : "int8 weights exist for Conv and fully-connected Gemm only (pack --quantize)";
+    case Strategy::kWinograd:
+      return conv ? "" : "only a 3x3 stride-1 Conv has a Winograd kernel";
   }
   return "unknown strategy";
 }
@@ -144,6 +148,9 @@ CaseNeeds needs_of(const OpVariant& v, Strategy s) {
     case Strategy::kUnmodified:
       n.max_spatial = 2;  // its im2col convolution is 1-D and 2-D only
       break;
+    case Strategy::kWinograd:
+      n.four_d = n.winograd = true;
+      break;
   }
   return n;
 }
@@ -155,6 +162,9 @@ constexpr double kFp32Tolerance = 1e-5;
 // Full int8: the reference rounds activations to u8 as the engine does; what is left is
 // float32 rounding of the scales and, rarely, a tie rounded the other way (one u8 step).
 constexpr double kInt8Tolerance = 1e-3;
+// Winograd transforms the input and weights into another basis and back: float32 rounding
+// there is about ten times that of a direct convolution (F(4,3)'s transform has entries up to 8).
+constexpr double kWinogradTolerance = 1e-4;
 
 uint32_t name_hash(const std::string& s) {
   uint32_t h = 2166136261u;  // FNV-1a
@@ -393,6 +403,9 @@ Prepared prepare(const OpVariant& v, Strategy s, OpCase c, std::mt19937& rng) {
     case Strategy::kUnmodified:
       p.options.mode = ExecutionMode::kUnmodified;
       break;
+    case Strategy::kWinograd:
+      p.options.winograd = WinogradPolicy::kWherePossible;
+      break;
   }
   if (s == Strategy::kStreamed || s == Strategy::kWindows || s == Strategy::kSealedStreamed) {
     p.below_resident = true;
@@ -520,6 +533,9 @@ std::string strategy_not_used(Strategy s, const Prepared& p, const EnclaveSessio
       for (const StepInfo& i : session.steps()) im2col |= i.impl == "teeinfer:im2col";
       return expect(n.op != OpKind::kConv || im2col, "the conv did not run as im2col + GEMM");
     }
+    case Strategy::kWinograd:
+      return expect(contains(how, "Winograd (") && steps_named(session, n.name + " (output to channels-last)") == 1,
+                    "the conv did not run on a Winograd kernel (" + how + ")");
   }
   return "unknown strategy";
 }
@@ -531,7 +547,9 @@ std::string rerun_command(const OpVariant& v, Strategy s, uint32_t seed) {
 
 std::string check_outputs(Strategy s, const std::vector<OutputTensor>& first, const std::vector<OutputTensor>& second,
                           const std::vector<RefTensor>& want) {
-  double tolerance = s == Strategy::kInt8Full ? kInt8Tolerance : kFp32Tolerance;
+  double tolerance = s == Strategy::kInt8Full   ? kInt8Tolerance
+                     : s == Strategy::kWinograd ? kWinogradTolerance
+                                                : kFp32Tolerance;
   for (size_t i = 0; i < want.size(); ++i) {
     if (std::string diff = compare(first[i], want[i], tolerance); !diff.empty()) return diff;
     if (second[i].data != first[i].data) return "output '" + first[i].name + "' differs between two runs";
@@ -567,7 +585,7 @@ std::string run_prepared(Strategy s, Prepared& p) {
     // Sealed weights can also fit a budget below resident through finer staging slices,
     // without streaming: a sealed case runs at the least budget any plan fits.
     static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-    BudgetOptions bo = budget_options(*run_graph, *weights, p.options);
+    BudgetOptions bo = budget_options(*run_graph, engine, *weights, p.options);
     p.options.budget_bytes = p.sealed ? minimum_budget(*run_graph, engine, *weights, bo)
                                       : plan_for_budget(*run_graph, engine, *weights, bo).arena_bytes - 1;
   }

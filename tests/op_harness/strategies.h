@@ -24,12 +24,13 @@ enum class Strategy {
   kSealed,          // packed into a sealed model and loaded through the sealed loader
   kSealedStreamed,  // sealed, at a budget below resident (weights streamed from sealed chunks)
   kUnmodified,      // ExecutionMode::kUnmodified (the naive baseline)
+  kWinograd,        // a 3x3 stride-1 Conv on oneDNN's Winograd kernel (others run with Winograd off)
 };
 
-inline constexpr std::array kStrategies{Strategy::kResident,       Strategy::kStreamed,  Strategy::kWindows,
-                                        Strategy::kBands,          Strategy::kFused,     Strategy::kSpill,
-                                        Strategy::kInt8Weights,    Strategy::kInt8Full,  Strategy::kSealed,
-                                        Strategy::kSealedStreamed, Strategy::kUnmodified};
+inline constexpr std::array kStrategies{Strategy::kResident,       Strategy::kStreamed,   Strategy::kWindows,
+                                        Strategy::kBands,          Strategy::kFused,      Strategy::kSpill,
+                                        Strategy::kInt8Weights,    Strategy::kInt8Full,   Strategy::kSealed,
+                                        Strategy::kSealedStreamed, Strategy::kUnmodified, Strategy::kWinograd};
 
 const char* strategy_name(Strategy s);  // "resident", "streamed", ...
 

@@ -22,6 +22,13 @@ int64_t LoweringContext::conv_band_rows(const Node& n) const {
   return it == rows.end() ? 0 : it->second;
 }
 
+std::string LoweringContext::winograd_impl(const Node& n) const {
+  const auto& chosen = plan_.options().winograd;
+  auto it = chosen.find(index_of(n));
+  if (it == chosen.end() || n.inputs.size() < 2 || weights_.is_streamed(n.inputs[1])) return "";
+  return it->second;
+}
+
 void LoweringContext::begin_graph() {
   const Graph& g = graph();
   for (ValueId v : g.inputs) plan_.add_input(v, output(v, layout_md(g.value(v).dims, Layout::kPlain)));

@@ -36,6 +36,9 @@ class LoweringContext {
   Layout activation_layout() const;
   // Output rows per band of a banded convolution (0: whole).
   int64_t conv_band_rows(const Node& n) const;
+  // The Winograd implementation a whole Conv runs ("": direct): chosen for it, and its
+  // weights are resident (a streamed weight would be transformed again at every run).
+  std::string winograd_impl(const Node& n) const;
 
   // The value as consumed by the step being built, in `layout` (reordered if needed).
   Slot input(ValueId v, Layout layout);

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct LoweringOptions {
   // By first node index: fuse nodes [first, last] band-wise, `rows` rows of the last
   // node's output per band (bands/band_chain.cpp).
   std::map<size_t, std::pair<size_t, int64_t>> fused_bands = {};
+  // By node index: Convs computed with oneDNN's Winograd implementation of this name when
+  // their weights are resident and they run whole (conv_algorithm.h, conv_winograd.h).
+  std::map<size_t, std::string> winograd = {};
   // Staged constants reorder through slices of about this many bytes (see ConstantLoad).
   size_t reorder_slice_bytes = size_t{1} << 20;
   // By ValueId: activations kept sealed in host memory instead of the arena (encrypted

@@ -18,6 +18,8 @@
 
 #include "enclave/analysis/row_windows.h"
 #include "enclave/bands/band.h"
+#include "enclave/op_lowering/conv_descriptors.h"
+#include "enclave/op_lowering/conv_winograd.h"
 #include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
@@ -25,60 +27,6 @@ namespace teeinfer {
 using dnnl::memory;
 
 namespace {
-
-struct ConvShapes {
-  Dims x, w, y;
-  bool has_bias;
-  memory::dims wdims;  // oneDNN's: {G, OC/G, IC/G, k...} when grouped
-};
-
-ConvShapes shapes_of(const LoweringContext& l, const Node& n) {
-  const auto& p = std::get<ConvParams>(n.params);
-  const Graph& g = l.graph();
-  ConvShapes s{g.value(n.inputs[0]).dims,
-               g.value(n.inputs[1]).dims,
-               g.value(n.outputs[0]).dims,
-               n.inputs.size() > 2 && n.inputs[2] != kNoValue,
-               {}};
-  s.wdims = to_dnnl_dims(s.w);
-  if (p.groups > 1) {  // the bytes are the same
-    s.wdims[0] /= p.groups;
-    s.wdims.insert(s.wdims.begin(), p.groups);
-  }
-  return s;
-}
-
-// `first_oc`: the first output channel the primitive computes (output-channel tiles).
-// Activations it cannot fuse (split_post_ops) follow as steps of their own.
-dnnl::primitive_attr conv_attr(const ConvParams& p, int64_t first_oc, int64_t channels) {
-  dnnl::primitive_attr attr = attr_with({});
-  if (p.int8.full()) attr.set_output_scales(1 << 1, int8_output_scales(p.int8, first_oc, channels));
-  dnnl::post_ops po;
-  if (p.fused_sum) po.append_sum(1.f);  // dst already holds the residual
-  for (const auto& e : split_post_ops(p.post_ops).fused) append_eltwise(po, e);
-  attr.set_post_ops(po);
-  return attr;
-}
-
-// The weights a conv primitive is created with: any layout, s8 for full int8, else f32
-// (int8 weights of a weight-only node are dequantized when loaded or streamed).
-memory::desc any_weights(const ConvShapes& s, const ConvParams& p) {
-  return memory::desc(s.wdims, p.int8.full() ? memory::data_type::s8 : memory::data_type::f32, memory::format_tag::any);
-}
-
-// `src` is described in f32; a full-int8 conv reads its u8 copy (quantize_activation).
-dnnl::convolution_forward::primitive_desc conv_pd(const LoweringContext& l, const ConvShapes& s, const ConvParams& p,
-                                                  const memory::desc& src, const memory::desc& weights,
-                                                  const memory::desc& dst, const Dims& pads_begin, const Dims& pads_end,
-                                                  int64_t first_oc = 0) {
-  DnnlWindow win = dnnl_window(p.strides, p.dilations, pads_begin, pads_end);
-  memory::desc b_md =
-      s.has_bias ? memory::desc({s.w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
-  memory::desc x = p.int8.full() ? memory::desc(src.dims(), memory::data_type::u8, strides_of(src)) : src;
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, x, weights,
-                                    b_md, dst, win.strides, win.dilations, win.pads_begin, win.pads_end);
-  return dnnl::convolution_forward::primitive_desc(d, conv_attr(p, first_oc, s.w[0]), l.engine());
-}
 
 // The bias as the primitive adds it: divided by the output scales for full int8.
 Slot conv_bias(LoweringContext& l, const Node& n, const ConvParams& p, const memory::desc& md) {
@@ -105,7 +53,8 @@ Slot output_slot(LoweringContext& l, const Node& n, const memory::desc& dst_md) 
 }
 
 void lower_conv_whole(LoweringContext& l, const Node& n, const ConvShapes& s, const ConvParams& p, const Slot& dst) {
-  auto pd = conv_pd(l, s, p, layout_md(s.x, Layout::kChannelsLast), any_weights(s, p),
+  if (std::string impl = l.winograd_impl(n); !impl.empty() && lower_conv_winograd(l, n, p, impl, dst)) return;
+  auto pd = conv_pd(l.engine(), s, p, layout_md(s.x, Layout::kChannelsLast), any_weights(s, p),
                     layout_md(s.y, Layout::kChannelsLast), p.pads_begin, p.pads_end);
   Slot src = conv_source(l, n, p, l.input(n.inputs[0], Layout::kChannelsLast));
   std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src},
@@ -120,7 +69,7 @@ void lower_conv_whole(LoweringContext& l, const Node& n, const ConvShapes& s, co
 
 void add_conv_band(LoweringContext& l, const Node& n, const ConvParams& p, const Slot& src, const Slot& dst,
                    const Band& b, ConvBandState& state, const std::string& label) {
-  ConvShapes s = shapes_of(l, n);
+  ConvShapes s = conv_shapes(l.graph(), n);
   auto key = std::make_tuple(b.out_rows, b.in_rows, b.pad_top, b.pad_bottom);
   auto it = state.pds.find(key);
   if (it == state.pds.end()) {
@@ -128,7 +77,7 @@ void add_conv_band(LoweringContext& l, const Node& n, const ConvParams& p, const
     pb[0] = b.pad_top;
     pe[0] = b.pad_bottom;
     memory::desc w = state.weights_md ? *state.weights_md : any_weights(s, p);
-    it = state.pds.emplace(key, conv_pd(l, s, p, src.md, w, dst.md, pb, pe)).first;
+    it = state.pds.emplace(key, conv_pd(l.engine(), s, p, src.md, w, dst.md, pb, pe)).first;
   }
   const auto& pd = it->second;
   if (!state.weights_md) {  // every band uses the layout the first one picked
@@ -207,7 +156,7 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
       ConvShapes part = s;
       part.w[0] = part.y[1] = r;
       part.wdims = to_dnnl_dims(part.w);
-      pds.emplace(key, conv_pd(l, part, conv_p, src_f32.md, any_weights(part, p),
+      pds.emplace(key, conv_pd(l.engine(), part, conv_p, src_f32.md, any_weights(part, p),
                                layout_md(part.y, Layout::kChannelsLast), p.pads_begin, p.pads_end, first));
     }
     return pds.at(key);
@@ -278,7 +227,7 @@ void lower_conv_into(LoweringContext& l, const Node& n, const ConvShapes& s, con
 void lower_conv(LoweringContext& l, const Node& n) {
   if (l.mode() == ExecutionMode::kUnmodified) return lower_conv_im2col(l, n);
   const auto& p = std::get<ConvParams>(n.params);
-  ConvShapes s = shapes_of(l, n);
+  ConvShapes s = conv_shapes(l.graph(), n);
   if (int64_t tile = oc_tile_rows(l, n, s, p)) return lower_conv_oc_tiles(l, n, s, p, tile);
   memory::desc y_md = layout_md(s.y, Layout::kChannelsLast);
   // oneDNN 2.6.3's brgconv crashes on a sum post-op when some output row or column sees

@@ -31,6 +31,7 @@ int plan(const PlanOptions& o) {
   so.mode = o.mode == "unmodified" ? Mode::kUnmodified : Mode::kPlanned;
   so.budget_bytes = o.budget.empty() ? 0 : parse_nonzero_bytes(o.budget, "--budget");
   so.threads = o.threads;
+  so.conv_algorithm = conv_algorithm(o.conv_algorithm);
   if (!o.input_shape.empty()) {
     if (model.inputs().size() != 1)
       throw Error(ErrorCode::kUnsupported, "'" + o.model + "' has " + std::to_string(model.inputs().size()) +
@@ -99,6 +100,7 @@ Command add_plan(CLI::App& app) {
   plan->add_option("--threads", o->threads,
                    "kernel threads the plan is for (kernels' scratch memory grows with threads)")
       ->transform(whole_number(1, 256));
+  add_conv_algorithm_option(plan, o->conv_algorithm);
   plan->add_flag("--json", o->json, "print machine-readable JSON");
   plan->add_option("--max-memory", o->max_memory, kMaxMemoryHelp);
   return {plan, [o] { return cli::plan(*o); }};

@@ -115,6 +115,7 @@ SessionOptions session_options(const ModelOptions& o) {
   s.mode = o.mode == "unmodified" ? Mode::kUnmodified : Mode::kPlanned;
   s.threads = o.threads;
   s.prefetch = o.prefetch;
+  s.conv_algorithm = conv_algorithm(o.conv_algorithm);
   if (!o.budget.empty()) s.budget_bytes = parse_nonzero_bytes(o.budget, "--budget");
   return s;
 }
@@ -422,6 +423,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
                   "(default: the --epc size with --tee sim, no limit otherwise)");
   cmd->add_flag("--prefetch", o.prefetch,
                 "decrypt streamed weights on a second thread, a step ahead of use (slower on 2 vCPUs here)");
+  add_conv_algorithm_option(cmd, o.conv_algorithm);
   cmd->add_option("--max-memory", o.max_memory, kMaxMemoryHelp);
 }
 

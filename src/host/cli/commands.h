@@ -18,14 +18,15 @@ struct ModelOptions {
   std::string input_shape;  // ONNX only: instantiate for these dims
   std::vector<float> mean, std;
   bool json = false;
-  std::string tee = "none";       // none | sim
-  std::string epc = "128MiB";     // emulated EPC size with --tee sim
-  uint64_t fault_cycles = 40000;  // modelled cost of one SGX page fault (EWB + ELDU)
-  uint64_t ocall_cycles = 8000;   // modelled cost of one enclave exit to the host (OCALL)
-  std::string mode = "planned";   // planned | unmodified (the naive baseline)
-  std::string budget;             // secure-memory budget; default: --epc with --tee sim, else none
-  bool prefetch = false;          // stream weights on a loader thread, a step ahead of use
-  std::string max_memory;         // host memory limit for an ONNX model's tensors ("": default)
+  std::string tee = "none";             // none | sim
+  std::string epc = "128MiB";           // emulated EPC size with --tee sim
+  uint64_t fault_cycles = 40000;        // modelled cost of one SGX page fault (EWB + ELDU)
+  uint64_t ocall_cycles = 8000;         // modelled cost of one enclave exit to the host (OCALL)
+  std::string mode = "planned";         // planned | unmodified (the naive baseline)
+  std::string budget;                   // secure-memory budget; default: --epc with --tee sim, else none
+  bool prefetch = false;                // stream weights on a loader thread, a step ahead of use
+  std::string conv_algorithm = "auto";  // auto | direct | winograd
+  std::string max_memory;               // host memory limit for an ONNX model's tensors ("": default)
 };
 
 struct RunOptions {
@@ -59,6 +60,7 @@ struct PlanOptions {
   uint64_t min_version = 0;
   std::string model_id;  // sealed models: the expected model id, if given
   int threads = 1;       // oneDNN's scratchpads grow with threads, and so does the minimum
+  std::string conv_algorithm = "auto";
   bool json = false;
 };
 

@@ -66,3 +66,21 @@ std::string with_flag_names(std::string message) {
 }
 
 }  // namespace teeinfer::cli
+
+namespace teeinfer::cli {
+
+void add_conv_algorithm_option(CLI::App* cmd, std::string& value) {
+  cmd->add_option("--conv-algorithm", value,
+                  "3x3 stride-1 convolutions with resident weights: auto (Winograd where it measures faster on this "
+                  "CPU, timed once per process), direct, or winograd (wherever oneDNN has a Winograd kernel)")
+      ->check(CLI::IsMember({"auto", "direct", "winograd"}))
+      ->capture_default_str();
+}
+
+ConvAlgorithm conv_algorithm(const std::string& value) {
+  if (value == "direct") return ConvAlgorithm::kDirect;
+  if (value == "winograd") return ConvAlgorithm::kWinograd;
+  return ConvAlgorithm::kAuto;
+}
+
+}  // namespace teeinfer::cli

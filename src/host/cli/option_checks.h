@@ -40,6 +40,10 @@ std::string with_flag_names(std::string message);
 inline constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
 inline constexpr uint64_t kMaxI64 = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 
+// --conv-algorithm: auto | direct | winograd (the same on run, eval and plan).
+void add_conv_algorithm_option(CLI::App* cmd, std::string& value);
+ConvAlgorithm conv_algorithm(const std::string& value);
+
 // --max-memory's help text, the same on every command that reads a model.
 inline constexpr const char* kMaxMemoryHelp =
     "host memory an ONNX model may take: the most for any one tensor, and for all its constants together, e.g. "

@@ -1,0 +1,170 @@
+#include "enclave/lowering/conv_algorithm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <sstream>
+
+#include "enclave/lowering/descriptors.h"
+#include "enclave/lowering/post_ops.h"
+#include "enclave/op_lowering/conv_descriptors.h"
+#include "enclave/op_lowering/conv_winograd.h"
+
+namespace teeinfer {
+
+using dnnl::memory;
+
+namespace {
+
+// What decides a convolution's timings: shapes, window, bias, fused ops, threads.
+std::string measurement_key(const Graph& g, const Node& n) {
+  const auto& p = std::get<ConvParams>(n.params);
+  ConvShapes s = conv_shapes(g, n);
+  std::ostringstream k;
+  k << dims_to_string(s.x) << dims_to_string(s.w) << dims_to_string(s.y) << dims_to_string(p.pads_begin)
+    << dims_to_string(p.pads_end) << s.has_bias << p.fused_sum << omp_get_max_threads();
+  for (const EltwiseParams& e : p.post_ops) k << '/' << static_cast<int>(e.kind) << ',' << e.alpha << ',' << e.beta;
+  return k.str();
+}
+
+// A buffer for md, filled with a small constant (not left uninitialised: denormals or
+// NaNs in garbage would change the timings).
+dnnl::memory dummy(const dnnl::engine& engine, const memory::desc& md) {
+  dnnl::memory m(md, engine);
+  if (md.data_type() == memory::data_type::f32 && md.data.format_kind == dnnl_blocked) {
+    auto* f = static_cast<float*>(m.get_data_handle());
+    std::fill(f, f + md.get_size() / sizeof(float), 0.01f);
+  } else {
+    std::memset(m.get_data_handle(), 0, md.get_size());
+  }
+  return m;
+}
+
+struct Timed {
+  dnnl::primitive prim;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
+// The least of three runs after one warm-up, in ms.
+double time_steps(const dnnl::engine& engine, std::vector<Timed>& steps) {
+  dnnl::stream stream(engine);
+  double best = 1e300;
+  for (int run = 0; run < 4; ++run) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (Timed& s : steps) s.prim.execute(stream, s.args);
+    stream.wait();
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (run > 0) best = std::min(best, ms);
+  }
+  return best;
+}
+
+Timed conv_step(const dnnl::engine& engine, const dnnl::convolution_forward::primitive_desc& pd,
+                const dnnl::memory& src, const dnnl::memory& dst, bool has_bias) {
+  Timed t{dnnl::convolution_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}};
+  t.args.emplace(DNNL_ARG_WEIGHTS, dummy(engine, pd.weights_desc()));
+  if (has_bias) t.args.emplace(DNNL_ARG_BIAS, dummy(engine, pd.bias_desc()));
+  if (pd.scratchpad_desc().get_size()) t.args.emplace(DNNL_ARG_SCRATCHPAD, dummy(engine, pd.scratchpad_desc()));
+  return t;
+}
+
+Timed reorder_step(const dnnl::memory& from, const dnnl::memory& to) {
+  return {dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}};
+}
+
+// Activations a conv could not fuse, in place on `y` (LoweringContext::add_eltwise_steps).
+void add_activation_steps(const dnnl::engine& engine, const PostOps& ops, const dnnl::memory& y,
+                          std::vector<Timed>& steps) {
+  for (const EltwiseParams& e : ops) {
+    dnnl::post_ops po;
+    append_eltwise(po, e);
+    for (int i = 0; i < po.len(); ++i) {
+      float scale, alpha, beta;
+      dnnl::algorithm algorithm;
+      po.get_params_eltwise(i, scale, algorithm, alpha, beta);
+      dnnl::eltwise_forward::primitive_desc pd(
+          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, algorithm, y.get_desc(), alpha, beta),
+          engine);
+      steps.push_back({dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, y}, {DNNL_ARG_DST, y}}});
+    }
+  }
+}
+
+// The direct conv as lower_conv_whole runs it: channels-last, then what it did not fuse.
+double time_direct(const dnnl::engine& engine, const Graph& g, const Node& n) {
+  const auto& p = std::get<ConvParams>(n.params);
+  ConvShapes s = conv_shapes(g, n);
+  auto pd = conv_pd(engine, s, p, layout_md(s.x, Layout::kChannelsLast), any_weights(s, p),
+                    layout_md(s.y, Layout::kChannelsLast), p.pads_begin, p.pads_end);
+  dnnl::memory y = dummy(engine, pd.dst_desc());
+  std::vector<Timed> steps{conv_step(engine, pd, dummy(engine, pd.src_desc()), y, s.has_bias)};
+  add_activation_steps(engine, split_post_ops(p.post_ops).rest, y, steps);
+  return time_steps(engine, steps);
+}
+
+// The Winograd conv as lower_conv_winograd runs it: reorders in, the conv, reorder out.
+double time_winograd(const dnnl::engine& engine, const Graph& g, const Node& n,
+                     const dnnl::convolution_forward::primitive_desc& pd, const PostOps& after) {
+  const auto& p = std::get<ConvParams>(n.params);
+  ConvShapes s = conv_shapes(g, n);
+  dnnl::memory x = dummy(engine, layout_md(s.x, Layout::kChannelsLast));
+  dnnl::memory y = dummy(engine, layout_md(s.y, Layout::kChannelsLast));
+  dnnl::memory bx = dummy(engine, pd.src_desc()), by = dummy(engine, pd.dst_desc());
+  std::vector<Timed> steps{reorder_step(x, bx)};
+  if (p.fused_sum) steps.push_back(reorder_step(y, by));
+  steps.push_back(conv_step(engine, pd, bx, by, s.has_bias));
+  steps.push_back(reorder_step(by, y));
+  add_activation_steps(engine, after, y, steps);
+  return time_steps(engine, steps);
+}
+
+// The fastest Winograd implementation when it pays, else nothing.
+std::optional<std::string> measure(const dnnl::engine& engine, const Graph& g, const Node& n) {
+  WinogradKernels kernels = winograd_kernels(engine, g, n, std::get<ConvParams>(n.params));
+  if (kernels.pds.empty()) return std::nullopt;
+  double direct = time_direct(engine, g, n);
+  std::optional<std::string> best;
+  double best_ms = direct * kWinogradGain;
+  for (const auto& pd : kernels.pds)
+    if (double ms = time_winograd(engine, g, n, pd, kernels.after); ms <= best_ms) {
+      best_ms = ms;
+      best = pd.impl_info_str();
+    }
+  return best;
+}
+
+std::mutex measured_mutex;
+std::map<std::string, std::optional<std::string>> measured;  // by measurement_key
+
+}  // namespace
+
+size_t winograd_measurements() {
+  std::lock_guard lock(measured_mutex);
+  return measured.size();
+}
+
+std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine& engine, WinogradPolicy policy) {
+  std::map<size_t, std::string> out;
+  if (policy == WinogradPolicy::kNever) return out;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (!winograd_eligible(g, n)) continue;
+    if (policy == WinogradPolicy::kWherePossible) {
+      auto kernels = winograd_kernels(engine, g, n, std::get<ConvParams>(n.params));
+      if (!kernels.pds.empty()) out[i] = kernels.pds.front().impl_info_str();
+      continue;
+    }
+    std::string key = measurement_key(g, n);
+    std::lock_guard lock(measured_mutex);
+    auto it = measured.find(key);
+    if (it == measured.end()) it = measured.emplace(key, measure(engine, g, n)).first;
+    if (it->second) out[i] = *it->second;
+  }
+  return out;
+}
+
+}  // namespace teeinfer

@@ -1,0 +1,40 @@
+// Which convolutions run with Winograd (op_lowering/conv_winograd.h), and with which of
+// oneDNN's implementations.
+//
+// kMeasured measures, once per process for each distinct convolution (shape, padding, bias,
+// fused sum and activations, thread count): the direct kernel as the lowering runs it
+// (channels-last) against the Winograd implementation oneDNN picks for it, timed with
+// the reorders it needs around it (input to blocked, output back, the residual in). A
+// Winograd implementation is chosen when it takes at most kWinogradGain of the direct
+// time. Why measure and not a rule: on this project's machines Winograd is 0.3-0.8× the
+// direct kernel on most VGG and ResNet 3×3 layers, but not on others (64→64 channels at
+// 224×224: no gain), and on a CPU with wider FMA units the direct kernel wins more often.
+//
+// The measurement runs in the trusted core on dummy data (no weights, no inputs: nothing
+// secret) in buffers it frees before the session's arena is allocated; it adds about
+// 1-2 s to the first session of a VGG-16 in a process. kNever never uses Winograd;
+// kWherePossible uses oneDNN's first Winograd implementation wherever it has one (tests).
+#pragma once
+
+#include <dnnl.hpp>
+#include <map>
+#include <string>
+
+#include "common/graph.h"
+
+namespace teeinfer {
+
+enum class WinogradPolicy { kMeasured, kNever, kWherePossible };
+
+// The largest Winograd time, as a fraction of the direct time, that still chooses it:
+// below 1 so that noise between two close timings does not flip plans from run to run.
+constexpr double kWinogradGain = 0.85;
+
+// By node index: the Winograd implementation (impl_info_str) each chosen Conv runs when
+// its weights are resident.
+std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine& engine, WinogradPolicy policy);
+
+// How many distinct convolutions kMeasured has timed in this process (each once).
+size_t winograd_measurements();
+
+}  // namespace teeinfer

@@ -1,0 +1,119 @@
+// Winograd convolutions: chosen only for eligible 3x3 stride-1 fp32 convs with resident
+// weights, measured once per distinct convolution, within tolerance of the direct kernel,
+// and the budget planner keeps its guarantee (arena and peak <= budget) and its minimum
+// (never above the direct-only minimum) with Winograd allowed.
+#include <gtest/gtest.h>
+
+#include "enclave/budget_planner.h"
+#include "enclave/enclave_session.h"
+#include "enclave/lowering/conv_algorithm.h"
+#include "enclave/op_lowering/conv_winograd.h"
+#include "enclave/weight_source.h"
+#include "host/model_loader.h"
+#include "host/npy.h"
+#include "random_graphs.h"
+#include "tee/none/native_platform.h"
+
+using namespace teeinfer;
+
+namespace {
+
+const std::string kModels = std::string(TEEINFER_SOURCE_DIR) + "/tests/models/";
+
+int winograd_steps(const EnclaveSession& s) {
+  int n = 0;
+  for (const StepInfo& i : s.steps()) n += i.impl.find("wino") != std::string::npos;
+  return n;
+}
+
+struct Loaded {
+  HostTensor x;
+  Graph g;
+};
+
+Loaded load(const std::string& name) {
+  HostTensor x = read_npy(kModels + name + ".input.npy");
+  Graph g = load_onnx_model(kModels + name + ".onnx", {{"input", x.dims}});
+  return {std::move(x), std::move(g)};
+}
+
+TEST(WinogradChoice, OnlyEligibleConvolutionsAndNoneWhenDirect) {
+  Loaded m = load("vgg16_small");
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  EXPECT_TRUE(choose_winograd(m.g, engine, WinogradPolicy::kNever).empty());
+  auto everywhere = choose_winograd(m.g, engine, WinogradPolicy::kWherePossible);
+  ASSERT_FALSE(everywhere.empty()) << "vgg16_small has 3x3 stride-1 convolutions";
+  for (auto [node, impl] : everywhere) {
+    EXPECT_TRUE(winograd_eligible(m.g, m.g.nodes[node])) << m.g.nodes[node].name;
+    EXPECT_NE(impl.find("wino"), std::string::npos) << impl;
+  }
+  for (auto [node, impl] : choose_winograd(m.g, engine, WinogradPolicy::kMeasured))
+    EXPECT_EQ(everywhere.at(node), impl) << "a measured choice is one of the eligible convolutions' kernels";
+}
+
+TEST(WinogradChoice, MeasuresEachDistinctConvolutionOnce) {
+  Loaded m = load("resnet18_small");
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  size_t before = winograd_measurements();
+  auto first = choose_winograd(m.g, engine, WinogradPolicy::kMeasured);
+  size_t measured = winograd_measurements() - before;
+  size_t eligible = 0;
+  for (const Node& n : m.g.nodes) eligible += winograd_eligible(m.g, n);
+  EXPECT_GT(measured, 0u);
+  EXPECT_LT(measured, eligible) << "ResNet's blocks repeat their convolutions: each shape is timed once";
+  auto second = choose_winograd(m.g, engine, WinogradPolicy::kMeasured);
+  EXPECT_EQ(winograd_measurements() - before, measured) << "the second plan reuses the measurements";
+  EXPECT_EQ(first, second);
+}
+
+class WinogradPlanner : public ::testing::TestWithParam<std::string> {};
+
+// With Winograd allowed: unlimited, every eligible conv with a kernel uses it; at the
+// minimum (never above the direct-only one) and between, the plan fits, streamed weights
+// are never transformed, and outputs stay within Winograd's tolerance of direct.
+TEST_P(WinogradPlanner, EveryFeasibleBudgetFitsWithWinogradAllowed) {
+  Loaded m = load(GetParam());
+  NativePlatform native;
+  EnclaveSession direct(m.g, native);
+  auto want = direct.run({m.x.view("input")})[0].data;
+  EnclaveOptions wino;
+  wino.winograd = WinogradPolicy::kWherePossible;
+  EnclaveSession unlimited(m.g, native, wino);
+  EXPECT_GT(winograd_steps(unlimited), 0);
+  EXPECT_LE(max_relative_diff(unlimited.run({m.x.view("input")})[0].data, want), 1e-4f);
+
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  InlineConstants constants(m.g);
+  BudgetOptions bo = budget_options(m.g, engine, constants, wino);
+  ASSERT_FALSE(bo.lowering.winograd.empty());
+  size_t least = minimum_budget(m.g, engine, constants, bo);
+  size_t least_direct = minimum_budget(m.g, engine, constants, budget_options(m.g, engine, constants, {}));
+  EXPECT_LE(least, least_direct) << "allowing Winograd never raises the minimum budget";
+  size_t all = unlimited.arena_bytes();
+  EXPECT_GT(all, direct.arena_bytes()) << "Winograd-domain weights and blocked copies take more memory";
+  EXPECT_THROW(plan_for_budget(m.g, engine, constants,
+                               [&] {
+                                 BudgetOptions b = bo;
+                                 b.budget_bytes = least - 1;
+                                 return b;
+                               }()),
+               Error);
+  for (size_t budget : {least, (least + all) / 2, all - 1}) {
+    EnclaveOptions o = wino;
+    o.budget_bytes = budget;
+    EnclaveSession s(m.g, native, o);
+    auto got = s.run({m.x.view("input")})[0].data;
+    EXPECT_LE(s.arena_bytes(), budget);
+    EXPECT_LE(s.peak_bytes(), budget);
+    EXPECT_LE(max_relative_diff(got, want), 1e-4f) << "budget " << budget;
+    for (const auto& [node, how] : s.lowering().strategies()) {
+      const Node& n = m.g.nodes[node];
+      if (how.find("Winograd") != std::string::npos)
+        EXPECT_FALSE(s.lowering().is_streamed(n.inputs[1])) << n.name << ": a streamed weight in the Winograd domain";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SmallModels, WinogradPlanner, ::testing::Values("vgg16_small", "resnet18_small"));
+
+}  // namespace
