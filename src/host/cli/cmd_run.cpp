@@ -290,6 +290,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
                              {"decrypt_ms", per_run(c.decrypt_ns) / 1e6},
                              {"decode_ms", per_run(c.decode_ns) / 1e6}};
     j["prefetch"] = o.prefetch;
+    j["conv_algorithm"] = o.conv_algorithm;
     j["arena_peak_bytes"] = c.arena_peak_bytes;
     j["weight_bytes"] = plan.resident_weight_bytes;
     j["tee"] = o.tee;
