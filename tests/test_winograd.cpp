@@ -4,6 +4,8 @@
 // (never above the direct-only minimum) with Winograd allowed.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "enclave/budget_planner.h"
 #include "enclave/enclave_session.h"
 #include "enclave/lowering/conv_algorithm.h"
@@ -19,6 +21,12 @@ using namespace teeinfer;
 namespace {
 
 const std::string kModels = std::string(TEEINFER_SOURCE_DIR) + "/tests/models/";
+
+uint64_t host_clock() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
 
 int winograd_steps(const EnclaveSession& s) {
   int n = 0;
@@ -47,7 +55,8 @@ TEST(WinogradChoice, OnlyEligibleConvolutionsAndNoneWhenDirect) {
     EXPECT_TRUE(winograd_eligible(m.g, m.g.nodes[node])) << m.g.nodes[node].name;
     EXPECT_NE(impl.find("wino"), std::string::npos) << impl;
   }
-  for (auto [node, impl] : choose_winograd(m.g, engine, WinogradPolicy::kMeasured))
+  EXPECT_TRUE(choose_winograd(m.g, engine, WinogradPolicy::kMeasured).empty()) << "no clock: nothing measured";
+  for (auto [node, impl] : choose_winograd(m.g, engine, WinogradPolicy::kMeasured, host_clock))
     EXPECT_EQ(everywhere.at(node), impl) << "a measured choice is one of the eligible convolutions' kernels";
 }
 
@@ -55,13 +64,13 @@ TEST(WinogradChoice, MeasuresEachDistinctConvolutionOnce) {
   Loaded m = load("resnet18_small");
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   size_t before = winograd_measurements();
-  auto first = choose_winograd(m.g, engine, WinogradPolicy::kMeasured);
+  auto first = choose_winograd(m.g, engine, WinogradPolicy::kMeasured, host_clock);
   size_t measured = winograd_measurements() - before;
   size_t eligible = 0;
   for (const Node& n : m.g.nodes) eligible += winograd_eligible(m.g, n);
   EXPECT_GT(measured, 0u);
   EXPECT_LT(measured, eligible) << "ResNet's blocks repeat their convolutions: each shape is timed once";
-  auto second = choose_winograd(m.g, engine, WinogradPolicy::kMeasured);
+  auto second = choose_winograd(m.g, engine, WinogradPolicy::kMeasured, host_clock);
   EXPECT_EQ(winograd_measurements() - before, measured) << "the second plan reuses the measurements";
   EXPECT_EQ(first, second);
 }

@@ -1,6 +1,7 @@
 // teeinfer::Session and teeinfer::plan (include/teeinfer/teeinfer.h): a model on a TEE
 // platform, planned into a budget and run by the trusted core's EnclaveSession.
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <optional>
 
@@ -23,6 +24,11 @@ EnclaveOptions enclave_options(const SessionOptions& o) {
   EnclaveOptions e;
   e.mode = o.mode == Mode::kUnmodified ? ExecutionMode::kUnmodified : ExecutionMode::kPlanned;
   e.prefetch_weights = o.prefetch;
+  e.clock = [] {  // the host's clock, for measuring kernels (the enclave has none)
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+  };
   switch (o.conv_algorithm) {
     case ConvAlgorithm::kAuto:
       e.winograd = WinogradPolicy::kMeasured;

@@ -159,7 +159,8 @@ BudgetOptions budget_options(const Graph& graph, const dnnl::engine& engine, con
                              const EnclaveOptions& options) {
   BudgetOptions bo{options.budget_bytes, weights.scratch_bytes(), weights.needs_staging(), {}};
   bo.lowering.mode = options.mode;
-  if (options.mode == ExecutionMode::kPlanned) bo.lowering.winograd = choose_winograd(graph, engine, options.winograd);
+  if (options.mode == ExecutionMode::kPlanned)
+    bo.lowering.winograd = choose_winograd(graph, engine, options.winograd, options.clock);
   bo.lowering.prefetch = options.prefetch_weights;
   bo.lowering.conv_band_rows = options.conv_band_rows;
   bo.lowering.fused_bands = options.fused_bands;

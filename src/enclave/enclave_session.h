@@ -9,6 +9,7 @@
 //   std::vector<OutputTensor> y = s.run({TensorView{DType::kF32, dims, data, "image"}});
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,6 +51,10 @@ struct EnclaveOptions {
   // here, so that plans made directly (tests, experiments) do not depend on timings; the
   // public API measures by default (SessionOptions::conv_algorithm).
   WinogradPolicy winograd = WinogradPolicy::kNever;
+  // The host's monotonic clock in ns, which kMeasured times kernels with (the enclave has
+  // no clock of its own; in SGX an OCALL, like HostInterface::now_ns). Without one,
+  // kMeasured chooses direct everywhere.
+  std::function<uint64_t()> clock = {};
 };
 
 struct OutputTensor {

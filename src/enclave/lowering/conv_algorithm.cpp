@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -49,16 +48,18 @@ struct Timed {
   std::unordered_map<int, dnnl::memory> args;
 };
 
-// The least of three runs after one warm-up, in ms.
-double time_steps(const dnnl::engine& engine, std::vector<Timed>& steps) {
+using Clock = std::function<uint64_t()>;
+
+// The least of three runs after one warm-up, in ns.
+uint64_t time_steps(const dnnl::engine& engine, std::vector<Timed>& steps, const Clock& clock) {
   dnnl::stream stream(engine);
-  double best = 1e300;
+  uint64_t best = UINT64_MAX;
   for (int run = 0; run < 4; ++run) {
-    auto t0 = std::chrono::steady_clock::now();
+    uint64_t t0 = clock();
     for (Timed& s : steps) s.prim.execute(stream, s.args);
     stream.wait();
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (run > 0) best = std::min(best, ms);
+    uint64_t ns = clock() - t0;
+    if (run > 0) best = std::min(best, ns);
   }
   return best;
 }
@@ -95,7 +96,7 @@ void add_activation_steps(const dnnl::engine& engine, const PostOps& ops, const 
 }
 
 // The direct conv as lower_conv_whole runs it: channels-last, then what it did not fuse.
-double time_direct(const dnnl::engine& engine, const Graph& g, const Node& n) {
+uint64_t time_direct(const dnnl::engine& engine, const Graph& g, const Node& n, const Clock& clock) {
   const auto& p = std::get<ConvParams>(n.params);
   ConvShapes s = conv_shapes(g, n);
   auto pd = conv_pd(engine, s, p, layout_md(s.x, Layout::kChannelsLast), any_weights(s, p),
@@ -103,12 +104,12 @@ double time_direct(const dnnl::engine& engine, const Graph& g, const Node& n) {
   dnnl::memory y = dummy(engine, pd.dst_desc());
   std::vector<Timed> steps{conv_step(engine, pd, dummy(engine, pd.src_desc()), y, s.has_bias)};
   add_activation_steps(engine, split_post_ops(p.post_ops).rest, y, steps);
-  return time_steps(engine, steps);
+  return time_steps(engine, steps, clock);
 }
 
 // The Winograd conv as lower_conv_winograd runs it: reorders in, the conv, reorder out.
-double time_winograd(const dnnl::engine& engine, const Graph& g, const Node& n,
-                     const dnnl::convolution_forward::primitive_desc& pd, const PostOps& after) {
+uint64_t time_winograd(const dnnl::engine& engine, const Graph& g, const Node& n,
+                       const dnnl::convolution_forward::primitive_desc& pd, const PostOps& after, const Clock& clock) {
   const auto& p = std::get<ConvParams>(n.params);
   ConvShapes s = conv_shapes(g, n);
   dnnl::memory x = dummy(engine, layout_md(s.x, Layout::kChannelsLast));
@@ -119,19 +120,18 @@ double time_winograd(const dnnl::engine& engine, const Graph& g, const Node& n,
   steps.push_back(conv_step(engine, pd, bx, by, s.has_bias));
   steps.push_back(reorder_step(by, y));
   add_activation_steps(engine, after, y, steps);
-  return time_steps(engine, steps);
+  return time_steps(engine, steps, clock);
 }
 
 // The fastest Winograd implementation when it pays, else nothing.
-std::optional<std::string> measure(const dnnl::engine& engine, const Graph& g, const Node& n) {
+std::optional<std::string> measure(const dnnl::engine& engine, const Graph& g, const Node& n, const Clock& clock) {
   WinogradKernels kernels = winograd_kernels(engine, g, n, std::get<ConvParams>(n.params));
   if (kernels.pds.empty()) return std::nullopt;
-  double direct = time_direct(engine, g, n);
+  double best_ns = static_cast<double>(time_direct(engine, g, n, clock)) * kWinogradGain;
   std::optional<std::string> best;
-  double best_ms = direct * kWinogradGain;
   for (const auto& pd : kernels.pds)
-    if (double ms = time_winograd(engine, g, n, pd, kernels.after); ms <= best_ms) {
-      best_ms = ms;
+    if (auto ns = static_cast<double>(time_winograd(engine, g, n, pd, kernels.after, clock)); ns <= best_ns) {
+      best_ns = ns;
       best = pd.impl_info_str();
     }
   return best;
@@ -147,9 +147,10 @@ size_t winograd_measurements() {
   return measured.size();
 }
 
-std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine& engine, WinogradPolicy policy) {
+std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine& engine, WinogradPolicy policy,
+                                              const Clock& clock) {
   std::map<size_t, std::string> out;
-  if (policy == WinogradPolicy::kNever) return out;
+  if (policy == WinogradPolicy::kNever || (policy == WinogradPolicy::kMeasured && !clock)) return out;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if (!winograd_eligible(g, n)) continue;
@@ -161,7 +162,7 @@ std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine
     std::string key = measurement_key(g, n);
     std::lock_guard lock(measured_mutex);
     auto it = measured.find(key);
-    if (it == measured.end()) it = measured.emplace(key, measure(engine, g, n)).first;
+    if (it == measured.end()) it = measured.emplace(key, measure(engine, g, n, clock)).first;
     if (it->second) out[i] = *it->second;
   }
   return out;

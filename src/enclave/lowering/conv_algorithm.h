@@ -11,12 +11,16 @@
 // 224×224: no gain), and on a CPU with wider FMA units the direct kernel wins more often.
 //
 // The measurement runs in the trusted core on dummy data (no weights, no inputs: nothing
-// secret) in buffers it frees before the session's arena is allocated; it adds about
-// 1-2 s to the first session of a VGG-16 in a process. kNever never uses Winograd;
+// secret) in buffers it frees before the session's arena is allocated, timed with the
+// host's clock (the enclave has none: a lying host can only make the choice slower, never
+// wrong, as both kernels compute the same convolution); it adds about 1-2 s to the first
+// session of a VGG-16 in a process. kNever never uses Winograd;
 // kWherePossible uses oneDNN's first Winograd implementation wherever it has one (tests).
 #pragma once
 
+#include <cstdint>
 #include <dnnl.hpp>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -32,7 +36,9 @@ constexpr double kWinogradGain = 0.85;
 
 // By node index: the Winograd implementation (impl_info_str) each chosen Conv runs when
 // its weights are resident.
-std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine& engine, WinogradPolicy policy);
+// `clock`: the host's monotonic clock in ns (kMeasured chooses nothing without one).
+std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine& engine, WinogradPolicy policy,
+                                              const std::function<uint64_t()>& clock = {});
 
 // How many distinct convolutions kMeasured has timed in this process (each once).
 size_t winograd_measurements();
