@@ -152,6 +152,9 @@ TEST_F(Api, SealedModelRunsInASmallEmulatedEpcLikeThePlainOne) {
   EXPECT_LE(c.arena_peak_bytes, budget);
   EXPECT_EQ(c.pager.empty(), false);
   EXPECT_GT(session.plan().streamed_bytes, 0u);
+  const auto& steps = session.plan().steps;
+  EXPECT_GT(std::count_if(steps.begin(), steps.end(), [](const auto& s) { return s.kind == "weight read"; }), 0)
+      << "streamed weights are read by steps of their own kind";
 }
 
 TEST_F(Api, ErrorsHaveACodeAndNameWhatIsAtFault) {
@@ -210,6 +213,12 @@ TEST_F(Api, WinogradConvolutionsMatchDirectOnesAndShowInThePlan) {
   for (const auto& l : b.plan().layers) winograd_layers += l.strategy.find("Winograd") != std::string::npos;
   EXPECT_GT(winograd_layers, 0);
   for (const auto& l : a.plan().layers) EXPECT_EQ(l.strategy.find("Winograd"), std::string::npos) << l.node;
+  // Each Winograd conv moves its input to the blocked layout and its output back.
+  auto kinds = [](const teeinfer::PlanReport& p, const std::string& kind) {
+    return std::count_if(p.steps.begin(), p.steps.end(), [&](const auto& s) { return s.kind == kind; });
+  };
+  EXPECT_EQ(kinds(b.plan(), "layout"), kinds(a.plan(), "layout") + 2 * winograd_layers);
+  EXPECT_EQ(kinds(b.plan(), "weight read"), 0) << "nothing streams without a budget";
   teeinfer::SessionOptions bad;
   bad.conv_algorithm = static_cast<teeinfer::ConvAlgorithm>(7);
   try {

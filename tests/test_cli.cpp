@@ -213,6 +213,13 @@ TEST(CliSim, SealedStreamingCountsHostCalls) {
   EXPECT_GE(calls, chunks) << r.output;
   EXPECT_GT(json_number(r.output, "transition_ms"), 0.0) << r.output;
   expect_modelled_formula(r.output);
+  // --profile splits the run by step kind, the streamed reads by the loader's counters.
+  CliResult prof = run_cli("run " + dir + "m.tee --key " + dir + "k.bin --input " + kSrc +
+                           "/tests/data/shirt.png --repeat 2 --tee sim --epc 1MiB --profile");
+  ASSERT_EQ(prof.exit_code, 0) << prof.output;
+  EXPECT_NE(prof.output.find("time per run by kind: compute "), std::string::npos) << prof.output;
+  EXPECT_NE(prof.output.find("(copy-in "), std::string::npos) << prof.output;
+  EXPECT_NE(prof.output.find(" per run, decrypted at "), std::string::npos) << prof.output;
   std::system(("rm -rf " + dir).c_str());
 }
 

@@ -224,6 +224,10 @@ struct PlanReport {
   struct Step {
     std::string name, impl;  // kernel and its implementation
     size_t live_bytes = 0;   // arena bytes alive during the step
+    // What its time goes to: "compute", "weight read" (streamed: copy-in, decrypt,
+    // decode), "weight reorder" (a streamed weight into its kernel's layout), "layout"
+    // (activations between layouts), "spill" (activations sealed out and back).
+    std::string kind;
   };
   struct Layer {
     std::string node, op, strategy;  // "whole", "bands of 8 rows", "weights streamed ...", ...

@@ -26,7 +26,8 @@ PlanReport plan_report(const Graph& g, const LoweredPlan& l, const BudgetPlan& p
   const auto& steps = l.steps();
   std::vector<size_t> live = live_bytes(l.planner(), steps.size());
   r.load_live_bytes = live[0];
-  for (size_t s = 0; s < steps.size(); ++s) r.steps.push_back({steps[s].name, steps[s].impl, live[s + 1]});
+  for (size_t s = 0; s < steps.size(); ++s)
+    r.steps.push_back({steps[s].name, steps[s].impl, live[s + 1], step_kind_name(steps[s].kind)});
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& n = g.nodes[k];
     auto how = l.strategies().find(k);

@@ -281,7 +281,7 @@ const std::vector<std::pair<std::string, Dims>>& EnclaveSession::input_specs() c
 
 std::vector<StepInfo> EnclaveSession::steps() const {
   std::vector<StepInfo> out;
-  for (const Step& s : impl_->lowering->steps()) out.push_back({s.name, s.impl});
+  for (const Step& s : impl_->lowering->steps()) out.push_back({s.name, s.impl, s.kind});
   return out;
 }
 

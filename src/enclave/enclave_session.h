@@ -19,6 +19,7 @@
 #include "enclave/budget_planner.h"
 #include "enclave/execution_mode.h"
 #include "enclave/lowering/conv_algorithm.h"
+#include "enclave/lowering/step.h"
 #include "enclave/secure_arena.h"
 #include "enclave/tee_platform.h"
 #include "enclave/weight_source.h"
@@ -66,6 +67,7 @@ struct OutputTensor {
 struct StepInfo {
   std::string name;
   std::string impl;  // oneDNN implementation or teeinfer kernel
+  StepKind kind = StepKind::kCompute;
 };
 
 // Called after each step of run() (the host times steps with it; the enclave reads no

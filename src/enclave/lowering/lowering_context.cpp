@@ -70,7 +70,8 @@ Slot LoweringContext::input(ValueId v, Layout layout) {
   }
   Slot dst{plan_.new_buffer(want, val.name + ".reordered", false), want};
   auto pd = dnnl::reorder::primitive_desc(engine(), s.md, engine(), dst.md);
-  add_primitive("reorder " + val.name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, s}, {DNNL_ARG_TO, dst}});
+  add_primitive("reorder " + val.name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, s}, {DNNL_ARG_TO, dst}},
+                StepKind::kLayout);
   converted_[key] = dst;
   return dst;
 }
@@ -123,8 +124,9 @@ Slot LoweringContext::constant_bytes(ValueId v) {
 }
 
 void LoweringContext::add_primitive(const std::string& name, const dnnl::primitive& prim,
-                                    const dnnl::primitive_desc_base& pd, std::vector<std::pair<int, Slot>> args) {
-  plan_.add_primitive(name, prim, pd, std::move(args));
+                                    const dnnl::primitive_desc_base& pd, std::vector<std::pair<int, Slot>> args,
+                                    StepKind kind) {
+  plan_.add_primitive(name, prim, pd, std::move(args), kind);
 }
 
 void LoweringContext::add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst) {

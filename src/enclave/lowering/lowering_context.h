@@ -70,7 +70,7 @@ class LoweringContext {
 
   // The steps of the node.
   void add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
-                     std::vector<std::pair<int, Slot>> args);
+                     std::vector<std::pair<int, Slot>> args, StepKind kind = StepKind::kCompute);
   // Applies activations `ops` to `dst` in place, one eltwise step per oneDNN op: the
   // activations a primitive could not fuse (split_post_ops' rest), after the step `name`.
   void add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst);

@@ -29,7 +29,8 @@ void PlanBuilder::touch(const Slot& s) {
 }
 
 void PlanBuilder::add_primitive(const std::string& name, const dnnl::primitive& prim,
-                                const dnnl::primitive_desc_base& pd, std::vector<std::pair<int, Slot>> args) {
+                                const dnnl::primitive_desc_base& pd, std::vector<std::pair<int, Slot>> args,
+                                StepKind kind) {
   // The last defence against oneDNN 2.6's repeated-algorithm bug: every kernel splits its
   // activations with split_post_ops, so this never fires unless one forgot to.
   if (std::string repeated = repeated_eltwise_algorithm(pd.get_primitive_attr().get_post_ops()); !repeated.empty())
@@ -38,7 +39,7 @@ void PlanBuilder::add_primitive(const std::string& name, const dnnl::primitive& 
   memory::desc pad = pd.scratchpad_desc();
   if (pad.get_size() > 0) args.emplace_back(DNNL_ARG_SCRATCHPAD, scratch(pad, name + ".scratchpad"));
   for (const auto& a : args) touch(a.second);
-  push(Step{name, pd.impl_info_str(), PrimitiveStep{prim, std::move(args)}});
+  push(Step{name, pd.impl_info_str(), PrimitiveStep{prim, std::move(args)}, -1, kind});
 }
 
 void PlanBuilder::add_custom(const std::string& name, const std::string& impl, CustomKernel kernel,

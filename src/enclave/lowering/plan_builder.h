@@ -34,7 +34,7 @@ class PlanBuilder {
   // Refuses (kKernel) a primitive whose post-op chain repeats an eltwise algorithm with
   // other parameters: oneDNN 2.6 would compute it wrongly (see split_post_ops).
   void add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
-                     std::vector<std::pair<int, Slot>> args);
+                     std::vector<std::pair<int, Slot>> args, StepKind kind = StepKind::kCompute);
   void add_custom(const std::string& name, const std::string& impl, CustomKernel kernel, std::vector<Slot> slots);
   // Appends a step whose slots the caller has touched.
   void push(Step step) { plan_->steps_.push_back(std::move(step)); }

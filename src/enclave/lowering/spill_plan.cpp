@@ -35,7 +35,8 @@ void SpillPlan::add_spill(ValueId v, bool seal, int64_t image, int64_t first_row
                      (d[0] > 1 ? ", image " + std::to_string(image) : "");
   plan_.push(
       Step{std::move(name), seal ? "teeinfer:seal" : "teeinfer:unseal",
-           SpillStep{seal, it->second + static_cast<uint64_t>(image * d[2] + first_row), rows, block_bytes, band}});
+           SpillStep{seal, it->second + static_cast<uint64_t>(image * d[2] + first_row), rows, block_bytes, band}, -1,
+           StepKind::kSpill});
 }
 
 }  // namespace teeinfer

@@ -21,4 +21,20 @@ std::vector<Slot> slots_of(const Step& step) {
   return std::visit(SlotsOf{}, step.action);
 }
 
+const char* step_kind_name(StepKind k) {
+  switch (k) {
+    case StepKind::kCompute:
+      return "compute";
+    case StepKind::kWeightRead:
+      return "weight read";
+    case StepKind::kWeightReorder:
+      return "weight reorder";
+    case StepKind::kLayout:
+      return "layout";
+    case StepKind::kSpill:
+      return "spill";
+  }
+  return "?";
+}
+
 }  // namespace teeinfer

@@ -54,6 +54,13 @@ struct SpillStep {
 
 using StepAction = std::variant<PrimitiveStep, CustomStep, StreamReadStep, SpillStep>;
 
+// What a step's time is spent on, for profiles: the layers' own work, reading streamed
+// weights (copy-in, decrypt, decode), putting streamed weights into a kernel's layout,
+// moving activations between layouts (channels-last, plain, Winograd's blocked), and
+// sealing activations out to host memory and back.
+enum class StepKind { kCompute, kWeightRead, kWeightReorder, kLayout, kSpill };
+const char* step_kind_name(StepKind k);  // "compute", "weight read", ...
+
 struct Step {
   std::string name;  // node name (or "reorder <value>")
   std::string impl;  // oneDNN implementation, or "teeinfer:<kernel>"
@@ -62,6 +69,7 @@ struct Step {
   // prefetching: it may start this step once main-thread step `loader_start` has begun
   // (see schedule_loader()). -1: a main-thread step.
   int loader_start = -1;
+  StepKind kind = StepKind::kCompute;
 };
 
 // Every slot a step reads or writes: a primitive's arguments, a custom kernel's slots (in

@@ -132,7 +132,8 @@ Slot WeightStreamer::streamed_constant(ValueId v, const memory::desc& md, const 
 void WeightStreamer::add_weight_reorder(const std::string& name, const Slot& from, const Slot& to,
                                         const std::vector<float>& scales) {
   auto pd = scaled_reorder(plan_.engine(), from.md, to.md, scales);
-  plan_.add_primitive(name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  plan_.add_primitive(name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}},
+                      StepKind::kWeightReorder);
   if (plan_.options().prefetch) plan_.last_step().loader_start = 0;  // the loader reorders what it read
 }
 
@@ -145,7 +146,7 @@ void WeightStreamer::add_stream(ValueId v, int64_t first_row, int64_t rows, cons
              (first_row || rows != (dims.empty() ? 1 : dims[0])
                   ? " rows " + std::to_string(first_row) + "+" + std::to_string(rows)
                   : ""),
-         "teeinfer:stream", StreamReadStep{v, first_row, rows, dst}};
+         "teeinfer:stream", StreamReadStep{v, first_row, rows, dst}, -1, StepKind::kWeightRead};
   if (plan_.options().prefetch) s.loader_start = 0;  // set properly by schedule_loader()
   plan_.push(std::move(s));
 }

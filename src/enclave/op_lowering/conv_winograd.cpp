@@ -53,7 +53,7 @@ namespace {
 
 void add_reorder(LoweringContext& l, const std::string& name, const Slot& from, const Slot& to) {
   auto pd = dnnl::reorder::primitive_desc(l.engine(), from.md, l.engine(), to.md);
-  l.add_primitive(name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  l.add_primitive(name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}, StepKind::kLayout);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -173,11 +174,18 @@ int run_stack(Session& session, const Tensor& x, const std::string& output, bool
   return 0;
 }
 
-// Per-step time over `repeat` runs (after one warm-up run), in step order.
-std::vector<double> profile_steps(Session& s, const std::vector<Tensor>& inputs, int repeat) {
+// Per-step time over `repeat` runs (after one warm-up run), in step order, and the
+// session's counters over those runs.
+struct StepProfile {
+  std::vector<double> ms;
+  Counters counters;
+};
+
+StepProfile profile_steps(Session& s, const std::vector<Tensor>& inputs, int repeat) {
   std::vector<double> total(s.plan().steps.size(), 0.0);
   double last = 0;
   s.run(inputs);
+  s.reset_counters();
   for (int i = 0; i < repeat; ++i) {
     last = now_ms();
     s.run(inputs, [&](size_t step) {
@@ -187,20 +195,43 @@ std::vector<double> profile_steps(Session& s, const std::vector<Tensor>& inputs,
     });
   }
   for (double& t : total) t /= std::max(repeat, 1);
-  return total;
+  return {total, s.counters()};
+}
+
+// Where a run's time goes, by step kind; the streamed weights' reads split further by the
+// loader's counters (copy-in of ciphertext, decrypt + verify, decode, the rest).
+void print_time_split(const PlanReport& plan, const StepProfile& p, int repeat) {
+  std::map<std::string, double> by_kind;
+  for (size_t i = 0; i < plan.steps.size(); ++i) by_kind[plan.steps[i].kind] += p.ms[i];
+  const double per = 1e-6 / std::max(repeat, 1);  // ns over all runs -> ms per run
+  double copy_in = static_cast<double>(p.counters.copy_in_ns) * per;
+  double decrypt = static_cast<double>(p.counters.decrypt_ns) * per;
+  double decode = static_cast<double>(p.counters.decode_ns) * per;
+  double read = by_kind["weight read"];
+  std::printf("time per run by kind: compute %.3f ms, weight read %.3f ms", by_kind["compute"], read);
+  if (p.counters.bytes_decrypted)
+    std::printf(" (copy-in %.3f, decrypt + verify %.3f, decode %.3f, other %.3f)", copy_in, decrypt, decode,
+                std::max(read - copy_in - decrypt - decode, 0.0));
+  std::printf(", weight reorder %.3f ms, layout %.3f ms, spill %.3f ms\n", by_kind["weight reorder"], by_kind["layout"],
+              by_kind["spill"]);
+  if (p.counters.bytes_decrypted && p.counters.decrypt_ns)
+    std::printf("streamed %s per run, decrypted at %.2f GB/s\n",
+                format_size(p.counters.bytes_decrypted / static_cast<uint64_t>(std::max(repeat, 1))).c_str(),
+                static_cast<double>(p.counters.bytes_decrypted) / static_cast<double>(p.counters.decrypt_ns));
 }
 
 void print_steps(Session& session, const std::vector<Tensor>& inputs, const RunOptions& r) {
-  std::vector<double> ms = r.profile ? profile_steps(session, inputs, r.repeat) : std::vector<double>{};
+  StepProfile p = r.profile ? profile_steps(session, inputs, r.repeat) : StepProfile{};
   const auto& steps = session.plan().steps;
-  double total = std::accumulate(ms.begin(), ms.end(), 0.0);
+  double total = std::accumulate(p.ms.begin(), p.ms.end(), 0.0);
   for (size_t i = 0; i < steps.size(); ++i) {
     if (r.profile)
-      std::printf("  %8.3f ms %5.1f%%  %-50s %s\n", ms[i], 100 * ms[i] / total, steps[i].name.c_str(),
+      std::printf("  %8.3f ms %5.1f%%  %-50s %s\n", p.ms[i], 100 * p.ms[i] / total, steps[i].name.c_str(),
                   steps[i].impl.c_str());
     else
       std::printf("  %-50s %s\n", steps[i].name.c_str(), steps[i].impl.c_str());
   }
+  if (r.profile) print_time_split(session.plan(), p, r.repeat);
 }
 
 // Pager counters per run, and the modelled SGX latency (wall, fault-free compute and
