@@ -198,11 +198,26 @@ StepProfile profile_steps(Session& s, const std::vector<Tensor>& inputs, int rep
   return {total, s.counters()};
 }
 
+std::map<std::string, double> time_by_kind(const PlanReport& plan, const StepProfile& p) {
+  std::map<std::string, double> by_kind{
+      {"compute", 0.0}, {"weight read", 0.0}, {"weight reorder", 0.0}, {"layout", 0.0}, {"spill", 0.0}};
+  for (size_t i = 0; i < plan.steps.size(); ++i) by_kind[plan.steps[i].kind] += p.ms[i];
+  return by_kind;
+}
+
+// --json --profile: every step's time and kind, and the time by kind.
+json profile_json(const PlanReport& plan, const StepProfile& p) {
+  json j{{"by_kind_ms", time_by_kind(plan, p)}};
+  for (size_t i = 0; i < plan.steps.size(); ++i)
+    j["steps"].push_back(
+        {{"name", plan.steps[i].name}, {"impl", plan.steps[i].impl}, {"kind", plan.steps[i].kind}, {"ms", p.ms[i]}});
+  return j;
+}
+
 // Where a run's time goes, by step kind; the streamed weights' reads split further by the
 // loader's counters (copy-in of ciphertext, decrypt + verify, decode, the rest).
 void print_time_split(const PlanReport& plan, const StepProfile& p, int repeat) {
-  std::map<std::string, double> by_kind;
-  for (size_t i = 0; i < plan.steps.size(); ++i) by_kind[plan.steps[i].kind] += p.ms[i];
+  std::map<std::string, double> by_kind = time_by_kind(plan, p);
   const double per = 1e-6 / std::max(repeat, 1);  // ns over all runs -> ms per run
   double copy_in = static_cast<double>(p.counters.copy_in_ns) * per;
   double decrypt = static_cast<double>(p.counters.decrypt_ns) * per;
@@ -327,6 +342,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
     j["tee"] = o.tee;
     j["mode"] = o.mode;
     if (sim) j["epc"] = epc;
+    if (r.profile) j["profile"] = profile_json(plan, profile_steps(session, inputs, r.repeat));
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -477,7 +493,9 @@ Command add_run(CLI::App& app) {
   run->add_option("--top", r->top, "classes to print")->transform(whole_number(1, 1000))->capture_default_str();
   run->add_option("--class-names", r->class_names, "text file with one class name per line");
   run->add_flag("--verbose", r->verbose, "list every kernel and its implementation");
-  run->add_flag("--profile", r->profile, "time every kernel (mean over --repeat runs)");
+  run->add_flag("--profile", r->profile,
+                "time every kernel (mean over --repeat runs), and the time by kind: compute, weight read (copy-in, "
+                "decrypt, decode), weight reorder, layout, spill");
   return {run, [m, r] { return cli::run(*m, *r); }};
 }
 
