@@ -56,6 +56,11 @@ TEST(WinogradChoice, OnlyEligibleConvolutionsAndNoneWhenDirect) {
     EXPECT_NE(impl.find("wino"), std::string::npos) << impl;
   }
   EXPECT_TRUE(choose_winograd(m.g, engine, WinogradPolicy::kMeasured).empty()) << "no clock: nothing measured";
+  for (auto [node, impl] : choose_winograd(m.g, engine, WinogradPolicy::kWherePossible, {}, 64 << 10)) {
+    const Value& w = m.g.value(m.g.nodes[node].inputs[1]);
+    EXPECT_LE(2 * byte_size(w.dtype, w.dims, w.name), size_t{64} << 10) << "its Winograd weights cannot fit 64 KiB";
+  }
+  EXPECT_LT(choose_winograd(m.g, engine, WinogradPolicy::kWherePossible, {}, 64 << 10).size(), everywhere.size());
   for (auto [node, impl] : choose_winograd(m.g, engine, WinogradPolicy::kMeasured, host_clock))
     EXPECT_EQ(everywhere.at(node), impl) << "a measured choice is one of the eligible convolutions' kernels";
 }

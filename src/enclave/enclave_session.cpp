@@ -160,7 +160,7 @@ BudgetOptions budget_options(const Graph& graph, const dnnl::engine& engine, con
   BudgetOptions bo{options.budget_bytes, weights.scratch_bytes(), weights.needs_staging(), {}};
   bo.lowering.mode = options.mode;
   if (options.mode == ExecutionMode::kPlanned)
-    bo.lowering.winograd = choose_winograd(graph, engine, options.winograd, options.clock);
+    bo.lowering.winograd = choose_winograd(graph, engine, options.winograd, options.clock, options.budget_bytes);
   bo.lowering.prefetch = options.prefetch_weights;
   bo.lowering.conv_band_rows = options.conv_band_rows;
   bo.lowering.fused_bands = options.fused_bands;

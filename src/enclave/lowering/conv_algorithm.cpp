@@ -148,12 +148,14 @@ size_t winograd_measurements() {
 }
 
 std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine& engine, WinogradPolicy policy,
-                                              const Clock& clock) {
+                                              const Clock& clock, size_t budget_bytes) {
   std::map<size_t, std::string> out;
   if (policy == WinogradPolicy::kNever || (policy == WinogradPolicy::kMeasured && !clock)) return out;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if (!winograd_eligible(g, n)) continue;
+    const Value& w = g.value(n.inputs[1]);
+    if (budget_bytes && 2 * byte_size(w.dtype, w.dims, w.name) > budget_bytes) continue;
     if (policy == WinogradPolicy::kWherePossible) {
       auto kernels = winograd_kernels(engine, g, n, std::get<ConvParams>(n.params));
       if (!kernels.pds.empty()) out[i] = kernels.pds.front().impl_info_str();

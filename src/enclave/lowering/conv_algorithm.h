@@ -37,8 +37,10 @@ constexpr double kWinogradGain = 0.85;
 // By node index: the Winograd implementation (impl_info_str) each chosen Conv runs when
 // its weights are resident.
 // `clock`: the host's monotonic clock in ns (kMeasured chooses nothing without one).
+// `budget_bytes` (0: none): convolutions whose Winograd weights could never be resident in
+// it (at least twice the 3×3 weights) are neither measured nor chosen.
 std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine& engine, WinogradPolicy policy,
-                                              const std::function<uint64_t()>& clock = {});
+                                              const std::function<uint64_t()>& clock = {}, size_t budget_bytes = 0);
 
 // How many distinct convolutions kMeasured has timed in this process (each once).
 size_t winograd_measurements();
