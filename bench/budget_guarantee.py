@@ -21,6 +21,10 @@ import numpy as np
 from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, sh, write_report
 
 MODELS = "vgg16,resnet18,resnet50,mobilenet_v2,alexnet,densenet121"
+# Relative to the largest output. Native (no budget) runs resident 3x3 convs on Winograd
+# where it measured faster (--conv-algorithm auto), the EPC plans stream most of those
+# weights and run them direct: Winograd's documented tolerance (docs/architecture.md).
+TOLERANCE = 1e-4
 
 
 def run(args, model, key, x, out, extra):
@@ -73,7 +77,7 @@ def main():
                              "streamed_mib": j["streamed_bytes_per_run"] / 2**20,
                              "spilled_mib": j["spilled_bytes_per_run"] / 2**20,
                              "ok": j["arena_peak_bytes"] <= epc * 2**20 and e["per_run"]["evictions"] == 0
-                             and diff <= 1e-5})
+                             and diff <= TOLERANCE})
     lines = [f"Sealed full-size models in `--tee sim` at each EPC, fp32, 1 thread. Generated {time.strftime('%Y-%m-%d')} "
              "by `/usr/bin/python3 bench/budget_guarantee.py`.", "",
              "| model | EPC MiB | fits | arena peak MiB | evictions per run | max rel. diff vs native "
