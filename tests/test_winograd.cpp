@@ -122,8 +122,9 @@ TEST_P(WinogradPlanner, EveryFeasibleBudgetFitsWithWinogradAllowed) {
     EXPECT_LE(max_relative_diff(got, want), 1e-4f) << "budget " << budget;
     for (const auto& [node, how] : s.lowering().strategies()) {
       const Node& n = m.g.nodes[node];
-      if (how.find("Winograd") != std::string::npos)
+      if (how.find("Winograd") != std::string::npos) {
         EXPECT_FALSE(s.lowering().is_streamed(n.inputs[1])) << n.name << ": a streamed weight in the Winograd domain";
+      }
     }
   }
 }
