@@ -80,6 +80,16 @@ TEST(WinogradChoice, MeasuresEachDistinctConvolutionOnce) {
   EXPECT_EQ(first, second);
 }
 
+// A hostile model may declare a 3x3 conv on a huge image: timing it would need plain
+// memory for its activations before any budget is checked, so it is not measured (direct).
+TEST(WinogradChoice, DoesNotMeasureConvolutionsTooLargeToTime) {
+  std::mt19937 rng(7);
+  Graph g = conv_chain_graph(1, 16, 16384, rng);  // a 16 GiB input
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  ASSERT_EQ(choose_winograd(g, engine, WinogradPolicy::kWherePossible).size(), 1u) << "eligible, with a kernel";
+  EXPECT_TRUE(choose_winograd(g, engine, WinogradPolicy::kMeasured, host_clock).empty());
+}
+
 class WinogradPlanner : public ::testing::TestWithParam<std::string> {};
 
 // With Winograd allowed: unlimited, every eligible conv with a kernel uses it; at the

@@ -123,10 +123,23 @@ uint64_t time_winograd(const dnnl::engine& engine, const Graph& g, const Node& n
   return time_steps(engine, steps, clock);
 }
 
-// The fastest Winograd implementation when it pays, else nothing.
+// The buffers timing a Winograd conv takes: activations in both layouts, its weights and
+// scratchpad (the direct conv's are smaller).
+size_t measurement_bytes(const Graph& g, const Node& n, const dnnl::convolution_forward::primitive_desc& pd) {
+  ConvShapes s = conv_shapes(g, n);
+  return layout_md(s.x, Layout::kChannelsLast).get_size() + layout_md(s.y, Layout::kChannelsLast).get_size() +
+         pd.src_desc().get_size() + pd.dst_desc().get_size() + pd.weights_desc().get_size() +
+         pd.scratchpad_desc().get_size();
+}
+
+// The fastest Winograd implementation when it pays, else nothing. A convolution whose
+// measurement would take more than kMaxMeasurementBytes of plain memory (the arena does
+// not exist yet, and a hostile model may declare huge activations) is not measured: direct.
 std::optional<std::string> measure(const dnnl::engine& engine, const Graph& g, const Node& n, const Clock& clock) {
   WinogradKernels kernels = winograd_kernels(engine, g, n, std::get<ConvParams>(n.params));
   if (kernels.pds.empty()) return std::nullopt;
+  for (const auto& pd : kernels.pds)
+    if (measurement_bytes(g, n, pd) > kMaxMeasurementBytes) return std::nullopt;
   double best_ns = static_cast<double>(time_direct(engine, g, n, clock)) * kWinogradGain;
   std::optional<std::string> best;
   for (const auto& pd : kernels.pds)

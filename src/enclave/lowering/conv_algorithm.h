@@ -33,6 +33,10 @@ enum class WinogradPolicy { kMeasured, kNever, kWherePossible };
 // The largest Winograd time, as a fraction of the direct time, that still chooses it:
 // below 1 so that noise between two close timings does not flip plans from run to run.
 constexpr double kWinogradGain = 0.85;
+// The most plain memory timing one convolution may take (its dummy activations in both
+// layouts, Winograd weights and scratchpad): larger ones stay direct. VGG-16's largest
+// takes about 100 MiB.
+constexpr size_t kMaxMeasurementBytes = size_t{512} << 20;
 
 // By node index: the Winograd implementation (impl_info_str) each chosen Conv runs when
 // its weights are resident.
