@@ -110,8 +110,10 @@ TEST_P(WinogradPlanner, EveryFeasibleBudgetFitsWithWinogradAllowed) {
   InlineConstants constants(m.g);
   BudgetOptions bo = budget_options(m.g, engine, constants, wino);
   ASSERT_FALSE(bo.lowering.winograd.empty());
-  size_t least = minimum_budget(m.g, engine, constants, bo);
-  size_t least_direct = minimum_budget(m.g, engine, constants, budget_options(m.g, engine, constants, {}));
+  SearchStats with, without;
+  size_t least = minimum_budget(m.g, engine, constants, bo, &with);
+  size_t least_direct = minimum_budget(m.g, engine, constants, budget_options(m.g, engine, constants, {}), &without);
+  EXPECT_GT(with.probes, without.probes) << "the Winograd configurations are searched too";
   EXPECT_LE(least, least_direct) << "allowing Winograd never raises the minimum budget";
   size_t all = unlimited.arena_bytes();
   EXPECT_GT(all, direct.arena_bytes()) << "Winograd-domain weights and blocked copies take more memory";

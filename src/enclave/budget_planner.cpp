@@ -81,6 +81,13 @@ class Prober {
         candidates_(streamable_constants(g)) {}
 
   size_t candidates() const { return candidates_.size(); }
+  // The fewest k that streams every constant in `values` (all of them among the k largest).
+  size_t streaming_all_of(const std::vector<ValueId>& values) const {
+    size_t k = 0;
+    for (size_t i = 0; i < candidates_.size(); ++i)
+      if (std::find(values.begin(), values.end(), candidates_[i].value) != values.end()) k = i + 1;
+    return k;
+  }
 
   // Lowers and plans with the k largest constants streamed.
   BudgetPlan probe(size_t k) {
@@ -282,10 +289,22 @@ class Search {
       all.insert(all.begin(), options);
       layer_by_layer = 1;
     }
+    std::vector<Streaming> streamings = distinct_streamings(g);
     for (size_t v = 0; v < all.size(); ++v)
-      for (Streaming streaming : distinct_streamings(g))
+      for (Streaming streaming : streamings)
         configs_.push_back(
             {v <= layer_by_layer, std::make_unique<Prober>(g, engine, weights, all[v], streaming, stats), {}});
+    // A Winograd configuration that streams every weight it would transform lowers
+    // exactly as its direct twin (streamed weights never use Winograd): its arena is the
+    // twin's, without a probe of its own.
+    if (layer_by_layer == 1) {
+      std::vector<ValueId> winograd_weights;
+      for (const auto& chosen : options.lowering.winograd) winograd_weights.push_back(g.nodes[chosen.first].inputs[1]);
+      for (size_t s = 0; s < streamings.size(); ++s) {
+        configs_[s].twin = s + streamings.size();
+        configs_[s].twin_from_k = configs_[s].prober->streaming_all_of(winograd_weights);
+      }
+    }
   }
 
   // Every k a configuration may stream, fewest first.
@@ -303,6 +322,8 @@ class Search {
   bool bisects(size_t config) const { return configs_[config].layer_by_layer && exhaustive(*configs_[config].prober); }
 
   size_t arena(size_t config, size_t k) {
+    const Config& c = configs_[config];
+    if (c.twin && k >= c.twin_from_k) return arena(*c.twin, k);
     auto& known = configs_[config].arena;
     if (auto it = known.find(k); it != known.end()) return it->second;
     return plan(config, k).arena_bytes;
@@ -337,7 +358,9 @@ class Search {
   struct Config {
     bool layer_by_layer;
     std::unique_ptr<Prober> prober;
-    std::map<size_t, size_t> arena;  // k -> arena bytes, as probed
+    std::map<size_t, size_t> arena;   // k -> arena bytes, as probed
+    std::optional<size_t> twin = {};  // Winograd: the direct config lowering alike from twin_from_k on
+    size_t twin_from_k = 0;
   };
 
   std::optional<BudgetPlan> fit_fast(size_t c, size_t budget) {
