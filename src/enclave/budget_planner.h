@@ -17,7 +17,10 @@
 // windows, and a budget fits exactly when it is at least that. Deep graphs (more than
 // 512 streamable constants) try the ladder's k only, and chains are fused at most 8 nodes
 // deep with bands no thinner than their halo, so planning stays near-linear in the number
-// of layers (a 2,000-layer conv chain: tens of probes).
+// of layers (a 2,000-layer conv chain: tens of probes). With Winograd chosen for some
+// convolutions (LoweringOptions::winograd), a Winograd layer-by-layer configuration is
+// tried before all the direct ones; streamed weights never use Winograd, so from the k
+// that streams all of its weights it lowers as its direct twin and reuses that arena.
 #pragma once
 
 #include <memory>
