@@ -47,7 +47,10 @@ TEST_P(WholeModel, MatchesPyTorch) {
   NativePlatform platform;
   EnclaveSession planned(g, platform);
   EnclaveSession unmodified(g, platform, {.mode = ExecutionMode::kUnmodified});
-  for (EnclaveSession* s : {&planned, &unmodified}) {
+  EnclaveOptions wino;  // every eligible 3x3 conv on a Winograd kernel: also within tolerance, no ref kernel
+  wino.winograd = WinogradPolicy::kWherePossible;
+  EnclaveSession winograd(g, platform, wino);
+  for (EnclaveSession* s : {&planned, &unmodified, &winograd}) {
     auto y = s->run({x.view("input")});
     ASSERT_EQ(y.size(), 1u);
     ASSERT_EQ(y[0].dims, ref.dims);
@@ -56,7 +59,7 @@ TEST_P(WholeModel, MatchesPyTorch) {
       max_ref = std::max(max_ref, static_cast<double>(std::fabs(ref.data[i])));
       max_diff = std::max(max_diff, static_cast<double>(std::fabs(ref.data[i] - y[0].data[i])));
     }
-    std::string mode = s == &planned ? "planned" : "unmodified";
+    std::string mode = s == &planned ? "planned" : s == &winograd ? "planned, Winograd" : "unmodified";
     EXPECT_LE(max_diff, 1e-4 * max_ref + 1e-5)
         << c.name << " (" << mode << "): max|diff| " << max_diff << ", max|ref| " << max_ref;
     EXPECT_LE(s->peak_bytes(), s->arena_bytes());
