@@ -68,10 +68,9 @@ void lower_spilled_bands(LoweringContext& l, const Node& n) {
         l.spills().add_spill(residual, false, img, b.out_first, b.out_rows, dst);
       } else if (residual != kNoValue && !residual_in_place) {
         Slot rows = view_at(residual_full, out_md, (img * out_h + b.out_first) * row_floats(yd));
-        auto copy = dnnl::reorder::primitive_desc(l.engine(), rows.md, l.engine(), dst.md);
-        l.add_primitive(
+        l.add_reorder(
             n.name + " (residual rows " + std::to_string(b.out_first) + "+" + std::to_string(b.out_rows) + label + ")",
-            dnnl::reorder(copy), copy, {{DNNL_ARG_FROM, rows}, {DNNL_ARG_TO, dst}});
+            rows, dst);
       }
       if (is_conv)
         add_conv_band(l, n, std::get<ConvParams>(n.params), src, dst, b, state, label);

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <unordered_map>
 
 #include "enclave/lowering/descriptors.h"
 #include "enclave/lowering/post_ops.h"
@@ -80,19 +81,12 @@ Timed reorder_step(const dnnl::memory& from, const dnnl::memory& to) {
 // Activations a conv could not fuse, in place on `y` (LoweringContext::add_eltwise_steps).
 void add_activation_steps(const dnnl::engine& engine, const PostOps& ops, const dnnl::memory& y,
                           std::vector<Timed>& steps) {
-  for (const EltwiseParams& e : ops) {
-    dnnl::post_ops po;
-    append_eltwise(po, e);
-    for (int i = 0; i < po.len(); ++i) {
-      float scale, alpha, beta;
-      dnnl::algorithm algorithm;
-      po.get_params_eltwise(i, scale, algorithm, alpha, beta);
-      dnnl::eltwise_forward::primitive_desc pd(
-          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, algorithm, y.get_desc(), alpha, beta),
-          engine);
-      steps.push_back({dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, y}, {DNNL_ARG_DST, y}}});
+  for (const EltwiseParams& e : ops)
+    for (const auto& pd : eltwise_primitives(e, y.get_desc(), engine)) {
+      Timed t{dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, y}, {DNNL_ARG_DST, y}}};
+      if (pd.scratchpad_desc().get_size()) t.args.emplace(DNNL_ARG_SCRATCHPAD, dummy(engine, pd.scratchpad_desc()));
+      steps.push_back(std::move(t));
     }
-  }
 }
 
 // The direct conv as lower_conv_whole runs it: channels-last, then what it did not fuse.

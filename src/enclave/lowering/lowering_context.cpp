@@ -69,9 +69,7 @@ Slot LoweringContext::input(ValueId v, Layout layout) {
     return it->second;
   }
   Slot dst{plan_.new_buffer(want, val.name + ".reordered", false), want};
-  auto pd = dnnl::reorder::primitive_desc(engine(), s.md, engine(), dst.md);
-  add_primitive("reorder " + val.name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, s}, {DNNL_ARG_TO, dst}},
-                StepKind::kLayout);
+  add_reorder("reorder " + val.name, s, dst, StepKind::kLayout);
   converted_[key] = dst;
   return dst;
 }
@@ -129,20 +127,20 @@ void LoweringContext::add_primitive(const std::string& name, const dnnl::primiti
   plan_.add_primitive(name, prim, pd, std::move(args), kind);
 }
 
+void LoweringContext::add_reorder(const std::string& name, const Slot& from, const Slot& to, StepKind kind) {
+  auto pd = dnnl::reorder::primitive_desc(engine(), from.md, engine(), to.md);
+  add_primitive(name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}, kind);
+}
+
 void LoweringContext::add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst) {
   for (const EltwiseParams& e : ops) add_eltwise(name + " then " + eltwise_name(e.kind), e, dst, dst);
 }
 
 void LoweringContext::add_eltwise(const std::string& name, const EltwiseParams& e, const Slot& src, const Slot& dst) {
-  dnnl::post_ops po;
-  append_eltwise(po, e);
-  for (int i = 0; i < po.len(); ++i) {
-    float scale, alpha, beta;
-    dnnl::algorithm algorithm;
-    po.get_params_eltwise(i, scale, algorithm, alpha, beta);
-    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, src.md, alpha, beta);
-    dnnl::eltwise_forward::primitive_desc pd(d, attr_with({}), engine());
-    add_primitive(name, dnnl::eltwise_forward(pd), pd, {{DNNL_ARG_SRC, i == 0 ? src : dst}, {DNNL_ARG_DST, dst}});
+  bool first = true;
+  for (const auto& pd : eltwise_primitives(e, src.md, engine())) {
+    add_primitive(name, dnnl::eltwise_forward(pd), pd, {{DNNL_ARG_SRC, first ? src : dst}, {DNNL_ARG_DST, dst}});
+    first = false;
   }
 }
 

@@ -71,6 +71,8 @@ class LoweringContext {
   // The steps of the node.
   void add_primitive(const std::string& name, const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
                      std::vector<std::pair<int, Slot>> args, StepKind kind = StepKind::kCompute);
+  // A oneDNN reorder step copying `from` into `to` (any layouts and strides of the same dims).
+  void add_reorder(const std::string& name, const Slot& from, const Slot& to, StepKind kind = StepKind::kCompute);
   // Applies activations `ops` to `dst` in place, one eltwise step per oneDNN op: the
   // activations a primitive could not fuse (split_post_ops' rest), after the step `name`.
   void add_eltwise_steps(const std::string& name, const PostOps& ops, const Slot& dst);

@@ -35,6 +35,22 @@ dnnl::primitive_attr attr_with(const PostOps& post_ops) {
   return attr;
 }
 
+std::vector<dnnl::eltwise_forward::primitive_desc> eltwise_primitives(const EltwiseParams& p,
+                                                                      const dnnl::memory::desc& md,
+                                                                      const dnnl::engine& engine) {
+  dnnl::post_ops po;
+  append_eltwise(po, p);
+  std::vector<dnnl::eltwise_forward::primitive_desc> out;
+  for (int i = 0; i < po.len(); ++i) {
+    float scale, alpha, beta;
+    dnnl::algorithm algorithm;
+    po.get_params_eltwise(i, scale, algorithm, alpha, beta);
+    out.emplace_back(dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, algorithm, md, alpha, beta),
+                     attr_with({}), engine);
+  }
+  return out;
+}
+
 namespace {
 
 struct EltwiseOp {

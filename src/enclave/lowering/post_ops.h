@@ -4,6 +4,7 @@
 
 #include <dnnl.hpp>
 #include <string>
+#include <vector>
 
 #include "common/graph.h"
 
@@ -13,6 +14,11 @@ namespace teeinfer {
 void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p);
 // A user-managed scratchpad (the plan gives each primitive its own buffer) and `post_ops`.
 dnnl::primitive_attr attr_with(const PostOps& post_ops);
+// The oneDNN eltwise primitives computing `p` on tensors of `md`, in order (HardSigmoid is
+// two), created with attr_with({}).
+std::vector<dnnl::eltwise_forward::primitive_desc> eltwise_primitives(const EltwiseParams& p,
+                                                                      const dnnl::memory::desc& md,
+                                                                      const dnnl::engine& engine);
 
 // oneDNN 2.6's jit kernels (brgconv, jit depthwise conv, brgemm matmul, ...) make one
 // eltwise injector per algorithm of a post-op chain, with the parameters of that

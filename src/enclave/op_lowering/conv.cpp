@@ -47,8 +47,7 @@ Slot output_slot(LoweringContext& l, const Node& n, const memory::desc& dst_md) 
   if (std::optional<Slot> in_place = l.reuse_for_output(residual, n.outputs[0], dst_md)) return *in_place;
   Slot r = l.input(residual, Layout::kChannelsLast);  // still needed elsewhere: copy it
   Slot dst = l.output(n.outputs[0], dst_md);
-  auto copy = dnnl::reorder::primitive_desc(l.engine(), r.md, l.engine(), dst.md);
-  l.add_primitive(n.name + " (residual copy)", dnnl::reorder(copy), copy, {{DNNL_ARG_FROM, r}, {DNNL_ARG_TO, dst}});
+  l.add_reorder(n.name + " (residual copy)", r, dst);
   return dst;
 }
 
@@ -199,9 +198,7 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
     memory::dims part_dims = pd.dst_desc().dims();
     Slot channels = view_at(dst, memory::desc(part_dims, f32, y_strides), first);
     if (!p.fused_sum) {
-      auto copy = dnnl::reorder::primitive_desc(l.engine(), out.md, l.engine(), channels.md);
-      l.add_primitive(n.name + label + " (copy out)", dnnl::reorder(copy), copy,
-                      {{DNNL_ARG_FROM, out}, {DNNL_ARG_TO, channels}});
+      l.add_reorder(n.name + label + " (copy out)", out, channels);
       continue;
     }
     PostOpSplit activations = split_post_ops(p.post_ops);

@@ -49,15 +49,6 @@ WinogradKernels winograd_kernels(const dnnl::engine& engine, const Graph& g, con
   return {implementations(engine, g, n, bare), p.post_ops};
 }
 
-namespace {
-
-void add_reorder(LoweringContext& l, const std::string& name, const Slot& from, const Slot& to) {
-  auto pd = dnnl::reorder::primitive_desc(l.engine(), from.md, l.engine(), to.md);
-  l.add_primitive(name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}, StepKind::kLayout);
-}
-
-}  // namespace
-
 bool lower_conv_winograd(LoweringContext& l, const Node& n, const ConvParams& p, const std::string& impl,
                          const Slot& dst) {
   WinogradKernels kernels = winograd_kernels(l.engine(), l.graph(), n, p);
@@ -66,16 +57,16 @@ bool lower_conv_winograd(LoweringContext& l, const Node& n, const ConvParams& p,
   if (pd == kernels.pds.end()) return false;
   Slot x = l.input(n.inputs[0], Layout::kChannelsLast);
   Slot blocked_x = l.scratch(pd->src_desc(), n.name + " (Winograd input)");
-  add_reorder(l, n.name + " (input to blocked)", x, blocked_x);
+  l.add_reorder(n.name + " (input to blocked)", x, blocked_x, StepKind::kLayout);
   std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, blocked_x},
                                          {DNNL_ARG_WEIGHTS, l.constant(n.inputs[1], pd->weights_desc())}};
   if (n.inputs.size() > 2 && n.inputs[2] != kNoValue)
     args.emplace_back(DNNL_ARG_BIAS, l.constant(n.inputs[2], pd->bias_desc()));
   Slot blocked_y = l.scratch(pd->dst_desc(), n.name + " (Winograd output)");
-  if (p.fused_sum) add_reorder(l, n.name + " (residual to blocked)", dst, blocked_y);
+  if (p.fused_sum) l.add_reorder(n.name + " (residual to blocked)", dst, blocked_y, StepKind::kLayout);
   args.emplace_back(DNNL_ARG_DST, blocked_y);
   l.add_primitive(n.name, dnnl::convolution_forward(*pd), *pd, std::move(args));
-  add_reorder(l, n.name + " (output to channels-last)", blocked_y, dst);
+  l.add_reorder(n.name + " (output to channels-last)", blocked_y, dst, StepKind::kLayout);
   l.add_eltwise_steps(n.name, kernels.after, dst);
   l.note_strategy(n, "Winograd (" + impl + ")");
   return true;

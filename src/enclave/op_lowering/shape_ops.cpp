@@ -25,9 +25,8 @@ void lower_transpose(LoweringContext& l, const Node& n) {
   }
   memory::desc view(dims, memory::data_type::f32, strides);  // the input, seen in output order
   memory::desc out_md = layout_md(l.graph().value(n.outputs[0]).dims, Layout::kPlain);
-  auto pd = dnnl::reorder::primitive_desc(l.engine(), view, l.engine(), out_md);
   Slot dst = l.output(n.outputs[0], out_md);
-  l.add_primitive(n.name, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, Slot{src.buffer, view}}, {DNNL_ARG_TO, dst}});
+  l.add_reorder(n.name, Slot{src.buffer, view}, dst);
 }
 
 namespace {
