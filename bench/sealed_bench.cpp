@@ -66,7 +66,7 @@ double load_all(HostInterface& host, KeyProvider& keys, std::vector<std::byte>& 
   SealedModel m(host, keys);
   std::vector<std::byte> scratch(m.scratch_bytes());
   m.set_scratch(scratch.data());
-  for (const SealedTensor& t : m.tensors()) m.read(t.value, dst.data(), t.bytes);
+  for (size_t i = 0; i < m.tensors().size(); ++i) m.read_tensor(i, dst.data(), m.tensors()[i].bytes);
   decrypt_s = m.load_stats().decrypt_ns / 1e9;
   copy_in_s = m.load_stats().copy_in_ns / 1e9;
   return seconds_since(t0);

@@ -137,7 +137,7 @@ TEST(Graph, ParamsOfAnotherOpAreABadModelNamingTheNode) {
       std::string what = n.name + " with " + op_name(static_cast<OpKind>(other)) + " params";
       expect_bad_model([&] { validate_graph(g); }, n.name, what + ", validate_graph");
       expect_bad_model([&] { infer_output_dims(g, n); }, n.name, what + ", infer_output_dims");
-      expect_bad_model([&] { encode_manifest(Manifest{g, {}}); }, n.name, what + ", encode_manifest");
+      expect_bad_model([&] { encode_manifest(Manifest{{ShapeProfile{g, std::vector<uint32_t>(g.values.size(), kNoTensor)}}, {}}); }, n.name, what + ", encode_manifest");
     }
   }
 }
@@ -191,7 +191,7 @@ TEST(Graph, ManifestDecoderRejectsWrongOpBytesCleanly) {
   const std::vector<uint8_t> good = encode_manifest(m);
   ASSERT_NO_THROW(decode_manifest(good.data(), good.size(), chunks));
   int rejected = 0, accepted = 0;
-  for (const Node& n : m.graph.nodes) {
+  for (const Node& n : m.profiles[0].graph.nodes) {
     size_t at = op_byte_offset(good, n.name);
     ASSERT_EQ(good[at], static_cast<uint8_t>(n.op));
     for (int op = 0; op < 256; ++op) {
@@ -202,7 +202,7 @@ TEST(Graph, ManifestDecoderRejectsWrongOpBytesCleanly) {
       try {
         Manifest decoded = decode_manifest(bad.data(), bad.size(), chunks);
         EXPECT_LT(op, static_cast<int>(kOpCount)) << what << ": accepted";
-        for (const Node& d : decoded.graph.nodes) EXPECT_NO_THROW(check_op_params(d)) << what;
+        for (const Node& d : decoded.profiles[0].graph.nodes) EXPECT_NO_THROW(check_op_params(d)) << what;
         ++accepted;
       } catch (const Error& e) {
         EXPECT_EQ(e.code(), ErrorCode::kBadModel) << what << ": " << e.what();
@@ -216,22 +216,35 @@ TEST(Graph, ManifestDecoderRejectsWrongOpBytesCleanly) {
   EXPECT_LT(accepted, rejected / 50);  // the rare coincidences
 }
 
-TEST(Graph, ManifestBytesOfFormatVersion2AreUnchanged) {
-  // SHA-256 of this graph's manifest (its structure and every op's parameters, without a
-  // tensor table) as the encoder wrote it before the op tables existed (commit 8869403):
-  // the op numbers and parameter bytes are unchanged, so existing .tee files still load.
-  Manifest m;
-  m.graph = format_v2_graph().g;
-  std::vector<uint8_t> bytes = encode_manifest(m);
-  EXPECT_EQ(bytes.size(), 1716u);
-  auto digest = sha256(bytes.data(), bytes.size());
+std::string sha256_hex(const uint8_t* p, size_t n) {
+  auto digest = sha256(p, n);
   std::string hex;
   for (uint8_t b : digest) {
     const char* digits = "0123456789abcdef";
     hex += digits[b >> 4];
     hex += digits[b & 15];
   }
-  EXPECT_EQ(hex, "c47e6ccd4d06b8a49dfb55fb2bb54ff32d358b9f28807046d1fec1b25a7e5a2b");
+  return hex;
+}
+
+TEST(Graph, ManifestGraphBytesAreThoseOfFormatVersion2) {
+  // Format version 3 holds shape profiles: u32 profile count, then each profile's graph
+  // in version 2's bytes, then its constants' tensor indices. The graph bytes are pinned
+  // by the SHA-256 the version-2 encoder gave this graph's manifest (graph ‖ u32 0 tensors)
+  // before the op tables existed (commit 8869403): op numbers and parameters unchanged.
+  Manifest m;
+  Graph g = format_v2_graph().g;
+  m.profiles.push_back({g, std::vector<uint32_t>(g.values.size(), kNoTensor)});
+  uint32_t constants = 0;
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].is_constant) m.profiles[0].tensor_of_value[v] = constants++;
+  std::vector<uint8_t> bytes = encode_manifest(m);
+  // count, graph, the constants' tensor indices, an empty tensor table
+  ASSERT_EQ(bytes.size(), 4u + 1712u + 4u + 4u * constants + 4u);
+  EXPECT_EQ(bytes[0], 1);
+  std::vector<uint8_t> v2(bytes.begin() + 4, bytes.begin() + 4 + 1712);
+  v2.insert(v2.end(), 4, 0);
+  EXPECT_EQ(sha256_hex(v2.data(), v2.size()), "c47e6ccd4d06b8a49dfb55fb2bb54ff32d358b9f28807046d1fec1b25a7e5a2b");
 }
 
 }  // namespace

@@ -168,11 +168,12 @@ TEST_P(PlaintextHygiene, NoWindowOfTheWeightsOutsideTheArenaAfterASealedRun) {
     SealedModel sealed(host, keys);
     MappedBuffer scratch(sealed.scratch_bytes());
     sealed.set_scratch(scratch.data);
-    for (const SealedTensor& t : sealed.tensors()) {
+    for (size_t i = 0; i < sealed.tensors().size(); ++i) {
+      const SealedTensor& t = sealed.tensors()[i];
       stored_bytes += t.stored_total();
       if (t.bytes < 4096) continue;
       MappedBuffer plain(t.bytes);
-      sealed.read(t.value, plain.data, t.bytes);
+      sealed.read_tensor(i, plain.data, t.bytes);
       windows->add(reinterpret_cast<const uint8_t*>(plain.data), t.bytes);
       // The scanner finds what is there: every window of this buffer is a hit.
       ASSERT_GT(windows->count_in(reinterpret_cast<const uint8_t*>(plain.data), t.bytes), 0u);

@@ -66,9 +66,9 @@ void load_everything(const std::string& bytes, const AesKey& key, uint64_t min_v
   SealedModel m(host, keys, {min_version});
   std::vector<std::byte> scratch(m.scratch_bytes());
   m.set_scratch(scratch.data());
-  for (const SealedTensor& t : m.tensors()) {
-    std::vector<std::byte> plain(t.bytes);
-    m.read(t.value, plain.data(), plain.size());
+  for (size_t i = 0; i < m.tensors().size(); ++i) {
+    std::vector<std::byte> plain(m.tensors()[i].bytes);
+    m.read_tensor(i, plain.data(), plain.size());
   }
 }
 
@@ -303,18 +303,21 @@ TEST(Sealed, ManifestWithAbsurdOrInconsistentContentIsRejected) {
   EXPECT_THROW(decode_manifest(good.data(), good.size(), chunks + 1), Error);
   for (size_t len = 0; len < good.size(); len += 7) EXPECT_THROW(decode_manifest(good.data(), len, chunks), Error);
 
+  Graph& g = m.profiles[0].graph;
+  auto first_constant = std::find_if(g.values.begin(), g.values.end(), [](const Value& v) { return v.is_constant; });
+  ASSERT_NE(first_constant, g.values.end());
   Manifest huge = m;
-  huge.graph.values[huge.tensors[0].value].dims = {int64_t{1} << 40, int64_t{1} << 40};
+  huge.profiles[0].graph.values[first_constant - g.values.begin()].dims = {int64_t{1} << 40, int64_t{1} << 40};
   auto bad = encode_manifest(huge);
   EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks), Error);
 
   Manifest negative = m;
-  negative.graph.values[negative.graph.inputs[0]].dims[2] = -4;
+  negative.profiles[0].graph.values[g.inputs[0]].dims[2] = -4;
   bad = encode_manifest(negative);
   EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks), Error);
 
   Manifest out_of_range = m;
-  out_of_range.graph.nodes[0].inputs[0] = 12345;
+  out_of_range.profiles[0].graph.nodes[0].inputs[0] = 12345;
   bad = encode_manifest(out_of_range);
   EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks), Error);
 
@@ -329,7 +332,7 @@ TEST(Sealed, ManifestWithAbsurdOrInconsistentContentIsRejected) {
 // a file no loader could open).
 TEST(Sealed, PackRefusesWhatTheFormatCannotHold) {
   Manifest m = plan_manifest(tiny_graph(), 64);
-  Value& x = m.graph.values[m.graph.inputs[0]];
+  Value& x = m.profiles[0].graph.values[m.profiles[0].graph.inputs[0]];
   x.dims = {1, 1, 1, 1, 1, 1, 1, 1, 1};
   try {
     (void)encode_manifest(m);

@@ -8,6 +8,7 @@ build_pkgs=(
   build-essential cmake pkg-config git
   libdnnl-dev                       # oneDNN kernels
   libssl-dev libzstd-dev liblz4-dev # crypto and codecs
+  libzip-dev                        # .npz outputs (run --output FILE.npz)
   libipsec-mb-dev                   # bulk AES-256-GCM (VAES-512 where the CPU has it)
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libspdlog-dev libstb-dev

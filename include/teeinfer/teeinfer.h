@@ -186,6 +186,13 @@ class Model {
   const std::string& description() const;
   // Sealed models only (throws kBadArgument otherwise).
   const SealedInfo& sealed_info() const;
+  // The shape profiles a sealed model was packed for (the input and output dims of each, in
+  // packing order; a Session runs the one its input dims match, the first by default).
+  // Empty for ONNX, which is instantiated for whatever dims a Session asks.
+  struct ShapeProfile {
+    std::vector<TensorInfo> inputs, outputs;
+  };
+  const std::vector<ShapeProfile>& shape_profiles() const;
 
   struct Impl;
   const Impl& impl() const { return *impl_; }
@@ -206,7 +213,8 @@ enum class ConvAlgorithm { kAuto, kDirect, kWinograd };
 
 struct SessionOptions {
   // ONNX: the dims of the inputs, by name (default: as declared, a dynamic leading dim as
-  // 1; other dynamic dims must be given). Sealed models have theirs fixed.
+  // 1; other dynamic dims must be given). Sealed: they choose the shape profile (default:
+  // the first); dims that match no profile are refused (kBadInput) naming the profiles.
   std::map<std::string, Dims> input_dims;
   // Secure memory the plan must fit (0: no limit; with kSim and kPlanned: the EPC size).
   size_t budget_bytes = 0;
@@ -334,6 +342,10 @@ struct PackOptions {
   // The dims to instantiate the model for, by input name ("" names a model's only input);
   // default: as declared, a dynamic leading dim as 1.
   std::map<std::string, Dims> input_dims;
+  // Or several shape profiles (at most 64), each a set of input dims as above: the model
+  // is instantiated for each, the weights they share are sealed once, and a Session runs
+  // the profile its input dims match (parse_shape_profiles reads "1x3x48x{192,320}").
+  std::vector<std::map<std::string, Dims>> shape_profiles;
   uint64_t model_version = 1;
   std::optional<ModelId> model_id;             // default: random
   uint64_t chunk_bytes = uint64_t{256} << 10;  // largest weight chunk (whole rows)
@@ -349,6 +361,7 @@ struct PackOptions {
 };
 
 struct PackResult {
+  uint32_t profiles = 1;  // shape profiles sealed
   uint64_t file_bytes = 0, weight_bytes = 0, stored_weight_bytes = 0;
   uint32_t tensors = 0, chunks = 0, compressed_tensors = 0;
   uint32_t quantized_fc = 0, quantized_conv = 0, full_int8 = 0;  // layers
@@ -396,7 +409,8 @@ PruneResult prune(const std::string& onnx_path, const std::string& output, const
 // kBadModel at the first that is not).
 struct SealedContents {
   SealedInfo info;
-  std::vector<TensorInfo> inputs, outputs;
+  std::vector<TensorInfo> inputs, outputs;  // of the first shape profile
+  std::vector<Model::ShapeProfile> profiles;
   std::map<std::string, int> op_counts;  // IR op name -> nodes
   struct Weight {
     std::string name;
@@ -419,13 +433,24 @@ struct Normalization {
   static Normalization half();                          // mean 0.5, std 0.5
   static Normalization for_channels(int64_t channels);  // ImageNet for 3, half for 1
 };
+// How an image input's dims are ordered: channels first {1, C, H, W} (PyTorch's) or
+// channels last {1, H, W, C} (TensorFlow's).
+enum class ImageLayout { kNCHW, kNHWC };
 // A PNG, JPEG or BMP file (told apart by content) as a float32 tensor `name` of `dims`
-// {1, C, H, W} (C = 1 or 3): decoded, converted, resized (bilinear), normalised.
-Tensor load_image(const std::string& path, const std::string& name, const Dims& dims, const Normalization& norm);
+// ({1, C, H, W}, or {1, H, W, C} with kNHWC; C = 1 or 3): decoded, converted, resized
+// (bilinear), normalised.
+Tensor load_image(const std::string& path, const std::string& name, const Dims& dims, const Normalization& norm,
+                  ImageLayout layout = ImageLayout::kNCHW);
+// The layout a model input's dims imply for an image: NCHW when dim 1 is 1 or 3, else NHWC
+// when the last dim is; nullopt when neither (or not rank 4).
+std::optional<ImageLayout> image_layout_of(const Dims& dims);
 // A .npy file as float32 (any numeric dtype is converted); `name` names the tensor.
 Tensor read_npy(const std::string& path, const std::string& name);
 // A float32 tensor as .npy (written atomically).
 void write_npy(const std::string& path, const Tensor& t);
+// Float32 tensors as one .npz (numpy.load(path)[name]; written atomically). Throws
+// kBadArgument for a name that cannot be a member (empty, with '/', or twice).
+void write_npz(const std::string& path, const std::vector<Tensor>& tensors);
 
 // IDX files (MNIST format, plain or gzip) of uint8 images and labels.
 struct IdxImages {
@@ -437,6 +462,13 @@ std::vector<uint8_t> read_idx_labels(const std::string& path);
 
 // "1x3x224x224" (or "1,3,224,224"); throws kBadArgument naming `what`.
 Dims parse_dims(const std::string& text, const std::string& what);
+// Shape profiles from `pack --input-shape` values: each "[NAME=]DIMS", where a dim may be a
+// set ("1x3x48x{192,320,640}", "{1,8}x3x224x224") and every combination is a profile.
+// Inputs with several shapes vary together (profile k takes the k-th shape of each); an
+// input with one shape has it in every profile. Several inputs must be named. At most 64
+// profiles; throws kBadArgument naming `what`.
+std::vector<std::map<std::string, Dims>> parse_shape_profiles(const std::vector<std::string>& specs,
+                                                              const std::string& what);
 // "4096", "256KiB", "16MiB", "9.5MiB", "1GiB"; throws kBadArgument naming `what`.
 uint64_t parse_size(const std::string& text, const std::string& what);
 std::string format_size(uint64_t bytes);  // "1.50 MiB"

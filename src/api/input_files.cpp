@@ -1,16 +1,36 @@
 // Input files and sizes (include/teeinfer/teeinfer.h), over the host's readers.
+#include "common/error.h"
 #include "common/tensor.h"
 #include "common/units.h"
 #include "host/idx_dataset.h"
 #include "host/image.h"
 #include "host/npy.h"
+#include "host/npz.h"
 #include "teeinfer/teeinfer.h"
 
 namespace teeinfer {
 
-Tensor load_image(const std::string& path, const std::string& name, const Dims& dims, const Normalization& norm) {
-  HostTensor t = load_image(path, dims, norm);
-  return Tensor::f32(name, t.dims, t.data);
+Tensor load_image(const std::string& path, const std::string& name, const Dims& dims, const Normalization& norm,
+                  ImageLayout layout) {
+  if (layout == ImageLayout::kNCHW) {
+    HostTensor t = load_image(path, dims, norm);
+    return Tensor::f32(name, t.dims, t.data);
+  }
+  if (dims.size() != 4)
+    throw Error(ErrorCode::kBadInput, "an image input must have 4 dims {1, H, W, C}, got " + dims_to_string(dims));
+  HostTensor t = load_image(path, {dims[0], dims[3], dims[1], dims[2]}, norm);  // decoded channels first
+  const int64_t c = dims[3], hw = dims[1] * dims[2];
+  std::vector<float> nhwc(t.data.size());
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t i = 0; i < hw; ++i) nhwc[static_cast<size_t>(i * c + ch)] = t.data[static_cast<size_t>(ch * hw + i)];
+  return Tensor::f32(name, dims, nhwc);
+}
+
+std::optional<ImageLayout> image_layout_of(const Dims& dims) {
+  if (dims.size() != 4) return std::nullopt;
+  if (dims[1] == 1 || dims[1] == 3) return ImageLayout::kNCHW;
+  if (dims[3] == 1 || dims[3] == 3) return ImageLayout::kNHWC;
+  return std::nullopt;
 }
 
 Tensor read_npy(const std::string& path, const std::string& name) {
@@ -20,6 +40,12 @@ Tensor read_npy(const std::string& path, const std::string& name) {
 
 void write_npy(const std::string& path, const Tensor& t) {
   write_npy(path, t.dims, t.f32_data());
+}
+
+void write_npz(const std::string& path, const std::vector<Tensor>& tensors) {
+  std::vector<NpzArray> arrays;
+  for (const Tensor& t : tensors) arrays.push_back({t.name, t.dims, t.f32_data()});
+  write_npz(path, arrays);
 }
 
 uint64_t parse_size(const std::string& text, const std::string& what) {

@@ -11,17 +11,30 @@ SealedContents inspect_sealed(const std::string& path, KeyProvider& keys) {
   c.info = read_sealed_info(path);
   OpenedSealedModel m = open_sealed(path, keys, {});
   const Graph& g = m.model->graph();
-  for (ValueId v : g.inputs) c.inputs.push_back({g.value(v).name, g.value(v).dtype, g.value(v).dims});
-  for (ValueId v : g.outputs) c.outputs.push_back({g.value(v).name, g.value(v).dtype, g.value(v).dims});
+  auto infos = [](const Graph& graph, const std::vector<ValueId>& ids) {
+    std::vector<TensorInfo> out;
+    for (ValueId v : ids) out.push_back({graph.value(v).name, graph.value(v).dtype, graph.value(v).dims});
+    return out;
+  };
+  c.inputs = infos(g, g.inputs);
+  c.outputs = infos(g, g.outputs);
+  for (const ShapeProfile& p : m.model->profiles())
+    c.profiles.push_back({infos(p.graph, p.graph.inputs), infos(p.graph, p.graph.outputs)});
   for (const Node& n : g.nodes) ++c.op_counts[op_name(n.op)];
+  // Each tensor's name and dims as the first profile that uses it has them.
+  std::vector<const Value*> first_use(m.model->tensors().size(), nullptr);
+  for (const ShapeProfile& p : m.model->profiles())
+    for (size_t v = 0; v < p.graph.values.size(); ++v)
+      if (uint32_t t = p.tensor_of_value[v]; t != kNoTensor && !first_use[t]) first_use[t] = &p.graph.values[v];
   // Decrypting into ordinary memory is fine here: inspect runs for the key holder.
   std::vector<std::byte> scratch(m.model->scratch_bytes());
   m.model->set_scratch(scratch.data());
-  for (const SealedTensor& t : m.model->tensors()) {
+  for (size_t i = 0; i < m.model->tensors().size(); ++i) {
+    const SealedTensor& t = m.model->tensors()[i];
     std::vector<std::byte> plain(t.bytes);
-    m.model->read(t.value, plain.data(), plain.size());
+    m.model->read_tensor(i, plain.data(), plain.size());
     wipe(plain.data(), plain.size());
-    const Value& v = g.value(t.value);
+    const Value& v = *first_use[i];
     c.weights.push_back({v.name, v.dtype, v.dims, t.bytes, t.stored_total(), codec_name(t.codec), t.chunk_count});
   }
   m.model->set_scratch(nullptr);

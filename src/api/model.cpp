@@ -1,5 +1,6 @@
 // teeinfer::Model (include/teeinfer/teeinfer.h): an ONNX model parsed on the host, or a
 // sealed model opened through the trusted loader.
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -32,6 +33,24 @@ TensorInfo declared_output(const onnx::ValueInfoProto& out) {
   }
   for (const auto& dim : type.shape().dim()) t.dims.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
   return t;
+}
+
+// Dims as declared across profiles: -1 where they differ.
+std::vector<TensorInfo> merged(const std::vector<Model::ShapeProfile>& profiles, bool outputs) {
+  std::vector<TensorInfo> all = outputs ? profiles[0].outputs : profiles[0].inputs;
+  for (const Model::ShapeProfile& p : profiles) {
+    const std::vector<TensorInfo>& these = outputs ? p.outputs : p.inputs;
+    for (size_t i = 0; i < all.size() && i < these.size(); ++i)
+      for (size_t d = 0; d < all[i].dims.size() && d < these[i].dims.size(); ++d)
+        if (all[i].dims[d] != these[i].dims[d]) all[i].dims[d] = -1;
+  }
+  return all;
+}
+
+std::string profile_text(const Model::ShapeProfile& p) {
+  std::string s;
+  for (const TensorInfo& t : p.inputs) s += (s.empty() ? "" : " ") + t.name + " " + to_string(t.dims);
+  return s;
 }
 
 std::shared_ptr<Model::Impl> onnx_impl(std::shared_ptr<OnnxModel> onnx, const std::string& path, const OpenOptions& o) {
@@ -69,6 +88,35 @@ std::shared_ptr<const Graph> instantiate(const Model::Impl& m, const std::map<st
   return g;
 }
 
+size_t choose_profile(const Model::Impl& m, const std::map<std::string, Dims>& input_dims) {
+  std::map<std::string, Dims> given = input_dims;
+  if (auto only = given.find(""); only != given.end()) {
+    if (m.inputs.size() != 1)
+      throw Error(ErrorCode::kBadArgument, "'" + m.path + "' has " + std::to_string(m.inputs.size()) +
+                                               " inputs: name the one whose dims are given");
+    Dims d = only->second;
+    given.erase(only);
+    given[m.inputs[0].name] = d;
+  }
+  for (const auto& entry : given) {
+    const std::string& name = entry.first;  // (clang 14 cannot capture a structured binding)
+    if (std::none_of(m.inputs.begin(), m.inputs.end(), [&](const TensorInfo& t) { return t.name == name; }))
+      throw Error(ErrorCode::kBadArgument, "'" + m.path + "' has no input named '" + name + "'");
+  }
+  for (size_t k = 0; k < m.profiles.size(); ++k) {
+    bool all = true;
+    for (const TensorInfo& t : m.profiles[k].inputs)
+      if (auto it = given.find(t.name); it != given.end() && it->second != t.dims) all = false;
+    if (all) return k;
+  }
+  std::string wanted, packed;
+  for (const auto& [name, dims] : given) wanted += (wanted.empty() ? "" : ", ") + name + " " + to_string(dims);
+  for (const auto& p : m.profiles) packed += (packed.empty() ? "" : "; ") + profile_text(p);
+  throw Error(ErrorCode::kBadInput, "'" + m.path + "' was packed for no input shape " + wanted +
+                                        "; its shape profiles are: " + packed +
+                                        " (pack it again with --input-shape listing the shapes you need)");
+}
+
 bool is_sealed_model(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   char magic[8] = {};
@@ -97,12 +145,14 @@ Model Model::open(const std::string& path, KeyProvider* keys, const OpenOptions&
   m->keys = keys;
   m->options = options;
   m->sealed = open_sealed(path, *keys, options);
-  const Graph& g = m->sealed.model->graph();
-  m->inputs = infos(g, g.inputs);
-  m->outputs = infos(g, g.outputs);
+  for (const teeinfer::ShapeProfile& p : m->sealed.model->profiles())
+    m->profiles.push_back({infos(p.graph, p.graph.inputs), infos(p.graph, p.graph.outputs)});
+  m->inputs = merged(m->profiles, false);
+  m->outputs = merged(m->profiles, true);
   m->sealed_info = info_of(m->sealed.model->header());
   m->description = "sealed, version " + std::to_string(m->sealed_info.model_version) + ", " +
                    std::to_string(m->sealed_info.chunks) + " chunks";
+  if (m->profiles.size() > 1) m->description += ", " + std::to_string(m->profiles.size()) + " shape profiles";
   return Model(std::move(m));
 }
 
@@ -124,6 +174,9 @@ const std::vector<TensorInfo>& Model::outputs() const {
 }
 const std::string& Model::description() const {
   return impl_->description;
+}
+const std::vector<Model::ShapeProfile>& Model::shape_profiles() const {
+  return impl_->profiles;
 }
 const SealedInfo& Model::sealed_info() const {
   if (!sealed()) throw Error(ErrorCode::kBadArgument, "'" + impl_->path + "' is not a sealed model");

@@ -30,9 +30,15 @@ struct Model::Impl {
   KeyProvider* keys = nullptr;      // sealed: not owned
   OpenOptions options;
   std::vector<TensorInfo> inputs, outputs;  // as declared
+  std::vector<Model::ShapeProfile> profiles;  // sealed
   std::string description;
   SealedInfo sealed_info;
 };
+
+// The sealed model's shape profile whose inputs have `input_dims` (those given; "" names
+// a model's only input), or the first when none are given. Throws kBadInput naming the
+// profiles when none matches.
+size_t choose_profile(const Model::Impl& m, const std::map<std::string, Dims>& input_dims);
 
 // An ONNX model's graph for concrete input dims (given by name; the rest as declared, a
 // dynamic leading dim as 1), imported and optimised; `description` says what the passes did.

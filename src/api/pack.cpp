@@ -1,5 +1,7 @@
 // teeinfer::pack (include/teeinfer/teeinfer.h): an ONNX model optimised, optionally
 // quantized to int8 (calibrated), clustered and compressed, then sealed with a key.
+#include <algorithm>
+
 #include "common/error.h"
 #include "common/weight_codec.h"
 #include "host/calibration.h"
@@ -8,6 +10,7 @@
 #include "host/model_loader.h"
 #include "host/packer.h"
 #include "host/quantize_weights.h"
+#include "common/sealed_format.h"
 #include "teeinfer/teeinfer.h"
 
 namespace teeinfer {
@@ -51,37 +54,78 @@ SealOptions seal_options(const PackOptions& o) {
 
 }  // namespace
 
+namespace {
+
+// The same activations (by name) in another instantiation of the model: calibration
+// ranges measured on the first shape profile serve every profile.
+std::map<ValueId, ValueRange> ranges_in(const Graph& measured, const std::map<ValueId, ValueRange>& ranges,
+                                        const Graph& other) {
+  std::map<std::string, ValueRange> by_name;
+  for (const auto& [v, r] : ranges) by_name[measured.value(v).name] = r;
+  std::map<ValueId, ValueRange> out;
+  for (size_t v = 0; v < other.values.size(); ++v)
+    if (auto it = by_name.find(other.values[v].name); it != by_name.end()) out[static_cast<ValueId>(v)] = it->second;
+  return out;
+}
+
+std::vector<std::map<std::string, Dims>> profiles_of(const PackOptions& o) {
+  if (o.shape_profiles.empty()) return {o.input_dims};
+  if (!o.input_dims.empty())
+    throw Error(ErrorCode::kBadArgument, "PackOptions: give input_dims or shape_profiles, not both");
+  if (o.shape_profiles.size() > kMaxProfiles)
+    throw Error(ErrorCode::kBadArgument, "PackOptions.shape_profiles: " + std::to_string(o.shape_profiles.size()) +
+                                             " profiles; a sealed model holds at most " +
+                                             std::to_string(kMaxProfiles));
+  return o.shape_profiles;
+}
+
+}  // namespace
+
 PackResult pack(const std::string& onnx_path, const std::string& output, const KeyFile& key, const PackOptions& o) {
   check_options(o);
   refuse_output_onto_inputs(output, "output",
                             {{onnx_path, "the model to pack"}, {o.calibration, "the calibration data"}});
   SealOptions seal = seal_options(o);
   OnnxModel model = OnnxModel::open(onnx_path);
-  std::map<std::string, Dims> dims = instantiation_dims(model.declared_inputs(), o.input_dims, onnx_path);
+  std::vector<Graph> graphs;
+  std::vector<std::map<std::string, Dims>> instantiated;
   PassStats passes;
-  Graph g = load_onnx_model(model, dims, &passes, o.max_memory_bytes);
+  for (const auto& given : profiles_of(o)) {
+    std::map<std::string, Dims> dims = instantiation_dims(model.declared_inputs(), given, onnx_path);
+    if (std::find(instantiated.begin(), instantiated.end(), dims) != instantiated.end())
+      throw Error(ErrorCode::kBadArgument, "shape profiles: two profiles have the same input dims");
+    instantiated.push_back(dims);
+    passes = {};
+    graphs.push_back(load_onnx_model(model, dims, &passes, o.max_memory_bytes));
+  }
   std::map<ValueId, ValueRange> ranges;  // measured on the float32 model, before quantizing
   if (!o.calibration.empty()) {
+    const Graph& g = graphs.front();
     if (g.inputs.size() != 1) throw Error(ErrorCode::kBadArgument, "calibration: the model must have one input");
     ranges =
         measure_input_ranges(g, load_calibration_set(o.calibration, g.value(g.inputs[0]).dims, o.calibration_samples));
   }
   PackResult r;
-  if (o.quantize != Quantize::kNone) {
-    QuantizeCounts q =
-        quantize_weights(g, o.quantize == Quantize::kAll ? QuantizeTarget::kAll : QuantizeTarget::kFullyConnected);
-    if (q.total() == 0)
-      throw Error(
-          ErrorCode::kBadArgument,
-          "'" + onnx_path + "' has no " +
-              (o.quantize == Quantize::kFullyConnected ? "fully-connected layer" : "Conv or fully-connected layer") +
-              " with constant float32 weights to quantize");
-    r.quantized_fc = static_cast<uint32_t>(q.fully_connected);
-    r.quantized_conv = static_cast<uint32_t>(q.conv);
+  for (Graph& g : graphs) {
+    if (o.quantize != Quantize::kNone) {
+      QuantizeCounts q =
+          quantize_weights(g, o.quantize == Quantize::kAll ? QuantizeTarget::kAll : QuantizeTarget::kFullyConnected);
+      if (q.total() == 0)
+        throw Error(
+            ErrorCode::kBadArgument,
+            "'" + onnx_path + "' has no " +
+                (o.quantize == Quantize::kFullyConnected ? "fully-connected layer" : "Conv or fully-connected layer") +
+                " with constant float32 weights to quantize");
+      r.quantized_fc = static_cast<uint32_t>(q.fully_connected);
+      r.quantized_conv = static_cast<uint32_t>(q.conv);
+    }
+    if (!ranges.empty()) r.full_int8 = static_cast<uint32_t>(set_input_scales(g, ranges_in(graphs.front(), ranges, g)));
+    if (o.cluster > 0) cluster_int8_weights(g, o.cluster, o.cluster_all);
   }
-  r.full_int8 = ranges.empty() ? 0 : static_cast<uint32_t>(set_input_scales(g, ranges));
-  if (o.cluster > 0) cluster_int8_weights(g, o.cluster, o.cluster_all);
-  PackStats s = pack_model(g, key.key(), output, seal);
+  std::vector<const Graph*> profiles;
+  for (const Graph& g : graphs) profiles.push_back(&g);
+  PackStats s = pack_model(profiles, key.key(), output, seal);
+  r.profiles = static_cast<uint32_t>(graphs.size());
   r.file_bytes = s.file_bytes;
   r.weight_bytes = s.weight_bytes;
   r.stored_weight_bytes = s.stored_weight_bytes;

@@ -73,14 +73,9 @@ struct Weights {
 Weights weights_for(const Model::Impl& m, const std::map<std::string, Dims>& input_dims) {
   Weights w;
   if (m.sealed.model) {
-    for (const auto& given : input_dims) {
-      const std::string& name = given.first;  // (clang 14 cannot capture a structured binding)
-      auto in = std::find_if(m.inputs.begin(), m.inputs.end(), [&](const TensorInfo& t) { return t.name == name; });
-      if (in == m.inputs.end() || in->dims != given.second)
-        throw Error(ErrorCode::kBadArgument,
-                    "the dims of input '" + name + "' were fixed when '" + m.path + "' was packed; they cannot change");
-    }
+    size_t profile = choose_profile(m, input_dims);
     w.sealed = open_sealed(m.path, *m.keys, m.options);
+    w.sealed.model->select_profile(profile);
     w.graph = &w.sealed.model->graph();
     w.source = w.sealed.model.get();
     w.description = m.description;

@@ -1,5 +1,6 @@
 #include "common/sealed_format.h"
 
+#include <algorithm>
 #include <cstring>
 #include <iterator>
 #include <variant>
@@ -248,34 +249,76 @@ void put_ids(ByteWriter& w, const std::vector<ValueId>& ids) {
   for (ValueId v : ids) w.i32(v);
 }
 
+// Each tensor's own sizes, and its chunks where the format puts them.
+void check_tensor(const SealedTensor& t, size_t index, uint32_t next_chunk) {
+  const std::string name = "sealed tensor " + std::to_string(index);
+  if (t.bytes == 0 || t.row_bytes == 0 || t.bytes % t.row_bytes != 0 || t.rows_per_chunk < 1 ||
+      t.rows_per_chunk > t.bytes / t.row_bytes || t.row_bytes > kMaxChunkBytes / t.rows_per_chunk)
+    bad(name + " has inconsistent sizes");
+  uint64_t rows = t.bytes / t.row_bytes;
+  if (t.first_chunk != next_chunk || t.chunk_count != (rows + t.rows_per_chunk - 1) / t.rows_per_chunk)
+    bad("the chunks of " + name + " are not where the format puts them");
+  if (t.codec != Codec::kNone && t.stored_bytes.size() != t.chunk_count)
+    bad(name + " has " + std::to_string(t.stored_bytes.size()) + " stored sizes for " +
+        std::to_string(t.chunk_count) + " chunks");
+  for (uint32_t k = 0; k < t.stored_bytes.size(); ++k)
+    if (t.stored_bytes[k] == 0 || t.stored_bytes[k] > t.chunk_plain_bytes(k))
+      bad("chunk " + std::to_string(k) + " of " + name + " has an impossible stored size");
+}
+
+// Every constant of every profile names a tensor of exactly its size and row length, no
+// non-constant names one, and every tensor is used by some profile.
 void check_tensor_table(const Manifest& m, uint32_t chunk_count) {
-  const Graph& g = m.graph;
-  std::vector<int> covered(g.values.size(), 0);
   uint32_t next_chunk = 0;
-  for (const SealedTensor& t : m.tensors) {
-    if (t.value < 0 || static_cast<size_t>(t.value) >= g.values.size()) bad("tensor table names a value out of range");
-    const Value& v = g.value(t.value);
-    if (!v.is_constant) bad("tensor table names '" + v.name + "', which is not a constant");
-    if (++covered[t.value] > 1) bad("constant '" + v.name + "' is sealed twice");
-    uint64_t bytes = byte_size(v.dtype, v.dims, v.name);
-    uint64_t rows = v.dims.empty() ? 1 : static_cast<uint64_t>(v.dims[0]);
-    if (t.bytes != bytes || rows == 0 || t.row_bytes * rows != bytes || t.rows_per_chunk < 1 ||
-        t.rows_per_chunk > rows || t.rows_per_chunk * t.row_bytes > kMaxChunkBytes)
-      bad("constant '" + v.name + "' has inconsistent sizes in the tensor table");
-    uint64_t want_chunks = (rows + t.rows_per_chunk - 1) / t.rows_per_chunk;
-    if (t.first_chunk != next_chunk || t.chunk_count != want_chunks)
-      bad("chunks of '" + v.name + "' are not where the format puts them");
-    if (t.codec != Codec::kNone && t.stored_bytes.size() != t.chunk_count)
-      bad("constant '" + v.name + "' has " + std::to_string(t.stored_bytes.size()) + " stored sizes for " +
-          std::to_string(t.chunk_count) + " chunks");
-    for (uint32_t k = 0; k < t.stored_bytes.size(); ++k)
-      if (t.stored_bytes[k] == 0 || t.stored_bytes[k] > t.chunk_plain_bytes(k))
-        bad("chunk " + std::to_string(k) + " of '" + v.name + "' has an impossible stored size");
-    next_chunk += t.chunk_count;
+  for (size_t i = 0; i < m.tensors.size(); ++i) {
+    check_tensor(m.tensors[i], i, next_chunk);
+    next_chunk += m.tensors[i].chunk_count;
   }
-  for (size_t i = 0; i < g.values.size(); ++i)
-    if (g.values[i].is_constant && !covered[i]) bad("constant '" + g.values[i].name + "' has no sealed bytes");
   if (next_chunk != chunk_count) bad("the tensor table and the header disagree on the chunk count");
+  std::vector<bool> used(m.tensors.size(), false);
+  for (const ShapeProfile& p : m.profiles) {
+    const Graph& g = p.graph;
+    if (p.tensor_of_value.size() != g.values.size()) bad("a profile's constant table does not cover its values");
+    for (size_t v = 0; v < g.values.size(); ++v) {
+      uint32_t t = p.tensor_of_value[v];
+      const Value& val = g.values[v];
+      if (!val.is_constant) {
+        if (t != kNoTensor) bad("'" + val.name + "' is not a constant but names a sealed tensor");
+        continue;
+      }
+      if (t >= m.tensors.size()) bad("constant '" + val.name + "' names a sealed tensor out of range");
+      const SealedTensor& st = m.tensors[t];
+      uint64_t bytes = byte_size(val.dtype, val.dims, val.name);
+      uint64_t rows = val.dims.empty() ? 1 : static_cast<uint64_t>(val.dims[0]);
+      if (st.bytes != bytes || rows == 0 || st.row_bytes * rows != bytes)
+        bad("constant '" + val.name + "' and its sealed tensor have different sizes");
+      used[t] = true;
+    }
+  }
+  for (size_t i = 0; i < used.size(); ++i)
+    if (!used[i]) bad("sealed tensor " + std::to_string(i) + " is used by no profile");
+}
+
+// The profiles' inputs: the same names and dtypes in the same order in every profile, and
+// no two profiles with the same input dims (a run picks its profile by them).
+void check_profiles_agree(const Manifest& m) {
+  const Graph& first = m.profiles.front().graph;
+  for (size_t i = 0; i < m.profiles.size(); ++i) {
+    const Graph& g = m.profiles[i].graph;
+    if (g.inputs.size() != first.inputs.size() || g.outputs.size() != first.outputs.size())
+      bad("profile " + std::to_string(i) + " has other inputs or outputs than profile 0");
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+      const Value &a = g.value(g.inputs[k]), &b = first.value(first.inputs[k]);
+      if (a.name != b.name || a.dtype != b.dtype || a.dims.size() != b.dims.size())
+        bad("input '" + a.name + "' of profile " + std::to_string(i) + " differs from profile 0 in name, type or rank");
+    }
+    for (size_t k = 0; k < g.outputs.size(); ++k)
+      if (g.value(g.outputs[k]).name != first.value(first.outputs[k]).name)
+        bad("output " + std::to_string(k) + " of profile " + std::to_string(i) + " is named differently");
+    for (size_t j = 0; j < i; ++j)
+      if (profile_input_dims(m.profiles[j].graph) == profile_input_dims(g))
+        bad("profiles " + std::to_string(j) + " and " + std::to_string(i) + " have the same input dims");
+  }
 }
 
 }  // namespace
@@ -406,10 +449,10 @@ void check_encodable(const Graph& g) {
   }
 }
 
-std::vector<uint8_t> encode_manifest(const Manifest& m) {
-  const Graph& g = m.graph;
+namespace {
+
+void encode_graph(ByteWriter& w, const Graph& g) {
   check_encodable(g);
-  ByteWriter w;
   w.u32(static_cast<uint32_t>(g.values.size()));
   for (const Value& v : g.values) {
     w.str(v.name);
@@ -429,26 +472,10 @@ std::vector<uint8_t> encode_manifest(const Manifest& m) {
   }
   put_ids(w, g.inputs);
   put_ids(w, g.outputs);
-  w.u32(static_cast<uint32_t>(m.tensors.size()));
-  for (const SealedTensor& t : m.tensors) {
-    w.i32(t.value);
-    w.u64(t.bytes);
-    w.u64(t.row_bytes);
-    w.u64(t.rows_per_chunk);
-    w.u32(t.first_chunk);
-    w.u32(t.chunk_count);
-    w.u8(static_cast<uint8_t>(t.codec));
-    if (t.codec == Codec::kNone) continue;
-    w.u32(static_cast<uint32_t>(t.stored_bytes.size()));
-    for (uint32_t b : t.stored_bytes) w.u32(b);
-  }
-  return w.bytes();
 }
 
-Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
-  ByteReader r(bytes, n, "sealed model manifest");
-  Manifest m;
-  Graph& g = m.graph;
+Graph decode_graph(ByteReader& r) {
+  Graph g;
   g.values.resize(r.count(kMaxValues, "values", 7));  // name length, dtype, rank, flags
   for (Value& v : g.values) {
     v.name = r.str(kMaxName);
@@ -474,9 +501,63 @@ Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
   }
   g.inputs = get_ids(r, kMaxIo, "graph inputs");
   g.outputs = get_ids(r, kMaxIo, "graph outputs");
-  m.tensors.resize(r.count(kMaxValues, "sealed tensors", 36));
+  return g;
+}
+
+}  // namespace
+
+std::vector<Dims> profile_input_dims(const Graph& g) {
+  std::vector<Dims> dims;
+  for (ValueId v : g.inputs) dims.push_back(g.value(v).dims);
+  return dims;
+}
+
+std::vector<uint8_t> encode_manifest(const Manifest& m) {
+  if (m.profiles.empty() || m.profiles.size() > kMaxProfiles)
+    throw Error(ErrorCode::kUnsupported, "cannot seal " + std::to_string(m.profiles.size()) +
+                                             " shape profiles (the sealed format holds 1 to " +
+                                             std::to_string(kMaxProfiles) + ")");
+  ByteWriter w;
+  w.u32(static_cast<uint32_t>(m.profiles.size()));
+  for (const ShapeProfile& p : m.profiles) {
+    encode_graph(w, p.graph);
+    std::vector<uint32_t> constants;
+    for (size_t v = 0; v < p.graph.values.size(); ++v)
+      if (p.graph.values[v].is_constant) constants.push_back(p.tensor_of_value.at(v));
+    w.u32(static_cast<uint32_t>(constants.size()));
+    for (uint32_t t : constants) w.u32(t);
+  }
+  w.u32(static_cast<uint32_t>(m.tensors.size()));
+  for (const SealedTensor& t : m.tensors) {
+    w.u64(t.bytes);
+    w.u64(t.row_bytes);
+    w.u64(t.rows_per_chunk);
+    w.u32(t.first_chunk);
+    w.u32(t.chunk_count);
+    w.u8(static_cast<uint8_t>(t.codec));
+    if (t.codec == Codec::kNone) continue;
+    w.u32(static_cast<uint32_t>(t.stored_bytes.size()));
+    for (uint32_t b : t.stored_bytes) w.u32(b);
+  }
+  return w.bytes();
+}
+
+Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
+  ByteReader r(bytes, n, "sealed model manifest");
+  Manifest m;
+  m.profiles.resize(r.count(kMaxProfiles, "shape profiles", 20));
+  if (m.profiles.empty()) r.fail("no shape profile");
+  for (ShapeProfile& p : m.profiles) {
+    p.graph = decode_graph(r);
+    p.tensor_of_value.assign(p.graph.values.size(), kNoTensor);
+    size_t constants = std::count_if(p.graph.values.begin(), p.graph.values.end(),
+                                     [](const Value& v) { return v.is_constant; });
+    if (r.u32() != constants) r.fail("a profile's constant table does not match its constants");
+    for (size_t v = 0; v < p.graph.values.size(); ++v)
+      if (p.graph.values[v].is_constant) p.tensor_of_value[v] = r.u32();
+  }
+  m.tensors.resize(r.count(kMaxValues, "sealed tensors", 33));
   for (SealedTensor& t : m.tensors) {
-    t.value = r.i32();
     t.bytes = r.u64();
     t.row_bytes = r.u64();
     t.rows_per_chunk = r.u64();
@@ -490,11 +571,9 @@ Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
     for (uint32_t& b : t.stored_bytes) b = r.u32();
   }
   if (r.remaining() != 0) r.fail("trailing bytes");
-  // Constants carry no bytes here; give validate_graph sizes to check, then drop them.
-  for (Value& v : g.values)
-    if (v.is_constant) v.data.clear();
   check_tensor_table(m, chunk_count);
-  validate_graph(g, /*constant_bytes_present=*/false);
+  for (ShapeProfile& p : m.profiles) validate_graph(p.graph, /*constant_bytes_present=*/false);
+  check_profiles_agree(m);
   return m;
 }
 

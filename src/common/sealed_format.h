@@ -16,7 +16,7 @@
 namespace teeinfer {
 
 constexpr char kSealedMagic[8] = {'T', 'E', 'E', 'I', 'N', 'F', 'E', 'R'};
-constexpr uint32_t kSealedFormatVersion = 2;
+constexpr uint32_t kSealedFormatVersion = 3;
 constexpr size_t kHeaderBytes = 96;
 constexpr size_t kWrappedKeyBytes = kNonceBytes + 32 + kTagBytes;  // 60
 constexpr uint64_t kManifestOffset = kHeaderBytes + kWrappedKeyBytes;
@@ -49,9 +49,9 @@ using ChunkAad = std::array<uint8_t, kChunkAadBytes>;
 ChunkAad chunk_aad(const SealedHeader& h, uint32_t tensor_index, uint32_t chunk_in_tensor, uint32_t chunks_in_tensor,
                    uint32_t plain_bytes);
 
-// Where each constant's bytes live: one entry per sealed tensor.
+// Where a sealed tensor's bytes live (the constants of every shape profile name these; a
+// tensor several profiles share is stored once).
 struct SealedTensor {
-  ValueId value = kNoValue;
   uint64_t bytes = 0, row_bytes = 0, rows_per_chunk = 1;
   uint32_t first_chunk = 0, chunk_count = 0;
   // Compressed chunks (pack --compress): each chunk's stored (encrypted) size; a stored
@@ -66,15 +66,30 @@ struct SealedTensor {
 // Largest chunk the format allows (plaintext), so one chunk always fits a small budget.
 constexpr uint64_t kMaxChunkBytes = uint64_t{1} << 30;
 
-// A graph (without constant bytes) and its tensor table: the manifest's plaintext.
-struct Manifest {
+// A model instantiated for one set of concrete input dims (a shape profile, as TensorRT's
+// optimization profiles): its graph without constant bytes, and for each of its constants
+// the sealed tensor that holds them.
+constexpr uint32_t kNoTensor = UINT32_MAX;
+struct ShapeProfile {
   Graph graph;
+  std::vector<uint32_t> tensor_of_value;  // per value: a tensor index, kNoTensor if not constant
+};
+// Most shape profiles one model may hold (each is a whole graph in the manifest).
+constexpr uint32_t kMaxProfiles = 64;
+
+// The manifest's plaintext: the shape profiles and the tensor table they share.
+struct Manifest {
+  std::vector<ShapeProfile> profiles;
   std::vector<SealedTensor> tensors;
 };
 
+// A profile's input dims, in graph input order: what a run matches against.
+std::vector<Dims> profile_input_dims(const Graph& g);
+
 std::vector<uint8_t> encode_manifest(const Manifest& m);
-// Parses untrusted bytes with every count and length bounded, then validates the graph
-// and the tensor table (every constant exactly once, sizes consistent, chunks contiguous).
+// Parses untrusted bytes with every count and length bounded, then validates every
+// profile's graph and the tensor table (every constant names a tensor of its size, every
+// tensor is used, chunks contiguous).
 Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count);
 
 }  // namespace teeinfer

@@ -94,7 +94,6 @@ void SealedModel::read_manifest(const uint8_t* header_bytes) {
   uint64_t offset = header_.chunks_offset;
   for (size_t t = 0; t < manifest_.tensors.size(); ++t) {
     const SealedTensor& st = manifest_.tensors[t];
-    tensor_of_value_[st.value] = t;
     for (uint32_t k = 0; k < st.chunk_count; ++k) {
       chunk_offsets_.push_back(offset);
       uint64_t plain_bytes = st.chunk_plain_bytes(k), stored = st.chunk_stored_bytes(k);
@@ -127,22 +126,39 @@ void SealedModel::set_scratch(std::byte* scratch) {
     decoder_ = std::make_unique<ChunkDecoder>(scratch + chunk_scratch_bytes(), ChunkDecoder::workspace_bytes());
 }
 
-const SealedTensor& SealedModel::sealed_tensor(ValueId v) const {
-  auto it = tensor_of_value_.find(v);
-  if (it == tensor_of_value_.end()) throw Error(ErrorCode::kBadModel, "sealed model: no sealed bytes for a constant");
-  return manifest_.tensors[it->second];
+void SealedModel::select_profile(size_t index) {
+  if (index >= manifest_.profiles.size())
+    throw Error(ErrorCode::kBadArgument, "sealed model: no shape profile " + std::to_string(index) + " (it has " +
+                                             std::to_string(manifest_.profiles.size()) + ")");
+  active_ = index;
+}
+
+size_t SealedModel::tensor_index(ValueId v) const {
+  const ShapeProfile& p = profile();
+  if (v < 0 || static_cast<size_t>(v) >= p.tensor_of_value.size() || p.tensor_of_value[v] == kNoTensor)
+    throw Error(ErrorCode::kBadModel, "sealed model: no sealed bytes for a constant");
+  return p.tensor_of_value[v];
+}
+
+void SealedModel::read_tensor(size_t index, std::byte* dst, size_t bytes) {
+  const SealedTensor& t = manifest_.tensors.at(index);
+  std::string name = "sealed tensor " + std::to_string(index);
+  if (bytes != t.bytes) throw Error(ErrorCode::kBadModel, "sealed model: " + name + " has the wrong size");
+  decrypt_chunks(index, 0, t.chunk_count, dst, name);
 }
 
 void SealedModel::read(ValueId v, std::byte* dst, size_t bytes) {
-  const SealedTensor& t = sealed_tensor(v);
-  if (bytes != t.bytes)
-    throw Error(ErrorCode::kBadModel, "sealed model: '" + manifest_.graph.value(v).name + "' has the wrong size");
-  decrypt_chunks(v, 0, t.chunk_count, dst);
+  size_t index = tensor_index(v);
+  const SealedTensor& t = manifest_.tensors[index];
+  const std::string& name = graph().value(v).name;
+  if (bytes != t.bytes) throw Error(ErrorCode::kBadModel, "sealed model: '" + name + "' has the wrong size");
+  decrypt_chunks(index, 0, t.chunk_count, dst, "'" + name + "'");
 }
 
 void SealedModel::read_rows(ValueId v, int64_t first, int64_t count, std::byte* dst) {
-  const SealedTensor& t = sealed_tensor(v);
-  const std::string& name = manifest_.graph.value(v).name;
+  size_t index = tensor_index(v);
+  const SealedTensor& t = manifest_.tensors[index];
+  const std::string& name = graph().value(v).name;
   int64_t rows = t.row_bytes ? static_cast<int64_t>(t.bytes / t.row_bytes) : 0;
   int64_t per = static_cast<int64_t>(t.rows_per_chunk);
   if (first < 0 || count <= 0 || first > rows - count || first % per != 0 ||
@@ -151,11 +167,11 @@ void SealedModel::read_rows(ValueId v, int64_t first, int64_t count, std::byte* 
                                              std::to_string(count) + ") of '" + name + "' are not whole chunks");
   auto chunk = static_cast<uint32_t>(first / per);
   auto chunks = static_cast<uint32_t>((count + per - 1) / per);
-  decrypt_chunks(v, chunk, chunks, dst);
+  decrypt_chunks(index, chunk, chunks, dst, "'" + name + "'");
 }
 
 int64_t SealedModel::row_granularity(ValueId v) const {
-  return static_cast<int64_t>(sealed_tensor(v).rows_per_chunk);
+  return static_cast<int64_t>(manifest_.tensors[tensor_index(v)].rows_per_chunk);
 }
 
 // A compressed chunk: copied in whole, decrypted in place and authenticated, and only
@@ -171,7 +187,7 @@ void SealedModel::decrypt_compressed(const SealedTensor& t, uint32_t k, const ui
   uint64_t t3 = host_.now_ns();
   stats_.copy_in_ns += t2 - t1;
   stats_.decrypt_ns += t3 - t2;
-  if (!authentic) tampered("chunk " + std::to_string(k) + " of '" + name + "'");  // scratch is zeroed
+  if (!authentic) tampered("chunk " + std::to_string(k) + " of " + name);  // scratch is zeroed
   if (!decoder_) throw Error(ErrorCode::kKernel, "sealed model: no decoder workspace for a compressed chunk");
   decoder_->decode(t.codec, scratch, stored, out, plain);
   stats_.decode_ns += host_.now_ns() - t3;
@@ -212,11 +228,11 @@ bool SealedModel::decrypt_chunk(uint32_t plain, const uint8_t* nonce, const Chun
   return authentic;
 }
 
-// Authenticates and decrypts chunks [first, first + count) of v's tensor into `dst`.
-void SealedModel::decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std::byte* dst) {
-  size_t index = tensor_of_value_.at(v);
+// Authenticates and decrypts chunks [first, first + count) of sealed tensor `index` into
+// `dst`; `name` names it in errors.
+void SealedModel::decrypt_chunks(size_t index, uint32_t first, uint32_t count, std::byte* dst,
+                                 const std::string& name) {
   const SealedTensor& t = manifest_.tensors[index];
-  const std::string& name = manifest_.graph.value(v).name;
   if (!scratch_) throw Error(ErrorCode::kBadArgument, "sealed model: no scratch buffer for chunks");
   uint8_t* out = reinterpret_cast<uint8_t*>(dst);
   uint64_t pos = 0;
@@ -229,7 +245,7 @@ void SealedModel::decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std:
       decrypt_compressed(t, k, nonce.data(), aad, offset, out + pos, name);
     } else if (!decrypt_chunk(plain, nonce.data(), aad, offset, out + pos)) {
       wipe(dst, pos + plain);
-      tampered("chunk " + std::to_string(k) + " of '" + name + "'");
+      tampered("chunk " + std::to_string(k) + " of " + name);
     }
     pos += plain;
   }

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <array>
-#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -53,9 +52,16 @@ class SealedModel : public WeightSource {
   SealedModel(const SealedModel&) = delete;
   SealedModel& operator=(const SealedModel&) = delete;
 
-  const Graph& graph() const { return manifest_.graph; }
+  // The shape profile in use (profile 0 until another is selected): its graph, and its
+  // constants' ValueIds name what read() and read_rows() decrypt.
+  const Graph& graph() const { return profile().graph; }
+  const ShapeProfile& profile() const { return manifest_.profiles[active_]; }
+  const std::vector<ShapeProfile>& profiles() const { return manifest_.profiles; }
+  void select_profile(size_t index);
   const SealedHeader& header() const { return header_; }
   const std::vector<SealedTensor>& tensors() const { return manifest_.tensors; }
+  // Decrypts the whole of sealed tensor `index` (any profile's).
+  void read_tensor(size_t index, std::byte* dst, size_t bytes);
 
   void read(ValueId v, std::byte* dst, size_t bytes) override;
   void read_rows(ValueId v, int64_t first, int64_t count, std::byte* dst) override;
@@ -72,8 +78,8 @@ class SealedModel : public WeightSource {
   void read_manifest(const uint8_t* header_bytes);
   [[nodiscard]] bool decrypt_chunk(uint32_t plain, const uint8_t* nonce, const ChunkAad& aad, uint64_t offset,
                                    uint8_t* out);
-  const SealedTensor& sealed_tensor(ValueId v) const;
-  void decrypt_chunks(ValueId v, uint32_t first, uint32_t count, std::byte* dst);
+  size_t tensor_index(ValueId v) const;
+  void decrypt_chunks(size_t index, uint32_t first, uint32_t count, std::byte* dst, const std::string& name);
   void decrypt_compressed(const SealedTensor& t, uint32_t k, const uint8_t* nonce, const ChunkAad& aad, uint64_t offset,
                           uint8_t* out, const std::string& name);
 
@@ -84,7 +90,7 @@ class SealedModel : public WeightSource {
   // raw key is wiped as soon as this exists), and the one stream every chunk reuses.
   std::optional<BulkAeadKey> data_key_;
   std::optional<BulkAeadDecryptStream> chunk_stream_;
-  std::map<ValueId, size_t> tensor_of_value_;
+  size_t active_ = 0;  // the profile in use
   std::vector<uint64_t> chunk_offsets_;  // file offset of every chunk
   uint64_t max_chunk_bytes_ = 0, max_compressed_bytes_ = 0;
   size_t chunk_scratch_bytes() const;

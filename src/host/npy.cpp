@@ -262,7 +262,7 @@ HostTensor read_npy(const std::string& path) {
   return parse_npy(read_input_file(path, kMaxHeaderBytes + 16 + kMaxDataBytes, ".npy file"), path);
 }
 
-void write_npy(const std::string& path, const Dims& dims, const float* data) {
+std::string npy_header(const Dims& dims) {
   std::string shape;
   for (int64_t d : dims) shape += std::to_string(d) + ",";
   if (dims.size() > 1) shape.pop_back();
@@ -276,6 +276,11 @@ void write_npy(const std::string& path, const Dims& dims, const float* data) {
   out += static_cast<char>(header.size() & 0xff);
   out += static_cast<char>(header.size() >> 8);
   out += header;
+  return out;
+}
+
+void write_npy(const std::string& path, const Dims& dims, const float* data) {
+  std::string out = npy_header(dims);
   size_t n = static_cast<size_t>(element_count(dims, path));
   AtomicFileWriter file(path);  // the data is streamed, not copied after the header
   file.write(out.data(), out.size());

@@ -25,5 +25,7 @@ HostTensor read_npy(const std::string& path);
 HostTensor parse_npy(std::string_view bytes, const std::string& what);
 // Writes to `path` through AtomicFileWriter (host/file_io.h).
 void write_npy(const std::string& path, const Dims& dims, const float* data);
+// The header (magic, version 1.0, dict, padding) of a float32 C-order array of `dims`.
+std::string npy_header(const Dims& dims);
 
 }  // namespace teeinfer

@@ -6,7 +6,9 @@
 #include <bit>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
+#include <tuple>
 
 #include "common/error.h"
 #include "host/file_io.h"
@@ -20,40 +22,85 @@ void random_bytes(uint8_t* p, size_t n) {
 
 }  // namespace
 
-Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
-  Manifest m;
-  // The structure only: copying the weights too would cost a pass over all of them.
-  m.graph.name = g.name;
-  m.graph.nodes = g.nodes;
-  m.graph.inputs = g.inputs;
-  m.graph.outputs = g.outputs;
-  for (const Value& v : g.values) m.graph.values.push_back(Value{v.name, v.dtype, v.dims, v.is_constant, {}});
-  std::vector<bool> kept_int8(g.values.size(), false);  // weights full-int8 nodes read as they are
+namespace {
+
+// The manifest's copy of a graph: its structure only (copying the weights too would cost
+// a pass over all of them).
+Graph structure_of(const Graph& g) {
+  Graph s;
+  s.name = g.name;
+  s.nodes = g.nodes;
+  s.inputs = g.inputs;
+  s.outputs = g.outputs;
+  for (const Value& v : g.values) s.values.push_back(Value{v.name, v.dtype, v.dims, v.is_constant, {}});
+  return s;
+}
+
+// Weights full-int8 nodes read as they are (the others are dequantized when loaded).
+std::vector<bool> kept_int8_weights(const Graph& g) {
+  std::vector<bool> kept(g.values.size(), false);
   for (const Node& n : g.nodes)
-    if (const Int8Weights* q = int8_weights_of(n); q && q->full()) kept_int8[n.inputs[1]] = true;
+    if (const Int8Weights* q = int8_weights_of(n); q && q->full()) kept[n.inputs[1]] = true;
+  return kept;
+}
+
+SealedTensor tensor_for(const Value& v, bool dequantized, uint64_t chunk_bytes) {
+  SealedTensor t;
+  t.bytes = v.data.size();
+  uint64_t rows = v.dims.empty() ? 1 : static_cast<uint64_t>(v.dims[0]);
+  if (rows == 0 || t.bytes == 0) throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' is empty");
+  t.row_bytes = t.bytes / rows;
+  // A power of two of rows: the enclave reorders weights in slices of whole chunks and
+  // whole layout blocks (16 or 64 channels), whose least common multiple stays small.
+  // Rows of a dequantized (weight-only) int8 weight are counted at their fp32 size, so
+  // the window a chunk is dequantized into is no larger than an fp32 chunk.
+  uint64_t computed_row_bytes = dequantized ? t.row_bytes * sizeof(float) : t.row_bytes;
+  t.rows_per_chunk = std::min(rows, std::bit_floor(std::max<uint64_t>(1, chunk_bytes / computed_row_bytes)));
+  if (t.rows_per_chunk * t.row_bytes > kMaxChunkBytes)
+    throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' has rows larger than 1 GiB");
+  return t;
+}
+
+}  // namespace
+
+Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes) {
+  std::vector<const uint8_t*> unused;
+  return plan_manifest(std::vector<const Graph*>{&g}, chunk_bytes, unused);
+}
+
+Manifest plan_manifest(const std::vector<const Graph*>& profiles, uint64_t chunk_bytes,
+                       std::vector<const uint8_t*>& plaintext) {
+  Manifest m;
+  plaintext.clear();
+  // Tensors already sealed, by what must agree for two constants to share one: dtype,
+  // dims and how the enclave reads them (then their bytes are compared).
+  std::map<std::tuple<DType, Dims, bool>, std::vector<uint32_t>> sealed;
   uint32_t next = 0;
-  for (size_t i = 0; i < m.graph.values.size(); ++i) {
-    const Value& v = g.values[i];
-    if (!v.is_constant) continue;
-    SealedTensor t;
-    t.value = static_cast<ValueId>(i);
-    t.bytes = v.data.size();
-    uint64_t rows = v.dims.empty() ? 1 : static_cast<uint64_t>(v.dims[0]);
-    if (rows == 0 || t.bytes == 0) throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' is empty");
-    t.row_bytes = t.bytes / rows;
-    // A power of two of rows: the enclave reorders weights in slices of whole chunks and
-    // whole layout blocks (16 or 64 channels), whose least common multiple stays small.
-    // Rows of a dequantized (weight-only) int8 weight are counted at their fp32 size, so
-    // the window a chunk is dequantized into is no larger than an fp32 chunk.
-    bool dequantized = v.dtype == DType::kS8 && !kept_int8[i];
-    uint64_t computed_row_bytes = dequantized ? t.row_bytes * sizeof(float) : t.row_bytes;
-    t.rows_per_chunk = std::min(rows, std::bit_floor(std::max<uint64_t>(1, chunk_bytes / computed_row_bytes)));
-    if (t.rows_per_chunk * t.row_bytes > kMaxChunkBytes)
-      throw Error(ErrorCode::kUnsupported, "constant '" + v.name + "' has rows larger than 1 GiB");
-    t.first_chunk = next;
-    t.chunk_count = static_cast<uint32_t>((rows + t.rows_per_chunk - 1) / t.rows_per_chunk);
-    next += t.chunk_count;
-    m.tensors.push_back(t);
+  for (const Graph* g : profiles) {
+    ShapeProfile p{structure_of(*g), std::vector<uint32_t>(g->values.size(), kNoTensor)};
+    std::vector<bool> kept_int8 = kept_int8_weights(*g);
+    for (size_t i = 0; i < g->values.size(); ++i) {
+      const Value& v = g->values[i];
+      if (!v.is_constant) continue;
+      bool dequantized = v.dtype == DType::kS8 && !kept_int8[i];
+      auto& same_kind = sealed[{v.dtype, v.dims, dequantized}];
+      auto same = std::find_if(same_kind.begin(), same_kind.end(), [&](uint32_t t) {
+        return m.tensors[t].bytes == v.data.size() && std::memcmp(plaintext[t], v.data.data(), v.data.size()) == 0;
+      });
+      if (same != same_kind.end()) {  // stored once, whichever profile or constant uses it
+        p.tensor_of_value[i] = *same;
+        continue;
+      }
+      SealedTensor t = tensor_for(v, dequantized, chunk_bytes);
+      t.first_chunk = next;
+      t.chunk_count = static_cast<uint32_t>((t.bytes / t.row_bytes + t.rows_per_chunk - 1) / t.rows_per_chunk);
+      next += t.chunk_count;
+      p.tensor_of_value[i] = static_cast<uint32_t>(m.tensors.size());
+      same_kind.push_back(static_cast<uint32_t>(m.tensors.size()));
+      m.tensors.push_back(t);
+      plaintext.push_back(v.data.data());
+    }
+    m.profiles.push_back(std::move(p));
   }
   return m;
 }
@@ -117,16 +164,23 @@ EncodedTensor choose_codec(const SealedTensor& t, const uint8_t* plain, double d
 }
 
 PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const SealOptions& options) {
-  validate_graph(g);
+  return pack_model(std::vector<const Graph*>{&g}, kek, path, options);
+}
+
+PackStats pack_model(const std::vector<const Graph*>& profiles, const AesKey& kek, const std::string& path,
+                     const SealOptions& options) {
+  if (profiles.empty()) throw Error(ErrorCode::kBadArgument, "no shape profile to pack");
+  for (const Graph* g : profiles) validate_graph(*g);
   if (options.chunk_bytes < 64 || options.chunk_bytes > kMaxChunkBytes)
     throw Error(ErrorCode::kBadArgument, "--chunk-size must be from 64 bytes to 1 GiB");
-  Manifest m = plan_manifest(g, options.chunk_bytes);
+  std::vector<const uint8_t*> plaintext;  // of each sealed tensor, in the profiles' graphs
+  Manifest m = plan_manifest(profiles, options.chunk_bytes, plaintext);
   std::vector<EncodedTensor> encoded(m.tensors.size());
   if (options.auto_codec || options.codec != Codec::kNone) {
     double rate = options.auto_codec ? measure_decrypt_rate() : 0;
     for (size_t i = 0; i < m.tensors.size(); ++i) {
       SealedTensor& t = m.tensors[i];
-      const uint8_t* plain = g.value(t.value).data.data();
+      const uint8_t* plain = plaintext[i];
       encoded[i] = options.auto_codec ? choose_codec(t, plain, rate) : encode_tensor(t, plain, options.codec);
       if (encoded[i].codec == Codec::kNone) continue;
       t.codec = encoded[i].codec;
@@ -182,7 +236,7 @@ PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path,
     uint64_t done = 0;
     for (size_t ti = 0; ti < m.tensors.size(); ++ti) {
       const SealedTensor& t = m.tensors[ti];
-      const uint8_t* plain = g.value(t.value).data.data();
+      const uint8_t* plain = plaintext[ti];
       uint64_t pos = 0;
       for (uint32_t k = 0; k < t.chunk_count; ++k) {
         uint32_t n = t.chunk_plain_bytes(k), stored = t.chunk_stored_bytes(k);

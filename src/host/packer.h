@@ -52,9 +52,18 @@ EncodedTensor encode_tensor(const SealedTensor& t, const uint8_t* plain, Codec c
 EncodedTensor choose_codec(const SealedTensor& t, const uint8_t* plain, double decrypt_rate);
 
 PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const SealOptions& options);
+// A model instantiated for several input shapes (shape profiles, in this order; a run
+// picks the one matching its inputs): weights the profiles share are sealed once.
+PackStats pack_model(const std::vector<const Graph*>& profiles, const AesKey& kek, const std::string& path,
+                     const SealOptions& options);
 
 // The manifest pack_model seals for `g`: its structure (no weight bytes) and the tensor
 // table with chunks of whole rows, at most `chunk_bytes` each.
 Manifest plan_manifest(const Graph& g, uint64_t chunk_bytes);
+// For several profiles: a constant equal to one already sealed (same dtype, dims and
+// bytes, read the same way) names that tensor. `plaintext` gets each tensor's bytes (in
+// the profiles' graphs).
+Manifest plan_manifest(const std::vector<const Graph*>& profiles, uint64_t chunk_bytes,
+                       std::vector<const uint8_t*>& plaintext);
 
 }  // namespace teeinfer

@@ -27,11 +27,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       SealedModel m(host, keys);
       std::vector<std::byte> scratch(m.scratch_bytes());
       m.set_scratch(scratch.data());
-      for (const SealedTensor& t : m.tensors()) {
+      for (size_t i = 0; i < m.tensors().size(); ++i) {
+        const SealedTensor& t = m.tensors()[i];
         if (t.bytes > (uint64_t{64} << 20)) continue;  // valid, just too big to bother
         std::vector<std::byte> plain(t.bytes);
-        m.read(t.value, plain.data(), plain.size());
+        m.read_tensor(i, plain.data(), plain.size());
       }
+      for (size_t p = 0; p < m.profiles().size(); ++p) m.select_profile(p);
     } else if (mode == fuzz::kModeManifest && size >= 4) {
       uint32_t chunks;
       std::memcpy(&chunks, data, 4);

@@ -4,6 +4,7 @@
 // budget that would work. On the public API only.
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +13,60 @@
 #include "teeinfer/teeinfer.h"
 
 namespace teeinfer::cli {
+namespace {
+
+// The shapes to plan: --input-shape's (each set member a shape), or every shape profile
+// a sealed model was packed for, or the model's own dims.
+std::vector<std::map<std::string, Dims>> shapes_to_plan(const Model& model, const PlanOptions& o) {
+  if (!o.input_shape.empty()) return parse_shape_profiles(o.input_shape, "--input-shape");
+  std::vector<std::map<std::string, Dims>> shapes;
+  for (const Model::ShapeProfile& p : model.shape_profiles()) {
+    shapes.emplace_back();
+    for (const TensorInfo& in : p.inputs) shapes.back()[in.name] = in.dims;
+  }
+  if (shapes.empty()) shapes.emplace_back();  // ONNX: as declared
+  return shapes;
+}
+
+std::string shape_text(const Model& model, const std::map<std::string, Dims>& dims) {
+  std::string s;
+  for (const auto& [name, d] : dims)
+    s += (s.empty() ? "" : " ") + (name.empty() ? model.inputs()[0].name : name) + "=" + to_string(d);
+  return s;
+}
+
+// Several shapes: one line each (the minimum budget holds per shape).
+int plan_shapes(const Model& model, const PlanOptions& o, SessionOptions so,
+                const std::vector<std::map<std::string, Dims>>& shapes) {
+  nlohmann::json j{{"model", o.model}, {"mode", o.mode}, {"budget_bytes", so.budget_bytes}};
+  if (!o.json)
+    std::printf("model %s (%s), %s mode, budget %s\n  %-36s %11s %11s %11s %11s\n", o.model.c_str(),
+                model.description().c_str(), o.mode.c_str(),
+                so.budget_bytes ? format_size(so.budget_bytes).c_str() : "none (everything resident)", "input dims",
+                "arena", "minimum", "streamed", "spilled");
+  for (const auto& dims : shapes) {
+    so.input_dims = dims;
+    PlanReport p = teeinfer::plan(model, so);
+    nlohmann::json inputs;
+    for (const auto& [name, d] : dims) inputs[name.empty() ? model.inputs()[0].name : name] = d;
+    j["shapes"].push_back({{"input_dims", inputs},
+                           {"arena_bytes", p.arena_bytes},
+                           {"min_budget_bytes", p.min_budget_bytes},
+                           {"streamed_bytes_per_run", p.streamed_bytes},
+                           {"spilled_bytes_per_run", p.spilled_bytes}});
+    if (!o.json)
+      std::printf("  %-36s %11s %11s %11s %11s\n", shape_text(model, dims).c_str(),
+                  format_size(p.arena_bytes).c_str(), format_size(p.min_budget_bytes).c_str(),
+                  format_size(p.streamed_bytes).c_str(), format_size(p.spilled_bytes).c_str());
+  }
+  if (o.json)
+    std::cout << j.dump(2) << "\n";
+  else
+    std::printf("minimum: the smallest budget each shape's plan fits (--input-shape with one shape shows its plan)\n");
+  return 0;
+}
+
+}  // namespace
 
 int plan(const PlanOptions& o) {
   OpenOptions open;
@@ -22,8 +77,6 @@ int plan(const PlanOptions& o) {
   if (is_sealed_model(o.model)) {
     if (o.key.empty())
       throw Error(ErrorCode::kBadArgument, "'" + o.model + "' is a sealed model: give its key with --key");
-    if (!o.input_shape.empty())
-      throw Error(ErrorCode::kBadArgument, "--input-shape is fixed when a model is packed; it cannot change");
     key = std::make_unique<KeyFile>(o.key);
   }
   Model model = Model::open(o.model, key.get(), open);
@@ -32,12 +85,9 @@ int plan(const PlanOptions& o) {
   so.budget_bytes = o.budget.empty() ? 0 : parse_nonzero_bytes(o.budget, "--budget");
   so.threads = o.threads;
   so.conv_algorithm = conv_algorithm(o.conv_algorithm);
-  if (!o.input_shape.empty()) {
-    if (model.inputs().size() != 1)
-      throw Error(ErrorCode::kUnsupported, "'" + o.model + "' has " + std::to_string(model.inputs().size()) +
-                                               " inputs; --input-shape gives one");
-    so.input_dims[model.inputs()[0].name] = parse_dims(o.input_shape, "--input-shape");
-  }
+  const auto shapes = shapes_to_plan(model, o);
+  if (shapes.size() > 1) return plan_shapes(model, o, so, shapes);
+  so.input_dims = shapes[0];
   PlanReport p = teeinfer::plan(model, so);
   if (o.json) {
     nlohmann::json j{{"model", o.model},
@@ -92,7 +142,10 @@ Command add_plan(CLI::App& app) {
   plan->add_option("--min-version", o->min_version, "refuse sealed models older than this version")
       ->transform(whole_number(0, kMaxU64));
   plan->add_option("--model-id", o->model_id, "refuse a sealed model whose id is not this one");
-  plan->add_option("--input-shape", o->input_shape, "ONNX input dims (default: the model's, batch 1)");
+  plan->add_option("--input-shape", o->input_shape,
+                   std::string(kShapeProfilesHelp) +
+                       "; with several shapes, one line each (default: a sealed model's shape profiles, or the "
+                       "model's dims, a dynamic batch as 1)");
   plan->add_option("--budget,--epc", o->budget, "secure-memory budget, e.g. 16MiB (default: no limit)");
   plan->add_option("--mode", o->mode, "planned or unmodified")
       ->check(CLI::IsMember({"planned", "unmodified"}))

@@ -26,7 +26,7 @@ int prune(const PruneOptions& o) {
   po.by_block = o.group == "block";
   po.quantile = o.quantile;
   po.max_memory_bytes = parse_max_memory(o.max_memory);
-  if (!o.input_shape.empty()) po.input_dims[""] = parse_dims(o.input_shape, "--input-shape");
+  if (!o.input_shape.empty()) po.input_dims = one_shape({o.input_shape});
   PruneResult r = teeinfer::prune(o.model, o.output, po);
   if (o.json) {
     nlohmann::json j{{"model", o.model},

@@ -10,9 +10,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 
 #include "host/cli/commands.h"
 #include "host/cli/option_checks.h"
+#include "host/cli/run_inputs.h"
 #include "teeinfer/teeinfer.h"
 
 namespace teeinfer::cli {
@@ -32,10 +34,6 @@ double median(std::vector<double> s) {
   return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Indices and values of the k largest entries, largest first.
 std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k) {
   std::vector<int> idx(v.size());
@@ -45,15 +43,6 @@ std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k) {
   std::vector<std::pair<int, float>> out;
   for (int i = 0; i < k; ++i) out.emplace_back(idx[i], v[idx[i]]);
   return out;
-}
-
-Normalization normalization(const ModelOptions& o, int64_t channels) {
-  Normalization n = Normalization::for_channels(channels);
-  if (!o.mean.empty()) n.mean = o.mean;
-  if (!o.std.empty()) n.std = o.std;
-  for (float s : n.std)
-    if (s == 0.f) throw Error(ErrorCode::kBadArgument, "--std values must be non-zero");
-  return n;
 }
 
 // One line per class name; a short file only (it is an input like any other).
@@ -69,22 +58,12 @@ std::vector<std::string> read_class_names(const std::string& path) {
   return names;
 }
 
-// A single-input model's input: its declared info (the CLI feeds exactly one).
+// A single-input model's input (eval feeds exactly one).
 const TensorInfo& only_input(const Model& m, const std::string& path) {
   if (m.inputs().size() != 1)
     throw Error(ErrorCode::kUnsupported, "'" + path + "' has " + std::to_string(m.inputs().size()) +
-                                             " inputs; the CLI feeds models with exactly one");
+                                             " inputs; eval feeds models with exactly one");
   return m.inputs()[0];
-}
-
-// An .npy of K > 1 inputs stacked along dim 0 (each shaped as the model's input).
-bool is_sample_stack(const Dims& got, const Dims& want) {
-  return !want.empty() && got.size() == want.size() && want[0] > 0 && got[0] > want[0] && got[0] % want[0] == 0 &&
-         std::equal(got.begin() + 1, got.end(), want.begin() + 1);
-}
-
-bool all_known(const Dims& d) {
-  return std::all_of(d.begin(), d.end(), [](int64_t x) { return x > 0; });
 }
 
 struct OpenedModel {
@@ -101,8 +80,6 @@ OpenedModel open_model(const ModelOptions& o) {
   if (is_sealed_model(o.model)) {
     if (o.key.empty())
       throw Error(ErrorCode::kBadArgument, "'" + o.model + "' is a sealed model: give its key with --key");
-    if (!o.input_shape.empty())
-      throw Error(ErrorCode::kBadArgument, "--input-shape is fixed when a model is packed; it cannot change at run");
     m.key = std::make_unique<KeyFile>(o.key);
   }
   m.model = Model::open(o.model, m.key.get(), open);
@@ -121,56 +98,57 @@ SessionOptions session_options(const ModelOptions& o) {
   return s;
 }
 
-// The input tensor: an .npy as it is, or an image decoded into the input's dims (ONNX:
-// --input-shape or the declared dims, a dynamic batch as 1). For ONNX the session is then
-// instantiated for the tensor's dims (a fixed-batch model runs a stack batch by batch).
-Tensor load_input(const ModelOptions& o, const std::string& path, const Model& m, SessionOptions& s) {
-  const TensorInfo& in = only_input(m, o.model);
-  Dims dims = in.dims;
-  if (!o.input_shape.empty()) dims = parse_dims(o.input_shape, "--input-shape");
-  Tensor x;
-  if (ends_with(path, ".npy")) {
-    x = read_npy(path, in.name);
-  } else {
-    if (!dims.empty() && dims[0] < 0) dims[0] = 1;
-    if (!all_known(dims))
-      throw Error(ErrorCode::kBadInput, "input '" + in.name + "' has dynamic dims " + to_string(dims) +
-                                            ": give --input-shape to decode an image into it");
-    x = load_image(path, in.name, dims, normalization(o, dims.size() > 1 ? dims[1] : 3));
+// A stack of samples run in batches of `per_run[0]` (the last batch may be smaller: it
+// gets a session of its own), outputs joined along dim 0; throughput reported.
+int run_batches(const Model& model, SessionOptions so, const Tensor& x, const Dims& per_run, const RunOptions& r,
+                const ModelOptions& o) {
+  const int64_t samples = x.dims[0], batch = per_run[0], rest = samples % batch;
+  so.input_dims = {{x.name, per_run}};
+  Session session(model, so);
+  std::optional<Session> last;  // made before any work, so a shape no profile takes fails first
+  if (rest) {
+    Dims d = per_run;
+    d[0] = rest;
+    so.input_dims = {{x.name, d}};
+    last.emplace(model, so);
   }
-  if (!m.sealed()) s.input_dims[in.name] = all_known(dims) && is_sample_stack(x.dims, dims) ? dims : x.dims;
-  return x;
-}
-
-// Runs each input of a stack in turn and writes the outputs stacked the same way.
-int run_stack(Session& session, const Tensor& x, const std::string& output, bool as_json) {
-  const Dims want = session.inputs()[0].dims;
-  const int64_t count = x.dims[0] / want[0];
-  const std::vector<float> all = x.to_floats();
-  const size_t each = all.size() / static_cast<size_t>(count);
-  std::vector<float> ys;
-  Dims y_dims;
-  const bool show_progress = count >= 20 && ::isatty(STDERR_FILENO);
-  for (int64_t i = 0; i < count; ++i) {
-    auto first = all.begin() + static_cast<long>(each * static_cast<size_t>(i));
-    Tensor one = Tensor::f32(x.name, want, std::vector<float>(first, first + static_cast<long>(each)));
-    Tensor y = session.run({one})[0];
-    std::vector<float> v = y.to_floats();
-    ys.insert(ys.end(), v.begin(), v.end());
-    y_dims = y.dims;
-    if (show_progress && (i + 1) % (count / 10) == 0)
-      std::fprintf(stderr, "\r%lld/%lld inputs", static_cast<long long>(i + 1), static_cast<long long>(count));
+  const std::vector<OutputFile> outputs = output_files(r.output, model);
+  std::vector<Tensor> ys;
+  std::vector<double> ms;
+  const bool show_progress = samples / batch >= 20 && ::isatty(STDERR_FILENO);
+  for (int64_t begin = 0; begin < samples; begin += batch) {
+    const int64_t n = std::min(batch, samples - begin);
+    Session& s = n == batch ? session : *last;
+    std::vector<Tensor> in{slice_samples(x, begin, n)};
+    double t0 = now_ms();
+    append_samples(ys, s.run(in));
+    ms.push_back(now_ms() - t0);
+    if (show_progress && (begin / batch + 1) % (samples / batch / 10) == 0)
+      std::fprintf(stderr, "\r%lld/%lld inputs", static_cast<long long>(begin + n), static_cast<long long>(samples));
   }
   if (show_progress) std::fprintf(stderr, "\n");
-  if (!y_dims.empty()) y_dims[0] *= count;
-  if (!output.empty()) write_npy(output, Tensor::f32("output", y_dims, ys));
-  if (as_json) {
-    std::cout << json{{"inputs", count}, {"input_dims", want}, {"output_dims", y_dims}, {"output", output}}.dump(2)
-              << "\n";
+  write_outputs(outputs, ys);
+  const double total = std::accumulate(ms.begin(), ms.end(), 0.0);
+  const double per_second = total > 0 ? 1000.0 * static_cast<double>(samples) / total : 0;
+  if (o.json) {
+    json j{{"inputs", samples},
+           {"batch", batch},
+           {"batches", ms.size()},
+           {"input_dims", per_run},
+           {"total_ms", total},
+           {"batch_ms", ms},
+           {"images_per_second", per_second}};
+    for (const Tensor& y : ys) j["outputs"].push_back({{"name", y.name}, {"dims", y.dims}});
+    j["output_dims"] = ys.empty() ? Dims{} : ys[0].dims;
+    std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("ran %lld inputs of %s; outputs %s%s\n", static_cast<long long>(count), to_string(want).c_str(),
-              to_string(y_dims).c_str(), output.empty() ? " (give --output to keep them)" : (" -> " + output).c_str());
+  std::printf("ran %lld inputs in %zu batch(es) of %lld %s: %.3f ms, %.1f inputs/s\n",
+              static_cast<long long>(samples), ms.size(), static_cast<long long>(batch), to_string(per_run).c_str(),
+              total, per_second);
+  for (const Tensor& y : ys) std::printf("output  %s %s\n", y.name.c_str(), to_string(y.dims).c_str());
+  if (r.output.empty()) std::printf("(give --output to keep the outputs)\n");
+  for (const OutputFile& f : outputs) std::printf("wrote %s\n", f.path.c_str());
   return 0;
 }
 
@@ -283,19 +261,22 @@ json epc_report(const Counters& paged, int runs, double wall_ms, const Session::
 }  // namespace
 
 int run(const ModelOptions& o, const RunOptions& r) {
-  if (!r.output.empty())
-    refuse_output_onto_inputs(r.output, "--output",
-                              {{o.model, "the model"},
-                               {o.key, "the key file"},
-                               {r.input, "the input"},
-                               {r.class_names, "the class names file"}});
   OpenedModel opened = open_model(o);
   const Model& model = *opened.model;
+  const std::vector<InputFile> files = input_files(r.input, model);
+  std::vector<std::pair<std::string, std::string>> read_from{
+      {o.model, "the model"}, {o.key, "the key file"}, {r.class_names, "the class names file"}};
+  for (const InputFile& f : files) read_from.emplace_back(f.path, "the input '" + f.name + "'");
+  const std::vector<OutputFile> outputs = output_files(r.output, model);
+  for (const OutputFile& f : outputs) refuse_output_onto_inputs(f.path, "--output", read_from);
   SessionOptions so = session_options(o);
-  Tensor x = load_input(o, r.input, model, so);
+  std::vector<Tensor> inputs = load_inputs(files, model, o);
+  if (inputs.size() == 1) {
+    Dims per_run = per_run_dims(inputs[0], model, o, r.batch);
+    if (per_run != inputs[0].dims) return run_batches(model, so, inputs[0], per_run, r, o);
+  }
+  for (const Tensor& x : inputs) so.input_dims[x.name] = x.dims;
   Session session(model, so);
-  if (is_sample_stack(x.dims, session.inputs()[0].dims)) return run_stack(session, x, r.output, o.json);
-  std::vector<Tensor> inputs{x};
   std::vector<Tensor> y = session.run(inputs);
   for (int i = 0; i < r.warmup; ++i) session.run(inputs);
   session.reset_counters();
@@ -309,7 +290,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
   const double wall = median(samples), fastest = *std::min_element(samples.begin(), samples.end());
   const bool sim = so.platform == Platform::kSim;
   json epc = sim ? epc_report(c, r.repeat, wall, session.time_fault_free(inputs, r.repeat), o) : json();
-  if (!r.output.empty()) write_npy(r.output, y[0]);
+  write_outputs(outputs, y);
   // Top-k over the last axis of the first batch item.
   std::vector<float> all = y[0].to_floats();
   std::vector<float> scores(all.begin(), all.begin() + (y[0].dims.empty() ? 1 : y[0].dims.back()));
@@ -321,8 +302,13 @@ int run(const ModelOptions& o, const RunOptions& r) {
   if (o.json) {
     json j;
     j["model"] = o.model;
-    j["input"] = {{"name", x.name}, {"dims", x.dims}};
+    j["input"] = {{"name", inputs[0].name}, {"dims", inputs[0].dims}};
+    for (const Tensor& x : inputs) j["inputs"].push_back({{"name", x.name}, {"dims", x.dims}});
     j["output"] = {{"name", y[0].name}, {"dims", y[0].dims}};
+    for (const Tensor& t : y) j["outputs"].push_back({{"name", t.name}, {"dims", t.dims}});
+    const int64_t batch = inputs[0].dims.empty() ? 1 : std::max<int64_t>(inputs[0].dims[0], 1);
+    j["batch"] = batch;
+    j["images_per_second"] = wall > 0 ? 1000.0 * static_cast<double>(batch) / wall : 0;
     for (auto [i, v] : best) j["top"].push_back({{"class", i}, {"name", label(i)}, {"score", v}});
     j["latency_ms"] = {
         {"median", wall}, {"min", fastest}, {"runs", r.repeat}, {"threads", o.threads}, {"samples", samples}};
@@ -347,8 +333,8 @@ int run(const ModelOptions& o, const RunOptions& r) {
     return 0;
   }
   std::printf("model   %s  (%s; %zu kernels)\n", o.model.c_str(), session.description().c_str(), plan.steps.size());
-  std::printf("input   %s %s   output %s %s\n", x.name.c_str(), to_string(x.dims).c_str(), y[0].name.c_str(),
-              to_string(y[0].dims).c_str());
+  for (const Tensor& x : inputs) std::printf("input   %s %s\n", x.name.c_str(), to_string(x.dims).c_str());
+  for (const Tensor& t : y) std::printf("output  %s %s\n", t.name.c_str(), to_string(t.dims).c_str());
   std::printf("top-%d:\n", static_cast<int>(best.size()));
   for (auto [i, v] : best) std::printf("  class %4d  score %9.5g  %s\n", i, v, label(i).c_str());
   std::printf("latency median %.3f ms, min %.3f ms over %d runs, %d thread(s)\n", wall, fastest, r.repeat, o.threads);
@@ -371,7 +357,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
         static_cast<unsigned long long>(o.ocall_cycles), epc["cycles_per_second"].get<double>() / 1e9);
   }
   if (r.verbose || r.profile) print_steps(session, inputs, r);
-  if (!r.output.empty()) std::printf("wrote %s\n", r.output.c_str());
+  for (const OutputFile& f : outputs) std::printf("wrote %s\n", f.path.c_str());
   return 0;
 }
 
@@ -387,13 +373,13 @@ int eval(const ModelOptions& o, const EvalOptions& e) {
   const Model& model = *opened.model;
   const TensorInfo& in = only_input(model, o.model);
   SessionOptions so = session_options(o);
-  if (!model.sealed())
-    so.input_dims[in.name] = o.input_shape.empty() ? dims : parse_dims(o.input_shape, "--input-shape");
+  auto shape = one_shape(o.input_shape);
+  so.input_dims[in.name] = shape.empty() ? dims : shape.begin()->second;
   Session session(model, so);
   if (session.inputs()[0].dims != dims)
     throw Error(ErrorCode::kBadInput, "the model does not take " + std::to_string(images.rows) + "x" +
                                           std::to_string(images.cols) + " grey images " + to_string(dims));
-  Normalization norm = normalization(o, 1);
+  Normalization norm = image_normalization(o, 1);
   int64_t n = e.limit > 0 ? std::min(e.limit, images.count) : images.count;
   std::vector<float> pixels(static_cast<size_t>(images.rows * images.cols));
   int64_t correct = 0;
@@ -443,7 +429,14 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--threads", o.threads, "kernel threads (1 is often fastest on small machines)")
       ->transform(whole_number(1, 256))
       ->capture_default_str();
-  cmd->add_option("--input-shape", o.input_shape, "ONNX input dims, e.g. 1x3x224x224 (default: the model's, batch 1)");
+  cmd->add_option("--input-shape", o.input_shape,
+                  "input dims, e.g. 1x3x224x224, or NAME=DIMS per input: an ONNX model is instantiated for them, a "
+                  "sealed model runs the shape profile that has them (default: the input's own dims)");
+  cmd->add_option("--layout", o.layout,
+                  "how an image input's dims are ordered: auto (from the model's input dims: NCHW when dim 1 is 1 "
+                  "or 3, else NHWC), nchw or nhwc")
+      ->check(CLI::IsMember({"auto", "nchw", "nhwc"}))
+      ->capture_default_str();
   cmd->add_option("--mean", o.mean, "image normalisation means (default: ImageNet for RGB, 0.5 for grey)")
       ->transform(finite_number(-1e6, 1e6));
   cmd->add_option("--std", o.std, "image normalisation std devs")->transform(finite_number(-1e6, 1e6));
@@ -480,12 +473,17 @@ Command add_run(CLI::App& app) {
   auto r = std::make_shared<RunOptions>();
   CLI::App* run = app.add_subcommand("run", "run a model on one input; print top classes and latency");
   add_model_options(run, *m);
-  run->add_option(
-         "--input", r->input,
-         "input tensor (.npy, float32 C order) or image (PNG, JPEG, BMP); an .npy of K inputs stacked along dim 0 "
-         "runs each and writes K outputs stacked the same way")
+  run->add_option("--input", r->input,
+                  "input tensor (.npy) or image (PNG, JPEG, BMP); NAME=FILE for a model with several inputs "
+                  "(repeat). An .npy of K samples stacked along dim 0 runs as one batch where the model takes "
+                  "batch K, else in batches (--batch), outputs stacked the same way")
       ->required();
-  run->add_option("--output", r->output, "write the first output tensor as .npy (float32)");
+  run->add_option("--output", r->output,
+                  "FILE.npy (the first output), FILE.npz (every output, by name) or NAME=FILE.npy (that output; repeat)");
+  run->add_option("--batch", r->batch,
+                  "run a stacked .npy in batches of this many samples (the model must take that batch: a dynamic "
+                  "batch dim, or a sealed shape profile); throughput reported")
+      ->transform(whole_number(1, 1 << 20));
   run->add_option("--repeat", r->repeat, "timed runs")->transform(whole_number(1, 100000))->capture_default_str();
   run->add_option("--warmup", r->warmup, "untimed runs first")
       ->transform(whole_number(0, 100000))

@@ -68,7 +68,9 @@ int pack(const PackOptions& p) {
   o.cluster = p.cluster;
   o.cluster_all = p.cluster_layers == "all";
   o.max_memory_bytes = parse_max_memory(p.max_memory);
-  if (!p.input_shape.empty()) o.input_dims[""] = parse_dims(p.input_shape, "--input-shape");
+  auto profiles = parse_shape_profiles(p.input_shape, "--input-shape");
+  if (profiles.size() == 1) o.input_dims = profiles[0];
+  if (profiles.size() > 1) o.shape_profiles = profiles;
   if (!p.quiet) o.progress = progress_bar;
   const KeyFile key(p.key);  // checked before the work; wiped on every path
   PackResult r = teeinfer::pack(p.onnx, p.output, key, o);
@@ -77,8 +79,10 @@ int pack(const PackOptions& p) {
                                                 : std::string();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
-      "sealed %s -> %s in %.2f s: %u tensors in %u chunks, %s of weights%s, file %s, model id %s, version %llu%s\n",
-      p.onnx.c_str(), p.output.c_str(), seconds, r.tensors, r.chunks, format_size(r.weight_bytes).c_str(),
+      "sealed %s -> %s in %.2f s: %s%u tensors in %u chunks, %s of weights%s, file %s, model id %s, version %llu%s\n",
+      p.onnx.c_str(), p.output.c_str(), seconds,
+      r.profiles > 1 ? (std::to_string(r.profiles) + " shape profiles sharing ").c_str() : "", r.tensors, r.chunks,
+      format_size(r.weight_bytes).c_str(),
       compressed.c_str(), format_size(r.file_bytes).c_str(), to_hex(r.model_id).c_str(),
       static_cast<unsigned long long>(p.model_version), describe_int8(r).c_str());
   return 0;
@@ -98,8 +102,15 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
     KeyFile keys(key);
     SealedContents c = inspect_sealed(model, keys);
     j["nodes"] = c.op_counts;
-    for (const TensorInfo& in : c.inputs) j["inputs"].push_back({{"name", in.name}, {"dims", in.dims}});
-    for (const TensorInfo& out : c.outputs) j["outputs"].push_back({{"name", out.name}, {"dims", out.dims}});
+    auto infos = [](const std::vector<TensorInfo>& ts) {
+      json a = json::array();
+      for (const TensorInfo& t : ts) a.push_back({{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"dims", t.dims}});
+      return a;
+    };
+    j["inputs"] = infos(c.inputs);
+    j["outputs"] = infos(c.outputs);
+    for (const Model::ShapeProfile& p : c.profiles)
+      j["profiles"].push_back({{"inputs", infos(p.inputs)}, {"outputs", infos(p.outputs)}});
     uint64_t total = 0;
     for (const SealedContents::Weight& w : c.weights) {
       total += w.bytes;
@@ -128,10 +139,16 @@ int inspect(const std::string& model, const std::string& key, bool as_json) {
     std::printf("  (give --key to see the graph and tensors)\n");
     return 0;
   }
-  for (const auto& in : j["inputs"])
-    std::printf("  input  %s %s\n", in["name"].get<std::string>().c_str(), in["dims"].dump().c_str());
-  for (const auto& out : j["outputs"])
-    std::printf("  output %s %s\n", out["name"].get<std::string>().c_str(), out["dims"].dump().c_str());
+  const json& profiles = j["profiles"];
+  for (size_t k = 0; k < profiles.size(); ++k) {
+    if (profiles.size() > 1) std::printf("  shape profile %zu:\n", k);
+    for (const auto& in : profiles[k]["inputs"])
+      std::printf("  input  %s %s %s\n", in["name"].get<std::string>().c_str(), in["dtype"].get<std::string>().c_str(),
+                  in["dims"].dump().c_str());
+    for (const auto& out : profiles[k]["outputs"])
+      std::printf("  output %s %s %s\n", out["name"].get<std::string>().c_str(),
+                  out["dtype"].get<std::string>().c_str(), out["dims"].dump().c_str());
+  }
   std::printf("  nodes:");
   for (const auto& [op, count] : j["nodes"].items()) std::printf(" %s×%d", op.c_str(), count.get<int>());
   std::printf("\n  %zu tensors, %s of weights, every chunk authenticates:\n", j["tensors"].size(),
@@ -166,7 +183,10 @@ Command add_pack(CLI::App& app) {
                    "can pin it with --model-id (default: a random id)");
   pack->add_option("--chunk-size", o->chunk_size, "largest weight chunk (whole rows), e.g. 64KiB, 1MiB")
       ->capture_default_str();
-  pack->add_option("--input-shape", o->input_shape, "input dims to instantiate the model for");
+  pack->add_option("--input-shape", o->input_shape,
+                   std::string(kShapeProfilesHelp) +
+                       ". Each shape is a profile the sealed model runs at (weights stored once); default: the "
+                       "model's dims, a dynamic batch as 1");
   pack->add_option("--quantize", o->quantize,
                    "int8 weights, one scale per output channel (4x fewer bytes to decrypt): fc = fully-connected "
                    "layers only, all = also convolutions. Without --calibrate the enclave dequantizes them and "

@@ -15,7 +15,7 @@ struct ModelOptions {
   uint64_t min_version = 0;  // rollback protection for sealed models
   std::string model_id;      // sealed models: the expected model id (32 hex digits), if given
   int threads = 1;
-  std::string input_shape;  // ONNX only: instantiate for these dims
+  std::vector<std::string> input_shape;  // [NAME=]DIMS: ONNX instantiated for it; sealed: picks the profile
   std::vector<float> mean, std;
   bool json = false;
   std::string tee = "none";             // none | sim
@@ -26,11 +26,14 @@ struct ModelOptions {
   std::string budget;                   // secure-memory budget; default: --epc with --tee sim, else none
   bool prefetch = false;                // stream weights on a loader thread, a step ahead of use
   std::string conv_algorithm = "auto";  // auto | direct | winograd
+  std::string layout = "auto";          // image inputs: auto | nchw | nhwc
   std::string max_memory;               // host memory limit for an ONNX model's tensors ("": default)
 };
 
 struct RunOptions {
-  std::string input, output, class_names;
+  std::vector<std::string> input, output;  // [NAME=]FILE each
+  std::string class_names;
+  int64_t batch = 0;  // samples per run of a stacked .npy (0: as many as the model takes)
   int repeat = 10, warmup = 2, top = 5;
   bool verbose = false, profile = false;
 };
@@ -42,7 +45,8 @@ struct EvalOptions {
 };
 
 struct PackOptions {
-  std::string onnx, output, key, input_shape, chunk_size = "256KiB";
+  std::string onnx, output, key, chunk_size = "256KiB";
+  std::vector<std::string> input_shape;  // [NAME=]DIMS with sets: the shape profiles
   std::string quantize = "none";  // none | fc | all: which layers get int8 weights
   std::string calibrate;          // .npy or image directory: full int8 where it can be
   int calibration_samples = 64;
@@ -56,7 +60,8 @@ struct PackOptions {
 };
 
 struct PlanOptions {
-  std::string model, key, input_shape, budget, mode = "planned", max_memory;
+  std::string model, key, budget, mode = "planned", max_memory;
+  std::vector<std::string> input_shape;  // [NAME=]DIMS with sets: plan each shape
   uint64_t min_version = 0;
   std::string model_id;  // sealed models: the expected model id, if given
   int threads = 1;       // oneDNN's scratchpads grow with threads, and so does the minimum

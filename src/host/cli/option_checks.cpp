@@ -83,4 +83,12 @@ ConvAlgorithm conv_algorithm(const std::string& value) {
   return ConvAlgorithm::kAuto;
 }
 
+std::map<std::string, Dims> one_shape(const std::vector<std::string>& specs) {
+  if (specs.empty()) return {};
+  auto profiles = parse_shape_profiles(specs, "--input-shape");
+  if (profiles.size() != 1)
+    throw Error(ErrorCode::kBadArgument, "--input-shape: one shape per input here (sets of shapes are for pack and plan)");
+  return profiles[0];
+}
+
 }  // namespace teeinfer::cli

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,14 @@ inline constexpr uint64_t kMaxI64 = static_cast<uint64_t>(std::numeric_limits<in
 // --conv-algorithm: auto | direct | winograd (the same on run, eval and plan).
 void add_conv_algorithm_option(CLI::App* cmd, std::string& value);
 ConvAlgorithm conv_algorithm(const std::string& value);
+
+// --input-shape on run and eval: one shape per input ([NAME=]DIMS, no sets), by name ("" for
+// a model's only input); empty if the option was not given.
+std::map<std::string, Dims> one_shape(const std::vector<std::string>& specs);
+// Its help text on pack and plan, which take sets of shapes.
+inline constexpr const char* kShapeProfilesHelp =
+    "input dims, e.g. 1x3x224x224, a set of shapes as 1x3x48x{192,320,640} or {1,8}x3x224x224, or NAME=DIMS "
+    "(repeat for each input of a model with several; inputs with sets vary together)";
 
 // --max-memory's help text, the same on every command that reads a model.
 inline constexpr const char* kMaxMemoryHelp =
