@@ -37,6 +37,59 @@ def tiny_sealed_model():
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 
 
+def dynamic_ocr_model():
+    # An OCR-style CNN taking any batch, height and width: conv+BN+relu, max pool, conv+relu,
+    # global average pool, then a Reshape whose target is computed from Shape(x) (the
+    # subgraph exporters emit for a dynamic batch), and a classifier.
+    rng = np.random.default_rng(11)
+    f32 = np.float32
+    inits = [numpy_helper.from_array(rng.standard_normal((8, 1, 3, 3)).astype(f32) * 0.5, "w1"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, 8).astype(f32), "bn_scale"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(f32) * 0.1, "bn_bias"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(f32) * 0.1, "bn_mean"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, 8).astype(f32), "bn_var"),
+             numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(f32) * 0.3, "w2"),
+             numpy_helper.from_array(rng.standard_normal(16).astype(f32) * 0.1, "b2"),
+             numpy_helper.from_array(rng.standard_normal((4, 16)).astype(f32), "fc_w"),
+             numpy_helper.from_array(rng.standard_normal(4).astype(f32), "fc_b"),
+             numpy_helper.from_array(np.array([0], np.int64), "zero"),
+             numpy_helper.from_array(np.array([-1], np.int64), "minus_one")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"], ["n1"],
+                              name="bn1"),
+             helper.make_node("Relu", ["n1"], ["r1"], name="relu1"),
+             helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+             helper.make_node("GlobalAveragePool", ["r2"], ["g"], name="gap"),
+             helper.make_node("Shape", ["x"], ["x_shape"], name="shape"),
+             helper.make_node("Gather", ["x_shape", "zero"], ["batch"], name="batch", axis=0),
+             helper.make_node("Concat", ["batch", "minus_one"], ["flat_shape"], name="flat_shape", axis=0),
+             helper.make_node("Reshape", ["g", "flat_shape"], ["flat"], name="flatten"),
+             helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], name="fc", transB=1)]
+    g = helper.make_graph(nodes, "dynamic_ocr",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def nhwc_model():
+    # A channels-last (TensorFlow-style) classifier of 28x28 grey images: the input is
+    # {1, 28, 28, 1} and a Transpose makes it NCHW for the convolution.
+    rng = np.random.default_rng(12)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.standard_normal((3, 4 * 14 * 14)).astype(np.float32) * 0.05, "fc_w")]
+    nodes = [helper.make_node("Transpose", ["x"], ["x_nchw"], name="to_nchw", perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["x_nchw", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "fc_w"], ["y"], name="fc", transB=1)]
+    g = helper.make_graph(nodes, "nhwc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 28, 28, 1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--out-dir", default="tests/data")
@@ -49,6 +102,10 @@ def main():
     m = tiny_sealed_model()
     onnx.checker.check_model(m)
     onnx.save(m, os.path.join(args.out_dir, "tiny_sealed.onnx"))
+    for name, make in (("dynamic_ocr", dynamic_ocr_model), ("nhwc_grey", nhwc_model)):
+        m = make()
+        onnx.checker.check_model(m)
+        onnx.save(m, os.path.join(args.out_dir, name + ".onnx"))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "common/sealed_format.h"
 #include "common/weight_codec.h"
 #include "host/calibration.h"
 #include "host/cluster_weights.h"
@@ -10,7 +11,6 @@
 #include "host/model_loader.h"
 #include "host/packer.h"
 #include "host/quantize_weights.h"
-#include "common/sealed_format.h"
 #include "teeinfer/teeinfer.h"
 
 namespace teeinfer {
@@ -74,8 +74,7 @@ std::vector<std::map<std::string, Dims>> profiles_of(const PackOptions& o) {
     throw Error(ErrorCode::kBadArgument, "PackOptions: give input_dims or shape_profiles, not both");
   if (o.shape_profiles.size() > kMaxProfiles)
     throw Error(ErrorCode::kBadArgument, "PackOptions.shape_profiles: " + std::to_string(o.shape_profiles.size()) +
-                                             " profiles; a sealed model holds at most " +
-                                             std::to_string(kMaxProfiles));
+                                             " profiles; a sealed model holds at most " + std::to_string(kMaxProfiles));
   return o.shape_profiles;
 }
 

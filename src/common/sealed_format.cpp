@@ -259,8 +259,8 @@ void check_tensor(const SealedTensor& t, size_t index, uint32_t next_chunk) {
   if (t.first_chunk != next_chunk || t.chunk_count != (rows + t.rows_per_chunk - 1) / t.rows_per_chunk)
     bad("the chunks of " + name + " are not where the format puts them");
   if (t.codec != Codec::kNone && t.stored_bytes.size() != t.chunk_count)
-    bad(name + " has " + std::to_string(t.stored_bytes.size()) + " stored sizes for " +
-        std::to_string(t.chunk_count) + " chunks");
+    bad(name + " has " + std::to_string(t.stored_bytes.size()) + " stored sizes for " + std::to_string(t.chunk_count) +
+        " chunks");
   for (uint32_t k = 0; k < t.stored_bytes.size(); ++k)
     if (t.stored_bytes[k] == 0 || t.stored_bytes[k] > t.chunk_plain_bytes(k))
       bad("chunk " + std::to_string(k) + " of " + name + " has an impossible stored size");
@@ -550,8 +550,8 @@ Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
   for (ShapeProfile& p : m.profiles) {
     p.graph = decode_graph(r);
     p.tensor_of_value.assign(p.graph.values.size(), kNoTensor);
-    size_t constants = std::count_if(p.graph.values.begin(), p.graph.values.end(),
-                                     [](const Value& v) { return v.is_constant; });
+    size_t constants =
+        std::count_if(p.graph.values.begin(), p.graph.values.end(), [](const Value& v) { return v.is_constant; });
     if (r.u32() != constants) r.fail("a profile's constant table does not match its constants");
     for (size_t v = 0; v < p.graph.values.size(); ++v)
       if (p.graph.values[v].is_constant) p.tensor_of_value[v] = r.u32();

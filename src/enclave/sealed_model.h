@@ -90,7 +90,7 @@ class SealedModel : public WeightSource {
   // raw key is wiped as soon as this exists), and the one stream every chunk reuses.
   std::optional<BulkAeadKey> data_key_;
   std::optional<BulkAeadDecryptStream> chunk_stream_;
-  size_t active_ = 0;  // the profile in use
+  size_t active_ = 0;                    // the profile in use
   std::vector<uint64_t> chunk_offsets_;  // file offset of every chunk
   uint64_t max_chunk_bytes_ = 0, max_compressed_bytes_ = 0;
   size_t chunk_scratch_bytes() const;

@@ -603,7 +603,9 @@ void Importer::bind_inputs(const ImportOptions& options) {
         throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' must have rank " +
                                               std::to_string(tt.shape().dim_size()) + ", got " +
                                               dims_to_string(v.dims));
-      for (int i = 0; tt.has_shape() && i < tt.shape().dim_size(); ++i)
+      // Dim 0 (the batch) may differ from a fixed declared value: exporters often fix it at
+      // 1 while the graph takes any batch. If it does not, shape inference says where.
+      for (int i = 1; tt.has_shape() && i < tt.shape().dim_size(); ++i)
         if (tt.shape().dim(i).has_dim_value() && tt.shape().dim(i).dim_value() != v.dims[i])
           throw Error(ErrorCode::kBadInput, "input '" + in.name() + "' must have dim " + std::to_string(i) + " = " +
                                                 std::to_string(tt.shape().dim(i).dim_value()) + ", got " +

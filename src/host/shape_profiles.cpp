@@ -11,8 +11,8 @@ namespace {
 constexpr size_t kMaxChoices = 64;  // kMaxProfiles: more could never be sealed
 
 [[noreturn]] void bad_spec(const std::string& option, const std::string& spec, const std::string& why) {
-  throw Error(ErrorCode::kBadArgument, option + ": '" + spec + "' " + why +
-                                           " (a shape like 1x3x224x224, 1x3x48x{192,320} or NAME=1x3x224x224)");
+  throw Error(ErrorCode::kBadArgument,
+              option + ": '" + spec + "' " + why + " (a shape like 1x3x224x224, 1x3x48x{192,320} or NAME=1x3x224x224)");
 }
 
 int64_t parse_extent(const std::string& text, const std::string& option, const std::string& spec) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "host/cli/commands.h"
 #include "host/cli/option_checks.h"
@@ -46,18 +47,34 @@ int plan_shapes(const Model& model, const PlanOptions& o, SessionOptions so,
                 "arena", "minimum", "streamed", "spilled");
   for (const auto& dims : shapes) {
     so.input_dims = dims;
-    PlanReport p = teeinfer::plan(model, so);
     nlohmann::json inputs;
     for (const auto& [name, d] : dims) inputs[name.empty() ? model.inputs()[0].name : name] = d;
+    std::optional<PlanReport> p;
+    try {
+      p = teeinfer::plan(model, so);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kBudgetExceeded) throw;
+    }
+    if (!p) {  // this shape does not fit the budget: say what it would need, go on
+      SessionOptions unlimited = so;
+      unlimited.budget_bytes = 0;
+      size_t least = teeinfer::plan(model, unlimited).min_budget_bytes;
+      j["shapes"].push_back({{"input_dims", inputs}, {"fits", false}, {"min_budget_bytes", least}});
+      if (!o.json)
+        std::printf("  %-36s %11s %11s  does not fit the budget\n", shape_text(model, dims).c_str(), "-",
+                    format_size(least).c_str());
+      continue;
+    }
     j["shapes"].push_back({{"input_dims", inputs},
-                           {"arena_bytes", p.arena_bytes},
-                           {"min_budget_bytes", p.min_budget_bytes},
-                           {"streamed_bytes_per_run", p.streamed_bytes},
-                           {"spilled_bytes_per_run", p.spilled_bytes}});
+                           {"fits", true},
+                           {"arena_bytes", p->arena_bytes},
+                           {"min_budget_bytes", p->min_budget_bytes},
+                           {"streamed_bytes_per_run", p->streamed_bytes},
+                           {"spilled_bytes_per_run", p->spilled_bytes}});
     if (!o.json)
-      std::printf("  %-36s %11s %11s %11s %11s\n", shape_text(model, dims).c_str(),
-                  format_size(p.arena_bytes).c_str(), format_size(p.min_budget_bytes).c_str(),
-                  format_size(p.streamed_bytes).c_str(), format_size(p.spilled_bytes).c_str());
+      std::printf("  %-36s %11s %11s %11s %11s\n", shape_text(model, dims).c_str(), format_size(p->arena_bytes).c_str(),
+                  format_size(p->min_budget_bytes).c_str(), format_size(p->streamed_bytes).c_str(),
+                  format_size(p->spilled_bytes).c_str());
   }
   if (o.json)
     std::cout << j.dump(2) << "\n";

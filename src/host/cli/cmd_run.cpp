@@ -131,21 +131,15 @@ int run_batches(const Model& model, SessionOptions so, const Tensor& x, const Di
   const double total = std::accumulate(ms.begin(), ms.end(), 0.0);
   const double per_second = total > 0 ? 1000.0 * static_cast<double>(samples) / total : 0;
   if (o.json) {
-    json j{{"inputs", samples},
-           {"batch", batch},
-           {"batches", ms.size()},
-           {"input_dims", per_run},
-           {"total_ms", total},
-           {"batch_ms", ms},
-           {"images_per_second", per_second}};
+    json j{{"inputs", samples}, {"batch", batch}, {"batches", ms.size()},           {"input_dims", per_run},
+           {"total_ms", total}, {"batch_ms", ms}, {"images_per_second", per_second}};
     for (const Tensor& y : ys) j["outputs"].push_back({{"name", y.name}, {"dims", y.dims}});
     j["output_dims"] = ys.empty() ? Dims{} : ys[0].dims;
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("ran %lld inputs in %zu batch(es) of %lld %s: %.3f ms, %.1f inputs/s\n",
-              static_cast<long long>(samples), ms.size(), static_cast<long long>(batch), to_string(per_run).c_str(),
-              total, per_second);
+  std::printf("ran %lld inputs in %zu batch(es) of %lld %s: %.3f ms, %.1f inputs/s\n", static_cast<long long>(samples),
+              ms.size(), static_cast<long long>(batch), to_string(per_run).c_str(), total, per_second);
   for (const Tensor& y : ys) std::printf("output  %s %s\n", y.name.c_str(), to_string(y.dims).c_str());
   if (r.output.empty()) std::printf("(give --output to keep the outputs)\n");
   for (const OutputFile& f : outputs) std::printf("wrote %s\n", f.path.c_str());
@@ -478,8 +472,9 @@ Command add_run(CLI::App& app) {
                   "(repeat). An .npy of K samples stacked along dim 0 runs as one batch where the model takes "
                   "batch K, else in batches (--batch), outputs stacked the same way")
       ->required();
-  run->add_option("--output", r->output,
-                  "FILE.npy (the first output), FILE.npz (every output, by name) or NAME=FILE.npy (that output; repeat)");
+  run->add_option(
+      "--output", r->output,
+      "FILE.npy (the first output), FILE.npz (every output, by name) or NAME=FILE.npy (that output; repeat)");
   run->add_option("--batch", r->batch,
                   "run a stacked .npy in batches of this many samples (the model must take that batch: a dynamic "
                   "batch dim, or a sealed shape profile); throughput reported")

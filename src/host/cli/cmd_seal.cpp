@@ -82,9 +82,8 @@ int pack(const PackOptions& p) {
       "sealed %s -> %s in %.2f s: %s%u tensors in %u chunks, %s of weights%s, file %s, model id %s, version %llu%s\n",
       p.onnx.c_str(), p.output.c_str(), seconds,
       r.profiles > 1 ? (std::to_string(r.profiles) + " shape profiles sharing ").c_str() : "", r.tensors, r.chunks,
-      format_size(r.weight_bytes).c_str(),
-      compressed.c_str(), format_size(r.file_bytes).c_str(), to_hex(r.model_id).c_str(),
-      static_cast<unsigned long long>(p.model_version), describe_int8(r).c_str());
+      format_size(r.weight_bytes).c_str(), compressed.c_str(), format_size(r.file_bytes).c_str(),
+      to_hex(r.model_id).c_str(), static_cast<unsigned long long>(p.model_version), describe_int8(r).c_str());
   return 0;
 }
 

@@ -47,8 +47,8 @@ struct EvalOptions {
 struct PackOptions {
   std::string onnx, output, key, chunk_size = "256KiB";
   std::vector<std::string> input_shape;  // [NAME=]DIMS with sets: the shape profiles
-  std::string quantize = "none";  // none | fc | all: which layers get int8 weights
-  std::string calibrate;          // .npy or image directory: full int8 where it can be
+  std::string quantize = "none";         // none | fc | all: which layers get int8 weights
+  std::string calibrate;                 // .npy or image directory: full int8 where it can be
   int calibration_samples = 64;
   std::string compress = "none";      // none | zstd | lz4 | palette4 | auto
   int cluster = 0;                    // int8 weights snapped to this many shared values (0: off)

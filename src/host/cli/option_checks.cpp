@@ -87,7 +87,8 @@ std::map<std::string, Dims> one_shape(const std::vector<std::string>& specs) {
   if (specs.empty()) return {};
   auto profiles = parse_shape_profiles(specs, "--input-shape");
   if (profiles.size() != 1)
-    throw Error(ErrorCode::kBadArgument, "--input-shape: one shape per input here (sets of shapes are for pack and plan)");
+    throw Error(ErrorCode::kBadArgument,
+                "--input-shape: one shape per input here (sets of shapes are for pack and plan)");
   return profiles[0];
 }
 

@@ -147,7 +147,8 @@ std::vector<OutputFile> output_files(const std::vector<std::string>& args, const
       f = {name, arg.substr(eq + 1)};
     }
     if (!f.name.empty() && ends_with(f.path, ".npz"))
-      throw Error(ErrorCode::kBadArgument, "--output " + arg + ": one output is written as .npy (FILE.npz takes them all)");
+      throw Error(ErrorCode::kBadArgument,
+                  "--output " + arg + ": one output is written as .npy (FILE.npz takes them all)");
     files.push_back(f);
   }
   for (size_t i = 0; i < files.size(); ++i)
@@ -163,10 +164,11 @@ void write_outputs(const std::vector<OutputFile>& files, const std::vector<Tenso
       write_npz(f.path, outputs);
       continue;
     }
-    auto it = f.name.empty() ? outputs.begin()
-                             : std::find_if(outputs.begin(), outputs.end(),
-                                            [&](const Tensor& t) { return t.name == f.name; });
-    if (it == outputs.end()) throw Error(ErrorCode::kBadArgument, "--output: the model gave no output '" + f.name + "'");
+    auto it = f.name.empty()
+                  ? outputs.begin()
+                  : std::find_if(outputs.begin(), outputs.end(), [&](const Tensor& t) { return t.name == f.name; });
+    if (it == outputs.end())
+      throw Error(ErrorCode::kBadArgument, "--output: the model gave no output '" + f.name + "'");
     write_npy(f.path, *it);
   }
 }
@@ -189,8 +191,8 @@ void append_samples(std::vector<Tensor>& all, const std::vector<Tensor>& batch) 
     const Tensor& b = batch[i];
     if (b.dims.empty() || all[i].dims.size() != b.dims.size() ||
         !std::equal(b.dims.begin() + 1, b.dims.end(), all[i].dims.begin() + 1))
-      throw Error(ErrorCode::kBadInput, "output '" + b.name + "' " + to_string(b.dims) +
-                                            " has no batch dim to join batches along");
+      throw Error(ErrorCode::kBadInput,
+                  "output '" + b.name + "' " + to_string(b.dims) + " has no batch dim to join batches along");
     all[i].dims[0] += b.dims[0];
     all[i].bytes.insert(all[i].bytes.end(), b.bytes.begin(), b.bytes.end());
   }
