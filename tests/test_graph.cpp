@@ -95,6 +95,8 @@ GraphBuilder format_v2_graph() {
 // value of it and adding a graph output (EveryOpGraphIsValidAndRuns checks it is complete).
 Graph every_op_graph() {
   GraphBuilder b = format_v2_graph();
+  const ValueId mm = b.g.nodes[b.g.nodes.size() - 2].outputs[0];  // the MatMul's output, {1, 4}
+  b.g.outputs.push_back(b.node("cast", {mm}, CastParams{}, {1, 4}));
   return b.g;
 }
 
@@ -137,7 +139,11 @@ TEST(Graph, ParamsOfAnotherOpAreABadModelNamingTheNode) {
       std::string what = n.name + " with " + op_name(static_cast<OpKind>(other)) + " params";
       expect_bad_model([&] { validate_graph(g); }, n.name, what + ", validate_graph");
       expect_bad_model([&] { infer_output_dims(g, n); }, n.name, what + ", infer_output_dims");
-      expect_bad_model([&] { encode_manifest(Manifest{{ShapeProfile{g, std::vector<uint32_t>(g.values.size(), kNoTensor)}}, {}}); }, n.name, what + ", encode_manifest");
+      expect_bad_model(
+          [&] {
+            encode_manifest(Manifest{{ShapeProfile{g, std::vector<uint32_t>(g.values.size(), kNoTensor)}}, {}});
+          },
+          n.name, what + ", encode_manifest");
     }
   }
 }

@@ -258,6 +258,67 @@ TEST_F(Shapes, OutputsAreWrittenByName) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "z.npz"));
 }
 
+// Acceptance 3: three inputs (float audio, float state, an int64 scalar sample rate) and
+// two outputs, plain and sealed, from the API and the CLI, against outputs computed
+// independently (numpy, tools/make_test_models.py).
+TEST_F(Shapes, AModelWithThreeTypedInputsAndTwoOutputsRuns) {
+  const std::string d = kSrc + "/tests/data/stateful_";
+  const std::string onnx = kSrc + "/tests/data/stateful_three_input.onnx";
+  Tensor audio = teeinfer::read_npy(d + "audio.npy", "audio");
+  Tensor state = teeinfer::read_npy(d + "state.npy", "state");
+  Tensor sr = teeinfer::read_npy(d + "sr.npy", "sr", teeinfer::DType::kI64);
+  EXPECT_EQ(sr.dtype, teeinfer::DType::kI64);
+  EXPECT_EQ(sr.dims, Dims{});
+  std::vector<float> prob = teeinfer::read_npy(d + "expected_prob.npy", "p").to_floats();
+  std::vector<float> next = teeinfer::read_npy(d + "expected_state_out.npy", "s").to_floats();
+  const std::string sealed_path = pack(onnx, "stateful.tee", {"audio={1,3}x64", "state={1,3}x16"});
+  for (bool sealed : {false, true}) {
+    Model m = sealed ? Model::open(sealed_path, key_.get()) : Model::open(onnx);
+    ASSERT_EQ(m.inputs().size(), 3u);
+    EXPECT_EQ(m.inputs()[2].dtype, teeinfer::DType::kI64);
+    SessionOptions o;
+    o.input_dims = {{"audio", {3, 64}}, {"state", {3, 16}}};
+    Session s(m, o);
+    std::vector<Tensor> y = s.run({sr, state, audio});  // by name, in any order
+    ASSERT_EQ(y.size(), 2u);
+    EXPECT_EQ(y[0].name, "prob");
+    EXPECT_EQ(y[1].name, "state_out");
+    expect_near(y[0].to_floats(), prob, sealed ? "sealed prob" : "prob");
+    expect_near(y[1].to_floats(), next, sealed ? "sealed state_out" : "state_out");
+    Tensor float_sr = Tensor::f32("sr", {}, {16000.f});
+    try {
+      s.run({audio, state, float_sr});
+      ADD_FAILURE() << "a float32 sample rate was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kBadInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find("'sr' must be int64 {}"), std::string::npos) << e.what();
+    }
+  }
+  // The CLI: each input by name, every output into one .npz or one by name.
+  const std::string in =
+      " --input audio=" + d + "audio.npy --input state=" + d + "state.npy --input sr=" + d + "sr.npy";
+  teeinfer::CliResult r = teeinfer::run_cli("run " + sealed_path + " --key " + dir_ + "k.bin" + in +
+                                            " --output state_out=" + dir_ + "next.npy --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"name\": \"state_out\""), std::string::npos) << r.output;
+  expect_near(teeinfer::read_npy(dir_ + "next.npy", "s").to_floats(), next, "CLI state_out");
+  r = teeinfer::run_cli("run " + onnx + " --input audio=" + d + "audio.npy --input state=" + d + "state.npy");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("input 'sr' has no --input"), std::string::npos) << r.output;
+  r = teeinfer::run_cli("run " + onnx + " --input " + d + "audio.npy");
+  EXPECT_NE(r.output.find("the model has 3 inputs (audio, state, sr); give each as --input NAME=FILE"),
+            std::string::npos)
+      << r.output;
+  // An integer input from an .npy that does not hold whole numbers is refused.
+  teeinfer::write_npy(dir_ + "half.npy", Tensor::f32("sr", {}, {0.5f}));
+  r = teeinfer::run_cli("run " + onnx + " --input audio=" + d + "audio.npy --input state=" + d +
+                        "state.npy --input sr=" + dir_ + "half.npy");
+  EXPECT_NE(r.output.find("not a whole number"), std::string::npos) << r.output;
+  teeinfer::write_npy(dir_ + "big.npy", Tensor::f32("b", {}, {300.f}));
+  EXPECT_THROW(teeinfer::read_npy(dir_ + "big.npy", "b", teeinfer::DType::kU8), Error);
+  EXPECT_EQ(teeinfer::read_npy(dir_ + "big.npy", "b", teeinfer::DType::kI32).bytes.size(), 4u);
+}
+
 // The command line: pack with sets of shapes, plan per shape, run a stack in batches, and
 // every new error path with a message naming what is wrong.
 TEST_F(Shapes, TheCommandLineTakesShapesBatchesAndNamedFiles) {

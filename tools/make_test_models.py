@@ -90,6 +90,53 @@ def nhwc_model():
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 
 
+def stateful_three_input_model():
+    # A voice-activity-detector-shaped model: audio features and a recurrent state (float
+    # tensors with a dynamic batch) and the sample rate (an int64 scalar, cast to float);
+    # two outputs, the speech probability and the next state.
+    rng = np.random.default_rng(13)
+    f32 = np.float32
+    inits = [numpy_helper.from_array(rng.standard_normal((16, 80)).astype(f32) * 0.2, "w1"),
+             numpy_helper.from_array(rng.standard_normal(16).astype(f32) * 0.1, "b1"),
+             numpy_helper.from_array(np.array(1.0 / 16000, f32), "per_hz"),
+             numpy_helper.from_array(rng.standard_normal((2, 16)).astype(f32), "w2"),
+             numpy_helper.from_array(rng.standard_normal(2).astype(f32) * 0.1, "b2")]
+    nodes = [helper.make_node("Concat", ["audio", "state"], ["h"], name="join", axis=1),
+             helper.make_node("Gemm", ["h", "w1", "b1"], ["z"], name="cell", transB=1),
+             helper.make_node("Cast", ["sr"], ["sr_f"], name="sr_to_float", to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["sr_f", "per_hz"], ["sr_scaled"], name="sr_scale"),
+             helper.make_node("Add", ["z", "sr_scaled"], ["z_sr"], name="add_sr"),
+             helper.make_node("Sigmoid", ["z_sr"], ["state_out"], name="next_state"),
+             helper.make_node("Gemm", ["state_out", "w2", "b2"], ["logits"], name="head", transB=1),
+             helper.make_node("Sigmoid", ["logits"], ["prob"], name="prob")]
+    g = helper.make_graph(nodes, "stateful_three_input",
+                          [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["N", 64]),
+                           helper.make_tensor_value_info("state", TensorProto.FLOAT, ["N", 16]),
+                           helper.make_tensor_value_info("sr", TensorProto.INT64, [])],
+                          [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 2]),
+                           helper.make_tensor_value_info("state_out", TensorProto.FLOAT, ["N", 16])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def stateful_reference(model, out_dir):
+    # Inputs for a batch of 3 and the outputs computed here with numpy from the model's own
+    # initializers (an independent implementation of the same graph).
+    w = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    rng = np.random.default_rng(14)
+    audio = rng.standard_normal((3, 64)).astype(np.float32)
+    state = rng.uniform(0, 1, (3, 16)).astype(np.float32)
+    sr = np.array(16000, np.int64)
+    h = np.concatenate([audio, state], 1).astype(np.float64)
+    z = h @ w["w1"].T.astype(np.float64) + w["b1"] + float(sr) * float(w["per_hz"])
+    state_out = 1 / (1 + np.exp(-z))
+    prob = 1 / (1 + np.exp(-(state_out @ w["w2"].T.astype(np.float64) + w["b2"])))
+    np.save(os.path.join(out_dir, "stateful_audio.npy"), audio)
+    np.save(os.path.join(out_dir, "stateful_state.npy"), state)
+    np.save(os.path.join(out_dir, "stateful_sr.npy"), sr)
+    np.save(os.path.join(out_dir, "stateful_expected_prob.npy"), prob.astype(np.float32))
+    np.save(os.path.join(out_dir, "stateful_expected_state_out.npy"), state_out.astype(np.float32))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--out-dir", default="tests/data")
@@ -102,10 +149,12 @@ def main():
     m = tiny_sealed_model()
     onnx.checker.check_model(m)
     onnx.save(m, os.path.join(args.out_dir, "tiny_sealed.onnx"))
-    for name, make in (("dynamic_ocr", dynamic_ocr_model), ("nhwc_grey", nhwc_model)):
+    for name, make in (("dynamic_ocr", dynamic_ocr_model), ("nhwc_grey", nhwc_model),
+                       ("stateful_three_input", stateful_three_input_model)):
         m = make()
         onnx.checker.check_model(m)
         onnx.save(m, os.path.join(args.out_dir, name + ".onnx"))
+    stateful_reference(stateful_three_input_model(), args.out_dir)
 
 
 if __name__ == "__main__":

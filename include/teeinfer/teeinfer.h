@@ -94,7 +94,11 @@ struct Tensor {
 
   // A float32 tensor; throws kBadInput if `values` does not hold exactly the dims' count.
   static Tensor f32(std::string name, Dims dims, const std::vector<float>& values);
+  // An int64 tensor (token ids, a sample rate), the same way.
+  static Tensor i64(std::string name, Dims dims, const std::vector<int64_t>& values);
   int64_t elements() const;
+  // Its bytes, checked to be exactly what dtype and dims need (throws kBadInput).
+  const void* data() const;
   // The values of a float32 tensor (throws kBadInput for another dtype).
   std::vector<float> to_floats() const;
   const float* f32_data() const;
@@ -446,6 +450,9 @@ Tensor load_image(const std::string& path, const std::string& name, const Dims& 
 std::optional<ImageLayout> image_layout_of(const Dims& dims);
 // A .npy file as float32 (any numeric dtype is converted); `name` names the tensor.
 Tensor read_npy(const std::string& path, const std::string& name);
+// The same as `as`: float32 as above; an integer type or bool exactly (throws kBadInput for
+// a value that is not a whole number, or out of the type's range; bool takes 0 and 1).
+Tensor read_npy(const std::string& path, const std::string& name, DType as);
 // A float32 tensor as .npy (written atomically).
 void write_npy(const std::string& path, const Tensor& t);
 // Float32 tensors as one .npz (numpy.load(path)[name]; written atomically). Throws

@@ -1,4 +1,7 @@
 // Input files and sizes (include/teeinfer/teeinfer.h), over the host's readers.
+#include <climits>
+#include <cstring>
+
 #include "common/error.h"
 #include "common/tensor.h"
 #include "common/units.h"
@@ -36,6 +39,45 @@ std::optional<ImageLayout> image_layout_of(const Dims& dims) {
 Tensor read_npy(const std::string& path, const std::string& name) {
   HostTensor t = read_npy(path);
   return Tensor::f32(name, t.dims, t.data);
+}
+
+namespace {
+
+template <class T>
+Tensor narrowed(const std::string& path, const std::string& name, DType as, const Dims& dims,
+                const std::vector<int64_t>& v, int64_t lo, int64_t hi) {
+  Tensor t{name, as, dims, std::vector<uint8_t>(v.size() * sizeof(T))};
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] < lo || v[i] > hi)
+      throw Error(ErrorCode::kBadInput, "'" + path + "' holds " + std::to_string(v[i]) + ", outside " + dtype_name(as) +
+                                            " (input '" + name + "')");
+    T x = static_cast<T>(v[i]);
+    std::memcpy(t.bytes.data() + i * sizeof(T), &x, sizeof(T));
+  }
+  return t;
+}
+
+}  // namespace
+
+Tensor read_npy(const std::string& path, const std::string& name, DType as) {
+  if (as == DType::kF32) return read_npy(path, name);
+  Dims dims;
+  std::vector<int64_t> v = read_npy_integers(path, dims);
+  switch (as) {
+    case DType::kI64:
+      return Tensor::i64(name, dims, v);
+    case DType::kI32:
+      return narrowed<int32_t>(path, name, as, dims, v, INT32_MIN, INT32_MAX);
+    case DType::kU8:
+      return narrowed<uint8_t>(path, name, as, dims, v, 0, 255);
+    case DType::kS8:
+      return narrowed<int8_t>(path, name, as, dims, v, -128, 127);
+    case DType::kBool:
+      return narrowed<uint8_t>(path, name, as, dims, v, 0, 1);
+    case DType::kF32:
+      break;
+  }
+  throw Error(ErrorCode::kBadArgument, "read_npy: unknown dtype");
 }
 
 void write_npy(const std::string& path, const Tensor& t) {

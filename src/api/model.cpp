@@ -58,6 +58,12 @@ std::shared_ptr<Model::Impl> onnx_impl(std::shared_ptr<OnnxModel> onnx, const st
   m->path = path;
   m->options = o;
   for (const auto& [name, declared] : onnx->declared_inputs()) m->inputs.push_back({name, DType::kF32, declared});
+  for (const auto& in : onnx->proto().graph().input())  // the dtypes (declared_inputs skips initializers)
+    for (TensorInfo& t : m->inputs)
+      if (t.name == in.name() && in.type().tensor_type().has_elem_type()) try {
+          t.dtype = dtype_from_onnx(in.type().tensor_type().elem_type(), in.name());
+        } catch (const Error&) {  // a dtype teeinfer does not take: reported when instantiated
+        }
   for (const auto& out : onnx->proto().graph().output()) m->outputs.push_back(declared_output(out));
   m->description = "ONNX, " + std::to_string(onnx->proto().graph().node_size()) + " nodes";
   m->onnx = std::move(onnx);

@@ -135,10 +135,11 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const StepCa
     if (given == inputs.end())
       throw Error(ErrorCode::kBadInput,
                   "input '" + want.name + "' is missing (" + std::to_string(inputs.size()) + " tensors given)");
-    if (given->dtype != DType::kF32 || given->dims != want.dims)
-      throw Error(ErrorCode::kBadInput, "input '" + want.name + "' must be float32 " + dims_to_string(want.dims) +
-                                            ", got " + dtype_name(given->dtype) + " " + dims_to_string(given->dims));
-    views.push_back(TensorView{DType::kF32, want.dims, const_cast<float*>(given->f32_data()), want.name});
+    if (given->dtype != want.dtype || given->dims != want.dims)
+      throw Error(ErrorCode::kBadInput, "input '" + want.name + "' must be " + dtype_name(want.dtype) + " " +
+                                            dims_to_string(want.dims) + ", got " + dtype_name(given->dtype) + " " +
+                                            dims_to_string(given->dims));
+    views.push_back(TensorView{want.dtype, want.dims, const_cast<void*>(given->data()), want.name});
   }
   for (const Tensor& t : inputs)
     if (std::none_of(g.inputs.begin(), g.inputs.end(), [&](ValueId id) { return g.value(id).name == t.name; }))

@@ -17,6 +17,24 @@ Tensor Tensor::f32(std::string name, Dims dims, const std::vector<float>& values
   return t;
 }
 
+Tensor Tensor::i64(std::string name, Dims dims, const std::vector<int64_t>& values) {
+  const int64_t n = element_count(dims, name);
+  if (static_cast<size_t>(n) != values.size())
+    throw Error(ErrorCode::kBadInput, "tensor '" + name + "' of dims " + dims_to_string(dims) + " needs " +
+                                          std::to_string(n) + " values, got " + std::to_string(values.size()));
+  Tensor t{std::move(name), DType::kI64, std::move(dims), std::vector<uint8_t>(values.size() * sizeof(int64_t))};
+  if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  return t;
+}
+
+const void* Tensor::data() const {
+  if (bytes.size() != byte_size(dtype, dims, name))
+    throw Error(ErrorCode::kBadInput, "tensor '" + name + "' holds " + std::to_string(bytes.size()) +
+                                          " bytes; its dims " + dims_to_string(dims) + " need " +
+                                          std::to_string(byte_size(dtype, dims, name)));
+  return bytes.data();
+}
+
 int64_t Tensor::elements() const {
   return element_count(dims, name);
 }
@@ -24,11 +42,7 @@ int64_t Tensor::elements() const {
 const float* Tensor::f32_data() const {
   if (dtype != DType::kF32)
     throw Error(ErrorCode::kBadInput, "tensor '" + name + "' is " + dtype_name(dtype) + ", not float32");
-  if (bytes.size() != byte_size(dtype, dims, name))
-    throw Error(ErrorCode::kBadInput, "tensor '" + name + "' holds " + std::to_string(bytes.size()) +
-                                          " bytes; its dims " + dims_to_string(dims) + " need " +
-                                          std::to_string(byte_size(dtype, dims, name)));
-  return reinterpret_cast<const float*>(bytes.data());
+  return static_cast<const float*>(data());
 }
 
 std::vector<float> Tensor::to_floats() const {

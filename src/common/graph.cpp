@@ -126,6 +126,7 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
       ValueId v = n.inputs[i];
       if (v == kNoValue || g.value(v).dtype == DType::kF32) continue;
       if (i == 1 && int8_weights_of(n)) continue;
+      if (n.op == OpKind::kCast && !g.value(v).is_constant) continue;  // what Cast is for
       throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads '" + g.value(v).name + "', which is not float32");
     }
     if (const Int8Weights* q = int8_weights_of(n)) validate_int8(g, n, *q);

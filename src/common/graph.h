@@ -47,6 +47,7 @@ struct Value {
 //   Softmax    X
 //   LRN        X
 //   Pad        X (constant mode)
+//   Cast       X (any dtype; the only op that reads a non-float32 runtime tensor)
 enum class OpKind : uint8_t {
 #define TEEINFER_OP(kind, ...) kind,
 #include "common/ops.def"
@@ -145,6 +146,10 @@ struct PadParams {
 };
 
 struct ReshapeParams {};  // the output's dims are the new shape
+
+// An integer or bool tensor (a graph input: token ids, a sample rate) converted to float32,
+// the only type the kernels compute in; float32 in is a copy.
+struct CastParams {};
 
 namespace detail {
 template <class Skipped, class... Params>

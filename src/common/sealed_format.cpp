@@ -167,6 +167,10 @@ void write_params(ByteWriter&, const ReshapeParams&) {}
 
 void read_params(ByteReader&, ReshapeParams&) {}
 
+void write_params(ByteWriter&, const CastParams&) {}
+
+void read_params(ByteReader&, CastParams&) {}
+
 void write_params(ByteWriter& w, const TransposeParams& p) {
   put_dims(w, p.perm);
 }

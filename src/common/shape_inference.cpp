@@ -180,6 +180,10 @@ Dims lrn_output_dims(const Graph& g, const Node& n) {
   return x;
 }
 
+Dims cast_output_dims(const Graph& g, const Node& n) {
+  return in_dims(g, n, 0);
+}
+
 Dims pad_output_dims(const Graph& g, const Node& n) {
   const auto& p = std::get<PadParams>(n.params);
   Dims y = in_dims(g, n, 0);

@@ -22,7 +22,7 @@ struct EnclaveSession::Impl {
   std::vector<std::byte*> buffer_ptrs;
   std::vector<std::unordered_map<int, dnnl::memory>> step_args;
   std::vector<std::vector<void*>> step_ptrs;
-  std::vector<std::pair<std::string, Dims>> input_specs;
+  std::vector<TensorInfo> input_specs;
   std::vector<std::pair<std::string, Dims>> output_specs;
   size_t weight_bytes = 0;
   std::unique_ptr<InlineConstants> inline_constants;
@@ -188,12 +188,8 @@ EnclaveSession::EnclaveSession(const Graph& graph, TeePlatform& platform, const 
     weights = impl_->inline_constants.get();
   }
   impl_->weights = weights;
-  for (ValueId v : graph.inputs) {
-    if (graph.value(v).dtype != DType::kF32)
-      throw Error(ErrorCode::kUnsupported, "input '" + graph.value(v).name + "' is " +
-                                               dtype_name(graph.value(v).dtype) + "; inputs must be float32");
-    impl_->input_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
-  }
+  for (ValueId v : graph.inputs)
+    impl_->input_specs.push_back({graph.value(v).name, graph.value(v).dtype, graph.value(v).dims});
   for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
   BudgetOptions bo = budget_options(graph, impl_->engine, *weights, options);
   impl_->plan = plan_for_budget(graph, impl_->engine, *weights, bo);
@@ -223,10 +219,11 @@ std::vector<OutputTensor> EnclaveSession::run(const std::vector<TensorView>& inp
                                           std::to_string(inputs.size()));
   const auto& in_slots = m.lowering->inputs();
   for (size_t i = 0; i < inputs.size(); ++i) {
-    const auto& [name, dims] = m.input_specs[i];
-    if (inputs[i].dtype != DType::kF32 || inputs[i].dims != dims)
-      throw Error(ErrorCode::kBadInput, "input '" + name + "' must be float32 " + dims_to_string(dims) + ", got " +
-                                            dtype_name(inputs[i].dtype) + " " + dims_to_string(inputs[i].dims));
+    const auto& [name, dtype, dims] = m.input_specs[i];
+    if (inputs[i].dtype != dtype || inputs[i].dims != dims)
+      throw Error(ErrorCode::kBadInput, "input '" + name + "' must be " + dtype_name(dtype) + " " +
+                                            dims_to_string(dims) + ", got " + dtype_name(inputs[i].dtype) + " " +
+                                            dims_to_string(inputs[i].dims));
     std::memcpy(m.ptr(in_slots[i].second), inputs[i].data, inputs[i].bytes());
   }
   m.run_steps(observer);
@@ -275,7 +272,7 @@ const dnnl::engine& EnclaveSession::engine() const {
 std::string EnclaveSession::memory_plan_ascii() const {
   return impl_->lowering->planner().to_ascii();
 }
-const std::vector<std::pair<std::string, Dims>>& EnclaveSession::input_specs() const {
+const std::vector<TensorInfo>& EnclaveSession::input_specs() const {
   return impl_->input_specs;
 }
 

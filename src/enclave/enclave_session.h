@@ -106,7 +106,7 @@ class EnclaveSession {
   int streamed_constants() const;
   std::vector<StepInfo> steps() const;
   std::string memory_plan_ascii() const;
-  const std::vector<std::pair<std::string, Dims>>& input_specs() const;
+  const std::vector<TensorInfo>& input_specs() const;
   // The plan it runs: the budget planner's result and the lowering (steps, buffers).
   const BudgetPlan& budget_plan() const;
   const LoweredPlan& lowering() const;

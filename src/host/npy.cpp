@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "common/error.h"
 #include "host/file_io.h"
@@ -30,19 +31,45 @@ void convert_bool(const char* src, size_t n, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = src[i] != 0 ? 1.f : 0.f;
 }
 
+// To int64, exactly: false at the first value that is not a whole number in range.
+template <class T>
+bool to_integers(const char* src, size_t n, int64_t* out) {
+  for (size_t i = 0; i < n; ++i) {
+    T v;
+    std::memcpy(&v, src + i * sizeof(T), sizeof(T));
+    if constexpr (std::is_floating_point_v<T>) {
+      // 2^63 is exactly representable; anything at or above it (or NaN) is out of range.
+      if (!(v >= -9.2233720368547758e18 && v < 9.2233720368547758e18) || v != static_cast<T>(static_cast<int64_t>(v)))
+        return false;
+    } else if constexpr (std::is_same_v<T, uint64_t>) {
+      if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
+    }
+    out[i] = static_cast<int64_t>(v);
+  }
+  return true;
+}
+
+bool bool_to_integers(const char* src, size_t n, int64_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = src[i] != 0;
+  return true;
+}
+
 // A dtype the reader takes: its code without the byte-order character, e.g. "f4".
 struct NpyDType {
   std::string_view code;
   size_t item_size;
   void (*convert)(const char*, size_t, float*);
+  bool (*to_int64)(const char*, size_t, int64_t*);
 };
 
 static_assert(std::endian::native == std::endian::little, "the .npy reader assumes a little-endian host");
 constexpr NpyDType kDTypes[] = {
-    {"f4", 4, convert<float>},    {"f8", 8, convert<double>},   {"i1", 1, convert<int8_t>},
-    {"i2", 2, convert<int16_t>},  {"i4", 4, convert<int32_t>},  {"i8", 8, convert<int64_t>},
-    {"u1", 1, convert<uint8_t>},  {"u2", 2, convert<uint16_t>}, {"u4", 4, convert<uint32_t>},
-    {"u8", 8, convert<uint64_t>}, {"b1", 1, convert_bool},
+    {"f4", 4, convert<float>, to_integers<float>},       {"f8", 8, convert<double>, to_integers<double>},
+    {"i1", 1, convert<int8_t>, to_integers<int8_t>},     {"i2", 2, convert<int16_t>, to_integers<int16_t>},
+    {"i4", 4, convert<int32_t>, to_integers<int32_t>},   {"i8", 8, convert<int64_t>, to_integers<int64_t>},
+    {"u1", 1, convert<uint8_t>, to_integers<uint8_t>},   {"u2", 2, convert<uint16_t>, to_integers<uint16_t>},
+    {"u4", 4, convert<uint32_t>, to_integers<uint32_t>}, {"u8", 8, convert<uint64_t>, to_integers<uint64_t>},
+    {"b1", 1, convert_bool, bool_to_integers},
 };
 
 struct NpyHeader {
@@ -217,7 +244,17 @@ uint64_t read_le(std::string_view bytes, size_t at, size_t width) {
 
 }  // namespace
 
-HostTensor parse_npy(std::string_view bytes, const std::string& what) {
+namespace {
+
+// A parsed .npy: its dims, dtype and data bytes (a view into the file), every size checked.
+struct NpyArray {
+  Dims dims;
+  const NpyDType* dtype = nullptr;
+  std::string_view data;
+  uint64_t count = 0;
+};
+
+NpyArray parse_array(std::string_view bytes, const std::string& what) {
   auto bad = [&](const std::string& why) {
     return Error(ErrorCode::kBadInput, "'" + what + "' is not a valid .npy file: " + why);
   };
@@ -253,9 +290,29 @@ HostTensor parse_npy(std::string_view bytes, const std::string& what) {
   if (data.size() != need)
     throw bad("holds " + std::to_string(data.size()) + " data bytes, shape " + dims_to_string(h.shape) + " of '" +
               h.descr + "' needs " + std::to_string(need));
-  HostTensor t{h.shape, std::vector<float>(static_cast<size_t>(count))};
-  dtype.convert(data.data(), t.data.size(), t.data.data());
+  return NpyArray{h.shape, &dtype, data, count};
+}
+
+}  // namespace
+
+HostTensor parse_npy(std::string_view bytes, const std::string& what) {
+  NpyArray a = parse_array(bytes, what);
+  HostTensor t{a.dims, std::vector<float>(static_cast<size_t>(a.count))};
+  a.dtype->convert(a.data.data(), t.data.size(), t.data.data());
   return t;
+}
+
+std::vector<int64_t> parse_npy_integers(std::string_view bytes, const std::string& what, Dims& dims) {
+  NpyArray a = parse_array(bytes, what);
+  std::vector<int64_t> v(static_cast<size_t>(a.count));
+  if (!a.dtype->to_int64(a.data.data(), v.size(), v.data()))
+    throw Error(ErrorCode::kBadInput, "'" + what + "' holds a value that is not a whole number in the int64 range");
+  dims = a.dims;
+  return v;
+}
+
+std::vector<int64_t> read_npy_integers(const std::string& path, Dims& dims) {
+  return parse_npy_integers(read_input_file(path, kMaxHeaderBytes + 16 + kMaxDataBytes, ".npy file"), path, dims);
 }
 
 HostTensor read_npy(const std::string& path) {

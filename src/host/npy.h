@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "host/host_tensor.h"
 
@@ -21,6 +22,10 @@ constexpr uint64_t kMaxNpyElements = uint64_t{1} << 27;
 
 // Throws Error(kBadInput / kIo) naming the file.
 HostTensor read_npy(const std::string& path);
+// The same array as exact int64 values (for integer and bool inputs): throws kBadInput if a
+// value is not a whole number in range. `dims` gets its dims.
+std::vector<int64_t> read_npy_integers(const std::string& path, Dims& dims);
+std::vector<int64_t> parse_npy_integers(std::string_view bytes, const std::string& what, Dims& dims);
 // `bytes` is a whole .npy file; `what` names it in errors.
 HostTensor parse_npy(std::string_view bytes, const std::string& what);
 // Writes to `path` through AtomicFileWriter (host/file_io.h).

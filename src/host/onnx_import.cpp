@@ -81,6 +81,7 @@ class Importer {
   void transpose(const onnx::NodeProto& n, const OnnxAttrs& a);
   void concat(const onnx::NodeProto& n, const OnnxAttrs& a);
   void softmax(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void cast(const onnx::NodeProto& n, const OnnxAttrs& a);
   void lrn(const onnx::NodeProto& n, const OnnxAttrs& a);
   void pad(const onnx::NodeProto& n, const OnnxAttrs& a);
   void identity(const onnx::NodeProto& n, const OnnxAttrs& a);
@@ -221,7 +222,7 @@ void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, Op
   const std::string where = n.onnx_op + " node '" + n.name + "'";
   check_runtime_tensor(g_.value(id).dims, out.name, where);
   for (ValueId in : n.inputs)
-    if (in != kNoValue && g_.value(in).dtype != DType::kF32)
+    if (in != kNoValue && g_.value(in).dtype != DType::kF32 && n.op != OpKind::kCast)
       throw Error(ErrorCode::kUnsupported, where + ": input '" + g_.value(in).name + "' is " +
                                                dtype_name(g_.value(in).dtype) + "; runtime tensors must be float32");
   g_.nodes.push_back(std::move(n));
@@ -445,6 +446,19 @@ void Importer::softmax(const onnx::NodeProto& n, const OnnxAttrs& a) {
   p.coerce_2d = opset_ < 13;
   p.axis = normalize_axis(a.i("axis", opset_ < 13 ? 1 : -1), rank, a.where());
   emit(n, {runtime(n, 0, a)}, p);
+}
+
+// A runtime Cast (of a constant it is folded): integer and bool graph inputs become
+// float32, the one type the kernels compute in; a float32 input is its own result.
+void Importer::cast(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  DType to = dtype_from_onnx(static_cast<int>(a.i("to", 0)), a.where() + " 'to'");
+  if (to != DType::kF32)
+    throw Error(ErrorCode::kUnsupported, a.where() + ": Cast to " + dtype_name(to) +
+                                             " at run time (teeinfer computes in float32; only casts to float32 "
+                                             "of runtime tensors are supported)");
+  ValueId x = runtime(n, 0, a);
+  if (g_.value(x).dtype == DType::kF32) return alias(n, a);
+  emit(n, {x}, CastParams{});
 }
 
 void Importer::lrn(const onnx::NodeProto& n, const OnnxAttrs& a) {

@@ -424,6 +424,23 @@ OpCase pad_case(std::mt19937& rng) {
   return b.take();
 }
 
+// An input of any dtype the engine takes, with values in its range (float32 too: a copy).
+OpCase cast_case(std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = random_dims(rng, static_cast<size_t>(pick(rng, 1, 4)), 5);
+  const DType types[] = {DType::kI64, DType::kI32, DType::kU8, DType::kS8, DType::kBool, DType::kF32};
+  DType t = types[pick(rng, 0, 5)];
+  int64_t lo = 0, hi = 1;
+  if (t == DType::kI64 || t == DType::kI32) lo = -(1 << 20), hi = 1 << 20;  // exact in float32
+  if (t == DType::kU8) hi = 255;
+  if (t == DType::kS8) lo = -128, hi = 127;
+  std::vector<float> values(static_cast<size_t>(element_count(x, "x")));
+  for (float& v : values) v = t == DType::kF32 ? uniform(rng, -2.f, 2.f) : static_cast<float>(pick(rng, lo, hi));
+  ValueId xv = b.typed_input("x", t, x, values);
+  b.output(b.node(OpKind::kCast, "Cast", CastParams{}, {xv}));
+  return b.take();
+}
+
 }  // namespace
 
 bool defined_for_negative_inputs(EltwiseKind kind) {
@@ -494,6 +511,8 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
       return lrn_case(rng);
     case OpKind::kPad:
       return pad_case(rng);
+    case OpKind::kCast:
+      return cast_case(rng);
   }
   throw std::logic_error("no generator for " + v.name);
 }

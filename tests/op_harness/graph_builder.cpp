@@ -38,6 +38,12 @@ ValueId GraphBuilder::input(const std::string& name, const Dims& dims, std::vect
   return v;
 }
 
+ValueId GraphBuilder::typed_input(const std::string& name, DType dtype, const Dims& dims, std::vector<float> data) {
+  ValueId v = input(name, dims, std::move(data));
+  c_.graph.value(v).dtype = dtype;
+  return v;
+}
+
 ValueId GraphBuilder::constant(const std::string& name, const Dims& dims, float lo, float hi) {
   return constant(name, dims, random_data(rng_, dims, lo, hi));
 }

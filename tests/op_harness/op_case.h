@@ -46,6 +46,9 @@ class GraphBuilder {
   // A graph input with data uniform in [lo, hi).
   ValueId input(const std::string& name, const Dims& dims, float lo = -1.f, float hi = 1.f);
   ValueId input(const std::string& name, const Dims& dims, std::vector<float> data);
+  // An input of another dtype; `data` holds its values (whole numbers in its range), fed to
+  // the engine converted to that type.
+  ValueId typed_input(const std::string& name, DType dtype, const Dims& dims, std::vector<float> data);
   // A float32 constant uniform in [lo, hi), or with the given values.
   ValueId constant(const std::string& name, const Dims& dims, float lo = -1.f, float hi = 1.f);
   ValueId constant(const std::string& name, const Dims& dims, const std::vector<float>& values);

@@ -42,6 +42,8 @@ constexpr int list_index(OpKind k) {
       return 11;
     case OpKind::kPad:
       return 12;
+    case OpKind::kCast:
+      return 13;
   }
   return -1;
 }
@@ -95,7 +97,7 @@ constexpr int list_index(PoolKind k) {
 inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind::kMatMul,  OpKind::kBatchNorm,
                                      OpKind::kEltwise,   OpKind::kBinary, OpKind::kPool,    OpKind::kReshape,
                                      OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax, OpKind::kLrn,
-                                     OpKind::kPad};
+                                     OpKind::kPad,       OpKind::kCast};
 inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kLeakyRelu,   EltwiseKind::kClip,
                                           EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
                                           EltwiseKind::kNeg,     EltwiseKind::kSqrt};

@@ -73,6 +73,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kSoftmax:
     case OpKind::kLrn:
     case OpKind::kPad:
+    case OpKind::kCast:
       return false;
   }
   return false;
@@ -276,10 +277,37 @@ bool takes_activation(const OpCase& c) {
   const Node& n = c.graph.nodes[c.node];
   size_t rank = c.graph.value(n.inputs[0]).dims.size();
   bool is_input = std::find(c.graph.inputs.begin(), c.graph.inputs.end(), n.inputs[0]) != c.graph.inputs.end();
-  return is_input && rank >= 3 && rank <= 5;
+  return is_input && rank >= 3 && rank <= 5 && c.graph.value(n.inputs[0]).dtype == DType::kF32;
 }
 
 // ---- Running --------------------------------------------------------------------------------
+
+// Whole-number values as the bytes of an integer or bool tensor.
+std::vector<uint8_t> as_dtype(const std::vector<float>& values, DType t) {
+  std::vector<uint8_t> out(values.size() * dtype_size(t));
+  for (size_t i = 0; i < values.size(); ++i) {
+    auto put = [&](auto v) { std::memcpy(out.data() + i * sizeof(v), &v, sizeof(v)); };
+    switch (t) {
+      case DType::kI64:
+        put(static_cast<int64_t>(values[i]));
+        break;
+      case DType::kI32:
+        put(static_cast<int32_t>(values[i]));
+        break;
+      case DType::kU8:
+      case DType::kBool:
+        put(static_cast<uint8_t>(values[i]));
+        break;
+      case DType::kS8:
+        put(static_cast<int8_t>(values[i]));
+        break;
+      case DType::kF32:
+        put(values[i]);
+        break;
+    }
+  }
+  return out;
+}
 
 struct Prepared {
   OpCase c;
@@ -592,8 +620,16 @@ std::string run_prepared(Strategy s, Prepared& p) {
   NativePlatform platform;
   EnclaveSession session(*run_graph, platform, p.options, weights);
   std::vector<TensorView> views;
-  for (size_t i = 0; i < g.inputs.size(); ++i)
-    views.push_back({DType::kF32, g.value(g.inputs[i]).dims, p.c.inputs[i].data(), g.value(g.inputs[i]).name});
+  std::vector<std::vector<uint8_t>> typed(g.inputs.size());  // non-float32 inputs, converted
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    const Value& in = g.value(g.inputs[i]);
+    void* data = p.c.inputs[i].data();
+    if (in.dtype != DType::kF32) {
+      typed[i] = as_dtype(p.c.inputs[i], in.dtype);
+      data = typed[i].data();
+    }
+    views.push_back({in.dtype, in.dims, data, in.name});
+  }
   std::vector<OutputTensor> first = session.run(views), second = session.run(views);
   std::string failure = check_outputs(s, first, second, want);
   bool reads_weights = session.weight_bytes() > 0 || session.streamed_bytes() > 0;

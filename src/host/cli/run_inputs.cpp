@@ -97,7 +97,8 @@ std::vector<Tensor> load_inputs(const std::vector<InputFile>& files, const Model
   std::vector<Tensor> tensors;
   for (const InputFile& f : files) {
     const TensorInfo& in = *input_named(m, f.name);
-    tensors.push_back(ends_with(f.path, ".npy") ? read_npy(f.path, in.name) : load_image_input(f.path, in, o));
+    tensors.push_back(ends_with(f.path, ".npy") ? read_npy(f.path, in.name, in.dtype)
+                                                : load_image_input(f.path, in, o));
   }
   return tensors;
 }
