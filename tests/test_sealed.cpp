@@ -328,6 +328,66 @@ TEST(Sealed, ManifestWithAbsurdOrInconsistentContentIsRejected) {
   EXPECT_THROW(decode_manifest(bad.data(), bad.size(), chunks - last), Error);
 }
 
+// Shape profiles: every way a manifest's profiles and their constant tables can disagree
+// with each other or with the tensor table is refused (kBadModel), never trusted.
+TEST(Sealed, ManifestProfilesThatDisagreeAreRejected) {
+  Graph one = tiny_graph();
+  Graph two = load_onnx_model(kSrc + "/tests/data/tiny_sealed.onnx", {{"x", {2, 2, 4, 4}}});
+  std::vector<const uint8_t*> plain;
+  Manifest m = plan_manifest({&one, &two}, 64, plain);
+  ASSERT_EQ(m.profiles.size(), 2u);
+  uint32_t chunks = 0;
+  for (const SealedTensor& t : m.tensors) chunks += t.chunk_count;
+  auto good = encode_manifest(m);
+  ASSERT_NO_THROW(decode_manifest(good.data(), good.size(), chunks));
+  Manifest once = plan_manifest(one, 64);
+  EXPECT_EQ(m.tensors.size(), once.tensors.size()) << "the profiles share every weight";
+
+  auto expect_rejected = [&](const Manifest& bad, const std::string& what, const std::string& words) {
+    try {
+      auto bytes = encode_manifest(bad);
+      decode_manifest(bytes.data(), bytes.size(), chunks);
+      ADD_FAILURE() << what << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kBadModel) << what << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << what << ": " << e.what();
+    }
+  };
+  auto first_constant = [](const ShapeProfile& p) {
+    for (size_t v = 0; v < p.graph.values.size(); ++v)
+      if (p.graph.values[v].is_constant) return v;
+    return size_t{0};
+  };
+  Manifest same = m;
+  same.profiles[1] = same.profiles[0];
+  expect_rejected(same, "two profiles with the same dims", "have the same input dims");
+  Manifest renamed = m;
+  renamed.profiles[1].graph.values[renamed.profiles[1].graph.inputs[0]].name = "other";
+  expect_rejected(renamed, "another input name", "differs from profile 0");
+  Manifest out_of_range = m;
+  out_of_range.profiles[1].tensor_of_value[first_constant(m.profiles[1])] = 999;
+  expect_rejected(out_of_range, "a tensor index out of range", "out of range");
+  Manifest wrong_size = m;
+  size_t c0 = first_constant(m.profiles[0]);
+  wrong_size.profiles[0].tensor_of_value[c0] = (m.profiles[0].tensor_of_value[c0] + 1) % m.tensors.size();
+  expect_rejected(wrong_size, "a constant naming a tensor of another size", "different sizes");
+  Manifest unused = m;  // the last tensor named by no profile
+  uint32_t last = static_cast<uint32_t>(m.tensors.size() - 1);
+  for (ShapeProfile& p : unused.profiles)
+    for (size_t v = 0; v < p.tensor_of_value.size(); ++v)
+      if (p.tensor_of_value[v] == last) {
+        p.graph.values[v].is_constant = false;
+        p.tensor_of_value[v] = kNoTensor;
+      }
+  expect_rejected(unused, "a tensor no profile uses", "");
+  Manifest none;
+  none.tensors = m.tensors;
+  EXPECT_THROW(encode_manifest(none), Error);  // the packer cannot write it
+  std::vector<uint8_t> zero(good);
+  std::memset(zero.data(), 0, 4);  // profile count 0
+  EXPECT_THROW(decode_manifest(zero.data(), zero.size(), chunks), Error);
+}
+
 // The packer refuses what the loader would refuse (a rank-9 tensor used to be sealed into
 // a file no loader could open).
 TEST(Sealed, PackRefusesWhatTheFormatCannotHold) {

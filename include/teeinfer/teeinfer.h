@@ -287,8 +287,9 @@ class Session {
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;
 
-  // Inputs by name, float32, dims exactly as inputs() (after instantiation) says.
-  // Outputs in the model's output order. Throws kBadInput for a wrong input, kTampered if
+  // Inputs by name (any order), each of the dtype and dims inputs() says (float32, or
+  // int64/int32/uint8/int8/bool for an input the model casts). Outputs (float32) in the
+  // model's output order. Throws kBadInput for a wrong input, kTampered if
   // sealed data in host memory was altered.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const StepCallback& after_step = {});
 
@@ -385,7 +386,7 @@ PackResult pack(const std::string& onnx_path, const std::string& output, const K
 struct PruneOptions {
   bool by_block = false;                   // cluster per block of layers up to a pool, not per layer
   double quantile = 0.3;                   // of nearest-neighbour distances, for the bandwidth
-  std::map<std::string, Dims> input_dims;  // for channel counts and FLOPs (default: declared, batch 1)
+  std::map<std::string, Dims> input_dims;  // for FLOPs (default: declared, batch 1; dynamic dims: no FLOPs)
   size_t max_memory_bytes = 0;
 };
 struct PruneResult {
@@ -405,6 +406,9 @@ struct PruneResult {
   std::vector<Unit> units;
   std::vector<Layer> layers;
   int64_t params_before = 0, params_after = 0, flops_before = 0, flops_after = 0;  // saturating
+  // False when the model has dynamic spatial dims and no input_dims were given: channels
+  // are chosen all the same (they do not depend on the size), FLOPs are 0 (not counted).
+  bool flops_counted = true;
   uint64_t bytes_before = 0, bytes_after = 0;
 };
 PruneResult prune(const std::string& onnx_path, const std::string& output, const PruneOptions& options = {});

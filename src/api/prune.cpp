@@ -29,6 +29,25 @@ int64_t total(const std::vector<LayerCost>& c, int64_t LayerCost::*field) {
   return t;
 }
 
+// Which channels go does not depend on the spatial dims: a dynamic dim nobody gave is
+// traced at a stand-in size (the FLOP counts, which do depend on it, are then not given).
+constexpr int64_t kStandInDim = 224;
+
+std::map<std::string, Dims> tracing_dims(const std::vector<std::pair<std::string, Dims>>& declared,
+                                         const std::map<std::string, Dims>& given, bool& stand_in) {
+  std::map<std::string, Dims> dims = given;
+  stand_in = false;
+  if (!given.empty()) return dims;
+  for (const auto& [name, d] : declared) {
+    Dims filled = d;
+    for (size_t i = 1; i < filled.size(); ++i)
+      if (filled[i] < 0) filled[i] = kStandInDim, stand_in = true;
+    if (stand_in) dims[name] = filled;
+  }
+  if (!stand_in) dims.clear();
+  return dims;
+}
+
 void check_pruned(const onnx::ModelProto& model) {
   try {
     onnx::checker::check_model(model);
@@ -48,10 +67,11 @@ PruneResult prune(const std::string& onnx_path, const std::string& output, const
     throw Error(ErrorCode::kBadArgument, "quantile: " + std::to_string(o.quantile) + " is not in (0, 1]");
   refuse_output_onto_inputs(output, "output", {{onnx_path, "the model to prune"}});
   onnx::ModelProto model = read_onnx_proto(onnx_path);
-  std::vector<LayerCost> before = costs_of(onnx_path, o.input_dims, o.max_memory_bytes);
+  bool stand_in = false;
+  const std::map<std::string, Dims> dims = tracing_dims(declared_inputs_of(model), o.input_dims, stand_in);
+  std::vector<LayerCost> before = costs_of(onnx_path, dims, o.max_memory_bytes);
   ChannelSelection selection{o.by_block ? Grouping::kBlock : Grouping::kLayer, o.quantile,
-                             instantiation_dims(declared_inputs_of(model), o.input_dims, onnx_path),
-                             o.max_memory_bytes};
+                             instantiation_dims(declared_inputs_of(model), dims, onnx_path), o.max_memory_bytes};
   PruneReport report = select_channels(model, selection);
   if (report.units.empty())
     throw Error(ErrorCode::kUnsupported,
@@ -62,7 +82,7 @@ PruneResult prune(const std::string& onnx_path, const std::string& output, const
   check_pruned(model);
   std::string bytes = model.SerializeAsString();
   write_file_atomic(output, bytes);
-  std::vector<LayerCost> after = costs_of(output, o.input_dims, o.max_memory_bytes);
+  std::vector<LayerCost> after = costs_of(output, dims, o.max_memory_bytes);
 
   PruneResult r;
   for (const UnitPruning& u : report.units)
@@ -78,6 +98,11 @@ PruneResult prune(const std::string& onnx_path, const std::string& output, const
   r.params_after = total(after, &LayerCost::params);
   r.flops_before = total(before, &LayerCost::flops);
   r.flops_after = total(after, &LayerCost::flops);
+  if (stand_in) {  // FLOPs at a size the user never asked for would mislead
+    r.flops_counted = false;
+    r.flops_before = r.flops_after = 0;
+    for (auto& l : r.layers) l.flops_before = l.flops_after = 0;
+  }
   r.bytes_before = read_file(onnx_path).size();
   r.bytes_after = bytes.size();
   return r;

@@ -17,5 +17,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (n != t.data.size()) __builtin_trap();
   } catch (const Error&) {
   }
+  try {  // the exact integer reading (typed inputs) of the same bytes
+    Dims dims;
+    std::vector<int64_t> v =
+        parse_npy_integers(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.npy", dims);
+    size_t n = 1;
+    for (int64_t d : dims) n *= static_cast<size_t>(d);
+    if (n != v.size()) __builtin_trap();
+  } catch (const Error&) {
+  }
   return 0;
 }

@@ -25,6 +25,12 @@ int main(int argc, char** argv) {
     std::string file = read_file(dir + "/tiny.tee.tmp");
     std::remove((dir + "/tiny.tee.tmp").c_str());
     write_file_atomic(dir + "/seed_sealed_file", std::string(1, char(fuzz::kModeSealedFile)) + file);
+    // Two shape profiles (batch 1 and 2) over one tensor table.
+    Graph g2 = load_onnx_model(argv[1], {{"x", {2, 2, 4, 4}}});
+    pack_model(std::vector<const Graph*>{&g, &g2}, fuzz::fuzz_key(), dir + "/profiles.tee.tmp", o);
+    std::string profiles = read_file(dir + "/profiles.tee.tmp");
+    std::remove((dir + "/profiles.tee.tmp").c_str());
+    write_file_atomic(dir + "/seed_sealed_profiles", std::string(1, char(fuzz::kModeSealedFile)) + profiles);
 
     Manifest m = plan_manifest(g, 64);
     uint32_t chunks = 0;

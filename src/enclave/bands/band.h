@@ -33,14 +33,22 @@ inline Band band_of(int64_t out_first, int64_t out_rows, int64_t in_height, int6
           std::max<int64_t>(bottom - (in_height - 1), 0)};
 }
 
-// Bands of `rows` output rows covering all `out_h`; a band at the top or bottom whose
-// windows would see only padding (pads larger than the window) is merged into its
-// neighbour, so every band reads at least one real row.
+// Bands of at most `rows` output rows covering all `out_h`, as even as they can be (28
+// rows in bands of 27 are 14 + 14, not 27 + 1: a one-row band gets kernels of its own
+// shape, and with the weight layout the first band chose oneDNN may have only its
+// reference kernel for it). A band at the top or bottom whose windows would see only
+// padding (pads larger than the window) is merged into its neighbour, so every band
+// reads at least one real row.
 inline std::vector<Band> split_bands(int64_t out_h, int64_t rows, int64_t in_h, int64_t stride, int64_t dilation,
                                      int64_t kernel, int64_t pad) {
   auto band = [&](int64_t first, int64_t count) { return band_of(first, count, in_h, stride, dilation, kernel, pad); };
   std::vector<std::pair<int64_t, int64_t>> spans;  // (first, count)
-  for (int64_t first = 0; first < out_h; first += rows) spans.emplace_back(first, std::min(rows, out_h - first));
+  const int64_t count = (out_h + rows - 1) / rows, base = out_h / count, longer = out_h % count;
+  for (int64_t i = 0, first = 0; i < count; ++i) {
+    int64_t n = base + (i < longer ? 1 : 0);
+    spans.emplace_back(first, n);
+    first += n;
+  }
   while (spans.size() > 1 && band(spans[0].first, spans[0].second).in_rows < 1) {
     spans[1] = {0, spans[0].second + spans[1].second};
     spans.erase(spans.begin());

@@ -141,8 +141,13 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
   Slot src = conv_source(l, n, p, src_f32);
   const Value& weight = l.graph().value(n.inputs[1]);
   const bool int8 = weight.dtype == DType::kS8;
-  ConvParams conv_p = p;  // the residual and what follows it are applied by the add
-  if (p.fused_sum) {
+  // A residual is copied into each tile's dense output first and added by the conv's sum
+  // post-op (oneDNN 2.6 has only its reference binary for a channel slice). Where brgconv
+  // cannot take a sum post-op (outputs that see only padding), a binary adds it instead,
+  // and the residual and what follows it are applied there.
+  const bool sum_in_conv = p.fused_sum && !has_padding_only_outputs(n);
+  ConvParams conv_p = p;
+  if (p.fused_sum && !sum_in_conv) {
     conv_p.fused_sum = false;
     conv_p.post_ops.clear();
   }
@@ -189,24 +194,33 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
     l.weights().add_weight_reorder("reorder " + wname + label, plain, weights,
                                    dequantize ? scale_rows(p.int8.weight_scales, first, r) : std::vector<float>{});
     Slot out = view_at(b.out, pd.dst_desc(), 0);
+    memory::dims part_dims = pd.dst_desc().dims();
+    Slot channels = view_at(dst, memory::desc(part_dims, f32, y_strides), first);
+    if (sum_in_conv) l.add_reorder(n.name + label + " (residual in)", channels, out);
     std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
     if (s.has_bias)
       args.emplace_back(DNNL_ARG_BIAS, view_at(bias, memory::desc({r}, f32, memory::format_tag::a), first));
     args.emplace_back(DNNL_ARG_DST, out);
     l.add_primitive(n.name + label, dnnl::convolution_forward(pd), pd, std::move(args));
     l.add_eltwise_steps(n.name + label, split_post_ops(conv_p.post_ops).rest, out);
-    memory::dims part_dims = pd.dst_desc().dims();
-    Slot channels = view_at(dst, memory::desc(part_dims, f32, y_strides), first);
-    if (!p.fused_sum) {
+    if (!p.fused_sum || sum_in_conv) {
       l.add_reorder(n.name + label + " (copy out)", out, channels);
       continue;
     }
     PostOpSplit activations = split_post_ops(p.post_ops);
-    dnnl::binary::primitive_desc add(dnnl::binary::desc(dnnl::algorithm::binary_add, channels.md, out.md, channels.md),
+    memory::dims one = part_dims, out_strides = strides_of(out.md);
+    one[0] = 1;
+    memory::desc slice_md(one, f32, y_strides), tile_md(one, f32, out_strides);
+    dnnl::binary::primitive_desc add(dnnl::binary::desc(dnnl::algorithm::binary_add, slice_md, tile_md, slice_md),
                                      attr_with(activations.fused), l.engine());
-    l.add_primitive(n.name + label + " (residual)", dnnl::binary(add), add,
-                    {{DNNL_ARG_SRC_0, channels}, {DNNL_ARG_SRC_1, out}, {DNNL_ARG_DST, channels}});
-    l.add_eltwise_steps(n.name + label + " (residual)", activations.rest, channels);
+    for (int64_t img = 0; img < part_dims[0]; ++img) {
+      Slot slice = view_at(dst, slice_md, img * y_strides[0] + first);
+      Slot tile_out = view_at(b.out, tile_md, img * out_strides[0]);
+      std::string step = n.name + label + (part_dims[0] > 1 ? ", image " + std::to_string(img) : "") + " (residual)";
+      l.add_primitive(step, dnnl::binary(add), add,
+                      {{DNNL_ARG_SRC_0, slice}, {DNNL_ARG_SRC_1, tile_out}, {DNNL_ARG_DST, slice}});
+      l.add_eltwise_steps(step, activations.rest, slice);
+    }
   }
 }
 

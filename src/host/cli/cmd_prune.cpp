@@ -34,7 +34,7 @@ int prune(const PruneOptions& o) {
                      {"group", o.group},
                      {"quantile", o.quantile},
                      {"params", {r.params_before, r.params_after}},
-                     {"flops", {r.flops_before, r.flops_after}},
+                     {"flops", r.flops_counted ? nlohmann::json{r.flops_before, r.flops_after} : nlohmann::json()},
                      {"bytes", {r.bytes_before, r.bytes_after}}};
     for (const PruneResult::Unit& u : r.units)
       j["layers"].push_back({{"conv", u.conv},
@@ -60,14 +60,24 @@ int prune(const PruneOptions& o) {
       std::printf("%-40s %9s %10s  kept whole: %s\n", u.conv.c_str(), ch.c_str(), "-", u.kept_because.c_str());
   }
   std::printf("\n%-40s %12s %12s %14s %14s\n", "layer", "params", "after", "MFLOPs", "after");
-  for (const PruneResult::Layer& l : r.layers)
-    std::printf("%-40s %12lld %12lld %14.2f %14.2f\n", l.name.c_str(), static_cast<long long>(l.params_before),
-                static_cast<long long>(l.params_after), static_cast<double>(l.flops_before) / 1e6,
-                static_cast<double>(l.flops_after) / 1e6);
-  std::printf("\nparameters %lld -> %lld (%.1f%%), FLOPs %.2f -> %.2f M (%.1f%%), file %s -> %s\n",
-              static_cast<long long>(r.params_before), static_cast<long long>(r.params_after),
-              percent(r.params_after, r.params_before), static_cast<double>(r.flops_before) / 1e6,
-              static_cast<double>(r.flops_after) / 1e6, percent(r.flops_after, r.flops_before),
+  for (const PruneResult::Layer& l : r.layers) {
+    if (r.flops_counted)
+      std::printf("%-40s %12lld %12lld %14.2f %14.2f\n", l.name.c_str(), static_cast<long long>(l.params_before),
+                  static_cast<long long>(l.params_after), static_cast<double>(l.flops_before) / 1e6,
+                  static_cast<double>(l.flops_after) / 1e6);
+    else
+      std::printf("%-40s %12lld %12lld %14s %14s\n", l.name.c_str(), static_cast<long long>(l.params_before),
+                  static_cast<long long>(l.params_after), "-", "-");
+  }
+  std::string flops = r.flops_counted ? "" : "FLOPs not counted (the model has dynamic input dims: give --input-shape)";
+  if (r.flops_counted) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "FLOPs %.2f -> %.2f M (%.1f%%)", static_cast<double>(r.flops_before) / 1e6,
+                  static_cast<double>(r.flops_after) / 1e6, percent(r.flops_after, r.flops_before));
+    flops = buf;
+  }
+  std::printf("\nparameters %lld -> %lld (%.1f%%), %s, file %s -> %s\n", static_cast<long long>(r.params_before),
+              static_cast<long long>(r.params_after), percent(r.params_after, r.params_before), flops.c_str(),
               format_size(r.bytes_before).c_str(), format_size(r.bytes_after).c_str());
   std::printf("wrote %s\n", o.output.c_str());
   return 0;
@@ -90,7 +100,9 @@ Command add_prune(CLI::App& app) {
           "quantile of nearest-neighbour distances for the mean-shift bandwidth (0.1 VGG, 0.3 ResNet/DenseNet)")
       ->transform(finite_number(1e-6, 1.0))
       ->capture_default_str();
-  prune->add_option("--input-shape", o->input_shape, "input dims for the FLOP count (default: the model's, batch 1)");
+  prune->add_option("--input-shape", o->input_shape,
+                    "input dims for the FLOP count (default: the model's, batch 1; a model with dynamic spatial dims "
+                    "is pruned all the same, without FLOPs)");
   prune->add_flag("--json", o->json, "print machine-readable JSON (the channels removed per layer)");
   prune->add_option("--max-memory", o->max_memory, kMaxMemoryHelp);
   return {prune, [o] { return cli::prune(*o); }};
