@@ -28,18 +28,9 @@ import tempfile
 
 import numpy as np
 
-from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, sh, write_report
+from benchlib import cpu_model, MODEL_DIR, ROOT, TEEINFER, ensure_full_models, sh, write_report
 
 VARIANTS = {"fp32": [], "int8 full": ["--quantize", "all", "--calibrate", "{calib}"]}
-
-
-def cpu_model():
-    fields = {}
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    return f"{fields.get('model name', 'unknown CPU')}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
 
 
 def run_json(args, tee, key, x, extra):

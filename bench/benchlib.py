@@ -16,6 +16,16 @@ def sh(cmd):
     return r.stdout
 
 
+def cpu_model():
+    """'Intel(R) Xeon(R) Processor, family 6 model 207': the name alone is not enough under KVM."""
+    fields = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    return f"{fields.get('model name', 'unknown CPU')}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+
+
 def ensure_full_models(models, model_dir=MODEL_DIR):
     """Exports the full-size torchvision models (seeded weights) that are not there yet."""
     missing = [m for m in models if not os.path.exists(os.path.join(model_dir, m + ".onnx"))]

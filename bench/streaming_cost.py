@@ -28,22 +28,13 @@ import statistics
 import subprocess
 import tempfile
 
-from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, sh, write_report
+from benchlib import cpu_model, MODEL_DIR, ROOT, TEEINFER, ensure_full_models, sh, write_report
 
 
 def run_json(args, model, key, x, extra):
     cmd = [args.teeinfer, "run", model, "--key", key, "--input", x, "--json", "--warmup", "2", "--repeat",
            str(args.repeat)] + extra
     return json.loads(sh(cmd))
-
-
-def cpu_model():
-    fields = {}
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    return f"{fields.get('model name', 'unknown CPU')}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
 
 
 def main():

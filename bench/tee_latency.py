@@ -29,7 +29,7 @@ import numpy as np
 import subprocess
 import sys
 
-from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh, write_report
+from benchlib import cpu_model, MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh, write_report
 
 
 def run_json(args, model, key, mode, tee, epc=None, repeat=None):
@@ -73,17 +73,6 @@ def sweep(args, name, key, mode, progress):
         p["compute_ratio"] = p["compute_ms"] / native_ms
     return {"model": name, "mode": mode, "native_ms": native_ms, "native_min_ms": float(min(samples)),
             "native_max_ms": float(max(samples)), "arena_bytes": native["arena_bytes"], "points": points}
-
-
-def cpu_model():
-    """'Intel(R) Xeon(R) Processor (family 6, model 207)': the name alone is not enough under KVM."""
-    info = {}
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if ":" in line:
-                k, v = (x.strip() for x in line.split(":", 1))
-                info.setdefault(k, v)
-    return f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
 
 
 def table(rows, args):

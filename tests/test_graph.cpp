@@ -148,6 +148,33 @@ TEST(Graph, ParamsOfAnotherOpAreABadModelNamingTheNode) {
   }
 }
 
+// Only Cast reads an integer runtime tensor, and outputs are float32 (they are read back
+// as such): a graph breaking either is a bad model, not garbage bytes.
+TEST(Graph, IntegerTensorsOnlyFeedCasts) {
+  GraphBuilder b;
+  ValueId ids = b.g.add_value(Value{"ids", DType::kI64, {1, 4}, false, {}});
+  b.g.inputs.push_back(ids);
+  Graph passthrough = b.g;
+  passthrough.outputs.push_back(ids);
+  expect_bad_model([&] { validate_graph(passthrough); }, "ids", "an int64 graph output");
+  Graph relu = b.g;
+  ValueId y = relu.add_value(Value{"y", DType::kF32, {1, 4}, false, {}});
+  relu.nodes.push_back(Node{"relu", "Relu", OpKind::kEltwise, {ids}, {y}, EltwiseParams{EltwiseKind::kRelu}});
+  relu.outputs.push_back(y);
+  expect_bad_model([&] { validate_graph(relu); }, "relu", "an Eltwise reading int64");
+  Graph cast = b.g;
+  ValueId f = cast.add_value(Value{"f", DType::kF32, {1, 4}, false, {}});
+  cast.nodes.push_back(Node{"cast", "Cast", OpKind::kCast, {ids}, {f}, CastParams{}});
+  cast.outputs.push_back(f);
+  EXPECT_NO_THROW(validate_graph(cast));
+  NativePlatform platform;
+  EnclaveSession s(cast, platform);
+  std::vector<int64_t> v{-3, 0, 7, int64_t{1} << 40};
+  auto out = s.run({TensorView{DType::kI64, {1, 4}, v.data(), "ids"}});
+  EXPECT_EQ(out[0].data, (std::vector<float>{-3.f, 0.f, 7.f, 1099511627776.f}));
+  EXPECT_THROW(s.run({TensorView{DType::kF32, {1, 4}, v.data(), "ids"}}), Error);  // the wrong dtype
+}
+
 TEST(Graph, AnOpOutsideOpKindIsABadModelNamingTheNode) {
   for (int op : {static_cast<int>(kOpCount), 200, 255}) {
     Graph g = every_op_graph();

@@ -140,8 +140,12 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
                                             " but its inputs give " + dims_to_string(expect));
     ready[n.outputs[0]] = true;
   }
-  for (ValueId v : g.outputs)
+  for (ValueId v : g.outputs) {
     if (!in_range(v) || !ready[v]) throw Error(ErrorCode::kBadModel, "graph output is never computed");
+    if (g.value(v).dtype != DType::kF32)  // outputs are read back as float32
+      throw Error(ErrorCode::kBadModel, "graph output '" + g.value(v).name + "' is " + dtype_name(g.value(v).dtype) +
+                                            "; outputs must be float32");
+  }
 }
 
 }  // namespace teeinfer

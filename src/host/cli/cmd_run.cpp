@@ -476,8 +476,8 @@ Command add_run(CLI::App& app) {
       "--output", r->output,
       "FILE.npy (the first output), FILE.npz (every output, by name) or NAME=FILE.npy (that output; repeat)");
   run->add_option("--batch", r->batch,
-                  "run a stacked .npy in batches of this many samples (the model must take that batch: a dynamic "
-                  "batch dim, or a sealed shape profile); throughput reported")
+                  "run a stacked .npy in batches of this many samples (an ONNX model is instantiated for that batch; "
+                  "a sealed model needs a shape profile with it); throughput reported")
       ->transform(whole_number(1, 1 << 20));
   run->add_option("--repeat", r->repeat, "timed runs")->transform(whole_number(1, 100000))->capture_default_str();
   run->add_option("--warmup", r->warmup, "untimed runs first")
