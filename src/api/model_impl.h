@@ -29,7 +29,7 @@ struct Model::Impl {
   OpenedSealedModel sealed;         // sealed: metadata (each Session opens its own)
   KeyProvider* keys = nullptr;      // sealed: not owned
   OpenOptions options;
-  std::vector<TensorInfo> inputs, outputs;  // as declared
+  std::vector<TensorInfo> inputs, outputs;    // as declared
   std::vector<Model::ShapeProfile> profiles;  // sealed
   std::string description;
   SealedInfo sealed_info;
