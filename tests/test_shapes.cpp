@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "cli_runner.h"
@@ -247,12 +248,33 @@ TEST_F(Shapes, AnNhwcModelTakesAnImage) {
   EXPECT_NE(r.exit_code, 0);
 }
 
-// Several outputs: .npz with every output by name, NAME=FILE for one.
+// Several outputs: .npz with every output by name, NAME=FILE for one; an .npz read back
+// by name, float32 or exactly as the dtype asked.
 TEST_F(Shapes, OutputsAreWrittenByName) {
   Tensor y1 = Tensor::f32("a", {2, 3}, {1, 2, 3, 4, 5, 6});
   Tensor y2 = Tensor::f32("b", {1}, {7});
   teeinfer::write_npz(dir_ + "y.npz", {y1, y2});
-  EXPECT_GT(std::filesystem::file_size(dir_ + "y.npz"), 0u);
+  std::vector<Tensor> back = teeinfer::read_npz(dir_ + "y.npz", {{"b", teeinfer::DType::kI64}});
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].name, "a");
+  EXPECT_EQ(back[0].dims, (Dims{2, 3}));
+  EXPECT_EQ(back[0].to_floats(), y1.to_floats());
+  EXPECT_EQ(back[1].dtype, teeinfer::DType::kI64);
+  EXPECT_EQ(*static_cast<const int64_t*>(back[1].data()), 7);
+  std::string bytes(std::filesystem::file_size(dir_ + "y.npz"), '\0');
+  {
+    std::ifstream f(dir_ + "y.npz", std::ios::binary);
+    f.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  for (size_t cut : {size_t{0}, size_t{30}, bytes.size() / 2, bytes.size() - 1}) {  // truncated: refused
+    std::ofstream(dir_ + "cut.npz", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(cut));
+    EXPECT_THROW(teeinfer::read_npz(dir_ + "cut.npz"), Error) << cut;
+  }
+  std::string flipped = bytes;
+  flipped[100] = static_cast<char>(flipped[100] ^ 0x40);  // inside a member: its CRC fails
+  std::ofstream(dir_ + "flip.npz", std::ios::binary)
+      .write(flipped.data(), static_cast<std::streamsize>(flipped.size()));
+  EXPECT_THROW(teeinfer::read_npz(dir_ + "flip.npz"), Error);
   EXPECT_THROW(teeinfer::write_npz(dir_ + "z.npz", {y1, y1}), Error);
   EXPECT_THROW(teeinfer::write_npz(dir_ + "z.npz", {Tensor::f32("a/b", {1}, {1})}), Error);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "z.npz"));
@@ -309,6 +331,23 @@ TEST_F(Shapes, AModelWithThreeTypedInputsAndTwoOutputsRuns) {
   EXPECT_NE(r.output.find("the model has 3 inputs (audio, state, sr); give each as --input NAME=FILE"),
             std::string::npos)
       << r.output;
+  // All inputs from one .npz (numpy.savez), or some from it and the rest by name.
+  teeinfer::write_npz(dir_ + "in.npz", {audio, state, Tensor::f32("sr", {}, {16000.f})});
+  r = teeinfer::run_cli("run " + onnx + " --input " + dir_ + "in.npz --output " + dir_ + "all.npz");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<Tensor> outs = teeinfer::read_npz(dir_ + "all.npz");
+  ASSERT_EQ(outs.size(), 2u);
+  expect_near(outs[1].to_floats(), next, "state_out through .npz in and out");
+  teeinfer::write_npz(dir_ + "two.npz", {audio, state});
+  r = teeinfer::run_cli("run " + onnx + " --input " + dir_ + "two.npz --input sr=" + d + "sr.npy");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = teeinfer::run_cli("run " + onnx + " --input " + dir_ + "two.npz");
+  EXPECT_NE(r.output.find("input 'sr' has no --input"), std::string::npos) << r.output;
+  r = teeinfer::run_cli("run " + onnx + " --input " + dir_ + "in.npz --input state=" + d + "state.npy");
+  EXPECT_NE(r.output.find("input 'state' is given twice"), std::string::npos) << r.output;
+  teeinfer::write_npz(dir_ + "extra.npz", {audio, state, Tensor::f32("sr", {}, {1.f}), Tensor::f32("x", {1}, {1.f})});
+  r = teeinfer::run_cli("run " + onnx + " --input " + dir_ + "extra.npz");
+  EXPECT_NE(r.output.find("its array 'x' is no input of the model"), std::string::npos) << r.output;
   // An integer input from an .npy that does not hold whole numbers is refused.
   teeinfer::write_npy(dir_ + "half.npy", Tensor::f32("sr", {}, {0.5f}));
   r = teeinfer::run_cli("run " + onnx + " --input audio=" + d + "audio.npy --input state=" + d +

@@ -457,6 +457,10 @@ Tensor read_npy(const std::string& path, const std::string& name);
 // The same as `as`: float32 as above; an integer type or bool exactly (throws kBadInput for
 // a value that is not a whole number, or out of the type's range; bool takes 0 and 1).
 Tensor read_npy(const std::string& path, const std::string& name, DType as);
+// Every array of an .npz (numpy.savez or savez_compressed), named by its member, in archive
+// order: float32, or exactly the dtype `as` gives for that name. Throws kBadInput naming
+// the file and member (sizes are checked before anything is inflated).
+std::vector<Tensor> read_npz(const std::string& path, const std::map<std::string, DType>& as = {});
 // A float32 tensor as .npy (written atomically).
 void write_npy(const std::string& path, const Tensor& t);
 // Float32 tensors as one .npz (numpy.load(path)[name]; written atomically). Throws

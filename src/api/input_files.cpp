@@ -7,6 +7,7 @@
 #include "common/units.h"
 #include "host/idx_dataset.h"
 #include "host/image.h"
+#include "host/input_file.h"
 #include "host/npy.h"
 #include "host/npz.h"
 #include "teeinfer/teeinfer.h"
@@ -59,25 +60,53 @@ Tensor narrowed(const std::string& path, const std::string& name, DType as, cons
 
 }  // namespace
 
-Tensor read_npy(const std::string& path, const std::string& name, DType as) {
-  if (as == DType::kF32) return read_npy(path, name);
-  Dims dims;
-  std::vector<int64_t> v = read_npy_integers(path, dims);
+namespace {
+
+// Exact integer values as a tensor of `as` (any type but float32).
+Tensor integer_tensor(const std::string& what, const std::string& name, DType as, const Dims& dims,
+                      const std::vector<int64_t>& v) {
   switch (as) {
     case DType::kI64:
       return Tensor::i64(name, dims, v);
     case DType::kI32:
-      return narrowed<int32_t>(path, name, as, dims, v, INT32_MIN, INT32_MAX);
+      return narrowed<int32_t>(what, name, as, dims, v, INT32_MIN, INT32_MAX);
     case DType::kU8:
-      return narrowed<uint8_t>(path, name, as, dims, v, 0, 255);
+      return narrowed<uint8_t>(what, name, as, dims, v, 0, 255);
     case DType::kS8:
-      return narrowed<int8_t>(path, name, as, dims, v, -128, 127);
+      return narrowed<int8_t>(what, name, as, dims, v, -128, 127);
     case DType::kBool:
-      return narrowed<uint8_t>(path, name, as, dims, v, 0, 1);
+      return narrowed<uint8_t>(what, name, as, dims, v, 0, 1);
     case DType::kF32:
       break;
   }
-  throw Error(ErrorCode::kBadArgument, "read_npy: unknown dtype");
+  throw Error(ErrorCode::kBadArgument, "read_npy: no integer dtype given");
+}
+
+}  // namespace
+
+Tensor read_npy(const std::string& path, const std::string& name, DType as) {
+  if (as == DType::kF32) return read_npy(path, name);
+  Dims dims;
+  std::vector<int64_t> v = read_npy_integers(path, dims);
+  return integer_tensor(path, name, as, dims, v);
+}
+
+std::vector<Tensor> read_npz(const std::string& path, const std::map<std::string, DType>& as) {
+  std::string archive = read_input_file(path, kMaxNpzBytes, ".npz file");
+  std::vector<Tensor> out;
+  for (const auto& [name, bytes] : npz_members(archive, path)) {
+    const std::string what = path + ":" + name + ".npy";
+    auto it = as.find(name);
+    if (it == as.end() || it->second == DType::kF32) {
+      HostTensor t = parse_npy(bytes, what);
+      out.push_back(Tensor::f32(name, t.dims, t.data));
+      continue;
+    }
+    Dims dims;
+    std::vector<int64_t> v = parse_npy_integers(bytes, what, dims);
+    out.push_back(integer_tensor(what, name, it->second, dims, v));
+  }
+  return out;
 }
 
 void write_npy(const std::string& path, const Tensor& t) {

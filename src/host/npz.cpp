@@ -46,7 +46,63 @@ std::string archive_bytes(zip_source_t* src, const std::string& path) {
   return out;
 }
 
+[[noreturn]] void bad_npz(const std::string& what, const std::string& why) {
+  throw Error(ErrorCode::kBadInput, "'" + what + "' is not a valid .npz archive: " + why);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+struct FileCloser {
+  void operator()(zip_file_t* f) const { zip_fclose(f); }
+};
+
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> npz_members(std::string_view archive, const std::string& what) {
+  if (archive.empty()) bad_npz(what, "the file is empty");  // libzip would read it as an empty archive
+  zip_error_t error;
+  zip_error_init(&error);
+  // Read-only over the caller's bytes: libzip neither copies nor frees them.
+  zip_source_t* src = zip_source_buffer_create(archive.data(), archive.size(), 0, &error);
+  if (!src) bad_npz(what, zip_error_strerror(&error));
+  std::unique_ptr<zip_t, ZipCloser> zip(zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &error));
+  if (!zip) {
+    zip_source_free(src);
+    bad_npz(what, zip_error_strerror(&error));
+  }
+  zip_int64_t count = zip_get_num_entries(zip.get(), 0);
+  if (count < 0 || static_cast<uint64_t>(count) > kMaxNpzMembers)
+    bad_npz(what, "more than " + std::to_string(kMaxNpzMembers) + " members");
+  std::vector<std::pair<std::string, std::string>> members;
+  std::set<std::string> names;
+  uint64_t total = 0;
+  for (zip_int64_t i = 0; i < count; ++i) {
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_stat_index(zip.get(), static_cast<zip_uint64_t>(i), 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME) ||
+        !(st.valid & ZIP_STAT_SIZE))
+      bad_npz(what, "member " + std::to_string(i) + " cannot be read");
+    std::string name = st.name;
+    if (!ends_with(name, ".npy") || name.size() == 4 || name.find('/') != std::string::npos)
+      bad_npz(what, "member '" + name.substr(0, 200) + "' is not NAME.npy");
+    name.resize(name.size() - 4);
+    if (!names.insert(name).second) bad_npz(what, "'" + name + "' is in it twice");
+    if (st.size > kMaxNpzMemberBytes || st.size > kMaxNpzBytes - total)
+      bad_npz(what, "'" + name + "' would inflate to " + std::to_string(st.size) + " bytes, over the limit");
+    total += st.size;
+    std::unique_ptr<zip_file_t, FileCloser> f(zip_fopen_index(zip.get(), static_cast<zip_uint64_t>(i), 0));
+    if (!f) bad_npz(what, "'" + name + "': " + zip_strerror(zip.get()));
+    std::string bytes(static_cast<size_t>(st.size), '\0');
+    zip_int64_t got = bytes.empty() ? 0 : zip_fread(f.get(), bytes.data(), bytes.size());
+    char extra;
+    if (got != static_cast<zip_int64_t>(bytes.size()) || zip_fread(f.get(), &extra, 1) != 0)
+      bad_npz(what, "'" + name + "' does not inflate to the size its directory says (corrupt or truncated)");
+    members.emplace_back(name, std::move(bytes));
+  }
+  return members;
+}
 
 void write_npz(const std::string& path, const std::vector<NpzArray>& arrays) {
   std::set<std::string> names;

@@ -469,7 +469,8 @@ Command add_run(CLI::App& app) {
   add_model_options(run, *m);
   run->add_option("--input", r->input,
                   "input tensor (.npy) or image (PNG, JPEG, BMP); NAME=FILE for a model with several inputs "
-                  "(repeat). An .npy of K samples stacked along dim 0 runs as one batch where the model takes "
+                  "(repeat), or an .npz holding inputs by name. An .npy of K samples stacked along dim 0 runs as one "
+                  "batch where the model takes "
                   "batch K, else in batches (--batch), outputs stacked the same way")
       ->required();
   run->add_option(

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "host/cli/option_checks.h"
 
@@ -54,6 +55,14 @@ Tensor load_image_input(const std::string& path, const TensorInfo& in, const Mod
   return load_image(path, in.name, dims, image_normalization(o, channels), *layout);
 }
 
+void check_every_input_given(const std::vector<InputFile>& files, const Model& m) {
+  for (const TensorInfo& in : m.inputs())
+    if (std::none_of(files.begin(), files.end(), [&](const InputFile& f) { return f.name == in.name; }))
+      throw Error(ErrorCode::kBadArgument,
+                  "input '" + in.name + "' has no --input (give --input " + in.name +
+                      "=FILE.npy, or an .npz holding it; the model's inputs: " + input_names(m) + ")");
+}
+
 }  // namespace
 
 Normalization image_normalization(const ModelOptions& o, int64_t channels) {
@@ -77,6 +86,10 @@ std::vector<InputFile> input_files(const std::vector<std::string>& args, const M
     if (!name.empty() && !std::filesystem::exists(arg))
       throw Error(ErrorCode::kBadArgument, "--input " + arg + ": the model has no input named '" + name +
                                                "' (its inputs: " + input_names(m) + ")");
+    if (ends_with(arg, ".npz")) {  // every input it holds, by member name
+      files.push_back({"", arg});
+      continue;
+    }
     if (m.inputs().size() != 1)
       throw Error(ErrorCode::kBadArgument, "--input " + arg + ": the model has " + std::to_string(m.inputs().size()) +
                                                " inputs (" + input_names(m) + "); give each as --input NAME=FILE");
@@ -84,18 +97,41 @@ std::vector<InputFile> input_files(const std::vector<std::string>& args, const M
   }
   for (size_t i = 0; i < files.size(); ++i)
     for (size_t j = 0; j < i; ++j)
-      if (files[i].name == files[j].name)
+      if (!files[i].name.empty() && files[i].name == files[j].name)
         throw Error(ErrorCode::kBadArgument, "--input: input '" + files[i].name + "' is given twice");
-  for (const TensorInfo& in : m.inputs())
-    if (std::none_of(files.begin(), files.end(), [&](const InputFile& f) { return f.name == in.name; }))
-      throw Error(ErrorCode::kBadArgument, "input '" + in.name + "' has no --input (give --input " + in.name +
-                                               "=FILE.npy; the model's inputs: " + input_names(m) + ")");
+  const bool archive = std::any_of(files.begin(), files.end(), [](const InputFile& f) { return f.name.empty(); });
+  if (!archive) check_every_input_given(files, m);  // else once the archive says what it holds
   return files;
 }
 
 std::vector<Tensor> load_inputs(const std::vector<InputFile>& files, const Model& m, const ModelOptions& o) {
   std::vector<Tensor> tensors;
+  std::vector<InputFile> given;  // each input with its file, archives expanded
+  auto add = [&](const std::string& name, const std::string& path) {
+    for (const InputFile& g : given)
+      if (g.name == name)
+        throw Error(ErrorCode::kBadArgument,
+                    "--input: input '" + name + "' is given twice (" + g.path + " and " + path + ")");
+    given.push_back({name, path});
+  };
   for (const InputFile& f : files) {
+    if (!f.name.empty()) {
+      add(f.name, f.path);
+      continue;
+    }
+    std::map<std::string, DType> dtypes;
+    for (const TensorInfo& in : m.inputs()) dtypes[in.name] = in.dtype;
+    for (Tensor& t : read_npz(f.path, dtypes)) {
+      if (!input_named(m, t.name))
+        throw Error(ErrorCode::kBadArgument, "--input " + f.path + ": its array '" + t.name +
+                                                 "' is no input of the model (its inputs: " + input_names(m) + ")");
+      add(t.name, f.path);
+      tensors.push_back(std::move(t));
+    }
+  }
+  check_every_input_given(given, m);
+  for (const InputFile& f : files) {
+    if (f.name.empty()) continue;
     const TensorInfo& in = *input_named(m, f.name);
     tensors.push_back(ends_with(f.path, ".npy") ? read_npy(f.path, in.name, in.dtype)
                                                 : load_image_input(f.path, in, o));
