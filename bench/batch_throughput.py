@@ -21,22 +21,18 @@ Writes bench/out/batch_throughput.{md,json}.
   /usr/bin/python3 bench/batch_throughput.py --models alexnet --variants fp32
 """
 import argparse
-import json
 import os
-import statistics
 import tempfile
 
 import numpy as np
 
-from benchlib import cpu_model, MODEL_DIR, ROOT, TEEINFER, ensure_full_models, sh, write_report
+from benchlib import MODEL_DIR, ROOT, TEEINFER, cpu_model, models_to_run, run_sealed_json, sh, write_report
 
 VARIANTS = {"fp32": [], "int8 full": ["--quantize", "all", "--calibrate", "{calib}"]}
 
 
 def run_json(args, tee, key, x, extra):
-    cmd = [args.teeinfer, "run", tee, "--key", key, "--input", x, "--json", "--warmup", "1", "--repeat",
-           str(args.repeat)] + extra
-    return json.loads(sh(cmd))
+    return run_sealed_json(args.teeinfer, tee, key, x, 1, args.repeat, extra)
 
 
 def main():
@@ -49,9 +45,7 @@ def main():
     ap.add_argument("--teeinfer", default=TEEINFER)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     args = ap.parse_args()
-    models = args.models.split(",")
-    os.makedirs(args.out, exist_ok=True)
-    ensure_full_models(models, args.model_dir)
+    models = models_to_run(args)
     rows = []
     with tempfile.TemporaryDirectory() as work:
         key = os.path.join(work, "k.bin")

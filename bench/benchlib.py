@@ -35,6 +35,22 @@ def ensure_full_models(models, model_dir=MODEL_DIR):
                         model_dir, "--models", ",".join(missing)], check=True)
 
 
+def models_to_run(args):
+    """The --models list; makes --out and exports the full-size models that are missing."""
+    models = args.models.split(",")
+    os.makedirs(args.out, exist_ok=True)
+    ensure_full_models(models, getattr(args, "model_dir", MODEL_DIR))
+    return models
+
+
+def run_sealed_json(teeinfer, model, key, x, warmup, repeat, extra):
+    """`teeinfer run MODEL --key KEY --input X --json` with warm-up and timed runs; its JSON."""
+    import json
+    cmd = [teeinfer, "run", model, "--key", key, "--input", x, "--json", "--warmup", str(warmup), "--repeat",
+           str(repeat)] + extra
+    return json.loads(sh(cmd))
+
+
 def write_report(out_dir, stem, lines, rows):
     """Prints the markdown report and writes it to OUT/STEM.md, the raw rows to STEM.json."""
     import json

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from benchlib import MODEL_DIR, ROOT, TEEINFER, ensure_full_models, pyplot, sh, write_report
+from benchlib import MODEL_DIR, ROOT, TEEINFER, models_to_run, pyplot, sh, write_report
 
 ALL = ["vgg16", "resnet18", "resnet50", "mobilenet_v2", "squeezenet1_1", "alexnet", "densenet121"]
 
@@ -38,9 +38,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     args = ap.parse_args()
-    models = args.models.split(",")
-    os.makedirs(args.out, exist_ok=True)
-    ensure_full_models(models, args.model_dir)
+    models = models_to_run(args)
     rows = []
     for mi, name in enumerate(models):
         stem = os.path.join(args.model_dir, name)

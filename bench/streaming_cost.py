@@ -22,19 +22,15 @@ bench/out/streaming_cost.{md,json}.
   /usr/bin/python3 bench/streaming_cost.py --models resnet50 --epc 16,32
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import tempfile
 
-from benchlib import cpu_model, MODEL_DIR, ROOT, TEEINFER, ensure_full_models, sh, write_report
+from benchlib import MODEL_DIR, ROOT, TEEINFER, cpu_model, models_to_run, run_sealed_json, sh, write_report
 
 
 def run_json(args, model, key, x, extra):
-    cmd = [args.teeinfer, "run", model, "--key", key, "--input", x, "--json", "--warmup", "2", "--repeat",
-           str(args.repeat)] + extra
-    return json.loads(sh(cmd))
+    return run_sealed_json(args.teeinfer, model, key, x, 2, args.repeat, extra)
 
 
 def main():
@@ -46,9 +42,7 @@ def main():
     ap.add_argument("--teeinfer", default=TEEINFER)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     args = ap.parse_args()
-    models = args.models.split(",")
-    os.makedirs(args.out, exist_ok=True)
-    ensure_full_models(models, args.model_dir)
+    models = models_to_run(args)
     rows = []
     with tempfile.TemporaryDirectory() as work:
         key = os.path.join(work, "k.bin")

@@ -11,15 +11,10 @@ SealedContents inspect_sealed(const std::string& path, KeyProvider& keys) {
   c.info = read_sealed_info(path);
   OpenedSealedModel m = open_sealed(path, keys, {});
   const Graph& g = m.model->graph();
-  auto infos = [](const Graph& graph, const std::vector<ValueId>& ids) {
-    std::vector<TensorInfo> out;
-    for (ValueId v : ids) out.push_back({graph.value(v).name, graph.value(v).dtype, graph.value(v).dims});
-    return out;
-  };
-  c.inputs = infos(g, g.inputs);
-  c.outputs = infos(g, g.outputs);
+  c.inputs = tensor_infos(g, g.inputs);
+  c.outputs = tensor_infos(g, g.outputs);
   for (const ShapeProfile& p : m.model->profiles())
-    c.profiles.push_back({infos(p.graph, p.graph.inputs), infos(p.graph, p.graph.outputs)});
+    c.profiles.push_back({tensor_infos(p.graph, p.graph.inputs), tensor_infos(p.graph, p.graph.outputs)});
   for (const Node& n : g.nodes) ++c.op_counts[op_name(n.op)];
   // Each tensor's name and dims as the first profile that uses it has them.
   std::vector<const Value*> first_use(m.model->tensors().size(), nullptr);

@@ -13,12 +13,6 @@
 namespace teeinfer {
 namespace {
 
-std::vector<TensorInfo> infos(const Graph& g, const std::vector<ValueId>& ids) {
-  std::vector<TensorInfo> out;
-  for (ValueId v : ids) out.push_back({g.value(v).name, g.value(v).dtype, g.value(v).dims});
-  return out;
-}
-
 SealedInfo info_of(const SealedHeader& h) {
   return {h.format_version, h.model_id, h.model_version, h.kek_id, h.file_bytes, h.manifest_bytes, h.chunk_count};
 }
@@ -71,6 +65,12 @@ std::shared_ptr<Model::Impl> onnx_impl(std::shared_ptr<OnnxModel> onnx, const st
 }
 
 }  // namespace
+
+std::vector<TensorInfo> tensor_infos(const Graph& g, const std::vector<ValueId>& ids) {
+  std::vector<TensorInfo> out;
+  for (ValueId v : ids) out.push_back({g.value(v).name, g.value(v).dtype, g.value(v).dims});
+  return out;
+}
 
 OpenedSealedModel open_sealed(const std::string& path, KeyProvider& keys, const OpenOptions& options) {
   SealedLoadOptions pin;
@@ -152,7 +152,7 @@ Model Model::open(const std::string& path, KeyProvider* keys, const OpenOptions&
   m->options = options;
   m->sealed = open_sealed(path, *keys, options);
   for (const teeinfer::ShapeProfile& p : m->sealed.model->profiles())
-    m->profiles.push_back({infos(p.graph, p.graph.inputs), infos(p.graph, p.graph.outputs)});
+    m->profiles.push_back({tensor_infos(p.graph, p.graph.inputs), tensor_infos(p.graph, p.graph.outputs)});
   m->inputs = merged(m->profiles, false);
   m->outputs = merged(m->profiles, true);
   m->sealed_info = info_of(m->sealed.model->header());

@@ -35,6 +35,9 @@ struct Model::Impl {
   SealedInfo sealed_info;
 };
 
+// The name, dtype and dims of values `ids` of `g` (a graph's inputs or outputs).
+std::vector<TensorInfo> tensor_infos(const Graph& g, const std::vector<ValueId>& ids);
+
 // The sealed model's shape profile whose inputs have `input_dims` (those given; "" names
 // a model's only input), or the first when none are given. Throws kBadInput naming the
 // profiles when none matches.

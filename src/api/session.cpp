@@ -157,17 +157,11 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const StepCa
 }
 
 std::vector<TensorInfo> Session::inputs() const {
-  const Graph& g = *impl_->weights.graph;
-  std::vector<TensorInfo> out;
-  for (ValueId v : g.inputs) out.push_back({g.value(v).name, g.value(v).dtype, g.value(v).dims});
-  return out;
+  return tensor_infos(*impl_->weights.graph, impl_->weights.graph->inputs);
 }
 
 std::vector<TensorInfo> Session::outputs() const {
-  const Graph& g = *impl_->weights.graph;
-  std::vector<TensorInfo> out;
-  for (ValueId v : g.outputs) out.push_back({g.value(v).name, g.value(v).dtype, g.value(v).dims});
-  return out;
+  return tensor_infos(*impl_->weights.graph, impl_->weights.graph->outputs);
 }
 
 const std::string& Session::description() const {

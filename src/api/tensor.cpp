@@ -7,24 +7,28 @@
 
 namespace teeinfer {
 
-Tensor Tensor::f32(std::string name, Dims dims, const std::vector<float>& values) {
+namespace {
+
+// A tensor of `dtype` holding exactly the dims' count of `values`.
+template <class T>
+Tensor from_values(std::string name, DType dtype, Dims dims, const std::vector<T>& values) {
   const int64_t n = element_count(dims, name);
   if (static_cast<size_t>(n) != values.size())
     throw Error(ErrorCode::kBadInput, "tensor '" + name + "' of dims " + dims_to_string(dims) + " needs " +
                                           std::to_string(n) + " values, got " + std::to_string(values.size()));
-  Tensor t{std::move(name), DType::kF32, std::move(dims), std::vector<uint8_t>(values.size() * sizeof(float))};
+  Tensor t{std::move(name), dtype, std::move(dims), std::vector<uint8_t>(values.size() * sizeof(T))};
   if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
   return t;
 }
 
+}  // namespace
+
+Tensor Tensor::f32(std::string name, Dims dims, const std::vector<float>& values) {
+  return from_values(std::move(name), DType::kF32, std::move(dims), values);
+}
+
 Tensor Tensor::i64(std::string name, Dims dims, const std::vector<int64_t>& values) {
-  const int64_t n = element_count(dims, name);
-  if (static_cast<size_t>(n) != values.size())
-    throw Error(ErrorCode::kBadInput, "tensor '" + name + "' of dims " + dims_to_string(dims) + " needs " +
-                                          std::to_string(n) + " values, got " + std::to_string(values.size()));
-  Tensor t{std::move(name), DType::kI64, std::move(dims), std::vector<uint8_t>(values.size() * sizeof(int64_t))};
-  if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
-  return t;
+  return from_values(std::move(name), DType::kI64, std::move(dims), values);
 }
 
 const void* Tensor::data() const {

@@ -207,20 +207,14 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
       l.add_reorder(n.name + label + " (copy out)", out, channels);
       continue;
     }
+    // Only where brgconv cannot take the sum (outputs that see only padding): oneDNN 2.6
+    // runs this binary on a channel slice with its reference kernel.
     PostOpSplit activations = split_post_ops(p.post_ops);
-    memory::dims one = part_dims, out_strides = strides_of(out.md);
-    one[0] = 1;
-    memory::desc slice_md(one, f32, y_strides), tile_md(one, f32, out_strides);
-    dnnl::binary::primitive_desc add(dnnl::binary::desc(dnnl::algorithm::binary_add, slice_md, tile_md, slice_md),
+    dnnl::binary::primitive_desc add(dnnl::binary::desc(dnnl::algorithm::binary_add, channels.md, out.md, channels.md),
                                      attr_with(activations.fused), l.engine());
-    for (int64_t img = 0; img < part_dims[0]; ++img) {
-      Slot slice = view_at(dst, slice_md, img * y_strides[0] + first);
-      Slot tile_out = view_at(b.out, tile_md, img * out_strides[0]);
-      std::string step = n.name + label + (part_dims[0] > 1 ? ", image " + std::to_string(img) : "") + " (residual)";
-      l.add_primitive(step, dnnl::binary(add), add,
-                      {{DNNL_ARG_SRC_0, slice}, {DNNL_ARG_SRC_1, tile_out}, {DNNL_ARG_DST, slice}});
-      l.add_eltwise_steps(step, activations.rest, slice);
-    }
+    l.add_primitive(n.name + label + " (residual)", dnnl::binary(add), add,
+                    {{DNNL_ARG_SRC_0, channels}, {DNNL_ARG_SRC_1, out}, {DNNL_ARG_DST, channels}});
+    l.add_eltwise_steps(n.name + label + " (residual)", activations.rest, channels);
   }
 }
 

@@ -100,8 +100,8 @@ SessionOptions session_options(const ModelOptions& o) {
 
 // A stack of samples run in batches of `per_run[0]` (the last batch may be smaller: it
 // gets a session of its own), outputs joined along dim 0; throughput reported.
-int run_batches(const Model& model, SessionOptions so, const Tensor& x, const Dims& per_run, const RunOptions& r,
-                const ModelOptions& o) {
+int run_batches(const Model& model, SessionOptions so, const Tensor& x, const Dims& per_run,
+                const std::vector<OutputFile>& outputs, const RunOptions& r, const ModelOptions& o) {
   const int64_t samples = x.dims[0], batch = per_run[0], rest = samples % batch;
   so.input_dims = {{x.name, per_run}};
   Session session(model, so);
@@ -112,7 +112,6 @@ int run_batches(const Model& model, SessionOptions so, const Tensor& x, const Di
     so.input_dims = {{x.name, d}};
     last.emplace(model, so);
   }
-  const std::vector<OutputFile> outputs = output_files(r.output, model);
   std::vector<Tensor> ys;
   std::vector<double> ms;
   const bool show_progress = samples / batch >= 20 && ::isatty(STDERR_FILENO);
@@ -267,7 +266,7 @@ int run(const ModelOptions& o, const RunOptions& r) {
   std::vector<Tensor> inputs = load_inputs(files, model, o);
   if (inputs.size() == 1) {
     Dims per_run = per_run_dims(inputs[0], model, o, r.batch);
-    if (per_run != inputs[0].dims) return run_batches(model, so, inputs[0], per_run, r, o);
+    if (per_run != inputs[0].dims) return run_batches(model, so, inputs[0], per_run, outputs, r, o);
   }
   for (const Tensor& x : inputs) so.input_dims[x.name] = x.dims;
   Session session(model, so);

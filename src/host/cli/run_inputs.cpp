@@ -14,15 +14,10 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string input_names(const Model& m) {
+// "a, b, c": the names, for messages.
+std::string names_of(const std::vector<TensorInfo>& tensors) {
   std::string s;
-  for (const TensorInfo& t : m.inputs()) s += (s.empty() ? "" : ", ") + t.name;
-  return s;
-}
-
-std::string output_names(const Model& m) {
-  std::string s;
-  for (const TensorInfo& t : m.outputs()) s += (s.empty() ? "" : ", ") + t.name;
+  for (const TensorInfo& t : tensors) s += (s.empty() ? "" : ", ") + t.name;
   return s;
 }
 
@@ -60,7 +55,7 @@ void check_every_input_given(const std::vector<InputFile>& files, const Model& m
     if (std::none_of(files.begin(), files.end(), [&](const InputFile& f) { return f.name == in.name; }))
       throw Error(ErrorCode::kBadArgument,
                   "input '" + in.name + "' has no --input (give --input " + in.name +
-                      "=FILE.npy, or an .npz holding it; the model's inputs: " + input_names(m) + ")");
+                      "=FILE.npy, or an .npz holding it; the model's inputs: " + names_of(m.inputs()) + ")");
 }
 
 }  // namespace
@@ -85,14 +80,15 @@ std::vector<InputFile> input_files(const std::vector<std::string>& args, const M
     }
     if (!name.empty() && !std::filesystem::exists(arg))
       throw Error(ErrorCode::kBadArgument, "--input " + arg + ": the model has no input named '" + name +
-                                               "' (its inputs: " + input_names(m) + ")");
+                                               "' (its inputs: " + names_of(m.inputs()) + ")");
     if (ends_with(arg, ".npz")) {  // every input it holds, by member name
       files.push_back({"", arg});
       continue;
     }
     if (m.inputs().size() != 1)
       throw Error(ErrorCode::kBadArgument, "--input " + arg + ": the model has " + std::to_string(m.inputs().size()) +
-                                               " inputs (" + input_names(m) + "); give each as --input NAME=FILE");
+                                               " inputs (" + names_of(m.inputs()) +
+                                               "); give each as --input NAME=FILE");
     files.push_back({m.inputs()[0].name, arg});
   }
   for (size_t i = 0; i < files.size(); ++i)
@@ -124,7 +120,8 @@ std::vector<Tensor> load_inputs(const std::vector<InputFile>& files, const Model
     for (Tensor& t : read_npz(f.path, dtypes)) {
       if (!input_named(m, t.name))
         throw Error(ErrorCode::kBadArgument, "--input " + f.path + ": its array '" + t.name +
-                                                 "' is no input of the model (its inputs: " + input_names(m) + ")");
+                                                 "' is no input of the model (its inputs: " + names_of(m.inputs()) +
+                                                 ")");
       add(t.name, f.path);
       tensors.push_back(std::move(t));
     }
@@ -180,7 +177,7 @@ std::vector<OutputFile> output_files(const std::vector<std::string>& args, const
       std::string name = arg.substr(0, eq);
       if (std::none_of(m.outputs().begin(), m.outputs().end(), [&](const TensorInfo& t) { return t.name == name; }))
         throw Error(ErrorCode::kBadArgument, "--output " + arg + ": the model has no output named '" + name +
-                                                 "' (its outputs: " + output_names(m) + ")");
+                                                 "' (its outputs: " + names_of(m.outputs()) + ")");
       f = {name, arg.substr(eq + 1)};
     }
     if (!f.name.empty() && ends_with(f.path, ".npz"))
