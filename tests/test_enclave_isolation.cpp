@@ -49,12 +49,21 @@ TEST(EnclaveIsolation, TrustedCoreDoesNotIncludeHostCode) {
   }
 }
 
-// Any project header but the public one and the CLI's own.
-const std::regex kInternalInclude(R"(#include\s*"(?!teeinfer/teeinfer\.h"|host/cli/))");
+// Any project header but the public one, the CLI's own and the server's (src/serve).
+const std::regex kInternalInclude(R"(#include\s*"(?!teeinfer/teeinfer\.h"|host/cli/|serve/))");
 
 TEST(EnclaveIsolation, TheCommandLineUsesOnlyThePublicApi) {
   auto v = violations(std::string(TEEINFER_SOURCE_DIR) + "/src/host/cli", kInternalInclude);
   EXPECT_TRUE(v.empty()) << "the CLI reaches past include/teeinfer/teeinfer.h:\n" << ::testing::PrintToString(v);
+}
+
+// The server (src/serve) is built on the public API alone, like any user's program.
+TEST(EnclaveIsolation, TheServerUsesOnlyThePublicApi) {
+  const std::regex server_include(R"(#include\s*"(?!teeinfer/teeinfer\.h"|serve/))");
+  auto v = violations(std::string(TEEINFER_SOURCE_DIR) + "/src/serve", server_include);
+  EXPECT_TRUE(v.empty()) << "the server reaches past include/teeinfer/teeinfer.h:\n" << ::testing::PrintToString(v);
+  EXPECT_TRUE(std::regex_search("#include \"host/cli/commands.h\"", server_include));
+  EXPECT_FALSE(std::regex_search("#include \"serve/oip_codec.h\"", server_include));
 }
 
 TEST(EnclaveIsolation, TheCheckCatchesViolations) {

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <optional>
 
+#include "host/cli/class_scores.h"
 #include "host/cli/commands.h"
 #include "host/cli/option_checks.h"
 #include "host/cli/run_inputs.h"
@@ -32,30 +33,6 @@ double median(std::vector<double> s) {
   std::sort(s.begin(), s.end());
   size_t n = s.size();
   return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-// Indices and values of the k largest entries, largest first.
-std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k) {
-  std::vector<int> idx(v.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  k = std::min<int>(k, static_cast<int>(v.size()));
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int a, int b) { return v[a] > v[b]; });
-  std::vector<std::pair<int, float>> out;
-  for (int i = 0; i < k; ++i) out.emplace_back(idx[i], v[idx[i]]);
-  return out;
-}
-
-// One line per class name; a short file only (it is an input like any other).
-std::vector<std::string> read_class_names(const std::string& path) {
-  std::vector<std::string> names;
-  if (path.empty()) return names;
-  std::ifstream f(path);
-  if (!f) throw Error(ErrorCode::kIo, "cannot read the class names file '" + path + "'");
-  for (std::string line; std::getline(f, line) && names.size() < 1000000;) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    names.push_back(line.substr(0, 200));
-  }
-  return names;
 }
 
 // A single-input model's input (eval feeds exactly one).

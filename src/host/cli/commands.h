@@ -98,6 +98,8 @@ Command add_pack(CLI::App& app);     // cmd_seal.cpp
 Command add_inspect(CLI::App& app);  // cmd_seal.cpp
 Command add_plan(CLI::App& app);     // cmd_plan.cpp
 Command add_prune(CLI::App& app);    // cmd_prune.cpp
+Command add_serve(CLI::App& app);    // cmd_serve.cpp
+Command add_client(CLI::App& app);   // cmd_serve.cpp
 
 int run(const ModelOptions& m, const RunOptions& r);
 int prune(const PruneOptions& p);

@@ -6,6 +6,8 @@
 //   teeinfer run     model.onnx|model.tee [--key k.bin] --input x.npy|image.png [--json]
 //   teeinfer eval    model.onnx|model.tee [--key k.bin] [--images idx.gz --labels idx.gz]
 //   teeinfer inspect model.tee [--key k.bin]
+//   teeinfer serve   --model-repository DIR [--tee sim --epc 64MiB] [--port 8000]
+//   teeinfer client  http://127.0.0.1:8000 --model M --input image.png [--binary]
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -64,8 +66,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("teeinfer ") + version());
 
   // Each command registers its own options (cli/cmd_*.cpp).
-  const cli::Command commands[] = {cli::add_run(app),  cli::add_eval(app),  cli::add_keygen(app), cli::add_pack(app),
-                                   cli::add_plan(app), cli::add_prune(app), cli::add_inspect(app)};
+  const cli::Command commands[] = {cli::add_run(app),     cli::add_eval(app),  cli::add_keygen(app),
+                                   cli::add_pack(app),    cli::add_plan(app),  cli::add_prune(app),
+                                   cli::add_inspect(app), cli::add_serve(app), cli::add_client(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,218 @@
+#include "serve/oip_client.h"
+
+#include <httplib.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "serve/oip_codec.h"
+
+namespace teeinfer::serve {
+
+using nlohmann::json;
+
+namespace {
+
+json tensor_values(const Tensor& t) {
+  json data = json::array();
+  const uint8_t* p = t.bytes.data();
+  for (int64_t i = 0; i < t.elements(); ++i) {
+    switch (t.dtype) {
+      case DType::kF32: {
+        float f;
+        std::memcpy(&f, p + 4 * i, 4);
+        data.push_back(f);
+        break;
+      }
+      case DType::kI64: {
+        int64_t v;
+        std::memcpy(&v, p + 8 * i, 8);
+        data.push_back(v);
+        break;
+      }
+      case DType::kI32: {
+        int32_t v;
+        std::memcpy(&v, p + 4 * i, 4);
+        data.push_back(v);
+        break;
+      }
+      case DType::kU8:
+        data.push_back(p[i]);
+        break;
+      case DType::kS8:
+        data.push_back(static_cast<int8_t>(p[i]));
+        break;
+      case DType::kBool:
+        data.push_back(p[i] != 0);
+        break;
+    }
+  }
+  return data;
+}
+
+[[noreturn]] void bad_response(const std::string& what) {
+  throw Error(ErrorCode::kIo, "the server's response is not valid: " + what);
+}
+
+std::vector<TensorInfo> tensors_of(const json& list) {
+  std::vector<TensorInfo> out;
+  if (!list.is_array()) bad_response("metadata inputs/outputs must be arrays");
+  for (const json& t : list) {
+    TensorInfo info;
+    info.name = t.value("name", "");
+    std::optional<DType> d = dtype_of_oip(t.value("datatype", ""));
+    if (!d) bad_response("tensor '" + info.name + "' has a datatype teeinfer has no tensors of");
+    info.dtype = *d;
+    info.dims = t.value("shape", Dims{});
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+}  // namespace
+
+OipClient::OipClient(const std::string& url, int timeout_s) : url_(url) {
+  if (url.rfind("http://", 0) != 0)
+    throw Error(ErrorCode::kBadArgument, "server URL '" + url + "' must start with http://");
+  http_ = std::make_unique<httplib::Client>(url);
+  http_->set_connection_timeout(10, 0);
+  http_->set_read_timeout(timeout_s, 0);
+  http_->set_write_timeout(timeout_s, 0);
+  http_->set_keep_alive(true);
+  http_->set_tcp_nodelay(true);  // small requests: no Nagle delay waiting for an ACK
+}
+
+OipClient::~OipClient() = default;
+
+bool OipClient::live() {
+  auto r = http_->Get("/v2/health/live");
+  return r && r->status == 200;
+}
+
+bool OipClient::ready() {
+  auto r = http_->Get("/v2/health/ready");
+  return r && r->status == 200;
+}
+
+namespace {
+
+json checked_json(const httplib::Result& r, const std::string& url, const std::string& what) {
+  if (!r) throw Error(ErrorCode::kIo, "cannot reach " + url + " (" + httplib::to_string(r.error()) + ")");
+  json doc = json::parse(r->body, nullptr, false);
+  if (r->status != 200) {
+    std::string message = doc.is_object() && doc.contains("error") && doc["error"].is_string()
+                              ? doc["error"].get<std::string>()
+                              : r->body.substr(0, 200);
+    throw Error(ErrorCode::kBadInput, what + ": the server answered " + std::to_string(r->status) + ": " + message);
+  }
+  if (doc.is_discarded()) bad_response(what + " is not JSON");
+  return doc;
+}
+
+}  // namespace
+
+ModelMetadata OipClient::metadata(const std::string& model) {
+  json doc = checked_json(http_->Get("/v2/models/" + model), url_, "model '" + model + "'");
+  ModelMetadata m;
+  m.name = doc.value("name", "");
+  m.platform = doc.value("platform", "");
+  if (doc.contains("versions") && doc["versions"].is_array())
+    for (const json& v : doc["versions"])
+      if (v.is_string()) m.versions.push_back(v.get<std::string>());
+  m.inputs = tensors_of(doc.value("inputs", json::array()));
+  m.outputs = tensors_of(doc.value("outputs", json::array()));
+  return m;
+}
+
+std::string OipClient::request_body(const std::vector<Tensor>& inputs, const InferOptions& options,
+                                    std::optional<uint64_t>& json_length) {
+  json doc;
+  if (options.id) doc["id"] = *options.id;
+  if (options.timeout_ms) doc["parameters"]["timeout_ms"] = *options.timeout_ms;
+  if (options.binary) doc["parameters"]["binary_data_output"] = true;
+  std::string binary;
+  json ins = json::array();
+  for (const Tensor& t : inputs) {
+    json in = {{"name", t.name}, {"datatype", oip_datatype(t.dtype)}, {"shape", t.dims}};
+    if (options.binary) {
+      in["parameters"] = {{"binary_data_size", t.bytes.size()}};
+      binary.append(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
+    } else {
+      in["data"] = tensor_values(t);
+    }
+    ins.push_back(std::move(in));
+  }
+  doc["inputs"] = std::move(ins);
+  if (!options.outputs.empty()) {
+    json outs = json::array();
+    for (const std::string& o : options.outputs) outs.push_back({{"name", o}});
+    doc["outputs"] = std::move(outs);
+  }
+  std::string body = doc.dump();
+  json_length.reset();
+  if (options.binary) {
+    json_length = body.size();
+    body += binary;
+  }
+  return body;
+}
+
+InferResult OipClient::decode_response(const std::string& body, std::optional<uint64_t> json_length) {
+  if (json_length && *json_length > body.size()) bad_response("Inference-Header-Content-Length exceeds the body");
+  std::string_view header = json_length ? std::string_view(body).substr(0, *json_length) : std::string_view(body);
+  std::string_view binary = json_length ? std::string_view(body).substr(*json_length) : std::string_view{};
+  json doc = json::parse(header.begin(), header.end(), nullptr, false);
+  if (!doc.is_object() || !doc.contains("outputs") || !doc["outputs"].is_array()) bad_response("no outputs array");
+  InferResult r;
+  if (doc.contains("id") && doc["id"].is_string()) r.id = doc["id"].get<std::string>();
+  r.model_name = doc.value("model_name", "");
+  r.model_version = doc.value("model_version", "");
+  size_t used = 0;
+  for (const json& o : doc["outputs"]) {
+    Tensor t;
+    t.name = o.value("name", "");
+    std::optional<DType> d = dtype_of_oip(o.value("datatype", ""));
+    if (d != DType::kF32) bad_response("output '" + t.name + "' is not FP32");
+    t.dtype = DType::kF32;
+    t.dims = o.value("shape", Dims{});
+    int64_t n = 1;
+    for (int64_t x : t.dims) {
+      if (x < 0 || x > (int64_t{1} << 31)) bad_response("output '" + t.name + "' has a bad shape");
+      n *= x;
+      if (n > (int64_t{1} << 31)) bad_response("output '" + t.name + "' is too large");
+    }
+    if (o.contains("parameters") && o["parameters"].contains("binary_data_size")) {
+      uint64_t size = o["parameters"].value("binary_data_size", uint64_t{0});
+      if (size != static_cast<uint64_t>(n) * 4 || binary.size() - used < size)
+        bad_response("output '" + t.name + "' binary size");
+      t.bytes.assign(binary.begin() + static_cast<ptrdiff_t>(used),
+                     binary.begin() + static_cast<ptrdiff_t>(used + size));
+      used += size;
+    } else {
+      std::vector<float> values;
+      if (!o.contains("data") || !o["data"].is_array()) bad_response("output '" + t.name + "' has no data");
+      for (const json& v : o["data"]) values.push_back(v.is_number() ? v.get<float>() : NAN);
+      if (static_cast<int64_t>(values.size()) != n) bad_response("output '" + t.name + "' data count");
+      t = Tensor::f32(t.name, t.dims, values);
+    }
+    r.outputs.push_back(std::move(t));
+  }
+  return r;
+}
+
+InferResult OipClient::infer(const std::string& model, const std::vector<Tensor>& inputs, const InferOptions& options) {
+  std::optional<uint64_t> json_length;
+  std::string body = request_body(inputs, options, json_length);
+  httplib::Headers headers;
+  if (json_length) headers.emplace("Inference-Header-Content-Length", std::to_string(*json_length));
+  auto r = http_->Post(("/v2/models/" + model + "/infer").c_str(), headers, body,
+                       json_length ? "application/octet-stream" : "application/json");
+  if (!r) throw Error(ErrorCode::kIo, "cannot reach " + url_ + " (" + httplib::to_string(r.error()) + ")");
+  if (r->status != 200) checked_json(r, url_, "inference on model '" + model + "'");
+  std::optional<uint64_t> response_length;
+  if (r->has_header("Inference-Header-Content-Length"))
+    response_length = parse_header_length(r->get_header_value("Inference-Header-Content-Length"));
+  return decode_response(r->body, response_length);
+}
+
+}  // namespace teeinfer::serve

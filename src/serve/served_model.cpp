@@ -1,0 +1,397 @@
+#include "serve/served_model.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace teeinfer::serve {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct ServedModel::Pending {
+  InferRequest request;
+  std::vector<Dims> key;  // every input's dims after the batch dim: requests batch only with equal keys
+  Clock::time_point queued, deadline;
+  std::promise<Outcome> done;
+};
+
+namespace {
+
+ModelConfig read_config(const RepositoryEntry& e) {
+  fs::path path = fs::path(e.dir) / "config.json";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return {};
+  if (fs::file_size(path, ec) > (1u << 20)) throw Error(ErrorCode::kBadArgument, path.string() + ": larger than 1 MiB");
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream text;
+  text << f.rdbuf();
+  if (!f) throw Error(ErrorCode::kIo, path.string() + ": cannot be read");
+  return parse_model_config(text.str(), path.string());
+}
+
+// The run sizes of a sealed model: the batch of each profile whose inputs and outputs all
+// lead with it, up to `cap`. Empty if some profile's tensors do not share a batch dim.
+std::vector<int64_t> profile_batches(const Model& m, int64_t cap) {
+  std::vector<int64_t> sizes;
+  for (const Model::ShapeProfile& p : m.shape_profiles()) {
+    if (p.inputs.empty() || p.inputs[0].dims.empty()) return {};
+    int64_t b = p.inputs[0].dims[0];
+    for (const auto* list : {&p.inputs, &p.outputs})
+      for (const TensorInfo& t : *list)
+        if (t.dims.empty() || t.dims[0] != b) return {};
+    if (b <= cap) sizes.push_back(b);
+  }
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  return sizes;
+}
+
+// An ONNX model batches when every input leads with a dynamic dim (or config.json says
+// max_batch): runs of 1, 2, 4, ... and the cap itself, so a few sessions cover every load.
+std::vector<int64_t> onnx_batches(const Model& m, const ModelConfig& c, int64_t cap) {
+  bool leading_dynamic = !m.inputs().empty();
+  for (const TensorInfo& t : m.inputs()) leading_dynamic &= !t.dims.empty() && t.dims[0] < 0;
+  if (!leading_dynamic && c.max_batch == 0) return {};
+  std::vector<int64_t> sizes;
+  for (int64_t b = 1; b < cap; b *= 2) sizes.push_back(b);
+  sizes.push_back(cap);
+  return sizes;
+}
+
+Dims with_batch(Dims d, int64_t batch) {
+  if (!d.empty()) d[0] = batch;
+  return d;
+}
+
+uint64_t bytes_per_sample(const Tensor& t) {
+  uint64_t n = dtype_size(t.dtype);
+  for (size_t i = 1; i < t.dims.size(); ++i) n *= static_cast<uint64_t>(t.dims[i]);
+  return n;
+}
+
+int status_of(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::kBadInput:
+    case ErrorCode::kBadArgument:
+    case ErrorCode::kBudgetExceeded:  // a shape this model's share cannot hold: the request's
+      return 400;
+    case ErrorCode::kIo:
+    case ErrorCode::kBadModel:
+    case ErrorCode::kUnsupported:
+    case ErrorCode::kKernel:
+    case ErrorCode::kTampered:
+      return 500;
+  }
+  return 500;
+}
+
+}  // namespace
+
+PreparedModel prepare_model(const RepositoryEntry& entry, const ServeSettings& settings, bool plan_memory) {
+  PreparedModel p;
+  p.entry = entry;
+  if (entry.model_path.empty())
+    throw Error(ErrorCode::kBadModel, "no version directory of " + entry.dir + " holds model.tee or model.onnx");
+  p.config = read_config(entry);
+  OpenOptions open;
+  open.min_version = p.config.min_version;
+  open.model_id = p.config.model_id;
+  if (is_sealed_model(entry.model_path)) {
+    if (p.config.key_file.empty())
+      throw Error(ErrorCode::kBadArgument, entry.dir + "/config.json: key_file is needed for a sealed model");
+    fs::path key = fs::path(p.config.key_file).is_absolute() ? fs::path(p.config.key_file)
+                                                             : fs::path(entry.dir) / p.config.key_file;
+    p.key = std::make_unique<KeyFile>(key.string());
+  }
+  p.model = std::make_unique<Model>(Model::open(entry.model_path, p.key.get(), open));
+  const Model& m = *p.model;
+
+  int64_t cap = std::min<int64_t>(settings.max_batch, p.config.max_batch ? p.config.max_batch : settings.max_batch);
+  p.batch_sizes = cap <= 1     ? std::vector<int64_t>{}
+                  : m.sealed() ? profile_batches(m, cap)
+                               : onnx_batches(m, p.config, cap);
+  bool batching = !p.batch_sizes.empty() && p.batch_sizes.back() > 1;
+  p.signature.inputs = m.inputs();
+  for (const TensorInfo& o : m.outputs()) p.signature.outputs.push_back(o.name);
+  p.signature.max_batch = batching ? p.batch_sizes.back() : 1;
+  if (!batching) p.batch_sizes = {1};
+
+  // The dims it is planned for: the largest batch of the first matching profile (sealed),
+  // or config.json's input_shape / the declared dims (ONNX).
+  if (m.sealed()) {
+    const Model::ShapeProfile* chosen = &m.shape_profiles()[0];
+    for (const Model::ShapeProfile& prof : m.shape_profiles())
+      if (batching && prof.inputs[0].dims[0] == p.signature.max_batch) {
+        chosen = &prof;
+        break;
+      }
+    for (const TensorInfo& t : chosen->inputs) p.largest_dims[t.name] = t.dims;
+  } else {
+    for (const TensorInfo& t : m.inputs()) {
+      Dims d = p.config.input_dims.count(t.name) ? p.config.input_dims.at(t.name) : t.dims;
+      if (!d.empty() && d[0] < 0) d[0] = 1;
+      p.largest_dims[t.name] = batching ? with_batch(d, p.signature.max_batch) : d;
+    }
+  }
+  // Its share must hold every run size (the minimum is not monotonic in the batch: the
+  // planner may choose other strategies for another batch).
+  if (plan_memory)
+    for (int64_t size : p.batch_sizes) {
+      SessionOptions o;
+      o.input_dims = p.largest_dims;
+      if (batching)
+        for (auto& [name, dims] : o.input_dims) dims = with_batch(dims, size);
+      o.threads = settings.threads;
+      o.platform = settings.platform;   // (the emulated EPC's arena differs from plain memory's)
+      o.epc_bytes = uint64_t{1} << 40;  // with kSim and no budget: no limit
+      PlanReport r;
+      try {
+        r = plan(m, o);
+      } catch (const Error& e) {  // a sealed model without this size at these dims
+        if (e.code() != ErrorCode::kBadInput || size == p.signature.max_batch) throw;
+        continue;
+      }
+      p.ample_bytes = std::max<uint64_t>(p.ample_bytes, r.arena_bytes);
+      p.min_budget_bytes = std::max<uint64_t>(p.min_budget_bytes, r.min_budget_bytes);
+    }
+  return p;
+}
+
+ServedModel::ServedModel(PreparedModel prepared, uint64_t share_bytes, const ServeSettings& settings)
+    : prepared_(std::move(prepared)), share_bytes_(share_bytes), settings_(settings) {
+  const Model& m = *prepared_.model;
+  sealed_ = m.sealed();
+  inputs_ = m.inputs();
+  outputs_ = m.outputs();
+  if (prepared_.signature.max_batch > 1) {
+    for (TensorInfo& t : inputs_) t.dims = with_batch(t.dims, -1);
+    for (TensorInfo& t : outputs_) t.dims = with_batch(t.dims, -1);
+  }
+  worker_ = std::thread([this] { worker(); });
+}
+
+ServedModel::~ServedModel() {
+  stop();
+}
+
+void ServedModel::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+Outcome ServedModel::infer(InferRequest request) {
+  auto p = std::make_unique<Pending>();
+  p->queued = Clock::now();
+  int64_t timeout = request.timeout_ms.value_or(settings_.timeout_ms);
+  p->deadline = p->queued + std::chrono::milliseconds(timeout);
+  if (prepared_.signature.max_batch > 1)
+    for (const Tensor& t : request.inputs) p->key.emplace_back(t.dims.begin() + 1, t.dims.end());
+  else
+    for (const Tensor& t : request.inputs) p->key.push_back(t.dims);
+  p->request = std::move(request);
+  std::future<Outcome> result = p->done.get_future();
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) throw RequestError(503, "model '" + name() + "' is being unloaded or the server is shutting down");
+    if (queue_.size() >= settings_.max_queue)
+      throw RequestError(503, "model '" + name() + "' has " + std::to_string(queue_.size()) +
+                                  " requests queued (--max-queue): retry later");
+    queue_.push_back(std::move(p));
+  }
+  cv_.notify_all();
+  return result.get();
+}
+
+int64_t ServedModel::run_size_for(int64_t samples) const {
+  for (int64_t s : prepared_.batch_sizes)
+    if (s >= samples) return s;
+  return samples;  // (a request is never larger than the largest size: checked on decoding)
+}
+
+std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch() {
+  std::vector<std::unique_ptr<Pending>> batch;
+  const std::vector<Dims> key = queue_.front()->key;
+  bool batching = prepared_.signature.max_batch > 1;
+  int64_t available = 0;
+  for (const auto& p : queue_)
+    if (p->key == key) available += p->request.batch;
+  // One run for what is queued (up to the largest size), padded to the next size the
+  // model has: each streamed weight is then decrypted once for all of them.
+  int64_t target = run_size_for(std::min(available, prepared_.signature.max_batch));
+  int64_t taken = 0;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    bool fits = (*it)->key == key && taken + (*it)->request.batch <= target;
+    if (fits && (batching || batch.empty())) {
+      taken += (*it)->request.batch;
+      batch.push_back(std::move(*it));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return batch;
+}
+
+void ServedModel::worker() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+    // Requests whose deadline passed while queued never run.
+    Clock::time_point now = Clock::now();
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if ((*it)->deadline <= now) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - (*it)->queued).count();
+        (*it)->done.set_value({503,
+                               "timed out after " + std::to_string(ms) + " ms in the queue of model '" + name() +
+                                   "' (parameters.timeout_ms)",
+                               {}});
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (queue_.empty()) {
+      if (stopping_) return;
+      continue;
+    }
+    // Wait for a full batch until the first request has waited --batch-delay-us (waking
+    // for the earliest deadline too: the loop then drops what expired).
+    if (prepared_.signature.max_batch > 1 && !stopping_) {
+      Clock::time_point until = queue_.front()->queued + std::chrono::microseconds(settings_.batch_delay_us);
+      int64_t queued = 0;
+      Clock::time_point earliest = until;
+      for (const auto& p : queue_) {
+        if (p->key == queue_.front()->key) queued += p->request.batch;
+        earliest = std::min(earliest, p->deadline);
+      }
+      if (now < until && queued < prepared_.signature.max_batch) {
+        cv_.wait_until(lk, earliest);
+        continue;
+      }
+    }
+    std::vector<std::unique_ptr<Pending>> batch = take_batch();
+    stats_.queue_depth = queue_.size();
+    lk.unlock();
+    run_batch(batch);
+    lk.lock();
+  }
+}
+
+Session& ServedModel::session_for(const std::map<std::string, Dims>& dims) {
+  if (session_ && session_dims_ == dims) return *session_;
+  // One session at a time: the old arena is freed before the new one is made, so the
+  // model never holds more than its share.
+  session_.reset();
+  {
+    std::lock_guard lk(mu_);
+    stats_.arena_bytes = 0;
+  }
+  SessionOptions o;
+  o.input_dims = dims;
+  o.threads = settings_.threads;
+  o.platform = settings_.platform;
+  o.budget_bytes = share_bytes_;
+  if (settings_.platform == Platform::kSim && share_bytes_) o.epc_bytes = share_bytes_;
+  session_ = std::make_unique<Session>(*prepared_.model, o);
+  session_dims_ = dims;
+  last_counters_ = session_->counters();
+  std::lock_guard lk(mu_);
+  ++stats_.sessions_built;
+  stats_.arena_bytes = session_->plan().arena_bytes;
+  return *session_;
+}
+
+void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch) {
+  bool batching = prepared_.signature.max_batch > 1;
+  int64_t samples = 0;
+  for (const auto& p : batch) samples += p->request.batch;
+  int64_t run_size = batching ? run_size_for(samples) : 1;
+
+  // The batch's inputs: each request's samples one after another, zeros to the run size.
+  std::vector<Tensor> inputs;
+  std::map<std::string, Dims> dims;
+  for (size_t i = 0; i < batch[0]->request.inputs.size(); ++i) {
+    const Tensor& first = batch[0]->request.inputs[i];
+    Tensor t;
+    t.name = first.name;
+    t.dtype = first.dtype;
+    t.dims = batching ? with_batch(first.dims, run_size) : first.dims;
+    if (batching) {
+      t.bytes.reserve(bytes_per_sample(first) * static_cast<uint64_t>(run_size));
+      for (const auto& p : batch)
+        t.bytes.insert(t.bytes.end(), p->request.inputs[i].bytes.begin(), p->request.inputs[i].bytes.end());
+      t.bytes.resize(bytes_per_sample(first) * static_cast<uint64_t>(run_size), 0);
+    } else {
+      t.bytes = first.bytes;
+    }
+    dims[t.name] = t.dims;
+    inputs.push_back(std::move(t));
+  }
+
+  Outcome failed;
+  std::vector<Tensor> outputs;
+  try {
+    Session& s = session_for(dims);
+    outputs = s.run(inputs);
+    for (const Tensor& y : outputs)
+      if (batching && (y.dims.empty() || y.dims[0] != run_size))
+        throw Error(ErrorCode::kUnsupported, "output '" + y.name + "' has dims " + to_string(y.dims) +
+                                                 ", not the batch first: set \"max_batch\": 1 in config.json");
+    Counters c = s.counters();
+    std::lock_guard lk(mu_);
+    ++stats_.runs;
+    stats_.samples_run += static_cast<uint64_t>(samples);
+    stats_.padded_samples += static_cast<uint64_t>(run_size - samples);
+    ++stats_.batch_sizes[run_size];
+    stats_.bytes_decrypted += c.bytes_decrypted - last_counters_.bytes_decrypted;
+    stats_.faults += c.faults - last_counters_.faults;
+    stats_.evictions += c.evictions - last_counters_.evictions;
+    stats_.arena_peak_bytes = std::max<uint64_t>(stats_.arena_peak_bytes, c.arena_peak_bytes);
+    last_counters_ = c;
+  } catch (const Error& e) {
+    failed = {status_of(e), std::string(error_code_name(e.code())) + ": " + e.what(), {}};
+    if (e.code() != ErrorCode::kBadInput && e.code() != ErrorCode::kBudgetExceeded) session_.reset();
+  } catch (const std::exception& e) {
+    failed = {500, std::string("internal error: ") + e.what(), {}};
+    session_.reset();
+  }
+  if (failed.status == 200) {
+    int64_t offset = 0;
+    for (auto& p : batch) {
+      Outcome o;
+      for (const Tensor& y : outputs) {
+        if (!batching) {
+          o.outputs.push_back(y);
+          continue;
+        }
+        Tensor part;
+        part.name = y.name;
+        part.dtype = y.dtype;
+        part.dims = with_batch(y.dims, p->request.batch);
+        uint64_t row = bytes_per_sample(y);
+        part.bytes.assign(y.bytes.begin() + static_cast<ptrdiff_t>(row * offset),
+                          y.bytes.begin() + static_cast<ptrdiff_t>(row * (offset + p->request.batch)));
+        o.outputs.push_back(std::move(part));
+      }
+      offset += p->request.batch;
+      p->done.set_value(std::move(o));
+    }
+  } else {
+    for (auto& p : batch) p->done.set_value(failed);
+  }
+}
+
+ModelStats ServedModel::stats() const {
+  std::lock_guard lk(mu_);
+  ModelStats s = stats_;
+  s.queue_depth = queue_.size();
+  return s;
+}
+
+}  // namespace teeinfer::serve

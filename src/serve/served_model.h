@@ -1,0 +1,124 @@
+// One model being served: opened and planned once, then a worker thread that owns its
+// Session and runs the requests queued for it in batches (dynamic batching: requests that
+// arrive within --batch-delay-us of the first run together, up to the model's max batch,
+// so each streamed weight is decrypted once per batch, not once per request).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "serve/model_config.h"
+#include "serve/oip_codec.h"
+#include "teeinfer/teeinfer.h"
+
+namespace teeinfer::serve {
+
+// Server-wide settings every model is served with.
+struct ServeSettings {
+  Platform platform = Platform::kNone;
+  int threads = 1;                // kernel threads per run
+  int64_t max_batch = 8;          // the most requests (samples) one run takes
+  int64_t batch_delay_us = 2000;  // how long the first queued request waits for others
+  size_t max_queue = 64;          // queued requests per model before 503
+  int64_t timeout_ms = 30000;     // a request still queued after this is refused (parameters.timeout_ms)
+};
+
+// A model opened and measured, before its secure-memory share is decided: the server
+// plans every model of the repository first, then shares the budget out jointly.
+struct PreparedModel {
+  RepositoryEntry entry;
+  ModelConfig config;
+  std::unique_ptr<KeyFile> key;  // outlives the Model
+  std::unique_ptr<Model> model;
+  RequestSignature signature;                // what requests must look like
+  std::vector<int64_t> batch_sizes;          // run sizes, ascending (batching models), else {1}
+  std::map<std::string, Dims> largest_dims;  // the inputs at the largest batch
+  uint64_t min_budget_bytes = 0;             // the smallest share it runs in at its largest batch
+  uint64_t ample_bytes = 0;                  // its arena with no limit: more share buys nothing
+};
+
+// Opens the model file (with config.key_file for a sealed model), decides how it batches,
+// and, when `plan_memory`, plans it at its largest batch. Throws Error naming what failed.
+PreparedModel prepare_model(const RepositoryEntry& entry, const ServeSettings& settings, bool plan_memory);
+
+// How a request ended: 200 and the outputs (all of the model's, for this request's
+// samples), or an HTTP status and message.
+struct Outcome {
+  int status = 200;
+  std::string error;
+  std::vector<Tensor> outputs;
+};
+
+// Counters for /metrics and the repository index (cumulative).
+struct ModelStats {
+  uint64_t runs = 0, samples_run = 0, padded_samples = 0, sessions_built = 0;
+  uint64_t bytes_decrypted = 0, faults = 0, evictions = 0;
+  uint64_t arena_bytes = 0;       // the live session's arena (0 if none)
+  uint64_t arena_peak_bytes = 0;  // the highest any of its sessions reached
+  size_t queue_depth = 0;
+  std::map<int64_t, uint64_t> batch_sizes;  // run size -> runs
+};
+
+class ServedModel {
+ public:
+  // Starts the worker. `share_bytes` is its secure-memory share (0: no limit).
+  ServedModel(PreparedModel prepared, uint64_t share_bytes, const ServeSettings& settings);
+  ~ServedModel();  // stop()
+  ServedModel(const ServedModel&) = delete;
+  ServedModel& operator=(const ServedModel&) = delete;
+
+  const std::string& name() const { return prepared_.entry.name; }
+  const std::string& version() const { return prepared_.entry.version; }
+  bool sealed() const { return sealed_; }
+  const RequestSignature& signature() const { return prepared_.signature; }
+  const std::vector<TensorInfo>& inputs() const { return inputs_; }
+  const std::vector<TensorInfo>& outputs() const { return outputs_; }
+  uint64_t share_bytes() const { return share_bytes_; }
+  uint64_t min_budget_bytes() const { return prepared_.min_budget_bytes; }
+  int64_t max_batch() const { return prepared_.signature.max_batch; }
+
+  // Queues the request and waits for its outcome. Throws RequestError (503) when the
+  // queue is full or the model is stopping.
+  Outcome infer(InferRequest request);
+
+  // Stops taking requests, runs every queued one, and joins the worker.
+  void stop();
+  ModelStats stats() const;
+
+ private:
+  struct Pending;
+  void worker();
+  std::vector<std::unique_ptr<Pending>> take_batch();  // with mu_ held
+  void run_batch(std::vector<std::unique_ptr<Pending>>& batch);
+  Session& session_for(const std::map<std::string, Dims>& dims);
+  int64_t run_size_for(int64_t samples) const;
+
+  PreparedModel prepared_;
+  bool sealed_ = false;
+  std::vector<TensorInfo> inputs_, outputs_;
+  uint64_t share_bytes_ = 0;
+  ServeSettings settings_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Pending>> queue_;
+  bool stopping_ = false;
+  ModelStats stats_;  // under mu_
+
+  // Worker thread only.
+  std::unique_ptr<Session> session_;
+  std::map<std::string, Dims> session_dims_;
+  Counters last_counters_;
+  std::thread worker_;
+};
+
+}  // namespace teeinfer::serve
