@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 20
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: demo test deps deps-build build asan fuzz test-openssl-aead format format-check bench bench-sealed bench-cliff models clean
+.PHONY: demo demo-serve test deps deps-build build asan fuzz test-openssl-aead format format-check bench bench-sealed bench-cliff models clean
 
 # Install what the build needs (apt), build, and show the confidential flow on the bundled
 # Fashion-MNIST model: a key, the model sealed with it, what the host sees, a sealed run in
@@ -28,6 +28,11 @@ demo: build
 	  --class-names models/fashion_mnist_classes.txt --tee sim --epc 1MiB --mode unmodified --top 1
 	@echo "== 5. the sealed model on the 10,000 Fashion-MNIST test images (1 thread) =="
 	$(BUILD)/teeinfer eval $(DEMO)/fmnist_vgg.tee --key $(DEMO)/k.bin
+	bash tools/demo_serve.sh $(BUILD)
+
+# Only the serving part of the demo: a repository, teeinfer serve, teeinfer client, SIGTERM.
+demo-serve: build
+	bash tools/demo_serve.sh $(BUILD)
 
 # Build and run the whole test suite (ctest prints the summary; non-zero exit on failure),
 # then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz

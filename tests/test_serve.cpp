@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,6 +19,7 @@
 #include <random>
 #include <thread>
 
+#include "cli_runner.h"
 #include "serve/oip_client.h"
 #include "serve/oip_codec.h"
 #include "serve/server.h"
@@ -179,7 +182,7 @@ class Conformance : public ::testing::Test {
   static void SetUpTestSuite() {
     repo_ = new Repository;
     repo_->add_sealed("fmnist");
-    repo_->add_onnx("fmnist_onnx", kDemo);
+    repo_->add_onnx("fmnist_onnx", kDemo, R"({"max_batch": 8})");
     // Its dims are dynamic: its share is planned for the 3 frames the test sends.
     repo_->add_onnx("stateful", kStateful, R"({"input_shape": {"audio": "3x64", "state": "3x16"}})");
     ServerOptions o = options_for(*repo_);
@@ -357,6 +360,9 @@ TEST_F(Conformance, ClientMistakesAre4xxWithAnErrorObject) {
   expect_error(infer(with([](json& j) { j["parameters"] = {{"timeout_ms", -3}}; })), 400, "timeout_ms");
   expect_error(infer(with([](json& j) { j["parameters"] = {{"x", {1}}}; })), 400, "string, number or boolean");
   expect_error(infer(good.dump(), "text/plain"), 415, "Content-Type");
+  EXPECT_EQ(infer(good.dump(), "Application/JSON; charset=utf-8")->status, 200);
+  // Loading and unloading are off unless --model-control.
+  expect_error(c.Post("/v2/repository/models/fmnist/unload", "", "application/json"), 403, "--model-control");
   expect_error(infer(good.dump(), "application/octet-stream"), 415, "Content-Type");
 
   // The binary extension: sizes must agree exactly.
@@ -459,7 +465,7 @@ TEST(Batching, ConcurrentRequestsRunAsOneBatchAndDecryptEachStreamedWeightOncePe
 
 TEST(Batching, RequestsThatDoNotFillARunSizeArePaddedAndSplitBack) {
   Repository repo;
-  repo.add_onnx("fmnist", kDemo);
+  repo.add_onnx("fmnist", kDemo, R"({"max_batch": 8})");
   ServerOptions o = options_for(repo);
   o.settings.max_batch = 8;
   o.settings.batch_delay_us = 2'000'000;
@@ -485,7 +491,7 @@ TEST(Batching, RequestsThatDoNotFillARunSizeArePaddedAndSplitBack) {
 
 TEST(Queueing, AFullQueueIs503WithRetryAfterAndExpiredRequestsNeverRun) {
   Repository repo;
-  repo.add_onnx("fmnist", kDemo);
+  repo.add_onnx("fmnist", kDemo, R"({"max_batch": 8})");
   ServerOptions o = options_for(repo);
   o.settings.max_batch = 8;
   o.settings.max_queue = 2;
@@ -542,6 +548,7 @@ TEST(SharedBudget, ModelsShareOneEpcWithoutEvictionsAndOneThatCannotFitIsRefused
   o.budget_bytes = epc;
   o.settings.batch_delay_us = 1000;
   o.strict_readiness = false;
+  o.model_control = true;
   RunningServer s(o);
   std::map<std::string, ModelState> states;
   for (const ModelState& st : s.server().index()) states[st.name] = st;
@@ -601,6 +608,7 @@ TEST(RepositoryTest, ACorruptOrMisconfiguredModelIsNotReadyWithItsReasonAndTheOt
   repo.add_onnx("typo", kDemo, "{\"max_bacth\": 4}");
   repo.write("empty/README", "no versions");
   ServerOptions o = options_for(repo);
+  o.model_control = true;
   RunningServer s(o);
   httplib::Client c = s.client();
   json index = parse(c.Get("/v2/repository/index"));
@@ -706,6 +714,7 @@ TEST(Faults, HostileConnectionsGet4xxOrAreDroppedAndTheServerKeepsServing) {
   repo.add_sealed("fmnist");
   ServerOptions o = options_for(repo);
   o.max_body_bytes = 1 << 20;
+  o.max_json_bytes = 512 << 10;
   o.read_timeout_s = 1;
   RunningServer s(o);
   const int port = s.port();
@@ -718,6 +727,23 @@ TEST(Faults, HostileConnectionsGet4xxOrAreDroppedAndTheServerKeepsServing) {
       raw_exchange(port, "POST /v2/models/fmnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n");
   EXPECT_NE(too_big.find("\"error\""), std::string::npos) << too_big;
   EXPECT_NE(status_of(raw_exchange(port, "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n")), 200);
+  // Bodies httplib would read or inflate past --max-body: chunked, compressed, no length.
+  std::string chunked = raw_exchange(
+      port,
+      "POST /v2/models/fmnist/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_EQ(status_of(chunked), 411) << chunked;
+  EXPECT_NE(chunked.find("Connection: close"), std::string::npos) << chunked;
+  EXPECT_EQ(status_of(raw_exchange(port,
+                                   "POST /v2/models/fmnist/infer HTTP/1.1\r\nHost: x\r\nContent-Encoding: "
+                                   "gzip\r\nContent-Length: 4\r\n\r\nabcd")),
+            415);
+  EXPECT_EQ(status_of(raw_exchange(port, "POST /v2/models/fmnist/infer HTTP/1.1\r\nHost: x\r\n\r\n")), 411);
+  // The JSON part has its own, smaller limit (--max-json).
+  {
+    httplib::Client c("127.0.0.1", port);
+    std::string big = "{\"inputs\": [], \"pad\": \"" + std::string(600 << 10, 'x') + "\"}";
+    expect_error(c.Post("/v2/models/fmnist/infer", big, "application/json"), 413, "--max-json");
+  }
   // Disconnect mid-body: the server gets no request and carries on.
   send_and_close(port, "POST /v2/models/fmnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{\"inputs\":");
   // A slow sender: a byte, then silence past --read-timeout; it is dropped.
@@ -858,6 +884,125 @@ TEST(Faults, StopAnswersEveryAcceptedRequest) {
   s.reset();
   EXPECT_EQ(lost, 0);
   EXPECT_GE(answered, 30);
+}
+
+// ---- The command line: serve and client as the README runs them ---------------------------
+
+// `teeinfer serve ARGS --port 0` in a child process; the port from its first line.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::string& args) {
+    int out[2];
+    if (::pipe(out) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      ::close(out[0]);
+      std::string cmd = std::string(TEEINFER_BINARY_DIR) + "/teeinfer serve --port 0 --access-log '' " + args;
+      ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    FILE* f = ::fdopen(out[0], "r");
+    char line[512] = {0};
+    if (std::fgets(line, sizeof line, f)) first_line_ = line;
+    std::fclose(f);
+    size_t colon = first_line_.find("127.0.0.1:");
+    if (colon != std::string::npos) port_ = std::atoi(first_line_.c_str() + colon + 10);
+  }
+  ~ServeProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  int port() const { return port_; }
+  const std::string& first_line() const { return first_line_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // SIGTERM, then its exit status.
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  bool exited_ = false;
+  std::string first_line_;
+};
+
+TEST(ServeCli, TheQuickStartClassifiesTheBundledImageSealedInTheEmulatedEpcLikeRun) {
+  Repository repo;
+  repo.add_sealed("fmnist");
+  ServeProcess server("--model-repository " + repo.dir() + " --tee sim --epc 8MiB --drain-ms 0");
+  ASSERT_GT(server.port(), 0) << server.first_line();
+  EXPECT_NE(server.first_line().find("1 of 1 models ready"), std::string::npos) << server.first_line();
+  std::string names = kSrc + "/models/fashion_mnist_classes.txt";
+  std::string out_dir = repo.dir() + "/out";
+  fs::create_directories(out_dir);
+  for (const char* binary : {"", " --binary"}) {
+    CliResult c = run_cli("client " + server.url() + " --model fmnist --input " + kBoot + " --class-names " + names +
+                          " --output " + out_dir + "/served.npy" + binary);
+    ASSERT_EQ(c.exit_code, 0) << c.output;
+    EXPECT_NE(c.output.find("Ankle boot"), std::string::npos) << c.output;
+    // The same numbers as `teeinfer run` of the sealed model in the same share of the EPC.
+    uint64_t share = 0;
+    for (const json& e : json::parse(httplib::Client("127.0.0.1", server.port()).Get("/v2/repository/index")->body))
+      share = e["secure_memory_share_bytes"];
+    CliResult r = run_cli("run " + repo.dir() + "/fmnist/1/model.tee --key " + repo.dir() + "/fmnist/k.bin --input " +
+                          kBoot + " --tee sim --epc " + std::to_string(share) + " --repeat 1 --warmup 0 --output " +
+                          out_dir + "/run.npy");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    // (Within rounding: each process measures which convolution kernels are faster.)
+    expect_near(read_npy(out_dir + "/served.npy", "y").to_floats(), read_npy(out_dir + "/run.npy", "y").to_floats(),
+                1e-5f, "served vs run");
+  }
+  CliResult bad = run_cli("client " + server.url() + " --model nosuch --input " + kBoot);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("404"), std::string::npos) << bad.output;
+  EXPECT_EQ(server.terminate(), 0);
+}
+
+TEST(ServeCli, SigtermDuringLoadAnswersEveryAcceptedRequestAndExitsZero) {
+  Repository repo;
+  repo.add_sealed("fmnist");
+  ServeProcess server("--model-repository " + repo.dir() + " --drain-ms 300");
+  ASSERT_GT(server.port(), 0) << server.first_line();
+  std::atomic<bool> go{true};
+  std::atomic<int> answered{0}, lost{0};
+  std::vector<std::thread> clients;
+  json req = {
+      {"inputs",
+       {{{"name", "image"}, {"shape", {1, 1, 28, 28}}, {"datatype", "FP32"}, {"data", std::vector<float>(784, 0.f)}}}}};
+  const std::string body = req.dump();
+  for (int i = 0; i < 6; ++i)
+    clients.emplace_back([&] {
+      httplib::Client c("127.0.0.1", server.port());
+      c.set_keep_alive(false);
+      c.set_read_timeout(30, 0);
+      while (go) {
+        auto r = c.Post("/v2/models/fmnist/infer", body, "application/json");
+        if (r) {
+          ++answered;
+          if (r->status != 200) {
+            EXPECT_EQ(r->status, 503) << r->body;  // draining: refused with an answer
+            break;
+          }
+        } else {
+          if (r.error() != httplib::Error::Connection) ++lost;  // sent, never answered
+          break;
+        }
+      }
+    });
+  while (answered < 50) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(server.terminate(), 0);
+  go = false;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(lost, 0);
 }
 
 // ---- The decoder alone --------------------------------------------------------------------

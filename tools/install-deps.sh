@@ -12,7 +12,8 @@ build_pkgs=(
   libipsec-mb-dev                   # bulk AES-256-GCM (VAES-512 where the CPU has it)
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libspdlog-dev libstb-dev
-  libcpp-httplib-dev                # teeinfer serve and client (OIP v2 REST)
+  libcpp-httplib-dev curl           # teeinfer serve and client (OIP v2 REST); curl for the demo
+  python3-yaml                      # tests/deploy: the KServe manifests parsed
   libpng-dev libjpeg-dev            # image inputs (zlib1g-dev comes with libpng-dev)
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata dataset-fashion-mnist

@@ -77,9 +77,10 @@ std::string Metrics::render(const std::vector<ModelView>& models, uint64_t secur
         [](const ModelView& m) { return m.share_bytes; });
   gauge("teeinfer_secure_memory_min_bytes", "gauge", "The smallest share the model runs in at its largest batch.",
         [](const ModelView& m) { return m.min_budget_bytes; });
-  gauge("teeinfer_arena_bytes", "gauge", "The arena of the model's live session.",
+  gauge("teeinfer_arena_bytes", "gauge", "The arenas of the model's live sessions (one per run size or shape in use).",
         [](const ModelView& m) { return m.stats.arena_bytes; });
-  gauge("teeinfer_arena_peak_bytes", "gauge", "The most arena any of the model's sessions used.",
+  gauge("teeinfer_arena_peak_bytes", "gauge",
+        "The most arena the model's live sessions held together (at most its share).",
         [](const ModelView& m) { return m.stats.arena_peak_bytes; });
   header(out, "teeinfer_batch_size", "histogram", "Run sizes (samples per run, padding included).");
   for (const ModelView& m : models) {

@@ -74,7 +74,11 @@ std::vector<TensorInfo> tensors_of(const json& list) {
 OipClient::OipClient(const std::string& url, int timeout_s) : url_(url) {
   if (url.rfind("http://", 0) != 0)
     throw Error(ErrorCode::kBadArgument, "server URL '" + url + "' must start with http://");
-  http_ = std::make_unique<httplib::Client>(url);
+  while (url_.size() > 7 && url_.back() == '/') url_.pop_back();  // http://host:port/ as well
+  if (url_.find('/', 7) != std::string::npos)
+    throw Error(ErrorCode::kBadArgument,
+                "server URL '" + url + "' must be http://HOST[:PORT] (the /v2 paths are added)");
+  http_ = std::make_unique<httplib::Client>(url_);
   http_->set_connection_timeout(10, 0);
   http_->set_read_timeout(timeout_s, 0);
   http_->set_write_timeout(timeout_s, 0);

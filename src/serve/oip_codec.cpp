@@ -313,6 +313,11 @@ InferRequest decode_infer_request(std::string_view body, std::optional<uint64_t>
           if (b > 1) bad(where + ": BOOL binary data must be bytes 0 or 1");
     } else {
       if (!data) bad(where + ": 'data' is missing (or give parameters.binary_data_size)");
+      // Each JSON element takes at least two bytes ("0,"): a shape larger than the JSON
+      // could hold is refused before its tensor is allocated.
+      if (count > header.size() / 2 + 1)
+        bad(where + ".shape " + to_string(dims) + " holds " + std::to_string(count) +
+            " elements, more than its data can");
       t.bytes.assign(bytes, 0);
       size_t n = 0;
       flatten(*data, *dtype, t.bytes, n, count, where);

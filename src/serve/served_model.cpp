@@ -15,6 +15,7 @@ struct ServedModel::Pending {
   std::vector<Dims> key;  // every input's dims after the batch dim: requests batch only with equal keys
   Clock::time_point queued, deadline;
   std::promise<Outcome> done;
+  bool answered = false;  // (worker thread)
 };
 
 namespace {
@@ -48,12 +49,17 @@ std::vector<int64_t> profile_batches(const Model& m, int64_t cap) {
   return sizes;
 }
 
-// An ONNX model batches when every input leads with a dynamic dim (or config.json says
-// max_batch): runs of 1, 2, 4, ... and the cap itself, so a few sessions cover every load.
+// An ONNX model batches only when config.json says max_batch (as Triton's max_batch_size):
+// a dynamic leading dim is not always the batch (a sequence-first RNN, a count of boxes),
+// and batching a dim that is not would mix clients' data. Runs of 1, 2, 4, ... and the
+// cap itself, so a few sessions cover every load. Every input must lead with a dim that
+// can be the batch (dynamic, or 1).
 std::vector<int64_t> onnx_batches(const Model& m, const ModelConfig& c, int64_t cap) {
-  bool leading_dynamic = !m.inputs().empty();
-  for (const TensorInfo& t : m.inputs()) leading_dynamic &= !t.dims.empty() && t.dims[0] < 0;
-  if (!leading_dynamic && c.max_batch == 0) return {};
+  if (c.max_batch <= 1) return {};
+  for (const TensorInfo& t : m.inputs())
+    if (t.dims.empty() || (t.dims[0] >= 0 && t.dims[0] != 1))
+      throw Error(ErrorCode::kBadArgument, "config.json max_batch: input '" + t.name + "' has dims " +
+                                               to_string(t.dims) + ", no leading batch dim");
   std::vector<int64_t> sizes;
   for (int64_t b = 1; b < cap; b *= 2) sizes.push_back(b);
   sizes.push_back(cap);
@@ -238,7 +244,27 @@ std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch() {
   return batch;
 }
 
+void ServedModel::warm_up() {
+  bool batching = prepared_.signature.max_batch > 1;
+  for (int64_t size : {prepared_.batch_sizes.front(), prepared_.batch_sizes.back()}) {
+    std::map<std::string, Dims> dims = prepared_.largest_dims;
+    bool concrete = true;
+    for (auto& [name, d] : dims) {
+      if (batching) d = with_batch(d, size);
+      for (int64_t x : d) concrete &= x > 0;
+    }
+    if (!concrete) return;
+    try {
+      session_for(dims);
+    } catch (const std::exception&) {  // the first request of this size reports it
+    }
+  }
+}
+
 void ServedModel::worker() {
+  // The smallest and largest run sizes' sessions are made before the first request
+  // (requests queue meanwhile), so that no request pays for planning and loading.
+  warm_up();
   std::unique_lock lk(mu_);
   for (;;) {
     cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
@@ -247,10 +273,10 @@ void ServedModel::worker() {
     for (auto it = queue_.begin(); it != queue_.end();) {
       if ((*it)->deadline <= now) {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - (*it)->queued).count();
-        (*it)->done.set_value({503,
-                               "timed out after " + std::to_string(ms) + " ms in the queue of model '" + name() +
-                                   "' (parameters.timeout_ms)",
-                               {}});
+        answer(**it, {503,
+                      "timed out after " + std::to_string(ms) + " ms in the queue of model '" + name() +
+                          "' (parameters.timeout_ms)",
+                      {}});
         it = queue_.erase(it);
       } else {
         ++it;
@@ -278,33 +304,73 @@ void ServedModel::worker() {
     std::vector<std::unique_ptr<Pending>> batch = take_batch();
     stats_.queue_depth = queue_.size();
     lk.unlock();
-    run_batch(batch);
+    try {
+      run_batch(batch);
+    } catch (const std::exception& e) {  // (out of memory joining or splitting tensors)
+      for (auto& p : batch) answer(*p, {500, std::string("internal error: ") + e.what(), {}});
+      drop_sessions();
+    }
     lk.lock();
   }
 }
 
-Session& ServedModel::session_for(const std::map<std::string, Dims>& dims) {
-  if (session_ && session_dims_ == dims) return *session_;
-  // One session at a time: the old arena is freed before the new one is made, so the
-  // model never holds more than its share.
-  session_.reset();
-  {
-    std::lock_guard lk(mu_);
-    stats_.arena_bytes = 0;
-  }
+struct ServedModel::LiveSession {
+  std::map<std::string, Dims> dims;
+  std::unique_ptr<Session> session;
+  Counters last;  // counters when last read (the deltas go to the model's stats)
+  uint64_t arena = 0, last_use = 0;
+};
+
+// A session per input dims, kept while the share holds it: a load that alternates between
+// run sizes would otherwise plan and load a session (tens of ms) for every batch. Each
+// session's arena is known from the plan before it is made; the least recently used go
+// first until the new one fits (with no share, at most kMaxSessions stay).
+ServedModel::LiveSession& ServedModel::session_for(const std::map<std::string, Dims>& dims) {
+  constexpr size_t kMaxSessions = 8;
+  for (auto& s : sessions_)
+    if (s->dims == dims) {
+      s->last_use = ++uses_;
+      return *s;
+    }
   SessionOptions o;
   o.input_dims = dims;
   o.threads = settings_.threads;
   o.platform = settings_.platform;
   o.budget_bytes = share_bytes_;
   if (settings_.platform == Platform::kSim && share_bytes_) o.epc_bytes = share_bytes_;
-  session_ = std::make_unique<Session>(*prepared_.model, o);
-  session_dims_ = dims;
-  last_counters_ = session_->counters();
+  if (planned_arena_.size() > 64) planned_arena_.clear();  // (clients choose dynamic dims)
+  auto planned = planned_arena_.find(dims);
+  if (planned == planned_arena_.end())
+    planned = planned_arena_.emplace(dims, plan(*prepared_.model, o).arena_bytes).first;
+  auto total = [&] {
+    uint64_t t = 0;
+    for (auto& s : sessions_) t += s->arena;
+    return t;
+  };
+  while (!sessions_.empty() &&
+         ((share_bytes_ && total() + planned->second > share_bytes_) || sessions_.size() >= kMaxSessions)) {
+    auto lru = std::min_element(sessions_.begin(), sessions_.end(),
+                                [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
+    sessions_.erase(lru);  // its arena is freed before the next is made
+  }
+  auto live = std::make_unique<LiveSession>();
+  live->dims = dims;
+  live->session = std::make_unique<Session>(*prepared_.model, o);
+  live->last = live->session->counters();
+  live->arena = live->session->plan().arena_bytes;
+  live->last_use = ++uses_;
+  sessions_.push_back(std::move(live));
   std::lock_guard lk(mu_);
   ++stats_.sessions_built;
-  stats_.arena_bytes = session_->plan().arena_bytes;
-  return *session_;
+  stats_.arena_bytes = total();
+  stats_.arena_peak_bytes = std::max(stats_.arena_peak_bytes, stats_.arena_bytes);
+  return *sessions_.back();
+}
+
+void ServedModel::drop_sessions() {
+  sessions_.clear();
+  std::lock_guard lk(mu_);
+  stats_.arena_bytes = 0;
 }
 
 void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch) {
@@ -328,7 +394,7 @@ void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch) {
         t.bytes.insert(t.bytes.end(), p->request.inputs[i].bytes.begin(), p->request.inputs[i].bytes.end());
       t.bytes.resize(bytes_per_sample(first) * static_cast<uint64_t>(run_size), 0);
     } else {
-      t.bytes = first.bytes;
+      t.bytes = std::move(batch[0]->request.inputs[i].bytes);  // (runs alone: its tensor is not needed again)
     }
     dims[t.name] = t.dims;
     inputs.push_back(std::move(t));
@@ -336,31 +402,39 @@ void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch) {
 
   Outcome failed;
   std::vector<Tensor> outputs;
+  LiveSession* live_session = nullptr;
   try {
-    Session& s = session_for(dims);
-    outputs = s.run(inputs);
-    for (const Tensor& y : outputs)
-      if (batching && (y.dims.empty() || y.dims[0] != run_size))
-        throw Error(ErrorCode::kUnsupported, "output '" + y.name + "' has dims " + to_string(y.dims) +
-                                                 ", not the batch first: set \"max_batch\": 1 in config.json");
-    Counters c = s.counters();
-    std::lock_guard lk(mu_);
-    ++stats_.runs;
-    stats_.samples_run += static_cast<uint64_t>(samples);
-    stats_.padded_samples += static_cast<uint64_t>(run_size - samples);
-    ++stats_.batch_sizes[run_size];
-    stats_.bytes_decrypted += c.bytes_decrypted - last_counters_.bytes_decrypted;
-    stats_.faults += c.faults - last_counters_.faults;
-    stats_.evictions += c.evictions - last_counters_.evictions;
-    stats_.arena_peak_bytes = std::max<uint64_t>(stats_.arena_peak_bytes, c.arena_peak_bytes);
-    last_counters_ = c;
+    live_session = &session_for(dims);
   } catch (const Error& e) {
-    failed = {status_of(e), std::string(error_code_name(e.code())) + ": " + e.what(), {}};
-    if (e.code() != ErrorCode::kBadInput && e.code() != ErrorCode::kBudgetExceeded) session_.reset();
-  } catch (const std::exception& e) {
-    failed = {500, std::string("internal error: ") + e.what(), {}};
-    session_.reset();
+    // Planning for the request's dims failed: the dims are the request's (a shape the
+    // model cannot take or its share cannot hold), unless the sealed data was altered.
+    bool ours = e.code() == ErrorCode::kTampered || e.code() == ErrorCode::kIo;
+    failed = {ours ? 500 : 400, std::string(error_code_name(e.code())) + ": " + e.what(), {}};
   }
+  if (live_session) try {
+      LiveSession& live = *live_session;
+      outputs = live.session->run(inputs);
+      for (const Tensor& y : outputs)
+        if (batching && (y.dims.empty() || y.dims[0] != run_size))
+          throw Error(ErrorCode::kUnsupported, "output '" + y.name + "' has dims " + to_string(y.dims) +
+                                                   ", not the batch first: set \"max_batch\": 1 in config.json");
+      Counters c = live.session->counters();
+      std::lock_guard lk(mu_);
+      ++stats_.runs;
+      stats_.samples_run += static_cast<uint64_t>(samples);
+      stats_.padded_samples += static_cast<uint64_t>(run_size - samples);
+      ++stats_.batch_sizes[run_size];
+      stats_.bytes_decrypted += c.bytes_decrypted - live.last.bytes_decrypted;
+      stats_.faults += c.faults - live.last.faults;
+      stats_.evictions += c.evictions - live.last.evictions;
+      live.last = c;
+    } catch (const Error& e) {
+      failed = {status_of(e), std::string(error_code_name(e.code())) + ": " + e.what(), {}};
+      if (e.code() != ErrorCode::kBadInput && e.code() != ErrorCode::kBudgetExceeded) drop_sessions();
+    } catch (const std::exception& e) {
+      failed = {500, std::string("internal error: ") + e.what(), {}};
+      drop_sessions();
+    }
   if (failed.status == 200) {
     int64_t offset = 0;
     for (auto& p : batch) {
@@ -380,11 +454,17 @@ void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch) {
         o.outputs.push_back(std::move(part));
       }
       offset += p->request.batch;
-      p->done.set_value(std::move(o));
+      answer(*p, std::move(o));
     }
   } else {
-    for (auto& p : batch) p->done.set_value(failed);
+    for (auto& p : batch) answer(*p, failed);
   }
+}
+
+void ServedModel::answer(Pending& p, Outcome outcome) {
+  if (p.answered) return;
+  p.answered = true;
+  p.done.set_value(std::move(outcome));
 }
 
 ModelStats ServedModel::stats() const {

@@ -62,8 +62,8 @@ struct Outcome {
 struct ModelStats {
   uint64_t runs = 0, samples_run = 0, padded_samples = 0, sessions_built = 0;
   uint64_t bytes_decrypted = 0, faults = 0, evictions = 0;
-  uint64_t arena_bytes = 0;       // the live session's arena (0 if none)
-  uint64_t arena_peak_bytes = 0;  // the highest any of its sessions reached
+  uint64_t arena_bytes = 0;       // the live sessions' arenas together (within the share)
+  uint64_t arena_peak_bytes = 0;  // the most arena_bytes has been
   size_t queue_depth = 0;
   std::map<int64_t, uint64_t> batch_sizes;  // run size -> runs
 };
@@ -97,9 +97,13 @@ class ServedModel {
  private:
   struct Pending;
   void worker();
+  void warm_up();
   std::vector<std::unique_ptr<Pending>> take_batch();  // with mu_ held
   void run_batch(std::vector<std::unique_ptr<Pending>>& batch);
-  Session& session_for(const std::map<std::string, Dims>& dims);
+  static void answer(Pending& p, Outcome outcome);  // once per request
+  struct LiveSession;
+  LiveSession& session_for(const std::map<std::string, Dims>& dims);
+  void drop_sessions();
   int64_t run_size_for(int64_t samples) const;
 
   PreparedModel prepared_;
@@ -114,10 +118,11 @@ class ServedModel {
   bool stopping_ = false;
   ModelStats stats_;  // under mu_
 
-  // Worker thread only.
-  std::unique_ptr<Session> session_;
-  std::map<std::string, Dims> session_dims_;
-  Counters last_counters_;
+  // Worker thread only: sessions by input dims (one per run size and shape), least
+  // recently used first out; their arenas together stay within the share.
+  std::vector<std::unique_ptr<LiveSession>> sessions_;
+  std::map<std::map<std::string, Dims>, uint64_t> planned_arena_;
+  uint64_t uses_ = 0;
   std::thread worker_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -55,6 +56,36 @@ std::string default_message(const httplib::Request& req, int status, uint64_t ma
     default:
       return "request refused (" + std::to_string(status) + ")";
   }
+}
+
+// httplib's thread pool, counting the connections still waiting for a thread: the drain
+// keeps the listener until they are taken (else they would be closed unanswered).
+class CountingThreadPool : public httplib::TaskQueue {
+ public:
+  CountingThreadPool(size_t threads, std::shared_ptr<std::atomic<int64_t>> waiting)
+      : pool_(threads), waiting_(std::move(waiting)) {}
+  void enqueue(std::function<void()> fn) override {
+    ++*waiting_;
+    pool_.enqueue([fn = std::move(fn), waiting = waiting_] {
+      --*waiting;
+      fn();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+  std::shared_ptr<std::atomic<int64_t>> waiting_;
+};
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
 std::string model_of_path(const std::string& path) {
@@ -203,7 +234,9 @@ ModelState Server::load(const std::string& name) {
     s = unavailable(name, entry->version, std::string(error_code_name(e.code())) + ": " + e.what());
   }
   std::lock_guard lk(mu_);
-  slots_[name] = s;
+  // A name the repository index did not list (a directory that is no model) is not added
+  // as UNAVAILABLE: that would make the whole server not ready.
+  if (s.model || slots_.count(name)) slots_[name] = s;
   return s.state;
 }
 
@@ -234,9 +267,12 @@ bool Server::ready() const {
   if (draining_) return false;
   if (!options_.strict_readiness) return true;
   std::lock_guard lk(mu_);
-  for (const auto& [name, slot] : slots_)
+  bool any = false;
+  for (const auto& [name, slot] : slots_) {
     if (slot.state.state == "UNAVAILABLE") return false;
-  return true;
+    any |= slot.model != nullptr;
+  }
+  return any;  // (an empty repository, or the wrong directory, is not ready to serve)
 }
 
 std::string Server::metrics_text() const {
@@ -262,19 +298,22 @@ int Server::bind() {
   return options_.port;
 }
 
-void Server::serve() {
+bool Server::serve() {
   // httplib's stop() does nothing before its listener runs: a stopper thread waits for
-  // stop(), lets the drain run, then stops the listener until it has stopped.
+  // stop(), lets the drain run (503s with Connection: close), waits until no accepted
+  // connection is still waiting for a thread, then stops the listener once it runs.
   std::thread stopper([this] {
     std::unique_lock lk(stop_mu_);
     stop_cv_.wait(lk, [&] { return draining_.load() || listen_done_; });
     stop_cv_.wait_for(lk, std::chrono::milliseconds(options_.drain_ms), [&] { return listen_done_; });
-    while (!listen_done_) {
-      http_->stop();
-      stop_cv_.wait_for(lk, std::chrono::milliseconds(10), [&] { return listen_done_; });
-    }
+    auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (!listen_done_ && *waiting_connections_ > 0 && Clock::now() < deadline)
+      stop_cv_.wait_for(lk, std::chrono::milliseconds(5), [&] { return listen_done_; });
+    while (!listen_done_ && !http_->is_running())
+      stop_cv_.wait_for(lk, std::chrono::milliseconds(5), [&] { return listen_done_; });
+    if (!listen_done_) http_->stop();
   });
-  http_->listen_after_bind();  // returns once stopped and every connection is done
+  bool ok = http_->listen_after_bind();  // returns once stopped and every connection is done
   {
     std::lock_guard lk(stop_mu_);
     listen_done_ = true;
@@ -288,6 +327,7 @@ void Server::serve() {
       if (slot.model) models.push_back(slot.model);
   }
   for (auto& m : models) m->stop();
+  return ok || draining_;
 }
 
 void Server::stop() {
@@ -306,12 +346,28 @@ void Server::routes() {
   h.set_keep_alive_max_count(1000);
   h.set_tcp_nodelay(true);
   int threads = options_.http_threads;
-  h.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  h.new_task_queue = [threads, waiting = waiting_connections_] {
+    return new CountingThreadPool(static_cast<size_t>(threads), waiting);
+  };
 
+  // Before the body is read: httplib limits a body by its Content-Length only, so a
+  // chunked or compressed body (which it would read or inflate without limit) is refused.
   h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     request_start = Clock::now();
     res.set_header("X-Request-Id", request_id(req, next_request_id_));
-    return httplib::Server::HandlerResponse::Unhandled;
+    if (draining_) res.set_header("Connection", "close");
+    if (req.method != "POST") return httplib::Server::HandlerResponse::Unhandled;
+    std::string encoding = lower(trim(req.get_header_value("Content-Encoding")));
+    if (!encoding.empty() && encoding != "identity") {
+      reply_error(res, 415,
+                  "Content-Encoding '" + encoding.substr(0, 40) + "' is not accepted: send the body as it is");
+    } else if (req.has_header("Transfer-Encoding") || !req.has_header("Content-Length")) {
+      reply_error(res, 411, "a POST needs a Content-Length (chunked bodies are not accepted)");
+    } else {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.set_header("Connection", "close");  // the unread body must not be taken for the next request
+    return httplib::Server::HandlerResponse::Handled;
   });
   h.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) reply_error(res, res.status, default_message(req, res.status, options_.max_body_bytes));
@@ -419,17 +475,26 @@ void Server::routes() {
              if (req.has_header("Inference-Header-Content-Length"))
                json_length = parse_header_length(req.get_header_value("Inference-Header-Content-Length"));
              std::string type = req.get_header_value("Content-Type");
-             std::string base = type.substr(0, type.find(';'));
+             std::string base = lower(trim(type.substr(0, type.find(';'))));
              bool type_ok = base.empty() || base == kJson || (json_length && base == "application/octet-stream");
              if (!type_ok)
                throw RequestError(415, "Content-Type '" + type.substr(0, 100) +
                                            "' is not accepted: send application/json, or application/octet-stream with "
                                            "Inference-Header-Content-Length");
+             uint64_t json_bytes = json_length.value_or(req.body.size());
+             if (json_bytes > options_.max_json_bytes)
+               throw RequestError(
+                   413, "the request's JSON is " + std::to_string(json_bytes) + " bytes, over " +
+                            std::to_string(options_.max_json_bytes) +
+                            " (--max-json): send large tensors as binary data (Inference-Header-Content-Length)");
              InferRequest request = decode_infer_request(req.body, json_length, m->signature());
+             InferRequest reply_to;  // what the response needs; the tensors go to the model
+             reply_to.outputs = request.outputs;
+             reply_to.binary_output = request.binary_output;
              std::optional<std::string> id = request.id;
-             Outcome outcome = m->infer(request);
+             Outcome outcome = m->infer(std::move(request));
              if (outcome.status != 200) throw RequestError(outcome.status, outcome.error);
-             EncodedResponse r = encode_infer_response(name, m->version(), id, request, outcome.outputs);
+             EncodedResponse r = encode_infer_response(name, m->version(), id, reply_to, outcome.outputs);
              if (r.json_length) {
                res.set_header("Inference-Header-Content-Length", std::to_string(*r.json_length));
                res.set_content(std::move(r.body), "application/octet-stream");
@@ -460,6 +525,8 @@ void Server::routes() {
   h.Post(R"(/v2/repository/models/([^/]+)/(load|unload))", [this](const httplib::Request& req, httplib::Response& res) {
     std::string name = req.matches[1];
     try {
+      if (!options_.model_control)
+        throw RequestError(403, "loading and unloading models is off: start the server with --model-control");
       if (draining_) throw RequestError(503, "the server is shutting down");
       if (req.matches[2] == "unload") {
         std::lock_guard load(load_mu_);

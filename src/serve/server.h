@@ -39,6 +39,12 @@ struct ServerOptions {
   // On stop(): how long the listener stays open answering 503 (so clients connecting in
   // that time are told, not reset) before it closes and the accepted requests finish.
   int drain_ms = 500;
+  // POST /v2/repository/models/<m>/load|unload: refused (403) unless enabled (as Triton's
+  // --model-control-mode=explicit): anyone who reaches the port could unload every model.
+  bool model_control = false;
+  // The JSON part of a request (the rest of --max-body is for binary tensors): a JSON
+  // number costs the parser about 16 bytes more than it took on the wire.
+  uint64_t max_json_bytes = uint64_t{16} << 20;
 };
 
 // A model of the repository as the index reports it.
@@ -59,8 +65,8 @@ class Server {
   // Binds the listening socket; returns the port.
   int bind();
   // Serves until stop(); then finishes every request already accepted, stops the models
-  // and returns.
-  void serve();
+  // and returns true (false if the listener failed).
+  bool serve();
   // Starts the drain: new requests get 503, then after drain_ms the listener closes and
   // serve() returns once every accepted request is answered (any thread; idempotent).
   void stop();
@@ -100,6 +106,8 @@ class Server {
   std::condition_variable stop_cv_;
   bool listen_done_ = false;  // under stop_mu_
   std::atomic<uint64_t> next_request_id_{1};
+  // Connections accepted but not yet taken by an HTTP thread (the drain waits for them).
+  std::shared_ptr<std::atomic<int64_t>> waiting_connections_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 }  // namespace teeinfer::serve

@@ -20,7 +20,7 @@ namespace {
 
 struct ServeCliOptions {
   serve::ServerOptions server;
-  std::string tee = "none", epc = "64MiB", budget, max_body = "64MiB";
+  std::string tee = "none", epc = "64MiB", budget, max_body = "64MiB", max_json = "16MiB";
   bool strict_readiness = true;
 };
 
@@ -33,6 +33,7 @@ int serve_main(ServeCliOptions& o) {
   else if (s.settings.platform == Platform::kSim)
     s.budget_bytes = parse_nonzero_bytes(o.epc, "--epc");
   s.max_body_bytes = parse_nonzero_bytes(o.max_body, "--max-body");
+  s.max_json_bytes = parse_nonzero_bytes(o.max_json, "--max-json");
   s.strict_readiness = o.strict_readiness;
 
   // SIGTERM/SIGINT are taken by one thread (sigwait), which stops the server: every
@@ -69,11 +70,13 @@ int serve_main(ServeCliOptions& o) {
                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server.stop();
   });
-  server.serve();
-  // serve() returns only after stop(), which only the signal thread calls.
+  bool ok = server.serve();
+  // serve() returns after stop() (the signal thread), or when the listener failed: then
+  // the signal thread is still waiting and is sent the signal it waits for.
+  if (!ok) pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
-  std::fprintf(stderr, "teeinfer serve: stopped\n");
-  return 0;
+  std::fprintf(stderr, ok ? "teeinfer serve: stopped\n" : "teeinfer serve: the listener failed\n");
+  return ok ? 0 : 1;
 }
 
 struct ClientCliOptions {
@@ -213,6 +216,11 @@ Command add_serve(CLI::App& app) {
                   "on SIGTERM/SIGINT: how long new requests are still answered (503) before the listener closes; "
                   "every request already accepted is then finished")
       ->transform(whole_number(0, 600'000))
+      ->capture_default_str();
+  cmd->add_flag("--model-control", s.model_control,
+                "allow POST /v2/repository/models/<m>/load and /unload (off: anyone who reaches the port could "
+                "unload every model)");
+  cmd->add_option("--max-json", o->max_json, "largest JSON part of a request (send large tensors as binary)")
       ->capture_default_str();
   cmd->add_option("--strict-readiness", o->strict_readiness,
                   "true: /v2/health/ready only while every model of the repository is ready; false: once the "
