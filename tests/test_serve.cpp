@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "cli_runner.h"
+#include "serve/batch_policy.h"
 #include "serve/oip_client.h"
 #include "serve/oip_codec.h"
 #include "serve/server.h"
@@ -107,9 +108,12 @@ class RunningServer {
   std::thread thread_;
 };
 
+// (Every size the model has: which sizes a measurement prefers depends on this CPU, and
+// tests assert counts; BatchPolicy tests the measured choice with given timings.)
 ServerOptions options_for(const Repository& repo) {
   ServerOptions o;
   o.repository = repo.dir();
+  o.settings.measure_run_sizes = false;
   return o;
 }
 
@@ -1003,6 +1007,50 @@ TEST(ServeCli, SigtermDuringLoadAnswersEveryAcceptedRequestAndExitsZero) {
   go = false;
   for (auto& t : clients) t.join();
   EXPECT_EQ(lost, 0);
+}
+
+// ---- Which run sizes batches use ------------------------------------------------------------
+
+TEST(BatchPolicy, LargerBatchesAreUsedOnlyWhereTheyAreFasterPerSample) {
+  // AlexNet-like: streamed weights dominate, a batch of 8 costs little more than one image.
+  std::map<int64_t, double> streaming = {{1, 80}, {2, 90}, {4, 110}, {8, 160}};
+  EXPECT_EQ(preferred_run_sizes({1, 2, 4, 8}, streaming), (std::vector<int64_t>{1, 2, 4, 8}));
+  // ResNet-18 in a small EPC: a batch's activations spill, every larger size is slower per sample.
+  std::map<int64_t, double> spilling = {{1, 44}, {2, 300}, {4, 1000}, {8, 2100}};
+  EXPECT_EQ(preferred_run_sizes({1, 2, 4, 8}, spilling), (std::vector<int64_t>{1}));
+  // Within 5% per sample is not worth a batch's latency.
+  EXPECT_EQ(preferred_run_sizes({1, 2}, {{1, 10}, {2, 19.5}}), (std::vector<int64_t>{1}));
+  // A size with no timing is kept; the smallest always is.
+  EXPECT_EQ(preferred_run_sizes({8, 1, 4}, {{1, 10}, {8, 90}}), (std::vector<int64_t>{1, 4}));
+  // Five samples queued: four and one later (20 ms each), or all five padded to eight (160/5 = 32 ms each)?
+  EXPECT_EQ(target_run_size(5, {1, 2, 4, 8}, streaming), 4);  // 110/4 = 27.5 < 160/5 = 32
+  EXPECT_EQ(target_run_size(7, {1, 2, 4, 8}, streaming), 8);  // 160/7 = 22.9 < 27.5
+  EXPECT_EQ(target_run_size(8, {1, 2, 4, 8}, streaming), 8);
+  EXPECT_EQ(target_run_size(20, {1, 2, 4, 8}, streaming), 8);
+  EXPECT_EQ(target_run_size(3, {1}, spilling), 1);
+  EXPECT_EQ(target_run_size(3, {1, 4}, {}), 4);  // no timings: one run for all of them
+  EXPECT_EQ(target_run_size(3, {8}, {}), 8);
+}
+
+TEST(BatchPolicy, TheServerTimesEverySizeBeforeServingAndPublishesItsChoice) {
+  Repository repo;
+  repo.add_sealed("fmnist");
+  ServerOptions o = options_for(repo);
+  o.settings.measure_run_sizes = true;
+  RunningServer s(o);
+  OipClient client(s.url());
+  EXPECT_EQ(client.infer("fmnist", {boot_image()}).outputs.size(), 1u);  // (after the warm-up)
+  std::string m = s.server().metrics_text();
+  std::map<int64_t, double> ms;
+  std::vector<int64_t> used;
+  for (int64_t size : {1, 2, 4, 8}) {
+    std::string prefix = "teeinfer_run_size_ms{model=\"fmnist\",size=\"" + std::to_string(size) + "\",preferred=\"";
+    size_t at = m.find(prefix);
+    ASSERT_NE(at, std::string::npos) << "size " << size << " not timed:\n" << m;
+    if (m[at + prefix.size()] == '1') used.push_back(size);
+    ms[size] = std::stod(m.substr(m.find("} ", at) + 2));
+  }
+  EXPECT_EQ(used, preferred_run_sizes({1, 2, 4, 8}, ms));  // what it published is what the policy says
 }
 
 // ---- The decoder alone --------------------------------------------------------------------

@@ -1,5 +1,6 @@
 #include "serve/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace teeinfer::serve {
@@ -97,6 +98,16 @@ std::string Metrics::render(const std::vector<ModelView>& models, uint64_t secur
     out += "teeinfer_batch_size_sum{" + label(m.name) + "} " + std::to_string(sum) + "\n";
     out += "teeinfer_batch_size_count{" + label(m.name) + "} " + std::to_string(total) + "\n";
   }
+  header(
+      out, "teeinfer_run_size_ms", "gauge",
+      "One run of each run size, timed before serving; preferred=\"1\" for the sizes batches use (faster per sample).");
+  for (const ModelView& m : models)
+    for (const auto& [size, ms] : m.stats.run_ms) {
+      bool used = std::find(m.stats.preferred_sizes.begin(), m.stats.preferred_sizes.end(), size) !=
+                  m.stats.preferred_sizes.end();
+      out += "teeinfer_run_size_ms{" + label(m.name) + ",size=\"" + std::to_string(size) + "\",preferred=\"" +
+             (used ? "1" : "0") + "\"} " + number(ms) + "\n";
+    }
   header(out, "teeinfer_secure_memory_budget_bytes", "gauge",
          "The server's secure-memory budget (--epc/--budget; 0: none).");
   out += "teeinfer_secure_memory_budget_bytes " + std::to_string(secure_memory_bytes) + "\n";

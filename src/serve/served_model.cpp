@@ -1,9 +1,12 @@
 #include "serve/served_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "serve/batch_policy.h"
 
 namespace teeinfer::serve {
 
@@ -16,6 +19,13 @@ struct ServedModel::Pending {
   Clock::time_point queued, deadline;
   std::promise<Outcome> done;
   bool answered = false;  // (worker thread)
+};
+
+struct ServedModel::LiveSession {
+  std::map<std::string, Dims> dims;
+  std::unique_ptr<Session> session;
+  Counters last;  // counters when last read (the deltas go to the model's stats)
+  uint64_t arena = 0, last_use = 0;
 };
 
 namespace {
@@ -215,6 +225,8 @@ Outcome ServedModel::infer(InferRequest request) {
 }
 
 int64_t ServedModel::run_size_for(int64_t samples) const {
+  for (int64_t s : preferred_sizes_)
+    if (s >= samples) return s;
   for (int64_t s : prepared_.batch_sizes)
     if (s >= samples) return s;
   return samples;  // (a request is never larger than the largest size: checked on decoding)
@@ -227,9 +239,21 @@ std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch() {
   int64_t available = 0;
   for (const auto& p : queue_)
     if (p->key == key) available += p->request.batch;
-  // One run for what is queued (up to the largest size), padded to the next size the
-  // model has: each streamed weight is then decrypted once for all of them.
-  int64_t target = run_size_for(std::min(available, prepared_.signature.max_batch));
+  // One run for what is queued (up to the largest size): padded to the next size the
+  // model has (each streamed weight decrypted once for all of them), or, by the measured
+  // times, the size that costs least per real sample.
+  int64_t capped = std::min(available, prepared_.signature.max_batch);
+  int64_t target = run_ms_.empty() ? run_size_for(capped) : target_run_size(capped, preferred_sizes_, run_ms_);
+  target = std::max(target, run_size_for(queue_.front()->request.batch));
+  // A larger size whose session is live beats making a session for this one (planning
+  // and loading take tens of ms; padding a few samples costs less, and making it could
+  // evict the live one: sizes alternating under load would rebuild at every batch).
+  if (batching && !has_session(key, target))
+    for (int64_t s : preferred_sizes_)
+      if (s > target && has_session(key, s)) {
+        target = s;
+        break;
+      }
   int64_t taken = 0;
   for (auto it = queue_.begin(); it != queue_.end();) {
     bool fits = (*it)->key == key && taken + (*it)->request.batch <= target;
@@ -244,16 +268,61 @@ std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch() {
   return batch;
 }
 
+// One run of each run size, timed (the second run: the first pays for first touches of
+// the arena): a batch size that is slower per sample than a smaller one is not used.
+std::map<int64_t, double> ServedModel::time_run_sizes() {
+  std::map<int64_t, double> ms;
+  for (int64_t size : prepared_.batch_sizes) {
+    std::map<std::string, Dims> dims = prepared_.largest_dims;
+    std::vector<Tensor> zeros;
+    for (const TensorInfo& in : prepared_.signature.inputs) {
+      Tensor t;
+      t.name = in.name;
+      t.dtype = in.dtype;
+      t.dims = with_batch(dims.at(in.name), size);
+      dims[in.name] = t.dims;
+      uint64_t n = dtype_size(t.dtype);
+      for (int64_t d : t.dims) n *= static_cast<uint64_t>(d);
+      t.bytes.assign(n, 0);
+      zeros.push_back(std::move(t));
+    }
+    try {
+      LiveSession& live = session_for(dims);
+      live.session->run(zeros);
+      auto start = std::chrono::steady_clock::now();
+      live.session->run(zeros);
+      ms[size] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      live.last = live.session->counters();  // (these runs are not the clients')
+    } catch (const std::exception&) {        // the first request of this size reports it
+    }
+  }
+  return ms;
+}
+
 void ServedModel::warm_up() {
   bool batching = prepared_.signature.max_batch > 1;
-  for (int64_t size : {prepared_.batch_sizes.front(), prepared_.batch_sizes.back()}) {
+  bool concrete = true;
+  for (auto& [name, d] : prepared_.largest_dims)
+    for (int64_t x : d) concrete &= x > 0;
+  if (!concrete) {  // (dims the clients choose: nothing to make in advance)
+    preferred_sizes_ = prepared_.batch_sizes;
+    return;
+  }
+  if (batching && settings_.measure_run_sizes && prepared_.batch_sizes.size() > 1) {
+    run_ms_ = time_run_sizes();
+    preferred_sizes_ = preferred_run_sizes(prepared_.batch_sizes, run_ms_);
+  } else {
+    preferred_sizes_ = prepared_.batch_sizes;
+  }
+  {
+    std::lock_guard lk(mu_);
+    stats_.run_ms = run_ms_;
+    stats_.preferred_sizes = preferred_sizes_;
+  }
+  for (int64_t size : {preferred_sizes_.front(), preferred_sizes_.back()}) {
     std::map<std::string, Dims> dims = prepared_.largest_dims;
-    bool concrete = true;
-    for (auto& [name, d] : dims) {
-      if (batching) d = with_batch(d, size);
-      for (int64_t x : d) concrete &= x > 0;
-    }
-    if (!concrete) return;
+    if (batching)
+      for (auto& [name, d] : dims) d = with_batch(d, size);
     try {
       session_for(dims);
     } catch (const std::exception&) {  // the first request of this size reports it
@@ -314,13 +383,6 @@ void ServedModel::worker() {
   }
 }
 
-struct ServedModel::LiveSession {
-  std::map<std::string, Dims> dims;
-  std::unique_ptr<Session> session;
-  Counters last;  // counters when last read (the deltas go to the model's stats)
-  uint64_t arena = 0, last_use = 0;
-};
-
 // A session per input dims, kept while the share holds it: a load that alternates between
 // run sizes would otherwise plan and load a session (tens of ms) for every batch. Each
 // session's arena is known from the plan before it is made; the least recently used go
@@ -365,6 +427,21 @@ ServedModel::LiveSession& ServedModel::session_for(const std::map<std::string, D
   stats_.arena_bytes = total();
   stats_.arena_peak_bytes = std::max(stats_.arena_peak_bytes, stats_.arena_bytes);
   return *sessions_.back();
+}
+
+bool ServedModel::has_session(const std::vector<Dims>& key, int64_t size) const {
+  for (const auto& s : sessions_) {
+    bool match = s->dims.size() == key.size();
+    size_t i = 0;
+    for (const TensorInfo& in : prepared_.signature.inputs) {
+      auto d = s->dims.find(in.name);
+      match &= i < key.size() && d != s->dims.end() && !d->second.empty() && d->second[0] == size &&
+               Dims(d->second.begin() + 1, d->second.end()) == key[i];
+      ++i;
+    }
+    if (match) return true;
+  }
+  return false;
 }
 
 void ServedModel::drop_sessions() {

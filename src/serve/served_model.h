@@ -25,11 +25,16 @@ namespace teeinfer::serve {
 // Server-wide settings every model is served with.
 struct ServeSettings {
   Platform platform = Platform::kNone;
-  int threads = 1;                // kernel threads per run
-  int64_t max_batch = 8;          // the most requests (samples) one run takes
-  int64_t batch_delay_us = 2000;  // how long the first queued request waits for others
-  size_t max_queue = 64;          // queued requests per model before 503
-  int64_t timeout_ms = 30000;     // a request still queued after this is refused (parameters.timeout_ms)
+  int threads = 1;        // kernel threads per run
+  int64_t max_batch = 8;  // the most requests (samples) one run takes
+                          // How long the first queued request waits for others (0, Triton's default: none; under
+  // load batches form anyway, from what queues while a batch runs).
+  int64_t batch_delay_us = 0;
+  size_t max_queue = 64;       // queued requests per model before 503
+  int64_t timeout_ms = 30000;  // a request still queued after this is refused (parameters.timeout_ms)
+  // Time one run of each run size before serving and batch only at sizes that are faster
+  // per sample (batch_policy.h); false: every size the model has, padded up to the next.
+  bool measure_run_sizes = true;
 };
 
 // A model opened and measured, before its secure-memory share is decided: the server
@@ -66,6 +71,8 @@ struct ModelStats {
   uint64_t arena_peak_bytes = 0;  // the most arena_bytes has been
   size_t queue_depth = 0;
   std::map<int64_t, uint64_t> batch_sizes;  // run size -> runs
+  std::map<int64_t, double> run_ms;         // run size -> ms of one run, measured before serving
+  std::vector<int64_t> preferred_sizes;     // the run sizes batches use
 };
 
 class ServedModel {
@@ -104,7 +111,9 @@ class ServedModel {
   struct LiveSession;
   LiveSession& session_for(const std::map<std::string, Dims>& dims);
   void drop_sessions();
+  bool has_session(const std::vector<Dims>& key, int64_t size) const;
   int64_t run_size_for(int64_t samples) const;
+  std::map<int64_t, double> time_run_sizes();
 
   PreparedModel prepared_;
   bool sealed_ = false;
@@ -121,6 +130,8 @@ class ServedModel {
   // Worker thread only: sessions by input dims (one per run size and shape), least
   // recently used first out; their arenas together stay within the share.
   std::vector<std::unique_ptr<LiveSession>> sessions_;
+  std::vector<int64_t> preferred_sizes_;  // (set by warm_up before any batch)
+  std::map<int64_t, double> run_ms_;
   std::map<std::map<std::string, Dims>, uint64_t> planned_arena_;
   uint64_t uses_ = 0;
   std::thread worker_;

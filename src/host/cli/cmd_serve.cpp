@@ -22,6 +22,7 @@ struct ServeCliOptions {
   serve::ServerOptions server;
   std::string tee = "none", epc = "64MiB", budget, max_body = "64MiB", max_json = "16MiB";
   bool strict_readiness = true;
+  std::string batch_sizes = "measured";
 };
 
 int serve_main(ServeCliOptions& o) {
@@ -35,6 +36,7 @@ int serve_main(ServeCliOptions& o) {
   s.max_body_bytes = parse_nonzero_bytes(o.max_body, "--max-body");
   s.max_json_bytes = parse_nonzero_bytes(o.max_json, "--max-json");
   s.strict_readiness = o.strict_readiness;
+  s.settings.measure_run_sizes = o.batch_sizes == "measured";
 
   // SIGTERM/SIGINT are taken by one thread (sigwait), which stops the server: every
   // other thread, started after this, has them blocked.
@@ -192,6 +194,11 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--batch-delay-us", s.settings.batch_delay_us,
                   "how long the first queued request waits for others to batch with")
       ->transform(whole_number(0, 10'000'000))
+      ->capture_default_str();
+  cmd->add_option("--batch-sizes", o->batch_sizes,
+                  "measured: time one run of each batch size before serving and batch only at sizes faster per "
+                  "sample (in a small EPC a larger batch can be slower); all: every size the model has")
+      ->check(CLI::IsMember({"measured", "all"}))
       ->capture_default_str();
   cmd->add_option("--max-queue", s.settings.max_queue, "requests queued per model; more get 503 with Retry-After")
       ->transform(whole_number(1, 1'000'000))
