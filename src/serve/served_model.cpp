@@ -232,7 +232,7 @@ int64_t ServedModel::run_size_for(int64_t samples) const {
   return samples;  // (a request is never larger than the largest size: checked on decoding)
 }
 
-std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch() {
+std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch(int64_t& run_size) {
   std::vector<std::unique_ptr<Pending>> batch;
   const std::vector<Dims> key = queue_.front()->key;
   bool batching = prepared_.signature.max_batch > 1;
@@ -246,11 +246,16 @@ std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch() {
   int64_t target = run_ms_.empty() ? run_size_for(capped) : target_run_size(capped, preferred_sizes_, run_ms_);
   target = std::max(target, run_size_for(queue_.front()->request.batch));
   // A larger size whose session is live beats making a session for this one (planning
-  // and loading take tens of ms; padding a few samples costs less, and making it could
-  // evict the live one: sizes alternating under load would rebuild at every batch).
+  // and loading take tens of ms, and making it could evict the live one: sizes alternating
+  // under load would rebuild at every batch), unless by the timings its run costs more
+  // than half as much again: then this size's session is made once and kept.
+  auto cheap_enough = [&](int64_t larger) {
+    auto a = run_ms_.find(larger), b = run_ms_.find(target);
+    return a == run_ms_.end() || b == run_ms_.end() || a->second <= 1.5 * b->second;
+  };
   if (batching && !has_session(key, target))
     for (int64_t s : preferred_sizes_)
-      if (s > target && has_session(key, s)) {
+      if (s > target && has_session(key, s) && cheap_enough(s)) {
         target = s;
         break;
       }
@@ -265,6 +270,7 @@ std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch() {
       ++it;
     }
   }
+  run_size = batching ? target : 1;  // (padded with zero samples when fewer were taken)
   return batch;
 }
 
@@ -370,11 +376,12 @@ void ServedModel::worker() {
         continue;
       }
     }
-    std::vector<std::unique_ptr<Pending>> batch = take_batch();
+    int64_t run_size = 1;
+    std::vector<std::unique_ptr<Pending>> batch = take_batch(run_size);
     stats_.queue_depth = queue_.size();
     lk.unlock();
     try {
-      run_batch(batch);
+      run_batch(batch, run_size);
     } catch (const std::exception& e) {  // (out of memory joining or splitting tensors)
       for (auto& p : batch) answer(*p, {500, std::string("internal error: ") + e.what(), {}});
       drop_sessions();
@@ -450,11 +457,10 @@ void ServedModel::drop_sessions() {
   stats_.arena_bytes = 0;
 }
 
-void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch) {
+void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch, int64_t run_size) {
   bool batching = prepared_.signature.max_batch > 1;
   int64_t samples = 0;
   for (const auto& p : batch) samples += p->request.batch;
-  int64_t run_size = batching ? run_size_for(samples) : 1;
 
   // The batch's inputs: each request's samples one after another, zeros to the run size.
   std::vector<Tensor> inputs;

@@ -105,8 +105,9 @@ class ServedModel {
   struct Pending;
   void worker();
   void warm_up();
-  std::vector<std::unique_ptr<Pending>> take_batch();  // with mu_ held
-  void run_batch(std::vector<std::unique_ptr<Pending>>& batch);
+  // The requests of the next batch and its run size (with mu_ held).
+  std::vector<std::unique_ptr<Pending>> take_batch(int64_t& run_size);
+  void run_batch(std::vector<std::unique_ptr<Pending>>& batch, int64_t run_size);
   static void answer(Pending& p, Outcome outcome);  // once per request
   struct LiveSession;
   LiveSession& session_for(const std::map<std::string, Dims>& dims);
