@@ -1033,6 +1033,15 @@ TEST(BatchPolicy, LargerBatchesAreUsedOnlyWhereTheyAreFasterPerSample) {
   EXPECT_EQ(target_run_size(3, {1}, spilling), 1);
   EXPECT_EQ(target_run_size(3, {1, 4}, {}), 4);  // no timings: one run for all of them
   EXPECT_EQ(target_run_size(3, {8}, {}), 8);
+  // Sessions that cannot live together are not all kept: ResNet-18-like (batch 4 only 1.3x
+  // faster per sample) keeps the smallest; AlexNet-like (batch 8 5x faster) keeps 8.
+  std::map<int64_t, uint64_t> big = {{1, 9u << 20}, {4, 15u << 20}, {8, 15u << 20}};
+  EXPECT_EQ(sizes_that_fit({1, 4}, {{1, 46}, {4, 141}}, big, 16u << 20), (std::vector<int64_t>{1}));
+  EXPECT_EQ(sizes_that_fit({1, 2, 4, 8}, {{1, 110}, {2, 120}, {4, 140}, {8, 170}}, big, 16u << 20),
+            (std::vector<int64_t>{8}));
+  EXPECT_EQ(sizes_that_fit({1, 4}, {{1, 46}, {4, 141}}, {{1, 1u << 20}, {4, 3u << 20}}, 16u << 20),
+            (std::vector<int64_t>{1, 4}));                                                       // they fit: all kept
+  EXPECT_EQ(sizes_that_fit({1, 4}, {{1, 46}, {4, 141}}, big, 0), (std::vector<int64_t>{1, 4}));  // no limit
 }
 
 TEST(BatchPolicy, TheServerTimesEverySizeBeforeServingAndPublishesItsChoice) {

@@ -27,6 +27,35 @@ std::vector<int64_t> preferred_run_sizes(const std::vector<int64_t>& sizes,
   return kept;
 }
 
+std::vector<int64_t> sizes_that_fit(const std::vector<int64_t>& preferred, const std::map<int64_t, double>& ms_per_run,
+                                    const std::map<int64_t, uint64_t>& arena_bytes, uint64_t share_bytes) {
+  if (preferred.empty() || share_bytes == 0) return preferred;
+  auto arena = [&](int64_t s) {
+    auto a = arena_bytes.find(s);
+    return a == arena_bytes.end() ? share_bytes : a->second;  // unknown: assume it takes it all
+  };
+  uint64_t all = 0;
+  for (int64_t s : preferred) all += arena(s);
+  if (all <= share_bytes) return preferred;
+  auto per_sample = [&](int64_t s) {
+    auto t = ms_per_run.find(s);
+    return t == ms_per_run.end() ? std::numeric_limits<double>::infinity() : t->second / static_cast<double>(s);
+  };
+  int64_t first = preferred.front();
+  int64_t fastest = *std::min_element(preferred.begin(), preferred.end(),
+                                      [&](int64_t a, int64_t b) { return per_sample(a) < per_sample(b); });
+  if (per_sample(first) >= 2 * per_sample(fastest)) first = fastest;
+  std::vector<int64_t> kept = {first};
+  uint64_t used = arena(first);
+  for (int64_t s : preferred)
+    if (s != first && used + arena(s) <= share_bytes) {
+      kept.push_back(s);
+      used += arena(s);
+    }
+  std::sort(kept.begin(), kept.end());
+  return kept;
+}
+
 int64_t target_run_size(int64_t available, const std::vector<int64_t>& preferred,
                         const std::map<int64_t, double>& ms_per_run) {
   int64_t down = 0, up = 0;

@@ -18,6 +18,15 @@ namespace teeinfer::serve {
 std::vector<int64_t> preferred_run_sizes(const std::vector<int64_t>& sizes,
                                          const std::map<int64_t, double>& ms_per_run);
 
+// The preferred sizes whose sessions fit the share together (0: no limit), so that
+// batches never evict one session to make another (each make plans and decrypts the
+// resident weights: sizes alternating under load would do it at every batch). When they
+// do not all fit, the set starts from the smallest size, unless the fastest per sample is
+// at least twice as fast (then from that one: AlexNet in a small EPC, where a batch of 8
+// decrypts its streamed weights once for eight images), and adds sizes while they fit.
+std::vector<int64_t> sizes_that_fit(const std::vector<int64_t>& preferred, const std::map<int64_t, double>& ms_per_run,
+                                    const std::map<int64_t, uint64_t>& arena_bytes, uint64_t share_bytes);
+
 // The run size for `available` queued samples: the largest preferred size that they fill,
 // or the next larger one (padded with zero samples) when that costs less per real sample
 // by the timings (without timings: the next larger one, so one run serves them all).

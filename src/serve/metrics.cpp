@@ -62,6 +62,9 @@ std::string Metrics::render(const std::vector<ModelView>& models, uint64_t secur
   gauge("teeinfer_queue_depth", "gauge", "Requests queued for a model.",
         [](const ModelView& m) { return m.stats.queue_depth; });
   gauge("teeinfer_runs_total", "counter", "Batches run.", [](const ModelView& m) { return m.stats.runs; });
+  header(out, "teeinfer_run_seconds_total", "counter", "Time inside Session::run, all runs together.");
+  for (const ModelView& m : models)
+    out += "teeinfer_run_seconds_total{" + label(m.name) + "} " + number(m.stats.run_seconds) + "\n";
   gauge("teeinfer_samples_total", "counter", "Samples run (requests' batch dims added up).",
         [](const ModelView& m) { return m.stats.samples_run; });
   gauge("teeinfer_padded_samples_total", "counter", "Zero samples added to fill a run size the model has.",

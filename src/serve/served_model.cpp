@@ -160,6 +160,7 @@ PreparedModel prepare_model(const RepositoryEntry& entry, const ServeSettings& s
       if (batching)
         for (auto& [name, dims] : o.input_dims) dims = with_batch(dims, size);
       o.threads = settings.threads;
+      o.conv_algorithm = settings.conv_algorithm;
       o.platform = settings.platform;   // (the emulated EPC's arena differs from plain memory's)
       o.epc_bytes = uint64_t{1} << 40;  // with kSim and no budget: no limit
       PlanReport r;
@@ -245,20 +246,7 @@ std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch(int64
   int64_t capped = std::min(available, prepared_.signature.max_batch);
   int64_t target = run_ms_.empty() ? run_size_for(capped) : target_run_size(capped, preferred_sizes_, run_ms_);
   target = std::max(target, run_size_for(queue_.front()->request.batch));
-  // A larger size whose session is live beats making a session for this one (planning
-  // and loading take tens of ms, and making it could evict the live one: sizes alternating
-  // under load would rebuild at every batch), unless by the timings its run costs more
-  // than half as much again: then this size's session is made once and kept.
-  auto cheap_enough = [&](int64_t larger) {
-    auto a = run_ms_.find(larger), b = run_ms_.find(target);
-    return a == run_ms_.end() || b == run_ms_.end() || a->second <= 1.5 * b->second;
-  };
-  if (batching && !has_session(key, target))
-    for (int64_t s : preferred_sizes_)
-      if (s > target && has_session(key, s) && cheap_enough(s)) {
-        target = s;
-        break;
-      }
+  if (batching) target = size_with_session(key, target, queue_.front()->request.batch);
   int64_t taken = 0;
   for (auto it = queue_.begin(); it != queue_.end();) {
     bool fits = (*it)->key == key && taken + (*it)->request.batch <= target;
@@ -316,7 +304,12 @@ void ServedModel::warm_up() {
   }
   if (batching && settings_.measure_run_sizes && prepared_.batch_sizes.size() > 1) {
     run_ms_ = time_run_sizes();
-    preferred_sizes_ = preferred_run_sizes(prepared_.batch_sizes, run_ms_);
+    std::map<int64_t, uint64_t> arenas;
+    for (const auto& [dims, bytes] : planned_arena_)
+      if (!dims.empty() && !dims.begin()->second.empty()) arenas[dims.begin()->second[0]] = bytes;
+    preferred_sizes_ =
+        sizes_that_fit(preferred_run_sizes(prepared_.batch_sizes, run_ms_), run_ms_, arenas, share_bytes_);
+    drop_sessions();  // (the sizes not chosen must not hold the share)
   } else {
     preferred_sizes_ = prepared_.batch_sizes;
   }
@@ -395,7 +388,6 @@ void ServedModel::worker() {
 // session's arena is known from the plan before it is made; the least recently used go
 // first until the new one fits (with no share, at most kMaxSessions stay).
 ServedModel::LiveSession& ServedModel::session_for(const std::map<std::string, Dims>& dims) {
-  constexpr size_t kMaxSessions = 8;
   for (auto& s : sessions_)
     if (s->dims == dims) {
       s->last_use = ++uses_;
@@ -404,6 +396,7 @@ ServedModel::LiveSession& ServedModel::session_for(const std::map<std::string, D
   SessionOptions o;
   o.input_dims = dims;
   o.threads = settings_.threads;
+  o.conv_algorithm = settings_.conv_algorithm;
   o.platform = settings_.platform;
   o.budget_bytes = share_bytes_;
   if (settings_.platform == Platform::kSim && share_bytes_) o.epc_bytes = share_bytes_;
@@ -434,6 +427,38 @@ ServedModel::LiveSession& ServedModel::session_for(const std::map<std::string, D
   stats_.arena_bytes = total();
   stats_.arena_peak_bytes = std::max(stats_.arena_peak_bytes, stats_.arena_bytes);
   return *sessions_.back();
+}
+
+// Making a session takes a plan and the resident weights decrypted (tens of ms to a
+// second); evicting one to make another, when sizes alternate under load, would do that
+// at every batch (ResNet-18 in a 16 MiB EPC fell from 22 to 4.7 requests/s). So a size
+// without a session is made only when its planned arena fits beside the live ones, or
+// when no live session can take the first request; otherwise the batch runs on a live
+// session: the smallest at least `target` (padded), else the largest that takes the first
+// request (fewer requests this time).
+int64_t ServedModel::size_with_session(const std::vector<Dims>& key, int64_t target, int64_t first) const {
+  if (has_session(key, target)) return target;
+  std::map<std::string, Dims> dims;
+  size_t i = 0;
+  for (const TensorInfo& in : prepared_.signature.inputs) {
+    Dims d = {target};
+    d.insert(d.end(), key[i].begin(), key[i].end());
+    dims[in.name] = d;
+    ++i;
+  }
+  auto planned = planned_arena_.find(dims);
+  uint64_t live = 0;
+  for (const auto& s : sessions_) live += s->arena;
+  bool fits = planned != planned_arena_.end() && (!share_bytes_ || live + planned->second <= share_bytes_) &&
+              sessions_.size() < kMaxSessions;
+  if (fits) return target;
+  int64_t larger = 0, smaller = 0;
+  for (int64_t s : preferred_sizes_) {
+    if (!has_session(key, s)) continue;
+    if (s > target && larger == 0) larger = s;
+    if (s < target && s >= first) smaller = s;
+  }
+  return larger ? larger : smaller ? smaller : target;
 }
 
 bool ServedModel::has_session(const std::vector<Dims>& key, int64_t size) const {
@@ -496,7 +521,9 @@ void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch, int64_
   }
   if (live_session) try {
       LiveSession& live = *live_session;
+      auto started = std::chrono::steady_clock::now();
       outputs = live.session->run(inputs);
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       for (const Tensor& y : outputs)
         if (batching && (y.dims.empty() || y.dims[0] != run_size))
           throw Error(ErrorCode::kUnsupported, "output '" + y.name + "' has dims " + to_string(y.dims) +
@@ -504,6 +531,7 @@ void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch, int64_
       Counters c = live.session->counters();
       std::lock_guard lk(mu_);
       ++stats_.runs;
+      stats_.run_seconds += seconds;
       stats_.samples_run += static_cast<uint64_t>(samples);
       stats_.padded_samples += static_cast<uint64_t>(run_size - samples);
       ++stats_.batch_sizes[run_size];

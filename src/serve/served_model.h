@@ -32,9 +32,10 @@ struct ServeSettings {
   int64_t batch_delay_us = 0;
   size_t max_queue = 64;       // queued requests per model before 503
   int64_t timeout_ms = 30000;  // a request still queued after this is refused (parameters.timeout_ms)
-  // Time one run of each run size before serving and batch only at sizes that are faster
-  // per sample (batch_policy.h); false: every size the model has, padded up to the next.
+                               // Time one run of each run size before serving and batch only at sizes that are faster
+                               // per sample (batch_policy.h); false: every size the model has, padded up to the next.
   bool measure_run_sizes = true;
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
 };
 
 // A model opened and measured, before its secure-memory share is decided: the server
@@ -66,6 +67,7 @@ struct Outcome {
 // Counters for /metrics and the repository index (cumulative).
 struct ModelStats {
   uint64_t runs = 0, samples_run = 0, padded_samples = 0, sessions_built = 0;
+  double run_seconds = 0;  // inside Session::run, all runs together
   uint64_t bytes_decrypted = 0, faults = 0, evictions = 0;
   uint64_t arena_bytes = 0;       // the live sessions' arenas together (within the share)
   uint64_t arena_peak_bytes = 0;  // the most arena_bytes has been
@@ -113,6 +115,8 @@ class ServedModel {
   LiveSession& session_for(const std::map<std::string, Dims>& dims);
   void drop_sessions();
   bool has_session(const std::vector<Dims>& key, int64_t size) const;
+  int64_t size_with_session(const std::vector<Dims>& key, int64_t target, int64_t first) const;
+  static constexpr size_t kMaxSessions = 8;  // with no share: sessions kept at most
   int64_t run_size_for(int64_t samples) const;
   std::map<int64_t, double> time_run_sizes();
 

@@ -23,6 +23,7 @@ struct ServeCliOptions {
   std::string tee = "none", epc = "64MiB", budget, max_body = "64MiB", max_json = "16MiB";
   bool strict_readiness = true;
   std::string batch_sizes = "measured";
+  std::string conv_algorithm = "auto";
 };
 
 int serve_main(ServeCliOptions& o) {
@@ -37,6 +38,7 @@ int serve_main(ServeCliOptions& o) {
   s.max_json_bytes = parse_nonzero_bytes(o.max_json, "--max-json");
   s.strict_readiness = o.strict_readiness;
   s.settings.measure_run_sizes = o.batch_sizes == "measured";
+  s.settings.conv_algorithm = conv_algorithm(o.conv_algorithm);
 
   // SIGTERM/SIGINT are taken by one thread (sigwait), which stops the server: every
   // other thread, started after this, has them blocked.
@@ -200,6 +202,7 @@ Command add_serve(CLI::App& app) {
                   "sample (in a small EPC a larger batch can be slower); all: every size the model has")
       ->check(CLI::IsMember({"measured", "all"}))
       ->capture_default_str();
+  add_conv_algorithm_option(cmd, o->conv_algorithm);
   cmd->add_option("--max-queue", s.settings.max_queue, "requests queued per model; more get 503 with Retry-After")
       ->transform(whole_number(1, 1'000'000))
       ->capture_default_str();
