@@ -156,12 +156,15 @@ def load_test(args, tmp):
     rows = []
     for name in args.models.split(","):
         repo = make_repository(tmp, name, 8)
+        d = os.path.join(repo, name)
+        tee, key = os.path.join(d, "1", "model.tee"), os.path.join(d, "k.bin")
         s = Server(repo, ["--tee", "sim", "--epc", args.epc, "--max-batch", "8", "--threads", "1",
                           "--batch-delay-us", str(args.batch_delay_us), "--conv-algorithm", args.conv_algorithm])
         try:
             load(s.url, name, args, 2, 0, 3)  # warm-up
             before = s.metrics()
             share = counter(before, "teeinfer_secure_memory_share_bytes", name)
+            run_before = run_median_ms(name, key, tee, share, args.repeat, args.conv_algorithm)
             low = load(s.url, name, args, 1, 0, args.low_duration)
             after = s.metrics()
             runs = counter(after, "teeinfer_runs_total", name) - counter(before, "teeinfer_runs_total", name)
@@ -169,12 +172,12 @@ def load_test(args, tmp):
             server_run_ms = 1000 * run_s / runs if runs else 0
             capacity = load(s.url, name, args, args.connections, 0, 15)
             rate = max(1, int(capacity["throughput_rps"] * args.load_fraction))
-            fixed = load(s.url, name, args, args.connections, rate, args.load_duration)
+            # Open loop: enough connections that none has to wait for its previous answer.
+            fixed = load(s.url, name, args, args.open_connections, rate, args.load_duration)
         finally:
             s.stop()
-        d = os.path.join(repo, name)
-        run_ms = run_median_ms(name, os.path.join(d, "k.bin"), os.path.join(d, "1", "model.tee"), share, args.repeat,
-                               args.conv_algorithm)
+        # `teeinfer run` before and after this (the machine's speed drifts between minutes).
+        run_ms = (run_before + run_median_ms(name, key, tee, share, args.repeat, args.conv_algorithm)) / 2
         row = {"model": name, "capacity_rps": capacity["throughput_rps"], "rate": rate,
                "fixed": fixed, "low_p50_ms": low["p50_ms"], "server_run_ms": server_run_ms, "run_median_ms": run_ms,
                "overhead": low["p50_ms"] / run_ms - 1 if run_ms else 0}
@@ -184,7 +187,8 @@ def load_test(args, tmp):
              f"`--batch-delay-us {args.batch_delay_us}`", "",
              f"CPU: {cpu_model()}, 1 kernel thread; `/usr/bin/python3 bench/serve_bench.py load --models {args.models}`. "
              f"Capacity: {args.connections} closed-loop connections for 15 s; then {args.load_fraction:.0%} of it as a "
-             f"fixed rate for {args.load_duration} s (latency from each request's scheduled send time).", "",
+             f"fixed rate on {args.open_connections} connections for {args.load_duration} s (latency from each request's "
+             "scheduled send time).", "",
              "| model | capacity req/s | fixed rate req/s | served req/s | errors | p50 ms | p99 ms | max ms |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -192,7 +196,7 @@ def load_test(args, tmp):
         lines.append(f"| {r['model']} | {r['capacity_rps']:.1f} | {r['rate']} | {f['throughput_rps']:.1f} | "
                      f"{f['errors']} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} |")
     lines += ["", "Low load (one client, closed loop, binary tensors) against `teeinfer run` of the same sealed model in "
-              f"the same EPC share (median of its timed runs), both `--conv-algorithm {args.conv_algorithm}`; "
+              f"the same EPC share (median of its timed runs; the mean of one measurement before and one after), both `--conv-algorithm {args.conv_algorithm}`; "
               "'in run' is the server's own mean time inside `Session::run` (its counters), the rest of the p50 is "
               "HTTP, the request codec and the queue:", "",
               "| model | serve p50 ms | in run ms | HTTP + codec + queue ms | `teeinfer run` median ms | p50 overhead vs run |",
@@ -210,7 +214,8 @@ def main():
     ap.add_argument("--epc", default="16MiB")
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--connections", type=int, default=4)
-    ap.add_argument("--load-fraction", type=float, default=0.8)
+    ap.add_argument("--open-connections", type=int, default=16)
+    ap.add_argument("--load-fraction", type=float, default=0.7)
     ap.add_argument("--load-duration", type=float, default=60)
     ap.add_argument("--low-duration", type=float, default=15)
     ap.add_argument("--repeat", type=int, default=30)
