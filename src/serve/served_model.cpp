@@ -496,13 +496,14 @@ void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch, int64_
     t.name = first.name;
     t.dtype = first.dtype;
     t.dims = batching ? with_batch(first.dims, run_size) : first.dims;
-    if (batching) {
+    bool alone = batch.size() == 1 && (!batching || batch[0]->request.batch == run_size);
+    if (alone) {
+      t.bytes = std::move(batch[0]->request.inputs[i].bytes);  // (its tensor is not needed again)
+    } else if (batching) {
       t.bytes.reserve(bytes_per_sample(first) * static_cast<uint64_t>(run_size));
       for (const auto& p : batch)
         t.bytes.insert(t.bytes.end(), p->request.inputs[i].bytes.begin(), p->request.inputs[i].bytes.end());
       t.bytes.resize(bytes_per_sample(first) * static_cast<uint64_t>(run_size), 0);
-    } else {
-      t.bytes = std::move(batch[0]->request.inputs[i].bytes);  // (runs alone: its tensor is not needed again)
     }
     dims[t.name] = t.dims;
     inputs.push_back(std::move(t));
