@@ -11,8 +11,8 @@ batching  for each model: 16 closed-loop connections for --duration s, with --ma
 load      for each model: capacity (closed loop, --connections, 15 s), then a fixed rate of
           --load-fraction x capacity for --load-duration s (open loop: latency counted from
           each request's scheduled time): errors, p50/p99, throughput. Overhead at low load:
-          one connection, closed loop, p50 against `teeinfer run`'s median of the same sealed
-          model in the same EPC share.
+          --rounds alternating rounds of `teeinfer run` (the same sealed model, the same EPC
+          share and kernels) and one client in a closed loop; the median per-round ratio.
 
 Writes bench/out/serve_{batching,load}.{md,json}.
 
@@ -24,6 +24,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
@@ -152,6 +153,28 @@ def run_median_ms(name, key, tee, share, repeat, conv_algorithm):
     return out["latency_ms"]["median"]
 
 
+def interleaved_overhead(args, s, name, key, tee, share):
+    """Low load against `teeinfer run`, in alternating rounds (this machine's speed drifts by
+    10% between minutes): each round `run` (median of --repeat), then one client in a closed
+    loop for --low-duration s. Medians over the rounds of: run, serve p50, the server's own
+    time inside Session::run, and the per-round ratio serve p50 / run."""
+    rounds = []
+    for _ in range(args.rounds):
+        run_ms = run_median_ms(name, key, tee, share, args.repeat, args.conv_algorithm)
+        before = s.metrics()
+        low = load(s.url, name, args, 1, 0, args.low_duration)
+        after = s.metrics()
+        runs = counter(after, "teeinfer_runs_total", name) - counter(before, "teeinfer_runs_total", name)
+        run_s = counter(after, "teeinfer_run_seconds_total", name) - counter(before, "teeinfer_run_seconds_total", name)
+        rounds.append((run_ms, low["p50_ms"], 1000 * run_s / runs if runs else 0))
+        print(f"  {name} round: run {run_ms:.3f} ms, serve p50 {low['p50_ms']:.3f} ms, in run {rounds[-1][2]:.3f} ms",
+              flush=True)
+    median = statistics.median
+    return {"run_median_ms": median(r[0] for r in rounds), "low_p50_ms": median(r[1] for r in rounds),
+            "server_run_ms": median(r[2] for r in rounds), "overhead": median(r[1] / r[0] for r in rounds) - 1,
+            "rounds": rounds}
+
+
 def load_test(args, tmp):
     rows = []
     for name in args.models.split(","):
@@ -162,25 +185,15 @@ def load_test(args, tmp):
                           "--batch-delay-us", str(args.batch_delay_us), "--conv-algorithm", args.conv_algorithm])
         try:
             load(s.url, name, args, 2, 0, 3)  # warm-up
-            before = s.metrics()
-            share = counter(before, "teeinfer_secure_memory_share_bytes", name)
-            run_before = run_median_ms(name, key, tee, share, args.repeat, args.conv_algorithm)
-            low = load(s.url, name, args, 1, 0, args.low_duration)
-            after = s.metrics()
-            runs = counter(after, "teeinfer_runs_total", name) - counter(before, "teeinfer_runs_total", name)
-            run_s = counter(after, "teeinfer_run_seconds_total", name) - counter(before, "teeinfer_run_seconds_total", name)
-            server_run_ms = 1000 * run_s / runs if runs else 0
+            share = counter(s.metrics(), "teeinfer_secure_memory_share_bytes", name)
+            low = interleaved_overhead(args, s, name, key, tee, share)
             capacity = load(s.url, name, args, args.connections, 0, 15)
             rate = max(1, int(capacity["throughput_rps"] * args.load_fraction))
             # Open loop: enough connections that none has to wait for its previous answer.
             fixed = load(s.url, name, args, args.open_connections, rate, args.load_duration)
         finally:
             s.stop()
-        # `teeinfer run` before and after this (the machine's speed drifts between minutes).
-        run_ms = (run_before + run_median_ms(name, key, tee, share, args.repeat, args.conv_algorithm)) / 2
-        row = {"model": name, "capacity_rps": capacity["throughput_rps"], "rate": rate,
-               "fixed": fixed, "low_p50_ms": low["p50_ms"], "server_run_ms": server_run_ms, "run_median_ms": run_ms,
-               "overhead": low["p50_ms"] / run_ms - 1 if run_ms else 0}
+        row = {"model": name, "capacity_rps": capacity["throughput_rps"], "rate": rate, "fixed": fixed, **low}
         print(json.dumps(row), flush=True)
         rows.append(row)
     lines = [f"## `teeinfer serve` under a fixed load, sealed, `--tee sim --epc {args.epc}`, `--max-batch 8`, "
@@ -196,14 +209,15 @@ def load_test(args, tmp):
         lines.append(f"| {r['model']} | {r['capacity_rps']:.1f} | {r['rate']} | {f['throughput_rps']:.1f} | "
                      f"{f['errors']} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} |")
     lines += ["", "Low load (one client, closed loop, binary tensors) against `teeinfer run` of the same sealed model in "
-              f"the same EPC share (median of its timed runs; the mean of one measurement before and one after), both `--conv-algorithm {args.conv_algorithm}`; "
+              f"the same EPC share, {args.rounds} alternating rounds (medians; overhead = median of the per-round "
+              f"ratios), both `--conv-algorithm {args.conv_algorithm}`; "
               "'in run' is the server's own mean time inside `Session::run` (its counters), the rest of the p50 is "
               "HTTP, the request codec and the queue:", "",
               "| model | serve p50 ms | in run ms | HTTP + codec + queue ms | `teeinfer run` median ms | p50 overhead vs run |",
               "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['low_p50_ms']:.2f} | {r['server_run_ms']:.2f} | "
-                     f"{r['low_p50_ms'] - r['server_run_ms']:.2f} | {r['run_median_ms']:.2f} | {r['overhead']:+.1%} |")
+        lines.append(f"| {r['model']} | {r['low_p50_ms']:.3f} | {r['server_run_ms']:.3f} | "
+                     f"{r['low_p50_ms'] - r['server_run_ms']:.3f} | {r['run_median_ms']:.3f} | {r['overhead']:+.1%} |")
     write_report(args.out, "serve_load", lines, rows)
 
 
@@ -217,7 +231,8 @@ def main():
     ap.add_argument("--open-connections", type=int, default=16)
     ap.add_argument("--load-fraction", type=float, default=0.7)
     ap.add_argument("--load-duration", type=float, default=60)
-    ap.add_argument("--low-duration", type=float, default=15)
+    ap.add_argument("--low-duration", type=float, default=5)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--batch-delay-us", type=int, default=0)
     ap.add_argument("--conv-algorithm", default="direct", help="load: the same kernels in serve and run")
