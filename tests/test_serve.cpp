@@ -610,6 +610,29 @@ TEST(SharedBudget, ModelsShareOneEpcWithoutEvictionsAndOneThatCannotFitIsRefused
   EXPECT_EQ(client.infer("d", {random_images(1, 3)}).outputs[0].dims, (Dims{1, 10}));
 }
 
+TEST(Queueing, WithNoBudgetAModelsSessionsAreStillCappedSoHugeClientDimsAre400) {
+  Repository repo;
+  repo.add_onnx("ocr", kSrc + "/tests/data/dynamic_ocr.onnx");  // x: {N, 1, H, W}, any size
+  ServerOptions o = options_for(repo);
+  o.settings.max_arena_bytes = 4 << 20;
+  RunningServer s(o);
+  OipClient client(s.url());
+  InferOptions binary;
+  binary.binary = true;
+  auto image = [](int64_t h, int64_t w) {
+    return Tensor::f32("x", {1, 1, h, w}, std::vector<float>(static_cast<size_t>(h * w), 0.5f));
+  };
+  EXPECT_EQ(client.infer("ocr", {image(32, 100)}, binary).outputs[0].dims, (Dims{1, 4}));
+  try {
+    client.infer("ocr", {image(1024, 1024)}, binary);
+    ADD_FAILURE() << "a 1024x1024 image was planned in a 4 MiB cap";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("400"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("budget"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(client.infer("ocr", {image(32, 64)}, binary).outputs[0].dims, (Dims{1, 4}));  // still serving
+}
+
 // ---- The repository -------------------------------------------------------------------------
 
 TEST(RepositoryTest, ACorruptOrMisconfiguredModelIsNotReadyWithItsReasonAndTheOthersServe) {

@@ -177,7 +177,11 @@ PreparedModel prepare_model(const RepositoryEntry& entry, const ServeSettings& s
 }
 
 ServedModel::ServedModel(PreparedModel prepared, uint64_t share_bytes, const ServeSettings& settings)
-    : prepared_(std::move(prepared)), share_bytes_(share_bytes), settings_(settings) {
+    : prepared_(std::move(prepared)),
+      // With no budget, a host-memory cap all the same: clients choose dynamic dims, and
+      // a plan for a huge image must be refused (400), not allocated.
+      share_bytes_(share_bytes ? share_bytes : settings.max_arena_bytes),
+      settings_(settings) {
   const Model& m = *prepared_.model;
   sealed_ = m.sealed();
   inputs_ = m.inputs();

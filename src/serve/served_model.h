@@ -36,6 +36,9 @@ struct ServeSettings {
                                // per sample (batch_policy.h); false: every size the model has, padded up to the next.
   bool measure_run_sizes = true;
   ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
+  // With no secure-memory budget: the most memory one model's sessions may plan together
+  // (a request whose dims need more is refused with 400).
+  uint64_t max_arena_bytes = uint64_t{2} << 30;
 };
 
 // A model opened and measured, before its secure-memory share is decided: the server

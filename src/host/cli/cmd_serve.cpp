@@ -20,7 +20,7 @@ namespace {
 
 struct ServeCliOptions {
   serve::ServerOptions server;
-  std::string tee = "none", epc = "64MiB", budget, max_body = "64MiB", max_json = "16MiB";
+  std::string tee = "none", epc = "64MiB", budget, max_body = "64MiB", max_json = "16MiB", max_arena = "2GiB";
   bool strict_readiness = true;
   std::string batch_sizes = "measured";
   std::string conv_algorithm = "auto";
@@ -36,6 +36,7 @@ int serve_main(ServeCliOptions& o) {
     s.budget_bytes = parse_nonzero_bytes(o.epc, "--epc");
   s.max_body_bytes = parse_nonzero_bytes(o.max_body, "--max-body");
   s.max_json_bytes = parse_nonzero_bytes(o.max_json, "--max-json");
+  s.settings.max_arena_bytes = parse_nonzero_bytes(o.max_arena, "--max-arena");
   s.strict_readiness = o.strict_readiness;
   s.settings.measure_run_sizes = o.batch_sizes == "measured";
   s.settings.conv_algorithm = conv_algorithm(o.conv_algorithm);
@@ -184,6 +185,10 @@ Command add_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--budget", o->budget,
                   "secure memory all loaded models share (default: --epc with --tee sim, else no limit)");
+  cmd->add_option("--max-arena", o->max_arena,
+                  "with no --budget/--epc: the most memory one model's sessions may plan together (requests whose "
+                  "dims need more get 400)")
+      ->capture_default_str();
   cmd->add_option("--threads", s.settings.threads, "kernel threads per run (1 is often fastest on 2 vCPUs)")
       ->transform(whole_number(1, 256))
       ->capture_default_str();
