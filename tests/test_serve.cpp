@@ -693,18 +693,23 @@ TEST(RepositoryTest, ConfigFieldsAreChecked) {
 
 // ---- Faults -----------------------------------------------------------------------------
 
-// Sends raw bytes on a fresh connection and returns the response that comes back (""
-// if the server closed without one).
-std::string raw_exchange(int port, const std::string& bytes) {
+// A TCP connection to 127.0.0.1:port, or -1.
+int connect_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return "connect failed";
-  }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+  ::close(fd);
+  return -1;
+}
+
+// Sends raw bytes on a fresh connection and returns the response that comes back (""
+// if the server closed without one).
+std::string raw_exchange(int port, const std::string& bytes) {
+  int fd = connect_loopback(port);
+  if (fd < 0) return "connect failed";
   timeval tv{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -723,12 +728,8 @@ std::string raw_exchange(int port, const std::string& bytes) {
 
 // Sends bytes and closes the connection at once, whatever the server was doing.
 void send_and_close(int port, const std::string& bytes) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
   ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
   ::close(fd);
 }
@@ -796,12 +797,8 @@ TEST(Faults, HostileConnectionsGet4xxOrAreDroppedAndTheServerKeepsServing) {
   send_and_close(port, "POST /v2/models/fmnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{\"inputs\":");
   // A slow sender: a byte, then silence past --read-timeout; it is dropped.
   {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    int fd = connect_loopback(port);
+    ASSERT_GE(fd, 0);
     ::send(fd, "P", 1, MSG_NOSIGNAL);
     timeval tv{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

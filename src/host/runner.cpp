@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <numeric>
 
 namespace teeinfer {
 
@@ -37,16 +36,6 @@ Timing time_runs(EnclaveSession& s, const std::vector<TensorView>& inputs, int w
     t.samples_ms.push_back(now_ms() - t0);
   }
   return t;
-}
-
-std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k) {
-  std::vector<int> idx(v.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  k = std::min<int>(k, static_cast<int>(v.size()));
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int a, int b) { return v[a] > v[b]; });
-  std::vector<std::pair<int, float>> out;
-  for (int i = 0; i < k; ++i) out.emplace_back(idx[i], v[idx[i]]);
-  return out;
 }
 
 namespace {

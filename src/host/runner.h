@@ -17,9 +17,6 @@ struct Timing {
 // `warmup` untimed runs, then `repeat` timed ones.
 Timing time_runs(EnclaveSession& s, const std::vector<TensorView>& inputs, int warmup, int repeat);
 
-// Indices and values of the k largest entries, largest first.
-std::vector<std::pair<int, float>> top_k(const std::vector<float>& v, int k);
-
 // Mean time per step over `repeat` runs (after one warm-up run), in step order.
 std::vector<double> profile_steps(EnclaveSession& s, const std::vector<TensorView>& inputs, int repeat);
 

@@ -81,6 +81,12 @@ Dims with_batch(Dims d, int64_t batch) {
   return d;
 }
 
+// Every input's dims with `batch` as dim 0.
+std::map<std::string, Dims> at_batch(std::map<std::string, Dims> dims, int64_t batch) {
+  for (auto& [name, d] : dims) d = with_batch(d, batch);
+  return dims;
+}
+
 uint64_t bytes_per_sample(const Tensor& t) {
   uint64_t n = dtype_size(t.dtype);
   for (size_t i = 1; i < t.dims.size(); ++i) n *= static_cast<uint64_t>(t.dims[i]);
@@ -156,9 +162,7 @@ PreparedModel prepare_model(const RepositoryEntry& entry, const ServeSettings& s
   if (plan_memory)
     for (int64_t size : p.batch_sizes) {
       SessionOptions o;
-      o.input_dims = p.largest_dims;
-      if (batching)
-        for (auto& [name, dims] : o.input_dims) dims = with_batch(dims, size);
+      o.input_dims = batching ? at_batch(p.largest_dims, size) : p.largest_dims;
       o.threads = settings.threads;
       o.conv_algorithm = settings.conv_algorithm;
       o.platform = settings.platform;   // (the emulated EPC's arena differs from plain memory's)
@@ -271,14 +275,13 @@ std::vector<std::unique_ptr<ServedModel::Pending>> ServedModel::take_batch(int64
 std::map<int64_t, double> ServedModel::time_run_sizes() {
   std::map<int64_t, double> ms;
   for (int64_t size : prepared_.batch_sizes) {
-    std::map<std::string, Dims> dims = prepared_.largest_dims;
+    std::map<std::string, Dims> dims = at_batch(prepared_.largest_dims, size);
     std::vector<Tensor> zeros;
     for (const TensorInfo& in : prepared_.signature.inputs) {
       Tensor t;
       t.name = in.name;
       t.dtype = in.dtype;
-      t.dims = with_batch(dims.at(in.name), size);
-      dims[in.name] = t.dims;
+      t.dims = dims.at(in.name);
       uint64_t n = dtype_size(t.dtype);
       for (int64_t d : t.dims) n *= static_cast<uint64_t>(d);
       t.bytes.assign(n, 0);
@@ -323,11 +326,8 @@ void ServedModel::warm_up() {
     stats_.preferred_sizes = preferred_sizes_;
   }
   for (int64_t size : {preferred_sizes_.front(), preferred_sizes_.back()}) {
-    std::map<std::string, Dims> dims = prepared_.largest_dims;
-    if (batching)
-      for (auto& [name, d] : dims) d = with_batch(d, size);
     try {
-      session_for(dims);
+      session_for(batching ? at_batch(prepared_.largest_dims, size) : prepared_.largest_dims);
     } catch (const std::exception&) {  // the first request of this size reports it
     }
   }
@@ -375,7 +375,7 @@ void ServedModel::worker() {
     }
     int64_t run_size = 1;
     std::vector<std::unique_ptr<Pending>> batch = take_batch(run_size);
-    stats_.queue_depth = queue_.size();
+
     lk.unlock();
     try {
       run_batch(batch, run_size);

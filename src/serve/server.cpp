@@ -207,6 +207,13 @@ std::vector<ModelState> Server::index() const {
   return out;
 }
 
+std::optional<ModelState> Server::state(const std::string& name) const {
+  std::lock_guard lk(mu_);
+  auto it = slots_.find(name);
+  if (it == slots_.end()) return std::nullopt;
+  return it->second.state;
+}
+
 ModelState Server::load(const std::string& name) {
   std::lock_guard load(load_mu_);
   std::optional<RepositoryEntry> entry = scan_model(options_.repository, name);
@@ -387,10 +394,7 @@ void Server::routes() {
         request_start == Clock::time_point{} ? 0 : std::chrono::duration<double>(Clock::now() - request_start).count();
     request_start = {};
     std::string model = model_of_path(req.path);
-    if (!model.empty() && !ready_model(model)) {
-      std::lock_guard lk(mu_);
-      if (!slots_.count(model)) model = "";  // unknown names are not metric labels
-    }
+    if (!model.empty() && !state(model)) model = "";  // unknown names are not metric labels
     metrics_.count_request(model, res.status, seconds);
     if (options_.access_log.empty()) return;
     json line = {{"id", res.get_header_value("X-Request-Id")},
@@ -432,20 +436,17 @@ void Server::routes() {
     std::string name = req.matches[1], version = req.matches[3];
     bool readiness = req.matches[4].matched;
     std::shared_ptr<ServedModel> m = ready_model(name);
-    ModelState state;
-    bool known = false;
-    for (const ModelState& s : index())
-      if (s.name == name) state = s, known = true;
+    std::optional<ModelState> known = state(name);
     if (!known) return reply_error(res, 404, "unknown model '" + name + "'");
-    if (!version.empty() && version != state.version)
+    if (!version.empty() && version != known->version)
       return reply_error(
-          res, 404, "model '" + name + "' has no version '" + version + "' (serving version '" + state.version + "')");
+          res, 404, "model '" + name + "' has no version '" + version + "' (serving version '" + known->version + "')");
     if (readiness) {
       json body = {{"name", name}, {"ready", m != nullptr}};
-      if (!m) body["reason"] = state.reason;
+      if (!m) body["reason"] = known->reason;
       return reply(res, m ? 200 : 503, body);
     }
-    if (!m) return reply_error(res, 503, "model '" + name + "' is not ready: " + state.reason);
+    if (!m) return reply_error(res, 503, "model '" + name + "' is not ready: " + known->reason);
     reply(res, 200,
           {{"name", name},
            {"versions", {m->version()}},
@@ -454,7 +455,7 @@ void Server::routes() {
            {"outputs", tensor_metadata(m->outputs())},
            {"parameters",
             {{"max_batch_size", m->max_batch()},
-             {"secure_memory_share_bytes", state.share_bytes},
+             {"secure_memory_share_bytes", known->share_bytes},
              {"secure_memory_min_bytes", m->min_budget_bytes()}}}});
   });
 
@@ -465,8 +466,8 @@ void Server::routes() {
              if (draining_) throw RequestError(503, "the server is shutting down");
              std::shared_ptr<ServedModel> m = ready_model(name);
              if (!m) {
-               for (const ModelState& s : index())
-                 if (s.name == name) throw RequestError(503, "model '" + name + "' is not ready: " + s.reason);
+               std::optional<ModelState> known = state(name);
+               if (known) throw RequestError(503, "model '" + name + "' is not ready: " + known->reason);
                throw RequestError(404, "unknown model '" + name + "'");
              }
              if (!version.empty() && version != m->version())

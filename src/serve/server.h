@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,8 @@ class Server {
   void stop();
 
   std::vector<ModelState> index() const;
+  // One model's state; nullopt if the repository index does not list it.
+  std::optional<ModelState> state(const std::string& name) const;
   // Loads (or reloads) a model of the repository; returns its state.
   ModelState load(const std::string& name);
   // Unloads it once its queued requests have run; false if it was not loaded.
