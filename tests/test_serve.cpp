@@ -143,6 +143,13 @@ json nested(const Tensor& t) {
   return json::array({json::array({rows})});
 }
 
+// A valid JSON infer request for the demo model: one all-zero image.
+json zero_image_request() {
+  return {
+      {"inputs",
+       {{{"name", "image"}, {"shape", {1, 1, 28, 28}}, {"datatype", "FP32"}, {"data", std::vector<float>(784, 0.f)}}}}};
+}
+
 json parse(const httplib::Result& r) {
   EXPECT_TRUE(r) << "no response";
   if (!r) return {};
@@ -341,9 +348,7 @@ TEST_F(Conformance, ClientMistakesAre4xxWithAnErrorObject) {
   auto infer = [&](const std::string& body, const char* type = "application/json") {
     return c.Post("/v2/models/fmnist/infer", body, type);
   };
-  json good = {
-      {"inputs",
-       {{{"name", "image"}, {"shape", {1, 1, 28, 28}}, {"datatype", "FP32"}, {"data", std::vector<float>(784, 0.f)}}}}};
+  json good = zero_image_request();
   auto with = [&](const std::function<void(json&)>& change) {
     json j = good;
     change(j);
@@ -521,9 +526,7 @@ TEST(Queueing, AFullQueueIs503WithRetryAfterAndExpiredRequestsNeverRun) {
   for (int i = 0; i < 500 && metric(s.server().metrics_text(), "teeinfer_queue_depth{model=\"fmnist\"}") < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   httplib::Client c = s.client();
-  json req = {
-      {"inputs",
-       {{{"name", "image"}, {"shape", {1, 1, 28, 28}}, {"datatype", "FP32"}, {"data", std::vector<float>(784, 0.f)}}}}};
+  json req = zero_image_request();
   auto full = c.Post("/v2/models/fmnist/infer", req.dump(), "application/json");
   expect_error(full, 503, "--max-queue");
   EXPECT_EQ(full->get_header_value("Retry-After"), "1");
@@ -808,9 +811,7 @@ TEST(Faults, HostileConnectionsGet4xxOrAreDroppedAndTheServerKeepsServing) {
     ::close(fd);
   }
   // Disconnect before the response is read: the request runs, the answer goes nowhere.
-  json req = {
-      {"inputs",
-       {{{"name", "image"}, {"shape", {1, 1, 28, 28}}, {"datatype", "FP32"}, {"data", std::vector<float>(784, 0.f)}}}}};
+  json req = zero_image_request();
   std::string body = req.dump();
   for (int i = 0; i < 5; ++i)
     send_and_close(
@@ -907,11 +908,7 @@ TEST(Faults, StopAnswersEveryAcceptedRequest) {
       httplib::Client c("127.0.0.1", s->port());
       c.set_keep_alive(false);
       c.set_read_timeout(30, 0);
-      json req = {{"inputs",
-                   {{{"name", "image"},
-                     {"shape", {1, 1, 28, 28}},
-                     {"datatype", "FP32"},
-                     {"data", std::vector<float>(784, 0.f)}}}}};
+      json req = zero_image_request();
       while (go) {
         auto r = c.Post("/v2/models/fmnist/infer", req.dump(), "application/json");
         if (r) {
@@ -1025,9 +1022,7 @@ TEST(ServeCli, SigtermDuringLoadAnswersEveryAcceptedRequestAndExitsZero) {
   std::atomic<bool> go{true};
   std::atomic<int> answered{0}, lost{0};
   std::vector<std::thread> clients;
-  json req = {
-      {"inputs",
-       {{{"name", "image"}, {"shape", {1, 1, 28, 28}}, {"datatype", "FP32"}, {"data", std::vector<float>(784, 0.f)}}}}};
+  json req = zero_image_request();
   const std::string body = req.dump();
   for (int i = 0; i < 6; ++i)
     clients.emplace_back([&] {

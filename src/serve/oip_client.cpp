@@ -214,8 +214,11 @@ InferResult OipClient::infer(const std::string& model, const std::vector<Tensor>
   if (!r) throw Error(ErrorCode::kIo, "cannot reach " + url_ + " (" + httplib::to_string(r.error()) + ")");
   if (r->status != 200) checked_json(r, url_, "inference on model '" + model + "'");
   std::optional<uint64_t> response_length;
-  if (r->has_header("Inference-Header-Content-Length"))
-    response_length = parse_header_length(r->get_header_value("Inference-Header-Content-Length"));
+  if (r->has_header("Inference-Header-Content-Length")) try {
+      response_length = parse_header_length(r->get_header_value("Inference-Header-Content-Length"));
+    } catch (const RequestError&) {  // (the request decoder's error type: here it is the server's fault)
+      bad_response("its Inference-Header-Content-Length is not a byte count");
+    }
   return decode_response(r->body, response_length);
 }
 
