@@ -49,8 +49,9 @@ TEST(EnclaveIsolation, TrustedCoreDoesNotIncludeHostCode) {
   }
 }
 
-// Any project header but the public one, the CLI's own and the server's (src/serve).
-const std::regex kInternalInclude(R"(#include\s*"(?!teeinfer/teeinfer\.h"|host/cli/|serve/))");
+// Any project header but the public one, the CLI's own, the server's (src/serve) and the
+// key broker's (src/keybroker).
+const std::regex kInternalInclude(R"(#include\s*"(?!teeinfer/teeinfer\.h"|host/cli/|serve/|keybroker/))");
 
 TEST(EnclaveIsolation, TheCommandLineUsesOnlyThePublicApi) {
   auto v = violations(std::string(TEEINFER_SOURCE_DIR) + "/src/host/cli", kInternalInclude);
@@ -64,6 +65,15 @@ TEST(EnclaveIsolation, TheServerUsesOnlyThePublicApi) {
   EXPECT_TRUE(v.empty()) << "the server reaches past include/teeinfer/teeinfer.h:\n" << ::testing::PrintToString(v);
   EXPECT_TRUE(std::regex_search("#include \"host/cli/commands.h\"", server_include));
   EXPECT_FALSE(std::regex_search("#include \"serve/oip_codec.h\"", server_include));
+}
+
+// The key broker (src/keybroker) is a relying party: it verifies evidence through the
+// public API, as any other would.
+TEST(EnclaveIsolation, TheKeyBrokerUsesOnlyThePublicApi) {
+  const std::regex broker_include(R"(#include\s*"(?!teeinfer/teeinfer\.h"|keybroker/))");
+  auto v = violations(std::string(TEEINFER_SOURCE_DIR) + "/src/keybroker", broker_include);
+  EXPECT_TRUE(v.empty()) << "the key broker reaches past include/teeinfer/teeinfer.h:\n" << ::testing::PrintToString(v);
+  EXPECT_TRUE(std::regex_search("#include \"common/sgx_quote.h\"", broker_include));
 }
 
 TEST(EnclaveIsolation, TheCheckCatchesViolations) {

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,7 +27,9 @@ extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 #include "cli_runner.h"
+#include "keybroker/key_broker_http.h"
 #include "serve/batch_policy.h"
+#include "serve/key_release.h"
 #include "serve/oip_client.h"
 #include "serve/oip_codec.h"
 #include "serve/server.h"
@@ -680,6 +683,89 @@ TEST(RepositoryTest, ACorruptOrMisconfiguredModelIsNotReadyWithItsReasonAndTheOt
   fs::remove_all(repo.dir() + "/corrupt");
   repo.add_sealed("corrupt");
   ASSERT_EQ(c.Post("/v2/repository/models/corrupt/load", "", "application/json")->status, 200);
+}
+
+// [attest] `serve --key-server`: a repository with no key on disk. The server's enclave
+// attests to the key broker, which releases the model's key sealed to it; a model whose
+// version is below the policy's minimum (rollback) and one the measurement may not receive
+// are UNAVAILABLE with the broker's reason; every decision is in the audit log. The served
+// outputs equal a run with the key file.
+TEST(KeyRelease, AServerWithNoKeyOnDiskGetsItsModelKeysByAttestation) {
+  Repository repo;
+  std::string broker_dir = repo.dir() + "_broker";
+  fs::create_directories(broker_dir + "/keys");
+  std::string key_path = broker_dir + "/owner.key";
+  KeyFile::generate(key_path, true);
+  KeyFile key(key_path);
+  auto seal = [&](const std::string& name, uint64_t version, std::optional<ModelId> id) {
+    fs::create_directories(repo.dir() + "/" + name + "/1");
+    PackOptions o;
+    o.model_version = version;
+    o.model_id = id;
+    PackResult r = pack(kDemo, repo.dir() + "/" + name + "/1/model.tee", key, o);
+    repo.write(name + "/config.json", "{}");
+    return r.model_id;
+  };
+  ModelId id = seal("fmnist", 3, std::nullopt);
+  seal("rolled_back", 1, id);                      // the same model, an older version
+  ModelId other = seal("other", 1, std::nullopt);  // a model this measurement may not receive
+  for (const ModelId& m : {id, other}) fs::copy_file(key_path, broker_dir + "/keys/" + to_hex(m) + ".key");
+  ::chmod((broker_dir + "/keys/" + to_hex(id) + ".key").c_str(), 0600);
+  ::chmod((broker_dir + "/keys/" + to_hex(other) + ".key").c_str(), 0600);
+  ASSERT_FALSE(fs::exists(repo.dir() + "/fmnist/k.bin"));
+
+  json policy = {{"allow_simulated", true},
+                 {"measurements", {{to_hex(measurement().value.data(), 32), {{"models", {to_hex(id)}}}}}},
+                 {"models", {{to_hex(id), {{"min_version", 2}}}}}};
+  keybroker::AuditLog audit(broker_dir + "/audit.jsonl");
+  keybroker::KeyBroker broker(keybroker::parse_policy(policy.dump(), "policy.json"), broker_dir + "/keys", audit);
+  keybroker::KeyBrokerHttp http(broker, "127.0.0.1", 0);
+  int broker_port = http.bind();
+  std::thread broker_thread([&] { http.serve(); });
+
+  Enclave enclave;
+  ServerOptions o = options_for(repo);
+  o.settings.platform = Platform::kSim;
+  o.budget_bytes = 24 << 20;
+  o.settings.key_release = std::make_shared<KeyRelease>("http://127.0.0.1:" + std::to_string(broker_port), enclave);
+  {
+    RunningServer server(o);
+    std::map<std::string, ModelState> states;
+    for (const ModelState& m : server.server().index()) states[m.name] = m;
+    EXPECT_EQ(states["fmnist"].state, "READY") << states["fmnist"].reason;
+    EXPECT_EQ(states["rolled_back"].state, "UNAVAILABLE");
+    EXPECT_NE(states["rolled_back"].reason.find("below the policy's minimum 2 (rollback refused)"), std::string::npos)
+        << states["rolled_back"].reason;
+    EXPECT_EQ(states["other"].state, "UNAVAILABLE");
+    EXPECT_NE(states["other"].reason.find("is not released to measurement"), std::string::npos)
+        << states["other"].reason;
+
+    OipClient client(server.url());
+    InferResult served = client.infer("fmnist", {boot_image()});
+    SessionOptions so;
+    so.platform = Platform::kSim;
+    Session plain(Model::open(repo.dir() + "/fmnist/1/model.tee", &key), so);
+    expect_near(served.outputs[0].to_floats(), plain.run({boot_image()})[0].to_floats(), 1e-5f, "served vs key file");
+  }
+  http.stop();
+  broker_thread.join();
+
+  std::ifstream log(broker_dir + "/audit.jsonl");
+  std::vector<json> lines;
+  for (std::string line; std::getline(log, line);) lines.push_back(json::parse(line));
+  int granted = 0, rollback = 0, not_released = 0, attested = 0;
+  for (const json& l : lines) {
+    granted += l["decision"] == "granted" && l["model_id"] == to_hex(id);
+    attested += l["decision"] == "attested";
+    std::string reason = l.value("reason", "");
+    rollback += reason.find("rollback refused") != std::string::npos;
+    not_released += reason.find("is not released") != std::string::npos;
+  }
+  EXPECT_EQ(granted, 1);
+  EXPECT_EQ(rollback, 1);
+  EXPECT_EQ(not_released, 1);
+  EXPECT_GE(attested, 1);
+  fs::remove_all(broker_dir);
 }
 
 TEST(RepositoryTest, ConfigFieldsAreChecked) {

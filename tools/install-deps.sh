@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything teeinfer needs on Debian 12 (run as root). Idempotent: packages
 # already present are skipped by apt. Python tools (model export, training) need the
-# `python` set; the C++ build and tests need only `build`.
+# `python` set; the C++ build and tests need only `build` (and the npm packages of
+# tools/hpke-interop, installed in both cases).
 set -euo pipefail
 
 build_pkgs=(
@@ -24,16 +25,32 @@ python_pkgs=(python3-torch python3-torchvision python3-onnx python3-numpy python
 want=("${build_pkgs[@]}")
 if [ "${1:-all}" != "build" ]; then want+=("${python_pkgs[@]}"); fi
 
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#want[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# tests/test_hpke checks our HPKE against npm's @hpke packages, run by /usr/bin/node from
+# tools/hpke-interop, at the exact versions of its package-lock.json (npm ci; no install
+# scripts). An existing Node and npm are used as they are (Node may come from outside apt,
+# where Debian's npm would clash); Debian's nodejs and npm only when there is none.
+interop="$(cd "$(dirname "$0")" && pwd)/hpke-interop"
+if [ "$interop/package-lock.json" -nt "$interop/node_modules/.package-lock.json" ]; then  # missing or stale
+  if ! command -v npm >/dev/null || [ ! -x /usr/bin/node ]; then
+    echo "install-deps: installing nodejs npm"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  echo "install-deps: npm ci in $interop"
+  npm ci --ignore-scripts --no-audit --no-fund --prefix "$interop"
+fi

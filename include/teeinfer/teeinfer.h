@@ -118,6 +118,15 @@ class KeyProvider {
   virtual ~KeyProvider() = default;
   // The KEK whose id is `kek_id`; false if this provider does not hold it. Must not throw.
   virtual bool key_encryption_key(const KeyId& kek_id, Key& out) noexcept = 0;
+  // What the trusted core asks when it opens a sealed model: the KEK for the model id and
+  // version its (authenticated) header states. By default the key id decides alone; a
+  // provider that releases keys per model (Enclave::key_provider) refuses another model or
+  // a version below the one its key broker allows, inside the trusted core.
+  virtual bool key_for_model(const KeyId& kek_id, const ModelId& model_id, uint64_t model_version, Key& out) noexcept {
+    (void)model_id;
+    (void)model_version;
+    return key_encryption_key(kek_id, out);
+  }
 };
 
 // A 32-byte key file (mode 0600; a warning on stderr if group or others can read it; an
@@ -493,5 +502,98 @@ std::string format_size(uint64_t bytes);  // "1.50 MiB"
 // it so that no output ever replaces an input or a key file.
 void refuse_output_onto_inputs(const std::string& output, const std::string& option,
                                const std::vector<std::pair<std::string, std::string>>& inputs);
+
+// ---- Attestation and key release (docs/attestation.md) ----------------------------------
+
+using Digest = std::array<uint8_t, 32>;  // SHA-256
+std::string to_hex(const uint8_t* bytes, size_t n);
+// Exactly `n` bytes as 2n hex digits; throws kBadArgument naming `what`.
+std::vector<uint8_t> bytes_from_hex(const std::string& hex, size_t n, const std::string& what);
+
+// What the trusted core is (the emulated enclave's MRENCLAVE), fixed when it is built: a
+// build of the same commit in any directory on the same system gives the same value.
+struct Measurement {
+  Digest value{};      // SHA-256 over what follows: what evidence carries and policies pin
+  Digest code_hash{};  // the trusted libraries' objects, the shared libraries they run, build settings
+  Digest signer{};     // MRSIGNER (the emulated enclave's signer)
+  uint16_t product_id = 0, security_version = 0;  // ISV_PROD_ID, ISV_SVN
+  std::string code_manifest;                      // one line per object, library and setting in code_hash
+};
+const Measurement& measurement();
+
+// The public keys an enclave generated inside: HPKE (X25519) for what is sent to it
+// (model keys, requests), ECDSA P-256 (x || y) for the receipts it signs.
+struct EnclaveKeys {
+  std::array<uint8_t, 32> hpke{};
+  std::array<uint8_t, 64> receipt{};
+};
+
+// What a relying party (key broker, client) accepts.
+struct EvidencePolicy {
+  std::vector<Digest> measurements;   // allowed MRENCLAVE values (empty: none is)
+  std::vector<Digest> signers;        // allowed MRSIGNER values (empty: any)
+  uint16_t min_security_version = 0;  // lowest ISV_SVN
+  bool allow_simulated = false;       // evidence of teeinfer's emulated TEE (anyone can forge it)
+  bool allow_debug = false;           // enclaves with the DEBUG attribute
+};
+struct EvidenceClaims {  // as the evidence states them: trust them only when verified
+  Digest measurement{}, signer{};
+  uint16_t product_id = 0, security_version = 0;
+  bool debug = false, simulated = false;
+  std::array<uint8_t, 64> report_data{};
+};
+struct VerificationStep {
+  std::string check;  // "quote format", "certification chain", ...
+  bool passed = false;
+  std::string detail;
+};
+struct Verification {
+  bool ok = false;
+  std::string reason;  // the first failed check's detail ("" when ok)
+  EvidenceClaims claims;
+  std::vector<VerificationStep> steps;  // in order, up to and including the first failure
+};
+// Verifies evidence (a quote in the SGX DCAP ECDSA v3 layout) against `policy`, and that its
+// REPORT_DATA binds `keys` and `nonce`. Fails closed: a check that cannot be made fails.
+Verification verify_evidence(const std::vector<uint8_t>& evidence, const EvidencePolicy& policy,
+                             const EnclaveKeys& keys, const Digest& nonce);
+// REPORT_DATA of evidence for these keys and nonce.
+std::array<uint8_t, 64> report_data(const EnclaveKeys& keys, const Digest& nonce);
+
+// This process's trusted core as a relying party sees it: key pairs generated inside
+// (their private halves in a secure region of the platform), evidence that binds them, and
+// the model keys a key broker released to it. Platform::kSim only (the emulated TEE has a
+// simulated quoting enclave; kNone has no evidence).
+class Enclave {
+ public:
+  explicit Enclave(Platform platform = Platform::kSim);
+  ~Enclave();
+  Enclave(Enclave&&) noexcept;
+  Enclave& operator=(Enclave&&) noexcept;
+
+  const EnclaveKeys& keys() const;
+  // Evidence for a verifier's nonce (the quote's REPORT_DATA = report_data(keys(), nonce)).
+  std::vector<uint8_t> evidence(const Digest& nonce) const;
+
+  // A key broker's answer for (model_id, model_version): the model's key-encryption key
+  // sealed to keys().hpke (HPKE `enc` || ciphertext). Opened inside; the key stays there.
+  // Throws kTampered if it does not open, kBadInput if it grants another model.
+  void accept_key_grant(const ModelId& model_id, uint64_t model_version, const std::vector<uint8_t>& grant);
+  // The released keys, for Model::open.
+  KeyProvider& key_provider();
+  // Options that pin a model to its grant: its id, and the lowest version the broker
+  // allows (Model::open refuses an older file). Throws kBadArgument if none was granted.
+  OpenOptions open_options(const ModelId& model_id) const;
+
+  struct Impl;
+  Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+// A key grant as a key broker makes it: `kek` for `model_id` (and the policy's
+// `min_version`) sealed to an enclave's HPKE key for the version it asked for.
+std::vector<uint8_t> seal_key_grant(const std::array<uint8_t, 32>& enclave_hpke_key, const ModelId& model_id,
+                                    uint64_t model_version, uint64_t min_version, const Key& kek);
 
 }  // namespace teeinfer

@@ -19,6 +19,7 @@ namespace teeinfer {
 class ByteWriter {
  public:
   void u8(uint8_t v) { bytes_.push_back(v); }
+  void u16(uint16_t v) { put(&v, 2); }
   void u32(uint32_t v) { put(&v, 4); }
   void u64(uint64_t v) { put(&v, 8); }
   void i32(int32_t v) { put(&v, 4); }
@@ -42,10 +43,14 @@ class ByteWriter {
 
 class ByteReader {
  public:
-  ByteReader(const uint8_t* data, size_t size, std::string what) : p_(data), n_(size), what_(std::move(what)) {}
+  // Failures throw Error(`code`): kBadModel for model files, kBadInput for other untrusted
+  // input (evidence, wire formats).
+  ByteReader(const uint8_t* data, size_t size, std::string what, ErrorCode code = ErrorCode::kBadModel)
+      : p_(data), n_(size), what_(std::move(what)), code_(code) {}
   ByteReader(const std::vector<uint8_t>& v, std::string what) : ByteReader(v.data(), v.size(), std::move(what)) {}
 
   uint8_t u8() { return get<uint8_t>(); }
+  uint16_t u16() { return get<uint16_t>(); }
   uint32_t u32() { return get<uint32_t>(); }
   uint64_t u64() { return get<uint64_t>(); }
   int32_t i32() { return get<int32_t>(); }
@@ -80,7 +85,7 @@ class ByteReader {
   size_t position() const { return pos_; }
   size_t remaining() const { return n_ - pos_; }
   [[noreturn]] void fail(const std::string& why) const {
-    throw Error(ErrorCode::kBadModel, what_ + ": " + why + " at byte " + std::to_string(pos_));
+    throw Error(code_, what_ + ": " + why + " at byte " + std::to_string(pos_));
   }
 
  private:
@@ -98,6 +103,7 @@ class ByteReader {
   const uint8_t* p_;
   size_t n_, pos_ = 0;
   std::string what_;
+  ErrorCode code_;
 };
 
 }  // namespace teeinfer

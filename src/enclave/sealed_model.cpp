@@ -56,9 +56,13 @@ SealedModel::~SealedModel() = default;  // the stream, then the key, wipe themse
 
 void SealedModel::unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes) {
   AesKey kek{};
-  if (!keys.key_encryption_key(header_.kek_id, kek) || kek_id_of(kek) != header_.kek_id) {
+  if (!keys.key_for_model(header_.kek_id, header_.model_id, header_.model_version, kek) ||
+      kek_id_of(kek) != header_.kek_id) {
     wipe(kek.data(), kek.size());
-    throw Error(ErrorCode::kBadArgument, "sealed model: the key given is not the one this model was sealed for");
+    throw Error(ErrorCode::kBadArgument, "sealed model: the key given is not the one this model (id " +
+                                             to_hex(header_.model_id) + ", version " +
+                                             std::to_string(header_.model_version) +
+                                             ") was sealed for, or its key provider does not release it for them");
   }
   uint8_t wrapped[kWrappedKeyBytes];
   read_host(kHeaderBytes, wrapped, sizeof wrapped, "wrapped key");

@@ -120,14 +120,29 @@ PreparedModel prepare_model(const RepositoryEntry& entry, const ServeSettings& s
   OpenOptions open;
   open.min_version = p.config.min_version;
   open.model_id = p.config.model_id;
-  if (is_sealed_model(entry.model_path)) {
+  KeyProvider* keys = nullptr;
+  if (is_sealed_model(entry.model_path) && settings.key_release) {
+    // The key comes by attestation; the enclave pins the model to its grant (id, and the
+    // lowest version the broker's policy allows), on top of config.json's own pins.
+    SealedInfo info = read_sealed_info(entry.model_path);
+    settings.key_release->obtain(info);
+    Enclave& enclave = settings.key_release->enclave();
+    OpenOptions pinned = enclave.open_options(info.model_id);
+    if (open.model_id && *open.model_id != info.model_id)
+      throw Error(ErrorCode::kBadInput, entry.dir + ": the model file's id " + to_hex(info.model_id) +
+                                            " is not config.json's model_id " + to_hex(*open.model_id));
+    open.model_id = info.model_id;
+    open.min_version = std::max(open.min_version, pinned.min_version);
+    keys = &enclave.key_provider();
+  } else if (is_sealed_model(entry.model_path)) {
     if (p.config.key_file.empty())
       throw Error(ErrorCode::kBadArgument, entry.dir + "/config.json: key_file is needed for a sealed model");
     fs::path key = fs::path(p.config.key_file).is_absolute() ? fs::path(p.config.key_file)
                                                              : fs::path(entry.dir) / p.config.key_file;
     p.key = std::make_unique<KeyFile>(key.string());
+    keys = p.key.get();
   }
-  p.model = std::make_unique<Model>(Model::open(entry.model_path, p.key.get(), open));
+  p.model = std::make_unique<Model>(Model::open(entry.model_path, keys, open));
   const Model& m = *p.model;
 
   int64_t cap = std::min<int64_t>(settings.max_batch, p.config.max_batch ? p.config.max_batch : settings.max_batch);

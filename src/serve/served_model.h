@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "serve/key_release.h"
 #include "serve/model_config.h"
 #include "serve/oip_codec.h"
 #include "teeinfer/teeinfer.h"
@@ -39,6 +40,9 @@ struct ServeSettings {
   // With no secure-memory budget: the most memory one model's sessions may plan together
   // (a request whose dims need more is refused with 400).
   uint64_t max_arena_bytes = uint64_t{2} << 30;
+  // Sealed models' keys from a key broker by attestation (serve --key-server), not from
+  // config.json's key_file. Shared by every model; outlives them.
+  std::shared_ptr<KeyRelease> key_release;
 };
 
 // A model opened and measured, before its secure-memory share is decided: the server
@@ -55,7 +59,8 @@ struct PreparedModel {
   uint64_t ample_bytes = 0;                  // its arena with no limit: more share buys nothing
 };
 
-// Opens the model file (with config.key_file for a sealed model), decides how it batches,
+// Opens the model file (a sealed model with config.key_file, or with the key a key
+// broker released to settings.key_release's enclave), decides how it batches,
 // and, when `plan_memory`, plans it at its largest batch. Throws Error naming what failed.
 PreparedModel prepare_model(const RepositoryEntry& entry, const ServeSettings& settings, bool plan_memory);
 

@@ -1,8 +1,5 @@
 // `teeinfer serve` (an Open Inference Protocol server over a model repository) and
 // `teeinfer client` (its client), on the public API and src/serve only.
-#include <pthread.h>
-#include <signal.h>
-
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -11,6 +8,7 @@
 #include "host/cli/class_scores.h"
 #include "host/cli/commands.h"
 #include "host/cli/option_checks.h"
+#include "host/cli/stop_signals.h"
 #include "serve/oip_client.h"
 #include "serve/server.h"
 #include "teeinfer/teeinfer.h"
@@ -24,6 +22,7 @@ struct ServeCliOptions {
   bool strict_readiness = true;
   std::string batch_sizes = "measured";
   std::string conv_algorithm = "auto";
+  std::string key_server;  // sealed models' keys by attestation from this key broker
 };
 
 int serve_main(ServeCliOptions& o) {
@@ -41,13 +40,14 @@ int serve_main(ServeCliOptions& o) {
   s.settings.measure_run_sizes = o.batch_sizes == "measured";
   s.settings.conv_algorithm = conv_algorithm(o.conv_algorithm);
 
-  // SIGTERM/SIGINT are taken by one thread (sigwait), which stops the server: every
-  // other thread, started after this, has them blocked.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  block_stop_signals();  // before any thread starts: one thread takes them (stop_signals.h)
+  std::unique_ptr<Enclave> enclave;
+  if (!o.key_server.empty()) {
+    if (s.settings.platform != Platform::kSim)
+      throw Error(ErrorCode::kBadArgument, "--key-server needs --tee sim (only the emulated TEE has evidence)");
+    enclave = std::make_unique<Enclave>(Platform::kSim);
+    s.settings.key_release = std::make_shared<serve::KeyRelease>(o.key_server, *enclave);
+  }
 
   serve::Server server(s);
   int port = server.bind();
@@ -68,18 +68,8 @@ int serve_main(ServeCliOptions& o) {
               s.budget_bytes ? (", " + format_size(s.budget_bytes) + " of secure memory shared").c_str() : "");
   std::fflush(stdout);
 
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    std::fprintf(stderr, "teeinfer serve: %s: finishing the requests already accepted\n",
-                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    server.stop();
-  });
-  bool ok = server.serve();
-  // serve() returns after stop() (the signal thread), or when the listener failed: then
-  // the signal thread is still waiting and is sent the signal it waits for.
-  if (!ok) pthread_kill(signals.native_handle(), SIGTERM);
-  signals.join();
+  bool ok = serve_until_stop_signal(
+      "teeinfer serve", [&] { return server.serve(); }, [&] { server.stop(); });
   std::fprintf(stderr, ok ? "teeinfer serve: stopped\n" : "teeinfer serve: the listener failed\n");
   return ok ? 0 : 1;
 }
@@ -185,6 +175,9 @@ Command add_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--budget", o->budget,
                   "secure memory all loaded models share (default: --epc with --tee sim, else no limit)");
+  cmd->add_option("--key-server", o->key_server,
+                  "http://HOST:PORT of a key broker (teeinfer keyserver): sealed models' keys are released to this "
+                  "server's enclave after attestation (needs --tee sim), instead of config.json's key_file");
   cmd->add_option("--max-arena", o->max_arena,
                   "with no --budget/--epc: the most memory one model's sessions may plan together (requests whose "
                   "dims need more get 400)")

@@ -91,15 +91,17 @@ struct Command {
   CLI::App* app;
   std::function<int()> run;
 };
-Command add_run(CLI::App& app);      // cmd_run.cpp
-Command add_eval(CLI::App& app);     // cmd_run.cpp
-Command add_keygen(CLI::App& app);   // cmd_seal.cpp
-Command add_pack(CLI::App& app);     // cmd_seal.cpp
-Command add_inspect(CLI::App& app);  // cmd_seal.cpp
-Command add_plan(CLI::App& app);     // cmd_plan.cpp
-Command add_prune(CLI::App& app);    // cmd_prune.cpp
-Command add_serve(CLI::App& app);    // cmd_serve.cpp
-Command add_client(CLI::App& app);   // cmd_serve.cpp
+Command add_run(CLI::App& app);        // cmd_run.cpp
+Command add_eval(CLI::App& app);       // cmd_run.cpp
+Command add_keygen(CLI::App& app);     // cmd_seal.cpp
+Command add_pack(CLI::App& app);       // cmd_seal.cpp
+Command add_inspect(CLI::App& app);    // cmd_seal.cpp
+Command add_plan(CLI::App& app);       // cmd_plan.cpp
+Command add_prune(CLI::App& app);      // cmd_prune.cpp
+Command add_serve(CLI::App& app);      // cmd_serve.cpp
+Command add_client(CLI::App& app);     // cmd_serve.cpp
+Command add_keyserver(CLI::App& app);  // cmd_keyserver.cpp
+Command add_measure(CLI::App& app);    // cmd_keyserver.cpp
 
 int run(const ModelOptions& m, const RunOptions& r);
 int prune(const PruneOptions& p);

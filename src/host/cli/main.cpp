@@ -66,9 +66,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("teeinfer ") + version());
 
   // Each command registers its own options (cli/cmd_*.cpp).
-  const cli::Command commands[] = {cli::add_run(app),     cli::add_eval(app),  cli::add_keygen(app),
-                                   cli::add_pack(app),    cli::add_plan(app),  cli::add_prune(app),
-                                   cli::add_inspect(app), cli::add_serve(app), cli::add_client(app)};
+  const cli::Command commands[] = {cli::add_run(app),       cli::add_eval(app),   cli::add_keygen(app),
+                                   cli::add_pack(app),      cli::add_plan(app),   cli::add_prune(app),
+                                   cli::add_inspect(app),   cli::add_serve(app),  cli::add_client(app),
+                                   cli::add_keyserver(app), cli::add_measure(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
