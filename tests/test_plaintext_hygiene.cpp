@@ -28,100 +28,13 @@
 #include "host/npy.h"
 #include "host/packer.h"
 #include "host/quantize_weights.h"
+#include "memory_scan.h"
 #include "tee/none/native_platform.h"
 
 using namespace teeinfer;
+using namespace memory_scan;
 
 namespace {
-
-constexpr size_t kWindow = 32;
-constexpr uint64_t kBase = 0x100000001b3ull;
-
-// Memory outside the heap, wiped before it is unmapped.
-struct MappedBuffer {
-  explicit MappedBuffer(size_t n) : bytes(std::max<size_t>(n, 1)) {
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::runtime_error("mmap");
-    data = static_cast<std::byte*>(p);
-  }
-  ~MappedBuffer() {
-    OPENSSL_cleanse(data, bytes);
-    ::munmap(data, bytes);
-  }
-  std::byte* data;
-  size_t bytes;
-};
-
-// Hashes of every 32-byte window of the plaintext weights (a window with fewer than 8
-// distinct byte values is skipped: zero runs and the like occur everywhere).
-class WindowSet {
- public:
-  void add(const uint8_t* p, size_t n) {
-    if (n < kWindow) return;
-    for (size_t i = 0; i + kWindow <= n; ++i) {
-      std::bitset<256> distinct;
-      for (size_t k = 0; k < kWindow; ++k) distinct.set(p[i + k]);
-      if (distinct.count() < 8) continue;
-      uint64_t h = hash(p + i);
-      hashes_.insert(h);
-      filter_.set(h % filter_.size());
-    }
-  }
-  size_t size() const { return hashes_.size(); }
-
-  // Windows of [p, p + n) that are plaintext windows (rolling hash, every offset). It reads
-  // freed and padding bytes on purpose, so AddressSanitizer must not check it.
-  __attribute__((no_sanitize("address"))) size_t count_in(const uint8_t* p, size_t n) const {
-    if (n < kWindow) return 0;
-    uint64_t top = 1;
-    for (size_t k = 1; k < kWindow; ++k) top *= kBase;
-    uint64_t h = hash(p);
-    size_t found = 0;
-    for (size_t i = 0;; ++i) {
-      if (filter_.test(h % filter_.size()) && hashes_.count(h)) ++found;
-      if (i + kWindow >= n) break;
-      h = (h - p[i] * top) * kBase + p[i + kWindow];
-    }
-    return found;
-  }
-
- private:
-  // Also reads freed and padding bytes (from count_in): not checked by AddressSanitizer.
-  __attribute__((no_sanitize("address"))) static uint64_t hash(const uint8_t* p) {
-    uint64_t h = 0;
-    for (size_t k = 0; k < kWindow; ++k) h = h * kBase + p[k];
-    return h;
-  }
-  std::unordered_set<uint64_t> hashes_;
-  std::bitset<(1u << 24)> filter_;
-};
-
-// Plaintext windows in every readable, writable mapping of this process.
-size_t count_in_process_memory(const WindowSet& windows, std::string* where) {
-  std::ifstream maps("/proc/self/maps");
-  std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
-  std::vector<std::string> names;
-  for (std::string line; std::getline(maps, line);) {
-    std::istringstream in(line);
-    std::string span, perms, offset, dev, inode, name;
-    in >> span >> perms >> offset >> dev >> inode;
-    std::getline(in, name);
-    if (perms.size() < 2 || perms[0] != 'r' || perms[1] != 'w') continue;
-    if (name.find("[vvar]") != std::string::npos || name.find("[vsyscall]") != std::string::npos) continue;
-    uintptr_t lo = std::stoull(span.substr(0, span.find('-')), nullptr, 16);
-    uintptr_t hi = std::stoull(span.substr(span.find('-') + 1), nullptr, 16);
-    if (hi - lo > (uintptr_t{1} << 32)) continue;  // sanitizer shadow reservations, not data
-    ranges.emplace_back(lo, hi);
-    names.push_back(name);
-  }
-  size_t found = 0;
-  for (size_t r = 0; r < ranges.size(); ++r) {
-    size_t n = windows.count_in(reinterpret_cast<const uint8_t*>(ranges[r].first), ranges[r].second - ranges[r].first);
-    if (n) *where += names[r] + " (" + std::to_string(n) + " windows) ";
-    found += n;
-  }
-  return found;
-}
 
 // Packs the committed small AlexNet (int8, clustered to 16 values, so zstd and lz4 shrink
 // its chunks) in a child process.

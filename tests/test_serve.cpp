@@ -28,11 +28,12 @@ extern "C" size_t __sanitizer_get_current_allocated_bytes();
 
 #include "cli_runner.h"
 #include "keybroker/key_broker_http.h"
+#include "protocol/oip_codec.h"
 #include "serve/batch_policy.h"
 #include "serve/key_release.h"
 #include "serve/oip_client.h"
-#include "serve/oip_codec.h"
 #include "serve/server.h"
+#include "serve_fixtures.h"
 #include "teeinfer/teeinfer.h"
 
 namespace {
@@ -41,94 +42,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace teeinfer;
 using namespace teeinfer::serve;
-
-const std::string kSrc = TEEINFER_SOURCE_DIR;
-const std::string kDemo = kSrc + "/models/fmnist_vgg.onnx";  // image {N,1,28,28} -> logits {N,10}
-const std::string kBoot = kSrc + "/models/sample_0_ankle_boot.png";
-const std::string kStateful = kSrc + "/tests/data/stateful_three_input.onnx";  // audio, state, sr (int64)
-
-// A repository every test starts from: the demo model sealed for batches {1,2,4,8}, the
-// same model as ONNX, a three-input model with an int64 input, and a corrupt file.
-class Repository {
- public:
-  Repository() {
-    dir_ = ::testing::TempDir() + "teeinfer_serve_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~Repository() { fs::remove_all(dir_); }
-  const std::string& dir() const { return dir_; }
-
-  void add_sealed(const std::string& name, const std::string& shapes = "{1,2,4,8}x1x28x28",
-                  const std::string& extra_config = "") {
-    fs::create_directories(dir_ + "/" + name + "/1");
-    KeyFile::generate(dir_ + "/" + name + "/k.bin", true);
-    KeyFile key(dir_ + "/" + name + "/k.bin");
-    PackOptions o;
-    o.shape_profiles = parse_shape_profiles({shapes}, "shapes");
-    pack(kDemo, dir_ + "/" + name + "/1/model.tee", key, o);
-    write(name + "/config.json", "{\"key_file\": \"k.bin\"" + extra_config + "}");
-  }
-  void add_onnx(const std::string& name, const std::string& source, const std::string& config = "") {
-    fs::create_directories(dir_ + "/" + name + "/1");
-    fs::copy_file(source, dir_ + "/" + name + "/1/model.onnx");
-    if (!config.empty()) write(name + "/config.json", config);
-  }
-  void write(const std::string& relative, const std::string& text) {
-    fs::create_directories(fs::path(dir_ + "/" + relative).parent_path());
-    std::ofstream(dir_ + "/" + relative, std::ios::binary) << text;
-  }
-
- private:
-  static inline int counter_ = 0;
-  std::string dir_;
-};
-
-// A server on a free loopback port, serving until destroyed.
-class RunningServer {
- public:
-  explicit RunningServer(ServerOptions o) {
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.access_log = "";
-    o.drain_ms = 0;
-    server_ = std::make_unique<Server>(o);
-    port_ = server_->bind();
-    thread_ = std::thread([this] { server_->serve(); });
-  }
-  ~RunningServer() { stop(); }
-  void stop() {
-    if (!thread_.joinable()) return;
-    server_->stop();
-    thread_.join();
-  }
-  Server& server() { return *server_; }
-  int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(60, 0);
-    return c;
-  }
-
- private:
-  std::unique_ptr<Server> server_;
-  int port_ = 0;
-  std::thread thread_;
-};
-
-// (Every size the model has: which sizes a measurement prefers depends on this CPU, and
-// tests assert counts; BatchPolicy tests the measured choice with given timings.)
-ServerOptions options_for(const Repository& repo) {
-  ServerOptions o;
-  o.repository = repo.dir();
-  o.settings.measure_run_sizes = false;
-  return o;
-}
-
-Tensor boot_image() {
-  return load_image(kBoot, "image", {1, 1, 28, 28}, Normalization::for_channels(1));
-}
+using namespace serve_fixtures;
 
 Tensor random_images(int64_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -180,13 +94,6 @@ std::vector<float> reference(const std::string& model_path, KeyProvider* keys, c
   if (platform == Platform::kSim && budget) o.epc_bytes = budget;
   Session s(m, o);
   return s.run({x})[0].to_floats();
-}
-
-void expect_near(const std::vector<float>& got, const std::vector<float>& want, float tolerance,
-                 const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], tolerance * (1 + std::fabs(want[i]))) << what << " [" << i << "]";
 }
 
 uint64_t metric(const std::string& text, const std::string& series) {
@@ -685,89 +592,6 @@ TEST(RepositoryTest, ACorruptOrMisconfiguredModelIsNotReadyWithItsReasonAndTheOt
   ASSERT_EQ(c.Post("/v2/repository/models/corrupt/load", "", "application/json")->status, 200);
 }
 
-// [attest] `serve --key-server`: a repository with no key on disk. The server's enclave
-// attests to the key broker, which releases the model's key sealed to it; a model whose
-// version is below the policy's minimum (rollback) and one the measurement may not receive
-// are UNAVAILABLE with the broker's reason; every decision is in the audit log. The served
-// outputs equal a run with the key file.
-TEST(KeyRelease, AServerWithNoKeyOnDiskGetsItsModelKeysByAttestation) {
-  Repository repo;
-  std::string broker_dir = repo.dir() + "_broker";
-  fs::create_directories(broker_dir + "/keys");
-  std::string key_path = broker_dir + "/owner.key";
-  KeyFile::generate(key_path, true);
-  KeyFile key(key_path);
-  auto seal = [&](const std::string& name, uint64_t version, std::optional<ModelId> id) {
-    fs::create_directories(repo.dir() + "/" + name + "/1");
-    PackOptions o;
-    o.model_version = version;
-    o.model_id = id;
-    PackResult r = pack(kDemo, repo.dir() + "/" + name + "/1/model.tee", key, o);
-    repo.write(name + "/config.json", "{}");
-    return r.model_id;
-  };
-  ModelId id = seal("fmnist", 3, std::nullopt);
-  seal("rolled_back", 1, id);                      // the same model, an older version
-  ModelId other = seal("other", 1, std::nullopt);  // a model this measurement may not receive
-  for (const ModelId& m : {id, other}) fs::copy_file(key_path, broker_dir + "/keys/" + to_hex(m) + ".key");
-  ::chmod((broker_dir + "/keys/" + to_hex(id) + ".key").c_str(), 0600);
-  ::chmod((broker_dir + "/keys/" + to_hex(other) + ".key").c_str(), 0600);
-  ASSERT_FALSE(fs::exists(repo.dir() + "/fmnist/k.bin"));
-
-  json policy = {{"allow_simulated", true},
-                 {"measurements", {{to_hex(measurement().value.data(), 32), {{"models", {to_hex(id)}}}}}},
-                 {"models", {{to_hex(id), {{"min_version", 2}}}}}};
-  keybroker::AuditLog audit(broker_dir + "/audit.jsonl");
-  keybroker::KeyBroker broker(keybroker::parse_policy(policy.dump(), "policy.json"), broker_dir + "/keys", audit);
-  keybroker::KeyBrokerHttp http(broker, "127.0.0.1", 0);
-  int broker_port = http.bind();
-  std::thread broker_thread([&] { http.serve(); });
-
-  Enclave enclave;
-  ServerOptions o = options_for(repo);
-  o.settings.platform = Platform::kSim;
-  o.budget_bytes = 24 << 20;
-  o.settings.key_release = std::make_shared<KeyRelease>("http://127.0.0.1:" + std::to_string(broker_port), enclave);
-  {
-    RunningServer server(o);
-    std::map<std::string, ModelState> states;
-    for (const ModelState& m : server.server().index()) states[m.name] = m;
-    EXPECT_EQ(states["fmnist"].state, "READY") << states["fmnist"].reason;
-    EXPECT_EQ(states["rolled_back"].state, "UNAVAILABLE");
-    EXPECT_NE(states["rolled_back"].reason.find("below the policy's minimum 2 (rollback refused)"), std::string::npos)
-        << states["rolled_back"].reason;
-    EXPECT_EQ(states["other"].state, "UNAVAILABLE");
-    EXPECT_NE(states["other"].reason.find("is not released to measurement"), std::string::npos)
-        << states["other"].reason;
-
-    OipClient client(server.url());
-    InferResult served = client.infer("fmnist", {boot_image()});
-    SessionOptions so;
-    so.platform = Platform::kSim;
-    Session plain(Model::open(repo.dir() + "/fmnist/1/model.tee", &key), so);
-    expect_near(served.outputs[0].to_floats(), plain.run({boot_image()})[0].to_floats(), 1e-5f, "served vs key file");
-  }
-  http.stop();
-  broker_thread.join();
-
-  std::ifstream log(broker_dir + "/audit.jsonl");
-  std::vector<json> lines;
-  for (std::string line; std::getline(log, line);) lines.push_back(json::parse(line));
-  int granted = 0, rollback = 0, not_released = 0, attested = 0;
-  for (const json& l : lines) {
-    granted += l["decision"] == "granted" && l["model_id"] == to_hex(id);
-    attested += l["decision"] == "attested";
-    std::string reason = l.value("reason", "");
-    rollback += reason.find("rollback refused") != std::string::npos;
-    not_released += reason.find("is not released") != std::string::npos;
-  }
-  EXPECT_EQ(granted, 1);
-  EXPECT_EQ(rollback, 1);
-  EXPECT_EQ(not_released, 1);
-  EXPECT_GE(attested, 1);
-  fs::remove_all(broker_dir);
-}
-
 TEST(RepositoryTest, ConfigFieldsAreChecked) {
   EXPECT_EQ(parse_model_config("{\"max_batch\": 4, \"budget\": \"2MiB\"}", "c").budget_bytes, 2u << 20);
   for (const char* bad : {"[]", "{\"max_batch\": 0}", "{\"max_batch\": -1}", "{\"max_batch\": 1.5}", "{\"budget\": 0}",
@@ -1022,51 +846,6 @@ TEST(Faults, StopAnswersEveryAcceptedRequest) {
 // ---- The command line: serve and client as the README runs them ---------------------------
 
 // `teeinfer serve ARGS --port 0` in a child process; the port from its first line.
-class ServeProcess {
- public:
-  explicit ServeProcess(const std::string& args) {
-    int out[2];
-    if (::pipe(out) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      ::close(out[0]);
-      std::string cmd = std::string(TEEINFER_BINARY_DIR) + "/teeinfer serve --port 0 --access-log '' " + args;
-      ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    FILE* f = ::fdopen(out[0], "r");
-    char line[512] = {0};
-    if (std::fgets(line, sizeof line, f)) first_line_ = line;
-    std::fclose(f);
-    size_t colon = first_line_.find("127.0.0.1:");
-    if (colon != std::string::npos) port_ = std::atoi(first_line_.c_str() + colon + 10);
-  }
-  ~ServeProcess() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  int port() const { return port_; }
-  const std::string& first_line() const { return first_line_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  // SIGTERM, then its exit status.
-  int terminate() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    exited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  bool exited_ = false;
-  std::string first_line_;
-};
 
 TEST(ServeCli, TheQuickStartClassifiesTheBundledImageSealedInTheEmulatedEpcLikeRun) {
   Repository repo;

@@ -173,6 +173,9 @@ struct SealedInfo {
   KeyId kek_id{};
   uint64_t file_bytes = 0, manifest_bytes = 0;
   uint32_t chunks = 0;
+  // SHA-256 of the plaintext manifest (the graphs and tensor table) as the trusted core
+  // decrypted it: what receipts name. Zero from read_sealed_info (no key).
+  std::array<uint8_t, 32> manifest_sha256{};
 };
 
 // True if the file starts like a sealed model (else it is treated as ONNX).
@@ -585,12 +588,74 @@ class Enclave {
   // allows (Model::open refuses an older file). Throws kBadArgument if none was granted.
   OpenOptions open_options(const ModelId& model_id) const;
 
+  // The trusted entry point of an end-to-end encrypted request (docs/attestation.md): the
+  // body opened with this enclave's HPKE key (`path`, as the client addressed it, is the
+  // associated data), decoded as an Open Inference Protocol request against `session`'s
+  // inputs, run, and answered encrypted under a key exported from the request's context,
+  // with a receipt signed by the receipt key. Every plaintext buffer it uses is wiped
+  // before it returns. `host_time_ms` is the host's clock, marked untrusted in the receipt.
+  // A body that does not open: status 400, opened false, a plaintext {"error"} body.
+  struct Reply {
+    int status = 200;
+    bool opened = false;        // false: `body` is a plaintext error, not encrypted
+    std::vector<uint8_t> body;  // the encrypted response
+  };
+  Reply answer(Session& session, const Model& model, const std::string& model_name, const std::string& model_version,
+               const std::string& path, const std::string& encapsulated_key_hex, std::string_view sealed_body,
+               uint64_t host_time_ms);
+
   struct Impl;
   Impl& impl() const { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;
 };
+// A receipt: what the enclave signed about one encrypted request and its response.
+struct Receipt {
+  ModelId model_id{};  // zero for an ONNX model
+  uint64_t model_version = 0;
+  Digest manifest_sha256{}, request_sha256{}, response_sha256{}, measurement{};
+  int status = 200;
+  uint64_t sequence = 0;                // receipts this enclave has signed before this one
+  uint64_t host_time_untrusted_ms = 0;  // the host's clock: not to be trusted
+  std::array<uint8_t, 64> signature{};  // ECDSA P-256 over signed_bytes(), r || s
+  std::vector<uint8_t> signed_bytes() const;
+};
+// Parses a receipt's JSON (throws kBadInput naming the field).
+Receipt parse_receipt(std::string_view json);
+std::string receipt_json(const Receipt& receipt);
+bool verify_receipt(const Receipt& receipt, const std::array<uint8_t, 64>& receipt_key);
+
+// The client's side of one end-to-end encrypted request: the OIP body (`json_length` as
+// its Inference-Header-Content-Length, if binary) sealed to a verified enclave's HPKE key
+// for `path` ("/v2/models/<m>/infer"), and the response opened and its receipt checked.
+class EncryptedRequest {
+ public:
+  EncryptedRequest(const EnclaveKeys& enclave, const Digest& measurement, const std::string& path,
+                   std::string_view oip_body, std::optional<uint64_t> json_length);
+  ~EncryptedRequest();
+  EncryptedRequest(EncryptedRequest&&) noexcept;
+  EncryptedRequest& operator=(EncryptedRequest&&) noexcept;
+
+  const std::string& encapsulated_key_hex() const;  // the Teeinfer-Encapsulated-Key header
+  const std::vector<uint8_t>& body() const;         // what to POST
+
+  struct Response {
+    std::string body;  // the OIP response body
+    std::optional<uint64_t> json_length;
+    Receipt receipt;
+  };
+  // Opens an encrypted response of HTTP status `status` and checks its receipt: signed by
+  // the enclave's receipt key, for the verified measurement, this request and this
+  // response, with this status. Throws kTampered for a response or receipt that fails.
+  Response open_response(std::string_view sealed, int status) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 // A key grant as a key broker makes it: `kek` for `model_id` (and the policy's
 // `min_version`) sealed to an enclave's HPKE key for the version it asked for.
 std::vector<uint8_t> seal_key_grant(const std::array<uint8_t, 32>& enclave_hpke_key, const ModelId& model_id,

@@ -69,7 +69,12 @@ std::string hex(const Digest& d) {
   return to_hex(d.data(), d.size());
 }
 
-bool verify_chain(const sgx_quote::Quote& q, const EvidencePolicy& policy, Checks& check) {
+// Signatures are checked over the bytes as received (as DCAP verifiers do), not a
+// re-encoding: reserved fields count too.
+constexpr size_t kQeReportOffset = sgx_quote::kSignedBytes + 4 + 64 + 64;
+
+bool verify_chain(const sgx_quote::Quote& q, const std::vector<uint8_t>& evidence, const EvidencePolicy& policy,
+                  Checks& check) {
   if (q.cert_type == sgx_quote::kCertPckChain)
     return check("certification chain", false,
                  "a PCK certificate chain (SGX hardware): this build has no DCAP collateral (Intel's root, TCB "
@@ -84,9 +89,11 @@ bool verify_chain(const sgx_quote::Quote& q, const EvidencePolicy& policy, Check
                  "simulated evidence (teeinfer's emulated TEE, whose root key is public) is refused unless "
                  "simulated evidence is allowed (--allow-simulated)");
   if (!check("certification chain", true, "teeinfer's simulated root (allowed by the policy)")) return false;
-  auto qe_body = sgx_quote::encode_report_body(q.qe_report);
-  if (!check("QE report signature", ecdsa_p256::verify(root, qe_body.data(), qe_body.size(), q.qe_report_signature),
-             "the quoting enclave's report is not signed by the root"))
+  bool qe_signed =
+      ecdsa_p256::verify(root, evidence.data() + kQeReportOffset, sgx_quote::kReportBodyBytes, q.qe_report_signature);
+  if (!check("QE report signature", qe_signed,
+             qe_signed ? "the quoting enclave's report is signed by the root"
+                       : "the quoting enclave's report is not signed by the root"))
     return false;
   std::vector<uint8_t> bound;
   bound.reserve(q.attestation_key.size() + q.qe_auth_data.size());
@@ -166,11 +173,11 @@ Verification verify_evidence(const std::vector<uint8_t>& evidence, const Evidenc
                           std::to_string(q.attestation_key_type) + ", TEE type " + std::to_string(q.tee_type) +
                           " (expected 3, 2 (ECDSA P-256), 0 (SGX))"))
     return v;
-  if (!verify_chain(q, policy, check)) return v;
-  auto signed_part = sgx_quote::signed_bytes(q);
-  if (!check("quote signature",
-             ecdsa_p256::verify(q.attestation_key, signed_part.data(), signed_part.size(), q.isv_signature),
-             "header and report body signed by the attestation key"))
+  if (!verify_chain(q, evidence, policy, check)) return v;
+  bool quote_signed = ecdsa_p256::verify(q.attestation_key, evidence.data(), sgx_quote::kSignedBytes, q.isv_signature);
+  if (!check("quote signature", quote_signed,
+             quote_signed ? "header and report body signed by the attestation key"
+                          : "header and report body are not signed by the attestation key (altered?)"))
     return v;
   if (!check("debug attribute", !v.claims.debug || policy.allow_debug,
              v.claims.debug ? "a DEBUG enclave (its memory is readable by the host)" : "not a debug enclave"))

@@ -156,6 +156,7 @@ Model Model::open(const std::string& path, KeyProvider* keys, const OpenOptions&
   m->inputs = merged(m->profiles, false);
   m->outputs = merged(m->profiles, true);
   m->sealed_info = info_of(m->sealed.model->header());
+  m->sealed_info.manifest_sha256 = m->sealed.model->manifest_sha256();
   m->description = "sealed, version " + std::to_string(m->sealed_info.model_version) + ", " +
                    std::to_string(m->sealed_info.chunks) + " chunks";
   if (m->profiles.size() > 1) m->description += ", " + std::to_string(m->profiles.size()) + " shape profiles";

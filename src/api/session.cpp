@@ -152,7 +152,10 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const StepCa
   std::vector<OutputTensor> outputs = m.session->run(views, after_step ? &callback : nullptr);
   ++m.runs;
   std::vector<Tensor> out;
-  for (OutputTensor& y : outputs) out.push_back(Tensor::f32(std::move(y.name), std::move(y.dims), y.data));
+  for (OutputTensor& y : outputs) {
+    out.push_back(Tensor::f32(std::move(y.name), std::move(y.dims), y.data));
+    wipe(y.data.data(), y.data.size() * sizeof(float));  // (plaintext: freed memory keeps what it held)
+  }
   return out;
 }
 

@@ -93,6 +93,7 @@ void SealedModel::read_manifest(const uint8_t* header_bytes) {
   if (!data_key_->decrypt(nonce.data(), header_bytes, kHeaderBytes, buf.data(), plain, buf.data() + plain, buf.data()))
     tampered("the manifest");
   manifest_ = decode_manifest(buf.data(), plain, header_.chunk_count);
+  manifest_sha256_ = sha256(buf.data(), plain);
   wipe(buf.data(), buf.size());
   // Chunk positions follow from the tensor table; they must fill the rest of the file.
   uint64_t offset = header_.chunks_offset;

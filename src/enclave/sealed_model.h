@@ -59,6 +59,8 @@ class SealedModel : public WeightSource {
   const std::vector<ShapeProfile>& profiles() const { return manifest_.profiles; }
   void select_profile(size_t index);
   const SealedHeader& header() const { return header_; }
+  // SHA-256 of the plaintext manifest (receipts name it).
+  const std::array<uint8_t, 32>& manifest_sha256() const { return manifest_sha256_; }
   const std::vector<SealedTensor>& tensors() const { return manifest_.tensors; }
   // Decrypts the whole of sealed tensor `index` (any profile's).
   void read_tensor(size_t index, std::byte* dst, size_t bytes);
@@ -86,6 +88,7 @@ class SealedModel : public WeightSource {
   HostInterface& host_;
   SealedHeader header_;
   Manifest manifest_;
+  std::array<uint8_t, 32> manifest_sha256_{};
   // The data key, prepared once for the bulk cipher (key schedule and GHASH tables; the
   // raw key is wiped as soon as this exists), and the one stream every chunk reuses.
   std::optional<BulkAeadKey> data_key_;

@@ -62,6 +62,8 @@ std::string Metrics::render(const std::vector<ModelView>& models, uint64_t secur
   gauge("teeinfer_queue_depth", "gauge", "Requests queued for a model.",
         [](const ModelView& m) { return m.stats.queue_depth; });
   gauge("teeinfer_runs_total", "counter", "Batches run.", [](const ModelView& m) { return m.stats.runs; });
+  gauge("teeinfer_encrypted_requests_total", "counter", "End-to-end encrypted requests run (inside Enclave::answer).",
+        [](const ModelView& m) { return m.stats.encrypted_requests; });
   header(out, "teeinfer_run_seconds_total", "counter", "Time inside Session::run, all runs together.");
   for (const ModelView& m : models)
     out += "teeinfer_run_seconds_total{" + label(m.name) + "} " + number(m.stats.run_seconds) + "\n";

@@ -1,11 +1,14 @@
 #include "serve/oip_client.h"
 
 #include <httplib.h>
+#include <openssl/rand.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "serve/oip_codec.h"
+#include "protocol/oip_codec.h"
 
 namespace teeinfer::serve {
 
@@ -207,6 +210,7 @@ InferResult OipClient::decode_response(const std::string& body, std::optional<ui
 InferResult OipClient::infer(const std::string& model, const std::vector<Tensor>& inputs, const InferOptions& options) {
   std::optional<uint64_t> json_length;
   std::string body = request_body(inputs, options, json_length);
+  if (attested_) return infer_encrypted("/v2/models/" + model + "/infer", body, json_length);
   httplib::Headers headers;
   if (json_length) headers.emplace("Inference-Header-Content-Length", std::to_string(*json_length));
   auto r = http_->Post(("/v2/models/" + model + "/infer").c_str(), headers, body,
@@ -220,6 +224,107 @@ InferResult OipClient::infer(const std::string& model, const std::vector<Tensor>
       bad_response("its Inference-Header-Content-Length is not a byte count");
     }
   return decode_response(r->body, response_length);
+}
+
+Verification OipClient::attest(const EvidencePolicy& policy) {
+  Digest nonce{};
+  if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1)
+    throw Error(ErrorCode::kKernel, "OpenSSL: no random bytes for a nonce");
+  auto r = http_->Get(("/v2/attestation?nonce=" + to_hex(nonce.data(), nonce.size())).c_str());
+  if (!r) throw Error(ErrorCode::kIo, "cannot reach " + url_ + " (" + httplib::to_string(r.error()) + ")");
+  json doc = checked_json(r, url_, "the attestation");
+  auto hex_of = [&](const json& j, const char* field, size_t max_bytes) {
+    if (!j.is_object() || !j.contains(field) || !j[field].is_string() ||
+        j[field].get_ref<const std::string&>().size() % 2 ||
+        j[field].get_ref<const std::string&>().size() > 2 * max_bytes)
+      bad_response(std::string("the attestation has no valid \"") + field + "\"");
+    const std::string& h = j[field].get_ref<const std::string&>();
+    return bytes_from_hex(h, h.size() / 2, std::string("the attestation's ") + field);
+  };
+  std::vector<uint8_t> evidence = hex_of(doc, "evidence", 64 * 1024);
+  const json keys_json = doc.value("keys", json());
+  auto hpke = hex_of(keys_json, "hpke", 32), receipt = hex_of(keys_json, "receipt", 64);
+  if (hpke.size() != 32 || receipt.size() != 64) bad_response("the attestation's keys have the wrong sizes");
+  EnclaveKeys keys;
+  std::copy(hpke.begin(), hpke.end(), keys.hpke.begin());
+  std::copy(receipt.begin(), receipt.end(), keys.receipt.begin());
+  Verification v = verify_evidence(evidence, policy, keys, nonce);
+  if (v.ok)
+    attested_ = Attested{keys, v.claims.measurement};
+  else
+    attested_.reset();
+  return v;
+}
+
+InferResult OipClient::infer_encrypted(const std::string& path, const std::string& body,
+                                       std::optional<uint64_t> json_length) {
+  EncryptedRequest request(attested_->keys, attested_->measurement, path, body, json_length);
+  httplib::Headers headers = {{"Teeinfer-Encapsulated-Key", request.encapsulated_key_hex()}};
+  const std::vector<uint8_t>& sealed = request.body();
+  auto r = http_->Post(path.c_str(), headers, reinterpret_cast<const char*>(sealed.data()), sealed.size(),
+                       "application/octet-stream");
+  if (!r) throw Error(ErrorCode::kIo, "cannot reach " + url_ + " (" + httplib::to_string(r.error()) + ")");
+  if (r->get_header_value("Teeinfer-Encrypted") != "1") {
+    if (r->status == 200) throw Error(ErrorCode::kTampered, "the server answered an encrypted request in plaintext");
+    checked_json(r, url_, "the encrypted request");  // a refusal before the enclave opened it
+    bad_response("an error status with no error");
+  }
+  EncryptedRequest::Response opened = request.open_response(r->body, r->status);
+  if (r->status != 200) {
+    json err = json::parse(opened.body, nullptr, false);
+    std::string message = err.is_object() && err.contains("error") && err["error"].is_string()
+                              ? err["error"].get<std::string>()
+                              : "(no message)";
+    throw Error(ErrorCode::kBadInput,
+                "the enclave refused the request (" + std::to_string(r->status) + "): " + message);
+  }
+  InferResult result = decode_response(opened.body, opened.json_length);
+  result.receipt = opened.receipt;
+  return result;
+}
+
+EvidencePolicy parse_client_policy(const std::string& json_text, const std::string& source) {
+  auto bad = [&](const std::string& why) { return Error(ErrorCode::kBadArgument, source + ": " + why); };
+  json doc = json::parse(json_text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) throw bad("not a JSON object");
+  EvidencePolicy p;
+  auto digests = [&](const json& v, const std::string& field, std::vector<Digest>& out) {
+    if (!v.is_array()) throw bad(field + " must be an array of 64-hex-digit values");
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].is_string()) throw bad(field + "[" + std::to_string(i) + "] must be a string");
+      auto b = bytes_from_hex(v[i].get<std::string>(), 32, source + ": " + field + "[" + std::to_string(i) + "]");
+      Digest d{};
+      std::copy(b.begin(), b.end(), d.begin());
+      out.push_back(d);
+    }
+  };
+  for (auto& [key, v] : doc.items()) {
+    if (key == "measurements") {
+      digests(v, key, p.measurements);
+    } else if (key == "signers") {
+      digests(v, key, p.signers);
+    } else if (key == "min_security_version") {
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > 65535) throw bad(key + " must be a whole number up to 65535");
+      p.min_security_version = static_cast<uint16_t>(v.get<uint64_t>());
+    } else if (key == "allow_simulated" || key == "allow_debug") {
+      if (!v.is_boolean()) throw bad(key + " must be true or false");
+      (key == "allow_simulated" ? p.allow_simulated : p.allow_debug) = v.get<bool>();
+    } else {
+      throw bad("unknown field '" + key +
+                "' (known: measurements, signers, min_security_version, allow_simulated, allow_debug)");
+    }
+  }
+  return p;
+}
+
+EvidencePolicy read_client_policy(const std::string& path) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw Error(ErrorCode::kIo, path + ": cannot read the policy (" + ec.message() + ")");
+  if (size > (1u << 20)) throw Error(ErrorCode::kBadArgument, path + ": a policy over 1 MiB");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  return parse_client_policy(text, path);
 }
 
 }  // namespace teeinfer::serve

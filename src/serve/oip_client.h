@@ -34,7 +34,14 @@ struct InferResult {
   std::optional<std::string> id;
   std::string model_name, model_version;
   std::vector<Tensor> outputs;
+  std::optional<Receipt> receipt;  // end-to-end encrypted requests: the verified receipt
 };
+
+// What `teeinfer client --verify policy.json` accepts (strict JSON, unknown fields refused):
+//   {"measurements": ["<MRENCLAVE hex>"], "signers": ["<MRSIGNER hex>"], "min_security_version": 1,
+//    "allow_simulated": false, "allow_debug": false}
+EvidencePolicy parse_client_policy(const std::string& json_text, const std::string& source);
+EvidencePolicy read_client_policy(const std::string& path);
 
 class OipClient {
  public:
@@ -49,6 +56,13 @@ class OipClient {
   // Throws Error(kBadInput) with the server's {"error"} message and status for a refusal.
   InferResult infer(const std::string& model, const std::vector<Tensor>& inputs, const InferOptions& options = {});
 
+  // Fetches the server's evidence for a fresh nonce and verifies it against `policy`
+  // (fail closed). When it passes, every infer() after it is end-to-end encrypted to the
+  // attested enclave and its receipt checked (Error kTampered if a response or receipt
+  // fails). Returns the step-by-step report either way.
+  Verification attest(const EvidencePolicy& policy);
+  bool attested() const { return attested_.has_value(); }
+
   // The request body infer() would send (and its Inference-Header-Content-Length when binary).
   static std::string request_body(const std::vector<Tensor>& inputs, const InferOptions& options,
                                   std::optional<uint64_t>& json_length);
@@ -56,8 +70,14 @@ class OipClient {
   static InferResult decode_response(const std::string& body, std::optional<uint64_t> json_length);
 
  private:
+  InferResult infer_encrypted(const std::string& path, const std::string& body, std::optional<uint64_t> json_length);
+  struct Attested {
+    EnclaveKeys keys;
+    Digest measurement;
+  };
   std::unique_ptr<httplib::Client> http_;
   std::string url_;
+  std::optional<Attested> attested_;
 };
 
 }  // namespace teeinfer::serve

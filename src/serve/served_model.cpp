@@ -19,6 +19,9 @@ struct ServedModel::Pending {
   Clock::time_point queued, deadline;
   std::promise<Outcome> done;
   bool answered = false;  // (worker thread)
+  // An encrypted request (never batched with others): answered through `encrypted_done`.
+  std::optional<EncryptedJob> encrypted;
+  std::promise<Enclave::Reply> encrypted_done;
 };
 
 struct ServedModel::LiveSession {
@@ -236,6 +239,23 @@ Outcome ServedModel::infer(InferRequest request) {
     for (const Tensor& t : request.inputs) p->key.push_back(t.dims);
   p->request = std::move(request);
   std::future<Outcome> result = p->done.get_future();
+  enqueue(std::move(p));
+  return result.get();
+}
+
+Enclave::Reply ServedModel::infer_encrypted(EncryptedJob job) {
+  if (!settings_.enclave)
+    throw RequestError(400, "this server has no enclave: encrypted requests need teeinfer serve --tee sim");
+  auto p = std::make_unique<Pending>();
+  p->queued = Clock::now();
+  p->deadline = p->queued + std::chrono::milliseconds(settings_.timeout_ms);
+  p->encrypted = std::move(job);
+  std::future<Enclave::Reply> result = p->encrypted_done.get_future();
+  enqueue(std::move(p));
+  return result.get();
+}
+
+void ServedModel::enqueue(std::unique_ptr<Pending> p) {
   {
     std::lock_guard lk(mu_);
     if (stopping_) throw RequestError(503, "model '" + name() + "' is being unloaded or the server is shutting down");
@@ -245,7 +265,49 @@ Outcome ServedModel::infer(InferRequest request) {
     queue_.push_back(std::move(p));
   }
   cv_.notify_all();
-  return result.get();
+}
+
+// One encrypted request, alone, on the session of the smallest run size: Enclave::answer
+// opens it, runs it and seals the answer (the trusted entry point).
+void ServedModel::run_encrypted(Pending& p) {
+  bool batching = prepared_.signature.max_batch > 1;
+  std::map<std::string, Dims> dims =
+      batching ? at_batch(prepared_.largest_dims, prepared_.batch_sizes.front()) : prepared_.largest_dims;
+  Enclave::Reply reply;
+  try {
+    LiveSession& live = session_for(dims);
+    auto started = std::chrono::steady_clock::now();
+    uint64_t host_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    const EncryptedJob& job = *p.encrypted;
+    reply = settings_.enclave->answer(*live.session, *prepared_.model, name(), version(), job.path,
+                                      job.encapsulated_key_hex, job.body, host_ms);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    Counters c = live.session->counters();
+    std::lock_guard lk(mu_);
+    if (reply.opened) {
+      ++stats_.runs;
+      ++stats_.encrypted_requests;
+      stats_.run_seconds += seconds;
+      stats_.samples_run += 1;
+      ++stats_.batch_sizes[batching ? prepared_.batch_sizes.front() : 1];
+    }
+    stats_.bytes_decrypted += c.bytes_decrypted - live.last.bytes_decrypted;
+    stats_.faults += c.faults - live.last.faults;
+    stats_.evictions += c.evictions - live.last.evictions;
+    live.last = c;
+  } catch (const Error& e) {
+    std::string body = error_body(std::string(error_code_name(e.code())) + ": " + e.what());
+    reply = {status_of(e), false, std::vector<uint8_t>(body.begin(), body.end())};
+    if (e.code() != ErrorCode::kBadInput && e.code() != ErrorCode::kBudgetExceeded) drop_sessions();
+  } catch (const std::exception& e) {
+    std::string body = error_body(std::string("internal error: ") + e.what());
+    reply = {500, false, std::vector<uint8_t>(body.begin(), body.end())};
+    drop_sessions();
+  }
+  p.answered = true;
+  p.encrypted_done.set_value(std::move(reply));
 }
 
 int64_t ServedModel::run_size_for(int64_t samples) const {
@@ -371,6 +433,14 @@ void ServedModel::worker() {
     }
     if (queue_.empty()) {
       if (stopping_) return;
+      continue;
+    }
+    if (queue_.front()->encrypted) {  // (alone, at once: never batched)
+      std::unique_ptr<Pending> p = std::move(queue_.front());
+      queue_.pop_front();
+      lk.unlock();
+      run_encrypted(*p);
+      lk.lock();
       continue;
     }
     // Wait for a full batch until the first request has waited --batch-delay-us (waking
@@ -595,6 +665,11 @@ void ServedModel::run_batch(std::vector<std::unique_ptr<Pending>>& batch, int64_
 void ServedModel::answer(Pending& p, Outcome outcome) {
   if (p.answered) return;
   p.answered = true;
+  if (p.encrypted) {  // (refused before it ran: a plaintext error, nothing of the request in it)
+    std::string body = error_body(outcome.error);
+    p.encrypted_done.set_value({outcome.status, false, std::vector<uint8_t>(body.begin(), body.end())});
+    return;
+  }
   p.done.set_value(std::move(outcome));
 }
 

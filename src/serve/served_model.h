@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/oip_codec.h"
 #include "serve/key_release.h"
 #include "serve/model_config.h"
-#include "serve/oip_codec.h"
 #include "teeinfer/teeinfer.h"
 
 namespace teeinfer::serve {
@@ -43,6 +43,15 @@ struct ServeSettings {
   // Sealed models' keys from a key broker by attestation (serve --key-server), not from
   // config.json's key_file. Shared by every model; outlives them.
   std::shared_ptr<KeyRelease> key_release;
+  // The enclave that answers end-to-end encrypted requests (--tee sim; null: none).
+  std::shared_ptr<Enclave> enclave;
+};
+
+// An end-to-end encrypted request as the untrusted server relays it: ciphertext only.
+struct EncryptedJob {
+  std::string path;                  // as the client addressed it (the HPKE associated data)
+  std::string encapsulated_key_hex;  // Teeinfer-Encapsulated-Key
+  std::string body;                  // ciphertext || tag
 };
 
 // A model opened and measured, before its secure-memory share is decided: the server
@@ -75,7 +84,8 @@ struct Outcome {
 // Counters for /metrics and the repository index (cumulative).
 struct ModelStats {
   uint64_t runs = 0, samples_run = 0, padded_samples = 0, sessions_built = 0;
-  double run_seconds = 0;  // inside Session::run, all runs together
+  uint64_t encrypted_requests = 0;  // end-to-end encrypted requests run (Enclave::answer)
+  double run_seconds = 0;           // inside Session::run, all runs together
   uint64_t bytes_decrypted = 0, faults = 0, evictions = 0;
   uint64_t arena_bytes = 0;       // the live sessions' arenas together (within the share)
   uint64_t arena_peak_bytes = 0;  // the most arena_bytes has been
@@ -106,6 +116,10 @@ class ServedModel {
   // Queues the request and waits for its outcome. Throws RequestError (503) when the
   // queue is full or the model is stopping.
   Outcome infer(InferRequest request);
+  // Queues an encrypted request: the worker runs it alone, at the smallest run size, inside
+  // Enclave::answer (it opens, runs and seals; this side never sees plaintext). Throws
+  // RequestError (503) as infer() does.
+  Enclave::Reply infer_encrypted(EncryptedJob job);
 
   // Stops taking requests, runs every queued one, and joins the worker.
   void stop();
@@ -118,6 +132,8 @@ class ServedModel {
   // The requests of the next batch and its run size (with mu_ held).
   std::vector<std::unique_ptr<Pending>> take_batch(int64_t& run_size);
   void run_batch(std::vector<std::unique_ptr<Pending>>& batch, int64_t run_size);
+  void run_encrypted(Pending& p);
+  void enqueue(std::unique_ptr<Pending> p);
   static void answer(Pending& p, Outcome outcome);  // once per request
   struct LiveSession;
   LiveSession& session_for(const std::map<std::string, Dims>& dims);

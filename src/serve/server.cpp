@@ -32,6 +32,22 @@ void reply_error(httplib::Response& res, int status, const std::string& message)
   if (status == 503) res.set_header("Retry-After", "1");
 }
 
+// An end-to-end encrypted infer request (docs/attestation.md): relayed as ciphertext to the
+// model's worker, which answers inside Enclave::answer; the answer goes back as it came.
+constexpr const char* kEncapsulatedKey = "Teeinfer-Encapsulated-Key";
+
+void answer_encrypted(ServedModel& m, const httplib::Request& req, httplib::Response& res) {
+  Enclave::Reply r = m.infer_encrypted({req.path, req.get_header_value(kEncapsulatedKey), req.body});
+  res.status = r.status;
+  if (!r.opened) {  // refused before or while opening: a plaintext {"error"}
+    res.set_content(std::string(r.body.begin(), r.body.end()), kJson);
+    if (r.status == 503) res.set_header("Retry-After", "1");
+    return;
+  }
+  res.set_header("Teeinfer-Encrypted", "1");
+  res.set_content(reinterpret_cast<const char*>(r.body.data()), r.body.size(), "application/octet-stream");
+}
+
 json tensor_metadata(const std::vector<TensorInfo>& tensors) {
   json out = json::array();
   for (const TensorInfo& t : tensors)
@@ -116,6 +132,10 @@ Server::Server(ServerOptions options) : options_(std::move(options)), http_(std:
     if (!f) throw Error(ErrorCode::kIo, "--access-log " + options_.access_log + ": cannot be opened for appending");
     access_log_.reset(f);
   }
+  // With the emulated TEE the server has an enclave: its evidence (GET /v2/attestation) and
+  // the trusted entry point of end-to-end encrypted requests.
+  if (!options_.settings.enclave && options_.settings.platform == Platform::kSim)
+    options_.settings.enclave = std::make_shared<Enclave>(Platform::kSim);
   load_all();
   routes();
 }
@@ -472,6 +492,7 @@ void Server::routes() {
              }
              if (!version.empty() && version != m->version())
                throw RequestError(404, "model '" + name + "' has no version '" + version + "'");
+             if (req.has_header(kEncapsulatedKey)) return answer_encrypted(*m, req, res);
              std::optional<uint64_t> json_length;
              if (req.has_header("Inference-Header-Content-Length"))
                json_length = parse_header_length(req.get_header_value("Inference-Header-Content-Length"));
@@ -509,6 +530,28 @@ void Server::routes() {
                          std::string(error_code_name(e.code())) + ": " + e.what());
            }
          });
+
+  // Evidence of this server's enclave for a client's nonce (docs/attestation.md).
+  h.Get("/v2/attestation", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::shared_ptr<Enclave>& enclave = options_.settings.enclave;
+    if (!enclave) return reply_error(res, 404, "this server has no enclave to attest: it runs without --tee sim");
+    std::string nonce_hex = req.get_param_value("nonce");
+    Digest nonce{};
+    try {
+      auto bytes = bytes_from_hex(nonce_hex, nonce.size(), "?nonce=");
+      std::copy(bytes.begin(), bytes.end(), nonce.begin());
+    } catch (const Error& e) {
+      return reply_error(res, 400, std::string(e.what()) + " (a fresh 32-byte nonce, in hex)");
+    }
+    std::vector<uint8_t> evidence = enclave->evidence(nonce);
+    const EnclaveKeys& keys = enclave->keys();
+    reply(res, 200,
+          {{"evidence", to_hex(evidence.data(), evidence.size())},
+           {"keys",
+            {{"hpke", to_hex(keys.hpke.data(), keys.hpke.size())},
+             {"receipt", to_hex(keys.receipt.data(), keys.receipt.size())}}},
+           {"measurement", to_hex(measurement().value.data(), 32)}});
+  });
 
   // Triton's model repository extension.
   auto index_handler = [this](const httplib::Request&, httplib::Response& res) {

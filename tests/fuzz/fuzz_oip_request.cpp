@@ -1,4 +1,4 @@
-// libFuzzer target for the server's request decoder (src/serve/oip_codec.cpp): an Open
+// libFuzzer target for the server's request decoder (src/protocol/oip_codec.cpp): an Open
 // Inference Protocol infer body against three model signatures. The first input byte picks
 // the signature and whether the body uses the binary tensor extension (the next two bytes
 // are then its Inference-Header-Content-Length); the rest is the body. A RequestError is a
@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "serve/oip_codec.h"
+#include "protocol/oip_codec.h"
 
 using namespace teeinfer;
 using namespace teeinfer::serve;

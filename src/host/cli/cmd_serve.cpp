@@ -41,12 +41,12 @@ int serve_main(ServeCliOptions& o) {
   s.settings.conv_algorithm = conv_algorithm(o.conv_algorithm);
 
   block_stop_signals();  // before any thread starts: one thread takes them (stop_signals.h)
-  std::unique_ptr<Enclave> enclave;
+  // With --tee sim the server has an enclave: evidence, encrypted requests, key release.
+  if (s.settings.platform == Platform::kSim) s.settings.enclave = std::make_shared<Enclave>(Platform::kSim);
   if (!o.key_server.empty()) {
-    if (s.settings.platform != Platform::kSim)
+    if (!s.settings.enclave)
       throw Error(ErrorCode::kBadArgument, "--key-server needs --tee sim (only the emulated TEE has evidence)");
-    enclave = std::make_unique<Enclave>(Platform::kSim);
-    s.settings.key_release = std::make_shared<serve::KeyRelease>(o.key_server, *enclave);
+    s.settings.key_release = std::make_shared<serve::KeyRelease>(o.key_server, *s.settings.enclave);
   }
 
   serve::Server server(s);
@@ -80,6 +80,8 @@ struct ClientCliOptions {
   bool binary = false, json = false;
   int top = 5;
   int64_t timeout_ms = 0;
+  std::string verify;  // a client policy: attest, then end-to-end encrypt
+  bool allow_simulated = false;
 };
 
 // A client input: NAME=FILE or FILE for a one-input model; an .npy as it is (typed as the
@@ -120,8 +122,35 @@ std::vector<Tensor> client_inputs(const ClientCliOptions& o, const serve::ModelM
   return out;
 }
 
+// The verification report, step by step (stderr, or in --json).
+nlohmann::json report_of(const Verification& v) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const VerificationStep& s : v.steps)
+    steps.push_back({{"check", s.check}, {"passed", s.passed}, {"detail", s.detail}});
+  return {{"ok", v.ok},
+          {"reason", v.reason},
+          {"measurement", to_hex(v.claims.measurement.data(), 32)},
+          {"security_version", v.claims.security_version},
+          {"simulated", v.claims.simulated},
+          {"steps", steps}};
+}
+
 int client_main(const ClientCliOptions& o) {
   serve::OipClient client(o.url);
+  nlohmann::json verification;
+  if (!o.verify.empty()) {
+    EvidencePolicy policy = serve::read_client_policy(o.verify);
+    if (o.allow_simulated) policy.allow_simulated = true;
+    Verification v = client.attest(policy);
+    verification = report_of(v);
+    if (!o.json)
+      for (const VerificationStep& s : v.steps)
+        std::fprintf(stderr, "  %s %-20s %s\n", s.passed ? "ok  " : "FAIL", s.check.c_str(), s.detail.c_str());
+    if (!v.ok) {
+      if (o.json) std::printf("%s\n", nlohmann::json{{"verification", verification}}.dump(2).c_str());
+      throw Error(ErrorCode::kBadArgument, "the server's evidence is refused: " + v.reason);
+    }
+  }
   serve::ModelMetadata meta = client.metadata(o.model);
   std::vector<Tensor> inputs = client_inputs(o, meta);
   serve::InferOptions io;
@@ -142,6 +171,8 @@ int client_main(const ClientCliOptions& o) {
   if (o.json) {
     nlohmann::json j = {{"model", r.model_name}, {"version", r.model_version}};
     if (r.id) j["id"] = *r.id;
+    if (!verification.is_null()) j["verification"] = verification;
+    if (r.receipt) j["receipt"] = nlohmann::json::parse(receipt_json(*r.receipt));
     for (const Tensor& t : r.outputs) j["outputs"].push_back({{"name", t.name}, {"dims", t.dims}});
     for (auto [i, v] : best) j["top"].push_back({{"class", i}, {"name", label(i)}, {"score", v}});
     std::printf("%s\n", j.dump(2).c_str());
@@ -152,6 +183,10 @@ int client_main(const ClientCliOptions& o) {
   for (const Tensor& t : r.outputs) std::printf(" %s %s", t.name.c_str(), to_string(t.dims).c_str());
   std::printf("\ntop-%zu of '%s':\n", best.size(), r.outputs.empty() ? "" : r.outputs[0].name.c_str());
   for (auto [i, v] : best) std::printf("  %-24s %10.4f\n", label(i).c_str(), v);
+  if (r.receipt)
+    std::printf("end-to-end encrypted; receipt %llu verified (enclave %s..., model %s version %llu)\n",
+                static_cast<unsigned long long>(r.receipt->sequence), to_hex(r.receipt->measurement.data(), 8).c_str(),
+                to_hex(r.receipt->model_id).c_str(), static_cast<unsigned long long>(r.receipt->model_version));
   return 0;
 }
 
@@ -256,7 +291,14 @@ Command add_client(CLI::App& app) {
   cmd->add_option("--id", o->id, "request id (echoed by the server)");
   cmd->add_option("--timeout-ms", o->timeout_ms, "parameters.timeout_ms: the most the request may wait in the queue")
       ->transform(whole_number(1, 86'400'000));
-  cmd->add_flag("--json", o->json, "print the result as JSON");
+  cmd->add_option("--verify", o->verify,
+                  "policy.json ({\"measurements\": [...], \"min_security_version\": N, ...}): verify the server's "
+                  "evidence first (fail closed), then encrypt the request end to end to its enclave and check the "
+                  "signed receipt (docs/attestation.md)")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--allow-simulated", o->allow_simulated,
+                "with --verify: accept the emulated TEE's simulated evidence (its root key is public)");
+  cmd->add_flag("--json", o->json, "print the result as JSON (with the verification report and receipt)");
   return {cmd, [o] { return client_main(*o); }};
 }
 

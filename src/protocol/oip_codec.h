@@ -2,6 +2,10 @@
 // or JSON + binary tensors per the binary tensor extension) decoded and checked against
 // the model's inputs, and an infer response encoded. Pure functions of bytes in, bytes
 // out: no HTTP here (tests/fuzz/fuzz_oip_request.cpp feeds it hostile bodies).
+//
+// In src/protocol and compiled into libteeinfer: the server decodes plaintext requests
+// with it, and the trusted entry point of end-to-end encrypted requests (Enclave::answer)
+// decodes the decrypted ones the same way. (Namespace serve: it is the server's protocol.)
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,6 @@
-#include "serve/oip_codec.h"
+#include "protocol/oip_codec.h"
+
+#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <cmath>
@@ -385,7 +387,9 @@ EncodedResponse encode_infer_response(const std::string& model_name, const std::
       o["parameters"] = {{"binary_data_size", t->bytes.size()}};
       binary.append(reinterpret_cast<const char*>(t->bytes.data()), t->bytes.size());
     } else {
-      o["data"] = t->to_floats();
+      std::vector<float> values = t->to_floats();
+      o["data"] = values;
+      OPENSSL_cleanse(values.data(), values.size() * sizeof(float));  // (outputs may be secret: see below)
     }
     outs.push_back(std::move(o));
   }
@@ -396,6 +400,9 @@ EncodedResponse encode_infer_response(const std::string& model_name, const std::
     r.json_length = r.body.size();
     r.body += binary;
   }
+  // Outputs of an end-to-end encrypted request are plaintext only inside Enclave::answer,
+  // which wipes what it holds: no copy may outlive this call in freed memory.
+  OPENSSL_cleanse(binary.data(), binary.size());
   return r;
 }
 
