@@ -6,6 +6,9 @@
 //              omission);
 //   --rate 0   closed loop: each connection sends its next request when the last returns.
 // Prints throughput, p50/p90/p99/max latency and errors by status (--json for scripts).
+// --encrypted: every request end-to-end encrypted to the server's attested enclave (a fresh
+// HPKE context per request, the response opened and its receipt checked: the client's whole
+// cost counts); the evidence must show this build's measurement (simulated evidence allowed).
 //
 //   bench/oip_load http://127.0.0.1:8000 --model fmnist --connections 4 --rate 200 --duration 60
 #include <httplib.h>
@@ -34,7 +37,7 @@ struct Options {
   int connections = 1;
   double rate = 0, duration = 10;
   int64_t batch = 1;
-  bool binary = false, json = false;
+  bool binary = false, json = false, encrypted = false;
 };
 
 // The model's input(s): the .npy given, or seeded random values at batch `batch`.
@@ -82,6 +85,8 @@ int main(int argc, char** argv) {
   app.add_option("--duration", o.duration, "seconds")->capture_default_str();
   app.add_flag("--binary", o.binary, "binary tensors (not JSON numbers)");
   app.add_flag("--json", o.json, "print the result as JSON");
+  app.add_flag("--encrypted", o.encrypted,
+               "end-to-end encrypted requests (attests first: this build's measurement, simulated evidence allowed)");
   CLI11_PARSE(app, argc, argv);
   try {
     serve::OipClient meta_client(o.url);
@@ -95,6 +100,15 @@ int main(int argc, char** argv) {
     const std::string type = json_length ? "application/octet-stream" : "application/json";
     const std::string path = "/v2/models/" + o.model + "/infer";
     std::string host_port = o.url.substr(7);
+    EnclaveKeys keys;
+    if (o.encrypted) {
+      EvidencePolicy policy;
+      policy.measurements = {measurement().value};
+      policy.allow_simulated = true;
+      Verification v = meta_client.attest(policy);
+      if (!v.ok) throw Error(ErrorCode::kBadArgument, "the server's evidence is refused: " + v.reason);
+      keys = *meta_client.attested_keys();
+    }
 
     std::mutex mu;
     std::vector<double> latencies;
@@ -120,10 +134,25 @@ int main(int argc, char** argv) {
           if (o.rate <= 0) due = std::max(Clock::now(), start);
           if (due >= end) break;
           std::this_thread::sleep_until(due);
-          auto r = http.Post(path.c_str(), headers, body, type.c_str());
+          int status = 0;
+          if (o.encrypted) {
+            EncryptedRequest req(keys, measurement().value, path, body, json_length);
+            const std::vector<uint8_t>& sealed = req.body();
+            auto r = http.Post(path.c_str(), {{"Teeinfer-Encapsulated-Key", req.encapsulated_key_hex()}},
+                               reinterpret_cast<const char*>(sealed.data()), sealed.size(), "application/octet-stream");
+            if (r) try {
+                req.open_response(r->body, r->status);  // decrypted, receipt checked
+                status = r->status;
+              } catch (const Error&) {
+                status = 1;  // a response that failed its checks
+              }
+          } else {
+            auto r = http.Post(path.c_str(), headers, body, type.c_str());
+            status = r ? r->status : 0;
+          }
           double ms = std::chrono::duration<double, std::milli>(Clock::now() - due).count();
-          ++codes[r ? r->status : 0];
-          if (r && r->status == 200) mine.push_back(ms);
+          ++codes[status];
+          if (status == 200) mine.push_back(ms);
         }
         std::lock_guard lk(mu);
         latencies.insert(latencies.end(), mine.begin(), mine.end());
@@ -139,13 +168,14 @@ int main(int argc, char** argv) {
     double max = latencies.empty() ? 0 : *std::max_element(latencies.begin(), latencies.end());
     double throughput = static_cast<double>(latencies.size()) / o.duration;
     if (o.json) {
-      nlohmann::json j = {{"model", o.model},   {"connections", o.connections},
-                          {"rate", o.rate},     {"duration_s", o.duration},
-                          {"requests", total},  {"ok", latencies.size()},
-                          {"errors", errors},   {"throughput_rps", throughput},
-                          {"p50_ms", p50},      {"p90_ms", p90},
-                          {"p99_ms", p99},      {"max_ms", max},
-                          {"binary", o.binary}, {"batch", o.batch}};
+      nlohmann::json j = {{"model", o.model},        {"connections", o.connections},
+                          {"rate", o.rate},          {"duration_s", o.duration},
+                          {"requests", total},       {"ok", latencies.size()},
+                          {"errors", errors},        {"throughput_rps", throughput},
+                          {"p50_ms", p50},           {"p90_ms", p90},
+                          {"p99_ms", p99},           {"max_ms", max},
+                          {"binary", o.binary},      {"batch", o.batch},
+                          {"encrypted", o.encrypted}};
       for (auto [code, n] : statuses) j["statuses"][std::to_string(code)] = n;
       std::printf("%s\n", j.dump().c_str());
     } else {

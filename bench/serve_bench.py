@@ -13,11 +13,18 @@ load      for each model: capacity (closed loop, --connections, 15 s), then a fi
           each request's scheduled time): errors, p50/p99, throughput. Overhead at low load:
           --rounds alternating rounds of `teeinfer run` (the same sealed model, the same EPC
           share and kernels) and one client in a closed loop; the median per-round ratio.
+e2e       [attest] acceptance 6, for each model at batch 1 (--max-batch 1): --rounds
+          alternating rounds of one client in a closed loop for --low-duration s, plaintext
+          (binary tensors) then end-to-end encrypted (oip_load --encrypted: a fresh HPKE
+          context per request, the response opened and its receipt verified by the client,
+          the request opened, run, sealed and signed inside Enclave::answer); the median
+          p50 of each and the median per-round ratio encrypted / plaintext.
 
 Writes bench/out/serve_{batching,load}.{md,json}.
 
   /usr/bin/python3 bench/serve_bench.py batching                      # alexnet, vgg16, resnet50
   /usr/bin/python3 bench/serve_bench.py load --models resnet18,demo
+  /usr/bin/python3 bench/serve_bench.py e2e --models resnet18,demo
 """
 import argparse
 import json
@@ -82,9 +89,9 @@ class Server:
         self.p.wait(timeout=120)
 
 
-def load(url, model, args, connections, rate, duration):
+def load(url, model, args, connections, rate, duration, encrypted=False):
     cmd = [OIP_LOAD, url, "--model", model, "--binary", "--json", "--connections", str(connections), "--rate",
-           str(rate), "--duration", str(duration)]
+           str(rate), "--duration", str(duration)] + (["--encrypted"] if encrypted else [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode not in (0, 2):
         raise SystemExit(f"oip_load failed: {r.stderr}")
@@ -221,9 +228,46 @@ def load_test(args, tmp):
     write_report(args.out, "serve_load", lines, rows)
 
 
+def e2e(args, tmp):
+    rows = []
+    for name in args.models.split(","):
+        repo = make_repository(tmp, name, 1)
+        s = Server(repo, ["--tee", "sim", "--epc", args.epc, "--max-batch", "1", "--threads", "1",
+                          "--conv-algorithm", args.conv_algorithm])
+        try:
+            load(s.url, name, args, 1, 0, 2)  # warm-up
+            load(s.url, name, args, 1, 0, 2, encrypted=True)
+            rounds = []
+            for _ in range(args.rounds):
+                plain = load(s.url, name, args, 1, 0, args.low_duration)
+                enc = load(s.url, name, args, 1, 0, args.low_duration, encrypted=True)
+                if plain["errors"] or enc["errors"]:
+                    raise SystemExit(f"errors: plain {plain['statuses']}, encrypted {enc['statuses']}")
+                rounds.append((plain["p50_ms"], enc["p50_ms"], plain["ok"], enc["ok"]))
+                print(f"  {name} round: plaintext p50 {plain['p50_ms']:.3f} ms, encrypted p50 {enc['p50_ms']:.3f} ms",
+                      flush=True)
+            encrypted_total = counter(s.metrics(), "teeinfer_encrypted_requests_total", name)
+        finally:
+            s.stop()
+        median = statistics.median
+        rows.append({"model": name, "plain_p50_ms": median(r[0] for r in rounds),
+                     "encrypted_p50_ms": median(r[1] for r in rounds),
+                     "ratio": median(r[1] / r[0] for r in rounds), "rounds": rounds,
+                     "encrypted_requests_counted_by_server": encrypted_total})
+    lines = ["# End-to-end encryption + receipt: latency cost per request (batch 1)", "",
+             f"CPU: {cpu_model()}, 1 kernel thread, `--tee sim --epc {args.epc} --max-batch 1`, one client in a "
+             f"closed loop, {args.rounds} alternating rounds of {args.low_duration} s "
+             f"(`/usr/bin/python3 bench/serve_bench.py e2e --models {args.models}`).", "",
+             "| model | plaintext p50 ms | encrypted p50 ms | encrypted ÷ plaintext (median of rounds) |",
+             "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['plain_p50_ms']:.3f} | {r['encrypted_p50_ms']:.3f} | {r['ratio']:.3f} |")
+    write_report(args.out, "serve_e2e", lines, rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["batching", "load"])
+    ap.add_argument("what", choices=["batching", "load", "e2e"])
     ap.add_argument("--models", default=None)
     ap.add_argument("--epc", default="16MiB")
     ap.add_argument("--duration", type=float, default=30)
@@ -243,7 +287,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     ensure_full_models([m for m in args.models.split(",") if m != "demo"])
     with tempfile.TemporaryDirectory() as tmp:
-        (batching if args.what == "batching" else load_test)(args, tmp)
+        {"batching": batching, "load": load_test, "e2e": e2e}[args.what](args, tmp)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ class OipClient {
   // fails). Returns the step-by-step report either way.
   Verification attest(const EvidencePolicy& policy);
   bool attested() const { return attested_.has_value(); }
+  // The verified enclave's keys (null before a successful attest()).
+  const EnclaveKeys* attested_keys() const { return attested_ ? &attested_->keys : nullptr; }
 
   // The request body infer() would send (and its Inference-Header-Content-Length when binary).
   static std::string request_body(const std::vector<Tensor>& inputs, const InferOptions& options,
