@@ -182,15 +182,24 @@ Verification verify_evidence(const std::vector<uint8_t>& evidence, const Evidenc
   if (!check("debug attribute", !v.claims.debug || policy.allow_debug,
              v.claims.debug ? "a DEBUG enclave (its memory is readable by the host)" : "not a debug enclave"))
     return v;
-  if (!check("measurement", contains(policy.measurements, q.body.mr_enclave),
+  bool known = contains(policy.measurements, q.body.mr_enclave);
+  if (!check("measurement", known,
              "MRENCLAVE " + hex(q.body.mr_enclave) +
-                 (policy.measurements.empty() ? " (the policy allows no measurement)" : "")))
+                 (known                       ? " is one the policy allows"
+                  : policy.measurements.empty() ? " refused: the policy allows no measurement"
+                                                : " is not one of the policy's " +
+                                                      std::to_string(policy.measurements.size()) + " measurements")))
     return v;
-  if (!check("signer", policy.signers.empty() || contains(policy.signers, q.body.mr_signer),
-             "MRSIGNER " + hex(q.body.mr_signer)))
+  bool signer_ok = policy.signers.empty() || contains(policy.signers, q.body.mr_signer);
+  if (!check("signer", signer_ok,
+             "MRSIGNER " + hex(q.body.mr_signer) +
+                 (policy.signers.empty() ? " (the policy pins no signer)"
+                  : signer_ok            ? " is one the policy allows"
+                                         : " is not one of the policy's signers")))
     return v;
-  if (!check("security version", q.body.isv_svn >= policy.min_security_version,
-             "ISV_SVN " + std::to_string(q.body.isv_svn) + ", policy minimum " +
+  bool svn_ok = q.body.isv_svn >= policy.min_security_version;
+  if (!check("security version", svn_ok,
+             "ISV_SVN " + std::to_string(q.body.isv_svn) + (svn_ok ? " >= " : " is below ") + "the policy's minimum " +
                  std::to_string(policy.min_security_version)))
     return v;
   auto expected = report_data(keys, nonce);
