@@ -2,13 +2,16 @@
 // refusal — each with its reason, each written to the audit log — on a clock the test
 // moves (nonce and session expiry without sleeping).
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "keybroker/key_broker.h"
+#include "keybroker/key_broker_http.h"
 #include "teeinfer/teeinfer.h"
 
 using namespace teeinfer;
@@ -234,4 +237,54 @@ TEST_F(BrokerTest, TheBrokerHoldsNoKeyForAnAllowedModelIs404) {
   auto [s, n] = auth();
   ASSERT_EQ(attest(s, enclave, n).status, 200);
   expect_refused(broker_->resource(s, hex(kModel), "2", "127.0.0.1"), 404, "resource", "holds no key");
+}
+
+// The HTTP binding refuses what a hostile client sends before it reaches the broker: a
+// chunked or length-less body (411: httplib would read it whole), an oversized one (413),
+// an unknown route (404), all as {"error"} JSON; the session travels in its cookie.
+TEST_F(BrokerTest, TheHttpBindingRefusesHostileRequestsWithJsonErrors) {
+  KeyBrokerHttp http(*broker_, "127.0.0.1", 0);
+  int port = http.bind();
+  std::thread serving([&] { http.serve(); });
+  httplib::Client c("127.0.0.1", port);
+  auto is_json_error = [](const httplib::Result& r, int status) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    json body = json::parse(r->body, nullptr, false);
+    EXPECT_TRUE(body.is_object() && body.contains("error")) << r->body;
+  };
+  is_json_error(c.Post("/kbs/v0/auth", std::string(KeyBrokerHttp::kMaxBodyBytes + 1, 'x'), "application/json"), 413);
+  is_json_error(c.Get("/kbs/v0/nosuch"), 404);
+  is_json_error(c.Get("/kbs/v0/resource/teeinfer/model-key/" + hex(kModel)), 400);  // no ?version=
+  // A chunked body, by hand (httplib's client would send a length).
+  httplib::Client raw("127.0.0.1", port);
+  auto chunked = raw.Post(
+      "/kbs/v0/auth",
+      [](size_t, httplib::DataSink& sink) {
+        sink.write("{}", 2);
+        sink.done();
+        return true;
+      },
+      "application/json");
+  is_json_error(chunked, 411);
+  // The whole flow over HTTP, the session in the cookie.
+  auto a = c.Post("/kbs/v0/auth", R"({"version": "0.1.0", "tee": "sim-sgx"})", "application/json");
+  ASSERT_EQ(a->status, 200);
+  std::string cookie = a->get_header_value("Set-Cookie");
+  ASSERT_EQ(cookie.rfind("kbs-session-id=", 0), 0u) << cookie;
+  std::string session = cookie.substr(15, cookie.find(';') - 15);
+  auto nonce_bytes = bytes_from_hex(json::parse(a->body)["nonce"], 32, "nonce");
+  Digest nonce{};
+  std::copy(nonce_bytes.begin(), nonce_bytes.end(), nonce.begin());
+  Enclave enclave;
+  httplib::Headers with_session = {{"Cookie", "other=1; kbs-session-id=" + session}};
+  auto t =
+      c.Post("/kbs/v0/attest", with_session, attest_body(enclave.keys(), enclave.evidence(nonce)), "application/json");
+  ASSERT_EQ(t->status, 200) << t->body;
+  auto k = c.Get("/kbs/v0/resource/teeinfer/model-key/" + hex(kModel) + "?version=2", with_session);
+  ASSERT_EQ(k->status, 200) << k->body;
+  auto no_cookie = c.Get("/kbs/v0/resource/teeinfer/model-key/" + hex(kModel) + "?version=2");
+  is_json_error(no_cookie, 401);
+  http.stop();
+  serving.join();
 }

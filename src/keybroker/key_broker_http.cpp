@@ -39,6 +39,15 @@ KeyBrokerHttp::KeyBrokerHttp(KeyBroker& broker, std::string host, int port)
   httplib::Server& s = *http_;
   s.set_payload_max_length(kMaxBodyBytes);
   s.set_read_timeout(10, 0);
+  // httplib bounds only Content-Length bodies: a chunked or length-less POST is refused
+  // before its body is read (it would otherwise be read whole, however long).
+  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.method != "POST" || (!req.has_header("Transfer-Encoding") && req.has_header("Content-Length")))
+      return httplib::Server::HandlerResponse::Unhandled;
+    error(res, 411, "a POST needs a Content-Length (chunked bodies are not accepted)");
+    res.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   s.Post("/kbs/v0/auth", [this](const httplib::Request& req, httplib::Response& res) {
     answer(res, broker_.auth(req.body, req.remote_addr));
   });

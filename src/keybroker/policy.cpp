@@ -1,5 +1,6 @@
 #include "keybroker/policy.h"
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -106,11 +107,14 @@ Policy parse_policy(const std::string& json_text, const std::string& source) {
 }
 
 Policy read_policy(const std::string& path) {
+  std::error_code ec;
+  uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw Error(ErrorCode::kIo, path + ": cannot read the policy (" + ec.message() + ")");
+  if (size > (uintmax_t{1} << 20)) throw Error(ErrorCode::kBadArgument, path + ": a policy over 1 MiB");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::kIo, path + ": cannot read the policy");
   std::ostringstream s;
   s << in.rdbuf();
-  if (s.str().size() > (size_t{1} << 20)) throw Error(ErrorCode::kBadArgument, path + ": a policy over 1 MiB");
   return parse_policy(s.str(), path);
 }
 
