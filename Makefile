@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 20
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: demo demo-serve test deps deps-build build asan fuzz test-openssl-aead format format-check bench bench-sealed bench-cliff models clean
+.PHONY: demo demo-serve test deps deps-build build asan fuzz test-openssl-aead format format-check bench bench-sealed bench-cliff models check-reproducible clean
 
 # Install what the build needs (apt), build, and show the confidential flow on the bundled
 # Fashion-MNIST model: a key, the model sealed with it, what the host sees, a sealed run in
@@ -47,6 +47,8 @@ test: build
 	$(MAKE) asan
 	@echo "== fuzzing ($$(date +%T))"
 	$(MAKE) fuzz
+	@echo "== the trusted core's measurement: two clean builds agree ($$(date +%T))"
+	$(MAKE) check-reproducible
 	@echo "== make test: all passed ($$(date +%T))"
 
 deps:
@@ -80,6 +82,11 @@ test-openssl-aead: deps-build
 	cmake -S . -B $(OPENSSL_AEAD_BUILD) -DCMAKE_BUILD_TYPE=Release -DTEEINFER_BULK_AEAD=openssl $(CMAKE_FLAGS)
 	cmake --build $(OPENSSL_AEAD_BUILD) -j$(JOBS) --target $(AEAD_TESTS)
 	set -e; for t in $(AEAD_TESTS); do $(OPENSSL_AEAD_BUILD)/tests/$$t --gtest_brief=1; done
+
+# Two clean Release builds of the trusted core, in different directories and without ccache,
+# must give the same measurement (tools/check_reproducible_measurement.sh; several minutes).
+check-reproducible: deps-build
+	JOBS=$(JOBS) bash tools/check_reproducible_measurement.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

@@ -108,6 +108,22 @@ TEST(SgxQuote, TruncatedOrPaddedQuotesAreRefusedNamingTheField) {
   EXPECT_THROW(sgx_quote::decode(bytes.data(), bytes.size()), Error);
 }
 
+// Every byte survives decode and encode, reserved fields included; empty QE auth data and
+// certification data decode (they were undefined behaviour once: memcpy to a null pointer).
+TEST(SgxQuote, DecodingKeepsEveryByteAndEmptySectionsDecode) {
+  Enclave enclave;
+  auto bytes = enclave.evidence(nonce_of(2));
+  bytes[48 + 20] = 0x5A;  // reserved1 of the report body
+  EXPECT_EQ(sgx_quote::encode(sgx_quote::decode(bytes.data(), bytes.size())), bytes);
+  auto q = sgx_quote::decode(bytes.data(), bytes.size());
+  q.qe_auth_data.clear();
+  q.cert_data.clear();
+  auto empty = sgx_quote::encode(q);
+  auto back = sgx_quote::decode(empty.data(), empty.size());
+  EXPECT_TRUE(back.qe_auth_data.empty());
+  EXPECT_TRUE(back.cert_data.empty());
+}
+
 TEST(Measurement, IsStableAndCoversTheTrustedObjects) {
   const Measurement& m = measurement();
   EXPECT_EQ(&m, &measurement());
@@ -196,6 +212,15 @@ TEST(Evidence, EveryCheckFailsClosed) {
   auto altered_body = genuine;
   altered_body[48 + 64] ^= 1;  // MRENCLAVE changed, not re-signed
   expect_refused(altered_body, policy, enclave.keys(), nonce, "quote signature");
+  // Reserved bytes are signed too (the fuzzer found they were not): the body's, the QE report's.
+  for (size_t offset : {size_t{48 + 20}, size_t{48 + 101}, size_t{48 + 300}}) {
+    auto reserved = genuine;
+    reserved[offset] ^= 0xFF;
+    expect_refused(reserved, policy, enclave.keys(), nonce, "quote signature");
+  }
+  auto qe_reserved = genuine;
+  qe_reserved[sgx_quote::kSignedBytes + 4 + 128 + 30] ^= 0xFF;
+  expect_refused(qe_reserved, policy, enclave.keys(), nonce, "QE report signature");
 
   expect_refused(altered_quote(enclave, nonce, [](auto& q) { q.qe_report.isv_svn ^= 1; }), policy, enclave.keys(),
                  nonce, "QE report signature");

@@ -217,6 +217,9 @@ TEST_F(BrokerTest, EveryRefusalHasItsReasonAndIsAudited) {
                    "below the policy's minimum 2");
     expect_refused(broker_->resource(s, hex(kModel), "x", "127.0.0.1"), 400, "resource", "?version=");
     expect_refused(broker_->resource(s, "../../etc", "3", "127.0.0.1"), 400, "resource", "32 hex digits");
+    // Bytes that are not UTF-8 in what the audit log records: still a refusal, still logged.
+    expect_refused(broker_->resource("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", "\xc3\x28", "3", "127.0.0.1"), 400, "resource",
+                   "32 hex digits");
     now_ += std::chrono::seconds(301);
     expect_refused(broker_->resource(s, hex(kModel), "3", "127.0.0.1"), 401, "resource", "expired");
     expect_refused(broker_->resource("nosuch", hex(kModel), "3", "127.0.0.1"), 401, "resource", "not attested");

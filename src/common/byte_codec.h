@@ -79,6 +79,7 @@ class ByteReader {
   }
   void raw(void* dst, size_t n) {
     need(n);
+    if (n == 0) return;  // (dst may be an empty vector's null data(): memcpy must not see it)
     std::memcpy(dst, p_ + pos_, n);
     pos_ += n;
   }

@@ -7,38 +7,41 @@
 namespace teeinfer::sgx_quote {
 namespace {
 
+// Offsets of the reserved fields within ReportBody::reserved.
+constexpr size_t kReserved1 = 0, kReserved2 = 28, kReserved3 = 60, kReserved4 = 156;
+
 void write_body(ByteWriter& w, const ReportBody& b) {
-  const std::array<uint8_t, 96> zeros{};
+  const uint8_t* reserved = b.reserved.data();
   w.raw(b.cpu_svn.data(), 16);
   w.u32(b.misc_select);
-  w.raw(zeros.data(), 28);  // reserved1
+  w.raw(reserved + kReserved1, 28);
   w.u64(b.attribute_flags);
   w.u64(b.attribute_xfrm);
   w.raw(b.mr_enclave.data(), 32);
-  w.raw(zeros.data(), 32);  // reserved2
+  w.raw(reserved + kReserved2, 32);
   w.raw(b.mr_signer.data(), 32);
-  w.raw(zeros.data(), 96);  // reserved3
+  w.raw(reserved + kReserved3, 96);
   w.u16(b.isv_prod_id);
   w.u16(b.isv_svn);
-  w.raw(zeros.data(), 60);  // reserved4
+  w.raw(reserved + kReserved4, 60);
   w.raw(b.report_data.data(), 64);
 }
 
 ReportBody read_body(ByteReader& r) {
   ReportBody b;
-  std::array<uint8_t, 96> reserved{};
+  uint8_t* reserved = b.reserved.data();
   r.raw(b.cpu_svn.data(), 16);
   b.misc_select = r.u32();
-  r.raw(reserved.data(), 28);
+  r.raw(reserved + kReserved1, 28);
   b.attribute_flags = r.u64();
   b.attribute_xfrm = r.u64();
   r.raw(b.mr_enclave.data(), 32);
-  r.raw(reserved.data(), 32);
+  r.raw(reserved + kReserved2, 32);
   r.raw(b.mr_signer.data(), 32);
-  r.raw(reserved.data(), 96);
+  r.raw(reserved + kReserved3, 96);
   b.isv_prod_id = r.u16();
   b.isv_svn = r.u16();
-  r.raw(reserved.data(), 60);
+  r.raw(reserved + kReserved4, 60);
   r.raw(b.report_data.data(), 64);
   return b;
 }

@@ -41,6 +41,9 @@ struct ReportBody {
   std::array<uint8_t, 32> mr_enclave{}, mr_signer{};
   uint16_t isv_prod_id = 0, isv_svn = 0;
   std::array<uint8_t, 64> report_data{};
+  // The reserved fields (28 + 32 + 96 + 60 bytes, in order), kept as received: signatures
+  // cover them, and a decoded quote re-encodes to exactly its bytes.
+  std::array<uint8_t, 216> reserved{};
 };
 
 struct Quote {

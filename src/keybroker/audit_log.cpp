@@ -42,7 +42,8 @@ void AuditLog::record(nlohmann::json entry) {
   if (fd_ < 0) return;
   nlohmann::json line = {{"time", utc_now()}};
   line.update(entry);
-  std::string text = line.dump() + "\n";
+  // (fields from the request may hold any bytes: invalid UTF-8 is replaced, never fatal)
+  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard lock(mutex_);
   // O_APPEND: one write() of the whole line lands at the end even with other writers.
   ssize_t n = ::write(fd_, text.data(), text.size());
