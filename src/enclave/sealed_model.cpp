@@ -59,10 +59,10 @@ void SealedModel::unwrap_data_key(KeyProvider& keys, const uint8_t* header_bytes
   if (!keys.key_for_model(header_.kek_id, header_.model_id, header_.model_version, kek) ||
       kek_id_of(kek) != header_.kek_id) {
     wipe(kek.data(), kek.size());
-    throw Error(ErrorCode::kBadArgument, "sealed model: the key given is not the one this model (id " +
-                                             to_hex(header_.model_id) + ", version " +
-                                             std::to_string(header_.model_version) +
-                                             ") was sealed for, or its key provider does not release it for them");
+    throw Error(ErrorCode::kBadArgument,
+                "sealed model: the key given is not the one this model was sealed for (model " +
+                    to_hex(header_.model_id) + ", version " + std::to_string(header_.model_version) +
+                    "), or its key provider does not release it for them");
   }
   uint8_t wrapped[kWrappedKeyBytes];
   read_host(kHeaderBytes, wrapped, sizeof wrapped, "wrapped key");
