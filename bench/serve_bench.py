@@ -15,7 +15,7 @@ load      for each model: capacity (closed loop, --connections, 15 s), then a fi
           share and kernels) and one client in a closed loop; the median per-round ratio.
 e2e       [attest] acceptance 6, for each model at batch 1 (--max-batch 1): --rounds
           alternating rounds of one client in a closed loop for --low-duration s, plaintext
-          (binary tensors) then end-to-end encrypted (oip_load --encrypted: a fresh HPKE
+          (binary tensors) and end-to-end encrypted, in alternating order (oip_load --encrypted: a fresh HPKE
           context per request, the response opened and its receipt verified by the client,
           the request opened, run, sealed and signed inside Enclave::answer); the median
           p50 of each and the median per-round ratio encrypted / plaintext.
@@ -238,9 +238,14 @@ def e2e(args, tmp):
             load(s.url, name, args, 1, 0, 2)  # warm-up
             load(s.url, name, args, 1, 0, 2, encrypted=True)
             rounds = []
-            for _ in range(args.rounds):
-                plain = load(s.url, name, args, 1, 0, args.low_duration)
-                enc = load(s.url, name, args, 1, 0, args.low_duration, encrypted=True)
+            for i in range(args.rounds):
+                # (the order alternates: whichever runs second in a round is not favoured)
+                if i % 2 == 0:
+                    plain = load(s.url, name, args, 1, 0, args.low_duration)
+                    enc = load(s.url, name, args, 1, 0, args.low_duration, encrypted=True)
+                else:
+                    enc = load(s.url, name, args, 1, 0, args.low_duration, encrypted=True)
+                    plain = load(s.url, name, args, 1, 0, args.low_duration)
                 if plain["errors"] or enc["errors"]:
                     raise SystemExit(f"errors: plain {plain['statuses']}, encrypted {enc['statuses']}")
                 rounds.append((plain["p50_ms"], enc["p50_ms"], plain["ok"], enc["ok"]))
@@ -256,7 +261,7 @@ def e2e(args, tmp):
                      "encrypted_requests_counted_by_server": encrypted_total})
     lines = ["# End-to-end encryption + receipt: latency cost per request (batch 1)", "",
              f"CPU: {cpu_model()}, 1 kernel thread, `--tee sim --epc {args.epc} --max-batch 1`, one client in a "
-             f"closed loop, {args.rounds} alternating rounds of {args.low_duration} s "
+             f"closed loop, {args.rounds} rounds of {args.low_duration} s each way, the order alternating "
              f"(`/usr/bin/python3 bench/serve_bench.py e2e --models {args.models}`).", "",
              "| model | plaintext p50 ms | encrypted p50 ms | encrypted ÷ plaintext (median of rounds) |",
              "|---|---|---|---|"]

@@ -118,7 +118,11 @@ PublicKey public_key(const uint8_t* sk) {
 }
 
 Signature sign(const uint8_t* sk, const uint8_t* message, size_t n) {
-  Pkey key = make_key(public_key(sk), sk);
+  return sign(sk, public_key(sk), message, n);
+}
+
+Signature sign(const uint8_t* sk, const PublicKey& pk, const uint8_t* message, size_t n) {
+  Pkey key = make_key(pk, sk);
   if (!key) fail("cannot import the signing key");
   MdCtx md(check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
   size_t der_len = 0;

@@ -26,6 +26,8 @@ void derive_private_key(const uint8_t* seed, size_t n, uint8_t* sk);
 PublicKey public_key(const uint8_t* sk);
 // Throws Error(kKernel) only if OpenSSL fails.
 Signature sign(const uint8_t* sk, const uint8_t* message, size_t n);
+// The same with the key pair's public half already known (saves computing it: ~40 us).
+Signature sign(const uint8_t* sk, const PublicKey& pk, const uint8_t* message, size_t n);
 // False for a wrong signature, a malformed key (not on the curve) or r/s out of range.
 [[nodiscard]] bool verify(const PublicKey& pk, const uint8_t* message, size_t n, const Signature& sig);
 

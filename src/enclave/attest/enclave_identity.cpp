@@ -150,7 +150,7 @@ hpke::Context EnclaveIdentity::open_context(const uint8_t* enc, const uint8_t* i
 }
 
 ecdsa_p256::Signature EnclaveIdentity::sign(const uint8_t* message, size_t n) const {
-  return ecdsa_p256::sign(receipt_sk(), message, n);
+  return ecdsa_p256::sign(receipt_sk(), receipt_pk_, message, n);
 }
 
 }  // namespace teeinfer
