@@ -101,10 +101,9 @@ class RunningServer {
   std::thread thread_;
 };
 
-inline  // (Every size the model has: which sizes a measurement prefers depends on this CPU, and
-    // tests assert counts; BatchPolicy tests the measured choice with given timings.)
-    ServerOptions
-    options_for(const Repository& repo) {
+// (Every size the model has: which sizes a measurement prefers depends on this CPU, and
+// tests assert counts; BatchPolicy tests the measured choice with given timings.)
+inline ServerOptions options_for(const Repository& repo) {
   ServerOptions o;
   o.repository = repo.dir();
   o.settings.measure_run_sizes = false;

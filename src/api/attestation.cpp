@@ -185,10 +185,10 @@ Verification verify_evidence(const std::vector<uint8_t>& evidence, const Evidenc
   bool known = contains(policy.measurements, q.body.mr_enclave);
   if (!check("measurement", known,
              "MRENCLAVE " + hex(q.body.mr_enclave) +
-                 (known                       ? " is one the policy allows"
-                  : policy.measurements.empty() ? " refused: the policy allows no measurement"
-                                                : " is not one of the policy's " +
-                                                      std::to_string(policy.measurements.size()) + " measurements")))
+                 (known ? " is one the policy allows"
+                  : policy.measurements.empty()
+                      ? " refused: the policy allows no measurement"
+                      : " is not one of the policy's " + std::to_string(policy.measurements.size()) + " measurements")))
     return v;
   bool signer_ok = policy.signers.empty() || contains(policy.signers, q.body.mr_signer);
   if (!check("signer", signer_ok,
