@@ -14,6 +14,12 @@
 # compares that build's generated header (it must be built from the same sources). The
 # snapshot and the two build directories are removed at the end.
 set -euo pipefail
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+  echo "usage: tools/check_reproducible_measurement.sh [BUILD_DIR]   (JOBS=N: parallel compiles; default 2)"
+  echo "Builds the trusted core twice from a snapshot of this tree, in two directories, without ccache, and"
+  echo "compares the two measurements (and BUILD_DIR's, if given); exits 1 naming the objects that differ."
+  exit 0
+fi
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${JOBS:-2}
