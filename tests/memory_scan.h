@@ -83,26 +83,37 @@ class WindowSet {
 };
 
 // Plaintext windows in every readable, writable mapping of this process.
-inline size_t count_in_process_memory(const WindowSet& windows, std::string* where) {
+// With `thread_stacks` (when given), windows in other threads' stacks (anonymous mappings
+// right above a guard page) are counted there instead of in the result.
+inline size_t count_in_process_memory(const WindowSet& windows, std::string* where, size_t* thread_stacks = nullptr) {
   std::ifstream maps("/proc/self/maps");
   std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
   std::vector<std::string> names;
+  std::vector<bool> stack;
+  uintptr_t guard_end = 0;  // the end of the last inaccessible mapping
   for (std::string line; std::getline(maps, line);) {
     std::istringstream in(line);
     std::string span, perms, offset, dev, inode, name;
     in >> span >> perms >> offset >> dev >> inode;
     std::getline(in, name);
-    if (perms.size() < 2 || perms[0] != 'r' || perms[1] != 'w') continue;
-    if (name.find("[vvar]") != std::string::npos || name.find("[vsyscall]") != std::string::npos) continue;
     uintptr_t lo = std::stoull(span.substr(0, span.find('-')), nullptr, 16);
     uintptr_t hi = std::stoull(span.substr(span.find('-') + 1), nullptr, 16);
+    bool after_guard = guard_end == lo;
+    if (perms.rfind("---", 0) == 0) guard_end = hi;
+    if (perms.size() < 2 || perms[0] != 'r' || perms[1] != 'w') continue;
+    if (name.find("[vvar]") != std::string::npos || name.find("[vsyscall]") != std::string::npos) continue;
     if (hi - lo > (uintptr_t{1} << 32)) continue;  // sanitizer shadow reservations, not data
+    stack.push_back(after_guard && name.find_first_not_of(' ') == std::string::npos);
     ranges.emplace_back(lo, hi);
     names.push_back(name);
   }
   size_t found = 0;
   for (size_t r = 0; r < ranges.size(); ++r) {
     size_t n = windows.count_in(reinterpret_cast<const uint8_t*>(ranges[r].first), ranges[r].second - ranges[r].first);
+    if (thread_stacks && stack[r]) {
+      *thread_stacks += n;
+      continue;
+    }
     if (n) *where += names[r] + " (" + std::to_string(n) + " windows) ";
     found += n;
   }
