@@ -10,6 +10,17 @@
 set -euo pipefail
 BUILD=${1:-build}
 T=$BUILD/teeinfer
+
+# The URL a service started in the background prints on its first line ("listening on
+# http://..."), once it has; the log is shown either way, and no URL stops the demo.
+url_of() {
+  for _ in $(seq 1 200); do grep -q "listening on" "$1" && break; sleep 0.05; done
+  cat "$1" >&2
+  local url
+  url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$1")
+  [ -n "$url" ] || { echo "$1: the service did not start" >&2; exit 1; }
+  echo "$url"
+}
 REPO=$BUILD/demo/repository
 rm -rf "$REPO"
 mkdir -p "$REPO/fmnist/1"
@@ -24,10 +35,7 @@ LOG=$BUILD/demo/serve.log
 $T serve --model-repository "$REPO" --port 0 --tee sim --epc 8MiB --access-log "$BUILD/demo/access.log" > "$LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do grep -q "listening on" "$LOG" && break; sleep 0.05; done
-cat "$LOG"
-URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$LOG")
-[ -n "$URL" ] || { echo "the server did not start"; exit 1; }
+URL=$(url_of "$LOG")
 
 echo "== 8. teeinfer client: the bundled image through the server (JSON tensors, then binary) =="
 $T client "$URL" --model fmnist --input models/sample_0_ankle_boot.png --class-names models/fashion_mnist_classes.txt --top 3
@@ -64,19 +72,14 @@ echo "-- the key broker holds the model key; its policy releases it to this meas
 $T keyserver --policy "$A/policy.json" --keys "$A/keys" --audit-log "$A/audit.jsonl" --port 0 > "$A/keyserver.log" 2>&1 &
 KPID=$!
 trap 'kill $KPID 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do grep -q "listening on" "$A/keyserver.log" && break; sleep 0.05; done
-cat "$A/keyserver.log"
-KURL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$A/keyserver.log")
+KURL=$(url_of "$A/keyserver.log")
 
 echo "== 11. teeinfer serve --key-server: no key on disk; the enclave attests and receives the model key =="
 ls "$A/repository/fmnist" "$A/repository/fmnist/1"
 $T serve --model-repository "$A/repository" --port 0 --tee sim --epc 8MiB --access-log '' --key-server "$KURL" > "$A/serve.log" 2>&1 &
 SPID=$!
 trap 'kill $KPID $SPID 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do grep -q "listening on" "$A/serve.log" && break; sleep 0.05; done
-cat "$A/serve.log"
-SURL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$A/serve.log")
-[ -n "$SURL" ] || { echo "the server did not start"; exit 1; }
+SURL=$(url_of "$A/serve.log")
 echo "-- the key broker's audit log:"
 cat "$A/audit.jsonl"
 
