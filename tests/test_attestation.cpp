@@ -68,6 +68,30 @@ TEST(EcdsaP256, SignsAndVerifiesAndRefusesAlteredMessagesAndKeys) {
   EXPECT_FALSE(ecdsa_p256::verify(pk, msg, sizeof msg, zero));
 }
 
+// verify() keeps the last key it imported per thread: alternating keys, a signature is
+// accepted under its own key only, and a malformed key after a good one is still refused.
+TEST(EcdsaP256, VerifyingWithAlternatingKeysChecksEachAgainstItsOwnKey) {
+  uint8_t sk_a[32], sk_b[32];
+  ecdsa_p256::generate_private_key(sk_a);
+  ecdsa_p256::generate_private_key(sk_b);
+  auto pk_a = ecdsa_p256::public_key(sk_a), pk_b = ecdsa_p256::public_key(sk_b);
+  const uint8_t msg[] = "receipt";
+  ecdsa_p256::SigningKey signer_a(sk_a, pk_a);
+  auto sig_a = signer_a.sign(msg, sizeof msg), sig_a2 = signer_a.sign(msg, sizeof msg);
+  auto sig_b = ecdsa_p256::sign(sk_b, pk_b, msg, sizeof msg);
+  EXPECT_NE(sig_a, sig_a2);  // a fresh nonce per signature
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_TRUE(ecdsa_p256::verify(pk_a, msg, sizeof msg, sig_a));
+    EXPECT_TRUE(ecdsa_p256::verify(pk_a, msg, sizeof msg, sig_a2));
+    EXPECT_FALSE(ecdsa_p256::verify(pk_b, msg, sizeof msg, sig_a));
+    EXPECT_TRUE(ecdsa_p256::verify(pk_b, msg, sizeof msg, sig_b));
+    EXPECT_FALSE(ecdsa_p256::verify(pk_a, msg, sizeof msg, sig_b));
+    auto off_curve = pk_a;
+    off_curve[63] ^= 1;
+    EXPECT_FALSE(ecdsa_p256::verify(off_curve, msg, sizeof msg, sig_a));
+  }
+}
+
 // RFC 6979 A.2.5 gives the P-256 key pair for x = C9AFA9D8...; our derivation is ours, but
 // public_key() must agree with the standard's point for a known scalar.
 TEST(EcdsaP256, PublicKeyOfAKnownScalarIsTheStandardsPoint) {

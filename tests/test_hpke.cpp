@@ -698,6 +698,32 @@ TEST(HpkeVectors, EncapAndKeySchedule) {
   }
 }
 
+// The recipient that is given its own public key (one X25519 operation fewer) derives the
+// RFC's context; given another public key, it derives another context, which opens nothing.
+TEST(HpkeVectors, RecipientWithItsPublicKeyGivenDerivesTheSameContext) {
+  Bytes info = from_hex(kVecInfo);
+  auto skR = array_from_hex<32>(kVecSkRm);
+  auto pkR = array_from_hex<32>(kVecPkRm);
+  auto enc = array_from_hex<32>(kVecEnc);
+  Context r = hpke::setup_base_recipient(enc.data(), skR.data(), pkR, info.data(), info.size());
+  EXPECT_EQ(to_hex(ContextTestPeer::key(r)), kVecKey);
+  EXPECT_EQ(to_hex(ContextTestPeer::base_nonce(r)), kVecBaseNonce);
+  EXPECT_EQ(to_hex(ContextTestPeer::exporter_secret(r)), kVecExporterSecret);
+
+  const Bytes pt = from_hex(kVecPt);
+  const Bytes aad = from_hex(kVecEncryptions[0].aad), ct = from_hex(kVecEncryptions[0].ct);
+  Bytes opened(ct.size() - hpke::kTagBytes);
+  ASSERT_TRUE(r.unseal(aad.data(), aad.size(), ct.data(), ct.size(), opened.data()));
+  EXPECT_EQ(opened, pt);
+
+  auto other_pk = pkR;
+  other_pk[0] ^= 1;
+  Context wrong = hpke::setup_base_recipient(enc.data(), skR.data(), other_pk, info.data(), info.size());
+  EXPECT_NE(to_hex(ContextTestPeer::key(wrong)), kVecKey);
+  EXPECT_FALSE(wrong.unseal(aad.data(), aad.size(), ct.data(), ct.size(), opened.data()));
+  EXPECT_EQ(opened, Bytes(opened.size(), 0));  // a failed open leaves no unauthenticated plaintext
+}
+
 TEST(HpkeVectors, EveryEncryptionInSequence) {
   VecSetup v = vector_setup();
   const Bytes pt = from_hex(kVecPt);

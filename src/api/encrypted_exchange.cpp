@@ -8,6 +8,7 @@
 
 #include "api/enclave_impl.h"
 #include "common/aes_gcm.h"
+#include "common/bulk_aead.h"
 #include "common/ecdsa_p256.h"
 #include "common/hpke.h"
 #include "protocol/oip_codec.h"
@@ -200,10 +201,16 @@ Enclave::Reply Enclave::answer(Session& session, const Model& model, const std::
     receipt.model_version = model.sealed_info().model_version;
     receipt.manifest_sha256 = model.sealed_info().manifest_sha256;
   }
-  // The request's hash on a second thread, while it is decoded and run (one core is idle
-  // during a run with one kernel thread; the future is joined before `plain` is wiped).
-  std::future<Digest> request_sha256 =
-      std::async(std::launch::async, [&plain] { return sha256(plain.data(), plain.size()); });
+  // On a second thread, while the request is decoded and run (one core is idle during a run
+  // with one kernel thread; the future is joined before `plain` is wiped): the request's
+  // hash, and the receipt key's import, which is half a signature's cost.
+  struct Prepared {
+    Digest request_sha256;
+    ecdsa_p256::SigningKey signer;
+  };
+  std::future<Prepared> prepared = std::async(std::launch::async, [&plain, this] {
+    return Prepared{sha256(plain.data(), plain.size()), impl_->identity.receipt_signing_key()};
+  });
   receipt.measurement = measurement().value;
   receipt.host_time_untrusted_ms = host_time_ms;
 
@@ -231,18 +238,19 @@ Enclave::Reply Enclave::answer(Session& session, const Model& model, const std::
   wipe_tensors(request.inputs);
   wipe_tensors(outputs);
 
-  receipt.request_sha256 = request_sha256.get();
+  Prepared ready = prepared.get();
+  receipt.request_sha256 = ready.request_sha256;
   receipt.response_sha256 = sha256(bytes_of(response.body), response.body.size());
   receipt.sequence = impl_->receipts.fetch_add(1);
   auto signed_part = receipt.signed_bytes();
-  receipt.signature = impl_->identity.sign(signed_part.data(), signed_part.size());
+  receipt.signature = ready.signer.sign(signed_part.data(), signed_part.size());
   std::vector<uint8_t> r = response_plaintext(receipt_json(receipt), response);
   WipeOnExit<std::vector<uint8_t>> wipe_r{r};
 
   ResponseKey key(*ctx);
   Reply reply{receipt.status, true, std::vector<uint8_t>(r.size() + kTagBytes)};
-  aes_gcm_encrypt(key.key, key.nonce.data(), bytes_of(kResponseAad), kResponseAad.size(), r.data(), r.size(),
-                  reply.body.data(), reply.body.data() + r.size());
+  BulkAeadKey(key.key).encrypt(key.nonce.data(), bytes_of(kResponseAad), kResponseAad.size(), r.data(), r.size(),
+                               reply.body.data(), reply.body.data() + r.size());
   return reply;
 }
 
@@ -261,16 +269,17 @@ struct EncryptedRequest::Impl {
 
 EncryptedRequest::EncryptedRequest(const EnclaveKeys& enclave, const Digest& measurement, const std::string& path,
                                    std::string_view oip_body, std::optional<uint64_t> json_length) {
-  std::vector<uint8_t> plain;
-  WipeOnExit<std::vector<uint8_t>> wipe_plain{plain};
-  plain.reserve(kLengthBytes + oip_body.size());
-  put_le(plain, json_length.value_or(0), 8);
-  plain.insert(plain.end(), oip_body.begin(), oip_body.end());
-  std::shared_future<Digest> hashed = std::async(std::launch::async, [copy = plain]() mutable {
-    Digest d = sha256(copy.data(), copy.size());
-    wipe(copy.data(), copy.size());
-    return d;
-  });
+  // P, shared with the thread that hashes it (both only read it); wiped by its last owner.
+  auto wiped_on_release = [](std::vector<uint8_t>* p) {
+    wipe(p->data(), p->size());
+    delete p;
+  };
+  std::shared_ptr<std::vector<uint8_t>> plain(new std::vector<uint8_t>(), wiped_on_release);
+  plain->reserve(kLengthBytes + oip_body.size());
+  put_le(*plain, json_length.value_or(0), 8);
+  plain->insert(plain->end(), oip_body.begin(), oip_body.end());
+  std::shared_future<Digest> hashed =
+      std::async(std::launch::async, [plain] { return sha256(plain->data(), plain->size()); });
   impl_ =
       std::unique_ptr<Impl>(new Impl{hpke::setup_base_sender(enclave.hpke, bytes_of(kRequestInfo), kRequestInfo.size()),
                                      enclave,
@@ -280,7 +289,7 @@ EncryptedRequest::EncryptedRequest(const EnclaveKeys& enclave, const Digest& mea
                                      {}});
   impl_->enc_hex = to_hex(impl_->setup.enc.data(), impl_->setup.enc.size());
   auto aad = request_aad(path);
-  impl_->body = impl_->setup.context.seal(aad.data(), aad.size(), plain.data(), plain.size());
+  impl_->body = impl_->setup.context.seal(aad.data(), aad.size(), plain->data(), plain->size());
 }
 
 EncryptedRequest::~EncryptedRequest() = default;
@@ -299,8 +308,8 @@ EncryptedRequest::Response EncryptedRequest::open_response(std::string_view seal
   if (sealed.size() < kTagBytes + 4 + kLengthBytes) throw tampered("shorter than a sealed response");
   ResponseKey key(impl_->setup.context);
   std::vector<uint8_t> r(sealed.size() - kTagBytes);
-  if (!aes_gcm_decrypt(key.key, key.nonce.data(), bytes_of(kResponseAad), kResponseAad.size(), bytes_of(sealed),
-                       r.size(), bytes_of(sealed) + r.size(), r.data()))
+  if (!BulkAeadKey(key.key).decrypt(key.nonce.data(), bytes_of(kResponseAad), kResponseAad.size(), bytes_of(sealed),
+                                    r.size(), bytes_of(sealed) + r.size(), r.data()))
     throw tampered("it does not open with this request's key (altered, or not the answer to this request)");
   uint64_t receipt_length = get_le(r.data(), 4);
   if (receipt_length > r.size() - 4 - kLengthBytes) throw tampered("the receipt length is past the end");

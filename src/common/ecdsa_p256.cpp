@@ -122,11 +122,24 @@ Signature sign(const uint8_t* sk, const uint8_t* message, size_t n) {
 }
 
 Signature sign(const uint8_t* sk, const PublicKey& pk, const uint8_t* message, size_t n) {
-  Pkey key = make_key(pk, sk);
-  if (!key) fail("cannot import the signing key");
+  return SigningKey(sk, pk).sign(message, n);
+}
+
+struct SigningKey::Impl {
+  Pkey key;
+};
+
+SigningKey::SigningKey(const uint8_t* sk, const PublicKey& pk) : impl_(new Impl{make_key(pk, sk)}) {
+  if (!impl_->key) fail("cannot import the signing key");
+}
+SigningKey::~SigningKey() = default;
+SigningKey::SigningKey(SigningKey&&) noexcept = default;
+SigningKey& SigningKey::operator=(SigningKey&&) noexcept = default;
+
+Signature SigningKey::sign(const uint8_t* message, size_t n) const {
   MdCtx md(check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
   size_t der_len = 0;
-  if (EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
+  if (EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, impl_->key.get()) != 1 ||
       EVP_DigestSign(md.get(), nullptr, &der_len, message, n) != 1)
     fail("EVP_DigestSign");
   std::vector<uint8_t> der(der_len);
@@ -141,8 +154,14 @@ Signature sign(const uint8_t* sk, const PublicKey& pk, const uint8_t* message, s
 }
 
 bool verify(const PublicKey& pk, const uint8_t* message, size_t n, const Signature& sig) {
-  Pkey key = make_key(pk, nullptr);
-  if (!key) return false;
+  thread_local PublicKey last_pk{};
+  thread_local Pkey last_key;
+  if (!last_key || last_pk != pk) {
+    last_key = make_key(pk, nullptr);
+    if (!last_key) return false;
+    last_pk = pk;
+  }
+  EVP_PKEY* key = last_key.get();
   Sig parsed(check(ECDSA_SIG_new(), "ECDSA_SIG_new"));
   BIGNUM* r = BN_bin2bn(sig.data(), 32, nullptr);
   BIGNUM* s = BN_bin2bn(sig.data() + 32, 32, nullptr);
@@ -156,7 +175,7 @@ bool verify(const PublicKey& pk, const uint8_t* message, size_t n, const Signatu
   if (der_len <= 0) fail("i2d_ECDSA_SIG");
   std::unique_ptr<uint8_t, void (*)(uint8_t*)> der_owner(der, [](uint8_t* q) { OPENSSL_free(q); });
   MdCtx md(check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
-  if (EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1) return false;
+  if (EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, key) != 1) return false;
   return EVP_DigestVerify(md.get(), der, static_cast<size_t>(der_len), message, n) == 1;
 }
 

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace teeinfer::ecdsa_p256 {
 
@@ -28,7 +29,24 @@ PublicKey public_key(const uint8_t* sk);
 Signature sign(const uint8_t* sk, const uint8_t* message, size_t n);
 // The same with the key pair's public half already known (saves computing it: ~40 us).
 Signature sign(const uint8_t* sk, const PublicKey& pk, const uint8_t* message, size_t n);
+// A key pair imported once, for signing when the message is known (the import costs about
+// as much as the signature). The private scalar is in OpenSSL's key object until this is
+// destroyed (OpenSSL clears it then). One thread at a time.
+class SigningKey {
+ public:
+  SigningKey(const uint8_t* sk, const PublicKey& pk);  // throws Error(kKernel) if OpenSSL fails
+  ~SigningKey();
+  SigningKey(SigningKey&&) noexcept;
+  SigningKey& operator=(SigningKey&&) noexcept;
+  Signature sign(const uint8_t* message, size_t n) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 // False for a wrong signature, a malformed key (not on the curve) or r/s out of range.
+// The last key a thread verified with stays imported (a client checks every receipt with one
+// key): a public key, so keeping it is harmless.
 [[nodiscard]] bool verify(const PublicKey& pk, const uint8_t* message, size_t n, const Signature& sig);
 
 }  // namespace teeinfer::ecdsa_p256

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "common/aes_gcm.h"
+#include "common/bulk_aead.h"
 #include "common/error.h"
 
 namespace teeinfer::hpke {
@@ -126,19 +127,42 @@ void labeled_expand(Bytes suite_id, Bytes prk, std::string_view label, Bytes inf
   hkdf(EVP_KDF_HKDF_MODE_EXPAND_ONLY, prk, {}, labeled_info.bytes(), out, L);
 }
 
+// A private key imported with EVP, which computes its public half (one X25519 operation).
 Pkey private_key(const uint8_t* sk) {
   Pkey key(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, sk, kPrivateKeyBytes));
   if (!key) fail("cannot load an X25519 private key");
   return key;
 }
 
-// DH(sk, pk) of RFC 9180 §4.1. A low-order `pk` gives the all-zero output, which RFC 7748 §6.1
-// and RFC 9180 §7.1.4 say to refuse; `whose` names that key in the error.
-void x25519(const uint8_t* sk, const uint8_t* pk, uint8_t* dh, const char* whose) {
-  Pkey self = private_key(sk);
+// A key pair whose public half the caller knows: imported as both halves, which spares the
+// X25519 operation that recomputes it (OpenSSL's key import takes a given public key as is).
+Pkey key_pair(const uint8_t* sk, const PublicKey& pk) {
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "X25519", nullptr));
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, const_cast<uint8_t*>(sk), kPrivateKeyBytes),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(pk.data()), pk.size()),
+      OSSL_PARAM_construct_end()};
+  EVP_PKEY* raw = nullptr;
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_KEYPAIR, params) != 1)
+    fail("cannot load an X25519 key pair");
+  return Pkey(raw);
+}
+
+PublicKey public_half(EVP_PKEY* key) {
+  PublicKey pk{};
+  size_t len = pk.size();
+  if (EVP_PKEY_get_raw_public_key(key, pk.data(), &len) != 1 || len != pk.size())
+    fail("cannot compute an X25519 public key");
+  return pk;
+}
+
+// DH(sk, pk) of RFC 9180 §4.1, `self` holding sk. A low-order `pk` gives the all-zero output,
+// which RFC 7748 §6.1 and RFC 9180 §7.1.4 say to refuse; `whose` names that key in the error.
+void x25519(EVP_PKEY* self, const uint8_t* pk, uint8_t* dh, const char* whose) {
   Pkey peer(EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, pk, kPublicKeyBytes));
   if (!peer) fail("cannot load an X25519 public key");
-  PkeyCtx ctx(EVP_PKEY_CTX_new(self.get(), nullptr));
+  PkeyCtx ctx(EVP_PKEY_CTX_new(self, nullptr));
   if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 || EVP_PKEY_derive_set_peer(ctx.get(), peer.get()) != 1)
     fail("cannot set up X25519");
   auto low_order = [&] {
@@ -175,12 +199,7 @@ void generate_private_key(uint8_t* sk) {
 }
 
 PublicKey public_key(const uint8_t* sk) {
-  Pkey key = private_key(sk);
-  PublicKey pk{};
-  size_t len = pk.size();
-  if (EVP_PKEY_get_raw_public_key(key.get(), pk.data(), &len) != 1 || len != pk.size())
-    fail("cannot compute an X25519 public key");
-  return pk;
+  return public_half(private_key(sk).get());
 }
 
 void derive_key_pair(const uint8_t* ikm, size_t n, uint8_t* sk, PublicKey& pk) {
@@ -258,7 +277,7 @@ void Context::seal(const uint8_t* aad, size_t aad_len, const uint8_t* pt, size_t
   if (seq_ == UINT64_MAX) throw Error(ErrorCode::kBadInput, "HPKE: this context has reached its message limit");
   uint8_t nonce[kNonceBytes];
   compute_nonce(nonce);
-  aes_gcm_encrypt(key_, nonce, aad, aad_len, pt, n, ct, ct + n);
+  BulkAeadKey(key_).encrypt(nonce, aad, aad_len, pt, n, ct, ct + n);
   ++seq_;
 }
 
@@ -269,10 +288,8 @@ bool Context::unseal(const uint8_t* aad, size_t aad_len, const uint8_t* ct, size
   uint8_t nonce[kNonceBytes];
   compute_nonce(nonce);
   const size_t len = n - kTagBytes;
-  if (!aes_gcm_decrypt(key_, nonce, aad, aad_len, ct, len, ct + len, pt)) {
-    if (len) wipe(pt, len);  // unauthenticated plaintext must not be used, nor linger
-    return false;            // RFC 9180 §5.2: a failed open leaves seq as it was
-  }
+  if (!BulkAeadKey(key_).decrypt(nonce, aad, aad_len, ct, len, ct + len, pt))
+    return false;  // (`pt` zeroed) RFC 9180 §5.2: a failed open leaves seq as it was
   ++seq_;
   return true;
 }
@@ -295,18 +312,24 @@ SenderSetup setup_base_sender(const PublicKey& pkR, const uint8_t* info, size_t 
     std::memcpy(skE.data(), ephemeral_sk, kPrivateKeyBytes);
   else
     generate_private_key(skE.data());
-  const Enc enc = public_key(skE.data());
+  // Two X25519 operations: enc (computed by the import) and the DH.
+  Pkey ephemeral = private_key(skE.data());
+  const Enc enc = public_half(ephemeral.get());
   Secret<kHashBytes> dh, shared_secret;
-  x25519(skE.data(), pkR.data(), dh.data(), "the recipient's public key");
+  x25519(ephemeral.get(), pkR.data(), dh.data(), "the recipient's public key");
   extract_and_expand(dh.bytes(), enc.data(), pkR.data(), shared_secret.data());
   return SenderSetup{enc, Context(Context::Role::kSender, shared_secret.data(), info, info_len)};
 }
 
 Context setup_base_recipient(const uint8_t* enc, const uint8_t* skR, const uint8_t* info, size_t info_len) {
-  // RFC 9180 §4.1 Decap.
+  return setup_base_recipient(enc, skR, public_key(skR), info, info_len);
+}
+
+Context setup_base_recipient(const uint8_t* enc, const uint8_t* skR, const PublicKey& pkR, const uint8_t* info,
+                             size_t info_len) {
+  // RFC 9180 §4.1 Decap: one X25519 operation (the DH).
   Secret<kHashBytes> dh, shared_secret;
-  x25519(skR, enc, dh.data(), "enc (the sender's ephemeral public key)");
-  const PublicKey pkR = public_key(skR);
+  x25519(key_pair(skR, pkR).get(), enc, dh.data(), "enc (the sender's ephemeral public key)");
   extract_and_expand(dh.bytes(), enc, pkR.data(), shared_secret.data());
   return Context(Context::Role::kRecipient, shared_secret.data(), info, info_len);
 }

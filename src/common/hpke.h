@@ -2,7 +2,8 @@
 // HKDF-SHA256 = 0x0001, AES-256-GCM = 0x0002. Pure computation: no I/O.
 //
 // Why our own: Debian 12's OpenSSL 3.0 has no HPKE API (OSSL_HPKE_* arrived in 3.2), so this
-// is a small one on EVP (X25519, EVP_KDF "HKDF", common/aes_gcm.h). tests/test_hpke.cpp checks
+// is a small one on EVP (X25519, EVP_KDF "HKDF") and the bulk AEAD (common/bulk_aead.h: messages are
+// whole requests and responses). tests/test_hpke.cpp checks
 // it against the RFC's test vectors and against an independent implementation (npm @hpke).
 //
 //   auto [enc, ctx] = hpke::setup_base_sender(pkR, info, info_len);       // client
@@ -51,6 +52,10 @@ SenderSetup setup_base_sender(const PublicKey& pkR, const uint8_t* info, size_t 
                               const uint8_t* ephemeral_sk = nullptr);
 // RFC 9180 §5.1.1 SetupBaseR: `enc` is kEncBytes bytes from the sender, `skR` our private key.
 Context setup_base_recipient(const uint8_t* enc, const uint8_t* skR, const uint8_t* info, size_t info_len);
+// The same with skR's public key, which the caller knows: one X25519 operation instead of
+// two. A `pkR` that is not skR's gives another context, whose unseal() fails.
+Context setup_base_recipient(const uint8_t* enc, const uint8_t* skR, const PublicKey& pkR, const uint8_t* info,
+                             size_t info_len);
 
 // One HPKE context, sender or recipient (RFC 9180 §5.2). Not thread-safe: its sequence number
 // advances with every message. Wipes its keys when destroyed or moved from.
@@ -85,7 +90,7 @@ class Context {
   void compute_nonce(uint8_t* nonce) const;  // base_nonce XOR I2OSP(seq, Nn)
   void wipe_keys();
   friend SenderSetup setup_base_sender(const PublicKey&, const uint8_t*, size_t, const uint8_t*);
-  friend Context setup_base_recipient(const uint8_t*, const uint8_t*, const uint8_t*, size_t);
+  friend Context setup_base_recipient(const uint8_t*, const uint8_t*, const PublicKey&, const uint8_t*, size_t);
   friend struct ContextTestPeer;  // tests/test_hpke.cpp: the key schedule against the RFC vectors
 
   std::array<uint8_t, kKeyBytes> key_{};

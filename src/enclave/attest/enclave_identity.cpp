@@ -100,8 +100,8 @@ KeyGrant EnclaveIdentity::accept_key_grant(const uint8_t* enc, const uint8_t* se
   if (grant_count_ == kMaxGrants)
     throw Error(ErrorCode::kBudgetExceeded,
                 "key grant: this enclave already holds " + std::to_string(kMaxGrants) + " model keys");
-  hpke::Context ctx = hpke::setup_base_recipient(enc, hpke_sk(), reinterpret_cast<const uint8_t*>(kKeyGrantInfo.data()),
-                                                 kKeyGrantInfo.size());
+  hpke::Context ctx = hpke::setup_base_recipient(
+      enc, hpke_sk(), hpke_pk_, reinterpret_cast<const uint8_t*>(kKeyGrantInfo.data()), kKeyGrantInfo.size());
   auto aad = key_grant_aad(model_id, model_version);
   StoredGrant& slot = grants()[grant_count_];
   // The plaintext lands in the region directly: the KEK never touches ordinary memory.
@@ -146,11 +146,15 @@ bool EnclaveIdentity::key_encryption_key(const KeyId& kek_id, Key& out) const no
 }
 
 hpke::Context EnclaveIdentity::open_context(const uint8_t* enc, const uint8_t* info, size_t info_len) const {
-  return hpke::setup_base_recipient(enc, hpke_sk(), info, info_len);
+  return hpke::setup_base_recipient(enc, hpke_sk(), hpke_pk_, info, info_len);
 }
 
 ecdsa_p256::Signature EnclaveIdentity::sign(const uint8_t* message, size_t n) const {
   return ecdsa_p256::sign(receipt_sk(), receipt_pk_, message, n);
+}
+
+ecdsa_p256::SigningKey EnclaveIdentity::receipt_signing_key() const {
+  return ecdsa_p256::SigningKey(receipt_sk(), receipt_pk_);
 }
 
 }  // namespace teeinfer

@@ -76,6 +76,9 @@ class EnclaveIdentity {
   // The recipient side of an HPKE context (end-to-end encrypted requests).
   hpke::Context open_context(const uint8_t* enc, const uint8_t* info, size_t info_len) const;
   ecdsa_p256::Signature sign(const uint8_t* message, size_t n) const;
+  // The receipt key imported for signing (ahead of the message: the import is half a
+  // signature's cost); it holds the private scalar until it is destroyed.
+  ecdsa_p256::SigningKey receipt_signing_key() const;
 
   static constexpr size_t kMaxGrants = 64;
 
