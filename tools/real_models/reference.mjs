@@ -234,7 +234,7 @@ for (const m of catalogue.models) {
   if (only.size && !only.has(m.id)) continue;
   const modelFile = path.join(opt.cache, 'models', `${m.id}.onnx`);
   const dir = path.join(opt.cache, 'ref', m.id), metaFile = path.join(dir, 'meta.json');
-  const specHash = crypto.createHash('sha256').update(JSON.stringify([m.sha256, m.inputs, ortVersion])).digest('hex').slice(0, 16);
+  const specHash = crypto.createHash('sha256').update(JSON.stringify([m.sha256, m.inputs, m.compare_outputs, ortVersion])).digest('hex').slice(0, 16);
   if (!opt.force && fs.existsSync(metaFile)) {
     const old = JSON.parse(fs.readFileSync(metaFile, 'utf8'));
     if (old.spec_hash === specHash) { console.log(`ok   ${m.id} (cached; ORT median ${old.ort.median_ms.toFixed(3)} ms)`); continue; }
@@ -264,7 +264,11 @@ for (const m of catalogue.models) {
       samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
     if (!out) out = await session.run(feeds);
-    const outputs = session.outputNames.map((name, k) => {
+    // Models with compare_outputs (the background-removal ones: 12 outputs, 11 of them side
+    // outputs of 4-64 MiB) keep only those and the outputs their checks read.
+    const keep = m.compare_outputs ? new Set([...m.compare_outputs, ...(m.checks || []).map((c) => c.output)]) : null;
+    const outputs = session.outputNames.filter((name) => !keep || keep.has(name)).map((name) => {
+      const k = session.outputNames.indexOf(name);
       const y = out[name], file = path.join('outputs', safe(k, name));
       writeNpy(path.join(dir, file), y);
       return { name, file, dtype: y.type, dims: y.dims.map(Number) };

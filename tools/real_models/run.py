@@ -304,7 +304,8 @@ def report(a, cat, results, argv):
                  'node tools/real_models/reference.mjs             # ORT 1 thread: inputs, outputs, latency\n'
                  '/usr/bin/python3 tools/real_models/run.py --allow-fail   # this report\n```\n')
         L.append(f'Generated {now} by `{" ".join(["tools/real_models/run.py"] + argv)}` at commit {commit}; '
-                 f'CPU: {cpu_model()}, {os.cpu_count()} vCPUs (shared), 1 thread for both engines; '
+                 f'CPU: {cpu_model()}, {os.cpu_count()} vCPUs (shared; load average {os.getloadavg()[0]:.1f} when the report was written, '
+                 'so the times are indicative), 1 thread for both engines; '
                  f'ONNX Runtime {", ".join(ort_versions) or "?"} (npm onnxruntime-node); teeinfer and ORT medians of '
                  f'{a.repeat} timed runs after {a.warmup} warm-up (3 for the 1024×1024 background-removal models), one process each.\n')
         L.append('Pass criteria: every compared output within the max relative error for the model\'s precision '
