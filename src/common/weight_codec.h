@@ -10,6 +10,12 @@
 // 16-byte palette and one 4-bit index per byte. Written by hand: no library packs
 // nibbles, and its decoder (a table lookup per nibble, 16 bytes at a time with SSSE3)
 // runs several times faster than AES-GCM decrypts, so halving the bytes pays.
+//
+// kFloat16: a chunk of float32 values that are all exactly IEEE half floats (the weights of
+// a model exported in float16, which the importer widens) is stored as halves: half the
+// bytes to decrypt, widened again after authentication (F16C, 8 at a time). Lossless by
+// construction: a chunk with any value that is not a half (or a NaN) is stored as it is.
+// The packer uses it for every float32 tensor that qualifies, before any other codec.
 #pragma once
 
 #include <cstddef>
@@ -19,11 +25,25 @@
 
 namespace teeinfer {
 
-enum class Codec : uint8_t { kNone = 0, kZstd = 1, kLz4 = 2, kPalette4 = 3 };
-constexpr uint8_t kLastCodec = static_cast<uint8_t>(Codec::kPalette4);
+enum class Codec : uint8_t { kNone = 0, kZstd = 1, kLz4 = 2, kPalette4 = 3, kFloat16 = 4 };
+constexpr uint8_t kLastCodec = static_cast<uint8_t>(Codec::kFloat16);
+
+// IEEE binary16 <-> binary32, exactly (no rounding: `half_of` answers only for floats that
+// are halves). Also the importer's reading of float16 initializers.
+float float_of_half(uint16_t h);
+// The half equal to `f`, or false if there is none (f is not a half: too precise, out of
+// range, a float32 subnormal, or NaN).
+bool half_of(float f, uint16_t& h);
+// bfloat16 is the top half of a float32.
+inline float float_of_bfloat16(uint16_t b) {
+  uint32_t bits = uint32_t{b} << 16;
+  float f;
+  __builtin_memcpy(&f, &bits, 4);
+  return f;
+}
 
 const char* codec_name(Codec c);
-// "none", "zstd", "lz4", "palette4"; throws Error(kBadArgument) naming `option`.
+// "none", "zstd", "lz4", "palette4", "float16"; throws Error(kBadArgument) naming `option`.
 Codec parse_codec(const std::string& name, const std::string& option);
 
 // The encoded chunk, or empty when the codec cannot make it smaller (or, for kPalette4,
@@ -41,7 +61,8 @@ class ChunkDecoder {
   // Bytes of workspace the decoder needs for any codec (zstd's context, 64-byte aligned).
   static size_t workspace_bytes();
   // Borrows `bytes` of workspace at `workspace` (8-byte aligned); throws Error(kKernel) if
-  // they are fewer than workspace_bytes().
+  // they are fewer than workspace_bytes(). With none (bytes 0) it decodes every codec but
+  // zstd, the only one that needs working memory.
   ChunkDecoder(std::byte* workspace, size_t bytes);
   // Owns a heap workspace, wiped when the decoder is destroyed (host-side use).
   ChunkDecoder();

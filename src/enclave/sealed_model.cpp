@@ -103,7 +103,10 @@ void SealedModel::read_manifest(const uint8_t* header_bytes) {
       chunk_offsets_.push_back(offset);
       uint64_t plain_bytes = st.chunk_plain_bytes(k), stored = st.chunk_stored_bytes(k);
       max_chunk_bytes_ = std::max(max_chunk_bytes_, plain_bytes);
-      if (st.chunk_compressed(k)) max_compressed_bytes_ = std::max(max_compressed_bytes_, stored);
+      if (st.chunk_compressed(k)) {
+        max_compressed_bytes_ = std::max(max_compressed_bytes_, stored);
+        zstd_chunks_ |= st.codec == Codec::kZstd;
+      }
       offset += stored + kTagBytes;
     }
   }
@@ -120,15 +123,17 @@ size_t SealedModel::chunk_scratch_bytes() const {
 }
 
 size_t SealedModel::scratch_bytes() const {
-  // Compressed models also decode in the arena (the decoder's workspace follows the chunk).
-  return chunk_scratch_bytes() + (max_compressed_bytes_ > 0 ? ChunkDecoder::workspace_bytes() : 0);
+  // zstd also decodes in the arena (its workspace follows the chunk); the other codecs
+  // need no working memory.
+  return chunk_scratch_bytes() + (zstd_chunks_ ? ChunkDecoder::workspace_bytes() : 0);
 }
 
 void SealedModel::set_scratch(std::byte* scratch) {
   scratch_ = scratch;
   decoder_.reset();
   if (scratch && max_compressed_bytes_ > 0)
-    decoder_ = std::make_unique<ChunkDecoder>(scratch + chunk_scratch_bytes(), ChunkDecoder::workspace_bytes());
+    decoder_ = std::make_unique<ChunkDecoder>(scratch + chunk_scratch_bytes(),
+                                              zstd_chunks_ ? ChunkDecoder::workspace_bytes() : 0);
 }
 
 void SealedModel::select_profile(size_t index) {

@@ -96,6 +96,7 @@ class SealedModel : public WeightSource {
   size_t active_ = 0;                    // the profile in use
   std::vector<uint64_t> chunk_offsets_;  // file offset of every chunk
   uint64_t max_chunk_bytes_ = 0, max_compressed_bytes_ = 0;
+  bool zstd_chunks_ = false;  // any: the decoder then needs zstd's workspace
   size_t chunk_scratch_bytes() const;
   std::byte* scratch_ = nullptr;
   std::unique_ptr<ChunkDecoder> decoder_;  // its workspace lies in scratch_, in the arena

@@ -163,6 +163,21 @@ EncodedTensor choose_codec(const SealedTensor& t, const uint8_t* plain, double d
   return best;
 }
 
+namespace {
+
+// Which sealed tensors hold float32 values (from the graphs' constants that name them).
+std::vector<bool> float32_tensors(const std::vector<const Graph*>& profiles, const Manifest& m) {
+  std::vector<bool> out(m.tensors.size(), false);
+  for (size_t p = 0; p < profiles.size(); ++p) {
+    const std::vector<uint32_t>& tensor_of = m.profiles[p].tensor_of_value;
+    for (size_t i = 0; i < tensor_of.size(); ++i)
+      if (tensor_of[i] != kNoTensor && profiles[p]->values[i].dtype == DType::kF32) out[tensor_of[i]] = true;
+  }
+  return out;
+}
+
+}  // namespace
+
 PackStats pack_model(const Graph& g, const AesKey& kek, const std::string& path, const SealOptions& options) {
   return pack_model(std::vector<const Graph*>{&g}, kek, path, options);
 }
@@ -176,18 +191,22 @@ PackStats pack_model(const std::vector<const Graph*>& profiles, const AesKey& ke
   std::vector<const uint8_t*> plaintext;  // of each sealed tensor, in the profiles' graphs
   Manifest m = plan_manifest(profiles, options.chunk_bytes, plaintext);
   std::vector<EncodedTensor> encoded(m.tensors.size());
-  if (options.auto_codec || options.codec != Codec::kNone) {
-    double rate = options.auto_codec ? measure_decrypt_rate() : 0;
-    for (size_t i = 0; i < m.tensors.size(); ++i) {
-      SealedTensor& t = m.tensors[i];
-      const uint8_t* plain = plaintext[i];
+  std::vector<bool> is_float32 = float32_tensors(profiles, m);
+  const bool compress = options.auto_codec || options.codec != Codec::kNone;
+  const double rate = options.auto_codec ? measure_decrypt_rate() : 0;
+  for (size_t i = 0; i < m.tensors.size(); ++i) {
+    SealedTensor& t = m.tensors[i];
+    const uint8_t* plain = plaintext[i];
+    // Float32 weights that are all halves (a float16 model's) are stored as halves,
+    // whatever else was asked: lossless, and half the bytes to decrypt.
+    if (is_float32[i]) encoded[i] = encode_tensor(t, plain, Codec::kFloat16);
+    if (encoded[i].codec == Codec::kNone && compress)
       encoded[i] = options.auto_codec ? choose_codec(t, plain, rate) : encode_tensor(t, plain, options.codec);
-      if (encoded[i].codec == Codec::kNone) continue;
-      t.codec = encoded[i].codec;
-      for (uint32_t k = 0; k < t.chunk_count; ++k)
-        t.stored_bytes.push_back(encoded[i].chunks[k].empty() ? t.chunk_plain_bytes(k)
-                                                              : static_cast<uint32_t>(encoded[i].chunks[k].size()));
-    }
+    if (encoded[i].codec == Codec::kNone) continue;
+    t.codec = encoded[i].codec;
+    for (uint32_t k = 0; k < t.chunk_count; ++k)
+      t.stored_bytes.push_back(encoded[i].chunks[k].empty() ? t.chunk_plain_bytes(k)
+                                                            : static_cast<uint32_t>(encoded[i].chunks[k].size()));
   }
   std::vector<uint8_t> manifest = encode_manifest(m);
 
