@@ -238,6 +238,34 @@ TEST(HostileImport, EveryNameIsAssignedOnce) {
   expect_rejected("value_redefined", "defined twice");
 }
 
+// Nodes listed out of order (the spec says sorted; converters do not always comply, and
+// ONNX Runtime sorts them) are imported in dependency order; a cycle is refused by name.
+TEST(HostileImport, NodesOutOfOrderAreSortedAndCyclesRefused) {
+  auto model = [](bool reversed, bool cycle) {
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 2, 3, 3});
+    std::vector<std::tuple<std::string, std::string, std::string>> nodes = {
+        {"Relu", "x", "a"}, {"Sigmoid", cycle ? "c" : "a", "b"}, {"Neg", "b", "c"}};
+    if (reversed) std::reverse(nodes.begin(), nodes.end());
+    for (auto& [op, in, out] : nodes) b.node(op, {in}, {out}).proto()->set_name(op);
+    b.output("c");
+    return OnnxModel::from_bytes(b.bytes(), "order");
+  };
+  OnnxModel in_order = model(false, false), backwards = model(true, false), cyclic = model(true, true);
+  Graph sorted = load_onnx_model(in_order, {{"x", {1, 2, 3, 3}}});
+  Graph listed_backwards = load_onnx_model(backwards, {{"x", {1, 2, 3, 3}}});
+  ASSERT_EQ(sorted.nodes.size(), 3u);
+  ASSERT_EQ(listed_backwards.nodes.size(), sorted.nodes.size());
+  for (size_t i = 0; i < sorted.nodes.size(); ++i) EXPECT_EQ(listed_backwards.nodes[i].name, sorted.nodes[i].name);
+  try {
+    load_onnx_model(cyclic, {{"x", {1, 2, 3, 3}}});
+    ADD_FAILURE() << "a cycle was imported";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadModel);
+    EXPECT_NE(std::string(e.what()).find("cycle"), std::string::npos) << e.what();
+  }
+}
+
 TEST(HostileImport, EmptyRuntimeTensorsAreRefused) {
   // Was: SIGFPE folding a BatchNorm into a Conv with 0 output channels.
   expect_rejected("zero_output_channels", "has no elements");

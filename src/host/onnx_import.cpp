@@ -16,6 +16,7 @@
 #include "host/constant_folder.h"
 #include "host/onnx_attrs.h"
 #include "host/onnx_ops.h"
+#include "host/onnx_node_order.h"
 #include "host/onnx_tensor.h"
 
 namespace teeinfer {
@@ -655,7 +656,7 @@ ValueId Importer::output_value(const std::string& name) {
 Graph Importer::run(const ImportOptions& options) {
   g_.name = model_.graph().name();
   bind_inputs(options);
-  for (const auto& node : model_.graph().node()) convert(node);
+  for (const onnx::NodeProto* node : topological_order(model_.graph())) convert(*node);
   for (const auto& out : model_.graph().output()) g_.outputs.push_back(output_value(out.name()));
   validate_graph(g_);
   if (options.value_dims)
