@@ -283,7 +283,7 @@ void add_window_models(std::vector<HostileModel>& m) {
     b.node("Relu", {"x"}, {});
     b.node("Relu", {"x"}, {"y"});
   }));
-  m.push_back(model("cycle", "never defined", [](OnnxModelBuilder& b) {
+  m.push_back(model("cycle", "the graph has a cycle", [](OnnxModelBuilder& b) {
     b.node("Relu", {"z"}, {"y"});
     b.node("Relu", {"y"}, {"z"});
   }));

@@ -348,3 +348,84 @@ TEST(FusedActivations, ChainsRepeatingAnAlgorithmComputeCorrectly) {
 }
 
 }  // namespace
+
+// ---- activation patterns (host/activation_patterns.h) -----------------------------------
+
+namespace {
+
+ValueId scalar(GraphBuilder& b, const std::string& name, float v, Dims dims = {}) {
+  std::vector<float> f(static_cast<size_t>(element_count(dims, name)), v);
+  Value c{name, DType::kF32, dims, true, std::vector<uint8_t>(f.size() * 4)};
+  std::memcpy(c.data.data(), f.data(), c.data.size());
+  return b.g.add_value(std::move(c));
+}
+
+// conv -> one spelling of hard-swish -> graph output. `form`: 0 x*Clip(x+3,0,6)/6,
+// 1 Clip(3+x,0,6)*x*(1/6) (constant first, product reversed, multiply by a sixth),
+// 2 x*(Clip(x+3,0,6)/6), 3 HardSigmoid(x,1/6,1/2)*x.
+Graph hard_swish_graph(int form, float three = 3.f) {
+  GraphBuilder b;
+  Dims d{1, 4, 6, 6};
+  ValueId in = b.input("in", d);
+  ValueId x = b.node(OpKind::kConv, "conv", {in, b.random_constant("w", {4, 4, 3, 3})}, b.conv3x3(1), d);
+  auto bin = [&](const char* name, BinaryKind k, ValueId l, ValueId r) {
+    return b.node(OpKind::kBinary, name, {l, r}, BinaryParams{k}, d);
+  };
+  auto relu6 = [&](ValueId a) {
+    return b.node(OpKind::kEltwise, "clip", {a}, EltwiseParams{EltwiseKind::kClip, 0.f, 6.f}, d);
+  };
+  ValueId y = kNoValue;
+  switch (form) {
+    case 0:
+      y = bin("div", BinaryKind::kDiv,
+              bin("mul", BinaryKind::kMul, x, relu6(bin("add", BinaryKind::kAdd, x, scalar(b, "three", three)))),
+              scalar(b, "six", 6.f));
+      break;
+    case 1:
+      y = bin("mul6", BinaryKind::kMul, scalar(b, "sixth", 1.f / 6, {1, 1, 1}),
+              bin("mul", BinaryKind::kMul, relu6(bin("add", BinaryKind::kAdd, scalar(b, "three", three, {1}), x)), x));
+      break;
+    case 2:
+      y = bin("mul", BinaryKind::kMul, x,
+              bin("div", BinaryKind::kDiv, relu6(bin("add", BinaryKind::kAdd, x, scalar(b, "three", three))),
+                  scalar(b, "six", 6.f)));
+      break;
+    default:
+      y = bin("mul", BinaryKind::kMul,
+              b.node(OpKind::kEltwise, "hsig", {x}, EltwiseParams{EltwiseKind::kHardSigmoid, 1.f / 6, 0.5f}, d), x);
+  }
+  b.g.outputs = {y};
+  return b.g;
+}
+
+}  // namespace
+
+TEST(ActivationPatterns, HardSwishSpelledOutBecomesOneFusedActivation) {
+  for (int form = 0; form < 4; ++form) {
+    SCOPED_TRACE("form " + std::to_string(form));
+    Graph plain = hard_swish_graph(form);
+    Graph opt = plain;
+    PassStats s = optimize_graph(opt);
+    EXPECT_EQ(s.activation_patterns_fused, 1);
+    ASSERT_EQ(opt.nodes.size(), 1u) << "conv with the hard-swish as its post-op";
+    const auto& post = std::get<ConvParams>(opt.nodes[0].params).post_ops;
+    ASSERT_EQ(post.size(), 1u);
+    EXPECT_EQ(post[0].kind, EltwiseKind::kHardSwish);
+    EXPECT_NE(describe(s).find("1 hard-swish patterns"), std::string::npos) << describe(s);
+    expect_same_results(plain, opt);
+  }
+}
+
+TEST(ActivationPatterns, NearMissesAndSharedIntermediatesAreLeftAlone) {
+  // Another shift than 3 is not hard-swish.
+  Graph other = hard_swish_graph(0, 2.f);
+  Graph opt = other;
+  EXPECT_EQ(optimize_graph(opt).activation_patterns_fused, 0);
+  expect_same_results(other, opt);
+  // The clipped value also leaves the graph: the pattern's ops must stay.
+  Graph shared = hard_swish_graph(0);
+  for (const Node& n : shared.nodes)
+    if (n.name == "clip") shared.outputs.push_back(n.outputs[0]);
+  opt = shared;
+  EXPECT_EQ(optimize_graph(opt).activation_patterns_fused, 0);
+}

@@ -87,10 +87,7 @@ std::shared_ptr<const Graph> instantiate(const Model::Impl& m, const std::map<st
   std::map<std::string, Dims> dims = instantiation_dims(m.onnx->declared_inputs(), input_dims, m.path);
   PassStats passes;
   auto g = std::make_shared<const Graph>(load_onnx_model(*m.onnx, dims, &passes, m.options.max_memory_bytes));
-  if (description)
-    *description = "ONNX, " + std::to_string(passes.batchnorms_folded) + " BatchNorm folded, " +
-                   std::to_string(passes.activations_fused) + " activations and " +
-                   std::to_string(passes.residual_adds_fused) + " residual adds fused";
+  if (description) *description = "ONNX, " + describe(passes);
   return g;
 }
 

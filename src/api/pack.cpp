@@ -132,9 +132,7 @@ PackResult pack(const std::string& onnx_path, const std::string& output, const K
   r.chunks = s.chunks;
   r.compressed_tensors = s.compressed_tensors;
   r.model_id = s.model_id;
-  r.description = "ONNX, " + std::to_string(passes.batchnorms_folded) + " BatchNorm folded, " +
-                  std::to_string(passes.activations_fused) + " activations and " +
-                  std::to_string(passes.residual_adds_fused) + " residual adds fused";
+  r.description = "ONNX, " + describe(passes);
   return r;
 }
 

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "enclave/lowering/post_ops.h"
+#include "host/activation_patterns.h"
 
 namespace teeinfer {
 namespace {
@@ -333,6 +334,7 @@ void fold_pads(Graph& g, PassState& st, PassStats& stats) {
 PassStats optimize_graph(Graph& g) {
   for (const Node& n : g.nodes) check_op_params(n);  // the passes read params by op
   PassStats stats;
+  stats.activation_patterns_fused = fuse_activation_patterns(g);  // first: the results fuse as post-ops
   PassState st(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
@@ -355,6 +357,14 @@ PassStats optimize_graph(Graph& g) {
   g.nodes = std::move(kept);
   compact_graph(g);
   return stats;
+}
+
+std::string describe(const PassStats& s) {
+  std::string out = std::to_string(s.batchnorms_folded) + " BatchNorm folded, " + std::to_string(s.activations_fused) +
+                    " activations and " + std::to_string(s.residual_adds_fused) + " residual adds fused";
+  if (s.activation_patterns_fused)
+    out += ", " + std::to_string(s.activation_patterns_fused) + " hard-swish patterns made one op";
+  return out;
 }
 
 void compact_graph(Graph& g) {

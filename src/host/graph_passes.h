@@ -5,10 +5,14 @@
 //   * a residual Add of a Conv's output becomes the Conv's sum post-op;
 //   * a BatchNorm (+Relu) reading only a channel Concat is applied by the Concat kernel;
 //   * zero Pad of spatial dims before a Conv/AveragePool joins that op's padding;
+//   * hard-swish written as Add/Clip/Mul/Div becomes one HardSwish (host/activation_patterns.h),
+//     which then fuses like the other activations;
 //   * values nothing reads are dropped and ids renumbered.
 // Each pass only fires when the intermediate tensor has a single reader and is not a
 // graph output, so results are unchanged (up to float rounding of the folded weights).
 #pragma once
+
+#include <string>
 
 #include "common/graph.h"
 
@@ -20,7 +24,10 @@ struct PassStats {
   int pads_folded = 0;
   int residual_adds_fused = 0;
   int batchnorms_into_concat = 0;
+  int activation_patterns_fused = 0;
 };
+// "3 BatchNorm folded, 5 activations and 1 residual adds fused[, 2 hard-swish patterns ...]"
+std::string describe(const PassStats& stats);
 
 PassStats optimize_graph(Graph& g);
 
