@@ -266,6 +266,66 @@ TEST(HostileImport, NodesOutOfOrderAreSortedAndCyclesRefused) {
   }
 }
 
+// If with a condition known at import imports the branch it selects in place: the branch
+// reads an outer value (produced by a node listed after the If: the order follows what
+// branches read too) and has an initializer of its own. A condition computed at run time
+// is refused by name; a branch with the wrong number of outputs is a bad model.
+TEST(HostileImport, IfWithAConditionKnownAtImportTakesItsBranch) {
+  auto model = [](const std::string& cond_source, int then_outputs) {
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 2, 2, 2});
+    b.input("flag", {}, onnx::TensorProto::BOOL);
+    if (cond_source != "flag") {
+      onnx::TensorProto c = tensor_proto("c", onnx::TensorProto::BOOL, {}, std::string(1, cond_source == "true"));
+      b.node("Constant", {}, {"cond"}).t("value", c);
+    }
+    auto branch = [&](const std::string& name, const std::string& op, int outputs) {
+      onnx::GraphProto g;
+      g.set_name(name);
+      onnx::NodeProto* n = g.add_node();
+      n->set_op_type(op);
+      n->add_input("r");  // the outer scope's value
+      n->add_output(name + "_y");
+      for (int i = 0; i < outputs; ++i) g.add_output()->set_name(name + "_y");
+      return g;
+    };
+    onnx::NodeProto* node = b.node("If", {cond_source == "flag" ? "flag" : "cond"}, {"y"}).proto();
+    node->set_name("choose");
+    for (auto [attr, g] : {std::pair{"then_branch", branch("then", "Neg", then_outputs)},
+                           std::pair{"else_branch", branch("else", "Sigmoid", 1)}}) {
+      onnx::AttributeProto* a = node->add_attribute();
+      a->set_name(attr);
+      a->set_type(onnx::AttributeProto::GRAPH);
+      *a->mutable_g() = g;
+    }
+    b.node("Relu", {"x"}, {"r"});  // listed after the If that reads it
+    b.output("y");
+    return OnnxModel::from_bytes(b.bytes(), "if");
+  };
+  auto only_op = [](OnnxModel m) {
+    Graph g = load_onnx_model(m, {{"x", {1, 2, 2, 2}}, {"flag", {}}});
+    std::string ops;
+    for (const Node& n : g.nodes) ops += n.onnx_op + " ";
+    return ops;
+  };
+  EXPECT_EQ(only_op(model("true", 1)), "Relu Neg ");
+  EXPECT_EQ(only_op(model("false", 1)), "Relu Sigmoid ");
+  try {
+    only_op(model("flag", 1));
+    ADD_FAILURE() << "a runtime condition was imported";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    EXPECT_NE(std::string(e.what()).find("If node 'choose': its condition is computed at run time"), std::string::npos)
+        << e.what();
+  }
+  try {
+    only_op(model("true", 2));
+    ADD_FAILURE() << "a branch with two outputs for one was imported";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadModel) << e.what();
+  }
+}
+
 TEST(HostileImport, EmptyRuntimeTensorsAreRefused) {
   // Was: SIGFPE folding a BatchNorm into a Conv with 0 output channels.
   expect_rejected("zero_output_channels", "has no elements");

@@ -57,4 +57,9 @@ const onnx::TensorProto* OnnxAttrs::tensor(const std::string& name) const {
   return a ? &a->t() : nullptr;
 }
 
+const onnx::GraphProto* OnnxAttrs::graph(const std::string& name) const {
+  const auto* a = find(name, onnx::AttributeProto::GRAPH);
+  return a ? &a->g() : nullptr;
+}
+
 }  // namespace teeinfer

@@ -21,6 +21,7 @@ class OnnxAttrs {
   Dims ints(const std::string& name, const Dims& fallback) const;
   std::vector<float> floats(const std::string& name) const;
   const onnx::TensorProto* tensor(const std::string& name) const;
+  const onnx::GraphProto* graph(const std::string& name) const;  // a subgraph (If's branches)
 
   // "Conv node 'conv1'" for messages.
   std::string where() const;

@@ -15,8 +15,8 @@
 #include "common/shape_inference.h"
 #include "host/constant_folder.h"
 #include "host/onnx_attrs.h"
-#include "host/onnx_ops.h"
 #include "host/onnx_node_order.h"
+#include "host/onnx_ops.h"
 #include "host/onnx_tensor.h"
 
 namespace teeinfer {
@@ -87,6 +87,7 @@ class Importer {
   void pad(const onnx::NodeProto& n, const OnnxAttrs& a);
   void identity(const onnx::NodeProto& n, const OnnxAttrs& a);
   void dropout(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void if_branch(const onnx::NodeProto& n, const OnnxAttrs& a);
 
  private:
   // A constant's bytes move into the graph when a node first reads it at runtime; from
@@ -134,6 +135,7 @@ class Importer {
   Graph g_;
   std::map<std::string, Sym> syms_;
   std::map<const Value*, ValueId> materialized_;
+  int subgraph_depth_ = 0;  // If branches being imported
 };
 
 const Importer::Sym& Importer::sym(const std::string& name, const OnnxAttrs& a) const {
@@ -503,6 +505,37 @@ void Importer::alias(const onnx::NodeProto& n, const OnnxAttrs& a) {
 
 void Importer::identity(const onnx::NodeProto& n, const OnnxAttrs& a) {
   alias(n, a);
+}
+
+// If with a condition known at import (a constant, or computed from shapes or from a bound
+// input): the branch it selects is imported in place, its outputs becoming the If's.
+void Importer::if_branch(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Value* cond = n.input_size() > 0 ? constant(n, 0) : nullptr;
+  if (!cond)
+    throw Error(ErrorCode::kUnsupported,
+                a.where() +
+                    ": its condition is computed at run time; teeinfer imports If only when the condition is "
+                    "known at import (constants, shapes, or an integer input bound to a value)");
+  if (element_count(cond->dims, a.where()) != 1)
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": the condition must be one value, got dims " + dims_to_string(cond->dims));
+  const bool then = to_i64s(*cond)[0] != 0;
+  const onnx::GraphProto* branch = a.graph(then ? "then_branch" : "else_branch");
+  if (!branch) throw Error(ErrorCode::kBadModel, a.where() + ": has no " + (then ? "then" : "else") + "_branch");
+  if (branch->output_size() != n.output_size())
+    throw Error(ErrorCode::kBadModel, a.where() + ": its " + (then ? "then" : "else") + "_branch has " +
+                                          std::to_string(branch->output_size()) + " outputs, the node " +
+                                          std::to_string(n.output_size()));
+  if (++subgraph_depth_ > kMaxSubgraphDepth)
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": subgraphs nested more than " + std::to_string(kMaxSubgraphDepth) + " deep");
+  for (const auto& init : branch->initializer())
+    define(init.name(), Sym{kNoValue, std::make_shared<Value>(value_from_tensor_proto(init, init.name(), &budget_))},
+           "initializer '" + init.name() + "' of " + a.where());
+  for (const onnx::NodeProto* node : topological_order(*branch)) convert(*node);
+  for (int i = 0; i < n.output_size(); ++i)
+    if (!n.output(i).empty()) define(n.output(i), sym(branch->output(i).name(), a), a.where());
+  --subgraph_depth_;
 }
 
 void Importer::dropout(const onnx::NodeProto& n, const OnnxAttrs& a) {

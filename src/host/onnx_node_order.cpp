@@ -3,10 +3,42 @@
 #include <queue>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/error.h"
 
 namespace teeinfer {
+namespace {
+
+// The names a subgraph reads from the scopes around it (used and not defined inside).
+void free_names(const onnx::GraphProto& g, std::unordered_set<std::string>& out, int depth) {
+  if (depth > kMaxSubgraphDepth) throw Error(ErrorCode::kBadModel, "subgraphs are nested too deeply");
+  std::unordered_set<std::string> defined, used;
+  for (const auto& t : g.initializer()) defined.insert(t.name());
+  for (const auto& i : g.input()) defined.insert(i.name());
+  for (const auto& n : g.node()) {
+    for (const std::string& o : n.output()) defined.insert(o);
+    for (const std::string& i : n.input())
+      if (!i.empty()) used.insert(i);
+    for (const auto& a : n.attribute())
+      if (a.type() == onnx::AttributeProto::GRAPH) free_names(a.g(), used, depth + 1);
+  }
+  for (const auto& o : g.output()) used.insert(o.name());
+  for (const std::string& u : used)
+    if (!defined.count(u)) out.insert(u);
+}
+
+// A node's inputs: the listed ones, and what its subgraphs read from outside them.
+std::vector<std::string> all_inputs(const onnx::NodeProto& node) {
+  std::vector<std::string> in(node.input().begin(), node.input().end());
+  std::unordered_set<std::string> implicit;
+  for (const auto& a : node.attribute())
+    if (a.type() == onnx::AttributeProto::GRAPH) free_names(a.g(), implicit, 1);
+  in.insert(in.end(), implicit.begin(), implicit.end());
+  return in;
+}
+
+}  // namespace
 
 std::vector<const onnx::NodeProto*> topological_order(const onnx::GraphProto& graph) {
   const int n = graph.node_size();
@@ -18,7 +50,7 @@ std::vector<const onnx::NodeProto*> topological_order(const onnx::GraphProto& gr
   std::vector<int> waiting_on(static_cast<size_t>(n), 0);  // producers not yet placed
   std::vector<std::vector<int>> consumers(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i)
-    for (const std::string& in : graph.node(i).input()) {
+    for (const std::string& in : all_inputs(graph.node(i))) {
       auto p = producer.find(in);
       if (in.empty() || p == producer.end() || p->second == i) continue;  // (a self-loop: the importer reports it)
       ++waiting_on[static_cast<size_t>(i)];

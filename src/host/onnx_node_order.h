@@ -10,7 +10,11 @@
 
 namespace teeinfer {
 
-// The graph's nodes with every node after the nodes that produce its inputs, otherwise in
+// Subgraphs (If's branches) nest at most this deep.
+constexpr int kMaxSubgraphDepth = 16;
+
+// The graph's nodes with every node after the nodes that produce its inputs (also those a
+// node's subgraphs read from outside), otherwise in
 // their listed order (a sorted graph comes back as listed). An input no node produces (a
 // graph input, an initializer, or an undefined name the importer then reports) orders
 // nothing. Throws Error(kBadModel) naming a node on a cycle.
