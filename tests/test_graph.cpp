@@ -141,7 +141,7 @@ TEST(Graph, ParamsOfAnotherOpAreABadModelNamingTheNode) {
       expect_bad_model([&] { infer_output_dims(g, n); }, n.name, what + ", infer_output_dims");
       expect_bad_model(
           [&] {
-            encode_manifest(Manifest{{ShapeProfile{g, std::vector<uint32_t>(g.values.size(), kNoTensor)}}, {}});
+            encode_manifest(Manifest{{ShapeProfile{g, std::vector<uint32_t>(g.values.size(), kNoTensor)}}, {}, {}});
           },
           n.name, what + ", encode_manifest");
     }

@@ -425,3 +425,82 @@ TEST_F(Shapes, TheCommandLineTakesShapesBatchesAndNamedFiles) {
 }
 
 }  // namespace
+
+// Bound inputs: an integer input fixed to a value folds at import (here the sample rate
+// the model multiplies by; an If on it would take one branch), with outputs equal to the
+// unbound model's. A run may give it (the same value) or not; another value is refused by
+// name, for an ONNX session and for a model packed with it bound (recorded in the file).
+TEST_F(Shapes, BoundIntegerInputsFoldAndRefuseAnotherValue) {
+  const std::string d = kSrc + "/tests/data/stateful_";
+  const std::string onnx = kSrc + "/tests/data/stateful_three_input.onnx";
+  Tensor audio = teeinfer::read_npy(d + "audio.npy", "audio");
+  Tensor state = teeinfer::read_npy(d + "state.npy", "state");
+  Tensor sr = teeinfer::read_npy(d + "sr.npy", "sr", teeinfer::DType::kI64);
+  std::vector<float> next = teeinfer::read_npy(d + "expected_state_out.npy", "s").to_floats();
+  Tensor other_sr = Tensor::i64("sr", {}, {8000});
+  ASSERT_NE(other_sr.bytes, sr.bytes);
+
+  teeinfer::PackOptions po;
+  po.input_dims = {{"audio", {3, 64}}, {"state", {3, 16}}};
+  po.input_values = {sr};
+  teeinfer::pack(onnx, dir_ + "bound.tee", *key_, po);
+  for (bool sealed : {false, true}) {
+    SCOPED_TRACE(sealed ? "sealed" : "ONNX");
+    Model m = sealed ? Model::open(dir_ + "bound.tee", key_.get()) : Model::open(onnx);
+    SessionOptions o;
+    o.input_dims = {{"audio", {3, 64}}, {"state", {3, 16}}};
+    if (!sealed) o.input_values = {sr};
+    if (sealed) {
+      ASSERT_EQ(m.bound_inputs().size(), 1u);
+      EXPECT_EQ(m.bound_inputs()[0].name, "sr");
+      EXPECT_EQ(m.bound_inputs()[0].bytes, sr.bytes);
+      EXPECT_EQ(m.inputs().size(), 2u) << "a bound input is not an input of the sealed model";
+    }
+    Session s(m, o);
+    EXPECT_EQ(s.inputs().size(), 2u);
+    expect_near(s.run({audio, state, sr})[1].to_floats(), next, "given the bound value");
+    expect_near(s.run({audio, state})[1].to_floats(), next, "without it");
+    try {
+      s.run({audio, state, other_sr});
+      ADD_FAILURE() << "another sample rate was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kBadInput);
+      EXPECT_NE(std::string(e.what()).find("input 'sr' is bound to int64 {} " + std::to_string(16000)),
+                std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find("got int64 {} 8000"), std::string::npos) << e.what();
+    }
+  }
+  // Binding is for integer and bool inputs of a few values, of the model's dtype.
+  SessionOptions bad;
+  bad.input_dims = {{"audio", {3, 64}}, {"state", {3, 16}}};
+  bad.input_values = {Tensor::f32("audio", {3, 64}, std::vector<float>(192, 0.f))};
+  EXPECT_THROW(Session(Model::open(onnx), bad), Error);
+  bad.input_values = {Tensor::i64("nope", {}, {1})};
+  EXPECT_THROW(Session(Model::open(onnx), bad), Error);
+  SessionOptions on_sealed;
+  on_sealed.input_values = {sr};
+  EXPECT_THROW(Session(Model::open(dir_ + "bound.tee", key_.get()), on_sealed), Error)
+      << "a sealed model's inputs are bound when packed";
+  // The CLI binds when packing, and a sealed run then refuses another value.
+  teeinfer::CliResult r = teeinfer::run_cli("pack " + onnx + " -o " + dir_ + "bound_cli.tee --key " + dir_ +
+                                            "k.bin --input-shape audio=3x64 --input-shape state=3x16 "
+                                            "--input-value sr=16000 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  {  // an int64 scalar .npy (write_npy writes float32 only)
+    std::string header = "{'descr': '<i8', 'fortran_order': False, 'shape': (), }";
+    header.resize(128 - 10 - 1, ' ');
+    header += '\n';
+    std::string file = std::string("\x93NUMPY\x01\x00", 8) + std::string(1, static_cast<char>(header.size())) +
+                       std::string(1, '\0') + header;
+    int64_t v = 8000;
+    file.append(reinterpret_cast<const char*>(&v), 8);
+    std::ofstream(dir_ + "sr8k.npy", std::ios::binary) << file;
+  }
+  r = teeinfer::run_cli("run " + dir_ + "bound_cli.tee --key " + dir_ + "k.bin --input audio=" + d +
+                        "audio.npy --input state=" + d + "state.npy --input sr=" + dir_ + "sr8k.npy");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("'sr' is bound to"), std::string::npos) << r.output;
+  r = teeinfer::run_cli("pack " + onnx + " -o " + dir_ + "x.tee --key " + dir_ + "k.bin --input-value audio=1");
+  EXPECT_NE(r.output.find("only integer and bool inputs can be bound"), std::string::npos) << r.output;
+}

@@ -209,6 +209,9 @@ class Model {
     std::vector<TensorInfo> inputs, outputs;
   };
   const std::vector<ShapeProfile>& shape_profiles() const;
+  // The inputs a sealed model was packed with bound to values (PackOptions::input_values);
+  // not among inputs(). Empty for ONNX.
+  const std::vector<Tensor>& bound_inputs() const;
 
   struct Impl;
   const Impl& impl() const { return *impl_; }
@@ -241,6 +244,11 @@ struct SessionOptions {
   // Decrypt streamed weights on a second thread a step ahead (slower on 2 vCPUs).
   bool prefetch = false;
   ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
+  // ONNX: integer or bool inputs bound to these values for the session's life, as if they
+  // were constants, so that what they select folds at import (If branches, shapes): a
+  // voice model's sample rate, say. run() needs no tensor for them, and one given must
+  // equal its value (kBadInput). Sealed models are bound when packed (PackOptions).
+  std::vector<Tensor> input_values;
 };
 
 // How the planner laid a model out.
@@ -374,6 +382,9 @@ struct PackOptions {
   int cluster = 0;           // snap int8 weights to this many shared values (0: off)
   bool cluster_all = false;  // also conv weights (default: fully-connected only)
   size_t max_memory_bytes = 0;
+  // Integer or bool inputs bound to values, as SessionOptions::input_values; recorded in
+  // the sealed file (Model::bound_inputs), so a run giving another value is refused.
+  std::vector<Tensor> input_values;
   std::function<void(uint64_t done, uint64_t total)> progress;  // weight bytes sealed
 };
 

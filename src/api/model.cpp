@@ -13,6 +13,42 @@
 namespace teeinfer {
 namespace {
 
+// A bound input's values for messages: "16000", or "[1, 2, 3]" (integers and bools).
+std::string value_text(const Tensor& t) {
+  if (t.bytes.size() != static_cast<size_t>(t.elements()) * dtype_size(t.dtype)) return "(malformed)";
+  std::string out;
+  for (int64_t i = 0; i < t.elements(); ++i) {
+    int64_t v = 0;
+    const uint8_t* p = t.bytes.data() + static_cast<size_t>(i) * dtype_size(t.dtype);
+    switch (t.dtype) {
+      case DType::kI64:
+        std::memcpy(&v, p, 8);
+        break;
+      case DType::kI32: {
+        int32_t x;
+        std::memcpy(&x, p, 4);
+        v = x;
+        break;
+      }
+      case DType::kU8:
+      case DType::kBool:
+        v = *p;
+        break;
+      case DType::kS8:
+        v = static_cast<int8_t>(*p);
+        break;
+      case DType::kF32:
+        return "(float)";
+    }
+    out += (i ? ", " : "") + std::to_string(v);
+  }
+  return t.elements() == 1 ? out : "[" + out + "]";
+}
+
+}  // namespace
+
+namespace {
+
 SealedInfo info_of(const SealedHeader& h) {
   return {h.format_version, h.model_id, h.model_version, h.kek_id, h.file_bytes, h.manifest_bytes, h.chunk_count};
 }
@@ -51,13 +87,7 @@ std::shared_ptr<Model::Impl> onnx_impl(std::shared_ptr<OnnxModel> onnx, const st
   auto m = std::make_shared<Model::Impl>();
   m->path = path;
   m->options = o;
-  for (const auto& [name, declared] : onnx->declared_inputs()) m->inputs.push_back({name, DType::kF32, declared});
-  for (const auto& in : onnx->proto().graph().input())  // the dtypes (declared_inputs skips initializers)
-    for (TensorInfo& t : m->inputs)
-      if (t.name == in.name() && in.type().tensor_type().has_elem_type()) try {
-          t.dtype = dtype_from_onnx(in.type().tensor_type().elem_type(), in.name());
-        } catch (const Error&) {  // a dtype teeinfer does not take: reported when instantiated
-        }
+  m->inputs = onnx_input_infos(*onnx);
   for (const auto& out : onnx->proto().graph().output()) m->outputs.push_back(declared_output(out));
   m->description = "ONNX, " + std::to_string(onnx->proto().graph().node_size()) + " nodes";
   m->onnx = std::move(onnx);
@@ -82,11 +112,51 @@ OpenedSealedModel open_sealed(const std::string& path, KeyProvider& keys, const 
   return m;
 }
 
+std::vector<TensorInfo> onnx_input_infos(const OnnxModel& onnx) {
+  std::vector<TensorInfo> inputs;
+  for (const auto& [name, declared] : onnx.declared_inputs()) inputs.push_back({name, DType::kF32, declared});
+  for (const auto& in : onnx.proto().graph().input())  // the dtypes (declared_inputs skips initializers)
+    for (TensorInfo& t : inputs)
+      if (t.name == in.name() && in.type().tensor_type().has_elem_type()) try {
+          t.dtype = dtype_from_onnx(in.type().tensor_type().elem_type(), in.name());
+        } catch (const Error&) {  // a dtype teeinfer does not take: reported when instantiated
+        }
+  return inputs;
+}
+
+std::map<std::string, Value> bound_values(const std::vector<Tensor>& values, const std::vector<TensorInfo>& inputs,
+                                          const std::string& source) {
+  std::map<std::string, Value> bound;
+  for (const Tensor& t : values) {
+    auto in = std::find_if(inputs.begin(), inputs.end(), [&](const TensorInfo& i) { return i.name == t.name; });
+    if (in == inputs.end())
+      throw Error(ErrorCode::kBadArgument, "input_values: '" + source + "' has no input named '" + t.name + "'");
+    if (t.dtype != in->dtype)
+      throw Error(ErrorCode::kBadArgument, "input_values: input '" + t.name + "' is " + dtype_name(in->dtype) +
+                                               ", the value given is " + dtype_name(t.dtype));
+    BoundInput b{t.name, t.dtype, t.dims, t.bytes};
+    check_bound_input(b);  // integer or bool, 1 to 64 values, bytes matching the dims
+    if (bound.count(t.name)) throw Error(ErrorCode::kBadArgument, "input_values: '" + t.name + "' is bound twice");
+    bound[t.name] = Value{t.name, t.dtype, t.dims, true, t.bytes};
+  }
+  return bound;
+}
+
+void check_bound_input_given(const Tensor& bound, const Tensor& given) {
+  if (given.dtype != bound.dtype || given.dims != bound.dims || given.bytes != bound.bytes)
+    throw Error(ErrorCode::kBadInput, "input '" + given.name + "' is bound to " + dtype_name(bound.dtype) + " " +
+                                          to_string(bound.dims) + " " + value_text(bound) +
+                                          " in this model (its value was fixed when it was packed or the session "
+                                          "created); got " +
+                                          dtype_name(given.dtype) + " " + to_string(given.dims) +
+                                          (given.dtype == bound.dtype ? " " + value_text(given) : ""));
+}
+
 std::shared_ptr<const Graph> instantiate(const Model::Impl& m, const std::map<std::string, Dims>& input_dims,
-                                         std::string* description) {
+                                         std::string* description, const std::map<std::string, Value>& bound) {
   std::map<std::string, Dims> dims = instantiation_dims(m.onnx->declared_inputs(), input_dims, m.path);
   PassStats passes;
-  auto g = std::make_shared<const Graph>(load_onnx_model(*m.onnx, dims, &passes, m.options.max_memory_bytes));
+  auto g = std::make_shared<const Graph>(load_onnx_model(*m.onnx, dims, &passes, m.options.max_memory_bytes, bound));
   if (description) *description = "ONNX, " + describe(passes);
   return g;
 }
@@ -152,6 +222,8 @@ Model Model::open(const std::string& path, KeyProvider* keys, const OpenOptions&
     m->profiles.push_back({tensor_infos(p.graph, p.graph.inputs), tensor_infos(p.graph, p.graph.outputs)});
   m->inputs = merged(m->profiles, false);
   m->outputs = merged(m->profiles, true);
+  for (const BoundInput& b : m->sealed.model->bound_inputs())
+    m->bound_inputs.push_back(Tensor{b.name, b.dtype, b.dims, b.data});
   m->sealed_info = info_of(m->sealed.model->header());
   m->sealed_info.manifest_sha256 = m->sealed.model->manifest_sha256();
   m->description = "sealed, version " + std::to_string(m->sealed_info.model_version) + ", " +
@@ -165,6 +237,10 @@ Model Model::from_onnx(std::string_view bytes, const std::string& name, const Op
     throw Error(ErrorCode::kBadArgument, "OpenOptions.model_id pins a sealed model; '" + name + "' is ONNX");
   auto onnx = std::make_shared<OnnxModel>(OnnxModel::from_bytes(bytes, name));
   return Model(onnx_impl(std::move(onnx), name, options));
+}
+
+const std::vector<Tensor>& Model::bound_inputs() const {
+  return impl_->bound_inputs;
 }
 
 bool Model::sealed() const {

@@ -31,6 +31,7 @@ struct Model::Impl {
   OpenOptions options;
   std::vector<TensorInfo> inputs, outputs;    // as declared
   std::vector<Model::ShapeProfile> profiles;  // sealed
+  std::vector<Tensor> bound_inputs;           // sealed
   std::string description;
   SealedInfo sealed_info;
 };
@@ -43,9 +44,19 @@ std::vector<TensorInfo> tensor_infos(const Graph& g, const std::vector<ValueId>&
 // profiles when none matches.
 size_t choose_profile(const Model::Impl& m, const std::map<std::string, Dims>& input_dims);
 
+// An ONNX model's inputs as declared (dims -1 where dynamic), with their dtypes.
+std::vector<TensorInfo> onnx_input_infos(const OnnxModel& onnx);
+// Inputs bound to values (SessionOptions/PackOptions::input_values), checked: integer or
+// bool, a few values, named inputs of the model. Throws kBadArgument.
+std::map<std::string, Value> bound_values(const std::vector<Tensor>& values, const std::vector<TensorInfo>& inputs,
+                                          const std::string& source);
+// A run's given tensor for a bound input: must equal the bound value (throws kBadInput).
+void check_bound_input_given(const Tensor& bound, const Tensor& given);
+
 // An ONNX model's graph for concrete input dims (given by name; the rest as declared, a
-// dynamic leading dim as 1), imported and optimised; `description` says what the passes did.
+// dynamic leading dim as 1) and bound inputs, imported and optimised; `description` says
+// what the passes did.
 std::shared_ptr<const Graph> instantiate(const Model::Impl& m, const std::map<std::string, Dims>& input_dims,
-                                         std::string* description);
+                                         std::string* description, const std::map<std::string, Value>& bound = {});
 
 }  // namespace teeinfer

@@ -2,6 +2,7 @@
 // quantized to int8 (calibrated), clustered and compressed, then sealed with a key.
 #include <algorithm>
 
+#include "api/model_impl.h"
 #include "common/error.h"
 #include "common/sealed_format.h"
 #include "common/weight_codec.h"
@@ -86,6 +87,8 @@ PackResult pack(const std::string& onnx_path, const std::string& output, const K
                             {{onnx_path, "the model to pack"}, {o.calibration, "the calibration data"}});
   SealOptions seal = seal_options(o);
   OnnxModel model = OnnxModel::open(onnx_path);
+  std::map<std::string, Value> bound = bound_values(o.input_values, onnx_input_infos(model), onnx_path);
+  for (const Tensor& t : o.input_values) seal.bound_inputs.push_back({t.name, t.dtype, t.dims, t.bytes});
   std::vector<Graph> graphs;
   std::vector<std::map<std::string, Dims>> instantiated;
   PassStats passes;
@@ -95,7 +98,8 @@ PackResult pack(const std::string& onnx_path, const std::string& output, const K
       throw Error(ErrorCode::kBadArgument, "shape profiles: two profiles have the same input dims");
     instantiated.push_back(dims);
     passes = {};
-    graphs.push_back(load_onnx_model(model, dims, &passes, o.max_memory_bytes));
+    for (const auto& b : bound) dims.erase(b.first);  // (bound: not instantiated as inputs)
+    graphs.push_back(load_onnx_model(model, dims, &passes, o.max_memory_bytes, bound));
   }
   std::map<ValueId, ValueRange> ranges;  // measured on the float32 model, before quantizing
   if (!o.calibration.empty()) {

@@ -70,9 +70,14 @@ struct Weights {
   std::string description;
 };
 
-Weights weights_for(const Model::Impl& m, const std::map<std::string, Dims>& input_dims) {
+Weights weights_for(const Model::Impl& m, const std::map<std::string, Dims>& input_dims,
+                    const std::vector<Tensor>& input_values) {
   Weights w;
   if (m.sealed.model) {
+    if (!input_values.empty())
+      throw Error(ErrorCode::kBadArgument, "SessionOptions.input_values: '" + m.path +
+                                               "' is sealed: its inputs were bound when it was packed (pack "
+                                               "--input-value)");
     size_t profile = choose_profile(m, input_dims);
     w.sealed = open_sealed(m.path, *m.keys, m.options);
     w.sealed.model->select_profile(profile);
@@ -80,7 +85,7 @@ Weights weights_for(const Model::Impl& m, const std::map<std::string, Dims>& inp
     w.source = w.sealed.model.get();
     w.description = m.description;
   } else {
-    w.onnx_graph = instantiate(m, input_dims, &w.description);
+    w.onnx_graph = instantiate(m, input_dims, &w.description, bound_values(input_values, m.inputs, m.path));
     w.graph = w.onnx_graph.get();
     w.inline_constants = std::make_unique<InlineConstants>(*w.graph);
     w.source = w.inline_constants.get();
@@ -101,6 +106,7 @@ struct Session::Impl {
   mutable std::optional<size_t> minimum;
   uint64_t runs = 0;
   SealedLoadStats sealed_base;  // at the last reset_counters()
+  std::vector<Tensor> bound;    // inputs bound to values: not graph inputs
   uint64_t spill_base = 0;
 
   EpcRegion* epc() const {
@@ -115,7 +121,8 @@ Session::Session(const Model& model, const SessionOptions& options) : impl_(std:
   m.options = options;
   m.enclave = enclave_options(options);
   set_threads(options.threads);
-  m.weights = weights_for(*m.model, options.input_dims);
+  m.weights = weights_for(*m.model, options.input_dims, options.input_values);
+  m.bound = m.model->sealed.model ? m.model->bound_inputs : options.input_values;
   m.platform = make_platform(options);
   m.session = std::make_unique<EnclaveSession>(*m.weights.graph, *m.platform, m.enclave, m.weights.source);
   reset_counters();
@@ -128,6 +135,11 @@ Session& Session::operator=(Session&&) noexcept = default;
 std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const StepCallback& after_step) {
   Impl& m = *impl_;
   const Graph& g = *m.weights.graph;
+  auto bound = [&](const Tensor& t) {
+    return std::find_if(m.bound.begin(), m.bound.end(), [&](const Tensor& b) { return b.name == t.name; });
+  };
+  for (const Tensor& t : inputs)
+    if (auto b = bound(t); b != m.bound.end()) check_bound_input_given(*b, t);
   std::vector<TensorView> views;
   for (ValueId id : g.inputs) {
     const Value& want = g.value(id);
@@ -142,7 +154,8 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const StepCa
     views.push_back(TensorView{want.dtype, want.dims, const_cast<void*>(given->data()), want.name});
   }
   for (const Tensor& t : inputs)
-    if (std::none_of(g.inputs.begin(), g.inputs.end(), [&](ValueId id) { return g.value(id).name == t.name; }))
+    if (bound(t) == m.bound.end() &&
+        std::none_of(g.inputs.begin(), g.inputs.end(), [&](ValueId id) { return g.value(id).name == t.name; }))
       throw Error(ErrorCode::kBadInput, "the model has no input named '" + t.name + "'");
   struct Callback : StepObserver {
     const StepCallback* fn;
@@ -257,7 +270,7 @@ PlanReport plan(const Model& model, const SessionOptions& options) {
   // Kernels' scratch memory depends on the thread count: plan for the threads a session
   // with these options runs on, whatever this process last used.
   set_threads(options.threads);
-  Weights w = weights_for(m, options.input_dims);
+  Weights w = weights_for(m, options.input_dims, options.input_values);
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   BudgetOptions bo = budget_options(*w.graph, engine, *w.source, e);
   size_t least = minimum_budget(*w.graph, engine, *w.source, bo);

@@ -516,6 +516,17 @@ std::vector<Dims> profile_input_dims(const Graph& g) {
   return dims;
 }
 
+void check_bound_input(const BoundInput& b) {
+  auto bad = [&](const std::string& why) {
+    throw Error(ErrorCode::kBadArgument, "bound input '" + b.name + "': " + why);
+  };
+  if (b.dtype == DType::kF32) bad("only integer and bool inputs can be bound");
+  int64_t n = element_count(b.dims, b.name);
+  if (n < 1 || static_cast<size_t>(n) > kMaxBoundInputElements)
+    bad("has " + std::to_string(n) + " values; 1 to " + std::to_string(kMaxBoundInputElements) + " can be bound");
+  if (b.data.size() != byte_size(b.dtype, b.dims, b.name)) bad("its bytes do not match its dims");
+}
+
 std::vector<uint8_t> encode_manifest(const Manifest& m) {
   if (m.profiles.empty() || m.profiles.size() > kMaxProfiles)
     throw Error(ErrorCode::kUnsupported, "cannot seal " + std::to_string(m.profiles.size()) +
@@ -542,6 +553,18 @@ std::vector<uint8_t> encode_manifest(const Manifest& m) {
     if (t.codec == Codec::kNone) continue;
     w.u32(static_cast<uint32_t>(t.stored_bytes.size()));
     for (uint32_t b : t.stored_bytes) w.u32(b);
+  }
+  // Bound inputs follow, only if there are any: a model without them keeps format 3's
+  // bytes, and a reader that predates them refuses a model with them (trailing bytes).
+  if (!m.bound_inputs.empty()) {
+    w.u32(static_cast<uint32_t>(m.bound_inputs.size()));
+    for (const BoundInput& b : m.bound_inputs) {
+      check_bound_input(b);
+      w.str(b.name);
+      w.u8(static_cast<uint8_t>(b.dtype));
+      put_dims(w, b.dims);
+      w.raw(b.data.data(), b.data.size());
+    }
   }
   return w.bytes();
 }
@@ -573,6 +596,26 @@ Manifest decode_manifest(const uint8_t* bytes, size_t n, uint32_t chunk_count) {
     if (t.codec == Codec::kNone) continue;
     t.stored_bytes.resize(r.count(chunk_count, "stored chunk sizes", 4));
     for (uint32_t& b : t.stored_bytes) b = r.u32();
+  }
+  if (r.remaining() != 0) {
+    m.bound_inputs.resize(r.count(kMaxBoundInputs, "bound inputs", 6));
+    if (m.bound_inputs.empty()) r.fail("an empty bound-input table");
+    for (BoundInput& b : m.bound_inputs) {
+      b.name = r.str(kMaxName);
+      uint8_t t = r.u8();
+      if (t > static_cast<uint8_t>(DType::kBool)) r.fail("unknown dtype " + std::to_string(t));
+      b.dtype = static_cast<DType>(t);
+      b.dims = get_dims(r);
+      size_t n = byte_size(b.dtype, b.dims, b.name);  // rejects negative and overflowing dims
+      if (n > kMaxBoundInputElements * 8 || n > r.remaining()) r.fail("bound input '" + b.name + "' is too large");
+      b.data.resize(n);
+      for (uint8_t& byte : b.data) byte = r.u8();
+      try {
+        check_bound_input(b);
+      } catch (const Error& e) {
+        r.fail(e.what());
+      }
+    }
   }
   if (r.remaining() != 0) r.fail("trailing bytes");
   check_tensor_table(m, chunk_count);

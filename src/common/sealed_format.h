@@ -78,14 +78,28 @@ struct ShapeProfile {
 constexpr uint32_t kMaxProfiles = 64;
 
 // The manifest's plaintext: the shape profiles and the tensor table they share.
+// An integer or bool graph input bound to a value when the model was packed (`pack
+// --input-value sr=16000`): what it selected folded at import, and a run given that input
+// must give this value.
+struct BoundInput {
+  std::string name;
+  DType dtype = DType::kI64;
+  Dims dims;
+  std::vector<uint8_t> data;
+};
+constexpr size_t kMaxBoundInputs = 16, kMaxBoundInputElements = 64;
+
 struct Manifest {
   std::vector<ShapeProfile> profiles;
   std::vector<SealedTensor> tensors;
+  std::vector<BoundInput> bound_inputs;  // written only when there are any
 };
 
 // A profile's input dims, in graph input order: what a run matches against.
 std::vector<Dims> profile_input_dims(const Graph& g);
 
+// Throws Error(kBadArgument) for a value that cannot be bound (float, empty, too many values).
+void check_bound_input(const BoundInput& b);
 std::vector<uint8_t> encode_manifest(const Manifest& m);
 // Parses untrusted bytes with every count and length bounded, then validates every
 // profile's graph and the tensor table (every constant names a tensor of its size, every

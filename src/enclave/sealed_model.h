@@ -62,6 +62,7 @@ class SealedModel : public WeightSource {
   // SHA-256 of the plaintext manifest (receipts name it).
   const std::array<uint8_t, 32>& manifest_sha256() const { return manifest_sha256_; }
   const std::vector<SealedTensor>& tensors() const { return manifest_.tensors; }
+  const std::vector<BoundInput>& bound_inputs() const { return manifest_.bound_inputs; }
   // Decrypts the whole of sealed tensor `index` (any profile's).
   void read_tensor(size_t index, std::byte* dst, size_t bytes);
 

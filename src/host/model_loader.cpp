@@ -36,16 +36,17 @@ Dims parse_dims(const std::string& text, const std::string& option) {
 }
 
 Graph load_onnx_model(const std::string& path, const std::map<std::string, Dims>& input_dims, PassStats* stats,
-                      uint64_t max_memory) {
+                      uint64_t max_memory, const std::map<std::string, Value>& bound) {
   OnnxModel model = OnnxModel::open(path);
-  return load_onnx_model(model, input_dims, stats, max_memory);
+  return load_onnx_model(model, input_dims, stats, max_memory, bound);
 }
 
 Graph load_onnx_model(OnnxModel& model, const std::map<std::string, Dims>& input_dims, PassStats* stats,
-                      uint64_t max_memory) {
+                      uint64_t max_memory, const std::map<std::string, Value>& bound) {
   ImportOptions options;
   options.input_dims = input_dims;
   options.max_memory = max_memory;
+  options.constant_inputs = bound;
   Graph g = model.import(options);
   PassStats s = optimize_graph(g);
   validate_graph(g);

@@ -29,11 +29,13 @@ std::map<std::string, Dims> instantiation_dims(const std::vector<std::pair<std::
 // parse_dims ("1x3x224x224") is the public API's (teeinfer/teeinfer.h).
 
 // `max_memory`: the host memory limit of ImportOptions (0: the default for the file).
+// `bound`: graph inputs bound to values (ImportOptions::constant_inputs).
 Graph load_onnx_model(const std::string& path, const std::map<std::string, Dims>& input_dims,
-                      PassStats* stats = nullptr, uint64_t max_memory = 0);
+                      PassStats* stats = nullptr, uint64_t max_memory = 0,
+                      const std::map<std::string, Value>& bound = {});
 // The same, from an already opened model.
 Graph load_onnx_model(OnnxModel& model, const std::map<std::string, Dims>& input_dims, PassStats* stats = nullptr,
-                      uint64_t max_memory = 0);
+                      uint64_t max_memory = 0, const std::map<std::string, Value>& bound = {});
 
 // The --max-memory option: "" is 0 (the default limit), else a size like 4GiB (not 0).
 uint64_t parse_max_memory(const std::string& text);

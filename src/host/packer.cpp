@@ -190,6 +190,7 @@ PackStats pack_model(const std::vector<const Graph*>& profiles, const AesKey& ke
     throw Error(ErrorCode::kBadArgument, "--chunk-size must be from 64 bytes to 1 GiB");
   std::vector<const uint8_t*> plaintext;  // of each sealed tensor, in the profiles' graphs
   Manifest m = plan_manifest(profiles, options.chunk_bytes, plaintext);
+  m.bound_inputs = options.bound_inputs;
   std::vector<EncodedTensor> encoded(m.tensors.size());
   std::vector<bool> is_float32 = float32_tensors(profiles, m);
   const bool compress = options.auto_codec || options.codec != Codec::kNone;

@@ -30,6 +30,8 @@ struct SealOptions {
   uint64_t chunk_bytes = kDefaultChunkBytes;  // upper bound per chunk (whole rows)
   Codec codec = Codec::kNone;
   bool auto_codec = false;
+  // Integer inputs the graphs were imported with bound to values (recorded in the manifest).
+  std::vector<BoundInput> bound_inputs;
   std::function<void(uint64_t done, uint64_t total)> progress;  // weight bytes sealed
 };
 

@@ -241,11 +241,20 @@ int run(const ModelOptions& o, const RunOptions& r) {
   for (const OutputFile& f : outputs) refuse_output_onto_inputs(f.path, "--output", read_from);
   SessionOptions so = session_options(o);
   std::vector<Tensor> inputs = load_inputs(files, model, o);
+  // ONNX: integer and bool inputs of a few values (a sample rate, a mode) are bound for
+  // this run, so what they select folds at import (If branches, shapes). At most 64
+  // values can be bound; a sealed model's were bound when it was packed.
+  if (!model.sealed())
+    for (const Tensor& x : inputs)
+      if (x.dtype != DType::kF32 && x.elements() >= 1 && x.elements() <= 64) so.input_values.push_back(x);
   if (inputs.size() == 1) {
     Dims per_run = per_run_dims(inputs[0], model, o, r.batch);
     if (per_run != inputs[0].dims) return run_batches(model, so, inputs[0], per_run, outputs, r, o);
   }
-  for (const Tensor& x : inputs) so.input_dims[x.name] = x.dims;
+  for (const Tensor& x : inputs)
+    if (std::any_of(model.inputs().begin(), model.inputs().end(),
+                    [&](const TensorInfo& t) { return t.name == x.name; }))
+      so.input_dims[x.name] = x.dims;  // (not a sealed model's bound inputs: the session checks those)
   Session session(model, so);
   std::vector<Tensor> y = session.run(inputs);
   for (int i = 0; i < r.warmup; ++i) session.run(inputs);

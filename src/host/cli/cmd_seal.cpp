@@ -1,9 +1,13 @@
 // `teeinfer keygen`, `teeinfer pack` and `teeinfer inspect`, on the public API only.
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "host/cli/commands.h"
 #include "host/cli/option_checks.h"
@@ -53,6 +57,88 @@ int keygen(const std::string& path, bool force) {
   return 0;
 }
 
+namespace {
+
+// --input-value NAME=V[,V...]: an integer or bool input bound to these values, typed and
+// shaped as the model declares it (a scalar, or as many values as its dims hold).
+std::vector<Tensor> parse_input_values(const std::vector<std::string>& specs, const std::string& onnx) {
+  std::vector<Tensor> out;
+  if (specs.empty()) return out;
+  const Model model = Model::open(onnx);
+  for (const std::string& spec : specs) {
+    auto bad = [&](const std::string& why) {
+      return Error(ErrorCode::kBadArgument, "--input-value '" + spec + "': " + why);
+    };
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) throw bad("give NAME=VALUE (e.g. sr=16000)");
+    const std::string name = spec.substr(0, eq);
+    auto in =
+        std::find_if(model.inputs().begin(), model.inputs().end(), [&](const TensorInfo& t) { return t.name == name; });
+    if (in == model.inputs().end()) throw bad("the model has no input named '" + name + "'");
+    if (in->dtype == DType::kF32) throw bad("'" + name + "' is float32: only integer and bool inputs can be bound");
+    std::vector<int64_t> values;
+    std::stringstream list(spec.substr(eq + 1));
+    for (std::string item; std::getline(list, item, ',');) {
+      size_t used = 0;
+      long long v = 0;
+      try {
+        v = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != item.size()) throw bad("'" + item + "' is not an integer");
+      values.push_back(v);
+    }
+    if (values.empty()) throw bad("give a value");  // (pack checks how many may be bound)
+    Dims dims = in->dims;
+    int64_t declared = 1;
+    for (int64_t& d : dims) {
+      if (d < 0) d = dims.size() == 1 ? static_cast<int64_t>(values.size()) : 1;
+      declared *= d;
+    }
+    if (declared != static_cast<int64_t>(values.size()))
+      throw bad("'" + name + "' holds " + std::to_string(declared) + " values (dims " + to_string(in->dims) + "), " +
+                std::to_string(values.size()) + " given");
+    Tensor t{name, in->dtype, dims, std::vector<uint8_t>(values.size() * dtype_size(in->dtype))};
+    for (size_t i = 0; i < values.size(); ++i) {
+      int64_t v = values[i];
+      uint8_t* at = t.bytes.data() + i * dtype_size(in->dtype);
+      auto fits = [&](int64_t lo, int64_t hi) {
+        if (v < lo || v > hi) throw bad(std::to_string(v) + " does not fit " + dtype_name(in->dtype));
+      };
+      switch (in->dtype) {
+        case DType::kI64:
+          std::memcpy(at, &v, 8);
+          break;
+        case DType::kI32: {
+          fits(INT32_MIN, INT32_MAX);
+          int32_t x = static_cast<int32_t>(v);
+          std::memcpy(at, &x, 4);
+          break;
+        }
+        case DType::kU8:
+          fits(0, 255);
+          *at = static_cast<uint8_t>(v);
+          break;
+        case DType::kS8:
+          fits(-128, 127);
+          *at = static_cast<uint8_t>(static_cast<int8_t>(v));
+          break;
+        case DType::kBool:
+          fits(0, 1);
+          *at = static_cast<uint8_t>(v);
+          break;
+        case DType::kF32:
+          break;
+      }
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace
+
 int pack(const PackOptions& p) {
   auto t0 = std::chrono::steady_clock::now();
   refuse_output_onto_inputs(
@@ -69,6 +155,7 @@ int pack(const PackOptions& p) {
   o.cluster_all = p.cluster_layers == "all";
   o.max_memory_bytes = parse_max_memory(p.max_memory);
   auto profiles = parse_shape_profiles(p.input_shape, "--input-shape");
+  o.input_values = parse_input_values(p.input_value, p.onnx);
   if (profiles.size() == 1) o.input_dims = profiles[0];
   if (profiles.size() > 1) o.shape_profiles = profiles;
   if (!p.quiet) o.progress = progress_bar;
@@ -186,6 +273,10 @@ Command add_pack(CLI::App& app) {
                    std::string(kShapeProfilesHelp) +
                        ". Each shape is a profile the sealed model runs at (weights stored once); default: the "
                        "model's dims, a dynamic batch as 1");
+  pack->add_option(
+      "--input-value", o->input_value,
+      "NAME=VALUE[,VALUE...]: bind an integer or bool input (a sample rate, a mode) to this value: what it "
+      "selects folds (If branches, shapes), and runs must give this value or none (repeatable)");
   pack->add_option("--quantize", o->quantize,
                    "int8 weights, one scale per output channel (4x fewer bytes to decrypt): fc = fully-connected "
                    "layers only, all = also convolutions. Without --calibrate the enclave dequantizes them and "

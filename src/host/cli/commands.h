@@ -47,6 +47,7 @@ struct EvalOptions {
 struct PackOptions {
   std::string onnx, output, key, chunk_size = "256KiB";
   std::vector<std::string> input_shape;  // [NAME=]DIMS with sets: the shape profiles
+  std::vector<std::string> input_value;  // NAME=V[,V...]: integer inputs bound to values
   std::string quantize = "none";         // none | fc | all: which layers get int8 weights
   std::string calibrate;                 // .npy or image directory: full int8 where it can be
   int calibration_samples = 64;

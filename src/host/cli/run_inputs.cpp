@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "host/cli/option_checks.h"
 
@@ -21,9 +22,14 @@ std::string names_of(const std::vector<TensorInfo>& tensors) {
   return s;
 }
 
-const TensorInfo* input_named(const Model& m, const std::string& name) {
-  auto it = std::find_if(m.inputs().begin(), m.inputs().end(), [&](const TensorInfo& t) { return t.name == name; });
-  return it == m.inputs().end() ? nullptr : &*it;
+// An input of the model, or one a sealed model was packed with bound to a value (a run may
+// give it: the session checks it is that value).
+std::optional<TensorInfo> input_named(const Model& m, const std::string& name) {
+  for (const TensorInfo& t : m.inputs())
+    if (t.name == name) return t;
+  for (const Tensor& b : m.bound_inputs())
+    if (b.name == name) return TensorInfo{b.name, b.dtype, b.dims};
+  return std::nullopt;
 }
 
 bool all_known(const Dims& d) {
@@ -117,6 +123,7 @@ std::vector<Tensor> load_inputs(const std::vector<InputFile>& files, const Model
     }
     std::map<std::string, DType> dtypes;
     for (const TensorInfo& in : m.inputs()) dtypes[in.name] = in.dtype;
+    for (const Tensor& b : m.bound_inputs()) dtypes[b.name] = b.dtype;
     for (Tensor& t : read_npz(f.path, dtypes)) {
       if (!input_named(m, t.name))
         throw Error(ErrorCode::kBadArgument, "--input " + f.path + ": its array '" + t.name +
@@ -129,7 +136,7 @@ std::vector<Tensor> load_inputs(const std::vector<InputFile>& files, const Model
   check_every_input_given(given, m);
   for (const InputFile& f : files) {
     if (f.name.empty()) continue;
-    const TensorInfo& in = *input_named(m, f.name);
+    const TensorInfo in = *input_named(m, f.name);
     tensors.push_back(ends_with(f.path, ".npy") ? read_npy(f.path, in.name, in.dtype)
                                                 : load_image_input(f.path, in, o));
   }
@@ -137,7 +144,7 @@ std::vector<Tensor> load_inputs(const std::vector<InputFile>& files, const Model
 }
 
 Dims per_run_dims(const Tensor& x, const Model& m, const ModelOptions& o, int64_t batch) {
-  const TensorInfo& in = *input_named(m, x.name);
+  const TensorInfo in = *input_named(m, x.name);
   if (x.dims.empty() || x.dims.size() != in.dims.size()) return x.dims;  // the session says what is wrong
   const int64_t samples = x.dims[0];
   auto with_batch = [&](int64_t b) {
