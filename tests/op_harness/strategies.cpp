@@ -65,6 +65,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kBatchNorm:
     case OpKind::kBinary:
     case OpKind::kConcat:
+    case OpKind::kConvTranspose:
       return true;
     case OpKind::kEltwise:
     case OpKind::kPool:
@@ -74,6 +75,10 @@ bool reads_constants(OpKind op) {
     case OpKind::kLrn:
     case OpKind::kPad:
     case OpKind::kCast:
+    case OpKind::kSlice:
+    case OpKind::kGather:
+    case OpKind::kTile:
+    case OpKind::kResize:
       return false;
   }
   return false;

@@ -1,0 +1,121 @@
+// Slice (and Split), Gather at constant indices, Tile (and Expand): copies of a plain
+// tensor's elements. A Slice with positive steps is one oneDNN reorder from a strided view
+// of its input; negative steps, Gather and Tile are hand-written (oneDNN 2.6 has no gather
+// or broadcast-copy primitive, and its memory descriptors take no negative strides).
+#include <cstring>
+
+#include "enclave/op_lowering/op_lowering.h"
+
+namespace teeinfer {
+
+using dnnl::memory;
+
+namespace {
+
+Dims row_major_strides(const Dims& d) {
+  Dims s(d.size(), 1);
+  for (size_t i = d.size(); i-- > 1;) s[i - 1] = s[i] * d[i];
+  return s;
+}
+
+}  // namespace
+
+void lower_slice(LoweringContext& l, const Node& n) {
+  const auto& p = std::get<SliceParams>(n.params);
+  const Dims& x = l.graph().value(n.inputs[0]).dims;
+  const Dims& y = l.graph().value(n.outputs[0]).dims;
+  Slot src = l.input(n.inputs[0], Layout::kPlain);
+  Slot dst = l.output(n.outputs[0], layout_md(y, Layout::kPlain));
+  Dims xs = row_major_strides(x);
+  int64_t base = 0;
+  bool forward = true;
+  for (size_t k = 0; k < x.size(); ++k) {
+    base += p.starts[k] * xs[k];
+    if (p.steps[k] < 0 && y[k] > 1) forward = false;
+  }
+  if (forward) {
+    memory::dims strides(x.size());
+    for (size_t k = 0; k < x.size(); ++k) strides[k] = y[k] > 1 ? p.steps[k] * xs[k] : xs[k];
+    memory::desc view(to_dnnl_dims(y), memory::data_type::f32, strides);
+    view.data.offset0 = base;
+    l.add_reorder(n.name, Slot{src.buffer, view, src.offset}, dst);
+    return;
+  }
+  auto kernel = [y, xs, p, base](const std::vector<void*>& ptr) {
+    const float* in = static_cast<const float*>(ptr[0]);
+    float* out = static_cast<float*>(ptr[1]);
+    size_t r = y.size();
+    int64_t row = y[r - 1], step = p.steps[r - 1] * xs[r - 1];
+    int64_t rows = element_count(y, "slice") / row;
+    std::vector<int64_t> idx(r, 0);
+    for (int64_t q = 0; q < rows; ++q) {
+      int64_t at = base;
+      for (size_t k = 0; k + 1 < r; ++k) at += idx[k] * p.steps[k] * xs[k];
+      for (int64_t i = 0; i < row; ++i) out[q * row + i] = in[at + i * step];
+      for (size_t k = r - 1; k-- > 0;) {
+        if (++idx[k] < y[k]) break;
+        idx[k] = 0;
+      }
+    }
+  };
+  l.add_custom(n.name, "slice_reverse", kernel, {src, dst});
+}
+
+void lower_gather(LoweringContext& l, const Node& n) {
+  const auto& p = std::get<GatherParams>(n.params);
+  const Dims& x = l.graph().value(n.inputs[0]).dims;
+  const Dims& y = l.graph().value(n.outputs[0]).dims;
+  Slot src = l.input(n.inputs[0], Layout::kPlain);
+  Slot dst = l.output(n.outputs[0], layout_md(y, Layout::kPlain));
+  size_t ax = static_cast<size_t>(p.axis);
+  int64_t outer = element_count(Dims(x.begin(), x.begin() + p.axis), n.name);
+  int64_t inner = element_count(Dims(x.begin() + p.axis + 1, x.end()), n.name);
+  int64_t extent = x[ax];
+  auto kernel = [outer, inner, extent, indices = p.indices](const std::vector<void*>& ptr) {
+    const float* in = static_cast<const float*>(ptr[0]);
+    float* out = static_cast<float*>(ptr[1]);
+    size_t block = static_cast<size_t>(inner) * sizeof(float);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t k : indices) {
+        std::memcpy(out, in + (o * extent + k) * inner, block);
+        out += inner;
+      }
+  };
+  l.add_custom(n.name, "gather", kernel, {src, dst});
+}
+
+namespace {
+
+// Writes the tile of x's dims [k, rank) at `out` (y's strides), then its repeats along k.
+void tile_dims(const float* in, float* out, size_t k, const Dims& xd, const Dims& xs, const Dims& ys,
+               const Dims& reps) {
+  size_t r = xd.size();
+  int64_t block = xd[k] * ys[k];  // elements of one copy of x along dim k, in y
+  if (k + 1 == r) {
+    std::memcpy(out, in, static_cast<size_t>(xd[k]) * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < xd[k]; ++i) tile_dims(in + i * xs[k], out + i * ys[k], k + 1, xd, xs, ys, reps);
+  }
+  for (int64_t t = 1; t < reps[k]; ++t) std::memcpy(out + t * block, out, static_cast<size_t>(block) * sizeof(float));
+}
+
+}  // namespace
+
+void lower_tile(LoweringContext& l, const Node& n) {
+  const auto& p = std::get<TileParams>(n.params);
+  const Dims& x = l.graph().value(n.inputs[0]).dims;
+  const Dims& y = l.graph().value(n.outputs[0]).dims;
+  Slot src = l.input(n.inputs[0], Layout::kPlain);
+  Slot dst = l.output(n.outputs[0], layout_md(y, Layout::kPlain));
+  Dims xd(y.size() - x.size(), 1);
+  xd.insert(xd.end(), x.begin(), x.end());
+  if (xd.empty()) xd = {1};
+  Dims reps = p.repeats.empty() ? Dims{1} : p.repeats;
+  Dims yd = y.empty() ? Dims{1} : y;
+  auto kernel = [xd, reps, xs = row_major_strides(xd), ys = row_major_strides(yd)](const std::vector<void*>& ptr) {
+    tile_dims(static_cast<const float*>(ptr[0]), static_cast<float*>(ptr[1]), 0, xd, xs, ys, reps);
+  };
+  l.add_custom(n.name, "tile", kernel, {src, dst});
+}
+
+}  // namespace teeinfer
