@@ -53,6 +53,7 @@ struct Value {
 //   Tile       X (Tile, Expand)
 //   Resize     X (Resize, Upsample; scales/sizes/roi are constants, in the params)
 //   ConvTranspose  X, W (C_in x C_out/groups x kernel, a constant), [B]
+//   DepthToSpace   X (DepthToSpace, SpaceToDepth; 4-D)
 enum class OpKind : uint8_t {
 #define TEEINFER_OP(kind, ...) kind,
 #include "common/ops.def"
@@ -196,6 +197,14 @@ struct ResizeParams {
   float extrapolation_value = 0.f;
   std::vector<float> scales, roi;
   Dims sizes;
+};
+
+// ONNX DepthToSpace (DCR or CRD order) and, with space_to_depth, SpaceToDepth, of a 4-D
+// tensor with blocks of block x block.
+struct DepthToSpaceParams {
+  int64_t block = 1;
+  bool crd = false;  // DepthToSpace's mode CRD (default DCR)
+  bool space_to_depth = false;
 };
 
 // ONNX ConvTranspose (a oneDNN deconvolution): y dim = (x - 1) * stride + (kernel - 1) *

@@ -326,6 +326,18 @@ void read_params(ByteReader& r, ConvTransposeParams& p) {
   p.groups = r.i64();
 }
 
+void write_params(ByteWriter& w, const DepthToSpaceParams& p) {
+  w.i64(p.block);
+  w.u8(p.crd);
+  w.u8(p.space_to_depth);
+}
+
+void read_params(ByteReader& r, DepthToSpaceParams& p) {
+  p.block = r.i64();
+  p.crd = r.boolean();
+  p.space_to_depth = r.boolean();
+}
+
 template <class Params>
 OpParams read_params_as(ByteReader& r) {
   Params p;

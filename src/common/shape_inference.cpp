@@ -305,6 +305,24 @@ Dims conv_transpose_output_dims(const Graph& g, const Node& n) {
   return y;
 }
 
+Dims depth_to_space_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<DepthToSpaceParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (x.size() != 4) bad(n, "input must be 4-D");
+  if (p.block < 1 || p.block > kMaxWindowParam) bad(n, "blocksize out of range");
+  int64_t bb = p.block * p.block;
+  if (p.space_to_depth) {
+    if (x[2] % p.block != 0 || x[3] % p.block != 0) bad(n, "height and width must be multiples of blocksize");
+    if (x[1] > kMaxDim / bb) bad(n, "too many channels");
+    return {x[0], x[1] * bb, x[2] / p.block, x[3] / p.block};
+  }
+  if (x[1] % bb != 0) bad(n, "channels must be a multiple of blocksize^2");
+  if (x[2] > kMaxDim / p.block || x[3] > kMaxDim / p.block) bad(n, "the output is absurdly large");
+  Dims y{x[0], x[1] / bb, x[2] * p.block, x[3] * p.block};
+  element_count(y, n.name);
+  return y;
+}
+
 // Each op's shape function (common/ops.def), indexed by OpKind. Callers check first that
 // the node's params are its op's (check_op_params), so the functions may std::get them.
 using ShapeFunction = Dims (*)(const Graph&, const Node&);

@@ -96,6 +96,8 @@ class Importer {
   void resize(const onnx::NodeProto& n, const OnnxAttrs& a);
   void upsample(const onnx::NodeProto& n, const OnnxAttrs& a);
   void conv_transpose(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void depth_to_space(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void space_to_depth(const onnx::NodeProto& n, const OnnxAttrs& a);
 
  private:
   // A constant's bytes move into the graph when a node first reads it at runtime; from
@@ -891,6 +893,22 @@ void Importer::conv_transpose(const onnx::NodeProto& n, const OnnxAttrs& a) {
     throw Error(ErrorCode::kBadModel, a.where() + ": unknown auto_pad '" + auto_pad + "'");
   }
   emit(n, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
+}
+
+void Importer::depth_to_space(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  DepthToSpaceParams p;
+  p.block = a.i("blocksize", 0);
+  std::string mode = opset_ >= 11 ? a.s("mode", "DCR") : "DCR";
+  if (mode != "DCR" && mode != "CRD") throw Error(ErrorCode::kBadModel, a.where() + ": unknown mode '" + mode + "'");
+  p.crd = mode == "CRD";
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
+void Importer::space_to_depth(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  DepthToSpaceParams p;
+  p.block = a.i("blocksize", 0);
+  p.space_to_depth = true;
+  emit(n, {runtime(n, 0, a)}, p);
 }
 
 // Every ONNX op type converted at run time, with its converter: host/onnx_ops.def, then

@@ -92,6 +92,9 @@ struct Describe {
     for (float f : p.roi) s += std::to_string(f) + " ";
     return s + "]";
   }
+  std::string operator()(const DepthToSpaceParams& p) const {
+    return "block " + std::to_string(p.block) + (p.crd ? " CRD" : " DCR") + (p.space_to_depth ? " space_to_depth" : "");
+  }
   std::string operator()(const ConvTransposeParams& p) const {
     return window(p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end) + " output_padding " +
            dims(p.output_padding) + " groups " + std::to_string(p.groups);

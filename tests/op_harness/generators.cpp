@@ -533,6 +533,24 @@ OpCase resize_case(std::mt19937& rng) {
   return b.take();
 }
 
+OpCase depth_to_space_case(std::mt19937& rng) {
+  GraphBuilder b(rng);
+  DepthToSpaceParams p;
+  p.block = pick(rng, 1, 3);
+  p.space_to_depth = chance(rng, 0.4);
+  p.crd = !p.space_to_depth && chance(rng, 0.5);
+  Dims x{pick(rng, 1, 2), pick(rng, 1, 3), pick(rng, 1, 3), pick(rng, 1, 3)};
+  if (p.space_to_depth) {
+    x[2] *= p.block;
+    x[3] *= p.block;
+  } else {
+    x[1] *= p.block * p.block;
+  }
+  ValueId xv = b.input("x", x);
+  b.output(b.node(OpKind::kDepthToSpace, p.space_to_depth ? "SpaceToDepth" : "DepthToSpace", p, {xv}));
+  return b.take();
+}
+
 OpCase conv_transpose_case(const CaseNeeds& needs, std::mt19937& rng) {
   GraphBuilder b(rng);
   size_t spatial = needs.large_constant ? 2 : static_cast<size_t>(pick(rng, 1, 2));
@@ -643,6 +661,8 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
       return resize_case(rng);
     case OpKind::kConvTranspose:
       return conv_transpose_case(needs, rng);
+    case OpKind::kDepthToSpace:
+      return depth_to_space_case(rng);
   }
   throw std::logic_error("no generator for " + v.name);
 }

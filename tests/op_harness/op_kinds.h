@@ -54,6 +54,8 @@ constexpr int list_index(OpKind k) {
       return 17;
     case OpKind::kConvTranspose:
       return 18;
+    case OpKind::kDepthToSpace:
+      return 19;
   }
   return -1;
 }
@@ -104,11 +106,11 @@ constexpr int list_index(PoolKind k) {
   return -1;
 }
 
-inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind::kMatMul,       OpKind::kBatchNorm,
-                                     OpKind::kEltwise,   OpKind::kBinary, OpKind::kPool,         OpKind::kReshape,
-                                     OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax,      OpKind::kLrn,
-                                     OpKind::kPad,       OpKind::kCast,   OpKind::kSlice,        OpKind::kGather,
-                                     OpKind::kTile,      OpKind::kResize, OpKind::kConvTranspose};
+inline constexpr std::array kOpKinds{
+    OpKind::kConv,    OpKind::kGemm, OpKind::kMatMul,  OpKind::kBatchNorm,     OpKind::kEltwise,
+    OpKind::kBinary,  OpKind::kPool, OpKind::kReshape, OpKind::kTranspose,     OpKind::kConcat,
+    OpKind::kSoftmax, OpKind::kLrn,  OpKind::kPad,     OpKind::kCast,          OpKind::kSlice,
+    OpKind::kGather,  OpKind::kTile, OpKind::kResize,  OpKind::kConvTranspose, OpKind::kDepthToSpace};
 inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kLeakyRelu,   EltwiseKind::kClip,
                                           EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
                                           EltwiseKind::kNeg,     EltwiseKind::kSqrt};

@@ -645,6 +645,29 @@ RefTensor conv_transpose(const Node& n, const Inputs& in) {
   return y;
 }
 
+RefTensor depth_to_space(const Node& n, const Inputs& in) {
+  const auto& p = std::get<DepthToSpaceParams>(n.params);
+  const RefTensor& x = *in[0];
+  int64_t b = p.block, C = x.dims[1];
+  Dims yd = p.space_to_depth ? Dims{x.dims[0], C * b * b, x.dims[2] / b, x.dims[3] / b}
+                             : Dims{x.dims[0], C / (b * b), x.dims[2] * b, x.dims[3] * b};
+  RefTensor y{yd, {}};
+  std::vector<int64_t> xs = strides(x.dims);
+  for_each_index(yd, [&](const std::vector<int64_t>& o) {
+    int64_t n_ = o[0], c, h, w;
+    if (p.space_to_depth) {  // y[n, (i*b + j)*C + c, h, w] = x[n, c, h*b + i, w*b + j]
+      int64_t blk = o[1] / C, i = blk / b, j = blk % b;
+      c = o[1] % C, h = o[2] * b + i, w = o[3] * b + j;
+    } else {
+      int64_t i = o[2] % b, j = o[3] % b, cy = yd[1];
+      c = p.crd ? o[1] * b * b + i * b + j : (i * b + j) * cy + o[1];
+      h = o[2] / b, w = o[3] / b;
+    }
+    y.data.push_back(x.data.at(static_cast<size_t>(n_ * xs[0] + c * xs[1] + h * xs[2] + w * xs[3])));
+  });
+  return y;
+}
+
 RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
   switch (n.op) {
     case OpKind::kConv:
@@ -685,6 +708,8 @@ RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
       return resize(n, in);
     case OpKind::kConvTranspose:
       return conv_transpose(n, in);
+    case OpKind::kDepthToSpace:
+      return depth_to_space(n, in);
   }
   throw std::runtime_error("reference: no reference for op " + std::string(op_name(n.op)));
 }

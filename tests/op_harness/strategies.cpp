@@ -79,6 +79,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kGather:
     case OpKind::kTile:
     case OpKind::kResize:
+    case OpKind::kDepthToSpace:
       return false;
   }
   return false;

@@ -118,4 +118,35 @@ void lower_tile(LoweringContext& l, const Node& n) {
   l.add_custom(n.name, "tile", kernel, {src, dst});
 }
 
+// DepthToSpace / SpaceToDepth: a 6-D view of the input (its dims split into blocks),
+// permuted, read by one oneDNN reorder into the output (whose bytes are that 6-D tensor).
+void lower_depth_to_space(LoweringContext& l, const Node& n) {
+  const auto& p = std::get<DepthToSpaceParams>(n.params);
+  const Dims& x = l.graph().value(n.inputs[0]).dims;
+  const Dims& y = l.graph().value(n.outputs[0]).dims;
+  int64_t b = p.block, N = x[0], C = x[1], H = x[2], W = x[3];
+  Dims split, perm;  // the input as 6 dims, and the order the output reads them in
+  if (p.space_to_depth) {
+    split = {N, C, H / b, b, W / b, b};
+    perm = {0, 3, 5, 1, 2, 4};
+  } else if (p.crd) {
+    split = {N, C / (b * b), b, b, H, W};
+    perm = {0, 1, 4, 2, 5, 3};
+  } else {
+    split = {N, b, b, C / (b * b), H, W};
+    perm = {0, 3, 4, 1, 5, 2};
+  }
+  Dims ss = row_major_strides(split);
+  memory::dims dims, strides;
+  for (int64_t a : perm) {
+    dims.push_back(split[static_cast<size_t>(a)]);
+    strides.push_back(ss[static_cast<size_t>(a)]);
+  }
+  Slot src = l.input(n.inputs[0], Layout::kPlain);
+  Slot dst = l.output(n.outputs[0], layout_md(y, Layout::kPlain));
+  memory::desc view(dims, memory::data_type::f32, strides);
+  memory::desc out6(dims, memory::data_type::f32, plain_strides(dims));
+  l.add_reorder(n.name, Slot{src.buffer, view, src.offset}, Slot{dst.buffer, out6, dst.offset});
+}
+
 }  // namespace teeinfer
