@@ -98,9 +98,8 @@ SliceSpec slice_spec(const OnnxAttrs& a, const Dims& data, const std::vector<con
   int64_t rank = static_cast<int64_t>(data.size());
   size_t most = data.size();
   std::vector<int64_t> starts, ends, axes, steps;
-  auto operand = [&](size_t i, const char* role) -> const Value& {
+  auto operand = [&](size_t i) -> const Value& {
     if (i >= in.size() || !in[i]) throw Error(ErrorCode::kBadModel, a.where() + ": missing input " + std::to_string(i));
-    (void)role;
     return *in[i];
   };
   if (opset < 10) {
@@ -108,8 +107,8 @@ SliceSpec slice_spec(const OnnxAttrs& a, const Dims& data, const std::vector<con
     ends = a.ints("ends", {});
     axes = a.ints("axes", {});
   } else {
-    starts = int_list(operand(1, "starts"), most, a.where(), "starts");
-    ends = int_list(operand(2, "ends"), most, a.where(), "ends");
+    starts = int_list(operand(1), most, a.where(), "starts");
+    ends = int_list(operand(2), most, a.where(), "ends");
     if (in.size() > 3 && in[3]) axes = int_list(*in[3], most, a.where(), "axes");
     if (in.size() > 4 && in[4]) steps = int_list(*in[4], most, a.where(), "steps");
   }
@@ -436,7 +435,8 @@ Value fold_concat(const OnnxAttrs& a, const std::vector<const Value*>& in, const
   return out;
 }
 
-enum class Arith { kAdd, kSub, kMul, kDiv };
+// kMod: the sign of the divisor (Python's %), kFmod: the dividend's (C's fmod; Mod's fmod=1).
+enum class Arith { kAdd, kSub, kMul, kDiv, kMod, kFmod };
 
 // Integer arithmetic wraps around (two's complement), as numpy's does; x / 0 is an error
 // and INT_MIN / -1 wraps to INT_MIN instead of trapping.
@@ -453,8 +453,22 @@ T apply(Arith op, T x, T y, const OnnxAttrs& a) {
         return static_cast<T>(static_cast<U>(x) * static_cast<U>(y));
       case Arith::kDiv:
         if (y == 0) throw Error(ErrorCode::kBadModel, a.where() + ": integer division by zero");
-        if (y == -1) return static_cast<T>(U{0} - static_cast<U>(x));
-        return x / y;
+        if constexpr (std::is_signed_v<T>)
+          if (y == -1) return static_cast<T>(U{0} - static_cast<U>(x));
+        return static_cast<T>(x / y);
+      case Arith::kMod:
+      case Arith::kFmod: {
+        if (y == 0) throw Error(ErrorCode::kBadModel, a.where() + ": integer modulo by zero");
+        T r = 0;
+        if constexpr (std::is_signed_v<T>) {
+          if (y == -1) return 0;  // INT_MIN % -1 would trap
+          r = static_cast<T>(x % y);
+          if (op == Arith::kMod && r != 0 && ((r < 0) != (y < 0))) r = static_cast<T>(r + y);
+        } else {
+          r = static_cast<T>(x % y);
+        }
+        return r;
+      }
     }
   } else {
     switch (op) {
@@ -466,6 +480,12 @@ T apply(Arith op, T x, T y, const OnnxAttrs& a) {
         return x * y;
       case Arith::kDiv:
         return x / y;
+      case Arith::kMod:
+      case Arith::kFmod: {
+        T r = std::fmod(x, y);
+        if (op == Arith::kMod && r != 0 && ((r < 0) != (y < 0))) r += y;
+        return r;
+      }
     }
   }
   return T{};
@@ -505,7 +525,9 @@ Value fold_binary(const OnnxAttrs& a, const std::string& op_type, const Value& x
   Arith op = op_type == "Add"   ? Arith::kAdd
              : op_type == "Sub" ? Arith::kSub
              : op_type == "Mul" ? Arith::kMul
-                                : Arith::kDiv;
+             : op_type == "Div" ? Arith::kDiv
+             : a.i("fmod", 0)   ? Arith::kFmod
+                                : Arith::kMod;
   switch (x.dtype) {
     case DType::kF32:
       return fold_binary_typed<float>(a, op, x, y, name, budget);
@@ -513,6 +535,10 @@ Value fold_binary(const OnnxAttrs& a, const std::string& op_type, const Value& x
       return fold_binary_typed<int64_t>(a, op, x, y, name, budget);
     case DType::kI32:
       return fold_binary_typed<int32_t>(a, op, x, y, name, budget);
+    case DType::kU8:
+      return fold_binary_typed<uint8_t>(a, op, x, y, name, budget);
+    case DType::kS8:
+      return fold_binary_typed<int8_t>(a, op, x, y, name, budget);
     default:
       throw Error(ErrorCode::kUnsupported, a.where() + ": arithmetic on " + dtype_name(x.dtype));
   }
@@ -921,46 +947,13 @@ Value convert_constant(const Value& x, DType to, const std::string& name, Memory
 }
 
 bool is_foldable(const std::string& op) {
-  static const std::set<std::string> kOps = {"Shape",
-                                             "Gather",
-                                             "Unsqueeze",
-                                             "Squeeze",
-                                             "Cast",
-                                             "Slice",
-                                             "Concat",
-                                             "Reshape",
-                                             "Flatten",
-                                             "Add",
-                                             "Sub",
-                                             "Mul",
-                                             "Div",
-                                             "Constant",
-                                             "ConstantOfShape",
-                                             "Identity",
-                                             "Dropout",
-                                             "Transpose",
-                                             "Equal",
-                                             "Less",
-                                             "Greater",
-                                             "LessOrEqual",
-                                             "GreaterOrEqual",
-                                             "And",
-                                             "Or",
-                                             "Xor",
-                                             "Not",
-                                             "Where",
-                                             "Range",
-                                             "Expand",
-                                             "Tile",
-                                             "Size",
-                                             "Min",
-                                             "Max",
-                                             "Floor",
-                                             "Ceil",
-                                             "Neg",
-                                             "Abs",
-                                             "Sqrt",
-                                             "Split"};
+  // clang-format off
+  static const std::set<std::string> kOps = {
+      "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Cast", "Slice", "Split", "Concat", "Reshape", "Flatten",
+      "Add", "Sub", "Mul", "Div", "Mod", "Constant", "ConstantOfShape", "Identity", "Dropout", "Transpose",
+      "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Where",
+      "Range", "Expand", "Tile", "Min", "Max", "Floor", "Ceil", "Neg", "Abs", "Sqrt"};
+  // clang-format on
   return kOps.count(op) > 0;
 }
 
@@ -1014,7 +1007,7 @@ std::vector<Value> fold_node(const onnx::NodeProto& node, const std::vector<cons
   if (op == "Concat") return {fold_concat(a, in, name, budget)};
   if (op == "Cast") return {fold_cast(a, need(in, 0, a), name, budget)};
   if (op == "ConstantOfShape") return {fold_constant_of_shape(a, need(in, 0, a), name, budget)};
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div")
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Mod")
     return {fold_binary(a, op, need(in, 0, a), need(in, 1, a), name, budget)};
   const Value& x = need(in, 0, a);
   if (op == "Reshape") {

@@ -475,6 +475,7 @@ bool resize_1d(const ResizeParams& p, size_t dim, int64_t o, int64_t in, int64_t
   double len = std::fabs(s * w - static_cast<double>(out)) <= 1e-5 * static_cast<double>(out)
                    ? static_cast<double>(out)
                    : s * w;  // the reference's output_width = scale * input (sizes: exactly out)
+  if (len == static_cast<double>(out)) s = static_cast<double>(out) / w;  // sizes: the reference's float64 scale
   double xo = 0;
   switch (p.coordinates) {
     case ResizeCoordinates::kHalfPixel:

@@ -1,8 +1,11 @@
 // Slice (and Split), Gather at constant indices, Tile (and Expand): copies of a plain
 // tensor's elements. A Slice with positive steps is one oneDNN reorder from a strided view
-// of its input; negative steps, Gather and Tile are hand-written (oneDNN 2.6 has no gather
-// or broadcast-copy primitive, and its memory descriptors take no negative strides).
+// of its input; negative steps (and steps oneDNN's strides cannot describe), Gather and
+// Tile are hand-written (oneDNN 2.6 has no gather or broadcast-copy primitive, and its
+// memory descriptors take no negative strides).
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "enclave/op_lowering/op_lowering.h"
 
@@ -36,10 +39,18 @@ void lower_slice(LoweringContext& l, const Node& n) {
   if (forward) {
     memory::dims strides(x.size());
     for (size_t k = 0; k < x.size(); ++k) strides[k] = y[k] > 1 ? p.steps[k] * xs[k] : xs[k];
-    memory::desc view(to_dnnl_dims(y), memory::data_type::f32, strides);
-    view.data.offset0 = base;
-    l.add_reorder(n.name, Slot{src.buffer, view, src.offset}, dst);
-    return;
+    // oneDNN refuses strides whose spans interleave (a step longer than the next outer
+    // dim's stride), though no two elements meet: those run in the kernel below.
+    std::optional<memory::desc> view;
+    try {
+      view = memory::desc(to_dnnl_dims(y), memory::data_type::f32, strides);
+    } catch (const dnnl::error&) {
+    }
+    if (view) {
+      view->data.offset0 = base;
+      l.add_reorder(n.name, Slot{src.buffer, *view, src.offset}, dst);
+      return;
+    }
   }
   auto kernel = [y, xs, p, base](const std::vector<void*>& ptr) {
     const float* in = static_cast<const float*>(ptr[0]);
@@ -58,7 +69,7 @@ void lower_slice(LoweringContext& l, const Node& n) {
       }
     }
   };
-  l.add_custom(n.name, "slice_reverse", kernel, {src, dst});
+  l.add_custom(n.name, "slice_strided", kernel, {src, dst});
 }
 
 void lower_gather(LoweringContext& l, const Node& n) {
@@ -96,7 +107,13 @@ void tile_dims(const float* in, float* out, size_t k, const Dims& xd, const Dims
   } else {
     for (int64_t i = 0; i < xd[k]; ++i) tile_dims(in + i * xs[k], out + i * ys[k], k + 1, xd, xs, ys, reps);
   }
-  for (int64_t t = 1; t < reps[k]; ++t) std::memcpy(out + t * block, out, static_cast<size_t>(block) * sizeof(float));
+  // the repeats: double the filled prefix (a few large copies, even for a broadcast of 1)
+  int64_t total = block * reps[k];
+  for (int64_t filled = block; filled < total;) {
+    int64_t n = std::min(filled, total - filled);
+    std::memcpy(out + filled, out, static_cast<size_t>(n) * sizeof(float));
+    filled += n;
+  }
 }
 
 }  // namespace

@@ -37,7 +37,10 @@ double resized_length(int64_t in, int64_t out, float scale) {
 }
 
 double original_coordinate(const ResizeParams& p, size_t dim, int64_t o, int64_t in, int64_t out, bool* outside) {
-  double s = p.scales[dim], x = static_cast<double>(o), len = resized_length(in, out, p.scales[dim]);
+  double x = static_cast<double>(o), len = resized_length(in, out, p.scales[dim]);
+  // With sizes, the scale is output / input in double precision (as ONNX's reference has
+  // it): a float32 scale would move coordinates that lie exactly halfway off their tie.
+  double s = len == static_cast<double>(out) ? static_cast<double>(out) / static_cast<double>(in) : p.scales[dim];
   double in_d = static_cast<double>(in);
   switch (p.coordinates) {
     case ResizeCoordinates::kHalfPixel:
