@@ -108,6 +108,8 @@ Graph every_op_graph() {
   b.g.outputs.push_back(b.node("resize", {x}, rp, {1, 2, 8, 8}));
   ConvTransposeParams ct{{3, 3}, {2, 2}, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1};
   b.g.outputs.push_back(b.node("deconv", {x, b.constant("wt", {2, 3, 3, 3})}, ct, {1, 3, 9, 9}));
+  b.g.outputs.push_back(
+      b.node("where", {b.constant("cond", {4}), x, b.constant("other", {1, 4})}, WhereParams{}, {1, 2, 4, 4}));
   b.g.outputs.push_back(b.node("d2s", {x}, DepthToSpaceParams{1, true, false}, {1, 2, 4, 4}));
   b.g.outputs.push_back(b.node("s2d", {x}, DepthToSpaceParams{2, false, true}, {1, 8, 2, 2}));
   b.g.outputs.push_back(

@@ -258,3 +258,27 @@ TEST(MoveOps, BadModelsNameTheNode) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(MoveOps, WhereWithAConstantConditionRunsOnRuntimeTensors) {
+  OnnxModelBuilder b(13);
+  b.input("x", {2, 3});
+  std::string cond = b.initializer("c", onnx::TensorProto::BOOL, {3}, std::string("\x01\x00\x01", 3));
+  b.node("Where", {cond, "x", b.constant<float>("y", {1}, {-1.f})}, {"out"});
+  b.output("out");
+  Result r = run(b, {2, 3}, iota(6));
+  EXPECT_EQ(r.graph.nodes[0].op, OpKind::kWhere);
+  EXPECT_EQ(r.outputs[0], (std::vector<float>{0, -1, 2, 3, -1, 5}));
+}
+
+TEST(MoveOps, WhereWithARuntimeConditionIsUnsupported) {
+  OnnxModelBuilder b(13);
+  b.input("x", {3});
+  b.node("Less", {"x", b.constant<float>("z", {1}, {0.f})}, {"c"});
+  b.node("Where", {"c", "x", b.constant<float>("y", {1}, {0.f})}, {"out"});
+  b.output("out");
+  expect_error(b, {3}, ErrorCode::kUnsupported, "Less");
+}
+
+}  // namespace

@@ -54,6 +54,7 @@ struct Value {
 //   Resize     X (Resize, Upsample; scales/sizes/roi are constants, in the params)
 //   ConvTranspose  X, W (C_in x C_out/groups x kernel, a constant), [B]
 //   DepthToSpace   X (DepthToSpace, SpaceToDepth; 4-D)
+//   Where      C, X, Y (numpy broadcasting; C a float32 constant of 0 and 1, from a bool one)
 enum class OpKind : uint8_t {
 #define TEEINFER_OP(kind, ...) kind,
 #include "common/ops.def"
@@ -206,6 +207,9 @@ struct DepthToSpaceParams {
   bool crd = false;  // DepthToSpace's mode CRD (default DCR)
   bool space_to_depth = false;
 };
+
+// ONNX Where with a constant condition: y = C != 0 ? X : Y.
+struct WhereParams {};
 
 // ONNX ConvTranspose (a oneDNN deconvolution): y dim = (x - 1) * stride + (kernel - 1) *
 // dilation + 1 - pads_begin - pads_end + output_padding, per spatial dim.

@@ -326,6 +326,10 @@ void read_params(ByteReader& r, ConvTransposeParams& p) {
   p.groups = r.i64();
 }
 
+void write_params(ByteWriter&, const WhereParams&) {}
+
+void read_params(ByteReader&, WhereParams&) {}
+
 void write_params(ByteWriter& w, const DepthToSpaceParams& p) {
   w.i64(p.block);
   w.u8(p.crd);

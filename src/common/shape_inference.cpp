@@ -323,6 +323,12 @@ Dims depth_to_space_output_dims(const Graph& g, const Node& n) {
   return y;
 }
 
+Dims where_output_dims(const Graph& g, const Node& n) {
+  if (n.inputs.size() != 3) bad(n, "needs a condition, X and Y");
+  Dims y = broadcast_dims(in_dims(g, n, 0), in_dims(g, n, 1), n.name);
+  return broadcast_dims(y, in_dims(g, n, 2), n.name);
+}
+
 // Each op's shape function (common/ops.def), indexed by OpKind. Callers check first that
 // the node's params are its op's (check_op_params), so the functions may std::get them.
 using ShapeFunction = Dims (*)(const Graph&, const Node&);

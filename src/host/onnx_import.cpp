@@ -98,6 +98,7 @@ class Importer {
   void conv_transpose(const onnx::NodeProto& n, const OnnxAttrs& a);
   void depth_to_space(const onnx::NodeProto& n, const OnnxAttrs& a);
   void space_to_depth(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void where(const onnx::NodeProto& n, const OnnxAttrs& a);
 
  private:
   // A constant's bytes move into the graph when a node first reads it at runtime; from
@@ -909,6 +910,20 @@ void Importer::space_to_depth(const onnx::NodeProto& n, const OnnxAttrs& a) {
   p.block = a.i("blocksize", 0);
   p.space_to_depth = true;
   emit(n, {runtime(n, 0, a)}, p);
+}
+
+// Where of float32 tensors with a constant condition (bool tensors exist only as
+// constants; a computed condition is folded when it is constant, unsupported otherwise).
+// The condition becomes a float32 constant of 0 and 1.
+void Importer::where(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Value& c = required_constant(n, 0, a, "the condition");
+  if (c.dtype != DType::kBool)
+    throw Error(ErrorCode::kBadModel, a.where() + ": the condition must be bool, got " + dtype_name(c.dtype));
+  if (c.data.size() != byte_size(c.dtype, c.dims, c.name))
+    throw Error(ErrorCode::kBadModel, a.where() + ": the condition holds the wrong number of bytes");
+  ValueId x = runtime(n, 1, a), y = runtime(n, 2, a);
+  ValueId cv = g_.add_value(convert_constant(c, DType::kF32, n.input(0) + " (as float)", budget_));
+  emit(n, {cv, x, y}, WhereParams{});
 }
 
 // Every ONNX op type converted at run time, with its converter: host/onnx_ops.def, then

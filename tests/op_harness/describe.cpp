@@ -35,6 +35,7 @@ std::string window(const Dims& kernel, const Dims& strides, const Dims& dilation
 struct Describe {
   std::string operator()(const ReshapeParams&) const { return ""; }
   std::string operator()(const CastParams&) const { return ""; }
+  std::string operator()(const WhereParams&) const { return ""; }
   std::string operator()(const ConvParams& p) const {
     return window(p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end) + " groups " + std::to_string(p.groups) +
            (p.fused_sum ? " fused_sum" : "") + " post_ops " + post_ops(p.post_ops) + " " + int8(p.int8);

@@ -533,6 +533,30 @@ OpCase resize_case(std::mt19937& rng) {
   return b.take();
 }
 
+// A constant condition of 0 and 1 and two operands, all broadcasting to the output; X is an
+// input, Y an input or a constant. A large condition has all of the output.
+OpCase where_case(const CaseNeeds& needs, std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims out = needs.large_constant ? Dims{pick(rng, 16, 32), pick(rng, 16, 24), pick(rng, 16, 24)}
+                                  : random_dims(rng, static_cast<size_t>(pick(rng, 1, 4)), 4);
+  auto operand = [&](bool whole) {
+    if (whole) return out;
+    if (chance(rng, 0.1)) return Dims{};
+    Dims d(out.end() - pick(rng, 1, static_cast<int64_t>(out.size())), out.end());
+    for (int64_t& x : d)
+      if (chance(rng, 0.3)) x = 1;
+    return d;
+  };
+  Dims cd = operand(needs.large_constant), xd = operand(false), yd = operand(false);
+  std::vector<float> mask(static_cast<size_t>(element_count(cd, "c")));
+  for (float& m : mask) m = chance(rng, 0.5) ? 1.f : 0.f;
+  ValueId c = b.constant("c", cd, mask);
+  ValueId x = b.input("x", xd);
+  ValueId y = chance(rng, 0.5) ? b.constant("y", yd) : b.input("y", yd);
+  b.output(b.node(OpKind::kWhere, "Where", WhereParams{}, {c, x, y}));
+  return b.take();
+}
+
 OpCase depth_to_space_case(std::mt19937& rng) {
   GraphBuilder b(rng);
   DepthToSpaceParams p;
@@ -663,6 +687,8 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
       return conv_transpose_case(needs, rng);
     case OpKind::kDepthToSpace:
       return depth_to_space_case(rng);
+    case OpKind::kWhere:
+      return where_case(needs, rng);
   }
   throw std::logic_error("no generator for " + v.name);
 }

@@ -56,6 +56,8 @@ constexpr int list_index(OpKind k) {
       return 18;
     case OpKind::kDepthToSpace:
       return 19;
+    case OpKind::kWhere:
+      return 20;
   }
   return -1;
 }
@@ -106,11 +108,12 @@ constexpr int list_index(PoolKind k) {
   return -1;
 }
 
-inline constexpr std::array kOpKinds{
-    OpKind::kConv,    OpKind::kGemm, OpKind::kMatMul,  OpKind::kBatchNorm,     OpKind::kEltwise,
-    OpKind::kBinary,  OpKind::kPool, OpKind::kReshape, OpKind::kTranspose,     OpKind::kConcat,
-    OpKind::kSoftmax, OpKind::kLrn,  OpKind::kPad,     OpKind::kCast,          OpKind::kSlice,
-    OpKind::kGather,  OpKind::kTile, OpKind::kResize,  OpKind::kConvTranspose, OpKind::kDepthToSpace};
+inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind::kMatMul,        OpKind::kBatchNorm,
+                                     OpKind::kEltwise,   OpKind::kBinary, OpKind::kPool,          OpKind::kReshape,
+                                     OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax,       OpKind::kLrn,
+                                     OpKind::kPad,       OpKind::kCast,   OpKind::kSlice,         OpKind::kGather,
+                                     OpKind::kTile,      OpKind::kResize, OpKind::kConvTranspose, OpKind::kDepthToSpace,
+                                     OpKind::kWhere};
 inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kLeakyRelu,   EltwiseKind::kClip,
                                           EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
                                           EltwiseKind::kNeg,     EltwiseKind::kSqrt};

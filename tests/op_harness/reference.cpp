@@ -646,6 +646,17 @@ RefTensor conv_transpose(const Node& n, const Inputs& in) {
   return y;
 }
 
+RefTensor where(const Inputs& in) {
+  const RefTensor &c = *in[0], &x = *in[1], &y = *in[2];
+  RefTensor out{broadcast(broadcast(c.dims, x.dims), y.dims), {}};
+  for_each_index(out.dims, [&](const std::vector<int64_t>& idx) {
+    bool pick_x = c.data[static_cast<size_t>(broadcast_offset(c.dims, idx))] != 0;
+    const RefTensor& from = pick_x ? x : y;
+    out.data.push_back(from.data[static_cast<size_t>(broadcast_offset(from.dims, idx))]);
+  });
+  return out;
+}
+
 RefTensor depth_to_space(const Node& n, const Inputs& in) {
   const auto& p = std::get<DepthToSpaceParams>(n.params);
   const RefTensor& x = *in[0];
@@ -711,6 +722,8 @@ RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
       return conv_transpose(n, in);
     case OpKind::kDepthToSpace:
       return depth_to_space(n, in);
+    case OpKind::kWhere:
+      return where(in);
   }
   throw std::runtime_error("reference: no reference for op " + std::string(op_name(n.op)));
 }

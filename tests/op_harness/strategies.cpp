@@ -66,6 +66,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kBinary:
     case OpKind::kConcat:
     case OpKind::kConvTranspose:
+    case OpKind::kWhere:
       return true;
     case OpKind::kEltwise:
     case OpKind::kPool:

@@ -135,6 +135,53 @@ void lower_tile(LoweringContext& l, const Node& n) {
   l.add_custom(n.name, "tile", kernel, {src, dst});
 }
 
+// Where: y = c != 0 ? x : y, the three broadcast (numpy rules). Hand-written: oneDNN 2.6's
+// binary primitive has no select.
+void lower_where(LoweringContext& l, const Node& n) {
+  const Graph& g = l.graph();
+  const Dims& y = g.value(n.outputs[0]).dims;
+  std::vector<Slot> slots;
+  std::vector<Dims> strides;  // of each input broadcast to y's rank (0 along broadcast dims)
+  for (ValueId v : n.inputs) {
+    slots.push_back(l.input(v, Layout::kPlain));
+    const Dims& d = g.value(v).dims;
+    Dims padded(y.size() - d.size(), 1);
+    padded.insert(padded.end(), d.begin(), d.end());
+    Dims s = row_major_strides(padded);
+    for (size_t k = 0; k < s.size(); ++k)
+      if (padded[k] == 1) s[k] = 0;
+    strides.push_back(s);
+  }
+  slots.push_back(l.output(n.outputs[0], layout_md(y, Layout::kPlain)));
+  Dims yd = y.empty() ? Dims{1} : y;
+  if (y.empty())
+    for (Dims& s : strides) s = {0};
+  auto kernel = [yd, strides](const std::vector<void*>& ptr) {
+    const float* c = static_cast<const float*>(ptr[0]);
+    const float* a = static_cast<const float*>(ptr[1]);
+    const float* b = static_cast<const float*>(ptr[2]);
+    float* out = static_cast<float*>(ptr[3]);
+    size_t r = yd.size();
+    int64_t row = yd[r - 1], rows = element_count(yd, "where") / row;
+    int64_t sc = strides[0][r - 1], sa = strides[1][r - 1], sb = strides[2][r - 1];
+    std::vector<int64_t> idx(r, 0);
+    for (int64_t q = 0; q < rows; ++q, out += row) {
+      int64_t oc = 0, oa = 0, ob = 0;
+      for (size_t k = 0; k + 1 < r; ++k) {
+        oc += idx[k] * strides[0][k];
+        oa += idx[k] * strides[1][k];
+        ob += idx[k] * strides[2][k];
+      }
+      for (int64_t i = 0; i < row; ++i) out[i] = c[oc + i * sc] != 0.f ? a[oa + i * sa] : b[ob + i * sb];
+      for (size_t k = r - 1; k-- > 0;) {
+        if (++idx[k] < yd[k]) break;
+        idx[k] = 0;
+      }
+    }
+  };
+  l.add_custom(n.name, "where", kernel, slots);
+}
+
 // DepthToSpace / SpaceToDepth: a 6-D view of the input (its dims split into blocks),
 // permuted, read by one oneDNN reorder into the output (whose bytes are that 6-D tensor).
 void lower_depth_to_space(LoweringContext& l, const Node& n) {
