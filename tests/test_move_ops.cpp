@@ -9,8 +9,10 @@
 #include <limits>
 
 #include "common/error.h"
+#include "common/sealed_format.h"
 #include "enclave/enclave_session.h"
 #include "host/onnx_import.h"
+#include "host/packer.h"
 #include "onnx_builder.h"
 #include "tee/none/native_platform.h"
 
@@ -279,6 +281,56 @@ TEST(MoveOps, WhereWithARuntimeConditionIsUnsupported) {
   b.node("Where", {"c", "x", b.constant<float>("y", {1}, {0.f})}, {"out"});
   b.output("out");
   expect_error(b, {3}, ErrorCode::kUnsupported, "Less");
+}
+
+}  // namespace
+
+namespace {
+
+// The new ops' parameters survive the sealed manifest, Pad's mode included (its constant
+// mode keeps format version 2's bytes: test_graph pins those).
+TEST(MoveOps, ParamsRoundTripThroughTheManifest) {
+  OnnxModelBuilder b(18);
+  b.input("x", {1, 2, 4, 4});
+  b.node("Pad", {"x", b.constant<int64_t>("p", {8}, {0, 0, 1, 2, 0, 0, 2, 1})}, {"pad"}).s("mode", "edge");
+  b.node("Resize",
+         {"pad", b.constant<float>("roi", {8}, {0, 0, 0.1f, 0.2f, 1, 1, 0.9f, 0.8f}),
+          b.constant<float>("sc", {4}, {1, 1, 1.5f, 0.5f})},
+         {"rs"})
+      .s("mode", "cubic")
+      .s("coordinate_transformation_mode", "tf_crop_and_resize")
+      .f("extrapolation_value", 2.5f)
+      .i("exclude_outside", 1);
+  b.node("Gather", {"rs", b.constant<int64_t>("i", {3}, {0, -1, 1})}, {"g"}).i("axis", 3);
+  b.node("Slice",
+         {"g", b.constant<int64_t>("s", {1}, {-1}), b.constant<int64_t>("e", {1}, {-100}),
+          b.constant<int64_t>("a", {1}, {2}), b.constant<int64_t>("st", {1}, {-2})},
+         {"y"});
+  b.output("y");
+  ImportOptions opt;
+  Graph g = import_onnx(b.bytes(), "test", opt);
+  Manifest m = plan_manifest(g, 64);
+  uint32_t chunks = 0;
+  for (const SealedTensor& t : m.tensors) chunks += t.chunk_count;
+  std::vector<uint8_t> bytes = encode_manifest(m);
+  Manifest back = decode_manifest(bytes.data(), bytes.size(), chunks);
+  const Graph& h = back.profiles[0].graph;
+  ASSERT_EQ(h.nodes.size(), g.nodes.size());
+  const auto& pad = std::get<PadParams>(h.nodes[0].params);
+  EXPECT_EQ(pad.mode, PadMode::kEdge);
+  EXPECT_EQ(pad.pads_begin, (Dims{0, 0, 1, 2}));
+  const auto& rs = std::get<ResizeParams>(h.nodes[1].params);
+  const auto& rs0 = std::get<ResizeParams>(g.nodes[1].params);
+  EXPECT_EQ(rs.mode, ResizeMode::kCubic);
+  EXPECT_EQ(rs.coordinates, ResizeCoordinates::kTfCropAndResize);
+  EXPECT_TRUE(rs.exclude_outside);
+  EXPECT_EQ(rs.extrapolation_value, 2.5f);
+  EXPECT_EQ(rs.scales, rs0.scales);
+  EXPECT_EQ(rs.roi, rs0.roi);
+  EXPECT_EQ(rs.sizes, rs0.sizes);
+  EXPECT_EQ(std::get<GatherParams>(h.nodes[2].params).indices, (std::vector<int64_t>{0, 1, 1}));
+  EXPECT_EQ(std::get<SliceParams>(h.nodes[3].params).steps, std::get<SliceParams>(g.nodes[3].params).steps);
+  validate_graph(h, false);
 }
 
 }  // namespace

@@ -29,6 +29,10 @@ void lower_slice(LoweringContext& l, const Node& n) {
   const Dims& y = l.graph().value(n.outputs[0]).dims;
   Slot src = l.input(n.inputs[0], Layout::kPlain);
   Slot dst = l.output(n.outputs[0], layout_md(y, Layout::kPlain));
+  if (y.empty()) {  // a scalar: a copy
+    l.add_reorder(n.name, src, dst);
+    return;
+  }
   Dims xs = row_major_strides(x);
   int64_t base = 0;
   bool forward = true;

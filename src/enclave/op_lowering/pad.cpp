@@ -57,6 +57,10 @@ void lower_pad(LoweringContext& l, const Node& n) {
   const Dims& y = l.graph().value(n.outputs[0]).dims;
   Slot src = l.input(n.inputs[0], Layout::kPlain);
   Slot dst = l.output(n.outputs[0], layout_md(y, Layout::kPlain));
+  if (x.empty()) {  // a scalar has nothing to pad: a copy
+    l.add_reorder(n.name, src, dst);
+    return;
+  }
   if (p.mode != PadMode::kConstant) return lower_pad_border(l, n, p, x, y, src, dst);
   auto kernel = [x, y, p](const std::vector<void*>& ptr) {
     const float* in = static_cast<const float*>(ptr[0]);
