@@ -334,3 +334,26 @@ TEST(MoveOps, ParamsRoundTripThroughTheManifest) {
 }
 
 }  // namespace
+
+namespace {
+
+// output_shape: an odd total padding goes to the beginning (NOTSET, SAME_LOWER) or the
+// end (SAME_UPPER), as the spec and ONNX's reference split it.
+TEST(MoveOps, ConvTransposeOutputShapeSplitsPadsAsTheSpec) {
+  for (const char* auto_pad : {"NOTSET", "SAME_UPPER"}) {
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 1, 3});
+    b.node("ConvTranspose", {"x", b.constant<float>("w", {1, 1, 3}, {1, 1, 1})}, {"y"})
+        .ints("strides", {2})
+        .ints("output_shape", {6})
+        .s("auto_pad", auto_pad);
+    b.output("y");
+    Result r = run(b, {1, 1, 3}, {1, 2, 3});
+    // the full output is 1 1 3 2 5 3 3
+    std::vector<float> want =
+        std::string(auto_pad) == "NOTSET" ? std::vector<float>{1, 3, 2, 5, 3, 3} : std::vector<float>{1, 1, 3, 2, 5, 3};
+    EXPECT_EQ(r.outputs[0], want) << auto_pad;
+  }
+}
+
+}  // namespace

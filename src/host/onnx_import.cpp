@@ -863,8 +863,9 @@ void Importer::conv_transpose(const onnx::NodeProto& n, const OnnxAttrs& a) {
   p.pads_begin.assign(sp, 0);
   p.pads_end.assign(sp, 0);
   if (a.has("output_shape")) {
-    // The pads that give this output: total = full - output, split as auto_pad says
-    // (SAME_UPPER and NOTSET put the extra one at the end, SAME_LOWER at the beginning).
+    // The pads that give this output: total = full - output, split as the spec says
+    // (SAME_UPPER puts an odd one at the end; SAME_LOWER and NOTSET at the beginning, as
+    // ONNX's reference does; ONNX Runtime splits NOTSET the other way round).
     Dims out = a.ints("output_shape", {});
     if (out.size() == sp + 2) out.erase(out.begin(), out.begin() + 2);
     if (out.size() != sp) throw Error(ErrorCode::kBadModel, a.where() + ": output_shape needs the spatial dims");
@@ -876,7 +877,7 @@ void Importer::conv_transpose(const onnx::NodeProto& n, const OnnxAttrs& a) {
         p.output_padding[i] -= total;
         continue;
       }
-      p.pads_begin[i] = auto_pad == "SAME_LOWER" ? total - total / 2 : total / 2;
+      p.pads_begin[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
       p.pads_end[i] = total - p.pads_begin[i];
     }
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
