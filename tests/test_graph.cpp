@@ -97,6 +97,23 @@ Graph every_op_graph() {
   GraphBuilder b = format_v2_graph();
   const ValueId mm = b.g.nodes[b.g.nodes.size() - 2].outputs[0];  // the MatMul's output, {1, 4}
   b.g.outputs.push_back(b.node("cast", {mm}, CastParams{}, {1, 4}));
+  const ValueId x = b.g.inputs[0];  // {1, 2, 4, 4}
+  b.g.outputs.push_back(b.node("slice", {x}, SliceParams{{0, 1, 1, 3}, {1, 1, 2, -1}, {1, 1, 2, 4}}, {1, 1, 2, 4}));
+  b.g.outputs.push_back(b.node("gather", {x}, GatherParams{3, {2}, {3, 0}}, {1, 2, 4, 2}));
+  b.g.outputs.push_back(b.node("tile", {x}, TileParams{{2, 1, 1, 1, 2}}, {2, 1, 2, 4, 8}));
+  ResizeParams rp;
+  rp.mode = ResizeMode::kLinear;
+  rp.scales = {1, 1, 2, 2};
+  rp.sizes = {1, 2, 8, 8};
+  b.g.outputs.push_back(b.node("resize", {x}, rp, {1, 2, 8, 8}));
+  ConvTransposeParams ct{{3, 3}, {2, 2}, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1};
+  b.g.outputs.push_back(b.node("deconv", {x, b.constant("wt", {2, 3, 3, 3})}, ct, {1, 3, 9, 9}));
+  b.g.outputs.push_back(
+      b.node("where", {b.constant("cond", {4}), x, b.constant("other", {1, 4})}, WhereParams{}, {1, 2, 4, 4}));
+  b.g.outputs.push_back(b.node("d2s", {x}, DepthToSpaceParams{1, true, false}, {1, 2, 4, 4}));
+  b.g.outputs.push_back(b.node("s2d", {x}, DepthToSpaceParams{2, false, true}, {1, 8, 2, 2}));
+  b.g.outputs.push_back(
+      b.node("pad_reflect", {x}, PadParams{{0, 0, 2, 1}, {0, 0, 1, 3}, 0.f, PadMode::kReflect}, {1, 2, 7, 8}));
   return b.g;
 }
 

@@ -46,8 +46,15 @@ struct Value {
 //   Concat     X0..Xn [, scale, shift if fused_batchnorm]
 //   Softmax    X
 //   LRN        X
-//   Pad        X (constant mode)
+//   Pad        X (constant, reflect or edge mode)
 //   Cast       X (any dtype; the only op that reads a non-float32 runtime tensor)
+//   Slice      X (Slice, Split: one node per output)
+//   Gather     X (the indices are constants, in the params)
+//   Tile       X (Tile, Expand)
+//   Resize     X (Resize, Upsample; scales/sizes/roi are constants, in the params)
+//   ConvTranspose  X, W (C_in x C_out/groups x kernel, a constant), [B]
+//   DepthToSpace   X (DepthToSpace, SpaceToDepth; 4-D)
+//   Where      C, X, Y (numpy broadcasting; C a float32 constant of 0 and 1, from a bool one)
 enum class OpKind : uint8_t {
 #define TEEINFER_OP(kind, ...) kind,
 #include "common/ops.def"
@@ -140,9 +147,75 @@ struct LrnParams {
   int64_t size = 1;
 };
 
+enum class PadMode : uint8_t { kConstant, kReflect, kEdge };
 struct PadParams {
   Dims pads_begin, pads_end;  // one per dim, non-negative
-  float value = 0.f;
+  float value = 0.f;          // constant mode only
+  PadMode mode = PadMode::kConstant;
+};
+
+// y[i] = x[starts + i * steps] along every dim (steps non-zero, negative steps walk back);
+// sizes are the output dims. Every index read lies inside x.
+struct SliceParams {
+  Dims starts, steps, sizes;  // one per dim
+};
+
+// y = x with dim `axis` replaced by the dims of a constant index tensor (indices_dims,
+// row-major `indices`, each in [0, x.dims[axis])).
+struct GatherParams {
+  int64_t axis = 0;  // non-negative
+  Dims indices_dims;
+  std::vector<int64_t> indices;
+};
+
+// y[i] = x[i mod x.dims] per dim, x's dims left-padded with 1s to y's rank: y's dim k is
+// x's (padded) dim k times repeats[k]. Expand is the case where repeated dims are 1.
+struct TileParams {
+  Dims repeats;  // one per output dim, >= 1
+};
+
+enum class ResizeMode : uint8_t { kNearest, kLinear, kCubic };
+enum class ResizeCoordinates : uint8_t {
+  kHalfPixel,
+  kHalfPixelSymmetric,
+  kPytorchHalfPixel,
+  kAlignCorners,
+  kAsymmetric,
+  kTfCropAndResize,
+  kTfHalfPixelForNn,
+};
+// kSimple: Resize/Upsample before opset 11 (floor when upsampling a dim, ceil when downsampling).
+enum class ResizeNearest : uint8_t { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kSimple };
+// ONNX Resize (and Upsample) of every dim: output dims `sizes`, coordinates mapped back with
+// `scales` (one per dim: the scale of the coordinate transformation, not always
+// sizes/input) and `roi` (2 per dim, starts then ends; tf_crop_and_resize only).
+struct ResizeParams {
+  ResizeMode mode = ResizeMode::kNearest;
+  ResizeCoordinates coordinates = ResizeCoordinates::kHalfPixel;
+  ResizeNearest nearest = ResizeNearest::kRoundPreferFloor;
+  float cubic_a = -0.75f;
+  bool exclude_outside = false;
+  float extrapolation_value = 0.f;
+  std::vector<float> scales, roi;
+  Dims sizes;
+};
+
+// ONNX DepthToSpace (DCR or CRD order) and, with space_to_depth, SpaceToDepth, of a 4-D
+// tensor with blocks of block x block.
+struct DepthToSpaceParams {
+  int64_t block = 1;
+  bool crd = false;  // DepthToSpace's mode CRD (default DCR)
+  bool space_to_depth = false;
+};
+
+// ONNX Where with a constant condition: y = C != 0 ? X : Y.
+struct WhereParams {};
+
+// ONNX ConvTranspose (a oneDNN deconvolution): y dim = (x - 1) * stride + (kernel - 1) *
+// dilation + 1 - pads_begin - pads_end + output_padding, per spatial dim.
+struct ConvTransposeParams {
+  Dims kernel, strides, dilations, pads_begin, pads_end, output_padding;  // spatial only
+  int64_t groups = 1;
 };
 
 struct ReshapeParams {};  // the output's dims are the new shape

@@ -14,7 +14,7 @@ namespace {
 // Bounds for untrusted manifests: generous for any CNN, small enough that a hostile
 // count cannot make the parser allocate absurd amounts before the data runs out.
 constexpr uint32_t kMaxValues = 1 << 20, kMaxNodes = 1 << 20, kMaxName = 4096, kMaxIo = 4096, kMaxSealedRank = 8,
-                   kMaxPostOps = 16, kMaxChannels = 1 << 24;
+                   kMaxPostOps = 16, kMaxChannels = 1 << 24, kMaxGatherIndices = 1 << 24;
 
 [[noreturn]] void bad(const std::string& why) {
   throw Error(ErrorCode::kBadModel, "sealed model: " + why);
@@ -215,16 +215,131 @@ void read_params(ByteReader& r, LrnParams& p) {
   p.size = r.i64();
 }
 
+// Constant padding keeps the bytes of format versions 2 and 3; another mode sets bit 7 of
+// pads_begin's count byte and adds a u8 mode after the value.
+constexpr uint8_t kPadModeFollows = 0x80;
+
 void write_params(ByteWriter& w, const PadParams& p) {
-  put_dims(w, p.pads_begin);
+  bool moded = p.mode != PadMode::kConstant;
+  w.u8(static_cast<uint8_t>(p.pads_begin.size() | (moded ? kPadModeFollows : 0)));
+  for (int64_t x : p.pads_begin) w.i64(x);
   put_dims(w, p.pads_end);
   w.f32(p.value);
+  if (moded) w.u8(static_cast<uint8_t>(p.mode));
 }
 
 void read_params(ByteReader& r, PadParams& p) {
-  p.pads_begin = get_dims(r);
+  uint8_t n = r.u8();
+  bool moded = (n & kPadModeFollows) != 0;
+  n &= static_cast<uint8_t>(~kPadModeFollows);
+  if (n > kMaxSealedRank) r.fail("rank " + std::to_string(n) + " above " + std::to_string(kMaxSealedRank));
+  p.pads_begin.resize(n);
+  for (auto& x : p.pads_begin) x = r.i64();
   p.pads_end = get_dims(r);
   p.value = r.f32();
+  p.mode = PadMode::kConstant;
+  if (moded) {
+    uint8_t m = r.u8();
+    if (m < 1 || m > static_cast<uint8_t>(PadMode::kEdge)) r.fail("unknown pad mode " + std::to_string(m));
+    p.mode = static_cast<PadMode>(m);
+  }
+}
+
+void write_params(ByteWriter& w, const SliceParams& p) {
+  for (const Dims* d : {&p.starts, &p.steps, &p.sizes}) put_dims(w, *d);
+}
+
+void read_params(ByteReader& r, SliceParams& p) {
+  for (Dims* d : {&p.starts, &p.steps, &p.sizes}) *d = get_dims(r);
+}
+
+void write_params(ByteWriter& w, const GatherParams& p) {
+  w.i64(p.axis);
+  put_dims(w, p.indices_dims);
+  w.u32(static_cast<uint32_t>(p.indices.size()));
+  for (int64_t k : p.indices) w.i64(k);
+}
+
+void read_params(ByteReader& r, GatherParams& p) {
+  p.axis = r.i64();
+  p.indices_dims = get_dims(r);
+  p.indices.resize(r.count(kMaxGatherIndices, "gather indices", 8));
+  for (int64_t& k : p.indices) k = r.i64();
+}
+
+void write_params(ByteWriter& w, const TileParams& p) {
+  put_dims(w, p.repeats);
+}
+
+void read_params(ByteReader& r, TileParams& p) {
+  p.repeats = get_dims(r);
+}
+
+void put_floats(ByteWriter& w, const std::vector<float>& v) {
+  w.u32(static_cast<uint32_t>(v.size()));
+  for (float f : v) w.f32(f);
+}
+
+std::vector<float> get_floats(ByteReader& r, const char* what) {
+  std::vector<float> v(r.count(2 * kMaxSealedRank, what, 4));
+  for (float& f : v) f = r.f32();
+  return v;
+}
+
+void write_params(ByteWriter& w, const ResizeParams& p) {
+  w.u8(static_cast<uint8_t>(p.mode));
+  w.u8(static_cast<uint8_t>(p.coordinates));
+  w.u8(static_cast<uint8_t>(p.nearest));
+  w.f32(p.cubic_a);
+  w.u8(p.exclude_outside);
+  w.f32(p.extrapolation_value);
+  put_floats(w, p.scales);
+  put_floats(w, p.roi);
+  put_dims(w, p.sizes);
+}
+
+void read_params(ByteReader& r, ResizeParams& p) {
+  uint8_t mode = r.u8(), coordinates = r.u8(), nearest = r.u8();
+  if (mode > static_cast<uint8_t>(ResizeMode::kCubic)) r.fail("unknown resize mode");
+  if (coordinates > static_cast<uint8_t>(ResizeCoordinates::kTfHalfPixelForNn))
+    r.fail("unknown coordinate transformation");
+  if (nearest > static_cast<uint8_t>(ResizeNearest::kSimple)) r.fail("unknown nearest mode");
+  p.mode = static_cast<ResizeMode>(mode);
+  p.coordinates = static_cast<ResizeCoordinates>(coordinates);
+  p.nearest = static_cast<ResizeNearest>(nearest);
+  p.cubic_a = r.f32();
+  p.exclude_outside = r.boolean();
+  p.extrapolation_value = r.f32();
+  p.scales = get_floats(r, "scales");
+  p.roi = get_floats(r, "roi");
+  p.sizes = get_dims(r);
+}
+
+void write_params(ByteWriter& w, const ConvTransposeParams& p) {
+  for (const Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end, &p.output_padding})
+    put_dims(w, *d);
+  w.i64(p.groups);
+}
+
+void read_params(ByteReader& r, ConvTransposeParams& p) {
+  for (Dims* d : {&p.kernel, &p.strides, &p.dilations, &p.pads_begin, &p.pads_end, &p.output_padding}) *d = get_dims(r);
+  p.groups = r.i64();
+}
+
+void write_params(ByteWriter&, const WhereParams&) {}
+
+void read_params(ByteReader&, WhereParams&) {}
+
+void write_params(ByteWriter& w, const DepthToSpaceParams& p) {
+  w.i64(p.block);
+  w.u8(p.crd);
+  w.u8(p.space_to_depth);
+}
+
+void read_params(ByteReader& r, DepthToSpaceParams& p) {
+  p.block = r.i64();
+  p.crd = r.boolean();
+  p.space_to_depth = r.boolean();
 }
 
 template <class Params>

@@ -1,6 +1,7 @@
 #include "common/shape_inference.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 
 #include "common/error.h"
@@ -188,13 +189,144 @@ Dims pad_output_dims(const Graph& g, const Node& n) {
   const auto& p = std::get<PadParams>(n.params);
   Dims y = in_dims(g, n, 0);
   if (p.pads_begin.size() != y.size() || p.pads_end.size() != y.size()) bad(n, "pads must have 2 values per dim");
+  if (p.mode > PadMode::kEdge) bad(n, "unknown mode");
   for (size_t i = 0; i < y.size(); ++i) {
     if (p.pads_begin[i] < 0 || p.pads_end[i] < 0 || p.pads_begin[i] > kMaxWindowParam ||
         p.pads_end[i] > kMaxWindowParam)
       bad(n, "pads must be between 0 and 2^20");
+    // reflect mirrors without repeating the border: pads up to dim - 1 per side
+    if (p.mode == PadMode::kReflect && (p.pads_begin[i] > y[i] - 1 || p.pads_end[i] > y[i] - 1))
+      bad(n, "reflect pads must be smaller than the dim");
     y[i] = add_dims(n, y[i], p.pads_begin[i] + p.pads_end[i]);
   }
   return y;
+}
+
+Dims slice_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<SliceParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (p.starts.size() != x.size() || p.steps.size() != x.size() || p.sizes.size() != x.size())
+    bad(n, "starts, steps and sizes must have one value per dim");
+  for (size_t i = 0; i < x.size(); ++i) {
+    int64_t st = p.steps[i], b = p.starts[i], len = p.sizes[i];
+    if (st == 0 || st < -kMaxDim || st > kMaxDim) bad(n, "step " + std::to_string(st) + " is out of range");
+    if (len < 1 || len > x[i])
+      bad(n, "slice length " + std::to_string(len) + " does not fit dim " + std::to_string(x[i]));
+    if (b < 0 || b >= x[i]) bad(n, "slice start " + std::to_string(b) + " outside dim " + std::to_string(x[i]));
+    // the last index read, start + (len - 1) * step, must lie in [0, dim): no overflow, as
+    // len - 1 < dim and |step| <= 2^62 are checked against the room left before the product.
+    int64_t room = st > 0 ? x[i] - 1 - b : b;
+    int64_t mag = st > 0 ? st : -st;
+    if (len > 1 && (mag > room || (len - 1) > room / mag)) bad(n, "slice reads past dim " + std::to_string(i));
+  }
+  return p.sizes;
+}
+
+Dims gather_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<GatherParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (p.axis < 0 || p.axis >= static_cast<int64_t>(x.size())) bad(n, "axis out of range");
+  if (x.size() - 1 + p.indices_dims.size() > kMaxRank) bad(n, "the output has too many dims");
+  if (element_count(p.indices_dims, n.name) != static_cast<int64_t>(p.indices.size()))
+    bad(n, "the indices do not fill their dims " + dims_to_string(p.indices_dims));
+  for (int64_t k : p.indices)
+    if (k < 0 || k >= x[static_cast<size_t>(p.axis)]) bad(n, "index " + std::to_string(k) + " out of range");
+  Dims y(x.begin(), x.begin() + p.axis);
+  y.insert(y.end(), p.indices_dims.begin(), p.indices_dims.end());
+  y.insert(y.end(), x.begin() + p.axis + 1, x.end());
+  element_count(y, n.name);
+  return y;
+}
+
+Dims tile_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<TileParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (p.repeats.size() < x.size() || p.repeats.size() > kMaxRank)
+    bad(n, "repeats must have one value per output dim, at least the input's rank");
+  Dims y(p.repeats.size());
+  size_t lead = p.repeats.size() - x.size();
+  for (size_t i = 0; i < y.size(); ++i) {
+    int64_t d = i < lead ? 1 : x[i - lead], r = p.repeats[i];
+    if (r < 1 || r > kMaxDim) bad(n, "repeats must be positive");
+    if (d > kMaxDim / r) bad(n, "the output dims exceed 2^62");
+    y[i] = d * r;
+  }
+  element_count(y, n.name);
+  return y;
+}
+
+Dims resize_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<ResizeParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (p.sizes.size() != x.size() || p.scales.size() != x.size()) bad(n, "sizes and scales need one value per dim");
+  if (p.coordinates == ResizeCoordinates::kTfCropAndResize ? p.roi.size() != 2 * x.size() : !p.roi.empty())
+    bad(n, "roi must have 2 values per dim (tf_crop_and_resize only)");
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (p.sizes[i] < 1) bad(n, "output dims must be positive");
+    if (!(p.scales[i] > 0.f) || !std::isfinite(p.scales[i])) bad(n, "scales must be positive and finite");
+  }
+  for (float r : p.roi)
+    if (!std::isfinite(r)) bad(n, "roi must be finite");
+  if (!std::isfinite(p.cubic_a) || !std::isfinite(p.extrapolation_value)) bad(n, "non-finite parameters");
+  if (p.mode > ResizeMode::kCubic || p.coordinates > ResizeCoordinates::kTfHalfPixelForNn ||
+      p.nearest > ResizeNearest::kSimple)
+    bad(n, "unknown mode");
+  element_count(p.sizes, n.name);
+  return p.sizes;
+}
+
+Dims conv_transpose_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<ConvTransposeParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  const Dims& w = in_dims(g, n, 1);
+  if (x.size() < 3 || x.size() > 5) bad(n, "input must be 3-D to 5-D, got " + dims_to_string(x));
+  if (w.size() != x.size()) bad(n, "weight rank differs from input rank");
+  size_t sp = x.size() - 2;
+  check_window(n, sp, p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end);
+  if (p.output_padding.size() != sp) bad(n, "output_padding needs one value per spatial dim");
+  if (p.groups < 1 || x[1] % p.groups != 0 || w[0] != x[1]) bad(n, "channels do not match the weight and groups");
+  for (size_t i = 2; i < w.size(); ++i)
+    if (w[i] != p.kernel[i - 2]) bad(n, "weight dims do not match kernel_shape");
+  Dims y = x;
+  if (w[1] > kMaxDim / p.groups) bad(n, "too many output channels");
+  y[1] = w[1] * p.groups;
+  for (size_t i = 0; i < sp; ++i) {
+    int64_t op = p.output_padding[i];
+    if (op < 0 || op > kMaxWindowParam * 64) bad(n, "output_padding out of range");
+    if (x[i + 2] > kMaxDim / p.strides[i] / 4) bad(n, "the output is absurdly large");
+    int64_t full = (x[i + 2] - 1) * p.strides[i] + (p.kernel[i] - 1) * p.dilations[i] + 1 + op;
+    y[i + 2] = full - p.pads_begin[i] - p.pads_end[i];
+    if (y[i + 2] < 1) bad(n, "pads larger than the output");
+  }
+  if (n.inputs.size() > 2 && n.inputs[2] != kNoValue && in_dims(g, n, 2) != Dims{y[1]})
+    bad(n, "bias must be {" + std::to_string(y[1]) + "}");
+  if (n.inputs.size() > 3) bad(n, "too many inputs");
+  element_count(y, n.name);
+  return y;
+}
+
+Dims depth_to_space_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<DepthToSpaceParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (x.size() != 4) bad(n, "input must be 4-D");
+  if (p.block < 1 || p.block > kMaxWindowParam) bad(n, "blocksize out of range");
+  int64_t bb = p.block * p.block;
+  if (p.space_to_depth) {
+    if (x[2] % p.block != 0 || x[3] % p.block != 0) bad(n, "height and width must be multiples of blocksize");
+    if (x[1] > kMaxDim / bb) bad(n, "too many channels");
+    return {x[0], x[1] * bb, x[2] / p.block, x[3] / p.block};
+  }
+  if (x[1] % bb != 0) bad(n, "channels must be a multiple of blocksize^2");
+  if (x[2] > kMaxDim / p.block || x[3] > kMaxDim / p.block) bad(n, "the output is absurdly large");
+  Dims y{x[0], x[1] / bb, x[2] * p.block, x[3] * p.block};
+  element_count(y, n.name);
+  return y;
+}
+
+Dims where_output_dims(const Graph& g, const Node& n) {
+  if (n.inputs.size() != 3) bad(n, "needs a condition, X and Y");
+  Dims y = broadcast_dims(in_dims(g, n, 0), in_dims(g, n, 1), n.name);
+  return broadcast_dims(y, in_dims(g, n, 2), n.name);
 }
 
 // Each op's shape function (common/ops.def), indexed by OpKind. Callers check first that

@@ -92,6 +92,98 @@ std::vector<int64_t> int_list(const Value& v, size_t max_count, const std::strin
   return to_i64s(v);
 }
 
+// ONNX Slice: negative starts/ends count from the end, then clamp to the dim ([0, dim]
+// stepping forward; [0, dim-1] for starts and [-1, dim-1] for ends stepping back).
+SliceSpec slice_spec(const OnnxAttrs& a, const Dims& data, const std::vector<const Value*>& in, int opset) {
+  int64_t rank = static_cast<int64_t>(data.size());
+  size_t most = data.size();
+  std::vector<int64_t> starts, ends, axes, steps;
+  auto operand = [&](size_t i) -> const Value& {
+    if (i >= in.size() || !in[i]) throw Error(ErrorCode::kBadModel, a.where() + ": missing input " + std::to_string(i));
+    return *in[i];
+  };
+  if (opset < 10) {
+    starts = a.ints("starts", {});
+    ends = a.ints("ends", {});
+    axes = a.ints("axes", {});
+  } else {
+    starts = int_list(operand(1), most, a.where(), "starts");
+    ends = int_list(operand(2), most, a.where(), "ends");
+    if (in.size() > 3 && in[3]) axes = int_list(*in[3], most, a.where(), "axes");
+    if (in.size() > 4 && in[4]) steps = int_list(*in[4], most, a.where(), "steps");
+  }
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size() ||
+      starts.size() > most)
+    throw Error(ErrorCode::kBadModel, a.where() + ": starts/ends/axes/steps differ in length or exceed the rank");
+  SliceSpec spec{Dims(data.size(), 0), Dims(data.size(), 1), data};
+  std::set<int64_t> seen;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t ax = normalize_axis(axes[i], rank, a.where());
+    if (!seen.insert(ax).second) throw Error(ErrorCode::kBadModel, a.where() + ": repeated axis " + std::to_string(ax));
+    int64_t dim = data[static_cast<size_t>(ax)];
+    if (steps[i] == 0) throw Error(ErrorCode::kBadModel, a.where() + ": step 0");
+    // A step longer than any dim takes one element, as a longer one would.
+    int64_t st = std::clamp(steps[i], -kMaxDim, kMaxDim);
+    int64_t b = starts[i] < 0 ? std::max(starts[i], -kMaxDim) + dim : std::min(starts[i], kMaxDim);
+    int64_t e = ends[i] < 0 ? std::max(ends[i], -kMaxDim) + dim : std::min(ends[i], kMaxDim);
+    int64_t len = 0;
+    if (st > 0) {
+      b = std::clamp<int64_t>(b, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+      len = e > b ? (e - b - 1) / st + 1 : 0;
+    } else if (dim > 0) {
+      b = std::clamp<int64_t>(b, 0, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+      len = b > e ? (b - e - 1) / -st + 1 : 0;
+    }
+    spec.starts[static_cast<size_t>(ax)] = len > 0 ? b : 0;
+    spec.steps[static_cast<size_t>(ax)] = len > 1 ? st : 1;
+    spec.sizes[static_cast<size_t>(ax)] = len;
+  }
+  return spec;
+}
+
+std::vector<int64_t> split_sizes(const OnnxAttrs& a, const Dims& data, const Value* split, int outputs, int opset,
+                                 int64_t* axis_out) {
+  int64_t rank = static_cast<int64_t>(data.size());
+  int64_t axis = normalize_axis(a.i("axis", 0), rank, a.where());
+  int64_t dim = data[static_cast<size_t>(axis)];
+  *axis_out = axis;
+  std::vector<int64_t> sizes;
+  if (opset < 13 && a.has("split")) {
+    Dims d = a.ints("split", {});
+    sizes.assign(d.begin(), d.end());
+  } else if (opset >= 13 && split) {
+    sizes = int_list(*split, kMaxSplitOutputs, a.where(), "split");
+  } else if (opset >= 18 && a.has("num_outputs")) {
+    int64_t n = a.i("num_outputs", 0);
+    if (n < 1 || n > kMaxSplitOutputs || n != outputs)
+      throw Error(ErrorCode::kBadModel, a.where() + ": num_outputs must be the number of outputs");
+    int64_t each = (dim + n - 1) / n;
+    for (int64_t k = 0; k < n; ++k) sizes.push_back(std::clamp<int64_t>(dim - k * each, 0, each));
+  } else {
+    if (outputs < 1 || dim % outputs != 0)
+      throw Error(ErrorCode::kBadModel, a.where() + ": dim " + std::to_string(dim) + " does not split into " +
+                                            std::to_string(outputs) + " equal parts");
+    sizes.assign(static_cast<size_t>(outputs), dim / outputs);
+  }
+  if (sizes.size() != static_cast<size_t>(outputs))
+    throw Error(ErrorCode::kBadModel, a.where() + ": split has " + std::to_string(sizes.size()) + " values for " +
+                                          std::to_string(outputs) + " outputs");
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    if (s < 0 || s > dim - total)
+      throw Error(ErrorCode::kBadModel, a.where() + ": split sizes do not add up to dim " + std::to_string(dim));
+    total += s;
+  }
+  if (total != dim)
+    throw Error(ErrorCode::kBadModel, a.where() + ": split sizes do not add up to dim " + std::to_string(dim));
+  return sizes;
+}
+
 Dims reshape_dims(const Dims& in, const std::vector<int64_t>& shape, bool allowzero, const std::string& what) {
   if (shape.size() > kMaxRank) throw Error(ErrorCode::kBadModel, what + ": the target shape has too many dims");
   Dims out(shape.begin(), shape.end());
@@ -268,64 +360,21 @@ Value fold_gather(const OnnxAttrs& a, const Value& data, const Value& indices, c
   return out;
 }
 
-// ONNX Slice: negative starts/ends count from the end, then clamp to the dim ([0, dim]
-// stepping forward; [0, dim-1] for starts and [-1, dim-1] for ends stepping back).
 Value fold_slice(const OnnxAttrs& a, const std::vector<const Value*>& in, int opset, const std::string& name,
                  MemoryBudget& budget) {
   const Value& data = need(in, 0, a);
-  int64_t rank = static_cast<int64_t>(data.dims.size());
-  size_t most = data.dims.size();
-  std::vector<int64_t> starts, ends, axes, steps;
-  if (opset < 10) {
-    starts = a.ints("starts", {});
-    ends = a.ints("ends", {});
-    axes = a.ints("axes", {});
-  } else {
-    starts = int_list(need(in, 1, a), most, a.where(), "starts");
-    ends = int_list(need(in, 2, a), most, a.where(), "ends");
-    if (in.size() > 3 && in[3]) axes = int_list(need(in, 3, a), most, a.where(), "axes");
-    if (in.size() > 4 && in[4]) steps = int_list(need(in, 4, a), most, a.where(), "steps");
-  }
-  if (axes.empty())
-    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-  if (steps.empty()) steps.assign(starts.size(), 1);
-  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size() ||
-      starts.size() > most)
-    throw Error(ErrorCode::kBadModel, a.where() + ": starts/ends/axes/steps differ in length or exceed the rank");
-  Dims start(data.dims.size(), 0), step(data.dims.size(), 1), out_dims = data.dims;
-  std::set<int64_t> seen;
-  for (size_t i = 0; i < axes.size(); ++i) {
-    int64_t ax = normalize_axis(axes[i], rank, a.where());
-    if (!seen.insert(ax).second) throw Error(ErrorCode::kBadModel, a.where() + ": repeated axis " + std::to_string(ax));
-    int64_t dim = data.dims[static_cast<size_t>(ax)];
-    if (steps[i] == 0) throw Error(ErrorCode::kBadModel, a.where() + ": step 0");
-    // A step longer than any dim takes one element, as a longer one would.
-    int64_t st = std::clamp(steps[i], -kMaxDim, kMaxDim);
-    int64_t b = starts[i] < 0 ? starts[i] + dim : starts[i];  // no overflow: dim <= 2^62
-    int64_t e = ends[i] < 0 ? ends[i] + dim : ends[i];
-    int64_t len = 0;
-    if (st > 0) {
-      b = std::clamp<int64_t>(b, 0, dim);
-      e = std::clamp<int64_t>(e, 0, dim);
-      len = e > b ? (e - b - 1) / st + 1 : 0;
-    } else if (dim > 0) {
-      b = std::clamp<int64_t>(b, 0, dim - 1);
-      e = std::clamp<int64_t>(e, -1, dim - 1);
-      len = b > e ? (b - e - 1) / -st + 1 : 0;
-    }
-    start[static_cast<size_t>(ax)] = len > 0 ? b : 0;
-    step[static_cast<size_t>(ax)] = st;
-    out_dims[static_cast<size_t>(ax)] = len;
-  }
-  Value out = make_value(budget, name, data.dtype, out_dims);
+  for (size_t i = 1; i < in.size(); ++i)
+    if (in[i]) need(in, i, a);
+  SliceSpec spec = slice_spec(a, data.dims, in, opset);
+  Value out = make_value(budget, name, data.dtype, spec.sizes);
   if (out.data.empty()) return out;
   Dims strides = strides_of(data.dims), delta(strides.size());
   int64_t base = 0;
   for (size_t k = 0; k < strides.size(); ++k) {
-    base += start[k] * strides[k];
-    if (out_dims[k] > 1) delta[k] = step[k] * strides[k];  // |step| < dim here: in range
+    base += spec.starts[k] * strides[k];
+    if (spec.sizes[k] > 1) delta[k] = spec.steps[k] * strides[k];  // |step| < dim here: in range
   }
-  gather_elements(data, out, StridedOffsets(out_dims, delta, base));
+  gather_elements(data, out, StridedOffsets(spec.sizes, delta, base));
   return out;
 }
 
@@ -386,7 +435,8 @@ Value fold_concat(const OnnxAttrs& a, const std::vector<const Value*>& in, const
   return out;
 }
 
-enum class Arith { kAdd, kSub, kMul, kDiv };
+// kMod: the sign of the divisor (Python's %), kFmod: the dividend's (C's fmod; Mod's fmod=1).
+enum class Arith { kAdd, kSub, kMul, kDiv, kMod, kFmod };
 
 // Integer arithmetic wraps around (two's complement), as numpy's does; x / 0 is an error
 // and INT_MIN / -1 wraps to INT_MIN instead of trapping.
@@ -403,8 +453,22 @@ T apply(Arith op, T x, T y, const OnnxAttrs& a) {
         return static_cast<T>(static_cast<U>(x) * static_cast<U>(y));
       case Arith::kDiv:
         if (y == 0) throw Error(ErrorCode::kBadModel, a.where() + ": integer division by zero");
-        if (y == -1) return static_cast<T>(U{0} - static_cast<U>(x));
-        return x / y;
+        if constexpr (std::is_signed_v<T>)
+          if (y == -1) return static_cast<T>(U{0} - static_cast<U>(x));
+        return static_cast<T>(x / y);
+      case Arith::kMod:
+      case Arith::kFmod: {
+        if (y == 0) throw Error(ErrorCode::kBadModel, a.where() + ": integer modulo by zero");
+        T r = 0;
+        if constexpr (std::is_signed_v<T>) {
+          if (y == -1) return 0;  // INT_MIN % -1 would trap
+          r = static_cast<T>(x % y);
+          if (op == Arith::kMod && r != 0 && ((r < 0) != (y < 0))) r = static_cast<T>(r + y);
+        } else {
+          r = static_cast<T>(x % y);
+        }
+        return r;
+      }
     }
   } else {
     switch (op) {
@@ -416,6 +480,12 @@ T apply(Arith op, T x, T y, const OnnxAttrs& a) {
         return x * y;
       case Arith::kDiv:
         return x / y;
+      case Arith::kMod:
+      case Arith::kFmod: {
+        T r = std::fmod(x, y);
+        if (op == Arith::kMod && r != 0 && ((r < 0) != (y < 0))) r += y;
+        return r;
+      }
     }
   }
   return T{};
@@ -455,7 +525,9 @@ Value fold_binary(const OnnxAttrs& a, const std::string& op_type, const Value& x
   Arith op = op_type == "Add"   ? Arith::kAdd
              : op_type == "Sub" ? Arith::kSub
              : op_type == "Mul" ? Arith::kMul
-                                : Arith::kDiv;
+             : op_type == "Div" ? Arith::kDiv
+             : a.i("fmod", 0)   ? Arith::kFmod
+                                : Arith::kMod;
   switch (x.dtype) {
     case DType::kF32:
       return fold_binary_typed<float>(a, op, x, y, name, budget);
@@ -463,6 +535,10 @@ Value fold_binary(const OnnxAttrs& a, const std::string& op_type, const Value& x
       return fold_binary_typed<int64_t>(a, op, x, y, name, budget);
     case DType::kI32:
       return fold_binary_typed<int32_t>(a, op, x, y, name, budget);
+    case DType::kU8:
+      return fold_binary_typed<uint8_t>(a, op, x, y, name, budget);
+    case DType::kS8:
+      return fold_binary_typed<int8_t>(a, op, x, y, name, budget);
     default:
       throw Error(ErrorCode::kUnsupported, a.where() + ": arithmetic on " + dtype_name(x.dtype));
   }
@@ -598,6 +674,268 @@ std::vector<Value> fold_identity(const onnx::NodeProto& node, const OnnxAttrs& a
   return out;
 }
 
+// --- Logic, comparisons, element-wise math, Where, Range, Expand, Tile, Split, Size: what
+// exported shape code computes on constants. Integers stay exact (int64), floats compute in
+// double and are stored in the output's type.
+
+double load_as_double(const Value& v, int64_t i) {
+  return v.dtype == DType::kF32 ? static_cast<double>(load<float>(v, i)) : static_cast<double>(load_as_i64(v, i));
+}
+
+// Stores integer `x` into element i of `out` (wrapping to its width) or float `f` for float32.
+void store_number(Value& out, int64_t i, int64_t x, double f) {
+  size_t at = static_cast<size_t>(i);
+  auto put = [&](auto val) { std::memcpy(out.data.data() + at * sizeof(val), &val, sizeof(val)); };
+  uint64_t bits = static_cast<uint64_t>(x);
+  switch (out.dtype) {
+    case DType::kF32:
+      return put(static_cast<float>(f));
+    case DType::kI64:
+      return put(static_cast<int64_t>(bits));
+    case DType::kI32:
+      return put(static_cast<int32_t>(static_cast<uint32_t>(bits)));
+    case DType::kU8:
+      return put(static_cast<uint8_t>(bits));
+    case DType::kS8:
+      return put(static_cast<int8_t>(static_cast<uint8_t>(bits)));
+    case DType::kBool:
+      return put(static_cast<uint8_t>(x != 0));
+  }
+}
+
+// The output dims of numpy broadcasting over every present input.
+Dims broadcast_all(const std::vector<const Value*>& xs, const std::string& name) {
+  Dims out;
+  for (const Value* x : xs) out = broadcast_dims(out, x->dims, name);
+  return out;
+}
+
+// Calls f(o, offsets) for each output element o with each input's element offset.
+template <class F>
+void for_each_broadcast(const std::vector<const Value*>& xs, const Dims& out_dims, const std::string& name, F f) {
+  size_t r = out_dims.size();
+  std::vector<StridedOffsets> it;
+  for (const Value* x : xs) it.emplace_back(out_dims, broadcast_strides(x->dims, r), 0);
+  int64_t n = element_count(out_dims, name);
+  std::vector<int64_t> at(xs.size());
+  for (int64_t o = 0; o < n; ++o) {
+    for (size_t k = 0; k < xs.size(); ++k) at[k] = it[k].offset();
+    f(o, at);
+    for (auto& i : it) i.advance();
+  }
+}
+
+Value fold_compare(const OnnxAttrs& a, const std::string& op, const Value& x, const Value& y, const std::string& name,
+                   MemoryBudget& budget) {
+  if (x.dtype != y.dtype)
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": operand types differ (" + dtype_name(x.dtype) + " and " + dtype_name(y.dtype) + ")");
+  bool logic = op == "And" || op == "Or" || op == "Xor";
+  if (logic && x.dtype != DType::kBool) throw Error(ErrorCode::kBadModel, a.where() + ": operands must be bool");
+  Dims out_dims = broadcast_all({&x, &y}, name);
+  Value out = make_value(budget, name, DType::kBool, out_dims);
+  if (out.data.empty()) return out;
+  bool ints = is_integer(x.dtype);
+  for_each_broadcast({&x, &y}, out_dims, name, [&](int64_t o, const std::vector<int64_t>& at) {
+    int c;  // -1, 0, 1; 2 when unordered (NaN)
+    if (ints) {
+      int64_t p = load_as_i64(x, at[0]), q = load_as_i64(y, at[1]);
+      c = p < q ? -1 : p > q ? 1 : 0;
+    } else {
+      double p = load_as_double(x, at[0]), q = load_as_double(y, at[1]);
+      c = p < q ? -1 : p > q ? 1 : p == q ? 0 : 2;
+    }
+    bool r = false;
+    if (op == "Equal")
+      r = c == 0;
+    else if (op == "Less")
+      r = c == -1;
+    else if (op == "Greater")
+      r = c == 1;
+    else if (op == "LessOrEqual")
+      r = c == -1 || c == 0;
+    else if (op == "GreaterOrEqual")
+      r = c == 1 || c == 0;
+    else {
+      bool p = load_as_i64(x, at[0]) != 0, q = load_as_i64(y, at[1]) != 0;
+      r = op == "And" ? (p && q) : op == "Or" ? (p || q) : (p != q);
+    }
+    out.data[static_cast<size_t>(o)] = r;
+  });
+  return out;
+}
+
+Value fold_unary(const OnnxAttrs& a, const std::string& op, const Value& x, const std::string& name,
+                 MemoryBudget& budget) {
+  bool float_only = op == "Floor" || op == "Ceil" || op == "Sqrt";
+  if (float_only && x.dtype != DType::kF32)
+    throw Error(ErrorCode::kBadModel, a.where() + ": input must be float, got " + dtype_name(x.dtype));
+  if (op == "Not" && x.dtype != DType::kBool) throw Error(ErrorCode::kBadModel, a.where() + ": input must be bool");
+  if (op != "Not" && x.dtype == DType::kBool) throw Error(ErrorCode::kBadModel, a.where() + ": bool input");
+  Value out = make_value(budget, name, x.dtype, x.dims);
+  int64_t n = element_count(x.dims, name);
+  for (int64_t i = 0; i < n; ++i) {
+    if (x.dtype == DType::kF32) {
+      double f = load<float>(x, i);
+      if (op == "Neg")
+        f = -f;
+      else if (op == "Abs")
+        f = std::fabs(f);
+      else if (op == "Floor")
+        f = std::floor(f);
+      else if (op == "Ceil")
+        f = std::ceil(f);
+      else if (op == "Sqrt")
+        f = std::sqrt(f);
+      store_number(out, i, 0, f);
+    } else {
+      uint64_t v = static_cast<uint64_t>(load_as_i64(x, i));  // wraps as two's complement
+      if (op == "Neg")
+        v = 0 - v;
+      else if (op == "Abs")
+        v = static_cast<int64_t>(v) < 0 ? 0 - v : v;
+      else if (op == "Not")
+        v = v == 0;
+      store_number(out, i, static_cast<int64_t>(v), 0);
+    }
+  }
+  return out;
+}
+
+// Min / Max of one or more inputs of one type (NaN propagates, as numpy's minimum does).
+Value fold_min_max(const OnnxAttrs& a, bool is_max, const std::vector<const Value*>& in, const std::string& name,
+                   MemoryBudget& budget) {
+  std::vector<const Value*> xs;
+  for (size_t i = 0; i < in.size(); ++i) xs.push_back(&need(in, i, a));
+  if (xs.empty()) throw Error(ErrorCode::kBadModel, a.where() + ": no inputs");
+  for (const Value* x : xs)
+    if (x->dtype != xs[0]->dtype || x->dtype == DType::kBool)
+      throw Error(ErrorCode::kBadModel, a.where() + ": inputs must be numbers of one type");
+  Dims out_dims = broadcast_all(xs, name);
+  Value out = make_value(budget, name, xs[0]->dtype, out_dims);
+  if (out.data.empty()) return out;
+  bool ints = is_integer(xs[0]->dtype);
+  for_each_broadcast(xs, out_dims, name, [&](int64_t o, const std::vector<int64_t>& at) {
+    if (ints) {
+      int64_t r = load_as_i64(*xs[0], at[0]);
+      for (size_t k = 1; k < xs.size(); ++k) {
+        int64_t v = load_as_i64(*xs[k], at[k]);
+        r = is_max ? std::max(r, v) : std::min(r, v);
+      }
+      store_number(out, o, r, 0);
+    } else {
+      double r = load_as_double(*xs[0], at[0]);
+      for (size_t k = 1; k < xs.size(); ++k) {
+        double v = load_as_double(*xs[k], at[k]);
+        if (std::isnan(v) || std::isnan(r))
+          r = std::numeric_limits<double>::quiet_NaN();
+        else
+          r = is_max ? std::max(r, v) : std::min(r, v);
+      }
+      store_number(out, o, 0, r);
+    }
+  });
+  return out;
+}
+
+Value fold_where(const OnnxAttrs& a, const Value& c, const Value& x, const Value& y, const std::string& name,
+                 MemoryBudget& budget) {
+  if (c.dtype != DType::kBool) throw Error(ErrorCode::kBadModel, a.where() + ": the condition must be bool");
+  if (x.dtype != y.dtype) throw Error(ErrorCode::kBadModel, a.where() + ": X and Y types differ");
+  Dims out_dims = broadcast_all({&c, &x, &y}, name);
+  Value out = make_value(budget, name, x.dtype, out_dims);
+  if (out.data.empty()) return out;
+  size_t es = dtype_size(x.dtype);
+  for_each_broadcast({&c, &x, &y}, out_dims, name, [&](int64_t o, const std::vector<int64_t>& at) {
+    const Value& src = c.data[static_cast<size_t>(at[0])] ? x : y;
+    int64_t from = c.data[static_cast<size_t>(at[0])] ? at[1] : at[2];
+    std::memcpy(out.data.data() + static_cast<size_t>(o) * es, src.data.data() + static_cast<size_t>(from) * es, es);
+  });
+  return out;
+}
+
+Value fold_range(const OnnxAttrs& a, const Value& start, const Value& limit, const Value& delta,
+                 const std::string& name, MemoryBudget& budget) {
+  for (const Value* v : {&start, &limit, &delta}) {
+    if (element_count(v->dims, v->name) != 1 || (!v->dims.empty() && v->dims != Dims{1}))
+      throw Error(ErrorCode::kBadModel, a.where() + ": start, limit and delta must be scalars");
+    if (v->dtype != start.dtype || v->dtype == DType::kBool)
+      throw Error(ErrorCode::kBadModel, a.where() + ": start, limit and delta must be numbers of one type");
+  }
+  int64_t count = 0;
+  if (is_integer(start.dtype)) {
+    int64_t s = load_as_i64(start, 0), l = load_as_i64(limit, 0), d = load_as_i64(delta, 0);
+    if (d == 0) throw Error(ErrorCode::kBadModel, a.where() + ": delta 0");
+    // ceil((l - s) / d) in 128 bits: no overflow
+    __int128 span = static_cast<__int128>(l) - s;
+    __int128 c = span / d + ((span % d != 0) && ((span > 0) == (d > 0)) ? 1 : 0);
+    if (c > kMaxDim) throw Error(ErrorCode::kBadModel, a.where() + ": the range is absurdly long");
+    count = c > 0 ? static_cast<int64_t>(c) : 0;
+    Value out = make_value(budget, name, start.dtype, {count});
+    for (int64_t i = 0; i < count; ++i) store_number(out, i, static_cast<int64_t>(s + static_cast<__int128>(i) * d), 0);
+    return out;
+  }
+  double s = load<float>(start, 0), l = load<float>(limit, 0), d = load<float>(delta, 0);
+  double c = std::ceil((l - s) / d);
+  if (!(d != 0) || std::isnan(c) || c > static_cast<double>(kMaxDim))
+    throw Error(ErrorCode::kBadModel, a.where() + ": the range is not finite");
+  count = c > 0 ? static_cast<int64_t>(c) : 0;
+  Value out = make_value(budget, name, start.dtype, {count});
+  for (int64_t i = 0; i < count; ++i) store_number(out, i, 0, s + static_cast<double>(i) * d);
+  return out;
+}
+
+// Copies x to each element of out_dims, element index k of dim j reading x's dim j at k mod
+// x's dim (x left-padded with 1s): Expand (x's dims 1 or equal) and Tile.
+Value fold_repeat(const Value& x, const Dims& out_dims, const std::string& name, MemoryBudget& budget) {
+  Value out = make_value(budget, name, x.dtype, out_dims);
+  if (out.data.empty() || x.data.empty()) return out;
+  size_t r = out_dims.size();
+  Dims xd(r - x.dims.size(), 1);
+  xd.insert(xd.end(), x.dims.begin(), x.dims.end());
+  Dims xs = strides_of(xd), idx(r, 0);
+  size_t es = dtype_size(x.dtype);
+  int64_t n = element_count(out_dims, name), src = 0;
+  for (int64_t o = 0; o < n; ++o) {
+    std::memcpy(out.data.data() + static_cast<size_t>(o) * es, x.data.data() + static_cast<size_t>(src) * es, es);
+    for (size_t k = r; k-- > 0;) {
+      if (++idx[k] < out_dims[k]) {
+        src += xs[k];
+        if (idx[k] % xd[k] == 0) src -= xd[k] * xs[k];
+        break;
+      }
+      src -= ((out_dims[k] - 1) % xd[k]) * xs[k];
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
+std::vector<Value> fold_split(const onnx::NodeProto& node, const OnnxAttrs& a, const std::vector<const Value*>& in,
+                              int opset, MemoryBudget& budget) {
+  const Value& x = need(in, 0, a);
+  const Value* split = in.size() > 1 && in[1] ? &need(in, 1, a) : nullptr;
+  int64_t axis = 0;
+  std::vector<int64_t> sizes = split_sizes(a, x.dims, split, node.output_size(), opset, &axis);
+  Dims strides = strides_of(x.dims);
+  std::vector<Value> outs;
+  int64_t first = 0;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    Dims d = x.dims;
+    d[static_cast<size_t>(axis)] = sizes[k];
+    Value out = make_value(budget, node.output(static_cast<int>(k)), x.dtype, d);
+    if (!out.data.empty()) {
+      Dims delta(d.size(), 0);
+      for (size_t j = 0; j < d.size(); ++j)
+        if (d[j] > 1) delta[j] = strides[j];
+      gather_elements(x, out, StridedOffsets(d, delta, first * strides[static_cast<size_t>(axis)]));
+    }
+    first += sizes[k];
+    outs.push_back(std::move(out));
+  }
+  return outs;
+}
+
 }  // namespace
 
 Value convert_constant(const Value& x, DType to, const std::string& name, MemoryBudget& budget) {
@@ -609,9 +947,13 @@ Value convert_constant(const Value& x, DType to, const std::string& name, Memory
 }
 
 bool is_foldable(const std::string& op) {
+  // clang-format off
   static const std::set<std::string> kOps = {
-      "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast",     "Slice",           "Concat",   "Reshape", "Flatten",
-      "Add",   "Sub",    "Mul",       "Div",     "Constant", "ConstantOfShape", "Identity", "Dropout", "Transpose"};
+      "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Cast", "Slice", "Split", "Concat", "Reshape", "Flatten",
+      "Add", "Sub", "Mul", "Div", "Mod", "Constant", "ConstantOfShape", "Identity", "Dropout", "Transpose",
+      "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Where",
+      "Range", "Expand", "Tile", "Min", "Max", "Floor", "Ceil", "Neg", "Abs", "Sqrt"};
+  // clang-format on
   return kOps.count(op) > 0;
 }
 
@@ -624,6 +966,40 @@ std::vector<Value> fold_node(const onnx::NodeProto& node, const std::vector<cons
   const std::string name = node.output(0);
   if (op == "Constant") return {fold_constant(a, name, budget)};
   if (op == "Shape") return fold_shape(a, in, name, budget);
+  if (op == "Size") {
+    if (in.empty() || !in[0]) throw Error(ErrorCode::kBadModel, a.where() + ": missing input 0");
+    Value v = make_i64(budget, name, {element_count(in[0]->dims, in[0]->name)});  // dims only, as Shape
+    v.dims = {};
+    return {std::move(v)};
+  }
+  if (op == "Split") return fold_split(node, a, in, opset, budget);
+  if (op == "Equal" || op == "Less" || op == "Greater" || op == "LessOrEqual" || op == "GreaterOrEqual" ||
+      op == "And" || op == "Or" || op == "Xor")
+    return {fold_compare(a, op, need(in, 0, a), need(in, 1, a), name, budget)};
+  if (op == "Not" || op == "Neg" || op == "Abs" || op == "Floor" || op == "Ceil" || op == "Sqrt")
+    return {fold_unary(a, op, need(in, 0, a), name, budget)};
+  if (op == "Min" || op == "Max") return {fold_min_max(a, op == "Max", in, name, budget)};
+  if (op == "Where") return {fold_where(a, need(in, 0, a), need(in, 1, a), need(in, 2, a), name, budget)};
+  if (op == "Range") return {fold_range(a, need(in, 0, a), need(in, 1, a), need(in, 2, a), name, budget)};
+  if (op == "Expand") {
+    const Value& x = need(in, 0, a);
+    std::vector<int64_t> shape = int_list(need(in, 1, a), kMaxRank, a.where(), "shape");
+    return {fold_repeat(x, broadcast_dims(x.dims, Dims(shape.begin(), shape.end()), a.where()), name, budget)};
+  }
+  if (op == "Tile") {
+    const Value& x = need(in, 0, a);
+    std::vector<int64_t> reps = int_list(need(in, 1, a), kMaxRank, a.where(), "repeats");
+    if (reps.size() != x.dims.size())
+      throw Error(ErrorCode::kBadModel, a.where() + ": repeats needs one value per dim");
+    Dims d = x.dims;
+    for (size_t k = 0; k < d.size(); ++k) {
+      if (reps[k] < 0) throw Error(ErrorCode::kBadModel, a.where() + ": negative repeats");
+      if (reps[k] != 0 && d[k] > kMaxDim / reps[k]) throw Error(ErrorCode::kBadModel, a.where() + ": too large");
+      d[k] *= reps[k];
+    }
+    element_count(d, name);
+    return {fold_repeat(x, d, name, budget)};
+  }
   if (op == "Identity" || op == "Dropout") return fold_identity(node, a, in, name, budget);
   if (op == "Gather") return {fold_gather(a, need(in, 0, a), need(in, 1, a), name, budget)};
   if (op == "Slice") return {fold_slice(a, in, opset, name, budget)};
@@ -631,7 +1007,7 @@ std::vector<Value> fold_node(const onnx::NodeProto& node, const std::vector<cons
   if (op == "Concat") return {fold_concat(a, in, name, budget)};
   if (op == "Cast") return {fold_cast(a, need(in, 0, a), name, budget)};
   if (op == "ConstantOfShape") return {fold_constant_of_shape(a, need(in, 0, a), name, budget)};
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div")
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Mod")
     return {fold_binary(a, op, need(in, 0, a), need(in, 1, a), name, budget)};
   const Value& x = need(in, 0, a);
   if (op == "Reshape") {

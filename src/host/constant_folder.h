@@ -1,9 +1,13 @@
 // Evaluates, at import time, the ONNX ops exporters emit to compute shapes and small
-// constants (Shape, Gather, Slice, Cast, Concat, Unsqueeze, Squeeze, Reshape, Flatten,
-// arithmetic, Constant, ConstantOfShape, Identity, Dropout, Transpose).
+// constants (Shape, Size, Gather, Slice, Split, Cast, Concat, Unsqueeze, Squeeze, Reshape,
+// Flatten, arithmetic, comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual), logic
+// (And, Or, Xor, Not), Where, Min, Max, Neg, Abs, Floor, Ceil, Sqrt, Range, Expand, Tile,
+// Constant, ConstantOfShape, Identity, Dropout, Transpose).
 //
 // The engine instantiates a model for one input shape, so these ops always fold when
-// their data inputs are constants; Shape folds even on a runtime tensor.
+// their data inputs are constants; Shape and Size fold even on a runtime tensor. Bool and
+// integer tensors exist only as constants (runtime tensors are float32): Where, the
+// comparisons and the logic ops run only here.
 //
 // The model is untrusted: every folder checks its inputs' dtypes, ranks, dims and data
 // sizes (as shape inference would) before it reads them, and every result is charged to
@@ -18,6 +22,7 @@
 
 #include "common/graph.h"
 #include "host/memory_budget.h"
+#include "host/onnx_attrs.h"
 
 namespace teeinfer {
 
@@ -44,6 +49,18 @@ Dims reshape_dims(const Dims& in, const std::vector<int64_t>& shape, bool allowz
 Dims flatten_dims(const Dims& in, int64_t axis, const std::string& what);
 Dims squeeze_dims(const Dims& in, std::vector<int64_t> axes, const std::string& what);
 Dims unsqueeze_dims(const Dims& in, std::vector<int64_t> axes, const std::string& what);
+// A Slice's reading of `data`: per dim, the first index, the step and the output length
+// (0 for an empty slice), from the node's attributes (opset < 10) or its constant inputs
+// in[1..4] (starts, ends, axes, steps; nullptr when absent).
+struct SliceSpec {
+  Dims starts, steps, sizes;
+};
+SliceSpec slice_spec(const OnnxAttrs& a, const Dims& data, const std::vector<const Value*>& in, int opset);
+// A Split's output lengths along its axis (written to *axis): the `split` attribute (opset
+// < 13) or constant input, num_outputs (opset 18), or equal parts for `outputs` outputs.
+constexpr int kMaxSplitOutputs = 1 << 16;
+std::vector<int64_t> split_sizes(const OnnxAttrs& a, const Dims& data, const Value* split, int outputs, int opset,
+                                 int64_t* axis);
 // Normalises a possibly negative axis against `rank`; throws naming `what`.
 int64_t normalize_axis(int64_t axis, int64_t rank, const std::string& what);
 

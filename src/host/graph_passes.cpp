@@ -97,7 +97,7 @@ bool fold_batchnorm(Graph& g, Node& conv, const Node& bn) {
 // AveragePool whose divisor counts padding (or that has no padding of its own).
 bool fold_pad(Graph& g, Node& pad, Node& consumer) {
   const auto& p = std::get<PadParams>(pad.params);
-  if (p.value != 0.f || consumer.inputs[0] != pad.outputs[0]) return false;
+  if (p.mode != PadMode::kConstant || p.value != 0.f || consumer.inputs[0] != pad.outputs[0]) return false;
   if (p.pads_begin.size() < 3 || p.pads_begin[0] || p.pads_begin[1] || p.pads_end[0] || p.pads_end[1]) return false;
   Dims *begin = nullptr, *end = nullptr;
   if (auto* c = std::get_if<ConvParams>(&consumer.params)) {

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstring>
 #include <memory>
 #include <set>
 
@@ -88,6 +90,17 @@ class Importer {
   void identity(const onnx::NodeProto& n, const OnnxAttrs& a);
   void dropout(const onnx::NodeProto& n, const OnnxAttrs& a);
   void if_branch(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void slice(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void split(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void gather(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void tile(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void expand(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void resize(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void upsample(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void conv_transpose(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void depth_to_space(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void space_to_depth(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void where(const onnx::NodeProto& n, const OnnxAttrs& a);
 
  private:
   // A constant's bytes move into the graph when a node first reads it at runtime; from
@@ -119,8 +132,14 @@ class Importer {
   ValueId optional_runtime(const onnx::NodeProto& node, int i, const OnnxAttrs& a);
   const Value& required_constant(const onnx::NodeProto& node, int i, const OnnxAttrs& a, const char* role) const;
   // Adds the node; its op is the one whose parameters `params` holds.
-  void emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, OpParams params,
-            const Dims* reshape_to = nullptr);
+  // `output` is the ONNX output it defines (Split makes one node per output).
+  void emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, OpParams params, const Dims* reshape_to = nullptr,
+            int output = 0);
+  // The constant inputs from `first` on (nullptr where absent); a runtime one is unsupported.
+  std::vector<const Value*> constant_operands(const onnx::NodeProto& node, int first, const OnnxAttrs& a) const;
+  void resize_to(const onnx::NodeProto& n, const OnnxAttrs& a, ResizeParams p, const std::vector<float>& scales,
+                 const std::vector<int64_t>& sizes, const std::vector<float>& roi, const Dims& axes,
+                 const std::string& policy);
   // The output names the input's value (or constant): no node.
   void alias(const onnx::NodeProto& n, const OnnxAttrs& a);
 
@@ -203,17 +222,20 @@ const Value& Importer::required_constant(const onnx::NodeProto& node, int i, con
   return *v;
 }
 
-void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, OpParams params, const Dims* reshape_to) {
-  if (node.output_size() < 1 || node.output(0).empty())
-    throw Error(ErrorCode::kBadModel, node.op_type() + " node '" + node.name() + "' has no output");
+void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, OpParams params, const Dims* reshape_to,
+                    int output) {
+  if (node.output_size() <= output || node.output(output).empty())
+    throw Error(ErrorCode::kBadModel,
+                node.op_type() + " node '" + node.name() + "' has no output " + std::to_string(output));
   Node n;
-  n.name = node.name().empty() ? node.output(0) : node.name();
+  n.name = node.name().empty() ? node.output(output) : node.name();
+  if (node.output_size() > 1) n.name += ":" + std::to_string(output);
   n.onnx_op = node.op_type();
   n.op = op_of(params);
   n.inputs = std::move(inputs);
   n.params = std::move(params);
   Value out;
-  out.name = node.output(0);
+  out.name = node.output(output);
   out.dtype = DType::kF32;
   if (reshape_to) out.dims = *reshape_to;
   ValueId id = g_.add_value(out);
@@ -229,7 +251,21 @@ void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, Op
       throw Error(ErrorCode::kUnsupported, where + ": input '" + g_.value(in).name + "' is " +
                                                dtype_name(g_.value(in).dtype) + "; runtime tensors must be float32");
   g_.nodes.push_back(std::move(n));
-  define(node.output(0), Sym{id, nullptr}, where);
+  define(node.output(output), Sym{id, nullptr}, where);
+}
+
+std::vector<const Value*> Importer::constant_operands(const onnx::NodeProto& node, int first,
+                                                      const OnnxAttrs& a) const {
+  std::vector<const Value*> out(static_cast<size_t>(std::max(node.input_size(), first)), nullptr);
+  for (int i = first; i < node.input_size(); ++i) {
+    if (node.input(i).empty()) continue;
+    sym(node.input(i), a);  // defined at all
+    out[static_cast<size_t>(i)] = constant(node, i);
+    if (!out[static_cast<size_t>(i)])
+      throw Error(ErrorCode::kUnsupported, a.where() + ": input " + std::to_string(i) + " ('" + node.input(i) +
+                                               "') must be a constant (initializer or folded)");
+  }
+  return out;
 }
 
 // Pads from auto_pad / pads for `spatial` dims of `x`; returns {begin, end}.
@@ -470,23 +506,44 @@ void Importer::lrn(const onnx::NodeProto& n, const OnnxAttrs& a) {
 }
 
 void Importer::pad(const onnx::NodeProto& n, const OnnxAttrs& a) {
-  if (a.s("mode", "constant") != "constant")
-    throw Error(ErrorCode::kUnsupported, a.where() + ": mode '" + a.s("mode", "") + "' (only constant padding)");
-  const Dims& x = dims(n, 0, a);
+  std::string mode = a.s("mode", "constant");
+  PadParams p;
+  if (mode == "reflect")
+    p.mode = PadMode::kReflect;
+  else if (mode == "edge")
+    p.mode = PadMode::kEdge;
+  else if (mode != "constant")
+    throw Error(ErrorCode::kUnsupported,
+                a.where() + ": mode '" + mode + "' (constant, reflect and edge are supported)");
+  const Dims x = dims(n, 0, a);
+  int64_t rank = static_cast<int64_t>(x.size());
   std::vector<int64_t> pads;
-  float value = 0.f;
   if (opset_ < 11) {
-    Dims d = a.ints("pads", {});
+    Dims d = a.ints(opset_ < 2 ? "paddings" : "pads", {});
     pads.assign(d.begin(), d.end());
-    value = a.f("value", 0.f);
+    p.value = a.f("value", 0.f);
   } else {
     pads = int_list(required_constant(n, 1, a, "pads"), 2 * kMaxRank, a.where(), "pads");
     if (n.input_size() > 2 && !n.input(2).empty())
-      value = scalar_or(&required_constant(n, 2, a, "constant_value"), 0.f);
-    if (n.input_size() > 3 && !n.input(3).empty()) throw Error(ErrorCode::kUnsupported, a.where() + ": the axes input");
+      p.value = scalar_or(&required_constant(n, 2, a, "constant_value"), 0.f);
+    if (n.input_size() > 3 && !n.input(3).empty()) {  // opset 18: pads for these axes only
+      std::vector<int64_t> axes = int_list(required_constant(n, 3, a, "axes"), kMaxRank, a.where(), "axes");
+      if (pads.size() != 2 * axes.size())
+        throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per axis");
+      std::vector<int64_t> full(2 * x.size(), 0);
+      std::set<int64_t> seen;
+      for (size_t k = 0; k < axes.size(); ++k) {
+        int64_t ax = normalize_axis(axes[k], rank, a.where());
+        if (!seen.insert(ax).second) throw Error(ErrorCode::kBadModel, a.where() + ": repeated axis");
+        full[static_cast<size_t>(ax)] = pads[k];
+        full[x.size() + static_cast<size_t>(ax)] = pads[axes.size() + k];
+      }
+      pads = full;
+    }
   }
   if (pads.size() != 2 * x.size()) throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per dim");
-  PadParams p{Dims(pads.begin(), pads.begin() + x.size()), Dims(pads.begin() + x.size(), pads.end()), value};
+  p.pads_begin = Dims(pads.begin(), pads.begin() + rank);
+  p.pads_end = Dims(pads.begin() + rank, pads.end());
   for (int64_t v : pads)
     if (v < 0) throw Error(ErrorCode::kUnsupported, a.where() + ": negative pads (cropping)");
   if (std::all_of(pads.begin(), pads.end(), [](int64_t v) { return v == 0; })) {
@@ -557,6 +614,353 @@ void Importer::dropout(const onnx::NodeProto& n, const OnnxAttrs& a) {
   }
 }
 
+// Slice of a runtime tensor: starts/ends/axes/steps are attributes (opset < 10) or constants.
+void Importer::slice(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  SliceSpec spec = slice_spec(a, x, constant_operands(n, 1, a), opset_);
+  if (element_count(spec.sizes, a.where()) == 0)
+    throw Error(ErrorCode::kUnsupported, a.where() + ": the slice is empty; teeinfer does not run on empty tensors");
+  emit(n, {runtime(n, 0, a)}, SliceParams{spec.starts, spec.steps, spec.sizes});
+}
+
+// Split of a runtime tensor: one Slice node per output.
+void Importer::split(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  std::vector<const Value*> ops = constant_operands(n, 1, a);
+  int64_t axis = 0;
+  std::vector<int64_t> sizes = split_sizes(a, x, ops.size() > 1 ? ops[1] : nullptr, n.output_size(), opset_, &axis);
+  ValueId in = runtime(n, 0, a);
+  int64_t first = 0;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    if (sizes[k] == 0)
+      throw Error(ErrorCode::kUnsupported,
+                  a.where() + ": output " + std::to_string(k) + " is empty; teeinfer does not run on empty tensors");
+    SliceParams p{Dims(x.size(), 0), Dims(x.size(), 1), x};
+    p.starts[static_cast<size_t>(axis)] = first;
+    p.sizes[static_cast<size_t>(axis)] = sizes[k];
+    first += sizes[k];
+    if (!n.output(static_cast<int>(k)).empty()) emit(n, {in}, p, nullptr, static_cast<int>(k));
+  }
+}
+
+// Gather from a runtime tensor at constant indices.
+void Importer::gather(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  const Value& idx = required_constant(n, 1, a, "indices");
+  if (idx.dtype != DType::kI64 && idx.dtype != DType::kI32)
+    throw Error(ErrorCode::kBadModel, a.where() + ": indices must be int64 or int32, got " + dtype_name(idx.dtype));
+  GatherParams p;
+  p.axis = normalize_axis(a.i("axis", 0), static_cast<int64_t>(x.size()), a.where());
+  if (element_count(idx.dims, idx.name) > (int64_t{1} << 24))
+    throw Error(ErrorCode::kUnsupported, a.where() + ": more than 2^24 indices");
+  p.indices_dims = idx.dims;
+  p.indices = to_i64s(idx);
+  int64_t extent = x[static_cast<size_t>(p.axis)];
+  for (int64_t& k : p.indices) {
+    if (k < -extent || k >= extent)
+      throw Error(ErrorCode::kBadModel,
+                  a.where() + ": index " + std::to_string(k) + " out of range for dim " + std::to_string(extent));
+    if (k < 0) k += extent;
+  }
+  if (p.indices.empty())
+    throw Error(ErrorCode::kUnsupported, a.where() + ": no indices; teeinfer does not run on empty tensors");
+  emit(n, {runtime(n, 0, a)}, std::move(p));
+}
+
+void Importer::tile(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  if (opset_ < 6) throw Error(ErrorCode::kUnsupported, a.where() + ": Tile before opset 6 (tiles/axis inputs)");
+  const Dims x = dims(n, 0, a);
+  std::vector<int64_t> reps = int_list(required_constant(n, 1, a, "repeats"), kMaxRank, a.where(), "repeats");
+  if (reps.size() != x.size()) throw Error(ErrorCode::kBadModel, a.where() + ": repeats needs one value per dim");
+  for (int64_t r : reps) {
+    if (r < 0) throw Error(ErrorCode::kBadModel, a.where() + ": negative repeats");
+    if (r == 0) throw Error(ErrorCode::kUnsupported, a.where() + ": repeats 0 makes an empty tensor");
+  }
+  emit(n, {runtime(n, 0, a)}, TileParams{Dims(reps.begin(), reps.end())});
+}
+
+// Expand: numpy broadcasting of x and the shape; a Tile repeating x's dims of 1.
+void Importer::expand(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  std::vector<int64_t> shape = int_list(required_constant(n, 1, a, "shape"), kMaxRank, a.where(), "shape");
+  for (int64_t d : shape)
+    if (d < 0) throw Error(ErrorCode::kBadModel, a.where() + ": negative dim in the shape");
+  Dims y = broadcast_dims(x, Dims(shape.begin(), shape.end()), a.where());
+  Dims reps(y.size(), 1);
+  size_t lead = y.size() - x.size();
+  for (size_t k = 0; k < y.size(); ++k) {
+    int64_t d = k < lead ? 1 : x[k - lead];
+    if (y[k] == 0) throw Error(ErrorCode::kUnsupported, a.where() + ": the output is empty");
+    reps[k] = y[k] / d;
+  }
+  emit(n, {runtime(n, 0, a)}, TileParams{reps});
+}
+
+namespace {
+
+ResizeCoordinates resize_coordinates(const std::string& s, const OnnxAttrs& a) {
+  if (s == "half_pixel") return ResizeCoordinates::kHalfPixel;
+  if (s == "half_pixel_symmetric") return ResizeCoordinates::kHalfPixelSymmetric;
+  if (s == "pytorch_half_pixel") return ResizeCoordinates::kPytorchHalfPixel;
+  if (s == "align_corners") return ResizeCoordinates::kAlignCorners;
+  if (s == "asymmetric") return ResizeCoordinates::kAsymmetric;
+  if (s == "tf_crop_and_resize") return ResizeCoordinates::kTfCropAndResize;
+  if (s == "tf_half_pixel_for_nn") return ResizeCoordinates::kTfHalfPixelForNn;
+  throw Error(ErrorCode::kBadModel, a.where() + ": unknown coordinate_transformation_mode '" + s + "'");
+}
+
+ResizeMode resize_mode(const std::string& s, const OnnxAttrs& a) {
+  if (s == "nearest") return ResizeMode::kNearest;
+  if (s == "linear" || s == "bilinear") return ResizeMode::kLinear;  // Upsample-7 also says bilinear
+  if (s == "cubic") return ResizeMode::kCubic;
+  throw Error(ErrorCode::kBadModel, a.where() + ": unknown mode '" + s + "'");
+}
+
+ResizeNearest resize_nearest(const std::string& s, const OnnxAttrs& a) {
+  if (s == "round_prefer_floor") return ResizeNearest::kRoundPreferFloor;
+  if (s == "round_prefer_ceil") return ResizeNearest::kRoundPreferCeil;
+  if (s == "floor") return ResizeNearest::kFloor;
+  if (s == "ceil") return ResizeNearest::kCeil;
+  throw Error(ErrorCode::kBadModel, a.where() + ": unknown nearest_mode '" + s + "'");
+}
+
+std::vector<float> float_list(const Value& v, size_t most, const std::string& where, const char* role) {
+  if (v.dtype != DType::kF32)
+    throw Error(ErrorCode::kBadModel, where + ": " + role + " must be float32, got " + dtype_name(v.dtype));
+  if (v.dims.size() > 1 || static_cast<uint64_t>(element_count(v.dims, v.name)) > most)
+    throw Error(ErrorCode::kBadModel,
+                where + ": " + role + " must be 1-D with at most " + std::to_string(most) + " values");
+  if (v.data.size() != byte_size(v.dtype, v.dims, v.name))
+    throw Error(ErrorCode::kBadModel, where + ": " + role + " holds the wrong number of bytes");
+  std::vector<float> out(v.data.size() / 4);
+  if (!out.empty()) std::memcpy(out.data(), v.data.data(), v.data.size());
+  return out;
+}
+
+}  // namespace
+
+// Resize/Upsample to fixed dims: `scales` or `sizes` (one per axis of `axes`, or per dim),
+// roi for tf_crop_and_resize (2 per axis), keep_aspect_ratio_policy (opset 18).
+void Importer::resize_to(const onnx::NodeProto& n, const OnnxAttrs& a, ResizeParams p, const std::vector<float>& scales,
+                         const std::vector<int64_t>& sizes, const std::vector<float>& roi, const Dims& axes_in,
+                         const std::string& policy) {
+  const Dims x = dims(n, 0, a);
+  size_t rank = x.size();
+  Dims axes = axes_in;
+  if (axes.empty())
+    for (size_t i = 0; i < rank; ++i) axes.push_back(static_cast<int64_t>(i));
+  std::set<int64_t> seen;
+  for (int64_t& ax : axes) {
+    ax = normalize_axis(ax, static_cast<int64_t>(rank), a.where());
+    if (!seen.insert(ax).second) throw Error(ErrorCode::kBadModel, a.where() + ": repeated axis");
+  }
+  bool by_sizes = !sizes.empty();
+  if (by_sizes == !scales.empty())
+    throw Error(ErrorCode::kBadModel, a.where() + ": exactly one of scales and sizes must be given");
+  if ((by_sizes ? sizes.size() : scales.size()) != axes.size())
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": scales/sizes need one value per axis (" + std::to_string(axes.size()) + ")");
+  p.scales.assign(rank, 1.f);
+  p.sizes = x;
+  std::vector<double> roi_full(2 * rank);
+  for (size_t i = 0; i < rank; ++i) roi_full[i] = 0, roi_full[rank + i] = 1;
+  if (p.coordinates == ResizeCoordinates::kTfCropAndResize) {
+    if (roi.size() != 2 * axes.size())
+      throw Error(ErrorCode::kBadModel, a.where() + ": tf_crop_and_resize needs roi with 2 values per axis");
+    for (size_t k = 0; k < axes.size(); ++k) {
+      roi_full[static_cast<size_t>(axes[k])] = roi[k];
+      roi_full[rank + static_cast<size_t>(axes[k])] = roi[axes.size() + k];
+    }
+    for (double r : roi_full)
+      if (!std::isfinite(r)) throw Error(ErrorCode::kBadModel, a.where() + ": roi must be finite");
+    p.roi.assign(roi_full.begin(), roi_full.end());
+  }
+  if (by_sizes) {
+    for (int64_t s : sizes)
+      if (s < 1) throw Error(ErrorCode::kUnsupported, a.where() + ": output sizes must be positive (no empty tensors)");
+    if (policy == "stretch") {
+      for (size_t k = 0; k < axes.size(); ++k) {
+        size_t ax = static_cast<size_t>(axes[k]);
+        p.sizes[ax] = sizes[k];
+        p.scales[ax] = static_cast<float>(static_cast<double>(sizes[k]) / static_cast<double>(x[ax]));
+      }
+    } else if (policy == "not_larger" || policy == "not_smaller") {
+      double scale = policy == "not_larger" ? INFINITY : 0;
+      for (size_t k = 0; k < axes.size(); ++k) {
+        double r = static_cast<double>(sizes[k]) / static_cast<double>(x[static_cast<size_t>(axes[k])]);
+        scale = policy == "not_larger" ? std::min(scale, r) : std::max(scale, r);
+      }
+      for (int64_t ax : axes) {
+        p.scales[static_cast<size_t>(ax)] = static_cast<float>(scale);
+        double sz = std::nearbyint(scale * static_cast<double>(x[static_cast<size_t>(ax)]));
+        if (!(sz >= 1) || sz > 1e15) throw Error(ErrorCode::kUnsupported, a.where() + ": output dims out of range");
+        p.sizes[static_cast<size_t>(ax)] = static_cast<int64_t>(sz);
+      }
+    } else {
+      throw Error(ErrorCode::kBadModel, a.where() + ": unknown keep_aspect_ratio_policy '" + policy + "'");
+    }
+  } else {
+    for (size_t k = 0; k < axes.size(); ++k) {
+      size_t ax = static_cast<size_t>(axes[k]);
+      float sc = scales[k];
+      if (!(sc > 0.f) || !std::isfinite(sc)) throw Error(ErrorCode::kBadModel, a.where() + ": scales must be positive");
+      double extent = p.coordinates == ResizeCoordinates::kTfCropAndResize ? roi_full[rank + ax] - roi_full[ax] : 1.0;
+      double sz = std::floor(static_cast<double>(x[ax]) * extent * static_cast<double>(sc));
+      if (!(sz >= 1))
+        throw Error(ErrorCode::kUnsupported,
+                    a.where() + ": the output is empty; teeinfer does not run on empty tensors");
+      if (sz > 1e15) throw Error(ErrorCode::kBadModel, a.where() + ": the output is absurdly large");
+      p.sizes[ax] = static_cast<int64_t>(sz);
+      p.scales[ax] = sc;
+    }
+  }
+  emit(n, {runtime(n, 0, a)}, std::move(p));
+}
+
+void Importer::resize(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  ResizeParams p;
+  p.mode = resize_mode(a.s("mode", "nearest"), a);
+  if (a.i("antialias", 0) != 0) throw Error(ErrorCode::kUnsupported, a.where() + ": antialias");
+  std::vector<const Value*> ops = constant_operands(n, 1, a);
+  size_t rank = dims(n, 0, a).size();
+  std::vector<float> scales, roi;
+  std::vector<int64_t> sizes;
+  if (opset_ < 11) {  // X, scales; asymmetric coordinates (Resize-10 is Upsample-9)
+    p.coordinates = ResizeCoordinates::kAsymmetric;
+    p.nearest = ResizeNearest::kSimple;
+    if (ops.size() < 2 || !ops[1]) throw Error(ErrorCode::kBadModel, a.where() + ": missing scales");
+    scales = float_list(*ops[1], kMaxRank, a.where(), "scales");
+    return resize_to(n, a, p, scales, sizes, roi, {}, "stretch");
+  }
+  p.coordinates = resize_coordinates(a.s("coordinate_transformation_mode", "half_pixel"), a);
+  p.nearest = resize_nearest(a.s("nearest_mode", "round_prefer_floor"), a);
+  p.cubic_a = a.f("cubic_coeff_a", -0.75f);
+  p.exclude_outside = a.i("exclude_outside", 0) != 0;
+  p.extrapolation_value = a.f("extrapolation_value", 0.f);
+  Dims axes = opset_ >= 18 ? a.ints("axes", {}) : Dims{};
+  size_t most = axes.empty() ? rank : axes.size();
+  if (ops.size() > 1 && ops[1] && p.coordinates == ResizeCoordinates::kTfCropAndResize)
+    roi = float_list(*ops[1], 2 * most, a.where(), "roi");
+  if (ops.size() > 2 && ops[2]) scales = float_list(*ops[2], most, a.where(), "scales");
+  if (ops.size() > 3 && ops[3]) sizes = int_list(*ops[3], most, a.where(), "sizes");
+  if (!sizes.empty() && !scales.empty())
+    throw Error(ErrorCode::kBadModel, a.where() + ": scales and sizes are both given");
+  resize_to(n, a, p, scales, sizes, roi, axes, opset_ >= 18 ? a.s("keep_aspect_ratio_policy", "stretch") : "stretch");
+}
+
+// Upsample (opset 7: scales attribute; 9: scales input): asymmetric coordinates, nearest or
+// (bi)linear.
+void Importer::upsample(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  ResizeParams p;
+  p.mode = resize_mode(a.s("mode", "nearest"), a);
+  if (p.mode == ResizeMode::kCubic) throw Error(ErrorCode::kBadModel, a.where() + ": Upsample has no cubic mode");
+  p.coordinates = ResizeCoordinates::kAsymmetric;
+  p.nearest = ResizeNearest::kSimple;
+  std::vector<float> scales;
+  if (opset_ < 9) {
+    scales = a.floats("scales");
+  } else {
+    std::vector<const Value*> ops = constant_operands(n, 1, a);
+    if (ops.size() < 2 || !ops[1]) throw Error(ErrorCode::kBadModel, a.where() + ": missing scales");
+    scales = float_list(*ops[1], kMaxRank, a.where(), "scales");
+  }
+  for (float s : scales)
+    if (s < 1.f) throw Error(ErrorCode::kBadModel, a.where() + ": Upsample scales must be >= 1");
+  resize_to(n, a, p, scales, {}, {}, {}, "stretch");
+}
+
+void Importer::conv_transpose(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  const Value& w = required_constant(n, 1, a, "weight");
+  if (x.size() < 3 || w.dims.size() != x.size())
+    throw Error(ErrorCode::kBadModel, a.where() + ": input " + dims_to_string(x) + " and weight " +
+                                          dims_to_string(w.dims) + " ranks do not fit");
+  size_t sp = x.size() - 2;
+  ConvTransposeParams p;
+  p.kernel = a.ints("kernel_shape", Dims(w.dims.begin() + 2, w.dims.end()));
+  p.strides = a.ints("strides", Dims(sp, 1));
+  p.dilations = a.ints("dilations", Dims(sp, 1));
+  p.groups = a.i("group", 1);
+  p.output_padding = a.ints("output_padding", Dims(sp, 0));
+  check_window_params(a.where(), sp, p.kernel, p.strides, p.dilations, {}, {});
+  if (p.output_padding.size() != sp)
+    throw Error(ErrorCode::kBadModel, a.where() + ": output_padding needs one value per spatial dim");
+  for (int64_t v : p.output_padding)
+    if (v < 0 || v > kMaxWindowParam) throw Error(ErrorCode::kBadModel, a.where() + ": output_padding out of range");
+  for (size_t i = 0; i < sp; ++i)
+    if (x[i + 2] > kMaxWindowParam * 64) throw Error(ErrorCode::kUnsupported, a.where() + ": input too large");
+  // The full output, before pads: (x - 1) * stride + (kernel - 1) * dilation + 1 + output_padding.
+  Dims full(sp);
+  for (size_t i = 0; i < sp; ++i)
+    full[i] = (x[i + 2] - 1) * p.strides[i] + (p.kernel[i] - 1) * p.dilations[i] + 1 + p.output_padding[i];
+  std::string auto_pad = a.s("auto_pad", "NOTSET");
+  p.pads_begin.assign(sp, 0);
+  p.pads_end.assign(sp, 0);
+  if (a.has("output_shape")) {
+    // The pads that give this output: total = full - output, split as the spec says
+    // (SAME_UPPER puts an odd one at the end; SAME_LOWER and NOTSET at the beginning, as
+    // ONNX's reference does; ONNX Runtime splits NOTSET the other way round).
+    Dims out = a.ints("output_shape", {});
+    if (out.size() == sp + 2) out.erase(out.begin(), out.begin() + 2);
+    if (out.size() != sp) throw Error(ErrorCode::kBadModel, a.where() + ": output_shape needs the spatial dims");
+    for (size_t i = 0; i < sp; ++i) {
+      if (out[i] < 1 || out[i] > kMaxWindowParam * 64)
+        throw Error(ErrorCode::kBadModel, a.where() + ": output_shape " + dims_to_string(out) + " out of range");
+      int64_t total = full[i] - out[i];
+      if (total < 0) {  // a larger output: the extra positions at the end see only the bias
+        p.output_padding[i] -= total;
+        continue;
+      }
+      p.pads_begin[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      p.pads_end[i] = total - p.pads_begin[i];
+    }
+  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    for (size_t i = 0; i < sp; ++i) {  // output = input * stride
+      int64_t total = std::max<int64_t>(full[i] - x[i + 2] * p.strides[i], 0);
+      p.pads_begin[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      p.pads_end[i] = total - p.pads_begin[i];
+    }
+  } else if (auto_pad == "NOTSET") {
+    Dims pads = a.ints("pads", Dims(2 * sp, 0));
+    if (pads.size() != 2 * sp)
+      throw Error(ErrorCode::kBadModel, a.where() + ": pads must have 2 values per spatial dim");
+    for (size_t i = 0; i < sp; ++i) p.pads_begin[i] = pads[i], p.pads_end[i] = pads[i + sp];
+  } else if (auto_pad != "VALID") {
+    throw Error(ErrorCode::kBadModel, a.where() + ": unknown auto_pad '" + auto_pad + "'");
+  }
+  emit(n, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
+}
+
+void Importer::depth_to_space(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  DepthToSpaceParams p;
+  p.block = a.i("blocksize", 0);
+  std::string mode = opset_ >= 11 ? a.s("mode", "DCR") : "DCR";
+  if (mode != "DCR" && mode != "CRD") throw Error(ErrorCode::kBadModel, a.where() + ": unknown mode '" + mode + "'");
+  p.crd = mode == "CRD";
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
+void Importer::space_to_depth(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  DepthToSpaceParams p;
+  p.block = a.i("blocksize", 0);
+  p.space_to_depth = true;
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
+// Where of float32 tensors with a constant condition (bool tensors exist only as
+// constants; a computed condition is folded when it is constant, unsupported otherwise).
+// The condition becomes a float32 constant of 0 and 1.
+void Importer::where(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Value& c = required_constant(n, 0, a, "the condition");
+  if (c.dtype != DType::kBool)
+    throw Error(ErrorCode::kBadModel, a.where() + ": the condition must be bool, got " + dtype_name(c.dtype));
+  if (c.data.size() != byte_size(c.dtype, c.dims, c.name))
+    throw Error(ErrorCode::kBadModel, a.where() + ": the condition holds the wrong number of bytes");
+  ValueId x = runtime(n, 1, a), y = runtime(n, 2, a);
+  ValueId cv = g_.add_value(convert_constant(c, DType::kF32, n.input(0) + " (as float)", budget_));
+  emit(n, {cv, x, y}, WhereParams{});
+}
+
 // Every ONNX op type converted at run time, with its converter: host/onnx_ops.def, then
 // the element-wise functions of common/eltwise_ops.def (each keeps channel c at c).
 struct OnnxOpEntry {
@@ -603,7 +1007,7 @@ void Importer::convert(const onnx::NodeProto& node) {
     const Sym& s = sym(node.input(i), a);
     if (s.constant) {
       ins.push_back(constant_of(s));
-    } else if (node.op_type() == "Shape" && i == 0) {
+    } else if ((node.op_type() == "Shape" || node.op_type() == "Size") && i == 0) {
       auto shell = std::make_shared<Value>();
       shell->dims = g_.value(s.id).dims;
       holders.push_back(shell);

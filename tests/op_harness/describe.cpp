@@ -35,6 +35,7 @@ std::string window(const Dims& kernel, const Dims& strides, const Dims& dilation
 struct Describe {
   std::string operator()(const ReshapeParams&) const { return ""; }
   std::string operator()(const CastParams&) const { return ""; }
+  std::string operator()(const WhereParams&) const { return ""; }
   std::string operator()(const ConvParams& p) const {
     return window(p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end) + " groups " + std::to_string(p.groups) +
            (p.fused_sum ? " fused_sum" : "") + " post_ops " + post_ops(p.post_ops) + " " + int8(p.int8);
@@ -70,7 +71,34 @@ struct Describe {
            " bias " + std::to_string(p.bias);
   }
   std::string operator()(const PadParams& p) const {
-    return "pads_begin " + dims(p.pads_begin) + " pads_end " + dims(p.pads_end) + " value " + std::to_string(p.value);
+    const char* modes[] = {"constant", "reflect", "edge"};
+    return std::string(modes[static_cast<int>(p.mode) % 3]) + " pads_begin " + dims(p.pads_begin) + " pads_end " +
+           dims(p.pads_end) + " value " + std::to_string(p.value);
+  }
+  std::string operator()(const SliceParams& p) const {
+    return "starts " + dims(p.starts) + " steps " + dims(p.steps) + " sizes " + dims(p.sizes);
+  }
+  std::string operator()(const GatherParams& p) const {
+    return "axis " + std::to_string(p.axis) + " indices " + dims(p.indices_dims) + " " + dims(p.indices);
+  }
+  std::string operator()(const TileParams& p) const { return "repeats " + dims(p.repeats); }
+  std::string operator()(const ResizeParams& p) const {
+    std::string s = "mode " + std::to_string(static_cast<int>(p.mode)) + " coordinates " +
+                    std::to_string(static_cast<int>(p.coordinates)) + " nearest " +
+                    std::to_string(static_cast<int>(p.nearest)) + " cubic_a " + std::to_string(p.cubic_a) +
+                    (p.exclude_outside ? " exclude_outside" : "") + " extrapolation " +
+                    std::to_string(p.extrapolation_value) + " sizes " + dims(p.sizes) + " scales [";
+    for (float f : p.scales) s += std::to_string(f) + " ";
+    s += "] roi [";
+    for (float f : p.roi) s += std::to_string(f) + " ";
+    return s + "]";
+  }
+  std::string operator()(const DepthToSpaceParams& p) const {
+    return "block " + std::to_string(p.block) + (p.crd ? " CRD" : " DCR") + (p.space_to_depth ? " space_to_depth" : "");
+  }
+  std::string operator()(const ConvTransposeParams& p) const {
+    return window(p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end) + " output_padding " +
+           dims(p.output_padding) + " groups " + std::to_string(p.groups);
   }
 };
 

@@ -414,9 +414,11 @@ OpCase pad_case(std::mt19937& rng) {
   GraphBuilder b(rng);
   Dims x = random_dims(rng, static_cast<size_t>(pick(rng, 1, 5)), 4);
   PadParams p;
+  p.mode = static_cast<PadMode>(pick(rng, 0, 2));
   for (size_t i = 0; i < x.size(); ++i) {
-    p.pads_begin.push_back(pick(rng, 0, 2));
-    p.pads_end.push_back(pick(rng, 0, 2));
+    int64_t most = p.mode == PadMode::kReflect ? std::min<int64_t>(2, x[i] - 1) : 2;  // reflect: below the dim
+    p.pads_begin.push_back(pick(rng, 0, most));
+    p.pads_end.push_back(pick(rng, 0, most));
   }
   p.value = chance(rng, 0.5) ? 0.f : uniform(rng, -2.f, 2.f);
   ValueId xv = b.input("x", x);
@@ -438,6 +440,166 @@ OpCase cast_case(std::mt19937& rng) {
   for (float& v : values) v = t == DType::kF32 ? uniform(rng, -2.f, 2.f) : static_cast<float>(pick(rng, lo, hi));
   ValueId xv = b.typed_input("x", t, x, values);
   b.output(b.node(OpKind::kCast, "Cast", CastParams{}, {xv}));
+  return b.take();
+}
+
+// Any dims, any axes sliced with steps of either sign (one element at least per dim).
+OpCase slice_case(std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = random_dims(rng, static_cast<size_t>(pick(rng, 1, 5)), 6);
+  SliceParams p{Dims(x.size(), 0), Dims(x.size(), 1), x};
+  for (size_t k = 0; k < x.size(); ++k) {
+    if (chance(rng, 0.3)) continue;  // the whole dim
+    int64_t step = pick(rng, 1, 3) * (chance(rng, 0.3) ? -1 : 1);
+    int64_t first = pick(rng, 0, x[k] - 1);
+    int64_t room = step > 0 ? x[k] - 1 - first : first;
+    p.starts[k] = first;
+    p.steps[k] = step;
+    p.sizes[k] = pick(rng, 1, room / std::abs(step) + 1);
+  }
+  ValueId xv = b.input("x", x);
+  b.output(b.node(OpKind::kSlice, "Slice", p, {xv}));
+  return b.take();
+}
+
+OpCase gather_case(std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = random_dims(rng, static_cast<size_t>(pick(rng, 1, 4)), 6);
+  GatherParams p;
+  p.axis = pick(rng, 0, static_cast<int64_t>(x.size()) - 1);
+  p.indices_dims = random_dims(rng, static_cast<size_t>(pick(rng, 0, 2)), 4);
+  int64_t n = 1;
+  for (int64_t d : p.indices_dims) n *= d;
+  for (int64_t i = 0; i < n; ++i) p.indices.push_back(pick(rng, 0, x[static_cast<size_t>(p.axis)] - 1));
+  ValueId xv = b.input("x", x);
+  b.output(b.node(OpKind::kGather, "Gather", p, {xv}));
+  return b.take();
+}
+
+// Tile (repeats of any dim) or Expand (dims of 1 broadcast, leading dims added).
+OpCase tile_case(std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = random_dims(rng, static_cast<size_t>(pick(rng, 1, 4)), 4);
+  bool expand = chance(rng, 0.5);
+  TileParams p;
+  if (expand) {
+    for (int64_t& d : x)
+      if (chance(rng, 0.5)) d = 1;
+    p.repeats.assign(static_cast<size_t>(pick(rng, 0, 2)), 1);
+    for (int64_t& r : p.repeats) r = pick(rng, 1, 3);
+    for (int64_t d : x) p.repeats.push_back(d == 1 ? pick(rng, 1, 4) : 1);
+  } else {
+    for (size_t k = 0; k < x.size(); ++k) p.repeats.push_back(pick(rng, 1, 3));
+  }
+  ValueId xv = b.input("x", x);
+  b.output(b.node(OpKind::kTile, expand ? "Expand" : "Tile", p, {xv}));
+  return b.take();
+}
+
+// Every mode and coordinate transformation, scales up and down on any dims (mostly the
+// spatial ones), from sizes (scale = output / input) or from scales.
+OpCase resize_case(std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = chance(rng, 0.7) ? activation_dims(rng, 3, 5) : random_dims(rng, static_cast<size_t>(pick(rng, 1, 4)), 5);
+  ResizeParams p;
+  p.mode = static_cast<ResizeMode>(pick(rng, 0, 2));
+  p.coordinates = static_cast<ResizeCoordinates>(pick(rng, 0, 6));
+  p.nearest = static_cast<ResizeNearest>(pick(rng, 0, 4));
+  p.cubic_a = chance(rng, 0.5) ? -0.75f : -0.5f;
+  p.exclude_outside = p.mode == ResizeMode::kCubic && chance(rng, 0.3);  // nearest: its weights could all be 0
+  p.extrapolation_value = uniform(rng, -1.f, 1.f);
+  p.sizes = x;
+  p.scales.assign(x.size(), 1.f);
+  bool by_sizes = chance(rng, 0.5);
+  for (size_t k = 0; k < x.size(); ++k) {
+    if (x.size() >= 3 && k < 2 && chance(rng, 0.8)) continue;  // N, C mostly kept
+    if (chance(rng, 0.2)) continue;
+    if (by_sizes) {
+      p.sizes[k] = pick(rng, 1, 2 * x[k] + 2);
+      p.scales[k] = static_cast<float>(p.sizes[k]) / static_cast<float>(x[k]);
+    } else {
+      const float scales[] = {0.5f, 0.6f, 0.75f, 1.5f, 2.f, 3.f, 1.f / 3};
+      p.scales[k] = scales[pick(rng, 0, 6)];
+      p.sizes[k] = static_cast<int64_t>(std::floor(static_cast<double>(x[k]) * static_cast<double>(p.scales[k])));
+      if (p.sizes[k] < 1) p.sizes[k] = x[k], p.scales[k] = 1.f;
+    }
+  }
+  if (p.coordinates == ResizeCoordinates::kTfCropAndResize) {
+    for (size_t k = 0; k < x.size(); ++k) p.roi.push_back(uniform(rng, -0.2f, 0.5f));
+    for (size_t k = 0; k < x.size(); ++k) p.roi.push_back(uniform(rng, 0.6f, 1.2f));
+  }
+  ValueId xv = b.input("x", x);
+  b.output(b.node(OpKind::kResize, "Resize", p, {xv}));
+  return b.take();
+}
+
+// A constant condition of 0 and 1 and two operands, all broadcasting to the output; X is an
+// input, Y an input or a constant. A large condition has all of the output.
+OpCase where_case(const CaseNeeds& needs, std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims out = needs.large_constant ? Dims{pick(rng, 16, 32), pick(rng, 16, 24), pick(rng, 16, 24)}
+                                  : random_dims(rng, static_cast<size_t>(pick(rng, 1, 4)), 4);
+  auto operand = [&](bool whole) {
+    if (whole) return out;
+    if (chance(rng, 0.1)) return Dims{};
+    Dims d(out.end() - pick(rng, 1, static_cast<int64_t>(out.size())), out.end());
+    for (int64_t& x : d)
+      if (chance(rng, 0.3)) x = 1;
+    return d;
+  };
+  Dims cd = operand(needs.large_constant), xd = operand(false), yd = operand(false);
+  std::vector<float> mask(static_cast<size_t>(element_count(cd, "c")));
+  for (float& m : mask) m = chance(rng, 0.5) ? 1.f : 0.f;
+  ValueId c = b.constant("c", cd, mask);
+  ValueId x = b.input("x", xd);
+  ValueId y = chance(rng, 0.5) ? b.constant("y", yd) : b.input("y", yd);
+  b.output(b.node(OpKind::kWhere, "Where", WhereParams{}, {c, x, y}));
+  return b.take();
+}
+
+OpCase depth_to_space_case(std::mt19937& rng) {
+  GraphBuilder b(rng);
+  DepthToSpaceParams p;
+  p.block = pick(rng, 1, 3);
+  p.space_to_depth = chance(rng, 0.4);
+  p.crd = !p.space_to_depth && chance(rng, 0.5);
+  Dims x{pick(rng, 1, 2), pick(rng, 1, 3), pick(rng, 1, 3), pick(rng, 1, 3)};
+  if (p.space_to_depth) {
+    x[2] *= p.block;
+    x[3] *= p.block;
+  } else {
+    x[1] *= p.block * p.block;
+  }
+  ValueId xv = b.input("x", x);
+  b.output(b.node(OpKind::kDepthToSpace, p.space_to_depth ? "SpaceToDepth" : "DepthToSpace", p, {xv}));
+  return b.take();
+}
+
+OpCase conv_transpose_case(const CaseNeeds& needs, std::mt19937& rng) {
+  GraphBuilder b(rng);
+  size_t spatial = needs.large_constant ? 2 : static_cast<size_t>(pick(rng, 1, 2));
+  int64_t groups = chance(rng, 0.3) ? 2 : 1;
+  int64_t ic = groups * pick(rng, 1, 3), oc_g = pick(rng, 1, 3);
+  if (needs.large_constant) ic = groups * 32, oc_g = 32;  // weights of >= kLargeConstant elements
+  ConvTransposeParams p;
+  p.groups = groups;
+  Dims x{pick(rng, 1, 2), ic}, w{ic, oc_g};
+  for (size_t i = 0; i < spatial; ++i) {
+    int64_t k = needs.large_constant ? 3 : pick(rng, 1, 3);
+    p.kernel.push_back(k);
+    p.strides.push_back(pick(rng, 1, 3));
+    p.dilations.push_back(pick(rng, 1, 2));
+    p.output_padding.push_back(pick(rng, 0, std::max(p.strides[i], p.dilations[i]) - 1));
+    x.push_back(pick(rng, 1, 5));
+    w.push_back(k);
+    int64_t full = (x.back() - 1) * p.strides[i] + (k - 1) * p.dilations[i] + 1 + p.output_padding[i];
+    int64_t pb = pick(rng, 0, std::min<int64_t>(2, (full - 1) / 2));
+    p.pads_begin.push_back(pb);
+    p.pads_end.push_back(pick(rng, 0, std::min<int64_t>(2, full - 1 - pb)));
+  }
+  std::vector<ValueId> in{b.input("x", x), b.constant("w", w)};
+  if (chance(rng, 0.7)) in.push_back(b.constant("b", {oc_g * groups}));
+  b.output(b.node(OpKind::kConvTranspose, "ConvTranspose", p, in));
   return b.take();
 }
 
@@ -513,6 +675,20 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
       return pad_case(rng);
     case OpKind::kCast:
       return cast_case(rng);
+    case OpKind::kSlice:
+      return slice_case(rng);
+    case OpKind::kGather:
+      return gather_case(rng);
+    case OpKind::kTile:
+      return tile_case(rng);
+    case OpKind::kResize:
+      return resize_case(rng);
+    case OpKind::kConvTranspose:
+      return conv_transpose_case(needs, rng);
+    case OpKind::kDepthToSpace:
+      return depth_to_space_case(rng);
+    case OpKind::kWhere:
+      return where_case(needs, rng);
   }
   throw std::logic_error("no generator for " + v.name);
 }

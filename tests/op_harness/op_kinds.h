@@ -44,6 +44,20 @@ constexpr int list_index(OpKind k) {
       return 12;
     case OpKind::kCast:
       return 13;
+    case OpKind::kSlice:
+      return 14;
+    case OpKind::kGather:
+      return 15;
+    case OpKind::kTile:
+      return 16;
+    case OpKind::kResize:
+      return 17;
+    case OpKind::kConvTranspose:
+      return 18;
+    case OpKind::kDepthToSpace:
+      return 19;
+    case OpKind::kWhere:
+      return 20;
   }
   return -1;
 }
@@ -94,10 +108,12 @@ constexpr int list_index(PoolKind k) {
   return -1;
 }
 
-inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind::kMatMul,  OpKind::kBatchNorm,
-                                     OpKind::kEltwise,   OpKind::kBinary, OpKind::kPool,    OpKind::kReshape,
-                                     OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax, OpKind::kLrn,
-                                     OpKind::kPad,       OpKind::kCast};
+inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind::kMatMul,        OpKind::kBatchNorm,
+                                     OpKind::kEltwise,   OpKind::kBinary, OpKind::kPool,          OpKind::kReshape,
+                                     OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax,       OpKind::kLrn,
+                                     OpKind::kPad,       OpKind::kCast,   OpKind::kSlice,         OpKind::kGather,
+                                     OpKind::kTile,      OpKind::kResize, OpKind::kConvTranspose, OpKind::kDepthToSpace,
+                                     OpKind::kWhere};
 inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kLeakyRelu,   EltwiseKind::kClip,
                                           EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
                                           EltwiseKind::kNeg,     EltwiseKind::kSqrt};

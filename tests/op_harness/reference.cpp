@@ -401,14 +401,281 @@ RefTensor pad(const Node& n, const Inputs& in) {
   for_each_index(y.dims, [&](const std::vector<int64_t>& idx) {
     int64_t off = 0;
     for (size_t i = 0; i < idx.size(); ++i) {
-      int64_t at = idx[i] - p.pads_begin[i];
-      if (at < 0 || at >= x.dims[i]) {
+      int64_t at = idx[i] - p.pads_begin[i], d = x.dims[i];
+      if (p.mode == PadMode::kEdge) at = std::clamp<int64_t>(at, 0, d - 1);
+      if (p.mode == PadMode::kReflect) at = at < 0 ? -at : at >= d ? 2 * d - 2 - at : at;
+      if (at < 0 || at >= d) {
         y.data.push_back(p.value);
         return;
       }
       off += at * xs[i];
     }
     y.data.push_back(x.data[static_cast<size_t>(off)]);
+  });
+  return y;
+}
+
+RefTensor slice(const Node& n, const Inputs& in) {
+  const auto& p = std::get<SliceParams>(n.params);
+  const RefTensor& x = *in[0];
+  RefTensor y{p.sizes, {}};
+  std::vector<int64_t> xs = strides(x.dims);
+  for_each_index(y.dims, [&](const std::vector<int64_t>& idx) {
+    int64_t off = 0;
+    for (size_t i = 0; i < idx.size(); ++i) off += (p.starts[i] + idx[i] * p.steps[i]) * xs[i];
+    y.data.push_back(x.data.at(static_cast<size_t>(off)));
+  });
+  return y;
+}
+
+RefTensor gather(const Node& n, const Inputs& in) {
+  const auto& p = std::get<GatherParams>(n.params);
+  const RefTensor& x = *in[0];
+  size_t ax = static_cast<size_t>(p.axis), q = p.indices_dims.size();
+  Dims yd(x.dims.begin(), x.dims.begin() + p.axis);
+  yd.insert(yd.end(), p.indices_dims.begin(), p.indices_dims.end());
+  yd.insert(yd.end(), x.dims.begin() + p.axis + 1, x.dims.end());
+  RefTensor y{yd, {}};
+  std::vector<int64_t> xs = strides(x.dims), is = strides(p.indices_dims);
+  for_each_index(yd, [&](const std::vector<int64_t>& idx) {
+    int64_t j = 0;
+    for (size_t k = 0; k < q; ++k) j += idx[ax + k] * is[k];
+    int64_t off = 0;
+    for (size_t k = 0; k < x.dims.size(); ++k)
+      off += (k < ax ? idx[k] : k == ax ? p.indices[static_cast<size_t>(j)] : idx[k + q - 1]) * xs[k];
+    y.data.push_back(x.data.at(static_cast<size_t>(off)));
+  });
+  return y;
+}
+
+RefTensor tile(const Node& n, const Inputs& in) {
+  const auto& p = std::get<TileParams>(n.params);
+  const RefTensor& x = *in[0];
+  size_t lead = p.repeats.size() - x.dims.size();
+  Dims xd(lead, 1);
+  xd.insert(xd.end(), x.dims.begin(), x.dims.end());
+  Dims yd(xd.size());
+  for (size_t k = 0; k < yd.size(); ++k) yd[k] = xd[k] * p.repeats[k];
+  RefTensor y{yd, {}};
+  std::vector<int64_t> xs = strides(xd);
+  for_each_index(yd, [&](const std::vector<int64_t>& idx) {
+    int64_t off = 0;
+    for (size_t k = 0; k < idx.size(); ++k) off += (idx[k] % xd[k]) * xs[k];
+    y.data.push_back(x.data.at(static_cast<size_t>(off)));
+  });
+  return y;
+}
+
+// ONNX's reference resize (onnx/backend/test/case/node/resize.py), one dim: the original
+// coordinate, then the n nearest indices of the edge-padded input and their coefficients.
+// Returns false for tf_crop_and_resize outside the input (extrapolation).
+bool resize_1d(const ResizeParams& p, size_t dim, int64_t o, int64_t in, int64_t out,
+               std::vector<std::pair<int64_t, double>>& taps) {
+  double s = p.scales[dim], x = static_cast<double>(o), w = static_cast<double>(in);
+  double len = std::fabs(s * w - static_cast<double>(out)) <= 1e-5 * static_cast<double>(out)
+                   ? static_cast<double>(out)
+                   : s * w;  // the reference's output_width = scale * input (sizes: exactly out)
+  if (len == static_cast<double>(out)) s = static_cast<double>(out) / w;  // sizes: the reference's float64 scale
+  double xo = 0;
+  switch (p.coordinates) {
+    case ResizeCoordinates::kHalfPixel:
+      xo = (x + 0.5) / s - 0.5;
+      break;
+    case ResizeCoordinates::kHalfPixelSymmetric: {
+      double adj = static_cast<double>(out) / len, center = w / 2;
+      xo = center * (1 - adj) + (x + 0.5) / s - 0.5;
+      break;
+    }
+    case ResizeCoordinates::kPytorchHalfPixel:
+      xo = len != 1 ? (x + 0.5) / s - 0.5 : 0;
+      break;
+    case ResizeCoordinates::kAlignCorners:
+      xo = len == 1 ? 0 : x * (w - 1) / (len - 1);
+      break;
+    case ResizeCoordinates::kAsymmetric:
+      xo = x / s;
+      break;
+    case ResizeCoordinates::kTfHalfPixelForNn:
+      xo = (x + 0.5) / s;
+      break;
+    case ResizeCoordinates::kTfCropAndResize: {
+      double a = p.roi[dim], b = p.roi[p.roi.size() / 2 + dim];
+      xo = len == 1 ? (b - a) * (w - 1) / 2 : x * (b - a) * (w - 1) / (len - 1);
+      xo += a * (w - 1);
+      if (xo < 0 || xo > w - 1) return false;
+      break;
+    }
+  }
+  int64_t fl = static_cast<int64_t>(std::floor(xo));
+  double ratio = xo == std::floor(xo) ? 1.0 : xo - static_cast<double>(fl);
+  std::vector<double> c;
+  if (p.mode == ResizeMode::kNearest) {
+    if (ratio == 1.0) {
+      c = {0, 1};
+    } else {
+      switch (p.nearest) {
+        case ResizeNearest::kRoundPreferFloor:
+          c = {ratio <= 0.5 ? 1.0 : 0.0, ratio > 0.5 ? 1.0 : 0.0};
+          break;
+        case ResizeNearest::kRoundPreferCeil:
+          c = {ratio < 0.5 ? 1.0 : 0.0, ratio >= 0.5 ? 1.0 : 0.0};
+          break;
+        case ResizeNearest::kFloor:
+          c = {1, 0};
+          break;
+        case ResizeNearest::kCeil:
+          c = {0, 1};
+          break;
+        case ResizeNearest::kSimple:
+          c = s < 1 ? std::vector<double>{0, 1} : std::vector<double>{1, 0};
+          break;
+      }
+    }
+  } else if (p.mode == ResizeMode::kLinear) {
+    c = {1 - ratio, ratio};
+  } else {
+    double A = p.cubic_a, r = ratio;
+    c = {((A * (r + 1) - 5 * A) * (r + 1) + 8 * A) * (r + 1) - 4 * A, ((A + 2) * r - (A + 3)) * r * r + 1,
+         ((A + 2) * (1 - r) - (A + 3)) * (1 - r) * (1 - r) + 1,
+         ((A * ((1 - r) + 1) - 5 * A) * ((1 - r) + 1) + 8 * A) * ((1 - r) + 1) - 4 * A};
+  }
+  // the n indices closest to xo (ties: the smaller), among the input padded by ceil(n/2) per side
+  int64_t n = static_cast<int64_t>(c.size()), pad = (n + 1) / 2;
+  std::vector<int64_t> cand;
+  for (int64_t i = -pad; i < in + pad; ++i) cand.push_back(i);
+  std::stable_sort(cand.begin(), cand.end(), [&](int64_t a, int64_t b) {
+    double da = std::fabs(xo - static_cast<double>(a)), db = std::fabs(xo - static_cast<double>(b));
+    return da < db || (da == db && a < b);
+  });
+  cand.resize(static_cast<size_t>(n));
+  std::sort(cand.begin(), cand.end());
+  if (p.exclude_outside) {
+    double sum = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      if (cand[static_cast<size_t>(k)] < 0 || cand[static_cast<size_t>(k)] >= in) c[static_cast<size_t>(k)] = 0;
+      sum += c[static_cast<size_t>(k)];
+    }
+    for (double& v : c) v /= sum;
+  }
+  taps.clear();
+  for (int64_t k = 0; k < n; ++k)
+    taps.emplace_back(std::clamp<int64_t>(cand[static_cast<size_t>(k)], 0, in - 1), c[static_cast<size_t>(k)]);
+  return true;
+}
+
+RefTensor resize(const Node& n, const Inputs& in) {
+  const auto& p = std::get<ResizeParams>(n.params);
+  const RefTensor& x = *in[0];
+  RefTensor y{p.sizes, {}};
+  std::vector<int64_t> xs = strides(x.dims);
+  size_t r = x.dims.size();
+  for_each_index(y.dims, [&](const std::vector<int64_t>& idx) {
+    std::vector<std::vector<std::pair<int64_t, double>>> taps(r);
+    for (size_t k = 0; k < r; ++k)
+      if (!resize_1d(p, k, idx[k], x.dims[k], p.sizes[k], taps[k])) {
+        y.data.push_back(p.extrapolation_value);
+        return;
+      }
+    double acc = 0;
+    std::vector<size_t> at(r, 0);  // one tap per dim, every combination
+    while (true) {
+      double w = 1;
+      int64_t off = 0;
+      for (size_t k = 0; k < r; ++k) {
+        w *= taps[k][at[k]].second;
+        off += taps[k][at[k]].first * xs[k];
+      }
+      acc += w * x.data.at(static_cast<size_t>(off));
+      size_t k = r;
+      while (k-- > 0) {
+        if (++at[k] < taps[k].size()) break;
+        at[k] = 0;
+      }
+      if (k == static_cast<size_t>(-1)) break;
+    }
+    y.data.push_back(acc);
+  });
+  return y;
+}
+
+// Each input element scatters into the output: y[oc, o] += x[ic, i] * w[ic, oc', k] at
+// o = i * stride + k * dilation - pad_begin.
+RefTensor conv_transpose(const Node& n, const Inputs& in) {
+  const auto& p = std::get<ConvTransposeParams>(n.params);
+  const RefTensor& x = *in[0];
+  const RefTensor& w = *in[1];
+  const RefTensor* bias = in.size() > 2 ? in[2] : nullptr;
+  size_t sp = x.dims.size() - 2;
+  int64_t images = x.dims[0], ic = x.dims[1], oc_g = w.dims[1], ic_g = ic / p.groups, oc = oc_g * p.groups;
+  Dims yd{images, oc};
+  for (size_t i = 0; i < sp; ++i)
+    yd.push_back((x.dims[i + 2] - 1) * p.strides[i] + (p.kernel[i] - 1) * p.dilations[i] + 1 + p.output_padding[i] -
+                 p.pads_begin[i] - p.pads_end[i]);
+  RefTensor y{yd, std::vector<double>(static_cast<size_t>(count(yd)), 0.0)};
+  std::vector<int64_t> ys = strides(yd), xs = strides(x.dims), ws = strides(w.dims);
+  for (int64_t b = 0; b < images; ++b)
+    for (int64_t o = 0; o < oc; ++o)
+      for (int64_t e = 0; e < ys[1]; ++e)
+        y.data[static_cast<size_t>(b * ys[0] + o * ys[1] + e)] = bias ? bias->data[static_cast<size_t>(o)] : 0.0;
+  Dims xsp(x.dims.begin() + 2, x.dims.end());
+  for (int64_t b = 0; b < images; ++b)
+    for (int64_t c = 0; c < ic; ++c) {
+      int64_t g = c / ic_g;
+      for_each_index(xsp, [&](const std::vector<int64_t>& xi) {
+        double xv = x.data[static_cast<size_t>(b * xs[0] + c * xs[1] + [&] {
+          int64_t off = 0;
+          for (size_t i = 0; i < sp; ++i) off += xi[i] * xs[i + 2];
+          return off;
+        }())];
+        for_each_index(p.kernel, [&](const std::vector<int64_t>& ki) {
+          int64_t yoff = 0, woff = 0;
+          for (size_t i = 0; i < sp; ++i) {
+            int64_t at = xi[i] * p.strides[i] + ki[i] * p.dilations[i] - p.pads_begin[i];
+            if (at < 0 || at >= yd[i + 2]) return;
+            yoff += at * ys[i + 2];
+            woff += ki[i] * ws[i + 2];
+          }
+          for (int64_t j = 0; j < oc_g; ++j) {
+            double wv = w.data[static_cast<size_t>(c * ws[0] + j * ws[1] + woff)];
+            y.data[static_cast<size_t>(b * ys[0] + (g * oc_g + j) * ys[1] + yoff)] += xv * wv;
+          }
+        });
+      });
+    }
+  for (double v : y.data) y.scale = std::max(y.scale, std::fabs(v));
+  return y;
+}
+
+RefTensor where(const Inputs& in) {
+  const RefTensor &c = *in[0], &x = *in[1], &y = *in[2];
+  RefTensor out{broadcast(broadcast(c.dims, x.dims), y.dims), {}};
+  for_each_index(out.dims, [&](const std::vector<int64_t>& idx) {
+    bool pick_x = c.data[static_cast<size_t>(broadcast_offset(c.dims, idx))] != 0;
+    const RefTensor& from = pick_x ? x : y;
+    out.data.push_back(from.data[static_cast<size_t>(broadcast_offset(from.dims, idx))]);
+  });
+  return out;
+}
+
+RefTensor depth_to_space(const Node& n, const Inputs& in) {
+  const auto& p = std::get<DepthToSpaceParams>(n.params);
+  const RefTensor& x = *in[0];
+  int64_t b = p.block, C = x.dims[1];
+  Dims yd = p.space_to_depth ? Dims{x.dims[0], C * b * b, x.dims[2] / b, x.dims[3] / b}
+                             : Dims{x.dims[0], C / (b * b), x.dims[2] * b, x.dims[3] * b};
+  RefTensor y{yd, {}};
+  std::vector<int64_t> xs = strides(x.dims);
+  for_each_index(yd, [&](const std::vector<int64_t>& o) {
+    int64_t n_ = o[0], c, h, w;
+    if (p.space_to_depth) {  // y[n, (i*b + j)*C + c, h, w] = x[n, c, h*b + i, w*b + j]
+      int64_t blk = o[1] / C, i = blk / b, j = blk % b;
+      c = o[1] % C, h = o[2] * b + i, w = o[3] * b + j;
+    } else {
+      int64_t i = o[2] % b, j = o[3] % b, cy = yd[1];
+      c = p.crd ? o[1] * b * b + i * b + j : (i * b + j) * cy + o[1];
+      h = o[2] / b, w = o[3] / b;
+    }
+    y.data.push_back(x.data.at(static_cast<size_t>(n_ * xs[0] + c * xs[1] + h * xs[2] + w * xs[3])));
   });
   return y;
 }
@@ -443,6 +710,20 @@ RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
       return pad(n, in);
     case OpKind::kCast:  // integer values are exact in float32 here (the generator keeps them so)
       return *in[0];
+    case OpKind::kSlice:
+      return slice(n, in);
+    case OpKind::kGather:
+      return gather(n, in);
+    case OpKind::kTile:
+      return tile(n, in);
+    case OpKind::kResize:
+      return resize(n, in);
+    case OpKind::kConvTranspose:
+      return conv_transpose(n, in);
+    case OpKind::kDepthToSpace:
+      return depth_to_space(n, in);
+    case OpKind::kWhere:
+      return where(in);
   }
   throw std::runtime_error("reference: no reference for op " + std::string(op_name(n.op)));
 }

@@ -65,6 +65,8 @@ bool reads_constants(OpKind op) {
     case OpKind::kBatchNorm:
     case OpKind::kBinary:
     case OpKind::kConcat:
+    case OpKind::kConvTranspose:
+    case OpKind::kWhere:
       return true;
     case OpKind::kEltwise:
     case OpKind::kPool:
@@ -74,6 +76,11 @@ bool reads_constants(OpKind op) {
     case OpKind::kLrn:
     case OpKind::kPad:
     case OpKind::kCast:
+    case OpKind::kSlice:
+    case OpKind::kGather:
+    case OpKind::kTile:
+    case OpKind::kResize:
+    case OpKind::kDepthToSpace:
       return false;
   }
   return false;

@@ -30,6 +30,13 @@ void lower_transpose(LoweringContext& l, const Node& n);
 void lower_concat(LoweringContext& l, const Node& n);
 void lower_pad(LoweringContext& l, const Node& n);
 void lower_cast(LoweringContext& l, const Node& n);
+void lower_slice(LoweringContext& l, const Node& n);
+void lower_gather(LoweringContext& l, const Node& n);
+void lower_tile(LoweringContext& l, const Node& n);
+void lower_resize(LoweringContext& l, const Node& n);
+void lower_conv_transpose(LoweringContext& l, const Node& n);
+void lower_depth_to_space(LoweringContext& l, const Node& n);
+void lower_where(LoweringContext& l, const Node& n);
 
 // Full int8 (op_lowering/int8.cpp): a u8 copy of activation `src` in a scratch buffer, made
 // by a step added here; the output scales input_scale * weight_scales[first, first +

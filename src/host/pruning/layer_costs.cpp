@@ -26,6 +26,11 @@ int64_t conv_macs(const Graph& g, const Node& n) {  // each output element: (IC 
   return times(product(g.value(n.outputs[0]).dims), product(w, 1));
 }
 
+int64_t conv_transpose_macs(const Graph& g, const Node& n) {  // each input element: (OC / groups) * kernel
+  const Dims& w = g.value(n.inputs[1]).dims;
+  return times(product(g.value(n.inputs[0]).dims), product(w, 1));
+}
+
 int64_t gemm_macs(const Graph& g, const Node& n) {
   const auto& p = std::get<GemmParams>(n.params);
   const Dims& a = g.value(n.inputs[0]).dims;
