@@ -97,6 +97,8 @@ Graph every_op_graph() {
   GraphBuilder b = format_v2_graph();
   const ValueId mm = b.g.nodes[b.g.nodes.size() - 2].outputs[0];  // the MatMul's output, {1, 4}
   b.g.outputs.push_back(b.node("cast", {mm}, CastParams{}, {1, 4}));
+  b.g.outputs.push_back(b.node("reduce", {mm}, ReduceParams{ReduceKind::kMean, {1}, false}, {1}));
+  b.g.outputs.push_back(b.node("prelu", {mm, b.constant("slope", {4})}, PReluParams{}, {1, 4}));
   return b.g;
 }
 

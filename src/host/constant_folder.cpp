@@ -386,7 +386,7 @@ Value fold_concat(const OnnxAttrs& a, const std::vector<const Value*>& in, const
   return out;
 }
 
-enum class Arith { kAdd, kSub, kMul, kDiv };
+enum class Arith { kAdd, kSub, kMul, kDiv, kMax, kMin };
 
 // Integer arithmetic wraps around (two's complement), as numpy's does; x / 0 is an error
 // and INT_MIN / -1 wraps to INT_MIN instead of trapping.
@@ -405,6 +405,10 @@ T apply(Arith op, T x, T y, const OnnxAttrs& a) {
         if (y == 0) throw Error(ErrorCode::kBadModel, a.where() + ": integer division by zero");
         if (y == -1) return static_cast<T>(U{0} - static_cast<U>(x));
         return x / y;
+      case Arith::kMax:
+        return std::max(x, y);
+      case Arith::kMin:
+        return std::min(x, y);
     }
   } else {
     switch (op) {
@@ -416,6 +420,10 @@ T apply(Arith op, T x, T y, const OnnxAttrs& a) {
         return x * y;
       case Arith::kDiv:
         return x / y;
+      case Arith::kMax:  // NaN propagates (numpy.maximum)
+        return std::isnan(x) || std::isnan(y) ? NAN : std::max(x, y);
+      case Arith::kMin:
+        return std::isnan(x) || std::isnan(y) ? NAN : std::min(x, y);
     }
   }
   return T{};
@@ -455,6 +463,8 @@ Value fold_binary(const OnnxAttrs& a, const std::string& op_type, const Value& x
   Arith op = op_type == "Add"   ? Arith::kAdd
              : op_type == "Sub" ? Arith::kSub
              : op_type == "Mul" ? Arith::kMul
+             : op_type == "Max" ? Arith::kMax
+             : op_type == "Min" ? Arith::kMin
                                 : Arith::kDiv;
   switch (x.dtype) {
     case DType::kF32:
@@ -612,6 +622,7 @@ bool is_foldable(const std::string& op) {
   static const std::set<std::string> kOps = {
       "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast",     "Slice",           "Concat",   "Reshape", "Flatten",
       "Add",   "Sub",    "Mul",       "Div",     "Constant", "ConstantOfShape", "Identity", "Dropout", "Transpose"};
+  if (op == "Max" || op == "Min") return true;  // of shape values (e.g. a clamped size)
   return kOps.count(op) > 0;
 }
 
@@ -633,6 +644,11 @@ std::vector<Value> fold_node(const onnx::NodeProto& node, const std::vector<cons
   if (op == "ConstantOfShape") return {fold_constant_of_shape(a, need(in, 0, a), name, budget)};
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div")
     return {fold_binary(a, op, need(in, 0, a), need(in, 1, a), name, budget)};
+  if (op == "Max" || op == "Min") {  // variadic: folded left to right
+    Value acc = with_dims(budget, need(in, 0, a), name, need(in, 0, a).dims);
+    for (size_t i = 1; i < in.size(); ++i) acc = fold_binary(a, op, acc, need(in, i, a), name, budget);
+    return {std::move(acc)};
+  }
   const Value& x = need(in, 0, a);
   if (op == "Reshape") {
     std::vector<int64_t> shape =

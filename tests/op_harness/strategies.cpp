@@ -65,6 +65,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kBatchNorm:
     case OpKind::kBinary:
     case OpKind::kConcat:
+    case OpKind::kPRelu:
       return true;
     case OpKind::kEltwise:
     case OpKind::kPool:
@@ -74,6 +75,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kLrn:
     case OpKind::kPad:
     case OpKind::kCast:
+    case OpKind::kReduce:
       return false;
   }
   return false;

@@ -30,6 +30,8 @@ void lower_transpose(LoweringContext& l, const Node& n);
 void lower_concat(LoweringContext& l, const Node& n);
 void lower_pad(LoweringContext& l, const Node& n);
 void lower_cast(LoweringContext& l, const Node& n);
+void lower_reduce(LoweringContext& l, const Node& n);
+void lower_prelu(LoweringContext& l, const Node& n);
 
 // Full int8 (op_lowering/int8.cpp): a u8 copy of activation `src` in a scratch buffer, made
 // by a step added here; the output scales input_scale * weight_scales[first, first +
