@@ -5,6 +5,7 @@
 // and exp-then-sum overflows where ONNX's max-shifted definition does not), where every
 // reduced dim is 1 (oneDNN refuses those), and wherever oneDNN would pick its slow
 // reference implementation for the shapes at hand.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -51,101 +52,130 @@ std::optional<OneDnnReduction> onednn_reduction(ReduceKind k) {
   return std::nullopt;
 }
 
-// The input split into the kept dims (one output element each) and the reduced dims, with
-// the input's element strides along each.
+// The input's dims and, along each, the output's element stride (0 along a reduced dim).
 struct ReduceGeometry {
-  Dims kept, kept_strides, reduced, reduced_strides;
-  int64_t outputs = 1, per_output = 1;
+  Dims x, out_strides;
+  int64_t per_output = 1;  // input elements per output element
 };
 
 ReduceGeometry geometry(const Dims& x, const Dims& axes) {
-  ReduceGeometry r;
+  ReduceGeometry r{x, Dims(x.size(), 0)};
   int64_t stride = 1;
-  Dims strides(x.size());
   for (size_t i = x.size(); i-- > 0;) {
-    strides[i] = stride;
-    stride *= x[i];
-  }
-  for (size_t i = 0; i < x.size(); ++i) {
-    bool reduced = std::find(axes.begin(), axes.end(), static_cast<int64_t>(i)) != axes.end();
-    (reduced ? r.reduced : r.kept).push_back(x[i]);
-    (reduced ? r.reduced_strides : r.kept_strides).push_back(strides[i]);
-    (reduced ? r.per_output : r.outputs) *= x[i];
+    if (std::find(axes.begin(), axes.end(), static_cast<int64_t>(i)) != axes.end()) {
+      r.per_output *= x[i];
+    } else {
+      r.out_strides[i] = stride;
+      stride *= x[i];
+    }
   }
   return r;
 }
 
-// Calls f(offset) for every element offset of an odometer over `dims` with `strides`.
+// Calls f(x_row, y_offset) for each row (the last dim) of the input, in memory order, with
+// the output offset of the row's first element.
 template <class F>
-void for_each_offset(const Dims& dims, const Dims& strides, int64_t count, F f) {
+void for_each_row(const ReduceGeometry& r, const float* x, F f) {
+  const size_t outer = r.x.size() - 1;
+  const int64_t last = r.x.back();
   std::array<int64_t, kMaxRank> idx{};
+  int64_t rows = 1;
+  for (size_t k = 0; k < outer; ++k) rows *= r.x[k];
   int64_t off = 0;
-  for (int64_t e = 0; e < count; ++e) {
-    f(off);
-    for (size_t k = dims.size(); k-- > 0;) {
-      off += strides[k];
-      if (++idx[k] < dims[k]) break;
-      off -= strides[k] * dims[k];
+  for (int64_t row = 0; row < rows; ++row) {
+    f(x + row * last, off);
+    for (size_t k = outer; k-- > 0;) {  // odometer over the outer dims
+      off += r.out_strides[k];
+      if (++idx[k] < r.x[k]) break;
+      off -= r.out_strides[k] * r.x[k];
       idx[k] = 0;
     }
   }
 }
 
-float reduce_one(ReduceKind kind, const float* x, const ReduceGeometry& r) {
-  const Dims &d = r.reduced, &s = r.reduced_strides;
-  const int64_t n = r.per_output;
-  switch (kind) {
-    case ReduceKind::kMax:
-    case ReduceKind::kMin: {
-      float m = kind == ReduceKind::kMax ? -INFINITY : INFINITY;
-      for_each_offset(d, s, n, [&](int64_t o) {  // NaN propagates (numpy's maximum.reduce)
-        float v = x[o];
-        if (std::isnan(v) || (kind == ReduceKind::kMax ? v > m : v < m)) m = std::isnan(m) ? m : v;
-      });
-      return m;
+// acc = op(acc, v) over the input in memory order: each row either folds into one output
+// element (the last dim reduced) or runs along a row of outputs (kept), so the inner loops
+// are contiguous whatever the axes.
+template <class Op>
+void accumulate(const ReduceGeometry& r, const float* x, float* y, Op op) {
+  const int64_t last = r.x.back();
+  const bool last_reduced = r.out_strides.back() == 0;
+  for_each_row(r, x, [&](const float* row, int64_t off) {
+    float* out = y + off;
+    if (last_reduced) {
+      float acc = *out;
+      for (int64_t i = 0; i < last; ++i) acc = op(acc, row[i]);
+      *out = acc;
+    } else {
+      for (int64_t i = 0; i < last; ++i) out[i] = op(out[i], row[i]);
     }
-    case ReduceKind::kProd: {
-      double p = 1;
-      for_each_offset(d, s, n, [&](int64_t o) { p *= x[o]; });
-      return static_cast<float>(p);
-    }
-    case ReduceKind::kLogSumExp: {
-      float m = -INFINITY;
-      for_each_offset(d, s, n, [&](int64_t o) { m = std::max(m, x[o]); });
-      if (std::isinf(m)) return m;  // all -inf (or one +inf): the sum is 0 (inf)
-      double sum = 0;
-      for_each_offset(d, s, n, [&](int64_t o) { sum += std::exp(static_cast<double>(x[o]) - m); });
-      return static_cast<float>(m + std::log(sum));
-    }
-    case ReduceKind::kSum:
-    case ReduceKind::kMean:
-    case ReduceKind::kL1:
-    case ReduceKind::kL2:
-    case ReduceKind::kSumSquare:
-    case ReduceKind::kLogSum: {
-      double sum = 0;
-      for_each_offset(d, s, n, [&](int64_t o) {
-        double v = x[o];
-        sum += kind == ReduceKind::kL1                                     ? std::fabs(v)
-               : kind == ReduceKind::kL2 || kind == ReduceKind::kSumSquare ? v * v
-                                                                           : v;
-      });
-      if (kind == ReduceKind::kMean) sum /= static_cast<double>(n);
-      if (kind == ReduceKind::kL2) sum = std::sqrt(sum);
-      if (kind == ReduceKind::kLogSum) sum = std::log(sum);
-      return static_cast<float>(sum);
-    }
-  }
-  return NAN;
+  });
 }
 
-CustomKernel hand_written_reduce(ReduceKind kind, const ReduceGeometry& r) {
-  return [kind, r](const std::vector<void*>& p) {
-    const float* x = static_cast<const float*>(p[0]);
-    float* y = static_cast<float*>(p[1]);
-    int64_t o = 0;
-    for_each_offset(r.kept, r.kept_strides, r.outputs, [&](int64_t base) { y[o++] = reduce_one(kind, x + base, r); });
+// Multiversioned so the contiguous loops vectorise for AVX2/AVX-512 without -march flags.
+// `max` (LogSumExp only) is a scratch buffer of the output's size.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void reduce_kernel(ReduceKind kind,
+                                                                                const ReduceGeometry& r, const float* x,
+                                                                                float* y, float* max, int64_t outputs) {
+  auto fill = [&](float* v, float value) { std::fill(v, v + outputs, value); };
+  auto plus = [](float a, float b) { return a + b; };
+  auto larger = [](float a, float b) {
+    return b > a || std::isnan(b) ? b : a;  // NaN propagates
   };
+  auto smaller = [](float a, float b) { return b < a || std::isnan(b) ? b : a; };
+  switch (kind) {
+    case ReduceKind::kSum:
+    case ReduceKind::kMean:
+    case ReduceKind::kLogSum:
+      fill(y, 0.f);
+      accumulate(r, x, y, plus);
+      break;
+    case ReduceKind::kL1:
+      fill(y, 0.f);
+      accumulate(r, x, y, [](float a, float b) { return a + std::fabs(b); });
+      break;
+    case ReduceKind::kL2:
+    case ReduceKind::kSumSquare:
+      fill(y, 0.f);
+      accumulate(r, x, y, [](float a, float b) { return a + b * b; });
+      break;
+    case ReduceKind::kMax:
+      fill(y, -INFINITY);
+      accumulate(r, x, y, larger);
+      break;
+    case ReduceKind::kMin:
+      fill(y, INFINITY);
+      accumulate(r, x, y, smaller);
+      break;
+    case ReduceKind::kProd:
+      fill(y, 1.f);
+      accumulate(r, x, y, [](float a, float b) { return a * b; });
+      break;
+    case ReduceKind::kLogSumExp: {  // max + log(sum(exp(x - max))): no overflow
+      fill(max, -INFINITY);
+      accumulate(r, x, max, larger);
+      fill(y, 0.f);
+      const int64_t last = r.x.back();
+      const bool last_reduced = r.out_strides.back() == 0;
+      for_each_row(r, x, [&](const float* row, int64_t off) {
+        if (last_reduced) {
+          float m = max[off], acc = y[off];
+          for (int64_t i = 0; i < last; ++i) acc += std::exp(row[i] - m);
+          y[off] = acc;
+        } else {
+          for (int64_t i = 0; i < last; ++i) y[off + i] += std::exp(row[i] - max[off + i]);
+        }
+      });
+      for (int64_t o = 0; o < outputs; ++o) y[o] = std::isinf(max[o]) ? max[o] : max[o] + std::log(y[o]);
+      return;
+    }
+  }
+  const float scale = 1.f / static_cast<float>(r.per_output);
+  for (int64_t o = 0; o < outputs; ++o) {
+    if (kind == ReduceKind::kMean) y[o] *= scale;
+    if (kind == ReduceKind::kL2) y[o] = std::sqrt(y[o]);
+    if (kind == ReduceKind::kLogSum) y[o] = std::log(y[o]);
+  }
 }
 
 bool is_reference(const std::string& impl) {
@@ -182,7 +212,18 @@ void lower_reduce(LoweringContext& l, const Node& n) {
       return;
     }
   }
-  l.add_custom(n.name, "hand_written_reduce", hand_written_reduce(p.kind, geometry(x, p.axes)), {src, dst});
+  ReduceGeometry r = geometry(x, p.axes);
+  const int64_t outputs = element_count(y, n.name);
+  const ReduceKind kind = p.kind;
+  std::vector<Slot> slots{src, dst};
+  if (kind == ReduceKind::kLogSumExp) slots.push_back(l.scratch(layout_md(y, Layout::kPlain), "running maxima"));
+  l.add_custom(
+      n.name, "hand_written_reduce",
+      [kind, r, outputs](const std::vector<void*>& ptr) {
+        reduce_kernel(kind, r, static_cast<const float*>(ptr[0]), static_cast<float*>(ptr[1]),
+                      ptr.size() > 2 ? static_cast<float*>(ptr[2]) : nullptr, outputs);
+      },
+      slots);
 }
 
 void lower_prelu(LoweringContext& l, const Node& n) {
