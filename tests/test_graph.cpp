@@ -204,6 +204,16 @@ TEST(Graph, EveryEntryPointRejectsAMismatchedNode) {
   expect_bad_model([&] { layer_costs(g); }, name, "layer_costs");
 }
 
+TEST(Graph, HandWrittenFunctionsAreNeverPostOps) {
+  Graph g = every_op_graph();
+  auto& conv = std::get<ConvParams>(g.nodes[1].params);
+  ASSERT_NO_THROW(validate_graph(g));
+  conv.post_ops.push_back({EltwiseKind::kErf});  // no oneDNN algorithm: only a node of its own
+  expect_bad_model([&] { validate_graph(g); }, g.nodes[1].name, "an Erf post-op");
+  NativePlatform platform;
+  expect_bad_model([&] { EnclaveSession s(g, platform); }, g.nodes[1].name, "EnclaveSession");
+}
+
 // Where a node's op byte is in an encoded manifest: just before its name (u32 length, bytes).
 size_t op_byte_offset(const std::vector<uint8_t>& bytes, const std::string& name) {
   std::vector<uint8_t> pattern(4 + name.size());
