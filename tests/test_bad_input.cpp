@@ -111,8 +111,8 @@ TEST(Cli, UnsupportedOpGivesOneLineError) {
       run_cli("run " + kSrc + "/tests/data/unsupported_op.onnx --input " + kSrc + "/tests/data/x_1x1x8x8.npy");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-  EXPECT_NE(r.output.find("'Erf'"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("gelu_erf"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("'Det'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("det_node"), std::string::npos) << r.output;
 }
 
 TEST(Cli, WrongInputShapeGivesOneLineError) {

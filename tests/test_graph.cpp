@@ -114,6 +114,8 @@ Graph every_op_graph() {
   b.g.outputs.push_back(b.node("s2d", {x}, DepthToSpaceParams{2, false, true}, {1, 8, 2, 2}));
   b.g.outputs.push_back(
       b.node("pad_reflect", {x}, PadParams{{0, 0, 2, 1}, {0, 0, 1, 3}, 0.f, PadMode::kReflect}, {1, 2, 7, 8}));
+  b.g.outputs.push_back(b.node("reduce", {mm}, ReduceParams{ReduceKind::kMean, {1}, false}, {1}));
+  b.g.outputs.push_back(b.node("prelu", {mm, b.constant("slope", {4})}, PReluParams{}, {1, 4}));
   return b.g;
 }
 
@@ -217,6 +219,16 @@ TEST(Graph, EveryEntryPointRejectsAMismatchedNode) {
       },
       name, "optimize_graph");
   expect_bad_model([&] { layer_costs(g); }, name, "layer_costs");
+}
+
+TEST(Graph, HandWrittenFunctionsAreNeverPostOps) {
+  Graph g = every_op_graph();
+  auto& conv = std::get<ConvParams>(g.nodes[1].params);
+  ASSERT_NO_THROW(validate_graph(g));
+  conv.post_ops.push_back({EltwiseKind::kErf});  // no oneDNN algorithm: only a node of its own
+  expect_bad_model([&] { validate_graph(g); }, g.nodes[1].name, "an Erf post-op");
+  NativePlatform platform;
+  expect_bad_model([&] { EnclaveSession s(g, platform); }, g.nodes[1].name, "EnclaveSession");
 }
 
 // Where a node's op byte is in an encoded manifest: just before its name (u32 length, bytes).

@@ -12,10 +12,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 def unsupported_op_model():
-    # Conv followed by Erf: a valid model whose second op teeinfer does not implement.
+    # Conv followed by Det: a valid model whose second op teeinfer does not implement.
     w = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-             helper.make_node("Erf", ["c"], ["y"], name="gelu_erf")]
+             helper.make_node("Det", ["c"], ["y"], name="det_node")]
     g = helper.make_graph(nodes, "unsupported", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])], [w])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])

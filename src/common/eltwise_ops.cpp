@@ -16,6 +16,16 @@ constexpr EltwiseInfo kEltwiseInfo[] = {
 };
 static_assert(std::size(kEltwiseInfo) == kEltwiseCount);
 
+#define DNNL_ELTWISE(...) true
+#define NO_DNNL_ELTWISE false
+constexpr bool kFusible[] = {
+#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, reference, first_step, ...) first_step,
+#include "common/eltwise_ops.def"
+};
+#undef DNNL_ELTWISE
+#undef NO_DNNL_ELTWISE
+static_assert(std::size(kFusible) == kEltwiseCount);
+
 bool known(EltwiseKind kind) {
   return static_cast<size_t>(kind) < kEltwiseCount;
 }
@@ -30,6 +40,10 @@ const EltwiseInfo& eltwise_info(EltwiseKind kind) {
 
 const char* eltwise_name(EltwiseKind kind) {
   return known(kind) ? kEltwiseInfo[static_cast<size_t>(kind)].onnx_op : "?";
+}
+
+bool eltwise_fusible(EltwiseKind kind) {
+  return known(kind) && kFusible[static_cast<size_t>(kind)];
 }
 
 float eltwise_reference(const EltwiseParams& p, float x) {

@@ -46,6 +46,10 @@ struct EltwiseInfo {
 // `kind`'s line of the table; throws Error(kBadModel) for a value outside EltwiseKind.
 const EltwiseInfo& eltwise_info(EltwiseKind kind);
 const char* eltwise_name(EltwiseKind kind);  // its ONNX op type; "?" outside EltwiseKind
+// Whether oneDNN computes `kind` (eltwise steps, also as a post-op fused into a Conv/Gemm/
+// MatMul); false for the functions of the table marked NO_DNNL_ELTWISE, which run a
+// hand-written kernel as standalone nodes only. False outside EltwiseKind.
+bool eltwise_fusible(EltwiseKind kind);
 // p.kind's function of x, with p.alpha and p.beta, as ONNX defines it (scalar code).
 float eltwise_reference(const EltwiseParams& p, float x);
 

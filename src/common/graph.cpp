@@ -130,6 +130,19 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
       throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads '" + g.value(v).name + "', which is not float32");
     }
     if (const Int8Weights* q = int8_weights_of(n)) validate_int8(g, n, *q);
+    // Fused activations must be oneDNN post-ops (not the hand-written functions: Log, Erf, ...).
+    const PostOps* post_ops = std::visit(
+        [](const auto& p) -> const PostOps* {
+          if constexpr (requires { p.post_ops; })
+            return &p.post_ops;
+          else
+            return nullptr;
+        },
+        n.params);
+    for (size_t k = 0; post_ops && k < post_ops->size(); ++k)
+      if (const EltwiseParams& e = (*post_ops)[k]; !eltwise_fusible(e.kind))
+        throw Error(ErrorCode::kBadModel, "node '" + n.name + "' fuses " + eltwise_name(e.kind) +
+                                              ", which has no oneDNN post-op (it runs only as a node of its own)");
     const Value& out = g.value(n.outputs[0]);
     if (out.dtype != DType::kF32)
       throw Error(ErrorCode::kBadModel, "node '" + n.name + "' writes a non-float32 tensor");

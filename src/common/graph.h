@@ -55,6 +55,8 @@ struct Value {
 //   ConvTranspose  X, W (C_in x C_out/groups x kernel, a constant), [B]
 //   DepthToSpace   X (DepthToSpace, SpaceToDepth; 4-D)
 //   Where      C, X, Y (numpy broadcasting; C a float32 constant of 0 and 1, from a bool one)
+//   Reduce     X
+//   PRelu      X, slope (unidirectional broadcasting to X)
 enum class OpKind : uint8_t {
 #define TEEINFER_OP(kind, ...) kind,
 #include "common/ops.def"
@@ -109,7 +111,11 @@ struct BatchNormParams {
   bool fused_relu = false;  // a following Relu, applied by the same kernel
 };
 
-enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv };
+// Max, Min: ONNX Max/Min (two operands each; variadic ones become chains), Clip with bounds
+// computed at run time. Pow: ONNX Pow with an exponent that is not a constant scalar (a
+// constant scalar exponent is the element-wise function kPow).
+enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv, kMax, kMin, kPow };
+inline constexpr BinaryKind kLastBinaryKind = BinaryKind::kPow;
 struct BinaryParams {
   BinaryKind kind = BinaryKind::kAdd;
 };
@@ -219,6 +225,18 @@ struct ConvTransposeParams {
 };
 
 struct ReshapeParams {};  // the output's dims are the new shape
+
+// ONNX ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp over `axes`.
+enum class ReduceKind : uint8_t { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kSumSquare, kLogSum, kLogSumExp };
+inline constexpr ReduceKind kLastReduceKind = ReduceKind::kLogSumExp;
+struct ReduceParams {
+  ReduceKind kind = ReduceKind::kSum;
+  Dims axes;  // non-negative, ascending, distinct, not empty
+  bool keepdims = true;
+};
+
+// y = x >= 0 ? x : slope * x, slope broadcast to x (ONNX PRelu).
+struct PReluParams {};
 
 // An integer or bool tensor (a graph input: token ids, a sample rate) converted to float32,
 // the only type the kernels compute in; float32 in is a copy.

@@ -143,7 +143,7 @@ void write_params(ByteWriter& w, const BinaryParams& p) {
 
 void read_params(ByteReader& r, BinaryParams& p) {
   uint8_t k = r.u8();
-  if (k > static_cast<uint8_t>(BinaryKind::kDiv)) r.fail("unknown binary op");
+  if (k > static_cast<uint8_t>(kLastBinaryKind)) r.fail("unknown binary op");
   p.kind = static_cast<BinaryKind>(k);
 }
 
@@ -170,6 +170,24 @@ void read_params(ByteReader&, ReshapeParams&) {}
 void write_params(ByteWriter&, const CastParams&) {}
 
 void read_params(ByteReader&, CastParams&) {}
+
+void write_params(ByteWriter& w, const ReduceParams& p) {
+  w.u8(static_cast<uint8_t>(p.kind));
+  put_dims(w, p.axes);
+  w.u8(p.keepdims);
+}
+
+void read_params(ByteReader& r, ReduceParams& p) {
+  uint8_t k = r.u8();
+  if (k > static_cast<uint8_t>(kLastReduceKind)) r.fail("unknown reduction");
+  p.kind = static_cast<ReduceKind>(k);
+  p.axes = get_dims(r);  // checked against the input's rank by the shape function
+  p.keepdims = r.boolean();
+}
+
+void write_params(ByteWriter&, const PReluParams&) {}
+
+void read_params(ByteReader&, PReluParams&) {}
 
 void write_params(ByteWriter& w, const TransposeParams& p) {
   put_dims(w, p.perm);

@@ -329,6 +329,34 @@ Dims where_output_dims(const Graph& g, const Node& n) {
   return broadcast_dims(y, in_dims(g, n, 2), n.name);
 }
 
+Dims reduce_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<ReduceParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (p.axes.empty()) bad(n, "no axes to reduce");
+  for (size_t i = 0; i < p.axes.size(); ++i)
+    if (p.axes[i] < 0 || p.axes[i] >= static_cast<int64_t>(x.size()) || (i > 0 && p.axes[i] <= p.axes[i - 1]))
+      bad(n, "axes must be distinct, ascending and within the input's rank " + std::to_string(x.size()));
+  Dims y;
+  for (size_t i = 0; i < x.size(); ++i) {
+    bool reduced = std::find(p.axes.begin(), p.axes.end(), static_cast<int64_t>(i)) != p.axes.end();
+    if (!reduced)
+      y.push_back(x[i]);
+    else if (p.keepdims)
+      y.push_back(1);
+  }
+  return y;
+}
+
+Dims prelu_output_dims(const Graph& g, const Node& n) {
+  const Dims& x = in_dims(g, n, 0);
+  const Dims& slope = in_dims(g, n, 1);
+  if (n.inputs.size() != 2) bad(n, "needs X and slope");
+  // Unidirectional broadcasting: the slope broadcasts to X, X stays as it is.
+  if (slope.size() > x.size() || broadcast_dims(x, slope, n.name) != x)
+    bad(n, "slope " + dims_to_string(slope) + " does not broadcast to X " + dims_to_string(x));
+  return x;
+}
+
 // Each op's shape function (common/ops.def), indexed by OpKind. Callers check first that
 // the node's params are its op's (check_op_params), so the functions may std::get them.
 using ShapeFunction = Dims (*)(const Graph&, const Node&);

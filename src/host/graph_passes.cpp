@@ -235,6 +235,7 @@ dnnl::post_ops gemm_leading_post_ops(const Graph& g, const Node& n) {
 // parameters (split_post_ops, enclave/lowering/post_ops.h; e.g. HardSigmoid then Clip, LeakyRelu
 // then LeakyRelu). It then stays an Eltwise node of its own.
 bool joins_fused_chain(const Graph& g, Node& producer, const EltwiseParams& e) {
+  if (!eltwise_fusible(e.kind)) return false;  // a hand-written kernel (Log, Erf, ...): no post-op
   PostOps chain = *post_ops_of(producer);
   chain.push_back(e);
   return split_post_ops(chain, gemm_leading_post_ops(g, producer)).rest.empty();

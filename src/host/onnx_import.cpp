@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "common/error.h"
@@ -73,6 +75,14 @@ class Importer {
   void clip(const onnx::NodeProto& n, const OnnxAttrs& a);
   template <BinaryKind kKind>
   void binary(const onnx::NodeProto& n, const OnnxAttrs& a);
+  template <EltwiseKind kKind>
+  void pow(const onnx::NodeProto& n, const OnnxAttrs& a);
+  template <BinaryKind kKind>
+  void variadic(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void mean(const onnx::NodeProto& n, const OnnxAttrs& a);
+  template <ReduceKind kKind>
+  void reduce(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void prelu(const onnx::NodeProto& n, const OnnxAttrs& a);
   void max_pool(const onnx::NodeProto& n, const OnnxAttrs& a);
   void average_pool(const onnx::NodeProto& n, const OnnxAttrs& a);
   void global_average_pool(const onnx::NodeProto& n, const OnnxAttrs& a);
@@ -142,6 +152,18 @@ class Importer {
                  const std::string& policy);
   // The output names the input's value (or constant): no node.
   void alias(const onnx::NodeProto& n, const OnnxAttrs& a);
+  ValueId named_output(ValueId id, const std::string& name);
+  // Input i as a float32 runtime value: a constant of another numeric type is converted
+  // (a Pow exponent, a Max operand), a runtime one must already be float32 (emit checks).
+  ValueId float_operand(const onnx::NodeProto& node, int i, const OnnxAttrs& a);
+  // One node of several that `node` becomes: the last defines node's output, the others a
+  // value of their own named after it ("<output>#<part>"). Returns the node's output.
+  ValueId emit_part(const onnx::NodeProto& node, bool last, int part, std::vector<ValueId> inputs, OpParams params);
+  // A float32 scalar constant of the graph.
+  ValueId scalar_constant(const std::string& name, float value);
+  // Binary `kind` folded over `operands` left to right; the last node defines node's output.
+  void binary_chain(const onnx::NodeProto& node, BinaryKind kind, const std::vector<ValueId>& operands,
+                    bool then_more = false);
 
   void pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind, bool global);
   void squeeze_or_unsqueeze(const onnx::NodeProto& n, const OnnxAttrs& a, bool squeeze);
@@ -397,19 +419,171 @@ void Importer::eltwise(const onnx::NodeProto& n, const OnnxAttrs& a) {
 }
 
 // Clip's bounds are attributes before opset 11, optional constant inputs from then on.
+// Bounds computed at run time make it Max(x, min) then Min(., max), Binary nodes.
 template <EltwiseKind kKind>
 void Importer::clip(const onnx::NodeProto& n, const OnnxAttrs& a) {
   if (opset_ < 11) return eltwise<kKind>(n, a);
   const EltwiseInfo& info = eltwise_info(kKind);
+  bool has_min = n.input_size() > 1 && !n.input(1).empty(), has_max = n.input_size() > 2 && !n.input(2).empty();
+  if ((has_min && !constant(n, 1)) || (has_max && !constant(n, 2))) {
+    for (int i = 1; i <= 2; ++i)
+      if (i < n.input_size() && !n.input(i).empty() && !dims(n, i, a).empty() && dims(n, i, a) != Dims{1})
+        throw Error(ErrorCode::kBadModel,
+                    a.where() + ": min and max must be scalars, got " + dims_to_string(dims(n, i, a)));
+    ValueId x = runtime(n, 0, a);
+    if (has_min) x = emit_part(n, !has_max, 1, {x, float_operand(n, 1, a)}, BinaryParams{BinaryKind::kMax});
+    if (has_max) emit_part(n, true, 2, {x, float_operand(n, 2, a)}, BinaryParams{BinaryKind::kMin});
+    return;
+  }
   EltwiseParams p{kKind, info.alpha.default_value, info.beta.default_value};
-  if (n.input_size() > 1 && !n.input(1).empty()) p.alpha = scalar_or(&required_constant(n, 1, a, "min"), p.alpha);
-  if (n.input_size() > 2 && !n.input(2).empty()) p.beta = scalar_or(&required_constant(n, 2, a, "max"), p.beta);
+  if (has_min) p.alpha = scalar_or(&required_constant(n, 1, a, "min"), p.alpha);
+  if (has_max) p.beta = scalar_or(&required_constant(n, 2, a, "max"), p.beta);
   emit(n, {runtime(n, 0, a)}, p);
+}
+
+ValueId Importer::float_operand(const onnx::NodeProto& node, int i, const OnnxAttrs& a) {
+  const Value* c = constant(node, i);
+  if (!c || c->dtype == DType::kF32) return runtime(node, i, a);
+  Value v = convert_constant(*c, DType::kF32, node.input(i) + "#f32", budget_);
+  v.is_constant = true;
+  return g_.add_value(std::move(v));
+}
+
+ValueId Importer::emit_part(const onnx::NodeProto& node, bool last, int part, std::vector<ValueId> inputs,
+                            OpParams params) {
+  if (node.output_size() < 1 || node.output(0).empty())
+    throw Error(ErrorCode::kBadModel, node.op_type() + " node '" + node.name() + "' has no output");
+  if (last) {
+    emit(node, std::move(inputs), std::move(params));
+  } else {
+    onnx::NodeProto step = node;
+    std::string suffix = "#" + std::to_string(part);
+    step.set_name((node.name().empty() ? node.output(0) : node.name()) + suffix);
+    step.set_output(0, node.output(0) + suffix);
+    emit(step, std::move(inputs), std::move(params));
+  }
+  return g_.nodes.back().outputs[0];
+}
+
+ValueId Importer::scalar_constant(const std::string& name, float value) {
+  Value v;
+  v.name = name;
+  v.dtype = DType::kF32;
+  v.is_constant = true;
+  v.data.assign(budget_.allocate(DType::kF32, v.dims, name), 0);
+  std::memcpy(v.data.data(), &value, sizeof value);
+  return g_.add_value(std::move(v));
+}
+
+void Importer::binary_chain(const onnx::NodeProto& node, BinaryKind kind, const std::vector<ValueId>& operands,
+                            bool then_more) {
+  ValueId acc = operands.at(0);
+  for (size_t i = 1; i < operands.size(); ++i)
+    acc = emit_part(node, !then_more && i + 1 == operands.size(), static_cast<int>(i), {acc, operands[i]},
+                    BinaryParams{kind});
+}
+
+// A constant scalar exponent (of any numeric type) is the element-wise function Pow (x ^
+// beta, a oneDNN eltwise, fusable as a post-op); any other exponent a broadcasting Binary Pow.
+template <EltwiseKind kKind>
+void Importer::pow(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Value* e = constant(n, 1);
+  const Dims& x = dims(n, 0, a);
+  if (e && element_count(e->dims, e->name) == 1 && e->dims.size() <= x.size()) {
+    float exponent = scalar_or(e->dtype == DType::kF32 ? e : nullptr, 0.f);
+    if (e->dtype != DType::kF32) {
+      Value f = convert_constant(*e, DType::kF32, e->name, budget_);
+      exponent = scalar_or(&f, 0.f);
+    }
+    emit(n, {runtime(n, 0, a)}, EltwiseParams{kKind, 0.f, exponent});
+    return;
+  }
+  emit(n, {runtime(n, 0, a), float_operand(n, 1, a)}, BinaryParams{BinaryKind::kPow});
 }
 
 template <BinaryKind kKind>
 void Importer::binary(const onnx::NodeProto& n, const OnnxAttrs& a) {
   emit(n, {runtime(n, 0, a), runtime(n, 1, a)}, BinaryParams{kKind});
+}
+
+// Max, Min, Sum of one or more operands (numpy broadcasting): a chain of Binary nodes; of
+// one, an alias of it.
+template <BinaryKind kKind>
+void Importer::variadic(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  if (n.input_size() < 1) throw Error(ErrorCode::kBadModel, a.where() + ": needs at least one input");
+  if (n.input_size() == 1) return alias(n, a);
+  std::vector<ValueId> operands;
+  for (int i = 0; i < n.input_size(); ++i) operands.push_back(float_operand(n, i, a));
+  binary_chain(n, kKind, operands);
+}
+
+// Mean of one or more operands: their sum (a chain of Binary Adds) times 1/count.
+void Importer::mean(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  if (n.input_size() < 1) throw Error(ErrorCode::kBadModel, a.where() + ": needs at least one input");
+  if (n.input_size() == 1) return alias(n, a);
+  std::vector<ValueId> operands;
+  for (int i = 0; i < n.input_size(); ++i) operands.push_back(float_operand(n, i, a));
+  binary_chain(n, BinaryKind::kAdd, operands, true);
+  ValueId sum = g_.nodes.back().outputs[0];
+  ValueId scale = scalar_constant(n.output_size() > 0 ? n.output(0) + "#scale" : "mean#scale",
+                                  1.f / static_cast<float>(n.input_size()));
+  emit(n, {sum, scale}, BinaryParams{BinaryKind::kMul});
+}
+
+// ReduceSum/Mean/...: axes an attribute before opset 18 (ReduceSum: 13), then an optional
+// constant input; none (or an empty list) means all axes, unless noop_with_empty_axes.
+template <ReduceKind kKind>
+void Importer::reduce(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims& x = dims(n, 0, a);
+  const int64_t rank = static_cast<int64_t>(x.size());
+  const bool axes_input = opset_ >= 18 || (kKind == ReduceKind::kSum && opset_ >= 13);
+  std::vector<int64_t> axes;
+  if (axes_input) {
+    if (n.input_size() > 1 && !n.input(1).empty())
+      axes = int_list(required_constant(n, 1, a, "axes"), kMaxRank, a.where(), "axes");
+  } else {
+    Dims d = a.ints("axes", {});
+    axes.assign(d.begin(), d.end());
+  }
+  if (axes.empty()) {
+    if (axes_input && a.i("noop_with_empty_axes", 0) != 0) {
+      // ONNX: the input unreduced, each element through the reduction's own function.
+      switch (kKind) {
+        case ReduceKind::kSum:
+        case ReduceKind::kMean:
+        case ReduceKind::kMax:
+        case ReduceKind::kMin:
+        case ReduceKind::kProd:
+          return alias(n, a);
+        default:
+          throw Error(ErrorCode::kUnsupported, a.where() + ": noop_with_empty_axes with empty axes");
+      }
+    }
+    for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
+  }
+  if (rank == 0) throw Error(ErrorCode::kUnsupported, a.where() + ": reducing a 0-D tensor");
+  for (int64_t& axis : axes) axis = normalize_axis(axis, rank, a.where());
+  std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+    throw Error(ErrorCode::kBadModel, a.where() + ": an axis is listed twice");
+  emit(n, {runtime(n, 0, a)}, ReduceParams{kKind, Dims(axes.begin(), axes.end()), a.i("keepdims", 1) != 0});
+}
+
+void Importer::prelu(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims& x = dims(n, 0, a);
+  const Dims& s = dims(n, 1, a);
+  if (opset_ < 7 && s.size() == 1 && x.size() > 2 && s[0] == x[1] && s[0] != 1) {
+    // Before opset 7 a slope of C values is per channel (dim 1): {C, 1, ..., 1}.
+    const Value& c = required_constant(n, 1, a, "slope (per channel, opset < 7)");
+    Value v = convert_constant(c, DType::kF32, n.input(1) + "#per_channel", budget_);
+    v.dims = Dims(x.size() - 1, 1);
+    v.dims[0] = s[0];
+    v.is_constant = true;
+    ValueId xv = runtime(n, 0, a);
+    emit(n, {xv, g_.add_value(std::move(v))}, PReluParams{});
+    return;
+  }
+  emit(n, {runtime(n, 0, a), float_operand(n, 1, a)}, PReluParams{});
 }
 
 void Importer::max_pool(const onnx::NodeProto& n, const OnnxAttrs& a) {
@@ -967,12 +1141,24 @@ struct OnnxOpEntry {
   RuntimeOnnxOp op;
   Importer::Converter convert;
 };
+// What each converter of common/eltwise_ops.def makes besides kEltwise nodes, and the
+// pruning role that follows: Clip with computed bounds becomes Binary Max/Min nodes (of
+// scalars: still channel-wise); Pow with a tensor exponent a Binary Pow (the exponent may
+// be per channel: the pruner stops there).
+struct EltwiseConverter {
+  PruningRole pruning_role;
+  std::optional<OpKind> other_ir_op;
+};
+constexpr EltwiseConverter kEltwiseConverter_eltwise{PruningRole::kChannelwise, std::nullopt};
+constexpr EltwiseConverter kEltwiseConverter_clip{PruningRole::kChannelwise, OpKind::kBinary};
+constexpr EltwiseConverter kEltwiseConverter_pow{PruningRole::kOther, OpKind::kBinary};
 const OnnxOpEntry kOnnxOps[] = {
 #define TEEINFER_ONNX_OP(op_type, converter, ir_op, pruning_role) \
   {{op_type, ir_op, PruningRole::pruning_role}, &Importer::converter},
 #include "host/onnx_ops.def"
-#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, ...) \
-  {{onnx_op, OpKind::kEltwise, PruningRole::kChannelwise}, &Importer::converter<EltwiseKind::kind>},
+#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, ...)                                                   \
+  {{onnx_op, OpKind::kEltwise, kEltwiseConverter_##converter.pruning_role, kEltwiseConverter_##converter.other_ir_op}, \
+   &Importer::converter<EltwiseKind::kind>},
 #include "common/eltwise_ops.def"
 };
 
@@ -1081,10 +1267,27 @@ void Importer::bind_inputs(const ImportOptions& options) {
 
 // A graph output's value; a fully folded one becomes a float32 constant of its own
 // (outputs are float32, and not empty), its bytes counted against the budget.
+// A graph output is returned under its own name, also when it names another value (an
+// alias: Identity, an If's branch output, a Cast to float16). That value is renamed, or,
+// when it is a graph input or another output too, copied by a Reshape view of its own.
+ValueId Importer::named_output(ValueId id, const std::string& name) {
+  if (g_.value(id).name == name) return id;
+  auto is = [&](const std::vector<ValueId>& ids) { return std::find(ids.begin(), ids.end(), id) != ids.end(); };
+  if (!is(g_.inputs) && !is(g_.outputs)) {
+    g_.value(id).name = name;
+    return id;
+  }
+  Value copy = g_.value(id);
+  copy.name = name;
+  ValueId out = g_.add_value(std::move(copy));
+  g_.nodes.push_back(Node{name + " (output)", "Reshape", OpKind::kReshape, {id}, {out}, ReshapeParams{}});
+  return out;
+}
+
 ValueId Importer::output_value(const std::string& name) {
   auto it = syms_.find(name);
   if (it == syms_.end()) throw Error(ErrorCode::kBadModel, "graph output '" + name + "' is never computed");
-  if (it->second.id != kNoValue) return it->second.id;
+  if (it->second.id != kNoValue) return named_output(it->second.id, name);
   check_runtime_tensor(constant_of(it->second)->dims, name, "graph output");  // sessions return outputs
   Value v = convert_constant(*constant_of(it->second), DType::kF32, name, budget_);
   return g_.add_value(std::move(v));

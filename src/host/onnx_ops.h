@@ -30,6 +30,9 @@ struct RuntimeOnnxOp {
   std::string_view op_type;     // "Conv"
   std::optional<OpKind> ir_op;  // the IR op its node becomes; nullopt: an alias
   PruningRole pruning_role;
+  // Another IR op some of its nodes become (Clip with bounds computed at run time, Pow with
+  // a tensor exponent: Binary); nullopt: none.
+  std::optional<OpKind> other_ir_op = std::nullopt;
 };
 
 // All of them, in the importer's table order.

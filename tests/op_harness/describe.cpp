@@ -36,6 +36,14 @@ struct Describe {
   std::string operator()(const ReshapeParams&) const { return ""; }
   std::string operator()(const CastParams&) const { return ""; }
   std::string operator()(const WhereParams&) const { return ""; }
+  std::string operator()(const PReluParams&) const { return ""; }
+  std::string operator()(const ReduceParams& p) const {
+    static const char* const kNames[] = {"Sum", "Mean", "Max",       "Min",    "Prod",
+                                         "L1",  "L2",   "SumSquare", "LogSum", "LogSumExp"};
+    auto k = static_cast<size_t>(p.kind);
+    return std::string(k < std::size(kNames) ? kNames[k] : "?") + " axes " + dims(p.axes) +
+           (p.keepdims ? " keepdims" : "");
+  }
   std::string operator()(const ConvParams& p) const {
     return window(p.kernel, p.strides, p.dilations, p.pads_begin, p.pads_end) + " groups " + std::to_string(p.groups) +
            (p.fused_sum ? " fused_sum" : "") + " post_ops " + post_ops(p.post_ops) + " " + int8(p.int8);

@@ -26,6 +26,24 @@ Dims random_dims(std::mt19937& rng, size_t rank, int64_t hi) {
   return d;
 }
 
+// Functions picked for random fused chains: oneDNN computes them (a post-op), over inputs of
+// either sign, continuously and well-conditioned (not Floor/Ceil/Round: a rounding
+// difference in the conv flips a step; not Reciprocal or Pow near 0; not Exp: exp(x)'s
+// relative error is x's absolute one, and a large conv's outputs reach 40).
+bool suits_random_chains(EltwiseKind kind) {
+  switch (kind) {
+    case EltwiseKind::kExp:
+    case EltwiseKind::kReciprocal:
+    case EltwiseKind::kPow:
+    case EltwiseKind::kFloor:
+    case EltwiseKind::kCeil:
+    case EltwiseKind::kRound:
+      return false;
+    default:
+      return eltwise_fusible(kind) && defined_for_negative_inputs(kind);
+  }
+}
+
 // Activations fused into a Conv/Gemm/MatMul: 0-2 of any kinds, repeats included (oneDNN
 // 2.6 computes a repeated algorithm with the first's parameters; the lowering splits such
 // chains, see split_post_ops in enclave/lowering/post_ops.h).
@@ -35,7 +53,7 @@ PostOps random_post_ops(std::mt19937& rng) {
     EltwiseKind kind;
     do {
       kind = kEltwiseKinds[static_cast<size_t>(pick(rng, 0, kEltwiseKinds.size() - 1))];
-    } while (!defined_for_negative_inputs(kind));
+    } while (!suits_random_chains(kind));
     ops.push_back(random_eltwise(rng, kind));
   }
   return ops;
@@ -236,8 +254,14 @@ OpCase batchnorm_case(const CaseNeeds& needs, std::mt19937& rng) {
 OpCase eltwise_case(EltwiseKind kind, std::mt19937& rng) {
   GraphBuilder b(rng);
   // Past HardSwish's and HardSigmoid's knees; within the function's domain.
-  const float lo = defined_for_negative_inputs(kind) ? -4.f : 0.f;
-  ValueId x = b.input("x", activation_dims(rng, 1, 5), lo, 4.f);
+  const float lo = defined_for_negative_inputs(kind) ? -4.f : kind == EltwiseKind::kSqrt ? 0.f : 0.25f;
+  Dims dims = activation_dims(rng, 1, 5);
+  std::vector<float> data(static_cast<size_t>(element_count(dims, "x")));
+  for (float& v : data) {
+    v = uniform(rng, lo, 4.f);
+    if (kind == EltwiseKind::kReciprocal) v = (v < 0 ? -0.25f : 0.25f) + v;  // away from 0: +-[0.25, 4.25)
+  }
+  ValueId x = b.input("x", dims, data);
   EltwiseParams p = random_eltwise(rng, kind);
   b.output(b.node(OpKind::kEltwise, eltwise_name(kind), p, {x}));
   return b.take();
@@ -262,12 +286,16 @@ OpCase binary_case(BinaryKind kind, const CaseNeeds& needs, std::mt19937& rng) {
   // Divisors away from zero: +-[0.5, 2).
   std::vector<float> divisor(static_cast<size_t>(element_count(bd, "b")));
   for (float& v : divisor) v = uniform(rng, 0.5f, 2.f) * (chance(rng, 0.5) ? 1.f : -1.f);
-  ValueId av = constant == 0 ? b.constant("a", a) : b.input("a", a);
+  // Pow: positive bases (a negative one has a real power only for whole exponents).
+  const float a_lo = kind == BinaryKind::kPow ? 0.25f : -1.f, a_hi = kind == BinaryKind::kPow ? 2.f : 1.f;
+  ValueId av = constant == 0 ? b.constant("a", a, a_lo, a_hi) : b.input("a", a, a_lo, a_hi);
   ValueId bv;
   if (kind == BinaryKind::kDiv)
     bv = constant == 1 ? b.constant("b", bd, divisor) : b.input("b", bd, divisor);
   else
-    bv = constant == 1 ? b.constant("b", bd) : b.input("b", bd);
+    bv = constant == 1
+             ? b.constant("b", bd, kind == BinaryKind::kPow ? -2.f : -1.f, kind == BinaryKind::kPow ? 3.f : 1.f)
+             : b.input("b", bd, kind == BinaryKind::kPow ? -2.f : -1.f, kind == BinaryKind::kPow ? 3.f : 1.f);
   b.output(b.node(OpKind::kBinary, binary_kind_name(kind), BinaryParams{kind}, {av, bv}));
   return b.take();
 }
@@ -423,6 +451,47 @@ OpCase pad_case(std::mt19937& rng) {
   p.value = chance(rng, 0.5) ? 0.f : uniform(rng, -2.f, 2.f);
   ValueId xv = b.input("x", x);
   b.output(b.node(OpKind::kPad, "Pad", p, {xv}));
+  return b.take();
+}
+
+OpCase reduce_case(const CaseNeeds& needs, std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = needs.four_d ? activation_dims(rng, 4, 4) : random_dims(rng, static_cast<size_t>(pick(rng, 1, 5)), 5);
+  ReduceParams p;
+  p.kind = static_cast<ReduceKind>(pick(rng, 0, static_cast<int64_t>(kLastReduceKind)));
+  for (int64_t i = 0; i < static_cast<int64_t>(x.size()); ++i)
+    if (chance(rng, 0.5)) p.axes.push_back(i);
+  if (p.axes.empty()) p.axes.push_back(pick(rng, 0, static_cast<int64_t>(x.size()) - 1));
+  p.keepdims = chance(rng, 0.5);
+  // LogSum needs a positive sum; Prod stays near 1 (magnitudes around 1).
+  float lo = p.kind == ReduceKind::kLogSum ? 0.1f : p.kind == ReduceKind::kProd ? 0.5f : -2.f;
+  float hi = p.kind == ReduceKind::kProd ? 1.5f : 2.f;
+  ValueId xv = b.input("x", x, lo, hi);
+  b.output(b.node(OpKind::kReduce, "ReduceSum", p, {xv}));
+  return b.take();
+}
+
+OpCase prelu_case(const CaseNeeds& needs, std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = activation_dims(rng, needs.four_d ? 4 : 1, needs.four_d ? 4 : 5, 8);
+  if (needs.large_constant) {  // a per-channel slope of >= 16 KiB
+    x = {1, pick(rng, kLargeConstant, 2 * kLargeConstant), pick(rng, 1, 3)};
+  }
+  // The slope: per channel ({C, 1, ...}), of the trailing dims, or a scalar.
+  Dims slope;
+  int64_t shape = needs.large_constant ? 0 : pick(rng, 0, 2);
+  if (shape == 0 && x.size() >= 2) {
+    slope = Dims(x.begin() + 1, x.end());
+    for (size_t i = 1; i < slope.size(); ++i) slope[i] = 1;
+  } else if (shape == 1) {
+    slope = Dims(x.end() - pick(rng, 1, static_cast<int64_t>(x.size())), x.end());
+  } else {
+    slope = {1};
+  }
+  ValueId xv = b.input("x", x, -2.f, 2.f);
+  bool constant = needs.large_constant || chance(rng, 0.7);
+  ValueId sv = constant ? b.constant("slope", slope, 0.f, 0.5f) : b.input("slope", slope, 0.f, 0.5f);
+  b.output(b.node(OpKind::kPRelu, "PRelu", PReluParams{}, {xv, sv}));
   return b.take();
 }
 
@@ -608,7 +677,20 @@ OpCase conv_transpose_case(const CaseNeeds& needs, std::mt19937& rng) {
 bool defined_for_negative_inputs(EltwiseKind kind) {
   switch (kind) {
     case EltwiseKind::kSqrt:
+    case EltwiseKind::kLog:
+    case EltwiseKind::kPow:  // a real power of a negative base only for whole exponents
       return false;
+    case EltwiseKind::kTanh:
+    case EltwiseKind::kExp:
+    case EltwiseKind::kErf:
+    case EltwiseKind::kAbs:
+    case EltwiseKind::kReciprocal:
+    case EltwiseKind::kSoftplus:
+    case EltwiseKind::kElu:
+    case EltwiseKind::kSelu:
+    case EltwiseKind::kFloor:
+    case EltwiseKind::kCeil:
+    case EltwiseKind::kRound:
     case EltwiseKind::kRelu:
     case EltwiseKind::kLeakyRelu:
     case EltwiseKind::kClip:
@@ -629,6 +711,26 @@ EltwiseParams random_eltwise(std::mt19937& rng, EltwiseKind kind) {
     case EltwiseKind::kHardSwish:
     case EltwiseKind::kNeg:
     case EltwiseKind::kSqrt:
+    case EltwiseKind::kTanh:
+    case EltwiseKind::kExp:
+    case EltwiseKind::kLog:
+    case EltwiseKind::kErf:
+    case EltwiseKind::kAbs:
+    case EltwiseKind::kReciprocal:
+    case EltwiseKind::kSoftplus:
+    case EltwiseKind::kFloor:
+    case EltwiseKind::kCeil:
+    case EltwiseKind::kRound:
+      break;
+    case EltwiseKind::kElu:
+      p.alpha = uniform(rng, 0.1f, 2.f);
+      break;
+    case EltwiseKind::kSelu:
+      p.alpha = uniform(rng, 0.5f, 2.f);
+      p.beta = uniform(rng, 0.5f, 1.5f);
+      break;
+    case EltwiseKind::kPow:  // whole, fractional and negative exponents (oneDNN special-cases some)
+      p.beta = std::vector<float>{2.f, 3.f, 0.5f, -1.f, uniform(rng, -2.f, 3.f)}[static_cast<size_t>(pick(rng, 0, 4))];
       break;
     case EltwiseKind::kLeakyRelu:
       p.alpha = uniform(rng, 0.01f, 0.5f);
@@ -689,6 +791,10 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
       return depth_to_space_case(rng);
     case OpKind::kWhere:
       return where_case(needs, rng);
+    case OpKind::kReduce:
+      return reduce_case(needs, rng);
+    case OpKind::kPRelu:
+      return prelu_case(needs, rng);
   }
   throw std::logic_error("no generator for " + v.name);
 }

@@ -58,6 +58,10 @@ constexpr int list_index(OpKind k) {
       return 19;
     case OpKind::kWhere:
       return 20;
+    case OpKind::kReduce:
+      return 21;
+    case OpKind::kPRelu:
+      return 22;
   }
   return -1;
 }
@@ -80,6 +84,32 @@ constexpr int list_index(EltwiseKind k) {
       return 6;
     case EltwiseKind::kSqrt:
       return 7;
+    case EltwiseKind::kTanh:
+      return 8;
+    case EltwiseKind::kExp:
+      return 9;
+    case EltwiseKind::kLog:
+      return 10;
+    case EltwiseKind::kErf:
+      return 11;
+    case EltwiseKind::kAbs:
+      return 12;
+    case EltwiseKind::kReciprocal:
+      return 13;
+    case EltwiseKind::kSoftplus:
+      return 14;
+    case EltwiseKind::kElu:
+      return 15;
+    case EltwiseKind::kSelu:
+      return 16;
+    case EltwiseKind::kFloor:
+      return 17;
+    case EltwiseKind::kCeil:
+      return 18;
+    case EltwiseKind::kRound:
+      return 19;
+    case EltwiseKind::kPow:
+      return 20;
   }
   return -1;
 }
@@ -94,6 +124,12 @@ constexpr int list_index(BinaryKind k) {
       return 2;
     case BinaryKind::kDiv:
       return 3;
+    case BinaryKind::kMax:
+      return 4;
+    case BinaryKind::kMin:
+      return 5;
+    case BinaryKind::kPow:
+      return 6;
   }
   return -1;
 }
@@ -108,16 +144,20 @@ constexpr int list_index(PoolKind k) {
   return -1;
 }
 
-inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind::kMatMul,        OpKind::kBatchNorm,
-                                     OpKind::kEltwise,   OpKind::kBinary, OpKind::kPool,          OpKind::kReshape,
-                                     OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax,       OpKind::kLrn,
-                                     OpKind::kPad,       OpKind::kCast,   OpKind::kSlice,         OpKind::kGather,
-                                     OpKind::kTile,      OpKind::kResize, OpKind::kConvTranspose, OpKind::kDepthToSpace,
-                                     OpKind::kWhere};
+inline constexpr std::array kOpKinds{
+    OpKind::kConv,    OpKind::kGemm,          OpKind::kMatMul,       OpKind::kBatchNorm, OpKind::kEltwise, OpKind::kBinary,
+    OpKind::kPool,    OpKind::kReshape,       OpKind::kTranspose,    OpKind::kConcat,    OpKind::kSoftmax, OpKind::kLrn,
+    OpKind::kPad,     OpKind::kCast,          OpKind::kSlice,        OpKind::kGather,    OpKind::kTile,    OpKind::kResize,
+    OpKind::kConvTranspose, OpKind::kDepthToSpace, OpKind::kWhere,   OpKind::kReduce,    OpKind::kPRelu};
 inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kLeakyRelu,   EltwiseKind::kClip,
                                           EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
-                                          EltwiseKind::kNeg,     EltwiseKind::kSqrt};
-inline constexpr std::array kBinaryKinds{BinaryKind::kAdd, BinaryKind::kSub, BinaryKind::kMul, BinaryKind::kDiv};
+                                          EltwiseKind::kNeg,     EltwiseKind::kSqrt,        EltwiseKind::kTanh,
+                                          EltwiseKind::kExp,     EltwiseKind::kLog,         EltwiseKind::kErf,
+                                          EltwiseKind::kAbs,     EltwiseKind::kReciprocal,  EltwiseKind::kSoftplus,
+                                          EltwiseKind::kElu,     EltwiseKind::kSelu,        EltwiseKind::kFloor,
+                                          EltwiseKind::kCeil,    EltwiseKind::kRound,       EltwiseKind::kPow};
+inline constexpr std::array kBinaryKinds{BinaryKind::kAdd, BinaryKind::kSub, BinaryKind::kMul, BinaryKind::kDiv,
+                                         BinaryKind::kMax, BinaryKind::kMin, BinaryKind::kPow};
 inline constexpr std::array kPoolKinds{PoolKind::kMax, PoolKind::kAverage};
 
 // The list holds every kind the switch knows, in enum order: kinds[i] has value i, and

@@ -14,6 +14,12 @@ const char* binary_kind_name(BinaryKind k) {
       return "Mul";
     case BinaryKind::kDiv:
       return "Div";
+    case BinaryKind::kMax:
+      return "Max";
+    case BinaryKind::kMin:
+      return "Min";
+    case BinaryKind::kPow:
+      return "Pow";
   }
   return "?";
 }

@@ -78,6 +78,32 @@ double activation(const EltwiseParams& e, double x) {
       return -x;
     case EltwiseKind::kSqrt:
       return std::sqrt(x);
+    case EltwiseKind::kTanh:
+      return std::tanh(x);
+    case EltwiseKind::kExp:
+      return std::exp(x);
+    case EltwiseKind::kLog:
+      return std::log(x);
+    case EltwiseKind::kErf:
+      return std::erf(x);
+    case EltwiseKind::kAbs:
+      return std::fabs(x);
+    case EltwiseKind::kReciprocal:
+      return 1 / x;
+    case EltwiseKind::kSoftplus:
+      return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0);
+    case EltwiseKind::kElu:
+      return x > 0 ? x : e.alpha * std::expm1(x);
+    case EltwiseKind::kSelu:
+      return e.beta * (x > 0 ? x : e.alpha * std::expm1(x));
+    case EltwiseKind::kFloor:
+      return std::floor(x);
+    case EltwiseKind::kCeil:
+      return std::ceil(x);
+    case EltwiseKind::kRound:
+      return std::nearbyint(x);
+    case EltwiseKind::kPow:
+      return std::pow(x, static_cast<double>(e.beta));
   }
   throw std::runtime_error("reference: unknown activation");
 }
@@ -305,6 +331,15 @@ RefTensor binary(const Node& n, const Inputs& in) {
         break;
       case BinaryKind::kDiv:
         v = a / b;
+        break;
+      case BinaryKind::kMax:
+        v = std::max(a, b);
+        break;
+      case BinaryKind::kMin:
+        v = std::min(a, b);
+        break;
+      case BinaryKind::kPow:
+        v = std::pow(a, b);
         break;
     }
     y.data.push_back(v);
@@ -680,6 +715,84 @@ RefTensor depth_to_space(const Node& n, const Inputs& in) {
   return y;
 }
 
+RefTensor reduce(const Node& n, const Inputs& in) {
+  const auto& p = std::get<ReduceParams>(n.params);
+  const RefTensor& x = *in[0];
+  auto reduced = [&](size_t i) {
+    return std::find(p.axes.begin(), p.axes.end(), static_cast<int64_t>(i)) != p.axes.end();
+  };
+  Dims kept = x.dims;
+  for (int64_t a : p.axes) kept[static_cast<size_t>(a)] = 1;
+  // Every output element's inputs, gathered by the kept-dims index.
+  std::vector<std::vector<double>> groups(static_cast<size_t>(count(kept)));
+  std::vector<int64_t> ks = strides(kept);
+  size_t e = 0;
+  for_each_index(x.dims, [&](const std::vector<int64_t>& idx) {
+    int64_t off = 0;
+    for (size_t i = 0; i < idx.size(); ++i)
+      if (!reduced(i)) off += idx[i] * ks[i];
+    groups[static_cast<size_t>(off)].push_back(x.data[e++]);
+  });
+  RefTensor y;
+  for (size_t i = 0; i < x.dims.size(); ++i)
+    if (!reduced(i) || p.keepdims) y.dims.push_back(kept[i]);
+  for (const auto& g : groups) {
+    double sum = 0, sq = 0, abs = 0, prod = 1, top = -std::numeric_limits<double>::infinity(),
+           low = std::numeric_limits<double>::infinity();
+    for (double v : g)
+      sum += v, sq += v * v, abs += std::fabs(v), prod *= v, top = std::max(top, v), low = std::min(low, v);
+    double lse = 0;
+    for (double v : g) lse += std::exp(v - top);
+    double r = 0;
+    switch (p.kind) {
+      case ReduceKind::kSum:
+        r = sum;
+        break;
+      case ReduceKind::kMean:
+        r = sum / static_cast<double>(g.size());
+        break;
+      case ReduceKind::kMax:
+        r = top;
+        break;
+      case ReduceKind::kMin:
+        r = low;
+        break;
+      case ReduceKind::kProd:
+        r = prod;
+        break;
+      case ReduceKind::kL1:
+        r = abs;
+        break;
+      case ReduceKind::kL2:
+        r = std::sqrt(sq);
+        break;
+      case ReduceKind::kSumSquare:
+        r = sq;
+        break;
+      case ReduceKind::kLogSum:
+        r = std::log(sum);
+        break;
+      case ReduceKind::kLogSumExp:
+        r = top + std::log(lse);
+        break;
+    }
+    y.data.push_back(r);
+  }
+  return y;
+}
+
+RefTensor prelu(const Node&, const Inputs& in) {
+  RefTensor y = *in[0];
+  const RefTensor& slope = *in[1];
+  size_t e = 0;
+  for_each_index(y.dims, [&](const std::vector<int64_t>& idx) {
+    double s = slope.data[static_cast<size_t>(broadcast_offset(slope.dims, idx))];
+    double& v = y.data[e++];
+    if (v < 0) v *= s;
+  });
+  return y;
+}
+
 RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
   switch (n.op) {
     case OpKind::kConv:
@@ -724,6 +837,10 @@ RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
       return depth_to_space(n, in);
     case OpKind::kWhere:
       return where(in);
+    case OpKind::kReduce:
+      return reduce(n, in);
+    case OpKind::kPRelu:
+      return prelu(n, in);
   }
   throw std::runtime_error("reference: no reference for op " + std::string(op_name(n.op)));
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <sstream>
 
 #include "common/error.h"
@@ -67,6 +68,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kConcat:
     case OpKind::kConvTranspose:
     case OpKind::kWhere:
+    case OpKind::kPRelu:
       return true;
     case OpKind::kEltwise:
     case OpKind::kPool:
@@ -81,6 +83,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kTile:
     case OpKind::kResize:
     case OpKind::kDepthToSpace:
+    case OpKind::kReduce:
       return false;
   }
   return false;
@@ -657,6 +660,14 @@ CaseResult run_case(const OpVariant& v, Strategy s, uint32_t seed) {
   std::mt19937 rng(seq);
   Prepared p = prepare(v, s, generate_case(v, needs_of(v, s), rng), rng);
   CaseResult r;
+  std::ostringstream o;
+  o << v.name << " under strategy '" << strategy_name(s) << "', seed " << seed << "\n"
+    << "strategy: " << p.notes << describe_options(p.options) << "\n"
+    << "graph (node under test: " << p.c.graph.nodes[p.c.node].name << "):\n"
+    << describe_graph(p.c.graph) << "rerun: " << rerun_command(v, s, seed);
+  r.description = o.str();
+  // (verbose: each case before it runs, so a crash inside a kernel shows which)
+  if (std::getenv("TEEINFER_OP_HARNESS_VERBOSE")) std::cout << "running: " << r.description << std::endl;
   if ((s == Strategy::kInt8Weights || s == Strategy::kInt8Full) && p.quantized != 1) {
     r.failure = "harness: quantize_weights made " + std::to_string(p.quantized) + " int8 nodes, not 1";
   } else {
@@ -666,12 +677,6 @@ CaseResult run_case(const OpVariant& v, Strategy s, uint32_t seed) {
       r.failure = std::string("threw: ") + e.what();
     }
   }
-  std::ostringstream o;
-  o << v.name << " under strategy '" << strategy_name(s) << "', seed " << seed << "\n"
-    << "strategy: " << p.notes << describe_options(p.options) << "\n"
-    << "graph (node under test: " << p.c.graph.nodes[p.c.node].name << "):\n"
-    << describe_graph(p.c.graph) << "rerun: " << rerun_command(v, s, seed);
-  r.description = o.str();
   return r;
 }
 

@@ -15,7 +15,7 @@ using dnnl::memory;
 
 void lower_spilled_bands(LoweringContext& l, const Node& n) {
   const Graph& g = l.graph();
-  auto window = spill_band_window(n);
+  auto window = spill_band_window(g, n);
   if (!window || !runs_in_bands(g, n))
     throw Error(ErrorCode::kUnsupported,
                 n.onnx_op + " node '" + n.name + "' cannot run in bands next to a spilled activation");

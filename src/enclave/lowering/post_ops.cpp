@@ -13,6 +13,10 @@ void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p) {
   auto finite = [](float v) { return std::isinf(v) ? (v > 0 ? FLT_MAX : -FLT_MAX) : v; };
   // The oneDNN steps of each element-wise function: common/eltwise_ops.def.
 #define DNNL_ELTWISE(alg, alpha, beta) po.append_eltwise(1.f, dnnl::algorithm::alg, alpha, beta)
+#define NO_DNNL_ELTWISE                                                                               \
+  throw Error(ErrorCode::kUnsupported, std::string(eltwise_name(p.kind)) +                            \
+                                           " has no oneDNN eltwise algorithm (a hand-written kernel " \
+                                           "computes it as a standalone node; it cannot be a post-op)")
   switch (p.kind) {
 #define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, reference, ...) \
   case EltwiseKind::kind:                                                       \
@@ -21,6 +25,7 @@ void append_eltwise(dnnl::post_ops& po, const EltwiseParams& p) {
 #include "common/eltwise_ops.def"
   }
 #undef DNNL_ELTWISE
+#undef NO_DNNL_ELTWISE
   throw Error(ErrorCode::kBadModel, "unknown element-wise function " + std::to_string(static_cast<int>(p.kind)));
 }
 

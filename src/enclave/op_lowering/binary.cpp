@@ -1,6 +1,9 @@
-// Add/Sub/Mul/Div with numpy broadcasting. oneDNN binary needs src0 shaped like the
-// output; when only src1 is (Add/Mul), the operands swap. Otherwise a plain C++ kernel
-// runs (rare in CNNs: e.g. {C,1,1} - {N,C,H,W}).
+// Add/Sub/Mul/Div/Max/Min/Pow with numpy broadcasting. oneDNN binary needs src0 shaped like
+// the output; when only src1 is (Add/Mul/Max/Min), the operands swap. Otherwise a plain C++
+// kernel runs (rare in CNNs: e.g. {C,1,1} - {N,C,H,W}); Pow always runs it (oneDNN 2.6's
+// binary has no pow; a constant scalar exponent is the eltwise function Pow instead).
+#include <cmath>
+
 #include "common/error.h"
 #include "enclave/op_lowering/op_lowering.h"
 
@@ -20,8 +23,38 @@ dnnl::algorithm algorithm_of(BinaryKind k) {
       return dnnl::algorithm::binary_mul;
     case BinaryKind::kDiv:
       return dnnl::algorithm::binary_div;
+    case BinaryKind::kMax:
+      return dnnl::algorithm::binary_max;
+    case BinaryKind::kMin:
+      return dnnl::algorithm::binary_min;
+    case BinaryKind::kPow:
+      break;  // no oneDNN algorithm: the hand-written kernel
   }
-  return dnnl::algorithm::binary_add;
+  throw Error(ErrorCode::kUnsupported, "binary op " + std::to_string(static_cast<int>(k)) + " has no oneDNN algorithm");
+}
+
+bool has_onednn_algorithm(BinaryKind k) {
+  return k != BinaryKind::kPow;
+}
+
+float apply(BinaryKind kind, float u, float v) {
+  switch (kind) {
+    case BinaryKind::kAdd:
+      return u + v;
+    case BinaryKind::kSub:
+      return u - v;
+    case BinaryKind::kMul:
+      return u * v;
+    case BinaryKind::kDiv:
+      return u / v;
+    case BinaryKind::kMax:  // NaN propagates, as in ONNX (numpy.maximum)
+      return std::isnan(u) || std::isnan(v) ? NAN : std::max(u, v);
+    case BinaryKind::kMin:
+      return std::isnan(u) || std::isnan(v) ? NAN : std::min(u, v);
+    case BinaryKind::kPow:
+      return std::pow(u, v);
+  }
+  return NAN;
 }
 
 Dims pad_front(Dims d, size_t rank) {
@@ -52,11 +85,7 @@ CustomKernel broadcast_kernel(BinaryKind kind, const Dims& a, const Dims& b, con
     std::vector<int64_t> idx(y.size(), 0);
     int64_t ia = 0, ib = 0;
     for (int64_t o = 0; o < total; ++o) {
-      float u = x0[ia], v = x1[ib];
-      out[o] = kind == BinaryKind::kAdd   ? u + v
-               : kind == BinaryKind::kSub ? u - v
-               : kind == BinaryKind::kMul ? u * v
-                                          : u / v;
+      out[o] = apply(kind, x0[ia], x1[ib]);
       for (size_t k = y.size(); k-- > 0;) {  // odometer increment, keeping offsets in step
         ia += sa[k];
         ib += sb[k];
@@ -76,9 +105,10 @@ void lower_binary(LoweringContext& l, const Node& n) {
   const Graph& g = l.graph();
   ValueId a = n.inputs[0], b = n.inputs[1];
   const Dims& y = g.value(n.outputs[0]).dims;
-  bool commutative = p.kind == BinaryKind::kAdd || p.kind == BinaryKind::kMul;
+  bool commutative = p.kind == BinaryKind::kAdd || p.kind == BinaryKind::kMul || p.kind == BinaryKind::kMax ||
+                     p.kind == BinaryKind::kMin;
   if (g.value(a).dims != y && g.value(b).dims == y && commutative) std::swap(a, b);
-  if (g.value(a).dims != y) {
+  if (g.value(a).dims != y || !has_onednn_algorithm(p.kind)) {
     Slot sa = l.input(a, Layout::kPlain), sb = l.input(b, Layout::kPlain);
     Slot out = l.output(n.outputs[0], layout_md(y, Layout::kPlain));
     l.add_custom(n.name, "broadcast_binary", broadcast_kernel(p.kind, g.value(a).dims, g.value(b).dims, y),

@@ -145,7 +145,7 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
   // post-op (oneDNN 2.6 has only its reference binary for a channel slice). Where brgconv
   // cannot take a sum post-op (outputs that see only padding), a binary adds it instead,
   // and the residual and what follows it are applied there.
-  const bool sum_in_conv = p.fused_sum && !has_padding_only_outputs(n);
+  const bool sum_in_conv = p.fused_sum && !has_padding_only_outputs(l.graph(), n);
   ConvParams conv_p = p;
   if (p.fused_sum && !sum_in_conv) {
     conv_p.fused_sum = false;
@@ -238,7 +238,8 @@ void lower_conv(LoweringContext& l, const Node& n) {
   // oneDNN 2.6.3's brgconv crashes on a sum post-op when some output row or column sees
   // only padding (found by the banded-conv sweep), so such convs add their residual in a
   // separate binary step.
-  if (!p.fused_sum || !has_padding_only_outputs(n)) return lower_conv_into(l, n, s, p, output_slot(l, n, y_md));
+  if (!p.fused_sum || !has_padding_only_outputs(l.graph(), n))
+    return lower_conv_into(l, n, s, p, output_slot(l, n, y_md));
   ConvParams bare = p;  // conv alone into scratch, then residual + activations in one binary
   bare.fused_sum = false;
   bare.post_ops.clear();
