@@ -308,3 +308,42 @@ TEST(MathOps, RoundHalvesToEven) {
 }
 
 }  // namespace
+
+// Comparisons on runtime tensors give a float32 mask of 1 and 0, which a Cast to float and a
+// Mul read as the bool they stand for (M-LSD's peak picking: x * (MaxPool(x) == x)); each
+// against the C++ comparison, with equal values present, broadcasting a constant operand.
+TEST(MathOps, ComparisonsOnRuntimeTensorsGiveMasks) {
+  const std::vector<float> x = {0.f, 1.f, -1.f, 2.f, 2.f, 0.5f, -3.f, 1.f};
+  struct Case {
+    const char* op;
+    bool (*cmp)(float, float);
+  };
+  const Case cases[] = {{"Equal", [](float a, float b) { return a == b; }},
+                        {"Greater", [](float a, float b) { return a > b; }},
+                        {"GreaterOrEqual", [](float a, float b) { return a >= b; }},
+                        {"Less", [](float a, float b) { return a < b; }},
+                        {"LessOrEqual", [](float a, float b) { return a <= b; }}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.op);
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 2, 2, 2});
+    std::string t = b.constant<float>("t", {1}, {1.f});
+    b.node(c.op, {"x", t}, {"m"});
+    b.node("Cast", {"m"}, {"mf"}).i("to", onnx::TensorProto::FLOAT);
+    b.node("Mul", {"x", "mf"}, {"y"});
+    b.output("y");
+    std::vector<float> want;
+    for (float v : x) want.push_back(c.cmp(v, 1.f) ? v : 0.f);
+    expect_near(run(b, {{"x", {{1, 2, 2, 2}, x}}}).data, want, 0.f);
+  }
+  // Peak picking: y = x where x is the maximum of its 3x3 neighbourhood, else 0.
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 1, 3, 3});
+  b.node("MaxPool", {"x"}, {"p"}).ints("kernel_shape", {3, 3}).ints("pads", {1, 1, 1, 1});
+  b.node("Equal", {"x", "p"}, {"m"});
+  b.node("Cast", {"m"}, {"mf"}).i("to", onnx::TensorProto::FLOAT);
+  b.node("Mul", {"x", "mf"}, {"y"});
+  b.output("y");
+  std::vector<float> in = {1, 2, 1, 0, 0, 0, 5, 0, 3};
+  expect_near(run(b, {{"x", {{1, 1, 3, 3}, in}}}).data, {0, 2, 0, 0, 0, 0, 5, 0, 3}, 0.f);
+}

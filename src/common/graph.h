@@ -114,8 +114,23 @@ struct BatchNormParams {
 // Max, Min: ONNX Max/Min (two operands each; variadic ones become chains), Clip with bounds
 // computed at run time. Pow: ONNX Pow with an exponent that is not a constant scalar (a
 // constant scalar exponent is the element-wise function kPow).
-enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv, kMax, kMin, kPow };
-inline constexpr BinaryKind kLastBinaryKind = BinaryKind::kPow;
+// The comparisons compute 1.0 where true and 0.0 where false: a runtime bool tensor is a
+// float32 mask (ONNX Equal/Greater/... on runtime tensors, then Cast to float or Mul).
+enum class BinaryKind : uint8_t {
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMax,
+  kMin,
+  kPow,
+  kEqual,
+  kGreater,
+  kGreaterOrEqual,
+  kLess,
+  kLessOrEqual
+};
+inline constexpr BinaryKind kLastBinaryKind = BinaryKind::kLessOrEqual;
 struct BinaryParams {
   BinaryKind kind = BinaryKind::kAdd;
 };

@@ -75,6 +75,8 @@ class Importer {
   void clip(const onnx::NodeProto& n, const OnnxAttrs& a);
   template <BinaryKind kKind>
   void binary(const onnx::NodeProto& n, const OnnxAttrs& a);
+  template <BinaryKind kKind>
+  void compare(const onnx::NodeProto& n, const OnnxAttrs& a);
   template <EltwiseKind kKind>
   void pow(const onnx::NodeProto& n, const OnnxAttrs& a);
   template <BinaryKind kKind>
@@ -251,7 +253,7 @@ void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, Op
                 node.op_type() + " node '" + node.name() + "' has no output " + std::to_string(output));
   Node n;
   n.name = node.name().empty() ? node.output(output) : node.name();
-  if (node.output_size() > 1) n.name += ":" + std::to_string(output);
+  if (node.output_size() > 1) n.name.append(":").append(std::to_string(output));
   n.onnx_op = node.op_type();
   n.op = op_of(params);
   n.inputs = std::move(inputs);
@@ -457,7 +459,8 @@ ValueId Importer::emit_part(const onnx::NodeProto& node, bool last, int part, st
     emit(node, std::move(inputs), std::move(params));
   } else {
     onnx::NodeProto step = node;
-    std::string suffix = "#" + std::to_string(part);
+    std::string suffix = std::to_string(part);
+    suffix.insert(suffix.begin(), '#');
     step.set_name((node.name().empty() ? node.output(0) : node.name()) + suffix);
     step.set_output(0, node.output(0) + suffix);
     emit(step, std::move(inputs), std::move(params));
@@ -504,6 +507,14 @@ void Importer::pow(const onnx::NodeProto& n, const OnnxAttrs& a) {
 template <BinaryKind kKind>
 void Importer::binary(const onnx::NodeProto& n, const OnnxAttrs& a) {
   emit(n, {runtime(n, 0, a), runtime(n, 1, a)}, BinaryParams{kKind});
+}
+
+// Equal/Greater/GreaterOrEqual/Less/LessOrEqual with a runtime operand: a float32 mask of
+// 1 and 0 (the bool result as the float a Cast or Mul after it reads). Constant operands of
+// another type compare as float32; runtime tensors are float32.
+template <BinaryKind kKind>
+void Importer::compare(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  emit(n, {float_operand(n, 0, a), float_operand(n, 1, a)}, BinaryParams{kKind});
 }
 
 // Max, Min, Sum of one or more operands (numpy broadcasting): a chain of Binary nodes; of

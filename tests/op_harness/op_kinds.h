@@ -130,6 +130,16 @@ constexpr int list_index(BinaryKind k) {
       return 5;
     case BinaryKind::kPow:
       return 6;
+    case BinaryKind::kEqual:
+      return 7;
+    case BinaryKind::kGreater:
+      return 8;
+    case BinaryKind::kGreaterOrEqual:
+      return 9;
+    case BinaryKind::kLess:
+      return 10;
+    case BinaryKind::kLessOrEqual:
+      return 11;
   }
   return -1;
 }
@@ -144,11 +154,12 @@ constexpr int list_index(PoolKind k) {
   return -1;
 }
 
-inline constexpr std::array kOpKinds{
-    OpKind::kConv,    OpKind::kGemm,          OpKind::kMatMul,       OpKind::kBatchNorm, OpKind::kEltwise, OpKind::kBinary,
-    OpKind::kPool,    OpKind::kReshape,       OpKind::kTranspose,    OpKind::kConcat,    OpKind::kSoftmax, OpKind::kLrn,
-    OpKind::kPad,     OpKind::kCast,          OpKind::kSlice,        OpKind::kGather,    OpKind::kTile,    OpKind::kResize,
-    OpKind::kConvTranspose, OpKind::kDepthToSpace, OpKind::kWhere,   OpKind::kReduce,    OpKind::kPRelu};
+inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind::kMatMul,        OpKind::kBatchNorm,
+                                     OpKind::kEltwise,   OpKind::kBinary, OpKind::kPool,          OpKind::kReshape,
+                                     OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax,       OpKind::kLrn,
+                                     OpKind::kPad,       OpKind::kCast,   OpKind::kSlice,         OpKind::kGather,
+                                     OpKind::kTile,      OpKind::kResize, OpKind::kConvTranspose, OpKind::kDepthToSpace,
+                                     OpKind::kWhere,     OpKind::kReduce, OpKind::kPRelu};
 inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kLeakyRelu,   EltwiseKind::kClip,
                                           EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
                                           EltwiseKind::kNeg,     EltwiseKind::kSqrt,        EltwiseKind::kTanh,
@@ -156,8 +167,10 @@ inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kL
                                           EltwiseKind::kAbs,     EltwiseKind::kReciprocal,  EltwiseKind::kSoftplus,
                                           EltwiseKind::kElu,     EltwiseKind::kSelu,        EltwiseKind::kFloor,
                                           EltwiseKind::kCeil,    EltwiseKind::kRound,       EltwiseKind::kPow};
-inline constexpr std::array kBinaryKinds{BinaryKind::kAdd, BinaryKind::kSub, BinaryKind::kMul, BinaryKind::kDiv,
-                                         BinaryKind::kMax, BinaryKind::kMin, BinaryKind::kPow};
+inline constexpr std::array kBinaryKinds{
+    BinaryKind::kAdd,  BinaryKind::kSub,        BinaryKind::kMul,   BinaryKind::kDiv,     BinaryKind::kMax,
+    BinaryKind::kMin,  BinaryKind::kPow,        BinaryKind::kEqual, BinaryKind::kGreater, BinaryKind::kGreaterOrEqual,
+    BinaryKind::kLess, BinaryKind::kLessOrEqual};
 inline constexpr std::array kPoolKinds{PoolKind::kMax, PoolKind::kAverage};
 
 // The list holds every kind the switch knows, in enum order: kinds[i] has value i, and

@@ -20,6 +20,16 @@ const char* binary_kind_name(BinaryKind k) {
       return "Min";
     case BinaryKind::kPow:
       return "Pow";
+    case BinaryKind::kEqual:
+      return "Equal";
+    case BinaryKind::kGreater:
+      return "Greater";
+    case BinaryKind::kGreaterOrEqual:
+      return "GreaterOrEqual";
+    case BinaryKind::kLess:
+      return "Less";
+    case BinaryKind::kLessOrEqual:
+      return "LessOrEqual";
   }
   return "?";
 }

@@ -341,6 +341,21 @@ RefTensor binary(const Node& n, const Inputs& in) {
       case BinaryKind::kPow:
         v = std::pow(a, b);
         break;
+      case BinaryKind::kEqual:
+        v = a == b;
+        break;
+      case BinaryKind::kGreater:
+        v = a > b;
+        break;
+      case BinaryKind::kGreaterOrEqual:
+        v = a >= b;
+        break;
+      case BinaryKind::kLess:
+        v = a < b;
+        break;
+      case BinaryKind::kLessOrEqual:
+        v = a <= b;
+        break;
     }
     y.data.push_back(v);
   });

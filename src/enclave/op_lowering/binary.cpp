@@ -1,7 +1,7 @@
-// Add/Sub/Mul/Div/Max/Min/Pow with numpy broadcasting. oneDNN binary needs src0 shaped like
-// the output; when only src1 is (Add/Mul/Max/Min), the operands swap. Otherwise a plain C++
-// kernel runs (rare in CNNs: e.g. {C,1,1} - {N,C,H,W}); Pow always runs it (oneDNN 2.6's
-// binary has no pow; a constant scalar exponent is the eltwise function Pow instead).
+// Add/Sub/Mul/Div/Max/Min/Pow and the comparisons (a 0/1 float32 mask) with numpy broadcasting. oneDNN binary needs
+// src0 shaped like the output; when only src1 is (Add/Mul/Max/Min), the operands swap. Otherwise a plain C++ kernel
+// runs (rare in CNNs: e.g. {C,1,1} - {N,C,H,W}); Pow always runs it (oneDNN 2.6's binary has no pow; a constant scalar
+// exponent is the eltwise function Pow instead).
 #include <cmath>
 
 #include "common/error.h"
@@ -27,6 +27,16 @@ dnnl::algorithm algorithm_of(BinaryKind k) {
       return dnnl::algorithm::binary_max;
     case BinaryKind::kMin:
       return dnnl::algorithm::binary_min;
+    case BinaryKind::kEqual:
+      return dnnl::algorithm::binary_eq;
+    case BinaryKind::kGreater:
+      return dnnl::algorithm::binary_gt;
+    case BinaryKind::kGreaterOrEqual:
+      return dnnl::algorithm::binary_ge;
+    case BinaryKind::kLess:
+      return dnnl::algorithm::binary_lt;
+    case BinaryKind::kLessOrEqual:
+      return dnnl::algorithm::binary_le;
     case BinaryKind::kPow:
       break;  // no oneDNN algorithm: the hand-written kernel
   }
@@ -53,6 +63,16 @@ float apply(BinaryKind kind, float u, float v) {
       return std::isnan(u) || std::isnan(v) ? NAN : std::min(u, v);
     case BinaryKind::kPow:
       return std::pow(u, v);
+    case BinaryKind::kEqual:
+      return u == v ? 1.f : 0.f;
+    case BinaryKind::kGreater:
+      return u > v ? 1.f : 0.f;
+    case BinaryKind::kGreaterOrEqual:
+      return u >= v ? 1.f : 0.f;
+    case BinaryKind::kLess:
+      return u < v ? 1.f : 0.f;
+    case BinaryKind::kLessOrEqual:
+      return u <= v ? 1.f : 0.f;
   }
   return NAN;
 }
