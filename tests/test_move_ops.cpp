@@ -274,13 +274,33 @@ TEST(MoveOps, WhereWithAConstantConditionRunsOnRuntimeTensors) {
   EXPECT_EQ(r.outputs[0], (std::vector<float>{0, -1, 2, 3, -1, 5}));
 }
 
-TEST(MoveOps, WhereWithARuntimeConditionIsUnsupported) {
+// A runtime condition is a comparison's mask: Where(x < 0, x, 0) is min(x, 0). A runtime
+// condition of another dtype (an integer graph input) is refused naming the node.
+TEST(MoveOps, WhereTakesAComparisonsMaskAsItsCondition) {
   OnnxModelBuilder b(13);
   b.input("x", {3});
   b.node("Less", {"x", b.constant<float>("z", {1}, {0.f})}, {"c"});
   b.node("Where", {"c", "x", b.constant<float>("y", {1}, {0.f})}, {"out"});
   b.output("out");
-  expect_error(b, {3}, ErrorCode::kUnsupported, "Where");  // (Less runs: its mask is the condition)
+  ImportOptions opt;
+  opt.input_dims["x"] = {3};
+  Graph g = import_onnx(b.bytes(), "where", opt);
+  NativePlatform platform;
+  EnclaveSession s(g, platform);
+  std::vector<float> x = {-2.f, 0.f, 3.f};
+  EXPECT_EQ(s.run({TensorView{DType::kF32, {3}, x.data(), "x"}})[0].data, (std::vector<float>{-2.f, 0.f, 0.f}));
+  OnnxModelBuilder i(13);
+  i.input("x", {3});
+  i.input("flag", {3}, onnx::TensorProto::INT64);
+  i.node("Where", {"flag", "x", i.constant<float>("y", {1}, {0.f})}, {"out"});
+  i.output("out");
+  opt.input_dims["flag"] = {3};
+  try {
+    import_onnx(i.bytes(), "where", opt);
+    ADD_FAILURE() << "an int64 runtime condition was imported";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Where"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -1135,14 +1135,23 @@ void Importer::space_to_depth(const onnx::NodeProto& n, const OnnxAttrs& a) {
 // Where of float32 tensors with a constant condition (bool tensors exist only as
 // constants; a computed condition is folded when it is constant, unsupported otherwise).
 // The condition becomes a float32 constant of 0 and 1.
+// The condition: a bool constant (as a float32 one of 1 and 0), or at run time the 1/0
+// float32 mask a comparison gives (runtime tensors are float32; nothing else is bool there).
 void Importer::where(const onnx::NodeProto& n, const OnnxAttrs& a) {
-  const Value& c = required_constant(n, 0, a, "the condition");
-  if (c.dtype != DType::kBool)
-    throw Error(ErrorCode::kBadModel, a.where() + ": the condition must be bool, got " + dtype_name(c.dtype));
-  if (c.data.size() != byte_size(c.dtype, c.dims, c.name))
-    throw Error(ErrorCode::kBadModel, a.where() + ": the condition holds the wrong number of bytes");
+  ValueId cv = kNoValue;
+  if (const Value* c = n.input_size() > 0 ? constant(n, 0) : nullptr) {
+    if (c->dtype != DType::kBool)
+      throw Error(ErrorCode::kBadModel, a.where() + ": the condition must be bool, got " + dtype_name(c->dtype));
+    if (c->data.size() != byte_size(c->dtype, c->dims, c->name))
+      throw Error(ErrorCode::kBadModel, a.where() + ": the condition holds the wrong number of bytes");
+    cv = g_.add_value(convert_constant(*c, DType::kF32, n.input(0) + " (as float)", budget_));
+  } else {
+    cv = runtime(n, 0, a);
+    if (g_.value(cv).dtype != DType::kF32)
+      throw Error(ErrorCode::kUnsupported, a.where() + ": a runtime condition must be a comparison's result, got " +
+                                               dtype_name(g_.value(cv).dtype));
+  }
   ValueId x = runtime(n, 1, a), y = runtime(n, 2, a);
-  ValueId cv = g_.add_value(convert_constant(c, DType::kF32, n.input(0) + " (as float)", budget_));
   emit(n, {cv, x, y}, WhereParams{});
 }
 
