@@ -12,6 +12,7 @@
 #include <random>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -206,7 +207,8 @@ TEST(WeightCodec, Float16ConversionsAreExactForEveryHalf) {
   for (uint32_t h = 0; h <= 0xFFFF; ++h) {
     float f = float_of_half(static_cast<uint16_t>(h));
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("f16c")) {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;  // F16C: CPUID leaf 1, ECX bit 29
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29))) {
       float hw = hardware_float_of_half(static_cast<uint16_t>(h));
       if (std::isnan(hw))
         EXPECT_TRUE(std::isnan(f)) << h;
