@@ -204,11 +204,14 @@ std::vector<float> halves_as_floats(size_t n, std::mt19937& rng) {
 // Every half widens to the float the CPU's own conversion gives, and back to itself; the
 // floats that are not halves are refused (so the codec can never lose a bit).
 TEST(WeightCodec, Float16ConversionsAreExactForEveryHalf) {
+#if defined(__x86_64__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;  // F16C: CPUID leaf 1, ECX bit 29
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+#endif
   for (uint32_t h = 0; h <= 0xFFFF; ++h) {
     float f = float_of_half(static_cast<uint16_t>(h));
 #if defined(__x86_64__)
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;  // F16C: CPUID leaf 1, ECX bit 29
-    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29))) {
+    if (f16c) {
       float hw = hardware_float_of_half(static_cast<uint16_t>(h));
       if (std::isnan(hw))
         EXPECT_TRUE(std::isnan(f)) << h;

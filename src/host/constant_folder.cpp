@@ -544,6 +544,27 @@ Value fold_binary(const OnnxAttrs& a, const std::string& op_type, const Value& x
   }
 }
 
+// Stores integer `x` into element i of `out` (wrapping to its width) or float `f` for float32.
+void store_number(Value& out, int64_t i, int64_t x, double f) {
+  size_t at = static_cast<size_t>(i);
+  auto put = [&](auto val) { std::memcpy(out.data.data() + at * sizeof(val), &val, sizeof(val)); };
+  uint64_t bits = static_cast<uint64_t>(x);
+  switch (out.dtype) {
+    case DType::kF32:
+      return put(static_cast<float>(f));
+    case DType::kI64:
+      return put(static_cast<int64_t>(bits));
+    case DType::kI32:
+      return put(static_cast<int32_t>(static_cast<uint32_t>(bits)));
+    case DType::kU8:
+      return put(static_cast<uint8_t>(bits));
+    case DType::kS8:
+      return put(static_cast<int8_t>(static_cast<uint8_t>(bits)));
+    case DType::kBool:
+      return put(static_cast<uint8_t>(x != 0));
+  }
+}
+
 // Element i of `x` converted to `out`'s type: integers to integers wrap (two's complement),
 // floats to integers saturate (NaN is 0), bool is x != 0.
 void convert_element(const Value& x, Value& out, int64_t i) {
@@ -557,21 +578,7 @@ void convert_element(const Value& x, Value& out, int64_t i) {
     put(x.dtype == DType::kF32 ? load<float>(x, i) : static_cast<float>(load_as_i64(x, i)));
     return;
   }
-  if (is_integer(x.dtype)) {
-    uint64_t bits = static_cast<uint64_t>(load_as_i64(x, i));
-    switch (out.dtype) {
-      case DType::kI64:
-        return put(static_cast<int64_t>(bits));
-      case DType::kI32:
-        return put(static_cast<int32_t>(static_cast<uint32_t>(bits)));
-      case DType::kU8:
-        return put(static_cast<uint8_t>(bits));
-      case DType::kS8:
-        return put(static_cast<int8_t>(static_cast<uint8_t>(bits)));
-      default:
-        return;
-    }
-  }
+  if (is_integer(x.dtype)) return store_number(out, i, load_as_i64(x, i), 0);  // (wraps)
   double f = load<float>(x, i);
   switch (out.dtype) {
     case DType::kI64:
@@ -680,27 +687,6 @@ std::vector<Value> fold_identity(const onnx::NodeProto& node, const OnnxAttrs& a
 
 double load_as_double(const Value& v, int64_t i) {
   return v.dtype == DType::kF32 ? static_cast<double>(load<float>(v, i)) : static_cast<double>(load_as_i64(v, i));
-}
-
-// Stores integer `x` into element i of `out` (wrapping to its width) or float `f` for float32.
-void store_number(Value& out, int64_t i, int64_t x, double f) {
-  size_t at = static_cast<size_t>(i);
-  auto put = [&](auto val) { std::memcpy(out.data.data() + at * sizeof(val), &val, sizeof(val)); };
-  uint64_t bits = static_cast<uint64_t>(x);
-  switch (out.dtype) {
-    case DType::kF32:
-      return put(static_cast<float>(f));
-    case DType::kI64:
-      return put(static_cast<int64_t>(bits));
-    case DType::kI32:
-      return put(static_cast<int32_t>(static_cast<uint32_t>(bits)));
-    case DType::kU8:
-      return put(static_cast<uint8_t>(bits));
-    case DType::kS8:
-      return put(static_cast<int8_t>(static_cast<uint8_t>(bits)));
-    case DType::kBool:
-      return put(static_cast<uint8_t>(x != 0));
-  }
 }
 
 // The output dims of numpy broadcasting over every present input.

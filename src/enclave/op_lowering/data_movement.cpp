@@ -13,16 +13,6 @@ namespace teeinfer {
 
 using dnnl::memory;
 
-namespace {
-
-Dims row_major_strides(const Dims& d) {
-  Dims s(d.size(), 1);
-  for (size_t i = d.size(); i-- > 1;) s[i - 1] = s[i] * d[i];
-  return s;
-}
-
-}  // namespace
-
 void lower_slice(LoweringContext& l, const Node& n) {
   const auto& p = std::get<SliceParams>(n.params);
   const Dims& x = l.graph().value(n.inputs[0]).dims;
@@ -33,7 +23,7 @@ void lower_slice(LoweringContext& l, const Node& n) {
     l.add_reorder(n.name, src, dst);
     return;
   }
-  Dims xs = row_major_strides(x);
+  Dims xs = plain_strides(x);
   int64_t base = 0;
   bool forward = true;
   for (size_t k = 0; k < x.size(); ++k) {
@@ -133,7 +123,7 @@ void lower_tile(LoweringContext& l, const Node& n) {
   if (xd.empty()) xd = {1};
   Dims reps = p.repeats.empty() ? Dims{1} : p.repeats;
   Dims yd = y.empty() ? Dims{1} : y;
-  auto kernel = [xd, reps, xs = row_major_strides(xd), ys = row_major_strides(yd)](const std::vector<void*>& ptr) {
+  auto kernel = [xd, reps, xs = plain_strides(xd), ys = plain_strides(yd)](const std::vector<void*>& ptr) {
     tile_dims(static_cast<const float*>(ptr[0]), static_cast<float*>(ptr[1]), 0, xd, xs, ys, reps);
   };
   l.add_custom(n.name, "tile", kernel, {src, dst});
@@ -151,7 +141,7 @@ void lower_where(LoweringContext& l, const Node& n) {
     const Dims& d = g.value(v).dims;
     Dims padded(y.size() - d.size(), 1);
     padded.insert(padded.end(), d.begin(), d.end());
-    Dims s = row_major_strides(padded);
+    Dims s = plain_strides(padded);
     for (size_t k = 0; k < s.size(); ++k)
       if (padded[k] == 1) s[k] = 0;
     strides.push_back(s);
@@ -204,7 +194,7 @@ void lower_depth_to_space(LoweringContext& l, const Node& n) {
     split = {N, b, b, C / (b * b), H, W};
     perm = {0, 3, 4, 1, 5, 2};
   }
-  Dims ss = row_major_strides(split);
+  Dims ss = plain_strides(split);
   memory::dims dims, strides;
   for (int64_t a : perm) {
     dims.push_back(split[static_cast<size_t>(a)]);
