@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "cli_runner.h"
+#include "enclave/lowering/conv_algorithm.h"
+#include "random_graphs.h"
 #include "teeinfer/teeinfer.h"
 
 namespace {
@@ -145,7 +147,10 @@ TEST_F(Api, SealedModelRunsInASmallEmulatedEpcLikeThePlainOne) {
   EXPECT_EQ(first.faults, first.first_touches) << "the first run's faults are first touches only";
   session.reset_counters();
   std::vector<teeinfer::Tensor> y = session.run({x});
-  EXPECT_EQ(y[0].bytes, plain.run({x})[0].bytes) << "sealed and plain runs are bit-identical";
+  // Streamed weights run other kernels (output-channel tiles): bit-identical where oneDNN's
+  // reductions do not depend on the tile width (AVX-512), within float32 rounding elsewhere.
+  EXPECT_LT(teeinfer::max_relative_diff(y[0].to_floats(), plain.run({x})[0].to_floats()), 1e-5f)
+      << "sealed and plain runs";
   teeinfer::Counters c = session.counters();
   EXPECT_EQ(c.faults, 0u) << "the plan fits the EPC";
   EXPECT_GT(c.bytes_decrypted, 0u) << "weights are streamed and decrypted at every run";
@@ -211,7 +216,10 @@ TEST_F(Api, WinogradConvolutionsMatchDirectOnesAndShowInThePlan) {
   for (size_t i = 0; i < ya.size(); ++i) EXPECT_NEAR(ya[i], yb[i], 1e-4f * scale) << i;
   int winograd_layers = 0;
   for (const auto& l : b.plan().layers) winograd_layers += l.strategy.find("Winograd") != std::string::npos;
-  EXPECT_GT(winograd_layers, 0);
+  if (teeinfer::winograd_kernels_exist())
+    EXPECT_GT(winograd_layers, 0);
+  else
+    EXPECT_EQ(winograd_layers, 0) << "oneDNN has no Winograd kernel on this CPU: every conv stays direct";
   for (const auto& l : a.plan().layers) EXPECT_EQ(l.strategy.find("Winograd"), std::string::npos) << l.node;
   // Each Winograd conv moves its input to the blocked layout and its output back.
   auto kinds = [](const teeinfer::PlanReport& p, const std::string& kind) {

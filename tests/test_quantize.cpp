@@ -98,7 +98,10 @@ TEST(Int8Fc, SealedInt8StreamsAQuarterOfTheBytesAndMatchesResident) {
   EnclaveSession streamed_fp32(sealed_fp32.graph(), native, {.budget_bytes = least(sealed_fp32)}, &sealed_fp32);
   EXPECT_GT(streamed.streamed_bytes(), 0u);
   EXPECT_LE(streamed.streamed_bytes() * 3, streamed_fp32.streamed_bytes()) << "about 4x fewer bytes per run";
-  for (int run = 0; run < 2; ++run) EXPECT_EQ(streamed.run({f.x.view("input")})[0].data, want);
+  // A streamed plan runs other kernels (output-channel tiles, row windows): on CPUs where
+  // oneDNN blocks their reductions by width (AVX2) that moves float32 rounding.
+  for (int run = 0; run < 2; ++run)
+    EXPECT_LT(max_relative_diff(streamed.run({f.x.view("input")})[0].data, want), 1e-5f);
   EXPECT_LE(streamed.peak_bytes(), budget);
 }
 

@@ -46,6 +46,7 @@ Loaded load(const std::string& name) {
 }
 
 TEST(WinogradChoice, OnlyEligibleConvolutionsAndNoneWhenDirect) {
+  if (!winograd_kernels_exist()) GTEST_SKIP() << "oneDNN has no Winograd kernel on this CPU (AVX-512 only)";
   Loaded m = load("vgg16_small");
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   EXPECT_TRUE(choose_winograd(m.g, engine, WinogradPolicy::kNever).empty());
@@ -83,6 +84,7 @@ TEST(WinogradChoice, MeasuresEachDistinctConvolutionOnce) {
 // A hostile model may declare a 3x3 conv on a huge image: timing it would need plain
 // memory for its activations before any budget is checked, so it is not measured (direct).
 TEST(WinogradChoice, DoesNotMeasureConvolutionsTooLargeToTime) {
+  if (!winograd_kernels_exist()) GTEST_SKIP() << "oneDNN has no Winograd kernel on this CPU (AVX-512 only)";
   std::mt19937 rng(7);
   Graph g = conv_chain_graph(1, 16, 16384, rng);  // a 16 GiB input
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -96,6 +98,7 @@ class WinogradPlanner : public ::testing::TestWithParam<std::string> {};
 // minimum (never above the direct-only one) and between, the plan fits, streamed weights
 // are never transformed, and outputs stay within Winograd's tolerance of direct.
 TEST_P(WinogradPlanner, EveryFeasibleBudgetFitsWithWinogradAllowed) {
+  if (!winograd_kernels_exist()) GTEST_SKIP() << "oneDNN has no Winograd kernel on this CPU (AVX-512 only)";
   Loaded m = load(GetParam());
   NativePlatform native;
   EnclaveSession direct(m.g, native);

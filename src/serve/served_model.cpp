@@ -500,7 +500,10 @@ ServedModel::LiveSession& ServedModel::session_for(const std::map<std::string, D
   o.conv_algorithm = settings_.conv_algorithm;
   o.platform = settings_.platform;
   o.budget_bytes = share_bytes_;
-  if (settings_.platform == Platform::kSim && share_bytes_) o.epc_bytes = share_bytes_;
+  // The emulated EPC holds at least 4 pages (16 KiB); a tiny model's share may be less,
+  // and the budget still keeps its arena within the share.
+  constexpr uint64_t kSmallestEmulatedEpc = 16 << 10;
+  if (settings_.platform == Platform::kSim && share_bytes_) o.epc_bytes = std::max(share_bytes_, kSmallestEmulatedEpc);
   if (planned_arena_.size() > 64) planned_arena_.clear();  // (clients choose dynamic dims)
   auto planned = planned_arena_.find(dims);
   if (planned == planned_arena_.end())

@@ -12,7 +12,9 @@
 #include "common/error.h"
 #include "common/sealed_format.h"
 #include "enclave/budget_planner.h"
+#include "enclave/cpu_adaptation.h"
 #include "enclave/enclave_session.h"
+#include "enclave/lowering/conv_algorithm.h"
 #include "enclave/sealed_model.h"
 #include "host/file_io.h"
 #include "host/memory_host.h"
@@ -96,6 +98,15 @@ bool is_window_op(OpKind op) {
 
 }  // namespace
 
+std::string unavailable_on_this_cpu(Strategy s) {
+  if (s == Strategy::kInt8Full && !int8_products_exact())
+    return "this CPU has no VNNI: oneDNN's u8 x s8 kernels saturate, so full-int8 nodes compute weight-only here "
+           "(enclave/cpu_adaptation.h)";
+  if (s == Strategy::kWinograd && !winograd_kernels_exist())
+    return "oneDNN 2.6 has no Winograd kernel for this CPU (its Winograd kernels are AVX-512 only)";
+  return "";
+}
+
 std::string not_applicable(const OpVariant& v, Strategy s) {
   const bool conv = v.op == OpKind::kConv, gemm = v.op == OpKind::kGemm;
   switch (s) {
@@ -118,10 +129,13 @@ std::string not_applicable(const OpVariant& v, Strategy s) {
     case Strategy::kSpill:
       return is_window_op(v.op) ? "" : "only Conv and Pool run in row bands (fused chains, spilled activations)";
     case Strategy::kInt8Weights:
-    case Strategy::kInt8Full:
       return conv || gemm ? "" : "int8 weights exist for Conv and fully-connected Gemm only (pack --quantize)";
+    case Strategy::kInt8Full:
+      if (!conv && !gemm) return "int8 weights exist for Conv and fully-connected Gemm only (pack --quantize)";
+      return unavailable_on_this_cpu(s);
     case Strategy::kWinograd:
-      return conv ? "" : "only a 3x3 stride-1 Conv has a Winograd kernel";
+      if (!conv) return "only a 3x3 stride-1 Conv has a Winograd kernel";
+      return unavailable_on_this_cpu(s);
   }
   return "unknown strategy";
 }

@@ -34,6 +34,10 @@ inline constexpr std::array kStrategies{Strategy::kResident,       Strategy::kSt
 
 const char* strategy_name(Strategy s);  // "resident", "streamed", ...
 
+// Why `s` cannot run on this CPU (full int8 without VNNI, Winograd without AVX-512); empty
+// when it can.
+std::string unavailable_on_this_cpu(Strategy s);
+
 // Why `s` cannot apply to `v`; empty when it applies.
 std::string not_applicable(const OpVariant& v, Strategy s);
 

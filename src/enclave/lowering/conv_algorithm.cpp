@@ -177,4 +177,22 @@ std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine
   return out;
 }
 
+bool winograd_kernels_exist() {
+  static const bool exist = [] {
+    using dnnl::memory;
+    dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    auto any = [](memory::dims d) { return memory::desc(d, memory::data_type::f32, memory::format_tag::any); };
+    try {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+                                        any({1, 16, 16, 16}), any({16, 16, 3, 3}), any({1, 16, 16, 16}), {1, 1}, {1, 1},
+                                        {1, 1});
+      dnnl::convolution_forward::primitive_desc pd(d, engine);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return exist;
+}
+
 }  // namespace teeinfer

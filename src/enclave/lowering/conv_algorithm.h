@@ -49,4 +49,8 @@ std::map<size_t, std::string> choose_winograd(const Graph& g, const dnnl::engine
 // How many distinct convolutions kMeasured has timed in this process (each once).
 size_t winograd_measurements();
 
+// Whether oneDNN has Winograd kernels on this CPU at all (oneDNN 2.6: AVX-512 only; on an
+// AVX2 CPU every convolution stays direct whatever the policy).
+bool winograd_kernels_exist();
+
 }  // namespace teeinfer

@@ -18,6 +18,7 @@
 
 #include "enclave/analysis/row_windows.h"
 #include "enclave/bands/band.h"
+#include "enclave/cpu_adaptation.h"
 #include "enclave/op_lowering/conv_descriptors.h"
 #include "enclave/op_lowering/conv_winograd.h"
 #include "enclave/op_lowering/op_lowering.h"
@@ -30,13 +31,14 @@ namespace {
 
 // The bias as the primitive adds it: divided by the output scales for full int8.
 Slot conv_bias(LoweringContext& l, const Node& n, const ConvParams& p, const memory::desc& md) {
-  return l.constant(n.inputs[2], md, nullptr, p.int8.full() ? int8_bias_scales(p.int8) : std::vector<float>{});
+  return l.constant(n.inputs[2], md, nullptr,
+                    computes_full_int8(p.int8) ? int8_bias_scales(p.int8) : std::vector<float>{});
 }
 
 // The conv's source: the f32 activation, or its u8 copy for full int8.
 Slot conv_source(LoweringContext& l, const Node& n, const ConvParams& p, const Slot& src,
                  const std::string& label = "") {
-  return p.int8.full() ? quantize_activation(l, src, p.int8.input_scale, n.name + label) : src;
+  return computes_full_int8(p.int8) ? quantize_activation(l, src, p.int8.input_scale, n.name + label) : src;
 }
 
 // The output slot; with a fused residual, the residual's buffer (in place) or a copy of it.
@@ -155,7 +157,7 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
   // By tile width, and first channel when full int8 (the output scales differ per tile).
   std::map<std::pair<int64_t, int64_t>, dnnl::convolution_forward::primitive_desc> pds;
   auto pd_for = [&](int64_t first, int64_t r) -> const dnnl::convolution_forward::primitive_desc& {
-    auto key = std::make_pair(p.int8.full() ? first : 0, r);
+    auto key = std::make_pair(computes_full_int8(p.int8) ? first : 0, r);
     if (!pds.count(key)) {
       ConvShapes part = s;
       part.w[0] = part.y[1] = r;
@@ -190,7 +192,7 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
     l.weights().add_stream(n.inputs[1], first, r, plain);
     Slot weights = view_at(b.weights, pd.weights_desc(), 0);
     // Weight-only int8 dequantizes in this reorder; full int8 keeps s8.
-    bool dequantize = int8 && !p.int8.full();
+    bool dequantize = int8 && !computes_full_int8(p.int8);
     l.weights().add_weight_reorder("reorder " + wname + label, plain, weights,
                                    dequantize ? scale_rows(p.int8.weight_scales, first, r) : std::vector<float>{});
     Slot out = view_at(b.out, pd.dst_desc(), 0);

@@ -1,5 +1,6 @@
 #include "enclave/op_lowering/conv_descriptors.h"
 
+#include "enclave/cpu_adaptation.h"
 #include "enclave/lowering/descriptors.h"
 #include "enclave/lowering/post_ops.h"
 #include "enclave/op_lowering/op_lowering.h"
@@ -25,7 +26,7 @@ ConvShapes conv_shapes(const Graph& g, const Node& n) {
 
 dnnl::primitive_attr conv_attr(const ConvParams& p, int64_t first_oc, int64_t channels) {
   dnnl::primitive_attr attr = attr_with({});
-  if (p.int8.full()) attr.set_output_scales(1 << 1, int8_output_scales(p.int8, first_oc, channels));
+  if (computes_full_int8(p.int8)) attr.set_output_scales(1 << 1, int8_output_scales(p.int8, first_oc, channels));
   dnnl::post_ops po;
   if (p.fused_sum) po.append_sum(1.f);  // dst already holds the residual
   for (const auto& e : split_post_ops(p.post_ops).fused) append_eltwise(po, e);
@@ -34,7 +35,8 @@ dnnl::primitive_attr conv_attr(const ConvParams& p, int64_t first_oc, int64_t ch
 }
 
 memory::desc any_weights(const ConvShapes& s, const ConvParams& p) {
-  return memory::desc(s.wdims, p.int8.full() ? memory::data_type::s8 : memory::data_type::f32, memory::format_tag::any);
+  return memory::desc(s.wdims, computes_full_int8(p.int8) ? memory::data_type::s8 : memory::data_type::f32,
+                      memory::format_tag::any);
 }
 
 dnnl::convolution_forward::primitive_desc conv_pd(const dnnl::engine& engine, const ConvShapes& s, const ConvParams& p,
@@ -44,7 +46,7 @@ dnnl::convolution_forward::primitive_desc conv_pd(const dnnl::engine& engine, co
   DnnlWindow win = dnnl_window(p.strides, p.dilations, pads_begin, pads_end);
   memory::desc b_md =
       s.has_bias ? memory::desc({s.w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
-  memory::desc x = p.int8.full() ? memory::desc(src.dims(), memory::data_type::u8, strides_of(src)) : src;
+  memory::desc x = computes_full_int8(p.int8) ? memory::desc(src.dims(), memory::data_type::u8, strides_of(src)) : src;
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, x, weights, b_md, dst, win.strides,
                                     win.dilations, win.pads_begin, win.pads_end);
   return dnnl::convolution_forward::primitive_desc(d, conv_attr(p, first_oc, s.w[0]), engine);

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/quantize.h"
+#include "enclave/cpu_adaptation.h"
 #include "enclave/op_lowering/op_lowering.h"
 
 namespace teeinfer {
@@ -53,7 +54,8 @@ void lower_gemm_in_windows(LoweringContext& l, const Node& n, const memory::desc
   ValueId b = n.inputs[1];
   auto f32 = memory::data_type::f32, s8 = memory::data_type::s8;
   const auto& p = std::get<GemmParams>(n.params);
-  const bool int8 = int8_weights_of(n) != nullptr, full = p.int8.full(), streamed = l.weights().is_streamed(b);
+  const bool int8 = int8_weights_of(n) != nullptr, full = computes_full_int8(p.int8),
+             streamed = l.weights().is_streamed(b);
   // oneDNN adds the bias before the output scales: alpha * (A W' + (beta/alpha) C), and
   // full int8 divides it by each column's scale at load (int8_bias_scales), which only a
   // row of C can take. Full int8 adds any other C after the scales, by a binary post-op,

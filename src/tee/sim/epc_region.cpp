@@ -265,7 +265,9 @@ EpcRegion::EpcRegion(size_t region_bytes, size_t resident_bytes, Mechanism mecha
   s.pages = (std::max<size_t>(region_bytes, 1) + kPage - 1) / kPage;
   s.bytes = s.pages * kPage;
   s.capacity = std::min(s.pages, resident_bytes / kPage);
-  if (s.capacity < kMinResidentBytes / kPage)
+  // The EPC's size, not the region's: a region smaller than the EPC (a tiny model's arena)
+  // is simply all resident.
+  if (resident_bytes < kMinResidentBytes)
     throw Error(ErrorCode::kBadArgument,
                 "--epc " + std::to_string(resident_bytes) + " bytes: the emulated EPC needs at least 16 KiB");
   s.present.assign(s.pages, 0);
@@ -346,7 +348,8 @@ uint8_t* EpcRegion::sealed_page_for_test(size_t page_index) {
 void EpcRegion::set_resident_limit(size_t bytes) {
   State& s = *state_;
   SpinGuard guard(s.lock);
-  s.capacity = std::clamp<size_t>(bytes / kPage, kMinResidentBytes / kPage, s.pages);
+  // At least the minimum EPC, at most the region (which may be smaller than the minimum).
+  s.capacity = std::min(std::max(bytes / kPage, kMinResidentBytes / kPage), s.pages);
   while (s.resident > s.capacity) evict_one(s);
 }
 
