@@ -180,7 +180,8 @@ class Importer {
   // Runtime bools (float32 masks of 1 and 0, see compare()).
   bool is_mask(ValueId id) const { return masks_.count(id) || g_.value(id).dtype == DType::kBool; }
   // Input i as a mask operand: a constant as float32, a runtime bool (a graph input)
-  // through a Cast to float32 the importer adds, a runtime float32 as it is.
+  // through a Cast to float32 the importer adds, a runtime float32 as it is (a mask: ONNX
+  // types the operand bool, and every runtime bool is one); a runtime integer is refused.
   ValueId mask_operand(const onnx::NodeProto& node, int i, const OnnxAttrs& a);
   // Not(m) as Equal(m, 0): the last node defines node's output unless `part` > 0.
   ValueId logical_not_of(const onnx::NodeProto& node, ValueId m, bool last, int part);
@@ -787,6 +788,9 @@ ValueId Importer::mask_operand(const onnx::NodeProto& node, int i, const OnnxAtt
   if (constant(node, i)) return float_operand(node, i, a);
   ValueId v = runtime(node, i, a);
   if (g_.value(v).dtype == DType::kF32) return v;
+  if (g_.value(v).dtype != DType::kBool)
+    throw Error(ErrorCode::kBadModel, a.where() + ": input " + std::to_string(i) + " ('" + node.input(i) + "') is " +
+                                          dtype_name(g_.value(v).dtype) + "; it must be bool");
   ValueId m = implied_node(node, "Cast", "input" + std::to_string(i) + "_as_float", {v}, CastParams{});
   masks_.insert(m);
   return m;
