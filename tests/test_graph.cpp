@@ -116,6 +116,12 @@ Graph every_op_graph() {
       b.node("pad_reflect", {x}, PadParams{{0, 0, 2, 1}, {0, 0, 1, 3}, 0.f, PadMode::kReflect}, {1, 2, 7, 8}));
   b.g.outputs.push_back(b.node("reduce", {mm}, ReduceParams{ReduceKind::kMean, {1}, false}, {1}));
   b.g.outputs.push_back(b.node("prelu", {mm, b.constant("slope", {4})}, PReluParams{}, {1, 4}));
+  const ValueId seq = b.node("sequence", {x}, ReshapeParams{}, {2, 4, 4});  // T 2, N 4, I 4
+  b.g.outputs.push_back(
+      b.node("lstm",
+             {seq, b.constant("lstm_w", {12, 4}), b.constant("lstm_r", {12, 3}), b.constant("lstm_b", {12}),
+              b.constant("lstm_h", {1, 4, 3}), b.constant("lstm_c", {1, 4, 3}), b.constant("lstm_p", {9})},
+             RecurrentParams{RecurrentCell::kLstm, RnnActivation::kTanh, 3, false, false}, {48}));
   return b.g;
 }
 

@@ -40,6 +40,27 @@ const char* op_name(OpKind op) {
   return known(op) ? kOpNames[static_cast<size_t>(op)] : "?";
 }
 
+int64_t recurrent_gates(RecurrentCell cell) {
+  switch (cell) {
+    case RecurrentCell::kRnn:
+      return 1;
+    case RecurrentCell::kGru:
+    case RecurrentCell::kGruLinearBeforeReset:
+      return 3;
+    case RecurrentCell::kLstm:
+      return 4;
+  }
+  return 1;
+}
+
+int64_t recurrent_bias_gates(RecurrentCell cell) {
+  return cell == RecurrentCell::kGruLinearBeforeReset ? 4 : recurrent_gates(cell);
+}
+
+int64_t recurrent_states(RecurrentCell cell) {
+  return cell == RecurrentCell::kLstm ? 2 : 1;
+}
+
 void check_op_params(const Node& n) {
   if (!known(n.op))
     throw Error(ErrorCode::kBadModel,

@@ -57,6 +57,7 @@ struct Value {
 //   Where      C, X, Y (numpy broadcasting; C a float32 constant of 0 and 1, from a bool one)
 //   Reduce     X
 //   PRelu      X, slope (unidirectional broadcasting to X)
+//   Recurrent  X, W, R, B, initial_h [, initial_c [, P]] (LSTM: initial_c always, P for peepholes)
 enum class OpKind : uint8_t {
 #define TEEINFER_OP(kind, ...) kind,
 #include "common/ops.def"
@@ -256,6 +257,32 @@ struct PReluParams {};
 // An integer or bool tensor (a graph input: token ids, a sample rate) converted to float32,
 // the only type the kernels compute in; float32 in is a copy.
 struct CastParams {};
+
+// ONNX RNN, GRU and LSTM: one direction of one layer over the whole sequence (a
+// bidirectional ONNX node becomes two nodes and a Concat). Gates are in oneDNN's order, set
+// at import: LSTM i,f,c,o (ONNX: i,o,f,c), GRU u(=z),r,h (ONNX's order). Inputs, H =
+// hidden_size, G gates (RNN 1, GRU 3, LSTM 4), T steps, N the batch, I input features:
+//   X [T,N,I] ([N,T,I] when batch_first); W [G*H, I]; R [G*H, H]; B [Gb*H] with the
+//   input and recurrence biases summed (Gb = G, except GRU with linear_before_reset: 4,
+//   the recurrence bias of h apart); initial_h and initial_c N*H values (ONNX's [1,N,H] or
+//   [N,1,H]); P [3*H] LSTM peepholes in the order i,f,o.
+// The output packs every ONNX output in one tensor of (T + S)*N*H values, S = 2 for LSTM
+// (Y_h, Y_c), 1 otherwise (Y_h): first Y, [T,N,H] ([N,T,H] when batch_first), then Y_h
+// [N,H], then Y_c [N,H]; the importer slices the outputs the model uses from it.
+enum class RecurrentCell : uint8_t { kRnn, kGru, kGruLinearBeforeReset, kLstm };
+inline constexpr RecurrentCell kLastRecurrentCell = RecurrentCell::kLstm;
+enum class RnnActivation : uint8_t { kTanh, kRelu, kSigmoid };  // kRnn's only
+inline constexpr RnnActivation kLastRnnActivation = RnnActivation::kSigmoid;
+struct RecurrentParams {
+  RecurrentCell cell = RecurrentCell::kLstm;
+  RnnActivation activation = RnnActivation::kTanh;
+  int64_t hidden_size = 1;
+  bool reverse = false;
+  bool batch_first = false;
+};
+int64_t recurrent_gates(RecurrentCell cell);       // G
+int64_t recurrent_bias_gates(RecurrentCell cell);  // Gb
+int64_t recurrent_states(RecurrentCell cell);      // S
 
 namespace detail {
 template <class Skipped, class... Params>

@@ -185,6 +185,25 @@ void read_params(ByteReader& r, ReduceParams& p) {
   p.keepdims = r.boolean();
 }
 
+void write_params(ByteWriter& w, const RecurrentParams& p) {
+  w.u8(static_cast<uint8_t>(p.cell));
+  w.u8(static_cast<uint8_t>(p.activation));
+  w.i64(p.hidden_size);
+  w.u8(p.reverse);
+  w.u8(p.batch_first);
+}
+
+void read_params(ByteReader& r, RecurrentParams& p) {
+  uint8_t cell = r.u8(), activation = r.u8();
+  if (cell > static_cast<uint8_t>(kLastRecurrentCell)) r.fail("unknown recurrent cell");
+  if (activation > static_cast<uint8_t>(kLastRnnActivation)) r.fail("unknown RNN activation");
+  p.cell = static_cast<RecurrentCell>(cell);
+  p.activation = static_cast<RnnActivation>(activation);
+  p.hidden_size = r.i64();  // checked by the shape function
+  p.reverse = r.boolean();
+  p.batch_first = r.boolean();
+}
+
 void write_params(ByteWriter&, const PReluParams&) {}
 
 void read_params(ByteReader&, PReluParams&) {}

@@ -357,6 +357,36 @@ Dims prelu_output_dims(const Graph& g, const Node& n) {
   return x;
 }
 
+// Checks every input of a Recurrent node against X's T, N, I and the hidden size (see
+// RecurrentParams); the output packs Y, Y_h (and Y_c): (T + S) * N * H values.
+Dims recurrent_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<RecurrentParams>(n.params);
+  if (p.cell > kLastRecurrentCell || p.activation > kLastRnnActivation) bad(n, "unknown cell or activation");
+  if (p.activation != RnnActivation::kTanh && p.cell != RecurrentCell::kRnn)
+    bad(n, "only an RNN cell takes another activation");
+  const bool lstm = p.cell == RecurrentCell::kLstm;
+  const size_t least = lstm ? 6 : 5, most = lstm ? 7 : 5;
+  if (n.inputs.size() < least || n.inputs.size() > most) bad(n, "wrong number of inputs");
+  const Dims& x = in_dims(g, n, 0);
+  if (x.size() != 3) bad(n, "X must be 3-D");
+  const int64_t h = p.hidden_size, steps = p.batch_first ? x[1] : x[0], batch = p.batch_first ? x[0] : x[1];
+  if (h < 1 || h > (int64_t{1} << 24)) bad(n, "hidden_size out of range");
+  const int64_t gates = recurrent_gates(p.cell);
+  auto expect = [&](size_t i, const Dims& want, const char* what) {
+    if (in_dims(g, n, i) != want) bad(n, std::string(what) + " must be " + dims_to_string(want));
+  };
+  expect(1, {gates * h, x[2]}, "W");
+  expect(2, {gates * h, h}, "R");
+  expect(3, {recurrent_bias_gates(p.cell) * h}, "B");
+  element_count(x, n.name);
+  const int64_t state = element_count({batch, h}, n.name);
+  for (size_t i = 4; i < (lstm ? 6 : 5); ++i)
+    if (element_count(in_dims(g, n, i), n.name) != state || in_dims(g, n, i).size() > 3)
+      bad(n, "initial states must hold N*H = " + std::to_string(state) + " values");
+  if (n.inputs.size() == 7) expect(6, {3 * h}, "P");
+  return {element_count({steps + recurrent_states(p.cell), batch, h}, n.name)};
+}
+
 // Each op's shape function (common/ops.def), indexed by OpKind. Callers check first that
 // the node's params are its op's (check_op_params), so the functions may std::get them.
 using ShapeFunction = Dims (*)(const Graph&, const Node&);

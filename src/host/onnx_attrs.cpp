@@ -52,6 +52,11 @@ std::vector<float> OnnxAttrs::floats(const std::string& name) const {
   return a ? std::vector<float>(a->floats().begin(), a->floats().end()) : std::vector<float>{};
 }
 
+std::vector<std::string> OnnxAttrs::strings(const std::string& name) const {
+  const auto* a = find(name, onnx::AttributeProto::STRINGS);
+  return a ? std::vector<std::string>(a->strings().begin(), a->strings().end()) : std::vector<std::string>{};
+}
+
 const onnx::TensorProto* OnnxAttrs::tensor(const std::string& name) const {
   const auto* a = find(name, onnx::AttributeProto::TENSOR);
   return a ? &a->t() : nullptr;

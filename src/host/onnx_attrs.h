@@ -20,6 +20,7 @@ class OnnxAttrs {
   std::string s(const std::string& name, const std::string& fallback) const;
   Dims ints(const std::string& name, const Dims& fallback) const;
   std::vector<float> floats(const std::string& name) const;
+  std::vector<std::string> strings(const std::string& name) const;  // empty when absent
   const onnx::TensorProto* tensor(const std::string& name) const;
   const onnx::GraphProto* graph(const std::string& name) const;  // a subgraph (If's branches)
 

@@ -23,6 +23,7 @@
 #include "host/onnx_node_order.h"
 #include "host/onnx_ops.h"
 #include "host/onnx_tensor.h"
+#include "host/recurrent_weights.h"
 
 namespace teeinfer {
 namespace {
@@ -118,6 +119,9 @@ class Importer {
   void depth_to_space(const onnx::NodeProto& n, const OnnxAttrs& a);
   void space_to_depth(const onnx::NodeProto& n, const OnnxAttrs& a);
   void where(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void rnn(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void gru(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void lstm(const onnx::NodeProto& n, const OnnxAttrs& a);
 
  private:
   // A constant's bytes move into the graph when a node first reads it at runtime; from
@@ -172,6 +176,15 @@ class Importer {
   // Binary `kind` folded over `operands` left to right; the last node defines node's output.
   void binary_chain(const onnx::NodeProto& node, BinaryKind kind, const std::vector<ValueId>& operands,
                     bool then_more = false);
+
+  // One node of several that `node` becomes, named `name`, defining `output` (an output of
+  // `node`, or a value of its own); returns that value.
+  ValueId emit_as(const onnx::NodeProto& node, const std::string& name, const std::string& output,
+                  std::vector<ValueId> inputs, OpParams params, const Dims* reshape_to = nullptr);
+  void recurrent(const onnx::NodeProto& n, const OnnxAttrs& a, RecurrentCell cell);
+  // Direction `d` of RNN/GRU/LSTM input `i` (initial_h, initial_c): N*H values, zeros when absent.
+  ValueId recurrent_state(const onnx::NodeProto& n, const OnnxAttrs& a, int i, int64_t d, int64_t dirs,
+                          bool batch_first, const Dims& state_dims, const std::string& name);
 
   void pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind, bool global);
   void squeeze_or_unsqueeze(const onnx::NodeProto& n, const OnnxAttrs& a, bool squeeze);
@@ -1266,6 +1279,182 @@ void Importer::upsample(const onnx::NodeProto& n, const OnnxAttrs& a) {
   resize_to(n, a, p, scales, {}, {}, {}, "stretch");
 }
 
+// ONNX RNN, GRU and LSTM (opsets 7-14): one Recurrent node per direction (the IR's gate
+// order and summed biases are made here: host/recurrent_weights.h), then the outputs the
+// model uses sliced from its packed output (common/graph.h, RecurrentParams), reshaped to
+// ONNX's dims and, for a bidirectional node, concatenated over the direction axis.
+// oneDNN's cells are the ONNX defaults: LSTM sigmoid/tanh/tanh, GRU sigmoid/tanh, RNN
+// tanh, relu or sigmoid; clip, input_forget and sequences of different lengths have no
+// oneDNN equivalent and are refused by name.
+void Importer::rnn(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  recurrent(n, a, RecurrentCell::kRnn);
+}
+
+void Importer::gru(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  recurrent(n, a, a.i("linear_before_reset", 0) != 0 ? RecurrentCell::kGruLinearBeforeReset : RecurrentCell::kGru);
+}
+
+void Importer::lstm(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  recurrent(n, a, RecurrentCell::kLstm);
+}
+
+ValueId Importer::emit_as(const onnx::NodeProto& node, const std::string& name, const std::string& output,
+                          std::vector<ValueId> inputs, OpParams params, const Dims* reshape_to) {
+  onnx::NodeProto step;
+  step.set_op_type(node.op_type());
+  step.set_name(name);
+  step.add_output(output);
+  emit(step, std::move(inputs), std::move(params), reshape_to);
+  return g_.nodes.back().outputs[0];
+}
+
+namespace {
+
+bool same_name(std::string a, std::string b) {  // activation names, case-insensitively
+  auto lower = [](std::string& s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
+  lower(a);
+  lower(b);
+  return a == b;
+}
+
+// The activation of direction `d`: ONNX's list (per direction, f, g[, h]) must name the
+// cell's defaults, except an RNN's one function.
+RnnActivation recurrent_activation(const OnnxAttrs& a, RecurrentCell cell, int64_t d, int64_t dirs) {
+  std::vector<std::string> given = a.strings("activations");
+  const std::vector<std::string> defaults = cell == RecurrentCell::kLstm
+                                                ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+                                            : cell == RecurrentCell::kRnn ? std::vector<std::string>{"Tanh"}
+                                                                          : std::vector<std::string>{"Sigmoid", "Tanh"};
+  if (given.empty()) return RnnActivation::kTanh;
+  const size_t per = defaults.size();
+  if (given.size() != per * static_cast<size_t>(dirs))
+    throw Error(ErrorCode::kBadModel, a.where() + ": activations must name " + std::to_string(per * dirs) +
+                                          " functions (" + std::to_string(per) + " per direction)");
+  if (cell == RecurrentCell::kRnn) {
+    const std::string& f = given[static_cast<size_t>(d)];
+    if (same_name(f, "Tanh")) return RnnActivation::kTanh;
+    if (same_name(f, "Relu")) return RnnActivation::kRelu;
+    if (same_name(f, "Sigmoid")) return RnnActivation::kSigmoid;
+    throw Error(ErrorCode::kUnsupported,
+                a.where() + ": activation '" + f + "' (oneDNN's RNN cell takes Tanh, Relu or Sigmoid)");
+  }
+  for (size_t k = 0; k < per; ++k)
+    if (!same_name(given[static_cast<size_t>(d) * per + k], defaults[k]))
+      throw Error(ErrorCode::kUnsupported, a.where() + ": activation '" + given[static_cast<size_t>(d) * per + k] +
+                                               "' in place of " + defaults[k] +
+                                               " (oneDNN's cells compute the ONNX defaults only)");
+  return RnnActivation::kTanh;
+}
+
+}  // namespace
+
+ValueId Importer::recurrent_state(const onnx::NodeProto& n, const OnnxAttrs& a, int i, int64_t d, int64_t dirs,
+                                  bool batch_first, const Dims& state_dims, const std::string& name) {
+  const int64_t batch = batch_first ? state_dims[0] : state_dims[1], hidden = state_dims[2];
+  if (i >= n.input_size() || n.input(i).empty()) {
+    Value zeros;
+    zeros.name = name;
+    zeros.is_constant = true;
+    zeros.dims = {batch, hidden};
+    zeros.data.assign(budget_.allocate(DType::kF32, zeros.dims, name), 0);
+    return g_.add_value(std::move(zeros));
+  }
+  if (dims(n, i, a) != state_dims)
+    throw Error(ErrorCode::kBadModel, a.where() + ": input " + std::to_string(i) + " ('" + n.input(i) + "') must be " +
+                                          dims_to_string(state_dims) + ", is " + dims_to_string(dims(n, i, a)));
+  ValueId all = float_operand(n, i, a);
+  if (dirs == 1) return all;
+  SliceParams p{Dims(3, 0), Dims(3, 1), state_dims};
+  const size_t axis = batch_first ? 1 : 0;
+  p.starts[axis] = d;
+  p.sizes[axis] = 1;
+  return emit_as(n, name, name, {all}, p);
+}
+
+void Importer::recurrent(const onnx::NodeProto& n, const OnnxAttrs& a, RecurrentCell cell) {
+  const bool lstm = cell == RecurrentCell::kLstm;
+  const Dims x = dims(n, 0, a);
+  const Value& w = required_constant(n, 1, a, "W");
+  const Value& r = required_constant(n, 2, a, "R");
+  const Value* b = n.input_size() > 3 && !n.input(3).empty() ? &required_constant(n, 3, a, "B") : nullptr;
+  const Value* peepholes =
+      lstm && n.input_size() > 7 && !n.input(7).empty() ? &required_constant(n, 7, a, "P") : nullptr;
+  const std::string direction = a.s("direction", "forward");
+  if (direction != "forward" && direction != "reverse" && direction != "bidirectional")
+    throw Error(ErrorCode::kBadModel, a.where() + ": unknown direction '" + direction + "'");
+  const int64_t dirs = direction == "bidirectional" ? 2 : 1, layout = a.i("layout", 0), gates = recurrent_gates(cell);
+  if (layout != 0 && layout != 1) throw Error(ErrorCode::kBadModel, a.where() + ": layout must be 0 or 1");
+  const bool batch_first = layout == 1;
+  if (x.size() != 3) throw Error(ErrorCode::kBadModel, a.where() + ": X must be 3-D, is " + dims_to_string(x));
+  if (w.dims.size() != 3 || w.dims[0] != dirs || w.dims[1] % gates != 0 || w.dims[2] != x[2])
+    throw Error(ErrorCode::kBadModel, a.where() + ": W " + dims_to_string(w.dims) + " does not fit X " +
+                                          dims_to_string(x) + " and " + std::to_string(dirs) + " direction(s)");
+  const int64_t hidden = a.i("hidden_size", w.dims[1] / gates);
+  if (hidden < 1 || hidden > (int64_t{1} << 24) || w.dims[1] != gates * hidden)
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": hidden_size " + std::to_string(hidden) + " does not fit W " + dims_to_string(w.dims));
+  if (a.has("clip"))
+    throw Error(ErrorCode::kUnsupported, a.where() + ": clip (oneDNN's RNN cells do not clip their inputs)");
+  if (lstm && a.i("input_forget", 0) != 0)
+    throw Error(ErrorCode::kUnsupported, a.where() + ": input_forget (oneDNN's LSTM has no coupled gates)");
+  const int64_t steps = batch_first ? x[1] : x[0], batch = batch_first ? x[0] : x[1];
+  if (const Value* lens =
+          n.input_size() > 4 && !n.input(4).empty() ? &required_constant(n, 4, a, "sequence_lens") : nullptr) {
+    std::vector<int64_t> v = to_i64s(*lens);
+    if (static_cast<int64_t>(v.size()) != batch ||
+        std::any_of(v.begin(), v.end(), [steps](int64_t len) { return len != steps; }))
+      throw Error(ErrorCode::kUnsupported, a.where() + ": sequence_lens other than the full length " +
+                                               std::to_string(steps) + " for every batch entry");
+  }
+  const Dims state_dims = batch_first ? Dims{batch, dirs, hidden} : Dims{dirs, batch, hidden};
+  const std::string stem = n.name().empty() ? n.output(0).empty() ? n.output(1) : n.output(0) : n.name();
+  const int outputs = lstm ? 3 : 2;
+  auto part_name = [&](int64_t d) { return dirs == 1 ? stem : stem + (d == 0 ? "#forward" : "#backward"); };
+  // Every direction's weights first: w, r, b and peepholes may point into the graph's
+  // values, which adding values moves.
+  std::vector<std::vector<Value>> weights(static_cast<size_t>(dirs));
+  for (int64_t d = 0; d < dirs; ++d) {
+    auto& wd = weights[static_cast<size_t>(d)];
+    wd.push_back(recurrent_gate_rows(w, d, cell, hidden, part_name(d) + "#W", budget_));
+    wd.push_back(recurrent_gate_rows(r, d, cell, hidden, part_name(d) + "#R", budget_));
+    wd.push_back(recurrent_bias(b, d, cell, hidden, part_name(d) + "#B", budget_));
+    if (peepholes) wd.push_back(recurrent_peepholes(*peepholes, d, hidden, part_name(d) + "#P", budget_));
+  }
+  std::vector<std::vector<ValueId>> parts(static_cast<size_t>(outputs));
+  for (int64_t d = 0; d < dirs; ++d) {
+    const std::string part = part_name(d);
+    auto& wd = weights[static_cast<size_t>(d)];
+    std::vector<ValueId> in{runtime(n, 0, a), g_.add_value(std::move(wd[0])), g_.add_value(std::move(wd[1])),
+                            g_.add_value(std::move(wd[2])),
+                            recurrent_state(n, a, 5, d, dirs, batch_first, state_dims, part + "#initial_h")};
+    if (lstm) in.push_back(recurrent_state(n, a, 6, d, dirs, batch_first, state_dims, part + "#initial_c"));
+    if (peepholes) in.push_back(g_.add_value(std::move(wd[3])));
+    RecurrentParams p{cell, recurrent_activation(a, cell, d, dirs), hidden, direction == "reverse" || d == 1,
+                      batch_first};
+    ValueId packed = emit_as(n, part, part + "#packed", std::move(in), p);
+    // Y, Y_h, Y_c of this direction: a slice of the packed output, in ONNX's dims for one direction.
+    const int64_t state = batch * hidden;
+    for (int k = 0; k < outputs; ++k) {
+      if (k >= n.output_size() || n.output(k).empty()) continue;
+      const int64_t count = k == 0 ? steps * state : state, start = k == 0 ? 0 : (steps + k - 1) * state;
+      const Dims one = k == 0 ? (batch_first ? Dims{batch, steps, 1, hidden} : Dims{steps, 1, batch, hidden})
+                              : (batch_first ? Dims{batch, 1, hidden} : Dims{1, batch, hidden});
+      const std::string piece = part + "#" + std::to_string(k);
+      ValueId sliced = emit_as(n, piece + "#slice", piece + "#slice", {packed}, SliceParams{{start}, {1}, {count}});
+      parts[static_cast<size_t>(k)].push_back(
+          emit_as(n, piece, dirs == 1 ? n.output(k) : piece, {sliced}, ReshapeParams{}, &one));
+    }
+  }
+  if (dirs == 1) return;
+  for (int k = 0; k < outputs; ++k) {
+    if (k >= n.output_size() || n.output(k).empty()) continue;
+    const int64_t axis = k == 0 ? (batch_first ? 2 : 1) : (batch_first ? 1 : 0);
+    emit_as(n, stem + "#" + std::to_string(k), n.output(k), parts[static_cast<size_t>(k)], ConcatParams{axis});
+  }
+}
+
 void Importer::conv_transpose(const onnx::NodeProto& n, const OnnxAttrs& a) {
   const Dims x = dims(n, 0, a);
   const Value& w = required_constant(n, 1, a, "weight");
@@ -1545,6 +1734,12 @@ std::vector<RuntimeOnnxOp> runtime_onnx_ops() {
   std::vector<RuntimeOnnxOp> ops;
   for (const OnnxOpEntry& e : kOnnxOps) ops.push_back(e.op);
   return ops;
+}
+
+bool may_become(const RuntimeOnnxOp& op, OpKind ir) {
+  if (op.ir_op == ir || op.other_ir_op == ir) return true;
+  // RNN/GRU/LSTM: their outputs are sliced from the packed one, reshaped, concatenated.
+  return op.ir_op == OpKind::kRecurrent && (ir == OpKind::kSlice || ir == OpKind::kReshape || ir == OpKind::kConcat);
 }
 
 const RuntimeOnnxOp* find_runtime_onnx_op(std::string_view op_type) {

@@ -40,5 +40,9 @@ std::vector<RuntimeOnnxOp> runtime_onnx_ops();
 // nullptr when the importer does not convert `op_type` at run time.
 const RuntimeOnnxOp* find_runtime_onnx_op(std::string_view op_type);
 bool is_runtime_onnx_op(std::string_view op_type);
+// Whether a node of `op` may become IR op `ir`: its ir_op, its other_ir_op, or the data
+// movement that delivers its outputs (RNN/GRU/LSTM: Slice, Reshape, Concat of Recurrent's
+// packed output).
+bool may_become(const RuntimeOnnxOp& op, OpKind ir);
 
 }  // namespace teeinfer

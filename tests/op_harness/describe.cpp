@@ -37,6 +37,15 @@ struct Describe {
   std::string operator()(const CastParams&) const { return ""; }
   std::string operator()(const WhereParams&) const { return ""; }
   std::string operator()(const PReluParams&) const { return ""; }
+  std::string operator()(const RecurrentParams& p) const {
+    static const char* const kCells[] = {"RNN", "GRU", "GRU linear_before_reset", "LSTM"};
+    static const char* const kActivations[] = {"Tanh", "Relu", "Sigmoid"};
+    auto c = static_cast<size_t>(p.cell), a = static_cast<size_t>(p.activation);
+    return std::string(c < std::size(kCells) ? kCells[c] : "?") + " hidden " + std::to_string(p.hidden_size) +
+           (p.cell == RecurrentCell::kRnn ? std::string(" ") + (a < std::size(kActivations) ? kActivations[a] : "?")
+                                          : "") +
+           (p.reverse ? " reverse" : "") + (p.batch_first ? " batch_first" : "");
+  }
   std::string operator()(const ReduceParams& p) const {
     static const char* const kNames[] = {"Sum", "Mean", "Max",       "Min",    "Prod",
                                          "L1",  "L2",   "SumSquare", "LogSum", "LogSumExp"};

@@ -495,6 +495,43 @@ OpCase prelu_case(const CaseNeeds& needs, std::mt19937& rng) {
   return b.take();
 }
 
+// One direction of an RNN, GRU or LSTM: random cell, activation, direction and layout;
+// initial states as inputs or constants, in any of their accepted dims; LSTM peepholes
+// half the time. Streaming needs R of >= 16 KiB.
+OpCase recurrent_case(const CaseNeeds& needs, std::mt19937& rng) {
+  GraphBuilder b(rng);
+  RecurrentParams p;
+  p.cell = static_cast<RecurrentCell>(pick(rng, 0, static_cast<int64_t>(kLastRecurrentCell)));
+  if (p.cell == RecurrentCell::kRnn)
+    p.activation = static_cast<RnnActivation>(pick(rng, 0, static_cast<int64_t>(kLastRnnActivation)));
+  p.reverse = chance(rng, 0.5);
+  p.batch_first = chance(rng, 0.5);
+  const int64_t gates = recurrent_gates(p.cell), steps = pick(rng, 1, 5), batch = pick(rng, 1, 3);
+  const int64_t features = pick(rng, 1, 6);
+  p.hidden_size = pick(rng, 1, 8);
+  while (needs.large_constant && gates * p.hidden_size * p.hidden_size < kLargeConstant) p.hidden_size += 4;
+  const int64_t h = p.hidden_size;
+  ValueId x = b.input("x", p.batch_first ? Dims{batch, steps, features} : Dims{steps, batch, features});
+  // Weights small enough that the gates do not all saturate.
+  const float spread = 1.f / static_cast<float>(std::max<int64_t>(h, features));
+  std::vector<ValueId> in{x, b.constant("W", {gates * h, features}, -spread, spread),
+                          b.constant("R", {gates * h, h}, -spread, spread),
+                          b.constant("B", {recurrent_bias_gates(p.cell) * h}, -0.5f, 0.5f)};
+  const Dims state_dims[] = {{batch, h}, {1, batch, h}, {batch, 1, h}};
+  auto state = [&](const std::string& name) {
+    const Dims& d = state_dims[pick(rng, 0, 2)];
+    return chance(rng, 0.5) ? b.input(name, d) : b.constant(name, d);
+  };
+  in.push_back(state("initial_h"));
+  if (p.cell == RecurrentCell::kLstm) {
+    in.push_back(state("initial_c"));
+    if (chance(rng, 0.5)) in.push_back(b.constant("P", {3 * h}, -0.5f, 0.5f));
+  }
+  const char* onnx_op = p.cell == RecurrentCell::kLstm ? "LSTM" : p.cell == RecurrentCell::kRnn ? "RNN" : "GRU";
+  b.output(b.node(OpKind::kRecurrent, onnx_op, p, in));
+  return b.take();
+}
+
 // An input of any dtype the engine takes, with values in its range (float32 too: a copy).
 OpCase cast_case(std::mt19937& rng) {
   GraphBuilder b(rng);
@@ -795,6 +832,8 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
       return reduce_case(needs, rng);
     case OpKind::kPRelu:
       return prelu_case(needs, rng);
+    case OpKind::kRecurrent:
+      return recurrent_case(needs, rng);
   }
   throw std::logic_error("no generator for " + v.name);
 }

@@ -62,6 +62,8 @@ constexpr int list_index(OpKind k) {
       return 21;
     case OpKind::kPRelu:
       return 22;
+    case OpKind::kRecurrent:
+      return 23;
   }
   return -1;
 }
@@ -159,7 +161,7 @@ inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind
                                      OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax,       OpKind::kLrn,
                                      OpKind::kPad,       OpKind::kCast,   OpKind::kSlice,         OpKind::kGather,
                                      OpKind::kTile,      OpKind::kResize, OpKind::kConvTranspose, OpKind::kDepthToSpace,
-                                     OpKind::kWhere,     OpKind::kReduce, OpKind::kPRelu};
+                                     OpKind::kWhere,     OpKind::kReduce, OpKind::kPRelu,         OpKind::kRecurrent};
 inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kLeakyRelu,   EltwiseKind::kClip,
                                           EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
                                           EltwiseKind::kNeg,     EltwiseKind::kSqrt,        EltwiseKind::kTanh,

@@ -808,6 +808,94 @@ RefTensor prelu(const Node&, const Inputs& in) {
   return y;
 }
 
+double logistic(double v) {
+  return 1.0 / (1.0 + std::exp(-v));
+}
+
+// One direction of ONNX RNN/GRU/LSTM, with the IR's gate order (LSTM i,f,c,o; GRU u,r,h)
+// and summed biases; the output packs Y, Y_h[, Y_c] (common/graph.h, RecurrentParams).
+RefTensor recurrent(const Node& n, const Inputs& in) {
+  const auto& p = std::get<RecurrentParams>(n.params);
+  const RefTensor& x = *in[0];
+  const auto &w = in[1]->data, &r = in[2]->data, &bias = in[3]->data;
+  const bool lstm = p.cell == RecurrentCell::kLstm, peephole = lstm && in.size() == 7;
+  const int64_t steps = p.batch_first ? x.dims[1] : x.dims[0], batch = p.batch_first ? x.dims[0] : x.dims[1];
+  const int64_t features = x.dims[2], hid = p.hidden_size, gates = recurrent_gates(p.cell);
+  std::vector<double> h = in[4]->data, c = lstm ? in[5]->data : std::vector<double>{};
+  const int64_t states = lstm ? 2 : 1;
+  RefTensor y{{(steps + states) * batch * hid},
+              std::vector<double>(static_cast<size_t>((steps + states) * batch * hid))};
+  auto at = [](const std::vector<double>& v, int64_t i) { return v[static_cast<size_t>(i)]; };
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t t = p.reverse ? steps - 1 - s : s;
+    std::vector<double> next_h(h.size()), next_c(c.size());
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t xrow = (p.batch_first ? b * steps + t : t * batch + b) * features;
+      // Per gate row: W x, R h (kept apart: GRU's h gate treats them differently).
+      std::vector<double> wx(static_cast<size_t>(gates * hid)), rh(wx.size());
+      for (int64_t row = 0; row < gates * hid; ++row) {
+        double a = 0, bsum = 0;
+        for (int64_t i = 0; i < features; ++i) a += at(w, row * features + i) * at(x.data, xrow + i);
+        for (int64_t j = 0; j < hid; ++j) bsum += at(r, row * hid + j) * at(h, b * hid + j);
+        wx[static_cast<size_t>(row)] = a;
+        rh[static_cast<size_t>(row)] = bsum;
+        y.scale = std::max({y.scale, std::fabs(a), std::fabs(bsum)});
+      }
+      // GRU's reset gate of every unit: r * h reads all of them.
+      std::vector<double> reset_gate(static_cast<size_t>(hid));
+      if (gates == 3)
+        for (int64_t j = 0; j < hid; ++j) {
+          size_t row = static_cast<size_t>(hid + j);
+          reset_gate[static_cast<size_t>(j)] = logistic(wx[row] + rh[row] + at(bias, hid + j));
+        }
+      for (int64_t o = 0; o < hid; ++o) {
+        auto pre = [&](int64_t k) {
+          size_t row = static_cast<size_t>(k * hid + o);
+          return wx[row] + rh[row] + at(bias, k * hid + o);
+        };
+        const double hp = at(h, b * hid + o);
+        double hn = 0;
+        if (lstm) {
+          const double cp = at(c, b * hid + o);
+          auto peep = [&](int64_t k, double cell) { return peephole ? at(in[6]->data, k * hid + o) * cell : 0.0; };
+          double ig = logistic(pre(0) + peep(0, cp)), fg = logistic(pre(1) + peep(1, cp)), cand = std::tanh(pre(2));
+          double cn = fg * cp + ig * cand;
+          double og = logistic(pre(3) + peep(2, cn));
+          hn = og * std::tanh(cn);
+          next_c[static_cast<size_t>(b * hid + o)] = cn;
+        } else if (p.cell == RecurrentCell::kRnn) {
+          double v = pre(0);
+          hn = p.activation == RnnActivation::kTanh   ? std::tanh(v)
+               : p.activation == RnnActivation::kRelu ? std::max(v, 0.0)
+                                                      : logistic(v);
+        } else {
+          double u = logistic(pre(0)), reset = reset_gate[static_cast<size_t>(o)];
+          double cand;
+          if (p.cell == RecurrentCell::kGruLinearBeforeReset) {
+            size_t row = static_cast<size_t>(2 * hid + o);
+            cand = std::tanh(wx[row] + at(bias, 2 * hid + o) + reset * (rh[row] + at(bias, 3 * hid + o)));
+          } else {
+            double rs = 0;  // R_h (r * h)
+            for (int64_t j = 0; j < hid; ++j)
+              rs += at(r, (2 * hid + o) * hid + j) * reset_gate[static_cast<size_t>(j)] * at(h, b * hid + j);
+            cand = std::tanh(wx[static_cast<size_t>(2 * hid + o)] + rs + at(bias, 2 * hid + o));
+          }
+          hn = u * hp + (1 - u) * cand;
+        }
+        next_h[static_cast<size_t>(b * hid + o)] = hn;
+        const int64_t yat = (p.batch_first ? b * steps + t : t * batch + b) * hid + o;
+        y.data[static_cast<size_t>(yat)] = hn;
+      }
+    }
+    h = std::move(next_h);
+    if (lstm) c = std::move(next_c);
+  }
+  const size_t last = static_cast<size_t>(steps * batch * hid);
+  std::copy(h.begin(), h.end(), y.data.begin() + static_cast<std::ptrdiff_t>(last));
+  if (lstm) std::copy(c.begin(), c.end(), y.data.begin() + static_cast<std::ptrdiff_t>(last + h.size()));
+  return y;
+}
+
 RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
   switch (n.op) {
     case OpKind::kConv:
@@ -856,6 +944,8 @@ RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
       return reduce(n, in);
     case OpKind::kPRelu:
       return prelu(n, in);
+    case OpKind::kRecurrent:
+      return recurrent(n, in);
   }
   throw std::runtime_error("reference: no reference for op " + std::string(op_name(n.op)));
 }

@@ -69,6 +69,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kConvTranspose:
     case OpKind::kWhere:
     case OpKind::kPRelu:
+    case OpKind::kRecurrent:
       return true;
     case OpKind::kEltwise:
     case OpKind::kPool:

@@ -39,6 +39,7 @@ void lower_depth_to_space(LoweringContext& l, const Node& n);
 void lower_where(LoweringContext& l, const Node& n);
 void lower_reduce(LoweringContext& l, const Node& n);
 void lower_prelu(LoweringContext& l, const Node& n);
+void lower_recurrent(LoweringContext& l, const Node& n);
 
 // Full int8 (op_lowering/int8.cpp): a u8 copy of activation `src` in a scratch buffer, made
 // by a step added here; the output scales input_scale * weight_scales[first, first +

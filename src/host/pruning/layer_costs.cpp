@@ -31,6 +31,16 @@ int64_t conv_transpose_macs(const Graph& g, const Node& n) {  // each input elem
   return times(product(g.value(n.inputs[0]).dims), product(w, 1));
 }
 
+// Each step: X_t (T*N rows) times W^T and h times R^T (N rows), G*H columns each.
+int64_t recurrent_macs(const Graph& g, const Node& n) {
+  const Dims& x = g.value(n.inputs[0]).dims;
+  const Dims& w = g.value(n.inputs[1]).dims;
+  const Dims& r = g.value(n.inputs[2]).dims;
+  int64_t weights;
+  if (__builtin_add_overflow(product(w), product(r), &weights)) return std::numeric_limits<int64_t>::max();
+  return times(times(x[0], x[1]), weights);
+}
+
 int64_t gemm_macs(const Graph& g, const Node& n) {
   const auto& p = std::get<GemmParams>(n.params);
   const Dims& a = g.value(n.inputs[0]).dims;
