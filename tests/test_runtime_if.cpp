@@ -214,6 +214,37 @@ TEST(RuntimeIf, BranchOutputsOfDifferentDimsAreRefused) {
   }
 }
 
+TEST(RuntimeIf, ABranchsValuesAreSeenOutsideOnlyThroughItsOutputs) {
+  // then_branch computes "inner" and outputs "t"; a node after the If reading "inner" reads
+  // a name the outer graph never defines.
+  OnnxModelBuilder b(13);
+  b.input("x", {2});
+  std::string zero = b.constant<float>("zero", {}, {0.f});
+  b.node("ReduceSum", {"x"}, {"s"}).i("keepdims", 0);
+  b.node("Greater", {"s", zero}, {"c"});
+  onnx::GraphProto then_g = branch("then", "Neg", {"x"}, "inner");
+  onnx::NodeProto* relu = then_g.add_node();
+  relu->set_op_type("Relu");
+  relu->add_input("inner");
+  relu->add_output("t");
+  then_g.mutable_output(0)->set_name("t");
+  onnx::NodeProto* node = b.node("If", {"c"}, {"y"}).proto();
+  node->set_name("choose");
+  set_branch(node, "then_branch", then_g);
+  set_branch(node, "else_branch", branch("else", "Abs", {"x"}, "t"));
+  b.node("Add", {"y", "inner"}, {"z"});
+  b.output("z");
+  ImportOptions opt;
+  opt.input_dims["x"] = {2};
+  try {
+    import_onnx(b.bytes(), "test", opt);
+    ADD_FAILURE() << "a branch's inner value was read outside the If";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadModel) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'inner'"), std::string::npos) << e.what();
+  }
+}
+
 TEST(RuntimeBools, CastToBoolIsNonZeroWithNanTrue) {
   OnnxModelBuilder b(13);
   b.input("x", {8});
