@@ -275,7 +275,7 @@ TEST(MoveOps, WhereWithAConstantConditionRunsOnRuntimeTensors) {
 }
 
 // A runtime condition is a comparison's mask: Where(x < 0, x, 0) is min(x, 0). A runtime
-// condition of another dtype (an integer graph input) is refused naming the node.
+// condition of another dtype than bool (an integer graph input) is refused naming the node.
 TEST(MoveOps, WhereTakesAComparisonsMaskAsItsCondition) {
   OnnxModelBuilder b(13);
   b.input("x", {3});

@@ -336,6 +336,7 @@ PassStats optimize_graph(Graph& g) {
   for (const Node& n : g.nodes) check_op_params(n);  // the passes read params by op
   PassStats stats;
   stats.activation_patterns_fused = fuse_activation_patterns(g);  // first: the results fuse as post-ops
+  for (const Node& n : g.nodes) stats.runtime_if_outputs += n.onnx_op == "If" && n.op == OpKind::kWhere;
   PassState st(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
@@ -365,6 +366,9 @@ std::string describe(const PassStats& s) {
                     " activations and " + std::to_string(s.residual_adds_fused) + " residual adds fused";
   if (s.activation_patterns_fused)
     out += ", " + std::to_string(s.activation_patterns_fused) + " hard-swish patterns made one op";
+  if (s.runtime_if_outputs)
+    out += ", " + std::to_string(s.runtime_if_outputs) + " If output" + (s.runtime_if_outputs > 1 ? "s" : "") +
+           " selected at run time (both branches computed)";
   return out;
 }
 

@@ -25,8 +25,12 @@ struct PassStats {
   int residual_adds_fused = 0;
   int batchnorms_into_concat = 0;
   int activation_patterns_fused = 0;
+  // Outputs of If nodes whose condition is computed at run time: Where nodes selecting
+  // between both branches' outputs, both branches computed (host/onnx_import.cpp).
+  int runtime_if_outputs = 0;
 };
-// "3 BatchNorm folded, 5 activations and 1 residual adds fused[, 2 hard-swish patterns ...]"
+// "3 BatchNorm folded, 5 activations and 1 residual adds fused[, 2 hard-swish patterns
+// ...][, 1 If output selected at run time (both branches computed)]"
 std::string describe(const PassStats& stats);
 
 PassStats optimize_graph(Graph& g);

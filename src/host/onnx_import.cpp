@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "common/error.h"
 #include "common/shape_inference.h"
@@ -98,6 +99,10 @@ class Importer {
   void concat(const onnx::NodeProto& n, const OnnxAttrs& a);
   void softmax(const onnx::NodeProto& n, const OnnxAttrs& a);
   void cast(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void logical_not(const onnx::NodeProto& n, const OnnxAttrs& a);
+  template <BinaryKind kKind>
+  void logical(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void logical_xor(const onnx::NodeProto& n, const OnnxAttrs& a);
   void lrn(const onnx::NodeProto& n, const OnnxAttrs& a);
   void pad(const onnx::NodeProto& n, const OnnxAttrs& a);
   void identity(const onnx::NodeProto& n, const OnnxAttrs& a);
@@ -132,6 +137,7 @@ class Importer {
     return m != materialized_.end() ? &g_.value(m->second) : s.constant.get();
   }
 
+  ValueId materialize(Sym& s, const std::string& name);
   void bind_inputs(const ImportOptions& options);
   // Binds a new name; ONNX graphs are single-assignment, so a name defined twice is an error.
   void define(const std::string& name, Sym s, const std::string& where);
@@ -184,6 +190,29 @@ class Importer {
   void squeeze_or_unsqueeze(const onnx::NodeProto& n, const OnnxAttrs& a, bool squeeze);
   void reshape_like(const onnx::NodeProto& n, const OnnxAttrs& a, const Dims& to);
 
+  // Runtime bools (float32 masks of 1 and 0, see compare()).
+  bool is_mask(ValueId id) const { return masks_.count(id) || g_.value(id).dtype == DType::kBool; }
+  // Input i as a mask operand: a constant as float32, a runtime bool (a graph input)
+  // through a Cast to float32 the importer adds, a runtime float32 as it is (a mask: ONNX
+  // types the operand bool, and every runtime bool is one); a runtime integer is refused.
+  ValueId mask_operand(const onnx::NodeProto& node, int i, const OnnxAttrs& a);
+  // Not(m) as Equal(m, 0): the last node defines node's output unless `part` > 0.
+  ValueId logical_not_of(const onnx::NodeProto& node, ValueId m, bool last, int part);
+  // A node the importer adds for `node` (a Cast or Reshape of its input), of ONNX type
+  // `op_type`, named "<node>#<suffix>", its output "<output 0>#<suffix>".
+  ValueId implied_node(const onnx::NodeProto& node, const std::string& op_type, const std::string& suffix,
+                       std::vector<ValueId> inputs, OpParams params, const Dims* reshape_to = nullptr);
+
+  // If: the branch `attr` ("then_branch"), checked against the node.
+  const onnx::GraphProto& checked_branch(const onnx::NodeProto& n, const OnnxAttrs& a, const char* attr) const;
+  void if_known_at_import(const onnx::NodeProto& n, const OnnxAttrs& a, const Value& cond);
+  void if_at_run_time(const onnx::NodeProto& n, const OnnxAttrs& a);
+  // Imports branch `attr` in a scope of its own; returns its outputs as float32 values.
+  std::vector<ValueId> import_branch_beside(const onnx::NodeProto& n, const OnnxAttrs& a, bool then);
+  // The If's one-value condition reshaped to rank `rank` when its own is higher (a Where
+  // broadcasts it to the output's dims, which a higher rank would change).
+  ValueId condition_of_rank(const onnx::NodeProto& n, ValueId cond, size_t rank);
+
   const onnx::ModelProto& model_;
   int opset_;
   std::string source_;
@@ -191,7 +220,14 @@ class Importer {
   Graph g_;
   std::map<std::string, Sym> syms_;
   std::map<const Value*, ValueId> materialized_;
-  int subgraph_depth_ = 0;  // If branches being imported
+  int subgraph_depth_ = 0;   // If branches being imported
+  std::set<ValueId> masks_;  // runtime float32 values that hold a bool (1 and 0)
+  // Inside a branch of an If whose condition is computed at run time: the prefix of the IR
+  // names of its nodes and values ("<If>/then/"), so that both branches' stay distinct.
+  std::string scope_;
+  // The symbols of branches imported in a scope of their own, kept alive after it closes:
+  // materialized_ is keyed on their constants' addresses, which must not be reused.
+  std::vector<std::map<std::string, Sym>> closed_scopes_;
 };
 
 const Importer::Sym& Importer::sym(const std::string& name, const OnnxAttrs& a) const {
@@ -230,13 +266,19 @@ ValueId Importer::runtime(const onnx::NodeProto& node, int i, const OnnxAttrs& a
   if (i >= node.input_size() || node.input(i).empty())
     throw Error(ErrorCode::kBadModel, a.where() + ": missing input " + std::to_string(i));
   Sym& s = syms_[node.input(i)];
+  if (s.id == kNoValue && !s.constant)
+    throw Error(ErrorCode::kBadModel, a.where() + ": input '" + node.input(i) + "' is never defined");
+  return materialize(s, node.input(i));
+}
+
+// A constant symbol's value in the graph, added on first use.
+ValueId Importer::materialize(Sym& s, const std::string& name) {
   if (s.id == kNoValue && s.constant) {
     if (auto m = materialized_.find(s.constant.get()); m != materialized_.end()) s.id = m->second;
   }
   if (s.id == kNoValue) {
-    if (!s.constant) throw Error(ErrorCode::kBadModel, a.where() + ": input '" + node.input(i) + "' is never defined");
     Value v;
-    v.name = node.input(i);
+    v.name = name;
     v.dtype = s.constant->dtype;
     v.dims = s.constant->dims;
     v.is_constant = true;
@@ -265,14 +307,14 @@ void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, Op
     throw Error(ErrorCode::kBadModel,
                 node.op_type() + " node '" + node.name() + "' has no output " + std::to_string(output));
   Node n;
-  n.name = node.name().empty() ? node.output(output) : node.name();
+  n.name = scope_ + (node.name().empty() ? node.output(output) : node.name());
   if (node.output_size() > 1) n.name.append(":").append(std::to_string(output));
   n.onnx_op = node.op_type();
   n.op = op_of(params);
   n.inputs = std::move(inputs);
   n.params = std::move(params);
   Value out;
-  out.name = node.output(output);
+  out.name = scope_ + node.output(output);
   out.dtype = DType::kF32;
   if (reshape_to) out.dims = *reshape_to;
   ValueId id = g_.add_value(out);
@@ -528,6 +570,7 @@ void Importer::binary(const onnx::NodeProto& n, const OnnxAttrs& a) {
 template <BinaryKind kKind>
 void Importer::compare(const onnx::NodeProto& n, const OnnxAttrs& a) {
   emit(n, {float_operand(n, 0, a), float_operand(n, 1, a)}, BinaryParams{kKind});
+  masks_.insert(g_.nodes.back().outputs[0]);
 }
 
 // Max, Min, Sum of one or more operands (numpy broadcasting): a chain of Binary nodes; of
@@ -685,17 +728,114 @@ void Importer::softmax(const onnx::NodeProto& n, const OnnxAttrs& a) {
   emit(n, {runtime(n, 0, a)}, p);
 }
 
-// A runtime Cast (of a constant it is folded): integer and bool graph inputs become
-// float32, the one type the kernels compute in; a float32 input is its own result.
+// The node's first output's name (the names of the values a converter adds derive from it).
+const std::string& first_output(const onnx::NodeProto& node) {
+  if (node.output_size() < 1 || node.output(0).empty())
+    throw Error(ErrorCode::kBadModel, node.op_type() + " node '" + node.name() + "' has no output");
+  return node.output(0);
+}
+
+// ONNX element types a runtime mask (1 and 0) casts to unchanged: the numeric ones.
+bool holds_one_and_zero(int onnx_type) {
+  switch (onnx_type) {
+    case onnx::TensorProto::FLOAT:
+    case onnx::TensorProto::UINT8:
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::UINT16:
+    case onnx::TensorProto::INT16:
+    case onnx::TensorProto::INT32:
+    case onnx::TensorProto::INT64:
+    case onnx::TensorProto::FLOAT16:
+    case onnx::TensorProto::DOUBLE:
+    case onnx::TensorProto::UINT32:
+    case onnx::TensorProto::UINT64:
+    case onnx::TensorProto::BFLOAT16:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A runtime Cast (of a constant it is folded). Runtime tensors are float32 and a runtime
+// bool is a float32 mask of 1 and 0 (see compare()), so:
+//   * to float32: integer and bool graph inputs are converted (a bool one becomes a mask),
+//     a float32 tensor is its own result;
+//   * to bool: the mask x != 0 (NaN is true, as in numpy and ONNX Runtime); a mask is its
+//     own result;
+//   * a mask to any numeric type is its own result (1 and 0 are exact in every type).
 void Importer::cast(const onnx::NodeProto& n, const OnnxAttrs& a) {
-  DType to = dtype_from_onnx(static_cast<int>(a.i("to", 0)), a.where() + " 'to'");
+  const int to_onnx = static_cast<int>(a.i("to", 0));
+  ValueId x = runtime(n, 0, a);
+  const bool bool_input = g_.value(x).dtype == DType::kBool;
+  if (to_onnx == onnx::TensorProto::BOOL || (is_mask(x) && holds_one_and_zero(to_onnx))) {
+    if (bool_input) {
+      emit(n, {x}, CastParams{});
+      masks_.insert(g_.nodes.back().outputs[0]);
+    } else if (is_mask(x)) {
+      alias(n, a);
+    } else {
+      // x != 0 as Not(Equal(x, 0)): the IR's Binary kinds are ONNX's comparisons, which
+      // have no NotEqual; both are exact oneDNN binary_eq primitives.
+      if (g_.value(x).dtype != DType::kF32) x = emit_part(n, false, 1, {x}, CastParams{});
+      ValueId zero = scalar_constant(first_output(n) + "#zero", 0.f);
+      ValueId is_zero = emit_part(n, false, 2, {x, zero}, BinaryParams{BinaryKind::kEqual});
+      masks_.insert(logical_not_of(n, is_zero, true, 0));
+    }
+    return;
+  }
+  DType to = dtype_from_onnx(to_onnx, a.where() + " 'to'");
   if (to != DType::kF32)
     throw Error(ErrorCode::kUnsupported, a.where() + ": Cast to " + dtype_name(to) +
                                              " at run time (teeinfer computes in float32; only casts to float32 "
-                                             "of runtime tensors are supported)");
-  ValueId x = runtime(n, 0, a);
+                                             "of runtime tensors, and casts of bools, are supported)");
   if (g_.value(x).dtype == DType::kF32) return alias(n, a);
   emit(n, {x}, CastParams{});
+}
+
+ValueId Importer::logical_not_of(const onnx::NodeProto& node, ValueId m, bool last, int part) {
+  ValueId zero = scalar_constant(first_output(node) + "#zero" + std::to_string(part), 0.f);
+  return emit_part(node, last, part, {m, zero}, BinaryParams{BinaryKind::kEqual});
+}
+
+ValueId Importer::mask_operand(const onnx::NodeProto& node, int i, const OnnxAttrs& a) {
+  if (constant(node, i)) return float_operand(node, i, a);
+  ValueId v = runtime(node, i, a);
+  if (g_.value(v).dtype == DType::kF32) return v;
+  if (g_.value(v).dtype != DType::kBool)
+    throw Error(ErrorCode::kBadModel, a.where() + ": input " + std::to_string(i) + " ('" + node.input(i) + "') is " +
+                                          dtype_name(g_.value(v).dtype) + "; it must be bool");
+  ValueId m = implied_node(node, "Cast", "input" + std::to_string(i) + "_as_float", {v}, CastParams{});
+  masks_.insert(m);
+  return m;
+}
+
+ValueId Importer::implied_node(const onnx::NodeProto& node, const std::string& op_type, const std::string& suffix,
+                               std::vector<ValueId> inputs, OpParams params, const Dims* reshape_to) {
+  first_output(node);
+  onnx::NodeProto implied;
+  implied.set_op_type(op_type);
+  implied.set_name((node.name().empty() ? node.output(0) : node.name()) + "#" + suffix);
+  implied.add_output(node.output(0) + "#" + suffix);
+  emit(implied, std::move(inputs), std::move(params), reshape_to);
+  return g_.nodes.back().outputs[0];
+}
+
+// Logic on runtime bools (masks of 1 and 0), through exact Binary kinds: Not(m) = (m == 0),
+// And = m1 * m2, Or = max(m1, m2), Xor = Not(m1 == m2). Of constants they fold.
+void Importer::logical_not(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  masks_.insert(logical_not_of(n, mask_operand(n, 0, a), true, 0));
+}
+
+template <BinaryKind kKind>
+void Importer::logical(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  emit(n, {mask_operand(n, 0, a), mask_operand(n, 1, a)}, BinaryParams{kKind});
+  masks_.insert(g_.nodes.back().outputs[0]);
+}
+
+void Importer::logical_xor(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  ValueId same =
+      emit_part(n, false, 1, {mask_operand(n, 0, a), mask_operand(n, 1, a)}, BinaryParams{BinaryKind::kEqual});
+  masks_.insert(logical_not_of(n, same, true, 2));
 }
 
 void Importer::lrn(const onnx::NodeProto& n, const OnnxAttrs& a) {
@@ -762,35 +902,107 @@ void Importer::identity(const onnx::NodeProto& n, const OnnxAttrs& a) {
   alias(n, a);
 }
 
-// If with a condition known at import (a constant, or computed from shapes or from a bound
-// input): the branch it selects is imported in place, its outputs becoming the If's.
+// If. A condition known at import (a constant, or computed from shapes or from a bound
+// input) selects the branch imported in place. A condition computed at run time imports
+// both branches and selects each output with a Where (if_at_run_time).
 void Importer::if_branch(const onnx::NodeProto& n, const OnnxAttrs& a) {
-  const Value* cond = n.input_size() > 0 ? constant(n, 0) : nullptr;
-  if (!cond)
-    throw Error(ErrorCode::kUnsupported,
-                a.where() +
-                    ": its condition is computed at run time; teeinfer imports If only when the condition is "
-                    "known at import (constants, shapes, or an integer input bound to a value)");
-  if (element_count(cond->dims, a.where()) != 1)
+  if (n.input_size() < 1 || n.input(0).empty()) throw Error(ErrorCode::kBadModel, a.where() + ": has no condition");
+  if (element_count(dims(n, 0, a), a.where()) != 1)
     throw Error(ErrorCode::kBadModel,
-                a.where() + ": the condition must be one value, got dims " + dims_to_string(cond->dims));
-  const bool then = to_i64s(*cond)[0] != 0;
-  const onnx::GraphProto* branch = a.graph(then ? "then_branch" : "else_branch");
-  if (!branch) throw Error(ErrorCode::kBadModel, a.where() + ": has no " + (then ? "then" : "else") + "_branch");
+                a.where() + ": the condition must be one value, got dims " + dims_to_string(dims(n, 0, a)));
+  if (const Value* cond = constant(n, 0)) return if_known_at_import(n, a, *cond);
+  if_at_run_time(n, a);
+}
+
+const onnx::GraphProto& Importer::checked_branch(const onnx::NodeProto& n, const OnnxAttrs& a, const char* attr) const {
+  const onnx::GraphProto* branch = a.graph(attr);
+  if (!branch) throw Error(ErrorCode::kBadModel, a.where() + ": has no " + attr);
   if (branch->output_size() != n.output_size())
-    throw Error(ErrorCode::kBadModel, a.where() + ": its " + (then ? "then" : "else") + "_branch has " +
-                                          std::to_string(branch->output_size()) + " outputs, the node " +
-                                          std::to_string(n.output_size()));
+    throw Error(ErrorCode::kBadModel, a.where() + ": its " + attr + " has " + std::to_string(branch->output_size()) +
+                                          " outputs, the node " + std::to_string(n.output_size()));
+  return *branch;
+}
+
+void Importer::if_known_at_import(const onnx::NodeProto& n, const OnnxAttrs& a, const Value& cond) {
+  const onnx::GraphProto& branch = checked_branch(n, a, to_i64s(cond)[0] != 0 ? "then_branch" : "else_branch");
   if (++subgraph_depth_ > kMaxSubgraphDepth)
     throw Error(ErrorCode::kBadModel,
                 a.where() + ": subgraphs nested more than " + std::to_string(kMaxSubgraphDepth) + " deep");
-  for (const auto& init : branch->initializer())
+  for (const auto& init : branch.initializer())
     define(init.name(), Sym{kNoValue, std::make_shared<Value>(value_from_tensor_proto(init, init.name(), &budget_))},
            "initializer '" + init.name() + "' of " + a.where());
-  for (const onnx::NodeProto* node : topological_order(*branch)) convert(*node);
+  for (const onnx::NodeProto* node : topological_order(branch)) convert(*node);
   for (int i = 0; i < n.output_size(); ++i)
-    if (!n.output(i).empty()) define(n.output(i), sym(branch->output(i).name(), a), a.where());
+    if (!n.output(i).empty()) define(n.output(i), sym(branch.output(i).name(), a), a.where());
   --subgraph_depth_;
+}
+
+// A condition computed at run time: both branches are imported, each in a scope of its own
+// (its names visible only inside it; its IR names prefixed "<If>/then/" or "<If>/else/"), and
+// output i is Where(condition, then's output i, else's output i). Both branches therefore
+// run on every inference, and the planner plans them both: the budget guarantee holds as
+// for any graph. The two outputs must have the same dims (a Where cannot give one output
+// the dims of whichever branch runs).
+void Importer::if_at_run_time(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  first_output(n);  // names the branches' scopes
+  const ValueId cond = mask_operand(n, 0, a);
+  const std::vector<ValueId> then_out = import_branch_beside(n, a, true);
+  const std::vector<ValueId> else_out = import_branch_beside(n, a, false);
+  std::map<size_t, ValueId> cond_of_rank;  // the condition reshaped for outputs of lower rank
+  for (int i = 0; i < n.output_size(); ++i) {
+    if (n.output(i).empty()) continue;
+    const Value& t = g_.value(then_out[static_cast<size_t>(i)]);
+    const Value& e = g_.value(else_out[static_cast<size_t>(i)]);
+    if (t.dims != e.dims)
+      throw Error(ErrorCode::kUnsupported,
+                  a.where() + ": its condition is computed at run time and output " + std::to_string(i) + " is " +
+                      dims_to_string(t.dims) + " in then_branch ('" + t.name + "') but " + dims_to_string(e.dims) +
+                      " in else_branch ('" + e.name +
+                      "'); teeinfer selects between both branches' outputs, which needs the same dims");
+    const size_t rank = t.dims.size();
+    if (!cond_of_rank.count(rank)) cond_of_rank[rank] = condition_of_rank(n, cond, rank);
+    ValueId c = cond_of_rank[rank];
+    emit(n, {c, then_out[static_cast<size_t>(i)], else_out[static_cast<size_t>(i)]}, WhereParams{}, nullptr, i);
+    if (is_mask(then_out[static_cast<size_t>(i)]) && is_mask(else_out[static_cast<size_t>(i)]))
+      masks_.insert(g_.nodes.back().outputs[0]);
+  }
+}
+
+std::vector<ValueId> Importer::import_branch_beside(const onnx::NodeProto& n, const OnnxAttrs& a, bool then) {
+  const onnx::GraphProto& branch = checked_branch(n, a, then ? "then_branch" : "else_branch");
+  if (++subgraph_depth_ > kMaxSubgraphDepth)
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": subgraphs nested more than " + std::to_string(kMaxSubgraphDepth) + " deep");
+  std::map<std::string, Sym> outer = syms_;
+  const std::string outer_scope = scope_;
+  scope_ += (n.name().empty() ? n.output(0) : n.name()) + (then ? "/then/" : "/else/");
+  for (const auto& init : branch.initializer())
+    define(init.name(), Sym{kNoValue, std::make_shared<Value>(value_from_tensor_proto(init, init.name(), &budget_))},
+           "initializer '" + init.name() + "' of " + a.where());
+  for (const onnx::NodeProto* node : topological_order(branch)) convert(*node);
+  std::vector<ValueId> out;
+  for (int i = 0; i < branch.output_size(); ++i) {
+    const std::string& name = branch.output(i).name();
+    sym(name, a);  // defined
+    Sym& s = syms_[name];
+    const Value* c = constant_of(s);
+    if (c && c->dtype != DType::kF32) {  // a constant output (a bool or integer one) as float32
+      out.push_back(g_.add_value(convert_constant(*c, DType::kF32, scope_ + name, budget_)));
+      if (c->dtype == DType::kBool) masks_.insert(out.back());
+    } else {
+      out.push_back(materialize(s, scope_ + name));
+    }
+  }
+  closed_scopes_.push_back(std::exchange(syms_, std::move(outer)));
+  scope_ = outer_scope;
+  --subgraph_depth_;
+  return out;
+}
+
+ValueId Importer::condition_of_rank(const onnx::NodeProto& n, ValueId cond, size_t rank) {
+  if (g_.value(cond).dims.size() <= rank) return cond;
+  const Dims ones(rank, 1);
+  return implied_node(n, "Reshape", "condition_rank" + std::to_string(rank), {cond}, ReshapeParams{}, &ones);
 }
 
 void Importer::dropout(const onnx::NodeProto& n, const OnnxAttrs& a) {
@@ -1321,11 +1533,8 @@ void Importer::space_to_depth(const onnx::NodeProto& n, const OnnxAttrs& a) {
   emit(n, {runtime(n, 0, a)}, p);
 }
 
-// Where of float32 tensors with a constant condition (bool tensors exist only as
-// constants; a computed condition is folded when it is constant, unsupported otherwise).
-// The condition becomes a float32 constant of 0 and 1.
-// The condition: a bool constant (as a float32 one of 1 and 0), or at run time the 1/0
-// float32 mask a comparison gives (runtime tensors are float32; nothing else is bool there).
+// Where of float32 tensors. The condition: a bool constant (as a float32 one of 1 and 0),
+// or at run time a mask (a comparison's, a Cast to bool's, a bool graph input's).
 void Importer::where(const onnx::NodeProto& n, const OnnxAttrs& a) {
   ValueId cv = kNoValue;
   if (const Value* c = n.input_size() > 0 ? constant(n, 0) : nullptr) {
@@ -1335,10 +1544,7 @@ void Importer::where(const onnx::NodeProto& n, const OnnxAttrs& a) {
       throw Error(ErrorCode::kBadModel, a.where() + ": the condition holds the wrong number of bytes");
     cv = g_.add_value(convert_constant(*c, DType::kF32, n.input(0) + " (as float)", budget_));
   } else {
-    cv = runtime(n, 0, a);
-    if (g_.value(cv).dtype != DType::kF32)
-      throw Error(ErrorCode::kUnsupported, a.where() + ": a runtime condition must be a comparison's result, got " +
-                                               dtype_name(g_.value(cv).dtype));
+    cv = mask_operand(n, 0, a);
   }
   ValueId x = runtime(n, 1, a), y = runtime(n, 2, a);
   emit(n, {cv, x, y}, WhereParams{});
@@ -1361,9 +1567,17 @@ struct EltwiseConverter {
 constexpr EltwiseConverter kEltwiseConverter_eltwise{PruningRole::kChannelwise, std::nullopt};
 constexpr EltwiseConverter kEltwiseConverter_clip{PruningRole::kChannelwise, OpKind::kBinary};
 constexpr EltwiseConverter kEltwiseConverter_pow{PruningRole::kOther, OpKind::kBinary};
+// What converters of host/onnx_ops.def make besides their table's IR op: Cast to bool of
+// a runtime tensor Binary Equal nodes (the mask x != 0); If with a condition computed at
+// run time a Where per output (the nodes of its branches are their own ops').
+constexpr std::optional<OpKind> other_ir_op_of(std::string_view op_type) {
+  if (op_type == "Cast") return OpKind::kBinary;
+  if (op_type == "If") return OpKind::kWhere;
+  return std::nullopt;
+}
 const OnnxOpEntry kOnnxOps[] = {
 #define TEEINFER_ONNX_OP(op_type, converter, ir_op, pruning_role) \
-  {{op_type, ir_op, PruningRole::pruning_role}, &Importer::converter},
+  {{op_type, ir_op, PruningRole::pruning_role, other_ir_op_of(op_type)}, &Importer::converter},
 #include "host/onnx_ops.def"
 #define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, ...)                                                   \
   {{onnx_op, OpKind::kEltwise, kEltwiseConverter_##converter.pruning_role, kEltwiseConverter_##converter.other_ir_op}, \
