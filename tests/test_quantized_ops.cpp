@@ -252,6 +252,35 @@ TEST(QuantizedOps, DynamicallyQuantizedConvMatchesTheIntegerReference) {
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f * (1.f + std::fabs(want[i]))) << i;
 }
 
+// A ConvInteger weight minus its zero point is sealed as int8 (weight-only Int8Weights,
+// scale 1) when every value fits [-128, 127], else as float32; the results are the same.
+TEST(QuantizedOps, ConvIntegerWeightsStayInt8WhereTheyFit) {
+  for (uint8_t w_zp : {uint8_t{128}, uint8_t{0}}) {
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 2, 3, 3});
+    b.constant<float>("one", {}, {1.f});
+    b.constant<uint8_t>("w", {2, 2, 1, 1}, {0, 255, 128, 200});
+    b.constant<uint8_t>("w_zp", {}, {w_zp});
+    b.node("QuantizeLinear", {"x", "one"}, {"xq"});
+    b.node("ConvInteger", {"xq", "w", "", "w_zp"}, {"y"});
+    b.output("y");
+    ImportOptions opt;
+    opt.input_dims["x"] = {1, 2, 3, 3};
+    Graph g = import_onnx(b.bytes(), "test", opt);
+    const Node& conv = g.nodes.back();
+    ASSERT_EQ(conv.op, OpKind::kConv);
+    const bool fits = w_zp == 128;  // 0..255 - 128 fits int8; 200 - 0 does not
+    EXPECT_EQ(g.value(conv.inputs[1]).dtype, fits ? DType::kS8 : DType::kF32);
+    EXPECT_EQ(int8_weights_of(conv) != nullptr, fits);
+    std::vector<float> x(18);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i * 13 % 256);
+    const float w[2][2] = {{0.f - w_zp, 255.f - w_zp}, {128.f - w_zp, 200.f - w_zp}};
+    std::vector<float> got = run(b, {{"x", {{1, 2, 3, 3}, x}}}).at(0).data;
+    for (size_t o = 0; o < 2; ++o)
+      for (size_t p = 0; p < 9; ++p) EXPECT_EQ(got.at(o * 9 + p), w[o][0] * x[p] + w[o][1] * x[9 + p]) << o << "," << p;
+  }
+}
+
 TEST(QuantizedOps, QLinearConvWithPerChannelWeightScales) {
   // 1x1 conv, 2 input and 2 output channels, int8 weight with per-channel scales and zero
   // points, an int32 bias, an int8 output: a hand-checked reference.

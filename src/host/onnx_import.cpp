@@ -181,7 +181,10 @@ class Importer {
   ValueId quant_operand(const onnx::NodeProto& n, int i, const OnnxAttrs& a, const Dims& x, int64_t axis,
                         const char* role);
   // A constant quantized tensor minus its zero point (per axis along `axis`), as float32.
-  ValueId shifted_constant(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis);
+  // With `int8`, a Conv weight whose shifted values fit int8 stays int8 (weight-only
+  // Int8Weights, scale 1 per output channel: dequantized exactly inside).
+  ValueId shifted_constant(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis,
+                           Int8Weights* int8 = nullptr);
   // Input i minus zero point input `zero_point` (absent or zero: input i as it is), float32.
   ValueId shifted(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis, int part);
   // saturate(round(acc * multiplier) + zero point) in float32, the last node defining n's output.
@@ -292,10 +295,13 @@ void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, Op
     infer_output_dims(g_, n);  // checks the element count
   const std::string where = n.onnx_op + " node '" + n.name + "'";
   check_runtime_tensor(g_.value(id).dims, out.name, where);
-  for (ValueId in : n.inputs)
-    if (in != kNoValue && g_.value(in).dtype != DType::kF32 && n.op != OpKind::kCast)
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    ValueId in = n.inputs[i];
+    bool int8_weight = i == 1 && int8_weights_of(n);  // a quantized model's weight (validate_graph checks it)
+    if (in != kNoValue && g_.value(in).dtype != DType::kF32 && n.op != OpKind::kCast && !int8_weight)
       throw Error(ErrorCode::kUnsupported, where + ": input '" + g_.value(in).name + "' is " +
                                                dtype_name(g_.value(in).dtype) + "; runtime tensors must be float32");
+  }
   g_.nodes.push_back(std::move(n));
   define(node.output(output), Sym{id, nullptr}, where);
 }
@@ -1214,7 +1220,8 @@ ValueId Importer::quant_operand(const onnx::NodeProto& n, int i, const OnnxAttrs
   return float_constant(n.input(i) + "#f32", q.broadcast_dims(static_cast<int64_t>(x.size())), q.values);
 }
 
-ValueId Importer::shifted_constant(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis) {
+ValueId Importer::shifted_constant(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis,
+                                   Int8Weights* int8) {
   const Value& x = required_constant(n, i, a, "a quantized weight");
   const Value* zp = nullptr;
   if (zero_point < n.input_size() && !n.input(zero_point).empty())
@@ -1227,6 +1234,7 @@ ValueId Importer::shifted_constant(const onnx::NodeProto& n, int i, int zero_poi
   std::memcpy(one.data.data(), &unit, 4);
   // (x - zp) * 1: integers of at most 9 bits, exact in float32.
   Value v = fold_dequantize_linear(x, one, zp, axis, n.input(i) + "#shifted", a.where(), budget_);
+  if (int8 && !v.dims.empty() && narrow_to_int8(v)) int8->weight_scales.assign(static_cast<size_t>(v.dims[0]), 1.f);
   return g_.add_value(std::move(v));
 }
 
@@ -1326,7 +1334,8 @@ void Importer::dynamic_quantize_linear(const onnx::NodeProto& n, const OnnxAttrs
 void Importer::conv_integer(const onnx::NodeProto& n, const OnnxAttrs& a) {
   ConvParams p = conv_params(a, dims(n, 0, a), required_constant(n, 1, a, "weight").dims);
   ValueId x = shifted(n, 0, 2, a, 1, 1);
-  emit(n, {x, shifted_constant(n, 1, 3, a, 0), kNoValue}, p);
+  ValueId w = shifted_constant(n, 1, 3, a, 0, &p.int8);
+  emit(n, {x, w, kNoValue}, p);
 }
 
 // MatMul(a - a_zero_point, b - b_zero_point); a's zero point may be per row, b's per column.
@@ -1358,7 +1367,8 @@ void Importer::qlinear_conv(const onnx::NodeProto& n, const OnnxAttrs& a) {
   QuantParam w_scale = quant_param(required_constant(n, 4, a, "w_scale"), w.dims, 0, a.where(), "w_scale");
   ValueId xv = shifted(n, 0, 2, a, 1, 1);
   ValueId bias = n.input_size() > 8 && !n.input(8).empty() ? float_operand(n, 8, a) : kNoValue;
-  ValueId acc = emit_part(n, false, 2, {xv, shifted_constant(n, 3, 5, a, 0), bias}, p);
+  ValueId wv = shifted_constant(n, 3, 5, a, 0, &p.int8);
+  ValueId acc = emit_part(n, false, 2, {xv, wv, bias}, p);
   std::vector<float> m(w_scale.values.size());
   for (size_t c = 0; c < m.size(); ++c) m[c] = x_scale * w_scale.values[c] / y_scale;
   Dims m_dims = w_scale.axis < 0 ? Dims{} : Dims(x.size() - 1, 1);

@@ -89,6 +89,17 @@ std::vector<float> float_values(const Value& v, const std::string& where) {
   return out;
 }
 
+bool narrow_to_int8(Value& v) {
+  std::vector<float> f = float_values(v, "'" + v.name + "'");
+  if (v.dtype != DType::kF32 ||
+      !std::all_of(f.begin(), f.end(), [](float x) { return x >= -128.f && x <= 127.f && x == std::nearbyint(x); }))
+    return false;
+  v.dtype = DType::kS8;
+  v.data.resize(f.size());
+  for (size_t i = 0; i < f.size(); ++i) v.data[i] = static_cast<uint8_t>(static_cast<int8_t>(f[i]));
+  return true;
+}
+
 QuantParam quant_param(const Value& p, const Dims& x, int64_t axis_attr, const std::string& where, const char* role) {
   QuantParam q;
   q.values = float_values(p, where);

@@ -61,6 +61,11 @@ Value fold_dequantize_linear(const Value& x, const Value& scale, const Value* ze
 std::vector<Value> fold_dynamic_quantize_linear(const Value& x, const std::vector<std::string>& names,
                                                 const std::string& where, MemoryBudget& budget);
 
+// A float32 constant holding integers in [-128, 127] (a quantized weight minus its zero
+// point) becomes int8 in place, so that it is sealed and decrypted at a quarter of the
+// size; returns false, changing nothing, when a value does not fit.
+bool narrow_to_int8(Value& v);
+
 // The float32 values of an integer or float constant (a quantized weight, a zero point).
 std::vector<float> float_values(const Value& v, const std::string& where);
 
