@@ -346,6 +346,29 @@ TEST(QuantizedOps, QLinearMatMulAndMatMulIntegerPerRowAndColumn) {
   expect_equal(got.at(1).data, want_acc);
 }
 
+TEST(QuantizedOps, IntegerGraphInputsAreCastToFloat) {
+  // A uint8 graph input dequantized per axis, and the same input through ConvInteger.
+  OnnxModelBuilder b(13);
+  b.input("q", {1, 2, 1, 2}, onnx::TensorProto::UINT8);
+  b.constant<float>("s", {2}, {0.5f, 2.f});
+  b.constant<uint8_t>("z", {2}, {10, 20});
+  b.constant<uint8_t>("xz", {}, {3});
+  b.constant<uint8_t>("w", {1, 2, 1, 1}, {1, 2});
+  b.node("DequantizeLinear", {"q", "s", "z"}, {"y"}).i("axis", 1);
+  b.node("ConvInteger", {"q", "w", "xz"}, {"acc"});
+  b.output("y");
+  b.output("acc");
+  ImportOptions opt;
+  opt.input_dims["q"] = {1, 2, 1, 2};
+  Graph g = import_onnx(b.bytes(), "test", opt);
+  NativePlatform platform;
+  EnclaveSession s(g, platform);
+  std::vector<uint8_t> q = {0, 255, 20, 7};
+  std::vector<OutputTensor> out = s.run({TensorView{DType::kU8, {1, 2, 1, 2}, q.data(), "q"}});
+  expect_equal(out.at(0).data, {-5.f, 122.5f, 0.f, -26.f});
+  expect_equal(out.at(1).data, {(0.f - 3) * 1 + (20.f - 3) * 2, (255.f - 3) * 1 + (7.f - 3) * 2});
+}
+
 void expect_refused(const OnnxModelBuilder& b, const Dims& x, const std::string& part) {
   ImportOptions opt;
   opt.input_dims["x"] = x;

@@ -1238,11 +1238,16 @@ ValueId Importer::shifted_constant(const onnx::NodeProto& n, int i, int zero_poi
   return g_.add_value(std::move(v));
 }
 
+// The part numbers of Casts of integer graph inputs, apart from the ops' own parts.
+constexpr int kCastPart = 100;
+
 ValueId Importer::shifted(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis, int part) {
   bool zp_known = zero_point >= n.input_size() || n.input(zero_point).empty() || constant(n, zero_point);
   if (constant(n, i) && zp_known) return shifted_constant(n, i, zero_point, a, axis);
   const Dims x = dims(n, i, a);
   ValueId v = float_operand(n, i, a);
+  // A uint8/int8 graph input (the runtime tensors made inside are float32 already).
+  if (g_.value(v).dtype != DType::kF32) v = emit_part(n, false, kCastPart + part, {v}, CastParams{});
   ValueId z = quant_operand(n, zero_point, a, x, axis, "zero_point");
   if (z == kNoValue) return v;
   return emit_part(n, false, part, {v, z}, BinaryParams{BinaryKind::kSub});
@@ -1417,11 +1422,12 @@ constexpr EltwiseConverter kEltwiseConverter_clip{PruningRole::kChannelwise, ir_
 constexpr EltwiseConverter kEltwiseConverter_pow{PruningRole::kOther, ir_op_bits({OpKind::kBinary})};
 // The quantized ops become float32 nodes of several ops besides their table's ir_op
 // (host/quantize_linear.h): the arithmetic of scales and zero points (Binary), rounding and
-// saturation (Eltwise), DynamicQuantizeLinear's min and max (Reduce).
+// saturation (Eltwise), DynamicQuantizeLinear's min and max (Reduce), an integer graph
+// input made float32 (Cast).
 constexpr uint64_t other_ir_ops_of(std::string_view op_type) {
   for (std::string_view q : {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger",
                              "MatMulInteger", "QLinearConv", "QLinearMatMul"})
-    if (op_type == q) return ir_op_bits({OpKind::kBinary, OpKind::kEltwise, OpKind::kReduce});
+    if (op_type == q) return ir_op_bits({OpKind::kBinary, OpKind::kEltwise, OpKind::kReduce, OpKind::kCast});
   return 0;
 }
 const OnnxOpEntry kOnnxOps[] = {
