@@ -369,6 +369,23 @@ TEST(QuantizedOps, IntegerGraphInputsAreCastToFloat) {
   expect_equal(out.at(1).data, {(0.f - 3) * 1 + (20.f - 3) * 2, (255.f - 3) * 1 + (7.f - 3) * 2});
 }
 
+TEST(QuantizedOps, TheFuzzSeedImportsAndRuns) {
+  for (const teeinfer::testing::HostileModel& m : teeinfer::testing::seed_models()) {
+    if (m.name != "seed_quantized") continue;
+    ImportOptions opt;
+    opt.input_dims[m.input] = m.input_dims;
+    Graph g = import_onnx(m.bytes, m.name, opt);
+    optimize_graph(g);
+    NativePlatform platform;
+    EnclaveSession s(g, platform);
+    std::vector<float> x(static_cast<size_t>(element_count(m.input_dims, "x")), 0.5f);
+    std::vector<OutputTensor> y = s.run({TensorView{DType::kF32, m.input_dims, x.data(), m.input}});
+    EXPECT_EQ(y.at(0).dims, (Dims{1, 2, 4, 2}));
+    return;
+  }
+  FAIL() << "no seed_quantized among the fuzz seeds";
+}
+
 void expect_refused(const OnnxModelBuilder& b, const Dims& x, const std::string& part) {
   ImportOptions opt;
   opt.input_dims["x"] = x;

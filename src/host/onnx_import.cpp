@@ -1199,6 +1199,9 @@ ValueId Importer::float_constant(const std::string& name, Dims dims, const std::
   v.dims = std::move(dims);
   v.is_constant = true;
   v.data.assign(budget_.allocate(DType::kF32, v.dims, name), 0);
+  if (v.data.size() != values.size() * sizeof(float))
+    throw Error(ErrorCode::kBadModel,
+                "'" + name + "': " + std::to_string(values.size()) + " values for dims " + dims_to_string(v.dims));
   std::memcpy(v.data.data(), values.data(), v.data.size());
   return g_.add_value(std::move(v));
 }
