@@ -647,6 +647,39 @@ HostileModel folding_model() {
   return {"seed_folding", b.bytes(), "x", {1, 3, 4, 4}, ""};
 }
 
+// The quantized ops: a dynamically quantized Conv as exporters write it, a QLinearConv and
+// a QLinearMatMul on its requantized output, and Q/DQ pairs (per axis, and of constants).
+HostileModel quantized_model() {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 2, 4, 4});
+  b.constant<uint8_t>("w", {2, 2, 3, 3}, std::vector<uint8_t>(36, 200));
+  b.constant<uint8_t>("w_zp", {}, {128});
+  b.constant<float>("w_scale", {}, {0.01f});
+  b.node("DynamicQuantizeLinear", {"x"}, {"xq", "x_scale", "x_zp"});
+  b.node("ConvInteger", {"xq", "w", "x_zp", "w_zp"}, {"acc"}).ints("pads", {1, 1, 1, 1});
+  b.node("Cast", {"acc"}, {"accf"}).i("to", kF32);
+  b.node("Mul", {"x_scale", "w_scale"}, {"scale"});
+  b.node("Mul", {"accf", "scale"}, {"c"});
+  b.constant<float>("s", {2}, {0.05f, 0.1f});
+  b.constant<uint8_t>("z", {2}, {100, 128});
+  b.node("QuantizeLinear", {"c", "s", "z"}, {"cq"}).i("axis", 1);
+  b.constant<float>("s1", {}, {0.05f});
+  b.constant<uint8_t>("z1", {}, {100});
+  b.constant<uint8_t>("w2", {2, 2, 1, 1}, {1, 2, 3, 4});
+  b.constant<float>("y_s", {}, {0.2f});
+  b.constant<uint8_t>("y_z", {}, {0});
+  b.node("QLinearConv", {"cq", "s1", "z1", "w2", "s1", "z1", "y_s", "y_z"}, {"q2"});
+  b.constant<uint8_t>("m", {4, 3}, std::vector<uint8_t>(12, 7));
+  b.node("QLinearMatMul", {"q2", "y_s", "y_z", "m", "s1", "z1", "y_s", "y_z"}, {"q3"});
+  b.node("DequantizeLinear", {"q3", "y_s", "y_z"}, {"d"});
+  b.constant<uint8_t>("m2", {3, 2}, {0, 50, 100, 150, 200, 250});
+  b.node("DequantizeLinear", {"m2", "s1", "z1"}, {"md"});
+  b.node("MatMul", {"d", "md"}, {"y0"});
+  b.node("Relu", {"y0"}, {"y"});
+  b.output("y");
+  return {"seed_quantized", b.bytes(), "x", {1, 2, 4, 4}, ""};
+}
+
 // A residual block and the remaining runtime ops.
 HostileModel residual_model() {
   OnnxModelBuilder b(13);
@@ -716,6 +749,7 @@ std::vector<HostileModel> seed_models() {
   return {prunable_model(),
           folding_model(),
           residual_model(),
+          quantized_model(),
           {"seed_conv_chain", conv_chain_model(3, 2, 6), "x", {1, 2, 6, 6}, ""}};
 }
 

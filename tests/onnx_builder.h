@@ -74,6 +74,8 @@ constexpr int onnx_type_of() {
     return onnx::TensorProto::INT32;
   else if constexpr (std::is_same_v<T, uint8_t>)
     return onnx::TensorProto::UINT8;
+  else if constexpr (std::is_same_v<T, int8_t>)
+    return onnx::TensorProto::INT8;
   else
     static_assert(sizeof(T) == 0, "no ONNX type for this C++ type");
 }

@@ -11,6 +11,7 @@
 #include "common/shape_inference.h"
 #include "host/onnx_attrs.h"
 #include "host/onnx_tensor.h"
+#include "host/quantize_linear.h"
 
 namespace teeinfer {
 namespace {
@@ -938,7 +939,8 @@ bool is_foldable(const std::string& op) {
       "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Cast", "Slice", "Split", "Concat", "Reshape", "Flatten",
       "Add", "Sub", "Mul", "Div", "Mod", "Constant", "ConstantOfShape", "Identity", "Dropout", "Transpose",
       "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Where",
-      "Range", "Expand", "Tile", "Min", "Max", "Floor", "Ceil", "Neg", "Abs", "Sqrt"};
+      "Range", "Expand", "Tile", "Min", "Max", "Floor", "Ceil", "Neg", "Abs", "Sqrt",
+      "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"};
   // clang-format on
   return kOps.count(op) > 0;
 }
@@ -959,6 +961,15 @@ std::vector<Value> fold_node(const onnx::NodeProto& node, const std::vector<cons
     return {std::move(v)};
   }
   if (op == "Split") return fold_split(node, a, in, opset, budget);
+  if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+    const Value* zero_point = in.size() > 2 ? in[2] : nullptr;
+    auto fold = op == "QuantizeLinear" ? fold_quantize_linear : fold_dequantize_linear;
+    return {fold(need(in, 0, a), need(in, 1, a), zero_point, a.i("axis", 1), name, a.where(), budget)};
+  }
+  if (op == "DynamicQuantizeLinear") {
+    std::vector<std::string> names(node.output().begin(), node.output().end());
+    return fold_dynamic_quantize_linear(need(in, 0, a), names, a.where(), budget);
+  }
   if (op == "Equal" || op == "Less" || op == "Greater" || op == "LessOrEqual" || op == "GreaterOrEqual" ||
       op == "And" || op == "Or" || op == "Xor")
     return {fold_compare(a, op, need(in, 0, a), need(in, 1, a), name, budget)};

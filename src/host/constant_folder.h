@@ -2,7 +2,8 @@
 // constants (Shape, Size, Gather, Slice, Split, Cast, Concat, Unsqueeze, Squeeze, Reshape,
 // Flatten, arithmetic, comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual), logic
 // (And, Or, Xor, Not), Where, Min, Max, Neg, Abs, Floor, Ceil, Sqrt, Range, Expand, Tile,
-// Constant, ConstantOfShape, Identity, Dropout, Transpose).
+// Constant, ConstantOfShape, Identity, Dropout, Transpose, QuantizeLinear, DequantizeLinear,
+// DynamicQuantizeLinear).
 //
 // The engine instantiates a model for one input shape, so these ops always fold when
 // their data inputs are constants; Shape and Size fold even on a runtime tensor. Bool and

@@ -24,6 +24,7 @@
 #include "host/onnx_ops.h"
 #include "host/onnx_tensor.h"
 #include "host/recurrent_weights.h"
+#include "host/quantize_linear.h"
 
 namespace teeinfer {
 namespace {
@@ -122,6 +123,13 @@ class Importer {
   void rnn(const onnx::NodeProto& n, const OnnxAttrs& a);
   void gru(const onnx::NodeProto& n, const OnnxAttrs& a);
   void lstm(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void quantize_linear(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void dequantize_linear(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void dynamic_quantize_linear(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void conv_integer(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void matmul_integer(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void qlinear_conv(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void qlinear_matmul(const onnx::NodeProto& n, const OnnxAttrs& a);
 
  private:
   // A constant's bytes move into the graph when a node first reads it at runtime; from
@@ -185,6 +193,22 @@ class Importer {
   // Direction `d` of RNN/GRU/LSTM input `i` (initial_h, initial_c): N*H values, zeros when absent.
   ValueId recurrent_state(const onnx::NodeProto& n, const OnnxAttrs& a, int i, int64_t d, int64_t dirs,
                           bool batch_first, const Dims& state_dims, const std::string& name);
+  // Quantized ops (host/quantize_linear.h). A scale or zero point as a float32 operand
+  // broadcasting against the tensor of dims `x` it applies to (per axis: along `axis`);
+  // kNoValue for an absent or all-zero zero point (nothing to subtract).
+  ValueId quant_operand(const onnx::NodeProto& n, int i, const OnnxAttrs& a, const Dims& x, int64_t axis,
+                        const char* role);
+  // A constant quantized tensor minus its zero point (per axis along `axis`), as float32.
+  // With `int8`, a Conv weight whose shifted values fit int8 stays int8 (weight-only
+  // Int8Weights, scale 1 per output channel: dequantized exactly inside).
+  ValueId shifted_constant(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis,
+                           Int8Weights* int8 = nullptr);
+  // Input i minus zero point input `zero_point` (absent or zero: input i as it is), float32.
+  ValueId shifted(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis, int part);
+  // saturate(round(acc * multiplier) + zero point) in float32, the last node defining n's output.
+  void requantize(const onnx::NodeProto& n, const OnnxAttrs& a, ValueId acc, ValueId multiplier, int zero_point,
+                  int first_part);
+  ValueId float_constant(const std::string& name, Dims dims, const std::vector<float>& values);
 
   void pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind, bool global);
   void squeeze_or_unsqueeze(const onnx::NodeProto& n, const OnnxAttrs& a, bool squeeze);
@@ -325,10 +349,13 @@ void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, Op
     infer_output_dims(g_, n);  // checks the element count
   const std::string where = n.onnx_op + " node '" + n.name + "'";
   check_runtime_tensor(g_.value(id).dims, out.name, where);
-  for (ValueId in : n.inputs)
-    if (in != kNoValue && g_.value(in).dtype != DType::kF32 && n.op != OpKind::kCast)
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    ValueId in = n.inputs[i];
+    bool int8_weight = i == 1 && int8_weights_of(n);  // a quantized model's weight (validate_graph checks it)
+    if (in != kNoValue && g_.value(in).dtype != DType::kF32 && n.op != OpKind::kCast && !int8_weight)
       throw Error(ErrorCode::kUnsupported, where + ": input '" + g_.value(in).name + "' is " +
                                                dtype_name(g_.value(in).dtype) + "; runtime tensors must be float32");
+  }
   g_.nodes.push_back(std::move(n));
   define(node.output(output), Sym{id, nullptr}, where);
 }
@@ -375,19 +402,23 @@ std::pair<Dims, Dims> window_pads(const OnnxAttrs& a, const Dims& x, const Dims&
   return {begin, end};
 }
 
-void Importer::conv(const onnx::NodeProto& n, const OnnxAttrs& a) {
-  const Dims& x = dims(n, 0, a);
-  const Value& w = required_constant(n, 1, a, "weight");
-  if (x.size() < 3 || w.dims.size() != x.size())
-    throw Error(ErrorCode::kBadModel, a.where() + ": input " + dims_to_string(x) + " and weight " +
-                                          dims_to_string(w.dims) + " ranks do not fit");
+// A Conv's (ConvInteger's, QLinearConv's) parameters for input dims x and weight dims w.
+ConvParams conv_params(const OnnxAttrs& a, const Dims& x, const Dims& w) {
+  if (x.size() < 3 || w.size() != x.size())
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": input " + dims_to_string(x) + " and weight " + dims_to_string(w) + " ranks do not fit");
   size_t sp = x.size() - 2;
   ConvParams p;
-  p.kernel = a.ints("kernel_shape", Dims(w.dims.begin() + 2, w.dims.end()));
+  p.kernel = a.ints("kernel_shape", Dims(w.begin() + 2, w.end()));
   p.strides = a.ints("strides", Dims(sp, 1));
   p.dilations = a.ints("dilations", Dims(sp, 1));
   p.groups = a.i("group", 1);
   std::tie(p.pads_begin, p.pads_end) = window_pads(a, x, p.kernel, p.strides, p.dilations);
+  return p;
+}
+
+void Importer::conv(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  ConvParams p = conv_params(a, dims(n, 0, a), required_constant(n, 1, a, "weight").dims);
   emit(n, {runtime(n, 0, a), runtime(n, 1, a), optional_runtime(n, 2, a)}, p);
 }
 
@@ -1550,6 +1581,225 @@ void Importer::where(const onnx::NodeProto& n, const OnnxAttrs& a) {
   emit(n, {cv, x, y}, WhereParams{});
 }
 
+// Linear quantization on runtime tensors (host/quantize_linear.h). A quantized runtime
+// tensor is a float32 tensor holding its integers exactly; every op below computes in
+// float32 with existing IR ops (Binary, Eltwise, Reduce, Conv, MatMul), so they need no
+// kernel and no sealed-format change of their own, and their constants fold at import.
+
+ValueId Importer::float_constant(const std::string& name, Dims dims, const std::vector<float>& values) {
+  Value v;
+  v.name = name;
+  v.dtype = DType::kF32;
+  v.dims = std::move(dims);
+  v.is_constant = true;
+  v.data.assign(budget_.allocate(DType::kF32, v.dims, name), 0);
+  if (v.data.size() != values.size() * sizeof(float))
+    throw Error(ErrorCode::kBadModel,
+                "'" + name + "': " + std::to_string(values.size()) + " values for dims " + dims_to_string(v.dims));
+  std::memcpy(v.data.data(), values.data(), v.data.size());
+  return g_.add_value(std::move(v));
+}
+
+ValueId Importer::quant_operand(const onnx::NodeProto& n, int i, const OnnxAttrs& a, const Dims& x, int64_t axis,
+                                const char* role) {
+  if (i >= n.input_size() || n.input(i).empty()) return kNoValue;
+  const bool zero_point = std::string_view(role).find("zero_point") != std::string_view::npos;
+  const Value* c = constant(n, i);
+  if (!c) {  // DynamicQuantizeLinear's scale and zero point: scalars computed at run time
+    const Dims& d = dims(n, i, a);
+    if (d.size() > 1 || element_count(d, n.input(i)) != 1)
+      throw Error(ErrorCode::kUnsupported,
+                  a.where() + ": " + role + " " + dims_to_string(d) + " computed at run time (only a scalar may be)");
+    return runtime(n, i, a);
+  }
+  QuantParam q = quant_param(*c, x, axis, a.where(), role);
+  if (zero_point && std::all_of(q.values.begin(), q.values.end(), [](float v) { return v == 0.f; })) return kNoValue;
+  return float_constant(n.input(i) + "#f32", q.broadcast_dims(static_cast<int64_t>(x.size())), q.values);
+}
+
+ValueId Importer::shifted_constant(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis,
+                                   Int8Weights* int8) {
+  const Value& x = required_constant(n, i, a, "a quantized weight");
+  const Value* zp = nullptr;
+  if (zero_point < n.input_size() && !n.input(zero_point).empty())
+    zp = &required_constant(n, zero_point, a, "the weight's zero point");
+  Value one;
+  one.name = n.input(i) + "#one";
+  one.dtype = DType::kF32;
+  one.data.resize(4);
+  const float unit = 1.f;
+  std::memcpy(one.data.data(), &unit, 4);
+  // (x - zp) * 1: integers of at most 9 bits, exact in float32.
+  Value v = fold_dequantize_linear(x, one, zp, axis, n.input(i) + "#shifted", a.where(), budget_);
+  if (int8 && !v.dims.empty() && narrow_to_int8(v)) int8->weight_scales.assign(static_cast<size_t>(v.dims[0]), 1.f);
+  return g_.add_value(std::move(v));
+}
+
+// The part numbers of Casts of integer graph inputs, apart from the ops' own parts.
+constexpr int kCastPart = 100;
+
+ValueId Importer::shifted(const onnx::NodeProto& n, int i, int zero_point, const OnnxAttrs& a, int64_t axis, int part) {
+  bool zp_known = zero_point >= n.input_size() || n.input(zero_point).empty() || constant(n, zero_point);
+  if (constant(n, i) && zp_known) return shifted_constant(n, i, zero_point, a, axis);
+  const Dims x = dims(n, i, a);
+  ValueId v = float_operand(n, i, a);
+  // A uint8/int8 graph input (the runtime tensors made inside are float32 already).
+  if (g_.value(v).dtype != DType::kF32) v = emit_part(n, false, kCastPart + part, {v}, CastParams{});
+  ValueId z = quant_operand(n, zero_point, a, x, axis, "zero_point");
+  if (z == kNoValue) return v;
+  return emit_part(n, false, part, {v, z}, BinaryParams{BinaryKind::kSub});
+}
+
+void Importer::requantize(const onnx::NodeProto& n, const OnnxAttrs& a, ValueId acc, ValueId multiplier, int zero_point,
+                          int first_part) {
+  const Value* zp = nullptr;
+  if (zero_point < n.input_size() && !n.input(zero_point).empty())
+    zp = &required_constant(n, zero_point, a, "y_zero_point");
+  QuantRange r = quant_range(zp ? zp->dtype : DType::kU8, a.where());
+  ValueId v = emit_part(n, false, first_part, {acc, multiplier}, BinaryParams{BinaryKind::kMul});
+  v = emit_part(n, false, first_part + 1, {v}, EltwiseParams{EltwiseKind::kRound, 0.f, 0.f});
+  if (zp) {
+    QuantParam z = quant_param(*zp, g_.value(v).dims, 0, a.where(), "y_zero_point");
+    if (z.axis >= 0) throw Error(ErrorCode::kUnsupported, a.where() + ": a y_zero_point per axis");
+    if (z.values[0] != 0.f)
+      v = emit_part(n, false, first_part + 2, {v, float_constant(n.input(zero_point) + "#f32", {}, z.values)},
+                    BinaryParams{BinaryKind::kAdd});
+  }
+  emit(n, {v}, EltwiseParams{EltwiseKind::kClip, r.lo, r.hi});
+}
+
+// y = saturate(round(x / y_scale) + y_zero_point); its type (uint8 unless the zero point
+// says int8) sets the range, so the zero point must be a constant.
+void Importer::quantize_linear(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  const int64_t axis = a.i("axis", 1);
+  const Value* zp = nullptr;
+  if (n.input_size() > 2 && !n.input(2).empty()) zp = &required_constant(n, 2, a, "y_zero_point");
+  QuantRange r = quant_range(zp ? zp->dtype : DType::kU8, a.where());
+  ValueId scale = quant_operand(n, 1, a, x, axis, "y_scale");
+  if (scale == kNoValue) throw Error(ErrorCode::kBadModel, a.where() + ": no y_scale");
+  ValueId q = emit_part(n, false, 1, {runtime(n, 0, a), scale}, BinaryParams{BinaryKind::kDiv});
+  q = emit_part(n, false, 2, {q}, EltwiseParams{EltwiseKind::kRound, 0.f, 0.f});
+  if (ValueId z = quant_operand(n, 2, a, x, axis, "y_zero_point"); z != kNoValue)
+    q = emit_part(n, false, 3, {q, z}, BinaryParams{BinaryKind::kAdd});
+  emit(n, {q}, EltwiseParams{EltwiseKind::kClip, r.lo, r.hi});
+}
+
+// y = (x - x_zero_point) * x_scale.
+void Importer::dequantize_linear(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  const int64_t axis = a.i("axis", 1);
+  ValueId scale = quant_operand(n, 1, a, x, axis, "x_scale");
+  if (scale == kNoValue) throw Error(ErrorCode::kBadModel, a.where() + ": no x_scale");
+  emit(n, {shifted(n, 0, 2, a, axis, 1), scale}, BinaryParams{BinaryKind::kMul});
+}
+
+// y, y_scale, y_zero_point of x (uint8): min and max over the whole tensor (Reduce nodes,
+// widened to include 0), then the scalars of dynamic_quant() and QuantizeLinear's
+// arithmetic, each a node, so the three outputs are values of their own.
+void Importer::dynamic_quantize_linear(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims& d = dims(n, 0, a);
+  if (d.empty()) throw Error(ErrorCode::kUnsupported, a.where() + ": a 0-D input");
+  Dims all(d.size());
+  for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int64_t>(k);
+  const std::string out = n.output_size() > 0 ? n.output(0) : n.name();
+  ValueId x = runtime(n, 0, a), zero = scalar_constant(out + "#0", 0.f);
+  auto output = [&](int k, int part, std::vector<ValueId> in, OpParams p) {
+    if (k < n.output_size() && !n.output(k).empty()) {
+      emit(n, std::move(in), std::move(p), nullptr, k);
+      return g_.nodes.back().outputs[0];
+    }
+    return emit_part(n, false, part, std::move(in), std::move(p));
+  };
+  ValueId lo = emit_part(n, false, 1, {x}, ReduceParams{ReduceKind::kMin, all, false});
+  ValueId hi = emit_part(n, false, 2, {x}, ReduceParams{ReduceKind::kMax, all, false});
+  lo = emit_part(n, false, 3, {lo, zero}, BinaryParams{BinaryKind::kMin});
+  hi = emit_part(n, false, 4, {hi, zero}, BinaryParams{BinaryKind::kMax});
+  ValueId scale = emit_part(n, false, 5, {hi, lo}, BinaryParams{BinaryKind::kSub});
+  scale = emit_part(n, false, 6, {scale, scalar_constant(out + "#255", 255.f)}, BinaryParams{BinaryKind::kDiv});
+  // A zero range (x all zeros) gets scale 1 (scale + (scale == 0)), as ONNX Runtime does.
+  ValueId is_zero = emit_part(n, false, 7, {scale, zero}, BinaryParams{BinaryKind::kEqual});
+  scale = output(1, 8, {scale, is_zero}, BinaryParams{BinaryKind::kAdd});
+  ValueId zp = emit_part(n, false, 9, {lo}, EltwiseParams{EltwiseKind::kNeg, 0.f, 0.f});
+  zp = emit_part(n, false, 10, {zp, scale}, BinaryParams{BinaryKind::kDiv});
+  zp = emit_part(n, false, 11, {zp}, EltwiseParams{EltwiseKind::kClip, 0.f, 255.f});
+  zp = output(2, 12, {zp}, EltwiseParams{EltwiseKind::kRound, 0.f, 0.f});
+  ValueId q = emit_part(n, false, 13, {x, scale}, BinaryParams{BinaryKind::kDiv});
+  q = emit_part(n, false, 14, {q}, EltwiseParams{EltwiseKind::kRound, 0.f, 0.f});
+  q = emit_part(n, false, 15, {q, zp}, BinaryParams{BinaryKind::kAdd});
+  output(0, 16, {q}, EltwiseParams{EltwiseKind::kClip, 0.f, 255.f});
+}
+
+// Conv(x - x_zero_point, w - w_zero_point), the int32 result as float32 (the padding is
+// x_zero_point, real 0, as in the ONNX reference and ONNX Runtime). w_zero_point may be
+// per output channel.
+void Importer::conv_integer(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  ConvParams p = conv_params(a, dims(n, 0, a), required_constant(n, 1, a, "weight").dims);
+  ValueId x = shifted(n, 0, 2, a, 1, 1);
+  ValueId w = shifted_constant(n, 1, 3, a, 0, &p.int8);
+  emit(n, {x, w, kNoValue}, p);
+}
+
+// MatMul(a - a_zero_point, b - b_zero_point); a's zero point may be per row, b's per column.
+void Importer::matmul_integer(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  ValueId lhs = shifted(n, 0, 2, a, -2, 1);
+  ValueId rhs = shifted(n, 1, 3, a, -1, 2);
+  emit(n, {lhs, rhs}, MatMulParams{});
+}
+
+namespace {
+
+QuantParam per_tensor(const Value& v, const OnnxAttrs& a, const char* role) {
+  QuantParam q = quant_param(v, {}, 0, a.where(), role);
+  if (q.values.size() != 1)
+    throw Error(ErrorCode::kBadModel, a.where() + ": " + role + " must be a scalar, got " + dims_to_string(v.dims));
+  return q;
+}
+
+}  // namespace
+
+// y = saturate(round((Conv(x - x_zp, w - w_zp) + B) * x_scale * w_scale / y_scale) + y_zp):
+// the accumulation of integers as float32, then the per-channel multiplier (a constant).
+void Importer::qlinear_conv(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  const Value& w = required_constant(n, 3, a, "w");
+  ConvParams p = conv_params(a, x, w.dims);
+  float x_scale = per_tensor(required_constant(n, 1, a, "x_scale"), a, "x_scale").values[0];
+  float y_scale = per_tensor(required_constant(n, 6, a, "y_scale"), a, "y_scale").values[0];
+  QuantParam w_scale = quant_param(required_constant(n, 4, a, "w_scale"), w.dims, 0, a.where(), "w_scale");
+  ValueId xv = shifted(n, 0, 2, a, 1, 1);
+  ValueId bias = n.input_size() > 8 && !n.input(8).empty() ? float_operand(n, 8, a) : kNoValue;
+  ValueId wv = shifted_constant(n, 3, 5, a, 0, &p.int8);
+  ValueId acc = emit_part(n, false, 2, {xv, wv, bias}, p);
+  std::vector<float> m(w_scale.values.size());
+  for (size_t c = 0; c < m.size(); ++c) m[c] = x_scale * w_scale.values[c] / y_scale;
+  Dims m_dims = w_scale.axis < 0 ? Dims{} : Dims(x.size() - 1, 1);
+  if (!m_dims.empty()) m_dims[0] = static_cast<int64_t>(m.size());
+  requantize(n, a, acc, float_constant(n.output_size() ? n.output(0) + "#multiplier" : "m", m_dims, m), 7, 3);
+}
+
+// y = saturate(round(MatMul(a - a_zp, b - b_zp) * a_scale * b_scale / y_scale) + y_zp);
+// a's scale may be per row, b's per column.
+void Importer::qlinear_matmul(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims ad = dims(n, 0, a), bd = dims(n, 3, a);
+  QuantParam as = quant_param(required_constant(n, 1, a, "a_scale"), ad, -2, a.where(), "a_scale");
+  QuantParam bs = quant_param(required_constant(n, 4, a, "b_scale"), bd, -1, a.where(), "b_scale");
+  float y_scale = per_tensor(required_constant(n, 6, a, "y_scale"), a, "y_scale").values[0];
+  ValueId lhs = shifted(n, 0, 2, a, -2, 1);
+  ValueId rhs = shifted(n, 3, 5, a, -1, 2);
+  ValueId acc = emit_part(n, false, 3, {lhs, rhs}, MatMulParams{});
+  size_t rows = as.values.size(), cols = bs.values.size();
+  std::vector<float> m(rows * cols);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) m[r * cols + c] = as.values[r] * bs.values[c] / y_scale;
+  Dims m_dims;
+  if (as.axis >= 0)
+    m_dims = {static_cast<int64_t>(rows), static_cast<int64_t>(cols)};
+  else if (bs.axis >= 0)
+    m_dims = {static_cast<int64_t>(cols)};
+  requantize(n, a, acc, float_constant(n.output_size() ? n.output(0) + "#multiplier" : "m", m_dims, m), 7, 4);
+}
+
 // Every ONNX op type converted at run time, with its converter: host/onnx_ops.def, then
 // the element-wise functions of common/eltwise_ops.def (each keeps channel c at c).
 struct OnnxOpEntry {
@@ -1562,25 +1812,37 @@ struct OnnxOpEntry {
 // be per channel: the pruner stops there).
 struct EltwiseConverter {
   PruningRole pruning_role;
-  std::optional<OpKind> other_ir_op;
+  uint64_t other_ir_ops;
 };
-constexpr EltwiseConverter kEltwiseConverter_eltwise{PruningRole::kChannelwise, std::nullopt};
-constexpr EltwiseConverter kEltwiseConverter_clip{PruningRole::kChannelwise, OpKind::kBinary};
-constexpr EltwiseConverter kEltwiseConverter_pow{PruningRole::kOther, OpKind::kBinary};
-// What converters of host/onnx_ops.def make besides their table's IR op: Cast to bool of
-// a runtime tensor Binary Equal nodes (the mask x != 0); If with a condition computed at
-// run time a Where per output (the nodes of its branches are their own ops').
-constexpr std::optional<OpKind> other_ir_op_of(std::string_view op_type) {
-  if (op_type == "Cast") return OpKind::kBinary;
-  if (op_type == "If") return OpKind::kWhere;
-  return std::nullopt;
+constexpr EltwiseConverter kEltwiseConverter_eltwise{PruningRole::kChannelwise, 0};
+constexpr EltwiseConverter kEltwiseConverter_clip{PruningRole::kChannelwise, ir_op_bits({OpKind::kBinary})};
+constexpr EltwiseConverter kEltwiseConverter_pow{PruningRole::kOther, ir_op_bits({OpKind::kBinary})};
+// What converters of host/onnx_ops.def make besides their table's IR op:
+// * Cast to bool of a runtime tensor: Binary Equal nodes (the mask x != 0);
+// * If with a condition computed at run time: a Where per output (the nodes of its
+//   branches are their own ops');
+// * RNN/GRU/LSTM: the outputs sliced from the Recurrent node's packed one (Slice, Reshape,
+//   and Concat of a bidirectional node's directions);
+// * the quantized ops, float32 nodes (host/quantize_linear.h): the arithmetic of scales and
+//   zero points (Binary), rounding and saturation (Eltwise), DynamicQuantizeLinear's min
+//   and max (Reduce), an integer graph input made float32 (Cast).
+constexpr uint64_t other_ir_ops_of(std::string_view op_type) {
+  if (op_type == "Cast") return ir_op_bits({OpKind::kBinary});
+  if (op_type == "If") return ir_op_bits({OpKind::kWhere});
+  if (op_type == "RNN" || op_type == "GRU" || op_type == "LSTM")
+    return ir_op_bits({OpKind::kSlice, OpKind::kReshape, OpKind::kConcat});
+  for (std::string_view q : {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger",
+                             "MatMulInteger", "QLinearConv", "QLinearMatMul"})
+    if (op_type == q) return ir_op_bits({OpKind::kBinary, OpKind::kEltwise, OpKind::kReduce, OpKind::kCast});
+  return 0;
 }
 const OnnxOpEntry kOnnxOps[] = {
 #define TEEINFER_ONNX_OP(op_type, converter, ir_op, pruning_role) \
-  {{op_type, ir_op, PruningRole::pruning_role, other_ir_op_of(op_type)}, &Importer::converter},
+  {{op_type, ir_op, PruningRole::pruning_role, other_ir_ops_of(op_type)}, &Importer::converter},
 #include "host/onnx_ops.def"
-#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, ...)                                                   \
-  {{onnx_op, OpKind::kEltwise, kEltwiseConverter_##converter.pruning_role, kEltwiseConverter_##converter.other_ir_op}, \
+#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, ...)       \
+  {{onnx_op, OpKind::kEltwise, kEltwiseConverter_##converter.pruning_role, \
+    kEltwiseConverter_##converter.other_ir_ops},                           \
    &Importer::converter<EltwiseKind::kind>},
 #include "common/eltwise_ops.def"
 };
@@ -1734,12 +1996,6 @@ std::vector<RuntimeOnnxOp> runtime_onnx_ops() {
   std::vector<RuntimeOnnxOp> ops;
   for (const OnnxOpEntry& e : kOnnxOps) ops.push_back(e.op);
   return ops;
-}
-
-bool may_become(const RuntimeOnnxOp& op, OpKind ir) {
-  if (op.ir_op == ir || op.other_ir_op == ir) return true;
-  // RNN/GRU/LSTM: their outputs are sliced from the packed one, reshaped, concatenated.
-  return op.ir_op == OpKind::kRecurrent && (ir == OpKind::kSlice || ir == OpKind::kReshape || ir == OpKind::kConcat);
 }
 
 const RuntimeOnnxOp* find_runtime_onnx_op(std::string_view op_type) {

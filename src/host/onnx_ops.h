@@ -7,6 +7,8 @@
 //     if (op->pruning_role == PruningRole::kChannelwise) ...
 #pragma once
 
+#include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -30,19 +32,26 @@ struct RuntimeOnnxOp {
   std::string_view op_type;     // "Conv"
   std::optional<OpKind> ir_op;  // the IR op its node becomes; nullopt: an alias
   PruningRole pruning_role;
-  // Another IR op some of its nodes become (Clip with bounds computed at run time, Pow with
-  // a tensor exponent: Binary); nullopt: none.
-  std::optional<OpKind> other_ir_op = std::nullopt;
+  // Other IR ops some of its nodes become, one bit per OpKind (Clip with bounds computed at
+  // run time, Pow with a tensor exponent: Binary; the quantized ops, which become several
+  // float32 nodes: Binary, Eltwise, Reduce); 0: none.
+  uint64_t other_ir_ops = 0;
+  // Whether a node it becomes may be of op `k`.
+  constexpr bool may_become(OpKind k) const { return ir_op == k || ((other_ir_ops >> static_cast<unsigned>(k)) & 1u); }
 };
+static_assert(kOpCount <= 64, "RuntimeOnnxOp::other_ir_ops has one bit per op");
+
+// The other_ir_ops bits of `ops`.
+constexpr uint64_t ir_op_bits(std::initializer_list<OpKind> ops) {
+  uint64_t bits = 0;
+  for (OpKind k : ops) bits |= uint64_t{1} << static_cast<unsigned>(k);
+  return bits;
+}
 
 // All of them, in the importer's table order.
 std::vector<RuntimeOnnxOp> runtime_onnx_ops();
 // nullptr when the importer does not convert `op_type` at run time.
 const RuntimeOnnxOp* find_runtime_onnx_op(std::string_view op_type);
 bool is_runtime_onnx_op(std::string_view op_type);
-// Whether a node of `op` may become IR op `ir`: its ir_op, its other_ir_op, or the data
-// movement that delivers its outputs (RNN/GRU/LSTM: Slice, Reshape, Concat of Recurrent's
-// packed output).
-bool may_become(const RuntimeOnnxOp& op, OpKind ir);
 
 }  // namespace teeinfer
