@@ -1,0 +1,57 @@
+#include "enclave/analysis/banded_ops.h"
+
+#include <algorithm>
+
+#include "enclave/analysis/row_windows.h"
+
+namespace teeinfer {
+
+namespace {
+
+bool is_4d(const Graph& g, ValueId v) {
+  return g.value(v).dims.size() == 4;
+}
+
+}  // namespace
+
+bool is_row_aligned(const Graph& g, const Node& n) {
+  const Dims& y = g.value(n.outputs[0]).dims;
+  if (y.size() != 4) return false;
+  if (n.op == OpKind::kConcat) {
+    const auto& p = std::get<ConcatParams>(n.params);
+    return p.axis == 1 && !p.fused_batchnorm &&
+           std::all_of(n.inputs.begin(), n.inputs.end(), [&](ValueId v) { return !g.value(v).is_constant; });
+  }
+  if (n.op == OpKind::kBinary) {
+    // Pow is the one kind without a oneDNN binary algorithm (op_lowering/binary.cpp).
+    if (std::get<BinaryParams>(n.params).kind == BinaryKind::kPow) return false;
+    return std::all_of(n.inputs.begin(), n.inputs.end(),
+                       [&](ValueId v) { return !g.value(v).is_constant && g.value(v).dims == y; });
+  }
+  return false;
+}
+
+bool is_banded_resize(const Graph& g, const Node& n) {
+  if (n.op != OpKind::kResize || !is_4d(g, n.inputs[0])) return false;
+  const auto& p = std::get<ResizeParams>(n.params);
+  const Dims &x = g.value(n.inputs[0]).dims, &y = g.value(n.outputs[0]).dims;
+  if (y.size() != 4 || x[0] != y[0] || x[1] != y[1] || p.scales.size() != 4 || p.scales[0] != 1.f ||
+      p.scales[1] != 1.f)
+    return false;
+  // tf_crop_and_resize may crop N or C even at scale 1.
+  return p.coordinates != ResizeCoordinates::kTfCropAndResize ||
+         (p.roi.size() == 8 && p.roi[0] == 0.f && p.roi[1] == 0.f && p.roi[4] == 1.f && p.roi[5] == 1.f);
+}
+
+bool can_run_in_bands(const Graph& g, const Node& n) {
+  return runs_in_bands(g, n) || is_row_aligned(g, n) || is_banded_resize(g, n);
+}
+
+bool reads_in_bands(const Graph& g, const Node& n, size_t i) {
+  if (is_row_aligned(g, n)) return true;
+  if (is_banded_resize(g, n)) return i == 0;
+  return runs_in_bands(g, n) &&
+         (i == 0 || (i == 3 && n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum));
+}
+
+}  // namespace teeinfer
