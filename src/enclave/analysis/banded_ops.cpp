@@ -35,8 +35,7 @@ bool is_banded_resize(const Graph& g, const Node& n) {
   if (n.op != OpKind::kResize || !is_4d(g, n.inputs[0])) return false;
   const auto& p = std::get<ResizeParams>(n.params);
   const Dims &x = g.value(n.inputs[0]).dims, &y = g.value(n.outputs[0]).dims;
-  if (y.size() != 4 || x[0] != y[0] || x[1] != y[1] || p.scales.size() != 4 || p.scales[0] != 1.f ||
-      p.scales[1] != 1.f)
+  if (y.size() != 4 || x[0] != y[0] || x[1] != y[1] || p.scales.size() != 4 || p.scales[0] != 1.f || p.scales[1] != 1.f)
     return false;
   // tf_crop_and_resize may crop N or C even at scale 1.
   return p.coordinates != ResizeCoordinates::kTfCropAndResize ||

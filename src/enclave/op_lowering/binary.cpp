@@ -43,7 +43,6 @@ dnnl::algorithm algorithm_of(BinaryKind k) {
   throw Error(ErrorCode::kUnsupported, "binary op " + std::to_string(static_cast<int>(k)) + " has no oneDNN algorithm");
 }
 
-
 }  // namespace
 
 bool has_onednn_algorithm(BinaryKind k) {
