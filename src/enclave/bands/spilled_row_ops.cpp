@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <memory>
 
 #include "common/error.h"
 #include "enclave/analysis/banded_ops.h"
