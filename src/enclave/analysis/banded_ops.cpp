@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "enclave/analysis/row_windows.h"
+#include "enclave/op_lowering/resize_taps.h"
 
 namespace teeinfer {
 
@@ -35,11 +36,13 @@ bool is_banded_resize(const Graph& g, const Node& n) {
   if (n.op != OpKind::kResize || !is_4d(g, n.inputs[0])) return false;
   const auto& p = std::get<ResizeParams>(n.params);
   const Dims &x = g.value(n.inputs[0]).dims, &y = g.value(n.outputs[0]).dims;
-  if (y.size() != 4 || x[0] != y[0] || x[1] != y[1] || p.scales.size() != 4 || p.scales[0] != 1.f || p.scales[1] != 1.f)
+  if (y.size() != 4 || x[0] != y[0] || x[1] != y[1] || p.scales.size() != 4 ||
+      (p.coordinates == ResizeCoordinates::kTfCropAndResize && p.roi.size() != 8))
     return false;
-  // tf_crop_and_resize may crop N or C even at scale 1.
-  return p.coordinates != ResizeCoordinates::kTfCropAndResize ||
-         (p.roi.size() == 8 && p.roi[0] == 0.f && p.roi[1] == 0.f && p.roi[4] == 1.f && p.roi[5] == 1.f);
+  // Same dims are not enough: at scale 1 some transformations still move the samples
+  // (tf_half_pixel_for_nn samples at o + 0.5, so linear and cubic interpolate between
+  // channels), and tf_crop_and_resize may crop N or C. The taps say.
+  return is_identity(dim_taps(p, 0, x[0], y[0]), x[0]) && is_identity(dim_taps(p, 1, x[1], y[1]), x[1]);
 }
 
 bool can_run_in_bands(const Graph& g, const Node& n) {

@@ -13,8 +13,8 @@ namespace teeinfer {
 // Concat along channels, or a Binary whose inputs both have the output's dims (oneDNN
 // kinds only), of 4-D tensors: output row r is made from row r of every input.
 bool is_row_aligned(const Graph& g, const Node& n);
-// A Resize of a 4-D tensor that leaves N and C as they are (any mode and coordinate
-// transformation: its rows are computed from the taps of the H dim).
+// A Resize of a 4-D tensor whose taps along N and C are the identity (any mode and
+// coordinate transformation otherwise: its rows are computed from the taps of the H dim).
 bool is_banded_resize(const Graph& g, const Node& n);
 // Any node that can run in bands next to a spilled activation: runs_in_bands()
 // (Conv/Pool, analysis/row_windows.h) or one of the two above.

@@ -68,11 +68,18 @@ void lower_in_bands(LoweringContext& l, const Node& n, const BandedNode& how) {
     for (size_t i = 0; i < n.inputs.size(); ++i) b.in.push_back(how.reads(i, out));
     bands.push_back(std::move(b));
   }
-  std::string spilled;
+  // As Conv/Pool say it ("spilled: input output"), then which values.
+  std::string names;
+  bool input_spilled = false;
   for (ValueId v : n.inputs)
-    if (l.spills().is_spilled(v)) spilled += " " + g.value(v).name;
-  if (l.spills().is_spilled(y)) spilled += " " + g.value(y).name + " (output)";
-  l.note_strategy(n, "bands of " + std::to_string(bands.front().out.count) + " rows; spilled:" + spilled);
+    if (l.spills().is_spilled(v)) {
+      input_spilled = true;
+      names += (names.empty() ? "" : ", ") + g.value(v).name;
+    }
+  if (l.spills().is_spilled(y)) names += (names.empty() ? "" : ", ") + g.value(y).name;
+  l.note_strategy(n, "bands of " + std::to_string(bands.front().out.count) +
+                         " rows; spilled:" + (input_spilled ? " input" : "") +
+                         (l.spills().is_spilled(y) ? " output" : "") + " (" + names + ")");
 
   // Each input: the whole tensor in the arena, or a band buffer for its largest band.
   std::vector<Slot> whole(n.inputs.size()), band_buffer(n.inputs.size());
