@@ -271,11 +271,13 @@ OpCase binary_case(BinaryKind kind, const CaseNeeds& needs, std::mt19937& rng) {
   GraphBuilder b(rng);
   // Two operands broadcasting to `out`: each keeps a random number of its trailing dims,
   // some of them 1; sometimes one is a scalar. A large constant operand has all of `out`.
+  // In bands (spills): two activations of the output's dims.
   Dims out = needs.large_constant ? Dims{pick(rng, 16, 32), pick(rng, 16, 24), pick(rng, 16, 24)}
+             : needs.four_d       ? Dims{pick(rng, 1, 2), pick(rng, 1, 6), pick(rng, 2, 9), pick(rng, 1, 9)}
                                   : random_dims(rng, static_cast<size_t>(pick(rng, 1, 5)), 4);
-  int constant = needs.large_constant || chance(rng, 0.3) ? static_cast<int>(pick(rng, 0, 1)) : -1;
+  int constant = needs.large_constant || (!needs.four_d && chance(rng, 0.3)) ? static_cast<int>(pick(rng, 0, 1)) : -1;
   auto operand = [&](int index) {
-    if (needs.large_constant && index == constant) return out;
+    if ((needs.large_constant && index == constant) || needs.four_d) return out;
     if (chance(rng, 0.1)) return Dims{};
     Dims d(out.end() - pick(rng, 1, static_cast<int64_t>(out.size())), out.end());
     for (int64_t& x : d)
@@ -383,16 +385,18 @@ OpCase transpose_case(std::mt19937& rng) {
 OpCase concat_case(const CaseNeeds& needs, std::mt19937& rng) {
   GraphBuilder b(rng);
   Dims base = needs.large_constant ? Dims{pick(rng, 8, 16), pick(rng, 8, 16), pick(rng, 8, 16)}
+              : needs.four_d       ? Dims{pick(rng, 1, 2), 1, pick(rng, 2, 9), pick(rng, 1, 9)}
                                    : random_dims(rng, static_cast<size_t>(pick(rng, 1, 5)), 4);
   ConcatParams p;
-  p.axis = pick(rng, 0, static_cast<int64_t>(base.size()) - 1);
-  p.fused_batchnorm = base.size() >= 2 && p.axis == 1 && chance(rng, 0.3);
+  // In bands (spills): channels of activations, no fused BatchNorm, no constant part.
+  p.axis = needs.four_d ? 1 : pick(rng, 0, static_cast<int64_t>(base.size()) - 1);
+  p.fused_batchnorm = !needs.four_d && base.size() >= 2 && p.axis == 1 && chance(rng, 0.3);
   p.fused_relu = p.fused_batchnorm && chance(rng, 0.5);
   int64_t parts = pick(rng, 1, 4), total = 0;
   // Sometimes one part is a constant (always a large one when the strategy needs it); at
   // least one part stays a graph input.
   int64_t constant_part = -1;
-  if (needs.large_constant || chance(rng, 0.2)) {
+  if (needs.large_constant || (!needs.four_d && chance(rng, 0.2))) {
     parts = std::max<int64_t>(parts, 2);
     constant_part = pick(rng, 0, parts - 1);
   }
@@ -604,12 +608,17 @@ OpCase tile_case(std::mt19937& rng) {
 
 // Every mode and coordinate transformation, scales up and down on any dims (mostly the
 // spatial ones), from sizes (scale = output / input) or from scales.
-OpCase resize_case(std::mt19937& rng) {
+// In bands (spills): 4-D, N and C kept, at least two output rows.
+OpCase resize_case(const CaseNeeds& needs, std::mt19937& rng) {
   GraphBuilder b(rng);
-  Dims x = chance(rng, 0.7) ? activation_dims(rng, 3, 5) : random_dims(rng, static_cast<size_t>(pick(rng, 1, 4)), 5);
+  Dims x = needs.four_d       ? activation_dims(rng, 4, 4)
+           : chance(rng, 0.7) ? activation_dims(rng, 3, 5)
+                              : random_dims(rng, static_cast<size_t>(pick(rng, 1, 4)), 5);
   ResizeParams p;
   p.mode = static_cast<ResizeMode>(pick(rng, 0, 2));
-  p.coordinates = static_cast<ResizeCoordinates>(pick(rng, 0, 6));
+  // In bands, not tf_half_pixel_for_nn (the last): it samples N and C at o + 0.5, so a
+  // Resize keeping their dims still moves them and runs whole.
+  p.coordinates = static_cast<ResizeCoordinates>(pick(rng, 0, needs.four_d ? 5 : 6));
   p.nearest = static_cast<ResizeNearest>(pick(rng, 0, 4));
   p.cubic_a = chance(rng, 0.5) ? -0.75f : -0.5f;
   p.exclude_outside = p.mode == ResizeMode::kCubic && chance(rng, 0.3);  // nearest: its weights could all be 0
@@ -618,7 +627,7 @@ OpCase resize_case(std::mt19937& rng) {
   p.scales.assign(x.size(), 1.f);
   bool by_sizes = chance(rng, 0.5);
   for (size_t k = 0; k < x.size(); ++k) {
-    if (x.size() >= 3 && k < 2 && chance(rng, 0.8)) continue;  // N, C mostly kept
+    if (x.size() >= 3 && k < 2 && (needs.four_d || chance(rng, 0.8))) continue;  // N, C mostly kept
     if (chance(rng, 0.2)) continue;
     if (by_sizes) {
       p.sizes[k] = pick(rng, 1, 2 * x[k] + 2);
@@ -630,9 +639,10 @@ OpCase resize_case(std::mt19937& rng) {
       if (p.sizes[k] < 1) p.sizes[k] = x[k], p.scales[k] = 1.f;
     }
   }
+  if (needs.two_rows && p.sizes[2] < 2) p.sizes[2] = 2 * x[2], p.scales[2] = 2.f;
   if (p.coordinates == ResizeCoordinates::kTfCropAndResize) {
-    for (size_t k = 0; k < x.size(); ++k) p.roi.push_back(uniform(rng, -0.2f, 0.5f));
-    for (size_t k = 0; k < x.size(); ++k) p.roi.push_back(uniform(rng, 0.6f, 1.2f));
+    for (size_t k = 0; k < x.size(); ++k) p.roi.push_back(needs.four_d && k < 2 ? 0.f : uniform(rng, -0.2f, 0.5f));
+    for (size_t k = 0; k < x.size(); ++k) p.roi.push_back(needs.four_d && k < 2 ? 1.f : uniform(rng, 0.6f, 1.2f));
   }
   ValueId xv = b.input("x", x);
   b.output(b.node(OpKind::kResize, "Resize", p, {xv}));
@@ -821,7 +831,7 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
     case OpKind::kTile:
       return tile_case(rng);
     case OpKind::kResize:
-      return resize_case(rng);
+      return resize_case(needs, rng);
     case OpKind::kConvTranspose:
       return conv_transpose_case(needs, rng);
     case OpKind::kDepthToSpace:

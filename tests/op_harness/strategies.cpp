@@ -126,8 +126,12 @@ std::string not_applicable(const OpVariant& v, Strategy s) {
       return v.op == OpKind::kPool ? "a Pool runs in bands only in fused chains and next to spills (see fused, spill)"
                                    : "only Conv computes in bands of output rows on its own";
     case Strategy::kFused:
+      return is_window_op(v.op) ? "" : "only Conv and Pool run in fused chains of row bands";
     case Strategy::kSpill:
-      return is_window_op(v.op) ? "" : "only Conv and Pool run in row bands (fused chains, spilled activations)";
+      if (is_window_op(v.op) || v.op == OpKind::kConcat || v.op == OpKind::kResize) return "";
+      if (v.op == OpKind::kBinary)
+        return v.binary == BinaryKind::kPow ? "Pow has no oneDNN binary algorithm: it runs whole" : "";
+      return "only Conv, Pool, Concat, Binary and Resize run in row bands next to spilled activations";
     case Strategy::kInt8Weights:
       return conv || gemm ? "" : "int8 weights exist for Conv and fully-connected Gemm only (pack --quantize)";
     case Strategy::kInt8Full:
@@ -432,10 +436,14 @@ Prepared prepare(const OpVariant& v, Strategy s, OpCase c, std::mt19937& rng) {
       // residual, sometimes) that only banded readers read: spillable.
       std::vector<std::string> spilled;
       bool residual = v.op == OpKind::kConv && std::get<ConvParams>(node.params).fused_sum && chance(rng, 0.5);
+      // Concat and Binary read every input in bands: each comes through its own identity.
+      const size_t banded_inputs = is_window_op(v.op) || v.op == OpKind::kResize ? 1 : node.inputs.size();
       if (residual) identity_before(k, 3, Identity::kMaxPool);
+      for (size_t i = 1; i < banded_inputs; ++i) identity_before(k, i, Identity::kMaxPool);
       identity_before(k, 0, Identity::kMaxPool);
       identity_after(k, Identity::kMaxPool);
       const Node& n = k.graph.nodes[k.node];
+      for (size_t i = 1; i < banded_inputs; ++i) spilled.push_back(k.graph.value(n.inputs[i]).name);
       spilled.push_back(k.graph.value(n.inputs[0]).name);
       spilled.push_back(k.graph.value(n.outputs[0]).name);
       if (residual) spilled.push_back(k.graph.value(n.inputs[3]).name);

@@ -13,5 +13,8 @@ namespace teeinfer {
 void lower_band_chain(LoweringContext& l, size_t first, size_t last, int64_t band_rows);
 // A Conv/Pool node that reads or writes a spilled activation (SpillPlan::spills_at).
 void lower_spilled_bands(LoweringContext& l, const Node& n);
+// A Concat, Binary or Resize node that reads or writes a spilled activation
+// (analysis/banded_ops.h); lower_spilled_bands() hands them over.
+void lower_spilled_row_op(LoweringContext& l, const Node& n);
 
 }  // namespace teeinfer

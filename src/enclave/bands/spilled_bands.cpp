@@ -14,6 +14,7 @@ namespace teeinfer {
 using dnnl::memory;
 
 void lower_spilled_bands(LoweringContext& l, const Node& n) {
+  if (n.op != OpKind::kConv && n.op != OpKind::kPool) return lower_spilled_row_op(l, n);
   const Graph& g = l.graph();
   auto window = spill_band_window(g, n);
   if (!window || !runs_in_bands(g, n))

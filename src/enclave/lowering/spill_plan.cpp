@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "enclave/analysis/banded_ops.h"
 #include "enclave/bands/band.h"
 
 namespace teeinfer {
@@ -13,6 +14,10 @@ bool SpillPlan::is_spilled(ValueId v) const {
 }
 
 bool SpillPlan::spills_at(const Node& n) const {
+  const Graph& g = plan_.graph();
+  if (is_row_aligned(g, n) || is_banded_resize(g, n))
+    return is_spilled(n.outputs[0]) ||
+           std::any_of(n.inputs.begin(), n.inputs.end(), [&](ValueId v) { return is_spilled(v); });
   if (n.op != OpKind::kConv && n.op != OpKind::kPool) return false;
   bool residual = n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum && is_spilled(n.inputs[3]);
   return is_spilled(n.inputs[0]) || residual || is_spilled(n.outputs[0]);

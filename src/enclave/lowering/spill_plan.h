@@ -1,6 +1,7 @@
 // Encrypted activation spill (LoweringOptions::spilled): which activations live sealed in
 // host memory, the seal/unseal steps that move one band of their rows, and the host blocks
-// they need. The band-wise lowering that uses it is bands/spilled_bands.cpp.
+// they need. The band-wise lowering that uses it is bands/spilled_bands.cpp (Conv/Pool)
+// and bands/spilled_row_ops.cpp (Concat, Binary, Resize).
 #pragma once
 
 #include <cstdint>

@@ -43,9 +43,17 @@ dnnl::algorithm algorithm_of(BinaryKind k) {
   throw Error(ErrorCode::kUnsupported, "binary op " + std::to_string(static_cast<int>(k)) + " has no oneDNN algorithm");
 }
 
+}  // namespace
+
 bool has_onednn_algorithm(BinaryKind k) {
   return k != BinaryKind::kPow;
 }
+
+dnnl::algorithm onednn_binary_algorithm(BinaryKind k) {
+  return algorithm_of(k);
+}
+
+namespace {
 
 float apply(BinaryKind kind, float u, float v) {
   switch (kind) {

@@ -41,6 +41,13 @@ void lower_reduce(LoweringContext& l, const Node& n);
 void lower_prelu(LoweringContext& l, const Node& n);
 void lower_recurrent(LoweringContext& l, const Node& n);
 
+// Channel concat of channels-last tensors of `pixels` pixels each (slots: the parts, then
+// the output), shared by the whole Concat and its bands (bands/spilled_row_ops.cpp).
+CustomKernel concat_channels_last_kernel(std::vector<int64_t> channels, int64_t pixels);
+// A Binary kind's oneDNN algorithm, for kinds that have one (all but Pow).
+bool has_onednn_algorithm(BinaryKind k);
+dnnl::algorithm onednn_binary_algorithm(BinaryKind k);
+
 // Full int8 (op_lowering/int8.cpp): a u8 copy of activation `src` in a scratch buffer, made
 // by a step added here; the output scales input_scale * weight_scales[first, first +
 // count) * factor; and the scales that turn an f32 bias into the accumulator's scale.

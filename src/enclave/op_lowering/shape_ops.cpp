@@ -96,7 +96,15 @@ void lower_concat_channels_last(LoweringContext& l, const Node& n) {
   }
   slots.push_back(l.output(n.outputs[0], layout_md(y, Layout::kChannelsLast)));
   int64_t pixels = element_count(y, n.name) / y[1];
-  auto kernel = [channels, pixels, total = y[1]](const std::vector<void*>& ptr) {
+  l.add_custom(n.name, "concat_channels_last", concat_channels_last_kernel(channels, pixels), slots);
+}
+
+}  // namespace
+
+CustomKernel concat_channels_last_kernel(std::vector<int64_t> channels, int64_t pixels) {
+  int64_t total = 0;
+  for (int64_t c : channels) total += c;
+  return [channels = std::move(channels), pixels, total](const std::vector<void*>& ptr) {
     float* out = static_cast<float*>(ptr[channels.size()]);
     for (int64_t px = 0; px < pixels; ++px) {
       float* o = out + px * total;
@@ -106,10 +114,7 @@ void lower_concat_channels_last(LoweringContext& l, const Node& n) {
       }
     }
   };
-  l.add_custom(n.name, "concat_channels_last", kernel, slots);
 }
-
-}  // namespace
 
 void lower_concat(LoweringContext& l, const Node& n) {
   const auto& p = std::get<ConcatParams>(n.params);

@@ -1,0 +1,26 @@
+// Ops besides Conv/Pool that can run in bands of output rows next to a spilled activation
+// (bands/spilled_row_ops.cpp), each output band reading a known range of rows of each
+// activation input: a channel Concat and a same-shape Binary read the band's own rows of
+// every input; a Resize that keeps N and C reads the rows its row taps name.
+#pragma once
+
+#include <cstddef>
+
+#include "common/graph.h"
+
+namespace teeinfer {
+
+// Concat along channels, or a Binary whose inputs both have the output's dims (oneDNN
+// kinds only), of 4-D tensors: output row r is made from row r of every input.
+bool is_row_aligned(const Graph& g, const Node& n);
+// A Resize of a 4-D tensor whose taps along N and C are the identity (any mode and
+// coordinate transformation otherwise: its rows are computed from the taps of the H dim).
+bool is_banded_resize(const Graph& g, const Node& n);
+// Any node that can run in bands next to a spilled activation: runs_in_bands()
+// (Conv/Pool, analysis/row_windows.h) or one of the two above.
+bool can_run_in_bands(const Graph& g, const Node& n);
+// Whether node n, running in bands, reads input `i` a band of rows at a time (Conv/Pool:
+// the data input and a fused residual; the ops above: every activation input).
+bool reads_in_bands(const Graph& g, const Node& n, size_t i);
+
+}  // namespace teeinfer
