@@ -27,6 +27,7 @@ struct EnclaveSession::Impl {
   size_t weight_bytes = 0;
   std::unique_ptr<InlineConstants> inline_constants;
   WeightSource* weights = nullptr;
+  TeePlatform* platform = nullptr;
   BudgetPlan plan;  // its lowering has moved to `lowering`
   std::unique_ptr<LoaderThread> loader;
   std::unique_ptr<SpillStore> spill;  // sealed activations in host memory, if the plan spills
@@ -84,6 +85,7 @@ void EnclaveSession::Impl::start_loader() {
     }
   if (steps.empty()) return;
   loader = std::make_unique<LoaderThread>(std::move(steps), std::move(starts), [this](int s) {
+    platform->prepare_threads();
     execute(static_cast<size_t>(s), loader_stream);
     loader_stream.wait();
   });
@@ -197,7 +199,9 @@ EnclaveSession::EnclaveSession(const Graph& graph, TeePlatform& platform, const 
   MemoryPlanner& planner = impl_->lowering->planner();
   size_t need = planner.arena_size();
   size_t budget = options.budget_bytes ? options.budget_bytes : need;
+  impl_->platform = &platform;
   impl_->region = platform.allocate_region(need);
+  platform.prepare_threads();
   impl_->arena = std::make_unique<SecureArena>(impl_->region->data(), impl_->region->size(), budget);
   const auto& names = impl_->lowering->buffer_names();
   for (int b = 0; b < planner.buffer_count(); ++b)
@@ -214,6 +218,7 @@ EnclaveSession::~EnclaveSession() = default;
 
 std::vector<OutputTensor> EnclaveSession::run(const std::vector<TensorView>& inputs, StepObserver* observer) {
   Impl& m = *impl_;
+  m.platform->prepare_threads();
   if (inputs.size() != m.input_specs.size())
     throw Error(ErrorCode::kBadInput, "the model takes " + std::to_string(m.input_specs.size()) + " input(s), got " +
                                           std::to_string(inputs.size()));

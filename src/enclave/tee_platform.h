@@ -29,6 +29,10 @@ class TeePlatform {
   // enclave keeps sealed activations it spills (spill_store.h). In SGX: memory the
   // host allocates and the enclave writes ciphertext to.
   virtual std::unique_ptr<std::byte[]> allocate_untrusted(size_t bytes) { return std::make_unique<std::byte[]>(bytes); }
+  // Prepares the calling thread and the kernels' worker threads to touch the secure
+  // region (the emulated EPC's fault handler needs a stack of its own on each); called
+  // when a session is made and before each run. Cheap when nothing is to be done.
+  virtual void prepare_threads() {}
 };
 
 }  // namespace teeinfer

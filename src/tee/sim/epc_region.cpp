@@ -199,7 +199,7 @@ void install_handler() {
   if (!g_installed.compare_exchange_strong(expected, true)) return;
   struct sigaction sa {};
   sa.sa_sigaction = on_fault;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;  // on the thread's alternate stack, where it has one
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGSEGV, &sa, &g_previous) != 0 || sigaction(SIGBUS, &sa, &g_previous_bus) != 0)
     throw Error(ErrorCode::kKernel, "epc: cannot install the fault handler");
@@ -367,6 +367,27 @@ std::unique_ptr<SecureRegion> SimPlatform::allocate_region(size_t bytes) {
   auto region = std::make_unique<EpcRegion>(bytes, epc_bytes_, mechanism_);
   last_ = region.get();
   return region;
+}
+
+void EpcRegion::use_alternate_signal_stack() {
+  // 64 KiB: the handler's frame (decryption of a page with a stack context) and the
+  // kernel's signal frame with the full AVX-512 state fit many times over.
+  thread_local std::unique_ptr<std::byte[]> stack;
+  if (stack) return;
+  stack_t current{};
+  if (::sigaltstack(nullptr, &current) == 0 && !(current.ss_flags & SS_DISABLE)) return;  // the thread has one
+  constexpr size_t kBytes = size_t{64} << 10;
+  stack = std::make_unique<std::byte[]>(kBytes);
+  stack_t st{};
+  st.ss_sp = stack.get();
+  st.ss_size = kBytes;
+  if (::sigaltstack(&st, nullptr) != 0) throw Error(ErrorCode::kKernel, "epc: cannot set an alternate signal stack");
+}
+
+void SimPlatform::prepare_threads() {
+  EpcRegion::use_alternate_signal_stack();
+#pragma omp parallel
+  EpcRegion::use_alternate_signal_stack();
 }
 
 }  // namespace teeinfer

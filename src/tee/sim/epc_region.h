@@ -47,6 +47,12 @@ class EpcRegion : public SecureRegion {
  public:
   static constexpr size_t kPage = 4096;
   static constexpr size_t kMinResidentBytes = 4 * kPage;
+  // Gives the calling thread an alternate signal stack (once per thread) on which the
+  // fault handler runs. Needed: a page fault can interrupt a oneDNN jit kernel that keeps
+  // data below its stack pointer (found with its AVX2 GEMM: the signal frame overwrote it
+  // and the kernel later freed a corrupted pointer), so the handler must not use the
+  // interrupted stack.
+  static void use_alternate_signal_stack();
   enum class Mechanism { kAuto, kUserfaultfd, kMprotect };
 
   // Throws Error if the kernel refuses the mappings or the sizes are unusable (or, for an
@@ -91,6 +97,9 @@ class SimPlatform : public TeePlatform {
       : epc_bytes_(epc_bytes), mechanism_(mechanism) {}
   const char* name() const override { return "sim"; }
   std::unique_ptr<SecureRegion> allocate_region(size_t bytes) override;
+  // An alternate signal stack for the fault handler on this thread and on every OpenMP
+  // worker (EpcRegion::use_alternate_signal_stack).
+  void prepare_threads() override;
   // The region handed out last (for reporting its counters).
   EpcRegion* last_region() const { return last_; }
 
