@@ -23,8 +23,8 @@
 #include "host/onnx_node_order.h"
 #include "host/onnx_ops.h"
 #include "host/onnx_tensor.h"
-#include "host/recurrent_weights.h"
 #include "host/quantize_linear.h"
+#include "host/recurrent_weights.h"
 
 namespace teeinfer {
 namespace {
