@@ -1384,14 +1384,8 @@ RnnActivation recurrent_activation(const OnnxAttrs& a, RecurrentCell cell, int64
 ValueId Importer::recurrent_state(const onnx::NodeProto& n, const OnnxAttrs& a, int i, int64_t d, int64_t dirs,
                                   bool batch_first, const Dims& state_dims, const std::string& name) {
   const int64_t batch = batch_first ? state_dims[0] : state_dims[1], hidden = state_dims[2];
-  if (i >= n.input_size() || n.input(i).empty()) {
-    Value zeros;
-    zeros.name = name;
-    zeros.is_constant = true;
-    zeros.dims = {batch, hidden};
-    zeros.data.assign(budget_.allocate(DType::kF32, zeros.dims, name), 0);
-    return g_.add_value(std::move(zeros));
-  }
+  if (i >= n.input_size() || n.input(i).empty())
+    return g_.add_value(recurrent_zero_state(batch, hidden, name, budget_));
   if (dims(n, i, a) != state_dims)
     throw Error(ErrorCode::kBadModel, a.where() + ": input " + std::to_string(i) + " ('" + n.input(i) + "') must be " +
                                           dims_to_string(state_dims) + ", is " + dims_to_string(dims(n, i, a)));

@@ -82,6 +82,10 @@ Value recurrent_bias(const Value* b, int64_t direction, RecurrentCell cell, int6
   return out;
 }
 
+Value recurrent_zero_state(int64_t batch, int64_t hidden, const std::string& name, MemoryBudget& budget) {
+  return float_tensor(name, {batch, hidden}, budget);
+}
+
 Value recurrent_peepholes(const Value& p, int64_t direction, int64_t hidden, const std::string& name,
                           MemoryBudget& budget) {
   if (p.dims.size() != 2) throw Error(ErrorCode::kBadModel, "peepholes '" + p.name + "' must be 2-D");

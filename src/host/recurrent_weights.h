@@ -25,6 +25,9 @@ Value recurrent_gate_rows(const Value& w, int64_t direction, RecurrentCell cell,
 Value recurrent_bias(const Value* b, int64_t direction, RecurrentCell cell, int64_t hidden, const std::string& name,
                      MemoryBudget& budget);
 
+// An initial state the model leaves out: N*H zeros ([N, H]).
+Value recurrent_zero_state(int64_t batch, int64_t hidden, const std::string& name, MemoryBudget& budget);
+
 // Direction `direction` of ONNX LSTM peepholes P [D, 3*H] (i,o,f) in oneDNN's order i,f,o.
 Value recurrent_peepholes(const Value& p, int64_t direction, int64_t hidden, const std::string& name,
                           MemoryBudget& budget);
