@@ -281,11 +281,12 @@ class Search {
          SearchStats* stats) {
     BudgetOptions direct = options;
     direct.lowering.winograd.clear();
+    direct.lowering.dilated_phases.clear();
     std::vector<BudgetOptions> all = variants(g, direct);
     size_t layer_by_layer = 0;  // the variant the caller gave (its first)
     // Winograd first, layer by layer: where its larger weights fit, it is faster; as the
     // budget tightens and more weights stream, fewer convolutions keep it.
-    if (!options.lowering.winograd.empty()) {
+    if (!options.lowering.winograd.empty() || !options.lowering.dilated_phases.empty()) {
       all.insert(all.begin(), options);
       layer_by_layer = 1;
     }
@@ -300,6 +301,7 @@ class Search {
     if (layer_by_layer == 1) {
       std::vector<ValueId> winograd_weights;
       for (const auto& chosen : options.lowering.winograd) winograd_weights.push_back(g.nodes[chosen.first].inputs[1]);
+      for (size_t node : options.lowering.dilated_phases) winograd_weights.push_back(g.nodes[node].inputs[1]);
       for (size_t s = 0; s < streamings.size(); ++s) {
         configs_[s].twin = s + streamings.size();
         configs_[s].twin_from_k = configs_[s].prober->streaming_all_of(winograd_weights);

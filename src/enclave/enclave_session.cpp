@@ -9,6 +9,7 @@
 #include "enclave/loader_thread.h"
 #include "enclave/lowering/descriptors.h"
 #include "enclave/lowering/lowered_plan.h"
+#include "enclave/op_lowering/conv_dilated_phases.h"
 #include "enclave/spill_store.h"
 
 namespace teeinfer {
@@ -161,8 +162,10 @@ BudgetOptions budget_options(const Graph& graph, const dnnl::engine& engine, con
                              const EnclaveOptions& options) {
   BudgetOptions bo{options.budget_bytes, weights.scratch_bytes(), weights.needs_staging(), {}};
   bo.lowering.mode = options.mode;
-  if (options.mode == ExecutionMode::kPlanned)
+  if (options.mode == ExecutionMode::kPlanned) {
     bo.lowering.winograd = choose_winograd(graph, engine, options.winograd, options.clock, options.budget_bytes);
+    bo.lowering.dilated_phases = dilated_phase_candidates(graph);
+  }
   bo.lowering.prefetch = options.prefetch_weights;
   bo.lowering.conv_band_rows = options.conv_band_rows;
   bo.lowering.fused_bands = options.fused_bands;

@@ -29,6 +29,11 @@ std::string LoweringContext::winograd_impl(const Node& n) const {
   return it->second;
 }
 
+bool LoweringContext::dilated_phases(const Node& n) const {
+  return plan_.options().dilated_phases.count(index_of(n)) && n.inputs.size() >= 2 &&
+         !weights_.is_streamed(n.inputs[1]);
+}
+
 void LoweringContext::begin_graph() {
   const Graph& g = graph();
   for (ValueId v : g.inputs) {

@@ -39,6 +39,8 @@ class LoweringContext {
   // The Winograd implementation a whole Conv runs ("": direct): chosen for it, and its
   // weights are resident (a streamed weight would be transformed again at every run).
   std::string winograd_impl(const Node& n) const;
+  // True when n is a dilated conv the options compute as phases and its weights are resident.
+  bool dilated_phases(const Node& n) const;
 
   // The value as consumed by the step being built, in `layout` (reordered if needed).
   Slot input(ValueId v, Layout layout);

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,10 @@ struct LoweringOptions {
   // By node index: Convs computed with oneDNN's Winograd implementation of this name when
   // their weights are resident and they run whole (conv_algorithm.h, conv_winograd.h).
   std::map<size_t, std::string> winograd = {};
+  // By node index: dilated Convs computed as phases (op_lowering/conv_dilated_phases.h)
+  // when their weights are resident and they run whole. Like winograd, only the planner's
+  // first configuration has them: the phase copies are two more activation-sized buffers.
+  std::set<size_t> dilated_phases = {};
   // Staged constants reorder through slices of about this many bytes (see ConstantLoad).
   size_t reorder_slice_bytes = size_t{1} << 20;
   // By ValueId: activations kept sealed in host memory instead of the arena (encrypted

@@ -11,6 +11,9 @@
 //
 // Output-channel tiles: a streamed weight larger than the stream window is read and
 // applied a tile of output channels at a time (lower_conv_oc_tiles).
+//
+// Dilated convolutions whose direct kernel would be oneDNN's GEMM run as one undilated
+// convolution over the dilation's phases (conv_dilated_phases.h).
 #include <map>
 #include <numeric>
 #include <optional>
@@ -20,6 +23,7 @@
 #include "enclave/bands/band.h"
 #include "enclave/cpu_adaptation.h"
 #include "enclave/op_lowering/conv_descriptors.h"
+#include "enclave/op_lowering/conv_dilated_phases.h"
 #include "enclave/op_lowering/conv_winograd.h"
 #include "enclave/op_lowering/op_lowering.h"
 
@@ -57,6 +61,7 @@ void lower_conv_whole(LoweringContext& l, const Node& n, const ConvShapes& s, co
   if (std::string impl = l.winograd_impl(n); !impl.empty() && lower_conv_winograd(l, n, p, impl, dst)) return;
   auto pd = conv_pd(l.engine(), s, p, layout_md(s.x, Layout::kChannelsLast), any_weights(s, p),
                     layout_md(s.y, Layout::kChannelsLast), p.pads_begin, p.pads_end);
+  if (l.dilated_phases(n) && lower_conv_dilated_phases(l, n, s, p, pd.impl_info_str(), dst)) return;
   Slot src = conv_source(l, n, p, l.input(n.inputs[0], Layout::kChannelsLast));
   std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src},
                                          {DNNL_ARG_WEIGHTS, l.constant(n.inputs[1], pd.weights_desc())}};
