@@ -9,6 +9,10 @@
 // --encrypted: every request end-to-end encrypted to the server's attested enclave (a fresh
 // HPKE context per request, the response opened and its receipt checked: the client's whole
 // cost counts); the evidence must show this build's measurement (simulated evidence allowed).
+// --alternate: each connection alternates a plaintext and an encrypted request (plaintext
+// first), and the result adds the p50 of each kind and the median over adjacent pairs of
+// encrypted ÷ plaintext latency: a drift of the machine's speed (a shared VM) moves both
+// halves of a pair alike, where separate runs of each kind see different moments.
 //
 //   bench/oip_load http://127.0.0.1:8000 --model fmnist --connections 4 --rate 200 --duration 60
 #include <httplib.h>
@@ -37,7 +41,7 @@ struct Options {
   int connections = 1;
   double rate = 0, duration = 10;
   int64_t batch = 1;
-  bool binary = false, json = false, encrypted = false;
+  bool binary = false, json = false, encrypted = false, alternate = false;
 };
 
 // The model's input(s): the .npy given, or seeded random values at batch `batch`.
@@ -71,6 +75,10 @@ double percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
+double median_of(std::vector<double> v) {
+  return percentile(v, 0.5);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,7 +95,11 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "print the result as JSON");
   app.add_flag("--encrypted", o.encrypted,
                "end-to-end encrypted requests (attests first: this build's measurement, simulated evidence allowed)");
+  app.add_flag(
+      "--alternate", o.alternate,
+      "alternate plaintext and encrypted requests on each connection; report each kind and their paired ratio");
   CLI11_PARSE(app, argc, argv);
+  if (o.alternate) o.encrypted = true;
   try {
     serve::OipClient meta_client(o.url);
     serve::ModelMetadata meta = meta_client.metadata(o.model);
@@ -112,7 +124,8 @@ int main(int argc, char** argv) {
 
     std::mutex mu;
     std::vector<double> latencies;
-    std::map<int, uint64_t> statuses;  // 0: no response
+    std::vector<double> plain_ms, encrypted_ms, pair_ratios;  // --alternate
+    std::map<int, uint64_t> statuses;                         // 0: no response
     const Clock::time_point start = Clock::now() + std::chrono::milliseconds(100);
     const Clock::time_point end =
         start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration));
@@ -123,7 +136,8 @@ int main(int argc, char** argv) {
         http.set_keep_alive(true);
         http.set_tcp_nodelay(true);
         http.set_read_timeout(120, 0);
-        std::vector<double> mine;
+        std::vector<double> mine, mine_plain, mine_encrypted, mine_ratios;
+        double last_plain = -1;  // --alternate: the plaintext half of the current pair
         std::map<int, uint64_t> codes;
         // Open loop: connection c sends at start + (c + k * C) / R.
         double interval = o.rate > 0 ? static_cast<double>(o.connections) / o.rate : 0;
@@ -135,7 +149,8 @@ int main(int argc, char** argv) {
           if (due >= end) break;
           std::this_thread::sleep_until(due);
           int status = 0;
-          if (o.encrypted) {
+          const bool encrypt = o.alternate ? k % 2 == 1 : o.encrypted;
+          if (encrypt) {
             EncryptedRequest req(keys, measurement().value, path, body, json_length);
             const std::vector<uint8_t>& sealed = req.body();
             auto r = http.Post(path.c_str(), {{"Teeinfer-Encapsulated-Key", req.encapsulated_key_hex()}},
@@ -153,9 +168,17 @@ int main(int argc, char** argv) {
           double ms = std::chrono::duration<double, std::milli>(Clock::now() - due).count();
           ++codes[status];
           if (status == 200) mine.push_back(ms);
+          if (o.alternate && status == 200) {
+            (encrypt ? mine_encrypted : mine_plain).push_back(ms);
+            if (encrypt && last_plain > 0) mine_ratios.push_back(ms / last_plain);
+          }
+          last_plain = !encrypt && status == 200 ? ms : -1;
         }
         std::lock_guard lk(mu);
         latencies.insert(latencies.end(), mine.begin(), mine.end());
+        plain_ms.insert(plain_ms.end(), mine_plain.begin(), mine_plain.end());
+        encrypted_ms.insert(encrypted_ms.end(), mine_encrypted.begin(), mine_encrypted.end());
+        pair_ratios.insert(pair_ratios.end(), mine_ratios.begin(), mine_ratios.end());
         for (auto [code, n] : codes) statuses[code] += n;
       });
     for (auto& t : threads) t.join();
@@ -177,6 +200,10 @@ int main(int argc, char** argv) {
                           {"binary", o.binary},      {"batch", o.batch},
                           {"encrypted", o.encrypted}};
       for (auto [code, n] : statuses) j["statuses"][std::to_string(code)] = n;
+      if (o.alternate)
+        j["alternate"] = {{"plain_ok", plain_ms.size()},         {"encrypted_ok", encrypted_ms.size()},
+                          {"plain_p50_ms", median_of(plain_ms)}, {"encrypted_p50_ms", median_of(encrypted_ms)},
+                          {"pairs", pair_ratios.size()},         {"pair_ratio_median", median_of(pair_ratios)}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("%s on %s: %llu requests in %.0f s (%d connections, %s): %.1f/s ok, %llu errors\n", o.model.c_str(),
@@ -184,6 +211,11 @@ int main(int argc, char** argv) {
                   o.rate > 0 ? ("fixed " + std::to_string(static_cast<int>(o.rate)) + "/s").c_str() : "closed loop",
                   throughput, static_cast<unsigned long long>(errors));
       std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", p50, p90, p99, max);
+      if (o.alternate)
+        std::printf(
+            "alternating: plaintext p50 %.3f ms, encrypted p50 %.3f ms, encrypted / plaintext over %zu pairs: "
+            "median %.4f\n",
+            median_of(plain_ms), median_of(encrypted_ms), pair_ratios.size(), median_of(pair_ratios));
       for (auto [code, n] : statuses)
         if (code != 200) std::printf("  status %d: %llu\n", code, static_cast<unsigned long long>(n));
     }

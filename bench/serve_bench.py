@@ -14,13 +14,14 @@ load      for each model: capacity (closed loop, --connections, 15 s), then a fi
           --rounds alternating rounds of `teeinfer run` (the same sealed model, the same EPC
           share and kernels) and one client in a closed loop; the median per-round ratio.
 e2e       [attest] acceptance 6, for each model at batch 1 (--max-batch 1): --rounds
-          alternating rounds of one client in a closed loop for --low-duration s, plaintext
-          (binary tensors) and end-to-end encrypted, in alternating order (oip_load --encrypted: a fresh HPKE
-          context per request, the response opened and its receipt verified by the client,
-          the request opened, run, sealed and signed inside Enclave::answer); the median
-          p50 of each and the median per-round ratio encrypted / plaintext.
+          rounds of 2 x --low-duration s of one client in a closed loop alternating
+          plaintext (binary tensors) and end-to-end encrypted requests (oip_load --alternate:
+          a fresh HPKE context per encrypted request, the response opened and its receipt
+          verified by the client; the request opened, run, sealed and signed inside
+          Enclave::answer); each round's median over adjacent (plaintext, encrypted) pairs
+          of the latency ratio, and the median of the rounds.
 
-Writes bench/out/serve_{batching,load}.{md,json}.
+Writes bench/out/serve_{batching,load,e2e}.{md,json}.
 
   /usr/bin/python3 bench/serve_bench.py batching                      # alexnet, vgg16, resnet50
   /usr/bin/python3 bench/serve_bench.py load --models resnet18,demo
@@ -89,9 +90,10 @@ class Server:
         self.p.wait(timeout=120)
 
 
-def load(url, model, args, connections, rate, duration, encrypted=False):
+def load(url, model, args, connections, rate, duration, encrypted=False, alternate=False):
     cmd = [OIP_LOAD, url, "--model", model, "--binary", "--json", "--connections", str(connections), "--rate",
-           str(rate), "--duration", str(duration)] + (["--encrypted"] if encrypted else [])
+           str(rate), "--duration", str(duration)] + (["--encrypted"] if encrypted else []) + \
+          (["--alternate"] if alternate else [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode not in (0, 2):
         raise SystemExit(f"oip_load failed: {r.stderr}")
@@ -235,38 +237,39 @@ def e2e(args, tmp):
         s = Server(repo, ["--tee", "sim", "--epc", args.epc, "--max-batch", "1", "--threads", "1",
                           "--conv-algorithm", args.conv_algorithm])
         try:
-            load(s.url, name, args, 1, 0, 2)  # warm-up
-            load(s.url, name, args, 1, 0, 2, encrypted=True)
+            load(s.url, name, args, 1, 0, 2, alternate=True)  # warm-up
             rounds = []
-            for i in range(args.rounds):
-                # (the order alternates: whichever runs second in a round is not favoured)
-                if i % 2 == 0:
-                    plain = load(s.url, name, args, 1, 0, args.low_duration)
-                    enc = load(s.url, name, args, 1, 0, args.low_duration, encrypted=True)
-                else:
-                    enc = load(s.url, name, args, 1, 0, args.low_duration, encrypted=True)
-                    plain = load(s.url, name, args, 1, 0, args.low_duration)
-                if plain["errors"] or enc["errors"]:
-                    raise SystemExit(f"errors: plain {plain['statuses']}, encrypted {enc['statuses']}")
-                rounds.append((plain["p50_ms"], enc["p50_ms"], plain["ok"], enc["ok"]))
-                print(f"  {name} round: plaintext p50 {plain['p50_ms']:.3f} ms, encrypted p50 {enc['p50_ms']:.3f} ms",
-                      flush=True)
+            for _ in range(args.rounds):
+                # Plaintext and encrypted requests alternate on one connection: each pair sees
+                # the same moment of this shared machine, so its ratio is free of drift.
+                r = load(s.url, name, args, 1, 0, 2 * args.low_duration, alternate=True)
+                if r["errors"]:
+                    raise SystemExit(f"errors: {r['statuses']}")
+                a = r["alternate"]
+                rounds.append((a["plain_p50_ms"], a["encrypted_p50_ms"], a["pair_ratio_median"], a["pairs"]))
+                print(f"  {name} round: plaintext p50 {a['plain_p50_ms']:.3f} ms, encrypted p50 "
+                      f"{a['encrypted_p50_ms']:.3f} ms, paired ratio {a['pair_ratio_median']:.4f} "
+                      f"({a['pairs']} pairs)", flush=True)
             encrypted_total = counter(s.metrics(), "teeinfer_encrypted_requests_total", name)
         finally:
             s.stop()
         median = statistics.median
         rows.append({"model": name, "plain_p50_ms": median(r[0] for r in rounds),
                      "encrypted_p50_ms": median(r[1] for r in rounds),
-                     "ratio": median(r[1] / r[0] for r in rounds), "rounds": rounds,
+                     "ratio": median(r[2] for r in rounds),
+                     "ratio_range": [min(r[2] for r in rounds), max(r[2] for r in rounds)],
+                     "pairs": sum(r[3] for r in rounds), "rounds": rounds,
                      "encrypted_requests_counted_by_server": encrypted_total})
     lines = ["# End-to-end encryption + receipt: latency cost per request (batch 1)", "",
              f"CPU: {cpu_model()}, 1 kernel thread, `--tee sim --epc {args.epc} --max-batch 1`, one client in a "
-             f"closed loop, {args.rounds} rounds of {args.low_duration} s each way, the order alternating "
-             f"(`/usr/bin/python3 bench/serve_bench.py e2e --models {args.models}`).", "",
-             "| model | plaintext p50 ms | encrypted p50 ms | encrypted ÷ plaintext (median of rounds) |",
-             "|---|---|---|---|"]
+             f"closed loop alternating plaintext and encrypted requests, {args.rounds} rounds of "
+             f"{2 * args.low_duration} s (`/usr/bin/python3 bench/serve_bench.py e2e --models {args.models}`).", "",
+             "| model | plaintext p50 ms | encrypted p50 ms | encrypted ÷ plaintext (median of paired ratios; "
+             "rounds' range) | pairs |",
+             "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['plain_p50_ms']:.3f} | {r['encrypted_p50_ms']:.3f} | {r['ratio']:.3f} |")
+        lines.append(f"| {r['model']} | {r['plain_p50_ms']:.3f} | {r['encrypted_p50_ms']:.3f} | {r['ratio']:.3f} "
+                     f"({r['ratio_range'][0]:.3f}–{r['ratio_range'][1]:.3f}) | {r['pairs']} |")
     write_report(args.out, "serve_e2e", lines, rows)
 
 
