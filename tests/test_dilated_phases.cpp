@@ -106,7 +106,7 @@ TEST(DilatedPhases, EligibleOnlyForStrideOneAndMultiplesOfTheDilation) {
   EXPECT_TRUE(eligible({.height = 21, .dilations = {3, 1}, .pads = {3, 0}}));
   EXPECT_FALSE(eligible({.dilations = {1, 1}, .pads = {1, 1}})) << "not dilated";
   EXPECT_FALSE(eligible({.strides = {2, 2}})) << "stride 2";
-  EXPECT_FALSE(eligible({.height = 21})) << "21 rows do not split into 2 phases";
+  EXPECT_TRUE(eligible({.height = 21})) << "21 rows: phase 1 has 10, zero-filled to 11";
   EXPECT_FALSE(eligible({.dilations = {2, 2}, .pads = {1, 1}})) << "pads not a multiple of the dilation";
   Graph g = dilated_conv_graph({}, rng);
   EXPECT_EQ(dilated_phase_candidates(g), std::set<size_t>{0});
@@ -135,17 +135,21 @@ TEST_P(DilatedPhasesResults, EqualTheLiteralDilationAndAreUsedWhereTheDirectKern
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, DilatedPhasesResults,
-    ::testing::Values(DilatedConv{}, DilatedConv{.dilations = {5, 5}, .pads = {5, 5}},
-                      DilatedConv{.height = 24, .width = 12, .dilations = {4, 2}, .pads = {4, 2}},
-                      DilatedConv{.dilations = {2, 2}, .pads = {4, 4}, .kernel = 5},
-                      DilatedConv{.dilations = {2, 2}, .pads = {0, 0}},
-                      DilatedConv{.channels = 16, .out_channels = 16, .groups = 16},
-                      DilatedConv{.bias = false, .relu = true}, DilatedConv{.relu = true, .residual = true},
-                      // Dilation 5: oneDNN 2.6's AVX2 direct kernel does not take it (GEMM).
-                      DilatedConv{.dilations = {5, 5}, .pads = {5, 5}, .bias = false, .relu = true},
-                      DilatedConv{.dilations = {5, 5}, .pads = {5, 5}, .relu = true, .residual = true},
-                      DilatedConv{
-                          .channels = 16, .out_channels = 16, .dilations = {5, 5}, .pads = {5, 5}, .groups = 4}));
+    ::testing::Values(
+        DilatedConv{}, DilatedConv{.dilations = {5, 5}, .pads = {5, 5}},
+        DilatedConv{.height = 24, .width = 12, .dilations = {4, 2}, .pads = {4, 2}},
+        DilatedConv{.dilations = {2, 2}, .pads = {4, 4}, .kernel = 5}, DilatedConv{.dilations = {2, 2}, .pads = {0, 0}},
+        DilatedConv{.channels = 16, .out_channels = 16, .groups = 16}, DilatedConv{.bias = false, .relu = true},
+        DilatedConv{.relu = true, .residual = true},
+        // Dilation 5: oneDNN 2.6's AVX2 direct kernel does not take it (GEMM).
+        DilatedConv{.dilations = {5, 5}, .pads = {5, 5}, .bias = false, .relu = true},
+        DilatedConv{.dilations = {5, 5}, .pads = {5, 5}, .relu = true, .residual = true},
+        DilatedConv{.channels = 16, .out_channels = 16, .dilations = {5, 5}, .pads = {5, 5}, .groups = 4},
+        // Sizes that are not multiples of the dilation: phases of unequal sizes.
+        DilatedConv{.height = 23, .width = 17, .dilations = {5, 5}, .pads = {5, 5}},
+        DilatedConv{.height = 26, .width = 13, .dilations = {5, 5}, .pads = {5, 5}, .relu = true, .residual = true},
+        DilatedConv{.height = 4, .width = 7, .dilations = {5, 5}, .pads = {5, 5}},
+        DilatedConv{.height = 22, .width = 22, .dilations = {5, 5}, .pads = {0, 0}}));
 
 // The phase copies are two more activation-sized buffers: the planner searches the phase
 // configuration first, and its minimum is never above the direct-only one; at the

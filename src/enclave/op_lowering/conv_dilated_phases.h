@@ -1,15 +1,17 @@
 // Dilated convolutions as phases (space-to-batch): a 2-D convolution with dilation
-// (dh, dw), stride 1 and pads that are multiples of the dilation reads, for the output
-// pixel (dh*i + a, dw*j + b), only input pixels of the same phase (a, b). So it equals
-// dh*dw undilated convolutions, one per phase, each over the sub-image of its phase with
-// pads divided by the dilation; run as ONE convolution over a batch of dh*dw sub-images.
+// (dh, dw), stride 1 and leading pads that are multiples of the dilation reads, for the
+// output pixel (dh*i + a, dw*j + b), only input pixels of the same phase (a, b). So it
+// equals dh*dw undilated convolutions, one per phase, each over the sub-image of its phase
+// with pads divided by the dilation; run as ONE convolution over a batch of dh*dw
+// sub-images. When H or W is not a multiple of the dilation, the phases with fewer rows or
+// columns are zero-filled to the longest (those pixels are the conv's zero padding anyway)
+// and each phase is copied in and out on its own.
 //
-// Why: oneDNN 2.6 has no direct kernel for dilated convolutions on AVX2 (it picks its
-// im2col + GEMM, `x64:gemm:jit`, 1.6x the time of the same MACs undilated: 33 vs 21 ms for
-// 64->64 channels at 80x80, dilation 5, one Zen core). The phase convolution runs the
-// direct kernel; the two reorders (phases in, phases out) cost ~1% of it. Used only when the
-// direct primitive would be oneDNN's GEMM or reference kernel and the phase one is neither,
-// so CPUs whose direct kernels take dilations (brgconv on AVX-512) keep them.
+// Why: oneDNN 2.6 has no direct kernel for some dilated convolutions on AVX2 (dilation 5:
+// it picks its im2col + GEMM, `x64:gemm:jit`, 1.8x the time of the same MACs undilated in
+// M-LSD). The phase convolution runs the direct kernel; the copies cost ~1-2% of it. Used
+// only when the direct primitive would be oneDNN's GEMM or reference kernel and the phase
+// one is neither, so CPUs whose direct kernels take dilations (brgconv on AVX-512) keep them.
 #pragma once
 
 #include <set>
@@ -21,7 +23,7 @@
 namespace teeinfer {
 
 // True when n's geometry allows the phase form (2-D, f32, stride 1, dilation > 1 on some
-// axis, input dims and pads multiples of the dilation).
+// axis, leading pads multiples of the dilation).
 bool dilated_phases_eligible(const Graph& g, const Node& n);
 
 // The node indices of g's convolutions that dilated_phases_eligible (LoweringOptions::
