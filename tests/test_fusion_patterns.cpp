@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -272,6 +273,28 @@ TEST(GeluPattern, TheOnnxGeluOpImportsToTheSameFunctions) {
     RunResult r = run(g, x);
     for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(r.y[i], eltwise_reference(p, x[i]), 1e-5f) << x[i];
   }
+}
+
+// A hostile model's long chain of products (each Mul the only reader of the one before):
+// the matcher reads product trees a few nodes deep only, so this is linear, no deep
+// recursion (200,000 nested levels would overflow the stack).
+TEST(GeluPattern, ALongChainOfProductsIsNoDeepRecursion) {
+  Graph g;
+  ValueId v = g.add_value(Value{"x", DType::kF32, {4}, false, {}});
+  g.inputs.push_back(v);
+  std::vector<uint8_t> half(4);
+  const float h = 0.5f;
+  std::memcpy(half.data(), &h, 4);
+  ValueId c = g.add_value(Value{"half", DType::kF32, {}, true, half});
+  for (int i = 0; i < 200000; ++i) {
+    ValueId out = g.add_value(Value{"m" + std::to_string(i), DType::kF32, {4}, false, {}});
+    g.nodes.push_back(
+        Node{"m" + std::to_string(i), "Mul", OpKind::kBinary, {v, c}, {out}, BinaryParams{BinaryKind::kMul}});
+    v = out;
+  }
+  g.outputs.push_back(v);
+  EXPECT_EQ(optimize_graph(g).gelu_patterns_fused, 0);
+  EXPECT_EQ(g.nodes.size(), 200000u);
 }
 
 // ---- LayerNorm ------------------------------------------------------------------------

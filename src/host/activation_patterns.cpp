@@ -13,7 +13,10 @@ constexpr double kSqrt2OverPi = 0.79788456080286536;
 constexpr double kGeluCubic = 0.044715;
 
 // A product of factors times a constant, as a tree of Mul (and Div by a constant) nodes
-// spells it: x * 0.5 * y, (x * y) / 2 and 0.5 * (y * x) are all {x, y} times 0.5.
+// spells it: x * 0.5 * y, (x * y) / 2 and 0.5 * (y * x) are all {x, y} times 0.5. Trees
+// are read at most kProductDepth nodes deep (GELU's are 3): a long chain of Muls in a
+// hostile model costs linear time, not quadratic, and no deep recursion.
+constexpr int kProductDepth = 4;
 struct Product {
   std::vector<ValueId> factors;
   double constant = 1.0;
@@ -25,14 +28,14 @@ class Matcher {
 
   // `n`'s product (n a Mul, or a Div by a constant); inner Mul/Div nodes of one reader are
   // expanded and recorded in `nodes`.
-  bool expand(const Node& n, Product& out, std::vector<size_t>& nodes) const {
+  bool expand(const Node& n, Product& out, std::vector<size_t>& nodes, int depth = 1) const {
     if (PatternGraph::binary(n, BinaryKind::kMul)) {
       for (int side : {0, 1}) {
         ValueId v = n.inputs[static_cast<size_t>(side)], other = n.inputs[static_cast<size_t>(1 - side)];
         if (auto c = p_.scalar_constant(v, other))
           out.constant *= *c;
         else
-          expand_value(v, out, nodes);
+          expand_value(v, out, nodes, depth);
       }
       return true;
     }
@@ -40,18 +43,18 @@ class Matcher {
       auto c = p_.scalar_constant(n.inputs[1], n.inputs[0]);
       if (!c || *c == 0.f) return false;
       out.constant /= *c;
-      expand_value(n.inputs[0], out, nodes);
+      expand_value(n.inputs[0], out, nodes, depth);
       return true;
     }
     return false;
   }
 
   // The product whose result is `v`: its own factor unless an inner Mul/Div computes it.
-  void expand_value(ValueId v, Product& out, std::vector<size_t>& nodes) const {
-    if (auto i = p_.inner_index(v)) {
+  void expand_value(ValueId v, Product& out, std::vector<size_t>& nodes, int depth) const {
+    if (auto i = p_.inner_index(v); i && depth < kProductDepth) {
       std::vector<size_t> more{*i};
       Product sub;
-      if (expand(g_.nodes[*i], sub, more)) {
+      if (expand(g_.nodes[*i], sub, more, depth + 1)) {
         out.factors.insert(out.factors.end(), sub.factors.begin(), sub.factors.end());
         out.constant *= sub.constant;
         nodes.insert(nodes.end(), more.begin(), more.end());
