@@ -496,6 +496,22 @@ TEST(LayerNormalizationOp, UsedMeanOrInvStdDevOutputsAreRefusedByName) {
   }
 }
 
+// The fuzzing seed of these patterns (tests/onnx_builder.cpp) imports, fuses and runs.
+TEST(FusionPatterns, TheFuzzSeedFusesAndRuns) {
+  for (const teeinfer::testing::HostileModel& seed : teeinfer::testing::seed_models()) {
+    if (seed.name != "seed_fusion_patterns") continue;
+    OnnxModelBuilder b(17);
+    b.model.ParseFromString(seed.bytes);
+    Imported m = import_both(b, seed.input_dims);
+    EXPECT_EQ(m.stats.gelu_patterns_fused, 1);
+    EXPECT_EQ(m.stats.layer_norm_patterns_fused, 1);
+    EXPECT_EQ(m.stats.max_min_clips, 1);
+    expect_same_results(m);
+    return;
+  }
+  FAIL() << "no seed_fusion_patterns among the fuzz seeds";
+}
+
 // ---- Max / Min with a constant -------------------------------------------------------
 
 OnnxModelBuilder conv_then(const std::vector<std::pair<std::string, float>>& ops, bool tensor_constant = false) {
