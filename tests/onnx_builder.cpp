@@ -745,12 +745,43 @@ HostileModel prune_many_channels_model(int64_t channels) {
   return {"prune_many_channels", b.bytes(), "x", {1, 1, 1, 1}, ""};
 }
 
+// The patterns the graph passes fuse (GELU spelled with Erf, LayerNorm spelled out, Max
+// with a constant) and the ONNX ops LayerNormalization and Gelu.
+HostileModel fusion_patterns_model() {
+  OnnxModelBuilder b(17);
+  b.input("x", {1, 4, 8});
+  b.constant<float>("w", {8, 8}, floats(64, 0.1f));
+  b.node("MatMul", {"x", "w"}, {"h"});
+  b.constant<float>("sqrt2", {}, floats(1, 1.4142135f));
+  b.constant<float>("one", {}, floats(1, 1.f));
+  b.constant<float>("half", {}, floats(1, 0.5f));
+  b.node("Div", {"h", "sqrt2"}, {"z"});
+  b.node("Erf", {"z"}, {"e"});
+  b.node("Add", {"e", "one"}, {"ep1"});
+  b.node("Mul", {"h", "ep1"}, {"m"});
+  b.node("Mul", {"m", "half"}, {"gelu"});
+  b.node("ReduceMean", {"gelu"}, {"mean"}).ints("axes", {-1});
+  b.node("Sub", {"gelu", "mean"}, {"d"});
+  b.constant<float>("two", {}, floats(1, 2.f));
+  b.node("Pow", {"d", "two"}, {"sq"});
+  b.node("ReduceMean", {"sq"}, {"var"}).ints("axes", {-1});
+  b.constant<float>("eps", {}, floats(1, 1e-5f));
+  b.node("Add", {"var", "eps"}, {"ve"});
+  b.node("Sqrt", {"ve"}, {"sd"});
+  b.node("Div", {"d", "sd"}, {"n"});
+  b.constant<float>("zero", {}, floats(1, 0.f));
+  b.node("Max", {"n", "zero"}, {"relu"});
+  b.constant<float>("scale", {8}, floats(8, 1.5f));
+  b.node("LayerNormalization", {"relu", "scale"}, {"ln"});
+  b.node("Gelu", {"ln"}, {"y"}).s("approximate", "tanh");
+  b.output("y");
+  return {"seed_fusion_patterns", b.bytes(), "x", {1, 4, 8}, ""};
+}
+
 std::vector<HostileModel> seed_models() {
-  return {prunable_model(),
-          folding_model(),
-          residual_model(),
-          quantized_model(),
-          {"seed_conv_chain", conv_chain_model(3, 2, 6), "x", {1, 2, 6, 6}, ""}};
+  return {prunable_model(),        folding_model(),
+          residual_model(),        quantized_model(),
+          fusion_patterns_model(), {"seed_conv_chain", conv_chain_model(3, 2, 6), "x", {1, 2, 6, 6}, ""}};
 }
 
 namespace {

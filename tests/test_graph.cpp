@@ -122,6 +122,8 @@ Graph every_op_graph() {
              {seq, b.constant("lstm_w", {12, 4}), b.constant("lstm_r", {12, 3}), b.constant("lstm_b", {12}),
               b.constant("lstm_h", {1, 4, 3}), b.constant("lstm_c", {1, 4, 3}), b.constant("lstm_p", {9})},
              RecurrentParams{RecurrentCell::kLstm, RnnActivation::kTanh, 3, false, false}, {48}));
+  b.g.outputs.push_back(b.node("layer_norm", {x, b.constant("ln_scale", {4, 4}), b.constant("ln_bias", {16})},
+                               LayerNormParams{1e-5f, 2}, {1, 2, 4, 4}));
   return b.g;
 }
 

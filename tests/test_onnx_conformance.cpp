@@ -77,8 +77,13 @@ TEST(OnnxBackendSuite, EveryRuntimeOpHasNodeTests) {
   for (const std::string& id : cases_in("node"))
     for (const std::string& op : teeinfer::testing::model_op_types(std::string(kDataRoot) + "/" + id + "/model.onnx"))
       ++cases[op];
+  // Ops newer than Debian's test data (onnx 1.12, opset 17), each tested elsewhere.
+  const std::map<std::string, std::string> newer = {
+      {"Gelu", "opset 20; tests/test_fusion_patterns.cpp (GeluPattern) compares it with its reference"}};
   for (const teeinfer::RuntimeOnnxOp& op : teeinfer::runtime_onnx_ops())
-    EXPECT_GT(cases[std::string(op.op_type)], 0) << op.op_type << " has no ONNX node test in scope";
+    if (!newer.count(std::string(op.op_type)))
+      EXPECT_GT(cases[std::string(op.op_type)], 0) << op.op_type << " has no ONNX node test in scope";
+  for (const auto& [op, where] : newer) EXPECT_EQ(cases[op], 0) << op << " has node tests now: drop it from `newer`";
 }
 
 TEST(OnnxBackendSuite, FindsTheTestData) {

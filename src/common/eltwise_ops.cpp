@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iterator>
 #include <string>
+#include <string_view>
 
 #include "common/error.h"
 
@@ -11,7 +12,8 @@ namespace teeinfer {
 namespace {
 
 constexpr EltwiseInfo kEltwiseInfo[] = {
-#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, ...) {onnx_op, alpha, beta},
+#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, ...) \
+  {onnx_op, alpha, beta, #converter != std::string_view("none")},
 #include "common/eltwise_ops.def"
 };
 static_assert(std::size(kEltwiseInfo) == kEltwiseCount);

@@ -41,6 +41,9 @@ inline constexpr EltwiseAttribute kNoAttribute{};
 struct EltwiseInfo {
   const char* onnx_op;  // "Relu"
   EltwiseAttribute alpha, beta;
+  // False when another function's importer entry (the same onnx_op) converts to this one:
+  // converter `none` in the table (GeluTanh, made by Gelu's converter).
+  bool own_importer_entry = true;
 };
 
 // `kind`'s line of the table; throws Error(kBadModel) for a value outside EltwiseKind.

@@ -58,6 +58,7 @@ struct Value {
 //   Reduce     X
 //   PRelu      X, slope (unidirectional broadcasting to X)
 //   Recurrent  X, W, R, B, initial_h [, initial_c [, P]] (LSTM: initial_c always, P for peepholes)
+//   LayerNorm  X, [scale], [bias] (constants of {D}, D the element count of X's dims [axis, rank))
 enum class OpKind : uint8_t {
 #define TEEINFER_OP(kind, ...) kind,
 #include "common/ops.def"
@@ -253,6 +254,13 @@ struct ReduceParams {
 
 // y = x >= 0 ? x : slope * x, slope broadcast to x (ONNX PRelu).
 struct PReluParams {};
+
+// y = (x - mean) / sqrt(var + epsilon) * scale + bias, mean and var over the dims
+// [axis, rank) of each index of the dims before (ONNX LayerNormalization's Y).
+struct LayerNormParams {
+  float epsilon = 1e-5f;
+  int64_t axis = 0;  // non-negative: the first normalized dim
+};
 
 // An integer or bool tensor (a graph input: token ids, a sample rate) converted to float32,
 // the only type the kernels compute in; float32 in is a copy.

@@ -204,6 +204,16 @@ void read_params(ByteReader& r, RecurrentParams& p) {
   p.batch_first = r.boolean();
 }
 
+void write_params(ByteWriter& w, const LayerNormParams& p) {
+  w.f32(p.epsilon);
+  w.i64(p.axis);
+}
+
+void read_params(ByteReader& r, LayerNormParams& p) {
+  p.epsilon = r.f32();
+  p.axis = r.i64();  // checked by the shape function
+}
+
 void write_params(ByteWriter&, const PReluParams&) {}
 
 void read_params(ByteReader&, PReluParams&) {}

@@ -387,6 +387,26 @@ Dims recurrent_output_dims(const Graph& g, const Node& n) {
   return {element_count({steps + recurrent_states(p.cell), batch, h}, n.name)};
 }
 
+// X normalized over its dims [axis, rank); a scale and a bias, each optional, hold one
+// value per normalized element, as {D} or as those dims.
+Dims layer_norm_output_dims(const Graph& g, const Node& n) {
+  const auto& p = std::get<LayerNormParams>(n.params);
+  const Dims& x = in_dims(g, n, 0);
+  if (n.inputs.size() > 3) bad(n, "too many inputs");
+  if (p.axis < 0 || p.axis >= static_cast<int64_t>(x.size())) bad(n, "axis out of range");
+  if (!(p.epsilon >= 0.f) || std::isinf(p.epsilon)) bad(n, "epsilon must be finite and not negative");
+  Dims normalized(x.begin() + p.axis, x.end());
+  const Dims flat{element_count(normalized, n.name)};
+  for (size_t i = 1; i < n.inputs.size(); ++i) {
+    if (n.inputs[i] == kNoValue) continue;
+    const Dims& d = in_dims(g, n, i);
+    if (d != flat && d != normalized)
+      bad(n, std::string(i == 1 ? "scale" : "bias") + " must be " + dims_to_string(flat) + " or " +
+                 dims_to_string(normalized) + ", got " + dims_to_string(d));
+  }
+  return x;
+}
+
 // Each op's shape function (common/ops.def), indexed by OpKind. Callers check first that
 // the node's params are its op's (check_op_params), so the functions may std::get them.
 using ShapeFunction = Dims (*)(const Graph&, const Node&);

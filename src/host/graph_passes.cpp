@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "enclave/lowering/post_ops.h"
 #include "host/activation_patterns.h"
+#include "host/layer_norm_pattern.h"
 
 namespace teeinfer {
 namespace {
@@ -335,7 +336,12 @@ void fold_pads(Graph& g, PassState& st, PassStats& stats) {
 PassStats optimize_graph(Graph& g) {
   for (const Node& n : g.nodes) check_op_params(n);  // the passes read params by op
   PassStats stats;
-  stats.activation_patterns_fused = fuse_activation_patterns(g);  // first: the results fuse as post-ops
+  // First: the ops they make fuse as post-ops below.
+  stats.layer_norm_patterns_fused = fuse_layer_norm_patterns(g);
+  ActivationPatternCounts patterns = fuse_activation_patterns(g);
+  stats.activation_patterns_fused = patterns.hard_swish;
+  stats.gelu_patterns_fused = patterns.gelu;
+  stats.max_min_clips = patterns.max_min;
   for (const Node& n : g.nodes) stats.runtime_if_outputs += n.onnx_op == "If" && n.op == OpKind::kWhere;
   PassState st(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -366,6 +372,10 @@ std::string describe(const PassStats& s) {
                     " activations and " + std::to_string(s.residual_adds_fused) + " residual adds fused";
   if (s.activation_patterns_fused)
     out += ", " + std::to_string(s.activation_patterns_fused) + " hard-swish patterns made one op";
+  if (s.gelu_patterns_fused || s.layer_norm_patterns_fused)
+    out += ", " + std::to_string(s.gelu_patterns_fused) + " GELU patterns, " +
+           std::to_string(s.layer_norm_patterns_fused) + " LayerNorm patterns fused";
+  if (s.max_min_clips) out += ", " + std::to_string(s.max_min_clips) + " Max/Min with a constant made Clip";
   if (s.runtime_if_outputs)
     out += ", " + std::to_string(s.runtime_if_outputs) + " If output" + (s.runtime_if_outputs > 1 ? "s" : "") +
            " selected at run time (both branches computed)";

@@ -82,6 +82,9 @@ class Importer {
   void compare(const onnx::NodeProto& n, const OnnxAttrs& a);
   template <EltwiseKind kKind>
   void pow(const onnx::NodeProto& n, const OnnxAttrs& a);
+  template <EltwiseKind kKind>
+  void gelu(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void layer_normalization(const onnx::NodeProto& n, const OnnxAttrs& a);
   template <BinaryKind kKind>
   void variadic(const onnx::NodeProto& n, const OnnxAttrs& a);
   void mean(const onnx::NodeProto& n, const OnnxAttrs& a);
@@ -209,6 +212,9 @@ class Importer {
   void requantize(const onnx::NodeProto& n, const OnnxAttrs& a, ValueId acc, ValueId multiplier, int zero_point,
                   int first_part);
   ValueId float_constant(const std::string& name, Dims dims, const std::vector<float>& values);
+  // LayerNormalization's scale or bias (input i) with one value per normalized element:
+  // as it is when its dims are {D} or the normalized dims, else a constant viewed as {D}.
+  ValueId layer_norm_parameter(const onnx::NodeProto& n, int i, const OnnxAttrs& a, const Dims& normalized);
 
   void pool(const onnx::NodeProto& n, const OnnxAttrs& a, PoolKind kind, bool global);
   void squeeze_or_unsqueeze(const onnx::NodeProto& n, const OnnxAttrs& a, bool squeeze);
@@ -588,6 +594,55 @@ void Importer::pow(const onnx::NodeProto& n, const OnnxAttrs& a) {
     return;
   }
   emit(n, {runtime(n, 0, a), float_operand(n, 1, a)}, BinaryParams{BinaryKind::kPow});
+}
+
+// Gelu (opset 20): approximate="none" is the erf form, "tanh" its tanh approximation.
+template <EltwiseKind kKind>
+void Importer::gelu(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  std::string approximate = a.s("approximate", "none");
+  EltwiseKind kind = kKind;
+  if (approximate == "none")
+    kind = EltwiseKind::kGelu;
+  else if (approximate == "tanh")
+    kind = EltwiseKind::kGeluTanh;
+  else
+    throw Error(ErrorCode::kBadModel,
+                a.where() + ": approximate must be \"none\" or \"tanh\", got \"" + approximate + "\"");
+  emit(n, {runtime(n, 0, a)}, EltwiseParams{kind, 0.f, 0.f});
+}
+
+// LayerNormalization (opset 17): Y only. Mean and InvStdDev (training's saved statistics)
+// are refused when named. stash_type sets the precision of the statistics; oneDNN's
+// kernel keeps them in float32, which is the default.
+void Importer::layer_normalization(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  for (int i = 1; i < n.output_size(); ++i)
+    if (!n.output(i).empty())
+      throw Error(ErrorCode::kUnsupported, a.where() + ": output " + std::to_string(i) + " ('" + n.output(i) + "', " +
+                                               (i == 1 ? "Mean" : "InvStdDev") +
+                                               ") is not supported: only Y is computed");
+  const Dims& x = dims(n, 0, a);
+  LayerNormParams p;
+  p.axis = normalize_axis(a.i("axis", -1), static_cast<int64_t>(x.size()), a.where());
+  p.epsilon = a.f("epsilon", 1e-5f);
+  Dims normalized(x.begin() + p.axis, x.end());
+  ValueId xv = runtime(n, 0, a);
+  ValueId scale = n.input_size() > 1 && !n.input(1).empty() ? layer_norm_parameter(n, 1, a, normalized) : kNoValue;
+  ValueId bias = n.input_size() > 2 && !n.input(2).empty() ? layer_norm_parameter(n, 2, a, normalized) : kNoValue;
+  emit(n, {xv, scale, bias}, p);
+}
+
+ValueId Importer::layer_norm_parameter(const onnx::NodeProto& n, int i, const OnnxAttrs& a, const Dims& normalized) {
+  const Dims& d = dims(n, i, a);
+  const int64_t count = element_count(normalized, a.where());
+  if (d == normalized || d == Dims{count}) return float_operand(n, i, a);
+  const Value* c = constant(n, i);
+  if (!c || element_count(d, a.where()) != count)
+    throw Error(ErrorCode::kUnsupported, a.where() + ": " + (i == 1 ? "Scale " : "B ") + dims_to_string(d) +
+                                             " must have the normalized dims " + dims_to_string(normalized));
+  Value v = convert_constant(*c, DType::kF32, n.input(i) + "#flat", budget_);
+  v.dims = {count};
+  v.is_constant = true;
+  return g_.add_value(std::move(v));
 }
 
 template <BinaryKind kKind>
@@ -1811,6 +1866,7 @@ struct EltwiseConverter {
 constexpr EltwiseConverter kEltwiseConverter_eltwise{PruningRole::kChannelwise, 0};
 constexpr EltwiseConverter kEltwiseConverter_clip{PruningRole::kChannelwise, ir_op_bits({OpKind::kBinary})};
 constexpr EltwiseConverter kEltwiseConverter_pow{PruningRole::kOther, ir_op_bits({OpKind::kBinary})};
+constexpr EltwiseConverter kEltwiseConverter_gelu{PruningRole::kChannelwise, 0};
 // What converters of host/onnx_ops.def make besides their table's IR op:
 // * Cast to bool of a runtime tensor: Binary Equal nodes (the mask x != 0);
 // * If with a condition computed at run time: a Where per output (the nodes of its
@@ -1834,11 +1890,25 @@ const OnnxOpEntry kOnnxOps[] = {
 #define TEEINFER_ONNX_OP(op_type, converter, ir_op, pruning_role) \
   {{op_type, ir_op, PruningRole::pruning_role, other_ir_ops_of(op_type)}, &Importer::converter},
 #include "host/onnx_ops.def"
-#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, ...)       \
+#define ELTWISE_ENTRY(kind, onnx_op, converter)                            \
   {{onnx_op, OpKind::kEltwise, kEltwiseConverter_##converter.pruning_role, \
     kEltwiseConverter_##converter.other_ir_ops},                           \
    &Importer::converter<EltwiseKind::kind>},
+// One per converter of common/eltwise_ops.def; `none` makes no entry (another entry's
+// converter makes the function).
+#define ELTWISE_ENTRY_eltwise(kind, onnx_op) ELTWISE_ENTRY(kind, onnx_op, eltwise)
+#define ELTWISE_ENTRY_clip(kind, onnx_op) ELTWISE_ENTRY(kind, onnx_op, clip)
+#define ELTWISE_ENTRY_pow(kind, onnx_op) ELTWISE_ENTRY(kind, onnx_op, pow)
+#define ELTWISE_ENTRY_gelu(kind, onnx_op) ELTWISE_ENTRY(kind, onnx_op, gelu)
+#define ELTWISE_ENTRY_none(kind, onnx_op)
+#define TEEINFER_ELTWISE(kind, onnx_op, alpha, beta, converter, ...) ELTWISE_ENTRY_##converter(kind, onnx_op)
 #include "common/eltwise_ops.def"
+#undef ELTWISE_ENTRY_eltwise
+#undef ELTWISE_ENTRY_clip
+#undef ELTWISE_ENTRY_pow
+#undef ELTWISE_ENTRY_gelu
+#undef ELTWISE_ENTRY_none
+#undef ELTWISE_ENTRY
 };
 
 const OnnxOpEntry* find_onnx_op(std::string_view op_type) {

@@ -122,7 +122,12 @@ const std::vector<std::string> kOps = {"Conv",
                                        "BatchNormalization",
                                        "Constant",
                                        "Sigmoid",
-                                       "HardSwish"};
+                                       "HardSwish",
+                                       "Erf",
+                                       "ReduceMean",
+                                       "Max",
+                                       "Gelu",
+                                       "LayerNormalization"};
 const std::vector<std::string> kIntAttrs = {
     "axis", "group",    "ceil_mode",         "allowzero",     "to",           "transB", "transA", "size", "start",
     "end",  "keepdims", "count_include_pad", "storage_order", "training_mode"};

@@ -83,6 +83,9 @@ struct Describe {
   std::string operator()(const SoftmaxParams& p) const {
     return "axis " + std::to_string(p.axis) + (p.coerce_2d ? " coerce_2d" : "");
   }
+  std::string operator()(const LayerNormParams& p) const {
+    return "axis " + std::to_string(p.axis) + " epsilon " + std::to_string(p.epsilon);
+  }
   std::string operator()(const LrnParams& p) const {
     return "size " + std::to_string(p.size) + " alpha " + std::to_string(p.alpha) + " beta " + std::to_string(p.beta) +
            " bias " + std::to_string(p.bias);

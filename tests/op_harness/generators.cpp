@@ -499,6 +499,29 @@ OpCase prelu_case(const CaseNeeds& needs, std::mt19937& rng) {
   return b.take();
 }
 
+// LayerNorm over random trailing dims; scale and bias each present or not, constant or an
+// input, as {D} or the normalized dims. A large scale for streaming.
+OpCase layer_norm_case(const CaseNeeds& needs, std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = needs.large_constant ? Dims{pick(rng, 1, 3), pick(rng, kLargeConstant, 2 * kLargeConstant)}
+                                : random_dims(rng, static_cast<size_t>(pick(rng, 1, 4)), 9);
+  LayerNormParams p;
+  p.axis = needs.large_constant ? 1 : pick(rng, 0, static_cast<int64_t>(x.size()) - 1);
+  p.epsilon = chance(rng, 0.5) ? 1e-5f : uniform(rng, 1e-3f, 0.5f);
+  Dims normalized(x.begin() + p.axis, x.end());
+  Dims flat{element_count(normalized, "x")};
+  std::vector<ValueId> in{b.input("x", x, -3.f, 3.f)};
+  for (const char* name : {"scale", "bias"}) {
+    bool present = needs.large_constant || chance(rng, 0.7);
+    Dims d = chance(rng, 0.5) ? flat : normalized;
+    bool constant = needs.large_constant || chance(rng, 0.7);
+    in.push_back(!present ? kNoValue : constant ? b.constant(name, d, -2.f, 2.f) : b.input(name, d, -2.f, 2.f));
+  }
+  while (in.back() == kNoValue) in.pop_back();
+  b.output(b.node(OpKind::kLayerNorm, "LayerNorm", p, in));
+  return b.take();
+}
+
 // One direction of an RNN, GRU or LSTM: random cell, activation, direction and layout;
 // initial states as inputs or constants, in any of their accepted dims; LSTM peepholes
 // half the time. Streaming needs R of >= 16 KiB.
@@ -745,6 +768,8 @@ bool defined_for_negative_inputs(EltwiseKind kind) {
     case EltwiseKind::kHardSigmoid:
     case EltwiseKind::kHardSwish:
     case EltwiseKind::kNeg:
+    case EltwiseKind::kGelu:
+    case EltwiseKind::kGeluTanh:
       return true;
   }
   return true;
@@ -768,6 +793,8 @@ EltwiseParams random_eltwise(std::mt19937& rng, EltwiseKind kind) {
     case EltwiseKind::kFloor:
     case EltwiseKind::kCeil:
     case EltwiseKind::kRound:
+    case EltwiseKind::kGelu:
+    case EltwiseKind::kGeluTanh:
       break;
     case EltwiseKind::kElu:
       p.alpha = uniform(rng, 0.1f, 2.f);
@@ -844,6 +871,8 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
       return prelu_case(needs, rng);
     case OpKind::kRecurrent:
       return recurrent_case(needs, rng);
+    case OpKind::kLayerNorm:
+      return layer_norm_case(needs, rng);
   }
   throw std::logic_error("no generator for " + v.name);
 }

@@ -53,7 +53,8 @@ std::vector<OpVariant> all_variants() {
     if (op == OpKind::kEltwise) {
       for (EltwiseKind k : kEltwiseKinds) {
         v.eltwise = k;
-        v.name = base + eltwise_name(k);
+        // (Gelu's two forms share their ONNX op type, which eltwise_name gives.)
+        v.name = base + eltwise_name(k) + (k == EltwiseKind::kGeluTanh ? "Tanh" : "");
         out.push_back(v);
       }
     } else if (op == OpKind::kBinary) {

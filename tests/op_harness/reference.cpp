@@ -104,6 +104,10 @@ double activation(const EltwiseParams& e, double x) {
       return std::nearbyint(x);
     case EltwiseKind::kPow:
       return std::pow(x, static_cast<double>(e.beta));
+    case EltwiseKind::kGelu:
+      return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    case EltwiseKind::kGeluTanh:
+      return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
   }
   throw std::runtime_error("reference: unknown activation");
 }
@@ -308,7 +312,14 @@ RefTensor batchnorm(const Node& n, const Inputs& in) {
 
 RefTensor eltwise(const Node& n, const Inputs& in) {
   RefTensor y = *in[0];
-  for (double& v : y.data) v = activation(std::get<EltwiseParams>(n.params), v);
+  const EltwiseParams& e = std::get<EltwiseParams>(n.params);
+  // GELU is x * Phi(x): oneDNN's error is that of Phi times x (about 1.5e-7 |x| in the
+  // tail, where the result is far smaller than x), so x is a magnitude on the way.
+  const bool product_with_x = e.kind == EltwiseKind::kGelu || e.kind == EltwiseKind::kGeluTanh;
+  for (double& v : y.data) {
+    if (product_with_x) y.scale = std::max(y.scale, std::fabs(v));
+    v = activation(e, v);
+  }
   return y;
 }
 
@@ -796,6 +807,33 @@ RefTensor reduce(const Node& n, const Inputs& in) {
   return y;
 }
 
+// Per row of the dims before the axis: (x - mean) / sqrt(var + epsilon) * scale + bias,
+// the variance the mean of squared deviations (ONNX LayerNormalization), in double.
+RefTensor layer_norm(const Node& n, const Inputs& in) {
+  const auto& p = std::get<LayerNormParams>(n.params);
+  const RefTensor& x = *in[0];
+  const RefTensor* scale = in.size() > 1 ? in[1] : nullptr;
+  const RefTensor* bias = in.size() > 2 ? in[2] : nullptr;
+  size_t d = 1;
+  for (size_t i = static_cast<size_t>(p.axis); i < x.dims.size(); ++i) d *= static_cast<size_t>(x.dims[i]);
+  RefTensor y = x;
+  for (size_t row = 0; row < x.data.size() / d; ++row) {
+    const double* v = x.data.data() + row * d;
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < d; ++i) mean += v[i];
+    mean /= static_cast<double>(d);
+    for (size_t i = 0; i < d; ++i) var += (v[i] - mean) * (v[i] - mean);
+    var /= static_cast<double>(d);
+    for (size_t i = 0; i < d; ++i) {
+      double r = (v[i] - mean) / std::sqrt(var + p.epsilon);
+      if (scale) r *= scale->data[i];
+      if (bias) r += bias->data[i];
+      y.data[row * d + i] = r;
+    }
+  }
+  return y;
+}
+
 RefTensor prelu(const Node&, const Inputs& in) {
   RefTensor y = *in[0];
   const RefTensor& slope = *in[1];
@@ -946,6 +984,8 @@ RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
       return prelu(n, in);
     case OpKind::kRecurrent:
       return recurrent(n, in);
+    case OpKind::kLayerNorm:
+      return layer_norm(n, in);
   }
   throw std::runtime_error("reference: no reference for op " + std::string(op_name(n.op)));
 }

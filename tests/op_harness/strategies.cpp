@@ -72,6 +72,7 @@ bool reads_constants(OpKind op) {
     case OpKind::kWhere:
     case OpKind::kPRelu:
     case OpKind::kRecurrent:
+    case OpKind::kLayerNorm:
       return true;
     case OpKind::kEltwise:
     case OpKind::kPool:

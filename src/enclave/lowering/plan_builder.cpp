@@ -39,7 +39,8 @@ void PlanBuilder::add_primitive(const std::string& name, const dnnl::primitive& 
   memory::desc pad = pd.scratchpad_desc();
   if (pad.get_size() > 0) args.emplace_back(DNNL_ARG_SCRATCHPAD, scratch(pad, name + ".scratchpad"));
   for (const auto& a : args) touch(a.second);
-  push(Step{name, pd.impl_info_str(), PrimitiveStep{prim, std::move(args)}, -1, kind});
+  std::string impl = pd.impl_info_str() + describe_post_ops(pd.get_primitive_attr().get_post_ops());
+  push(Step{name, std::move(impl), PrimitiveStep{prim, std::move(args)}, -1, kind});
 }
 
 void PlanBuilder::add_custom(const std::string& name, const std::string& impl, CustomKernel kernel,

@@ -1,5 +1,7 @@
 #include "enclave/lowering/post_ops.h"
 
+#include <oneapi/dnnl/dnnl_debug.h>
+
 #include <cfloat>
 #include <charconv>
 #include <cmath>
@@ -131,6 +133,32 @@ PostOpSplit split_post_ops(const PostOps& ops, const dnnl::post_ops& leading) {
 
 std::string repeated_eltwise_algorithm(const dnnl::post_ops& po) {
   return repeated_algorithm(eltwise_ops_of(po));
+}
+
+std::string describe_post_ops(const dnnl::post_ops& po) {
+  std::string out;
+  for (int i = 0; i < po.len(); ++i) {
+    out += i == 0 ? " + " : ", ";
+    switch (po.kind(i)) {
+      case dnnl::primitive::kind::eltwise: {
+        float scale, alpha, beta;
+        dnnl::algorithm algorithm;
+        po.get_params_eltwise(i, scale, algorithm, alpha, beta);
+        out += dnnl_alg_kind2str(static_cast<dnnl_alg_kind_t>(algorithm));
+        break;
+      }
+      case dnnl::primitive::kind::sum:
+        out += "sum";
+        break;
+      case dnnl::primitive::kind::binary:
+        out += "binary";
+        break;
+      default:
+        out += "post-op";
+        break;
+    }
+  }
+  return out;
 }
 
 }  // namespace teeinfer

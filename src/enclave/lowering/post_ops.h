@@ -37,5 +37,8 @@ PostOpSplit split_post_ops(const PostOps& ops, const dnnl::post_ops& leading = d
 // The first oneDNN eltwise algorithm that `po` uses twice with different parameters, as
 // "eltwise_relu (alpha 0.5, beta 0 then alpha 0.2, beta 0)"; "" when none does.
 std::string repeated_eltwise_algorithm(const dnnl::post_ops& po);
+// The post-ops a primitive applies, for its step's description: " + eltwise_relu, sum"
+// (oneDNN's algorithm names; "" when it has none).
+std::string describe_post_ops(const dnnl::post_ops& po);
 
 }  // namespace teeinfer
