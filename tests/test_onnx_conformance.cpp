@@ -77,8 +77,16 @@ TEST(OnnxBackendSuite, EveryRuntimeOpHasNodeTests) {
   for (const std::string& id : cases_in("node"))
     for (const std::string& op : teeinfer::testing::model_op_types(std::string(kDataRoot) + "/" + id + "/model.onnx"))
       ++cases[op];
+  // Ops newer than the test data, each tested elsewhere (say where).
+  const std::map<std::string, std::string> newer_than_the_data = {
+      {"Mish", "opset 18, after Debian's libonnx-testdata 1.12; tests/test_op_tables.cpp runs its kernel against "
+               "the reference and checks its importer entry"},
+  };
   for (const teeinfer::RuntimeOnnxOp& op : teeinfer::runtime_onnx_ops())
-    EXPECT_GT(cases[std::string(op.op_type)], 0) << op.op_type << " has no ONNX node test in scope";
+    if (!newer_than_the_data.count(std::string(op.op_type)))
+      EXPECT_GT(cases[std::string(op.op_type)], 0) << op.op_type << " has no ONNX node test in scope";
+  for (const auto& [op, why] : newer_than_the_data)
+    EXPECT_EQ(cases[op], 0) << op << " now has node tests: remove it from newer_than_the_data";
 }
 
 TEST(OnnxBackendSuite, FindsTheTestData) {

@@ -64,6 +64,10 @@ constexpr int list_index(OpKind k) {
       return 22;
     case OpKind::kRecurrent:
       return 23;
+    case OpKind::kArgMaxMin:
+      return 24;
+    case OpKind::kLogSoftmax:
+      return 25;
   }
   return -1;
 }
@@ -112,6 +116,18 @@ constexpr int list_index(EltwiseKind k) {
       return 19;
     case EltwiseKind::kPow:
       return 20;
+    case EltwiseKind::kSin:
+      return 21;
+    case EltwiseKind::kCos:
+      return 22;
+    case EltwiseKind::kSign:
+      return 23;
+    case EltwiseKind::kSoftsign:
+      return 24;
+    case EltwiseKind::kThresholdedRelu:
+      return 25;
+    case EltwiseKind::kMish:
+      return 26;
   }
   return -1;
 }
@@ -156,19 +172,27 @@ constexpr int list_index(PoolKind k) {
   return -1;
 }
 
-inline constexpr std::array kOpKinds{OpKind::kConv,      OpKind::kGemm,   OpKind::kMatMul,        OpKind::kBatchNorm,
-                                     OpKind::kEltwise,   OpKind::kBinary, OpKind::kPool,          OpKind::kReshape,
-                                     OpKind::kTranspose, OpKind::kConcat, OpKind::kSoftmax,       OpKind::kLrn,
-                                     OpKind::kPad,       OpKind::kCast,   OpKind::kSlice,         OpKind::kGather,
-                                     OpKind::kTile,      OpKind::kResize, OpKind::kConvTranspose, OpKind::kDepthToSpace,
-                                     OpKind::kWhere,     OpKind::kReduce, OpKind::kPRelu,         OpKind::kRecurrent};
-inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,    EltwiseKind::kLeakyRelu,   EltwiseKind::kClip,
-                                          EltwiseKind::kSigmoid, EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
-                                          EltwiseKind::kNeg,     EltwiseKind::kSqrt,        EltwiseKind::kTanh,
-                                          EltwiseKind::kExp,     EltwiseKind::kLog,         EltwiseKind::kErf,
-                                          EltwiseKind::kAbs,     EltwiseKind::kReciprocal,  EltwiseKind::kSoftplus,
-                                          EltwiseKind::kElu,     EltwiseKind::kSelu,        EltwiseKind::kFloor,
-                                          EltwiseKind::kCeil,    EltwiseKind::kRound,       EltwiseKind::kPow};
+inline constexpr std::array kOpKinds{
+    OpKind::kConv,      OpKind::kGemm,   OpKind::kMatMul,  OpKind::kBatchNorm,     OpKind::kEltwise,
+    OpKind::kBinary,    OpKind::kPool,   OpKind::kReshape, OpKind::kTranspose,     OpKind::kConcat,
+    OpKind::kSoftmax,   OpKind::kLrn,    OpKind::kPad,     OpKind::kCast,          OpKind::kSlice,
+    OpKind::kGather,    OpKind::kTile,   OpKind::kResize,  OpKind::kConvTranspose, OpKind::kDepthToSpace,
+    OpKind::kWhere,     OpKind::kReduce, OpKind::kPRelu,   OpKind::kRecurrent,     OpKind::kArgMaxMin,
+    OpKind::kLogSoftmax};
+inline constexpr std::array kEltwiseKinds{EltwiseKind::kRelu,        EltwiseKind::kLeakyRelu,
+                                          EltwiseKind::kClip,        EltwiseKind::kSigmoid,
+                                          EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,
+                                          EltwiseKind::kNeg,         EltwiseKind::kSqrt,
+                                          EltwiseKind::kTanh,        EltwiseKind::kExp,
+                                          EltwiseKind::kLog,         EltwiseKind::kErf,
+                                          EltwiseKind::kAbs,         EltwiseKind::kReciprocal,
+                                          EltwiseKind::kSoftplus,    EltwiseKind::kElu,
+                                          EltwiseKind::kSelu,        EltwiseKind::kFloor,
+                                          EltwiseKind::kCeil,        EltwiseKind::kRound,
+                                          EltwiseKind::kPow,         EltwiseKind::kSin,
+                                          EltwiseKind::kCos,         EltwiseKind::kSign,
+                                          EltwiseKind::kSoftsign,    EltwiseKind::kThresholdedRelu,
+                                          EltwiseKind::kMish};
 inline constexpr std::array kBinaryKinds{
     BinaryKind::kAdd,  BinaryKind::kSub,        BinaryKind::kMul,   BinaryKind::kDiv,     BinaryKind::kMax,
     BinaryKind::kMin,  BinaryKind::kPow,        BinaryKind::kEqual, BinaryKind::kGreater, BinaryKind::kGreaterOrEqual,
