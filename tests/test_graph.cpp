@@ -124,6 +124,10 @@ Graph every_op_graph() {
              RecurrentParams{RecurrentCell::kLstm, RnnActivation::kTanh, 3, false, false}, {48}));
   b.g.outputs.push_back(b.node("layer_norm", {x, b.constant("ln_scale", {4, 4}), b.constant("ln_bias", {16})},
                                LayerNormParams{1e-5f, 2}, {1, 2, 4, 4}));
+  const ValueId arg = b.node("argmax", {mm}, ArgMaxMinParams{ArgKind::kMax, 1, false, false}, {1});
+  b.g.value(arg).dtype = DType::kI64;  // (the builder makes float32 values)
+  b.g.outputs.push_back(arg);
+  b.g.outputs.push_back(b.node("log_softmax", {mm}, LogSoftmaxParams{{1, false}}, {1, 4}));
   return b.g;
 }
 
@@ -175,8 +179,9 @@ TEST(Graph, ParamsOfAnotherOpAreABadModelNamingTheNode) {
   }
 }
 
-// Only Cast reads an integer runtime tensor, and outputs are float32 (they are read back
-// as such): a graph breaking either is a bad model, not garbage bytes.
+// Only Cast (and Reshape, of int64) reads an integer runtime tensor, and outputs are
+// float32 or int64 computed by a node (ArgMaxMin): a graph breaking either is a bad model,
+// not garbage bytes.
 TEST(Graph, IntegerTensorsOnlyFeedCasts) {
   GraphBuilder b;
   ValueId ids = b.g.add_value(Value{"ids", DType::kI64, {1, 4}, false, {}});
@@ -200,6 +205,31 @@ TEST(Graph, IntegerTensorsOnlyFeedCasts) {
   auto out = s.run({TensorView{DType::kI64, {1, 4}, v.data(), "ids"}});
   EXPECT_EQ(out[0].data, (std::vector<float>{-3.f, 0.f, 7.f, 1099511627776.f}));
   EXPECT_THROW(s.run({TensorView{DType::kF32, {1, 4}, v.data(), "ids"}}), Error);  // the wrong dtype
+}
+
+// ArgMaxMin writes int64 (as ONNX types its output), which reaches the caller as int64
+// bytes, also through a Reshape (a view); a graph declaring its output float32 is a bad model.
+TEST(Graph, ArgMaxWritesInt64Indices) {
+  GraphBuilder b;
+  ValueId x = b.input("x", {2, 3});
+  ValueId arg = b.node("argmin", {x}, ArgMaxMinParams{ArgKind::kMin, 1, true, true}, {2, 1});
+  Graph as_float = b.g;
+  as_float.outputs.push_back(arg);
+  expect_bad_model([&] { validate_graph(as_float); }, "argmin", "ArgMaxMin writing float32");
+  b.g.value(arg).dtype = DType::kI64;
+  ValueId flat = b.node("flat", {arg}, ReshapeParams{}, {2});
+  b.g.value(flat).dtype = DType::kI64;
+  b.g.outputs.push_back(flat);
+  ASSERT_NO_THROW(validate_graph(b.g));
+  NativePlatform platform;
+  EnclaveSession s(b.g, platform);
+  std::vector<float> v{3.f, -1.f, -1.f, NAN, 2.f, NAN};  // ties: the last; a NaN wins, the last NaN
+  auto out = s.run({TensorView{DType::kF32, {2, 3}, v.data(), "x"}});
+  ASSERT_EQ(out[0].dtype, DType::kI64);
+  std::vector<int64_t> got(2);
+  ASSERT_EQ(out[0].bytes.size(), sizeof(int64_t) * got.size());
+  std::memcpy(got.data(), out[0].bytes.data(), out[0].bytes.size());
+  EXPECT_EQ(got, (std::vector<int64_t>{2, 2}));
 }
 
 TEST(Graph, AnOpOutsideOpKindIsABadModelNamingTheNode) {

@@ -133,6 +133,22 @@ const KnownValue kKnownValues[] = {
     {EltwiseKind::kGelu, 0, 0, -3.f, -0.0040497f},
     {EltwiseKind::kGeluTanh, 0, 0, 1.f, 0.8411920f},
     {EltwiseKind::kGeluTanh, 0, 0, -1.f, -0.1588080f},
+    {EltwiseKind::kSin, 0, 0, 0.f, 0.f},
+    {EltwiseKind::kSin, 0, 0, 1.f, 0.841471f},
+    {EltwiseKind::kCos, 0, 0, 0.f, 1.f},
+    {EltwiseKind::kCos, 0, 0, 1.f, 0.540302f},
+    {EltwiseKind::kSign, 0, 0, -2.f, -1.f},
+    {EltwiseKind::kSign, 0, 0, 0.f, 0.f},
+    {EltwiseKind::kSign, 0, 0, 0.3f, 1.f},
+    {EltwiseKind::kSoftsign, 0, 0, 1.f, 0.5f},
+    {EltwiseKind::kSoftsign, 0, 0, -3.f, -0.75f},
+    {EltwiseKind::kThresholdedRelu, 1.f, 0, 2.f, 2.f},
+    {EltwiseKind::kThresholdedRelu, 1.f, 0, 0.5f, 0.f},
+    {EltwiseKind::kThresholdedRelu, 1.f, 0, 1.f, 0.f},  // not above alpha
+    {EltwiseKind::kThresholdedRelu, 0.1f, 0, 0.5f, 0.5f},
+    {EltwiseKind::kMish, 0, 0, 0.f, 0.f},
+    {EltwiseKind::kMish, 0, 0, 1.f, 0.865098f},
+    {EltwiseKind::kMish, 0, 0, -1.f, -0.303401f},
 };
 
 TEST(OpTables, EltwiseReferenceGivesTheOnnxValues) {
@@ -165,7 +181,9 @@ TEST(OpTables, OnlyFunctionsWithoutOneDnnAlgorithmsAreHandWritten) {
   for (size_t k = 0; k < kEltwiseCount; ++k) {
     auto kind = static_cast<EltwiseKind>(k);
     bool hand_written = kind == EltwiseKind::kLog || kind == EltwiseKind::kErf || kind == EltwiseKind::kFloor ||
-                        kind == EltwiseKind::kCeil;
+                        kind == EltwiseKind::kCeil || kind == EltwiseKind::kSin || kind == EltwiseKind::kCos ||
+                        kind == EltwiseKind::kSign || kind == EltwiseKind::kSoftsign ||
+                        kind == EltwiseKind::kThresholdedRelu;
     EXPECT_EQ(eltwise_fusible(kind), !hand_written) << eltwise_name(kind);
   }
   EXPECT_FALSE(eltwise_fusible(static_cast<EltwiseKind>(kEltwiseCount)));

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
 #include "cli_runner.h"
+#include "onnx_builder.h"
 #include "teeinfer/teeinfer.h"
 
 namespace {
@@ -278,6 +280,69 @@ TEST_F(Shapes, OutputsAreWrittenByName) {
   EXPECT_THROW(teeinfer::write_npz(dir_ + "z.npz", {y1, y1}), Error);
   EXPECT_THROW(teeinfer::write_npz(dir_ + "z.npz", {Tensor::f32("a/b", {1}, {1})}), Error);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "z.npz"));
+}
+
+// ArgMax's indices are int64 as ONNX types them: they reach the caller as int64 values (API,
+// sealed model, .npz, .npy, the CLI's JSON), equal to numpy's argmax, also after a
+// Squeeze (a view); another output computing with them (+ 1) reads them as float32.
+TEST_F(Shapes, ArgMaxOutputsAreInt64) {
+  teeinfer::testing::OnnxModelBuilder b(13);
+  b.input("logits", {1, 3, 2, 4});
+  b.node("ArgMax", {"logits"}, {"labels_4d"}).i("axis", 1).i("keepdims", 1);
+  b.node("Squeeze", {"labels_4d", b.constant<int64_t>("axes", {1}, {1})}, {"labels"});
+  b.node("Add", {"labels", b.constant<int64_t>("one", {}, {1})}, {"labels_plus_one"});
+  b.output("labels");
+  b.output("labels_plus_one");
+  b.model.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(
+      onnx::TensorProto::INT64);
+  const std::string onnx = dir_ + "argmax.onnx";
+  std::ofstream(onnx, std::ios::binary) << b.bytes();
+  std::vector<float> x(24);
+  std::mt19937 rng(3);
+  for (float& v : x) v = std::uniform_real_distribution<float>(-1.f, 1.f)(rng);
+  std::vector<int64_t> want;
+  for (int64_t p = 0; p < 8; ++p) {  // numpy.argmax(x, axis=1): the first largest
+    int64_t best = 0;
+    for (int64_t c = 1; c < 3; ++c)
+      if (x[static_cast<size_t>(c * 8 + p)] > x[static_cast<size_t>(best * 8 + p)]) best = c;
+    want.push_back(best);
+  }
+  Tensor in = Tensor::f32("logits", {1, 3, 2, 4}, x);
+  const std::string sealed_path = pack(onnx, "argmax.tee", {});
+  for (bool sealed : {false, true}) {
+    Model m = sealed ? Model::open(sealed_path, key_.get()) : Model::open(onnx);
+    Session s(m);
+    std::vector<Tensor> y = s.run({in});
+    ASSERT_EQ(y.size(), 2u);
+    ASSERT_EQ(y[0].dtype, teeinfer::DType::kI64) << (sealed ? "sealed" : "plain");
+    EXPECT_EQ(y[0].dims, (Dims{1, 2, 4}));
+    std::vector<int64_t> got(8);
+    std::memcpy(got.data(), y[0].data(), 8 * sizeof(int64_t));
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(y[1].dtype, teeinfer::DType::kF32);  // computed with: float32
+    for (size_t i = 0; i < 8; ++i) EXPECT_EQ(y[1].to_floats()[i], static_cast<float>(want[i] + 1));
+    EXPECT_EQ(s.outputs()[0].dtype, teeinfer::DType::kI64);
+    teeinfer::write_npz(dir_ + "y.npz", y);
+    std::vector<Tensor> back = teeinfer::read_npz(dir_ + "y.npz", {{"labels", teeinfer::DType::kI64}});
+    ASSERT_EQ(back.size(), 2u);
+    EXPECT_EQ(back[0].bytes, y[0].bytes);
+  }
+  teeinfer::write_npy(dir_ + "labels.npy", Tensor::i64("labels", {8}, want));
+  std::ifstream f(dir_ + "labels.npy", std::ios::binary);
+  std::string header(64, '\0');
+  f.read(header.data(), 64);
+  EXPECT_NE(header.find("'descr': '<i8'"), std::string::npos) << header;
+  std::ofstream(dir_ + "x.npy", std::ios::binary).write("", 0);
+  teeinfer::write_npy(dir_ + "x.npy", in);
+  teeinfer::CliResult r =
+      teeinfer::run_cli("run " + onnx + " --input logits=" + dir_ + "x.npy --output " + dir_ + "cli.npz --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"dtype\": \"int64\""), std::string::npos) << r.output;
+  std::vector<Tensor> cli = teeinfer::read_npz(dir_ + "cli.npz", {{"labels", teeinfer::DType::kI64}});
+  ASSERT_EQ(cli.size(), 2u);
+  std::vector<int64_t> got(8);
+  std::memcpy(got.data(), cli[0].data(), 8 * sizeof(int64_t));
+  EXPECT_EQ(got, want);
 }
 
 // Acceptance 3: three inputs (float audio, float state, an int64 scalar sample rate) and

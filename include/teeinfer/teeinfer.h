@@ -308,8 +308,8 @@ class Session {
   Session& operator=(Session&&) noexcept;
 
   // Inputs by name (any order), each of the dtype and dims inputs() says (float32, or
-  // int64/int32/uint8/int8/bool for an input the model casts). Outputs (float32) in the
-  // model's output order. Throws kBadInput for a wrong input, kTampered if
+  // int64/int32/uint8/int8/bool for an input the model casts). Outputs (float32; int64
+  // for ArgMax/ArgMin's indices) in the model's output order. Throws kBadInput for a wrong input, kTampered if
   // sealed data in host memory was altered.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const StepCallback& after_step = {});
 
@@ -484,9 +484,9 @@ Tensor read_npy(const std::string& path, const std::string& name, DType as);
 // order: float32, or exactly the dtype `as` gives for that name. Throws kBadInput naming
 // the file and member (sizes are checked before anything is inflated).
 std::vector<Tensor> read_npz(const std::string& path, const std::map<std::string, DType>& as = {});
-// A float32 tensor as .npy (written atomically).
+// A tensor as .npy, in its dtype (float32; int64 for ArgMax's indices; written atomically).
 void write_npy(const std::string& path, const Tensor& t);
-// Float32 tensors as one .npz (numpy.load(path)[name]; written atomically). Throws
+// Tensors as one .npz, each in its dtype (numpy.load(path)[name]; written atomically). Throws
 // kBadArgument for a name that cannot be a member (empty, with '/', or twice).
 void write_npz(const std::string& path, const std::vector<Tensor>& tensors);
 

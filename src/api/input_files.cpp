@@ -110,12 +110,12 @@ std::vector<Tensor> read_npz(const std::string& path, const std::map<std::string
 }
 
 void write_npy(const std::string& path, const Tensor& t) {
-  write_npy(path, t.dims, t.f32_data());
+  write_npy(path, t.dims, t.data(), t.dtype);
 }
 
 void write_npz(const std::string& path, const std::vector<Tensor>& tensors) {
   std::vector<NpzArray> arrays;
-  for (const Tensor& t : tensors) arrays.push_back({t.name, t.dims, t.f32_data()});
+  for (const Tensor& t : tensors) arrays.push_back({t.name, t.dims, t.data(), t.dtype});
   write_npz(path, arrays);
 }
 

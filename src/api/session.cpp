@@ -166,8 +166,12 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const StepCa
   ++m.runs;
   std::vector<Tensor> out;
   for (OutputTensor& y : outputs) {
-    out.push_back(Tensor::f32(std::move(y.name), std::move(y.dims), y.data));
-    wipe(y.data.data(), y.data.size() * sizeof(float));  // (plaintext: freed memory keeps what it held)
+    if (y.dtype == DType::kF32) {
+      out.push_back(Tensor::f32(std::move(y.name), std::move(y.dims), y.data));
+      wipe(y.data.data(), y.data.size() * sizeof(float));  // (plaintext: freed memory keeps what it held)
+    } else {                                               // int64 indices (ArgMax): moved, no copy left behind
+      out.push_back(Tensor{std::move(y.name), y.dtype, std::move(y.dims), std::move(y.bytes)});
+    }
   }
   return out;
 }

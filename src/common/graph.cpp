@@ -1,5 +1,6 @@
 #include "common/graph.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iterator>
 
@@ -59,6 +60,12 @@ int64_t recurrent_bias_gates(RecurrentCell cell) {
 
 int64_t recurrent_states(RecurrentCell cell) {
   return cell == RecurrentCell::kLstm ? 2 : 1;
+}
+
+DType node_output_dtype(const Graph& g, const Node& n) {
+  if (n.op == OpKind::kArgMaxMin) return DType::kI64;
+  if (n.op == OpKind::kReshape && !n.inputs.empty() && g.value(n.inputs[0]).dtype == DType::kI64) return DType::kI64;
+  return DType::kF32;
 }
 
 void check_op_params(const Node& n) {
@@ -148,6 +155,7 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
       if (v == kNoValue || g.value(v).dtype == DType::kF32) continue;
       if (i == 1 && int8_weights_of(n)) continue;
       if (n.op == OpKind::kCast && !g.value(v).is_constant) continue;  // what Cast is for
+      if (n.op == OpKind::kReshape && g.value(v).dtype == DType::kI64 && !g.value(v).is_constant) continue;  // a view
       throw Error(ErrorCode::kBadModel, "node '" + n.name + "' reads '" + g.value(v).name + "', which is not float32");
     }
     if (const Int8Weights* q = int8_weights_of(n)) validate_int8(g, n, *q);
@@ -165,8 +173,9 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
         throw Error(ErrorCode::kBadModel, "node '" + n.name + "' fuses " + eltwise_name(e.kind) +
                                               ", which has no oneDNN post-op (it runs only as a node of its own)");
     const Value& out = g.value(n.outputs[0]);
-    if (out.dtype != DType::kF32)
-      throw Error(ErrorCode::kBadModel, "node '" + n.name + "' writes a non-float32 tensor");
+    if (out.dtype != node_output_dtype(g, n))
+      throw Error(ErrorCode::kBadModel, "node '" + n.name + "' writes " + dtype_name(out.dtype) + ", not the " +
+                                            dtype_name(node_output_dtype(g, n)) + " its op writes");
     if (ready[n.outputs[0]]) throw Error(ErrorCode::kBadModel, "value '" + out.name + "' is written twice");
     Dims expect = infer_output_dims(g, n);
     if (expect != out.dims)
@@ -176,9 +185,11 @@ void validate_graph(const Graph& g, bool constant_bytes_present) {
   }
   for (ValueId v : g.outputs) {
     if (!in_range(v) || !ready[v]) throw Error(ErrorCode::kBadModel, "graph output is never computed");
-    if (g.value(v).dtype != DType::kF32)  // outputs are read back as float32
+    // What the session reads back: float32, or the int64 indices a node computed (ArgMaxMin).
+    const bool is_input = std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+    if (g.value(v).dtype != DType::kF32 && (g.value(v).dtype != DType::kI64 || is_input || g.value(v).is_constant))
       throw Error(ErrorCode::kBadModel, "graph output '" + g.value(v).name + "' is " + dtype_name(g.value(v).dtype) +
-                                            "; outputs must be float32");
+                                            "; outputs must be float32, or int64 computed by a node");
   }
 }
 

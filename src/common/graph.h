@@ -59,6 +59,8 @@ struct Value {
 //   PRelu      X, slope (unidirectional broadcasting to X)
 //   Recurrent  X, W, R, B, initial_h [, initial_c [, P]] (LSTM: initial_c always, P for peepholes)
 //   LayerNorm  X, [scale], [bias] (constants of {D}, D the element count of X's dims [axis, rank))
+//   ArgMaxMin  X (writes int64 indices: the one op whose output is not float32, see node_output_dtype)
+//   LogSoftmax X
 enum class OpKind : uint8_t {
 #define TEEINFER_OP(kind, ...) kind,
 #include "common/ops.def"
@@ -292,6 +294,21 @@ int64_t recurrent_gates(RecurrentCell cell);       // G
 int64_t recurrent_bias_gates(RecurrentCell cell);  // Gb
 int64_t recurrent_states(RecurrentCell cell);      // S
 
+// ONNX ArgMax and ArgMin: the index (int64, as ONNX types it) of the largest (smallest)
+// element along `axis`. A NaN wins over every number, the first NaN along the axis (the
+// last with select_last_index), as numpy's argmax/argmin and ONNX's reference compute it.
+enum class ArgKind : uint8_t { kMax, kMin };
+struct ArgMaxMinParams {
+  ArgKind kind = ArgKind::kMax;
+  int64_t axis = 0;  // non-negative
+  bool keepdims = true;
+  bool select_last_index = false;  // ties (and NaNs): the last index instead of the first
+};
+
+// ONNX LogSoftmax: log(softmax(x)), with Softmax's axis semantics (opset < 13: over the
+// flattened dims [axis, rank)). Its own struct because OpParams holds one per op.
+struct LogSoftmaxParams : SoftmaxParams {};
+
 namespace detail {
 template <class Skipped, class... Params>
 using VariantOfRest = std::variant<Params...>;
@@ -333,6 +350,11 @@ struct Graph {
 };
 
 const char* op_name(OpKind op);  // "?" outside OpKind
+
+// The dtype node `n` writes: float32, the one type the kernels compute in, except ArgMaxMin
+// (int64 indices, as ONNX types them) and a Reshape of an int64 tensor (a view of it).
+// Only Cast (any dtype) and Reshape (int64) read a runtime tensor that is not float32.
+DType node_output_dtype(const Graph& g, const Node& n);
 
 // Throws Error(kBadModel) naming the node when its op is outside OpKind or its params are
 // another op's struct (a graph built in memory can disagree with itself).

@@ -185,6 +185,22 @@ void read_params(ByteReader& r, ReduceParams& p) {
   p.keepdims = r.boolean();
 }
 
+void write_params(ByteWriter& w, const ArgMaxMinParams& p) {
+  w.u8(static_cast<uint8_t>(p.kind));
+  w.i64(p.axis);
+  w.u8(p.keepdims);
+  w.u8(p.select_last_index);
+}
+
+void read_params(ByteReader& r, ArgMaxMinParams& p) {
+  uint8_t k = r.u8();
+  if (k > static_cast<uint8_t>(ArgKind::kMin)) r.fail("unknown arg reduction");
+  p.kind = static_cast<ArgKind>(k);
+  p.axis = r.i64();  // checked against the input's rank by the shape function
+  p.keepdims = r.boolean();
+  p.select_last_index = r.boolean();
+}
+
 void write_params(ByteWriter& w, const RecurrentParams& p) {
   w.u8(static_cast<uint8_t>(p.cell));
   w.u8(static_cast<uint8_t>(p.activation));
@@ -246,6 +262,15 @@ void write_params(ByteWriter& w, const SoftmaxParams& p) {
 void read_params(ByteReader& r, SoftmaxParams& p) {
   p.axis = r.i64();
   p.coerce_2d = r.boolean();
+}
+
+// LogSoftmax: Softmax's bytes.
+void write_params(ByteWriter& w, const LogSoftmaxParams& p) {
+  write_params(w, static_cast<const SoftmaxParams&>(p));
+}
+
+void read_params(ByteReader& r, LogSoftmaxParams& p) {
+  read_params(r, static_cast<SoftmaxParams&>(p));
 }
 
 void write_params(ByteWriter& w, const LrnParams& p) {

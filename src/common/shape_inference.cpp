@@ -166,11 +166,31 @@ Dims reshape_output_dims(const Graph& g, const Node& n) {
   return y;
 }
 
+// Softmax and LogSoftmax (whose params derive from Softmax's).
 Dims softmax_output_dims(const Graph& g, const Node& n) {
   const Dims& x = in_dims(g, n, 0);
-  int64_t axis = std::get<SoftmaxParams>(n.params).axis;
+  int64_t axis = std::visit(
+      [&](const auto& p) -> int64_t {
+        if constexpr (std::is_base_of_v<SoftmaxParams, std::decay_t<decltype(p)>>)
+          return p.axis;
+        else
+          bad(n, "carries no softmax parameters");
+      },
+      n.params);
   if (axis < 0 || axis >= static_cast<int64_t>(x.size())) bad(n, "axis out of range");
   return x;
+}
+
+Dims arg_max_min_output_dims(const Graph& g, const Node& n) {
+  Dims y = in_dims(g, n, 0);
+  const auto& p = std::get<ArgMaxMinParams>(n.params);
+  if (p.kind != ArgKind::kMax && p.kind != ArgKind::kMin) bad(n, "unknown kind");
+  if (p.axis < 0 || p.axis >= static_cast<int64_t>(y.size())) bad(n, "axis out of range");
+  if (p.keepdims)
+    y[static_cast<size_t>(p.axis)] = 1;
+  else
+    y.erase(y.begin() + p.axis);
+  return y;
 }
 
 Dims lrn_output_dims(const Graph& g, const Node& n) {

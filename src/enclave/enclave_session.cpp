@@ -24,7 +24,7 @@ struct EnclaveSession::Impl {
   std::vector<std::unordered_map<int, dnnl::memory>> step_args;
   std::vector<std::vector<void*>> step_ptrs;
   std::vector<TensorInfo> input_specs;
-  std::vector<std::pair<std::string, Dims>> output_specs;
+  std::vector<TensorInfo> output_specs;
   size_t weight_bytes = 0;
   std::unique_ptr<InlineConstants> inline_constants;
   WeightSource* weights = nullptr;
@@ -195,7 +195,8 @@ EnclaveSession::EnclaveSession(const Graph& graph, TeePlatform& platform, const 
   impl_->weights = weights;
   for (ValueId v : graph.inputs)
     impl_->input_specs.push_back({graph.value(v).name, graph.value(v).dtype, graph.value(v).dims});
-  for (ValueId v : graph.outputs) impl_->output_specs.emplace_back(graph.value(v).name, graph.value(v).dims);
+  for (ValueId v : graph.outputs)
+    impl_->output_specs.push_back({graph.value(v).name, graph.value(v).dtype, graph.value(v).dims});
   BudgetOptions bo = budget_options(graph, impl_->engine, *weights, options);
   impl_->plan = plan_for_budget(graph, impl_->engine, *weights, bo);
   impl_->lowering = std::move(impl_->plan.lowering);
@@ -238,9 +239,15 @@ std::vector<OutputTensor> EnclaveSession::run(const std::vector<TensorView>& inp
   std::vector<OutputTensor> out;
   const auto& out_slots = m.lowering->outputs();
   for (size_t i = 0; i < out_slots.size(); ++i) {
-    OutputTensor t{m.output_specs[i].first, m.output_specs[i].second, {}};
-    t.data.resize(static_cast<size_t>(element_count(t.dims, t.name)));
-    std::memcpy(t.data.data(), m.ptr(out_slots[i].second), t.data.size() * sizeof(float));
+    const auto& [name, dtype, dims] = m.output_specs[i];
+    OutputTensor t{name, dims, {}, dtype, {}};
+    if (dtype == DType::kF32) {
+      t.data.resize(static_cast<size_t>(element_count(t.dims, t.name)));
+      std::memcpy(t.data.data(), m.ptr(out_slots[i].second), t.data.size() * sizeof(float));
+    } else {
+      t.bytes.resize(byte_size(dtype, dims, name));
+      std::memcpy(t.bytes.data(), m.ptr(out_slots[i].second), t.bytes.size());
+    }
     out.push_back(std::move(t));
   }
   return out;

@@ -61,7 +61,9 @@ struct EnclaveOptions {
 struct OutputTensor {
   std::string name;
   Dims dims;
-  std::vector<float> data;
+  std::vector<float> data;  // a float32 output's values
+  DType dtype = DType::kF32;
+  std::vector<uint8_t> bytes;  // another dtype's (ArgMax's int64 indices), row-major
 };
 
 struct StepInfo {

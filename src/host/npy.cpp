@@ -319,11 +319,31 @@ HostTensor read_npy(const std::string& path) {
   return parse_npy(read_input_file(path, kMaxHeaderBytes + 16 + kMaxDataBytes, ".npy file"), path);
 }
 
-std::string npy_header(const Dims& dims) {
+// numpy's name for a dtype's little-endian layout.
+const char* npy_descr(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return "<f4";
+    case DType::kI64:
+      return "<i8";
+    case DType::kI32:
+      return "<i4";
+    case DType::kU8:
+      return "|u1";
+    case DType::kS8:
+      return "|i1";
+    case DType::kBool:
+      return "|b1";
+  }
+  throw Error(ErrorCode::kBadArgument, "npy: unknown dtype");
+}
+
+std::string npy_header(const Dims& dims, DType dtype) {
   std::string shape;
   for (int64_t d : dims) shape += std::to_string(d) + ",";
   if (dims.size() > 1) shape.pop_back();
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shape + "), }";
+  std::string header =
+      std::string("{'descr': '") + npy_descr(dtype) + "', 'fortran_order': False, 'shape': (" + shape + "), }";
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
@@ -337,11 +357,14 @@ std::string npy_header(const Dims& dims) {
 }
 
 void write_npy(const std::string& path, const Dims& dims, const float* data) {
-  std::string out = npy_header(dims);
-  size_t n = static_cast<size_t>(element_count(dims, path));
+  write_npy(path, dims, data, DType::kF32);
+}
+
+void write_npy(const std::string& path, const Dims& dims, const void* data, DType dtype) {
+  std::string out = npy_header(dims, dtype);
   AtomicFileWriter file(path);  // the data is streamed, not copied after the header
   file.write(out.data(), out.size());
-  file.write(data, n * sizeof(float));
+  file.write(data, byte_size(dtype, dims, path));
   file.commit();
 }
 

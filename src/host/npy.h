@@ -30,7 +30,9 @@ std::vector<int64_t> parse_npy_integers(std::string_view bytes, const std::strin
 HostTensor parse_npy(std::string_view bytes, const std::string& what);
 // Writes to `path` through AtomicFileWriter (host/file_io.h).
 void write_npy(const std::string& path, const Dims& dims, const float* data);
-// The header (magic, version 1.0, dict, padding) of a float32 C-order array of `dims`.
-std::string npy_header(const Dims& dims);
+// An array of `dtype` (int64: ArgMax's indices), its bytes row-major.
+void write_npy(const std::string& path, const Dims& dims, const void* data, DType dtype);
+// The header (magic, version 1.0, dict, padding) of a C-order array of `dims` and `dtype`.
+std::string npy_header(const Dims& dims, DType dtype = DType::kF32);
 
 }  // namespace teeinfer

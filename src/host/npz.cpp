@@ -28,8 +28,8 @@ struct SourceFreer {
 // One member's bytes: the .npy header and the floats, kept alive until the archive is
 // written (libzip reads them then).
 std::string npy_bytes(const NpzArray& a) {
-  std::string bytes = npy_header(a.dims);
-  size_t n = static_cast<size_t>(element_count(a.dims, a.name)) * sizeof(float);
+  std::string bytes = npy_header(a.dims, a.dtype);
+  size_t n = byte_size(a.dtype, a.dims, a.name);
   bytes.append(reinterpret_cast<const char*>(a.data), n);
   return bytes;
 }

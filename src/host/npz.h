@@ -18,7 +18,8 @@ namespace teeinfer {
 struct NpzArray {
   std::string name;  // the member is NAME.npy
   Dims dims;
-  const float* data = nullptr;
+  const void* data = nullptr;  // row-major, of `dtype`
+  DType dtype = DType::kF32;
 };
 
 // The most a .npz may hold: what one .npy may (kMaxNpyElements of 8 bytes, plus header)

@@ -102,6 +102,14 @@ class Importer {
   void transpose(const onnx::NodeProto& n, const OnnxAttrs& a);
   void concat(const onnx::NodeProto& n, const OnnxAttrs& a);
   void softmax(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void log_softmax(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void instance_normalization(const onnx::NodeProto& n, const OnnxAttrs& a);
+  void hardmax(const onnx::NodeProto& n, const OnnxAttrs& a);
+  // A constant of C values (InstanceNormalization's scale, B) as float32 of dims {C, 1, ...,
+  // 1} (rank - 1 dims), which broadcasts per channel against a tensor of rank `rank`.
+  ValueId per_channel_constant(const onnx::NodeProto& n, int i, const OnnxAttrs& a, size_t rank, const char* role);
+  template <ArgKind kKind>
+  void arg_max_min(const onnx::NodeProto& n, const OnnxAttrs& a);
   void cast(const onnx::NodeProto& n, const OnnxAttrs& a);
   void logical_not(const onnx::NodeProto& n, const OnnxAttrs& a);
   template <BinaryKind kKind>
@@ -181,7 +189,8 @@ class Importer {
   ValueId float_operand(const onnx::NodeProto& node, int i, const OnnxAttrs& a);
   // One node of several that `node` becomes: the last defines node's output, the others a
   // value of their own named after it ("<output>#<part>"). Returns the node's output.
-  ValueId emit_part(const onnx::NodeProto& node, bool last, int part, std::vector<ValueId> inputs, OpParams params);
+  ValueId emit_part(const onnx::NodeProto& node, bool last, int part, std::vector<ValueId> inputs, OpParams params,
+                    const Dims* reshape_to = nullptr);
   // A float32 scalar constant of the graph.
   ValueId scalar_constant(const std::string& name, float value);
   // Binary `kind` folded over `operands` left to right; the last node defines node's output.
@@ -232,6 +241,15 @@ class Importer {
   // `op_type`, named "<node>#<suffix>", its output "<output 0>#<suffix>".
   ValueId implied_node(const onnx::NodeProto& node, const std::string& op_type, const std::string& suffix,
                        std::vector<ValueId> inputs, OpParams params, const Dims* reshape_to = nullptr);
+  // ArgMax/ArgMin's int64 indices (or a reshape of them) as float32 for an op that
+  // computes with them: one Cast node per value, made on first use (exact: an axis is
+  // at most 2^24 long, arg_max_min checks).
+  ValueId indices_as_float(ValueId v);
+  // Whether `v` is such indices: int64 computed by a node (not a graph input, not a constant).
+  bool is_indices(ValueId v) const {
+    return g_.value(v).dtype == DType::kI64 && !g_.value(v).is_constant &&
+           std::find(g_.inputs.begin(), g_.inputs.end(), v) == g_.inputs.end();
+  }
 
   // If: the branch `attr` ("then_branch"), checked against the node.
   const onnx::GraphProto& checked_branch(const onnx::NodeProto& n, const OnnxAttrs& a, const char* attr) const;
@@ -250,8 +268,9 @@ class Importer {
   Graph g_;
   std::map<std::string, Sym> syms_;
   std::map<const Value*, ValueId> materialized_;
-  int subgraph_depth_ = 0;   // If branches being imported
-  std::set<ValueId> masks_;  // runtime float32 values that hold a bool (1 and 0)
+  int subgraph_depth_ = 0;                       // If branches being imported
+  std::set<ValueId> masks_;                      // runtime float32 values that hold a bool (1 and 0)
+  std::map<ValueId, ValueId> indices_as_float_;  // int64 index values' float32 copies
   // Inside a branch of an If whose condition is computed at run time: the prefix of the IR
   // names of its nodes and values ("<If>/then/"), so that both branches' stay distinct.
   std::string scope_;
@@ -343,9 +362,12 @@ void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, Op
   n.op = op_of(params);
   n.inputs = std::move(inputs);
   n.params = std::move(params);
+  if (n.op != OpKind::kCast && n.op != OpKind::kReshape)  // the two that read int64 indices as they are
+    for (ValueId& in : n.inputs)
+      if (in != kNoValue && is_indices(in)) in = indices_as_float(in);
   Value out;
   out.name = scope_ + node.output(output);
-  out.dtype = DType::kF32;
+  out.dtype = node_output_dtype(g_, n);
   if (reshape_to) out.dims = *reshape_to;
   ValueId id = g_.add_value(out);
   n.outputs = {id};
@@ -358,7 +380,8 @@ void Importer::emit(const onnx::NodeProto& node, std::vector<ValueId> inputs, Op
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     ValueId in = n.inputs[i];
     bool int8_weight = i == 1 && int8_weights_of(n);  // a quantized model's weight (validate_graph checks it)
-    if (in != kNoValue && g_.value(in).dtype != DType::kF32 && n.op != OpKind::kCast && !int8_weight)
+    bool viewed_indices = in != kNoValue && n.op == OpKind::kReshape && is_indices(in);
+    if (in != kNoValue && g_.value(in).dtype != DType::kF32 && n.op != OpKind::kCast && !int8_weight && !viewed_indices)
       throw Error(ErrorCode::kUnsupported, where + ": input '" + g_.value(in).name + "' is " +
                                                dtype_name(g_.value(in).dtype) + "; runtime tensors must be float32");
   }
@@ -544,18 +567,18 @@ ValueId Importer::float_operand(const onnx::NodeProto& node, int i, const OnnxAt
 }
 
 ValueId Importer::emit_part(const onnx::NodeProto& node, bool last, int part, std::vector<ValueId> inputs,
-                            OpParams params) {
+                            OpParams params, const Dims* reshape_to) {
   if (node.output_size() < 1 || node.output(0).empty())
     throw Error(ErrorCode::kBadModel, node.op_type() + " node '" + node.name() + "' has no output");
   if (last) {
-    emit(node, std::move(inputs), std::move(params));
+    emit(node, std::move(inputs), std::move(params), reshape_to);
   } else {
     onnx::NodeProto step = node;
     std::string suffix = std::to_string(part);
     suffix.insert(suffix.begin(), '#');
     step.set_name((node.name().empty() ? node.output(0) : node.name()) + suffix);
     step.set_output(0, node.output(0) + suffix);
-    emit(step, std::move(inputs), std::move(params));
+    emit(step, std::move(inputs), std::move(params), reshape_to);
   }
   return g_.nodes.back().outputs[0];
 }
@@ -647,7 +670,8 @@ ValueId Importer::layer_norm_parameter(const onnx::NodeProto& n, int i, const On
 
 template <BinaryKind kKind>
 void Importer::binary(const onnx::NodeProto& n, const OnnxAttrs& a) {
-  emit(n, {runtime(n, 0, a), runtime(n, 1, a)}, BinaryParams{kKind});
+  // (A constant of another type, as with ArgMax's int64 indices + 1, computes as float32.)
+  emit(n, {float_operand(n, 0, a), float_operand(n, 1, a)}, BinaryParams{kKind});
 }
 
 // Equal/Greater/GreaterOrEqual/Less/LessOrEqual with a runtime operand: a float32 mask of
@@ -814,11 +838,124 @@ void Importer::softmax(const onnx::NodeProto& n, const OnnxAttrs& a) {
   emit(n, {runtime(n, 0, a)}, p);
 }
 
+void Importer::log_softmax(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  int64_t rank = static_cast<int64_t>(dims(n, 0, a).size());
+  LogSoftmaxParams p;
+  p.coerce_2d = opset_ < 13;
+  p.axis = normalize_axis(a.i("axis", opset_ < 13 ? 1 : -1), rank, a.where());
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
 // The node's first output's name (the names of the values a converter adds derive from it).
 const std::string& first_output(const onnx::NodeProto& node) {
   if (node.output_size() < 1 || node.output(0).empty())
     throw Error(ErrorCode::kBadModel, node.op_type() + " node '" + node.name() + "' has no output");
   return node.output(0);
+}
+
+ValueId Importer::per_channel_constant(const onnx::NodeProto& n, int i, const OnnxAttrs& a, size_t rank,
+                                       const char* role) {
+  const Value& c = required_constant(n, i, a, role);
+  const int64_t channels = dims(n, 0, a)[1];
+  if (element_count(c.dims, c.name) != channels)
+    throw Error(ErrorCode::kBadModel, a.where() + ": " + role + " has " + dims_to_string(c.dims) + ", not " +
+                                          std::to_string(channels) + " values (one per channel)");
+  Value v = convert_constant(c, DType::kF32, n.input(i) + "#per_channel", budget_);
+  v.dims = Dims(rank - 1, 1);
+  v.dims[0] = channels;
+  v.is_constant = true;
+  return g_.add_value(std::move(v));
+}
+
+// InstanceNormalization: y = scale * (x - mean) / sqrt(var + epsilon) + B, mean and var
+// (biased) over the spatial dims of each (n, c), built from existing IR ops (Reduce Mean,
+// Binary, Sqrt) rather than a primitive of its own: oneDNN's batch normalization would take
+// its statistics over N as well unless the tensor were viewed as {1, N*C, ...} and scale
+// and B repeated per image; these nodes are exact to the definition and plan like any
+// others (the full-size temporaries, x - mean and its square, are ordinary activations).
+void Importer::instance_normalization(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  if (x.size() < 3)
+    throw Error(ErrorCode::kBadModel, a.where() + ": input " + dims_to_string(x) + " must be {N, C, D1, ...}");
+  const float epsilon = a.f("epsilon", 1e-5f);
+  ReduceParams spatial_mean{ReduceKind::kMean, {}, true};
+  for (size_t d = 2; d < x.size(); ++d) spatial_mean.axes.push_back(static_cast<int64_t>(d));
+  ValueId xv = runtime(n, 0, a);
+  ValueId scale = per_channel_constant(n, 1, a, x.size(), "scale");
+  ValueId bias = per_channel_constant(n, 2, a, x.size(), "B");
+  ValueId mean = emit_part(n, false, 1, {xv}, spatial_mean);
+  ValueId centred = emit_part(n, false, 2, {xv, mean}, BinaryParams{BinaryKind::kSub});
+  ValueId squared = emit_part(n, false, 3, {centred, centred}, BinaryParams{BinaryKind::kMul});
+  ValueId var = emit_part(n, false, 4, {squared}, spatial_mean);
+  ValueId eps = scalar_constant(first_output(n) + "#epsilon", epsilon);
+  ValueId var_eps = emit_part(n, false, 5, {var, eps}, BinaryParams{BinaryKind::kAdd});
+  ValueId sd = emit_part(n, false, 6, {var_eps}, EltwiseParams{EltwiseKind::kSqrt});
+  ValueId gain = emit_part(n, false, 7, {scale, sd}, BinaryParams{BinaryKind::kDiv});  // scale / sd, {N, C, 1...}
+  ValueId scaled = emit_part(n, false, 8, {centred, gain}, BinaryParams{BinaryKind::kMul});
+  emit_part(n, true, 0, {scaled, bias}, BinaryParams{BinaryKind::kAdd});
+}
+
+// Hardmax: 1 at the first largest element along the axis, 0 elsewhere (before opset 13
+// along the dims flattened from `axis`). As ArgMax (keepdims) compared with the indices
+// 0..K-1 along that axis: Equal(iota, ArgMax(x)), exact. Before opset 13 the input is
+// viewed as {outer, K} and the result viewed back.
+void Importer::hardmax(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims x = dims(n, 0, a);
+  const int64_t rank = static_cast<int64_t>(x.size());
+  const int64_t axis = normalize_axis(a.i("axis", opset_ < 13 ? 1 : -1), rank, a.where());
+  ValueId xv = runtime(n, 0, a);
+  Dims shape = x;  // what the ArgMax reads
+  int64_t along = axis;
+  if (opset_ < 13) {
+    Dims outer(x.begin(), x.begin() + axis), inner(x.begin() + axis, x.end());
+    shape = {element_count(outer, a.where()), element_count(inner, a.where())};
+    along = 1;
+    if (shape != x) xv = emit_part(n, false, 1, {xv}, ReshapeParams{}, &shape);
+  }
+  const int64_t k = shape[static_cast<size_t>(along)];
+  if (k > (int64_t{1} << 24))
+    throw Error(ErrorCode::kUnsupported, a.where() + ": axis of " + std::to_string(k) + " elements; at most 2^24");
+  ValueId index = emit_part(n, false, 2, {xv}, ArgMaxMinParams{ArgKind::kMax, along, true, false});
+  Dims iota_dims(shape.size(), 1);
+  iota_dims[static_cast<size_t>(along)] = k;
+  std::vector<float> iota(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) iota[static_cast<size_t>(i)] = static_cast<float>(i);
+  ValueId positions = float_constant(first_output(n) + "#positions", iota_dims, iota);
+  const bool view_back = shape != x;
+  ValueId one_hot = emit_part(n, !view_back, 3, {positions, index}, BinaryParams{BinaryKind::kEqual});
+  if (view_back) emit_part(n, true, 4, {one_hot}, ReshapeParams{}, &x);
+}
+
+template <ArgKind kKind>
+void Importer::arg_max_min(const onnx::NodeProto& n, const OnnxAttrs& a) {
+  const Dims& x = dims(n, 0, a);
+  ArgMaxMinParams p;
+  p.kind = kKind;
+  p.axis = normalize_axis(a.i("axis", 0), static_cast<int64_t>(x.size()), a.where());
+  p.keepdims = a.i("keepdims", 1) != 0;
+  p.select_last_index = a.i("select_last_index", 0) != 0;
+  // Indices a later op computes with become float32 (indices_as_float): exact up to 2^24.
+  if (x[static_cast<size_t>(p.axis)] > (int64_t{1} << 24))
+    throw Error(ErrorCode::kUnsupported, a.where() + ": axis of " + std::to_string(x[static_cast<size_t>(p.axis)]) +
+                                             " elements; at most 2^24 (indices must be exact in float32)");
+  emit(n, {runtime(n, 0, a)}, p);
+}
+
+ValueId Importer::indices_as_float(ValueId v) {
+  if (auto it = indices_as_float_.find(v); it != indices_as_float_.end()) return it->second;
+  const std::string name = g_.value(v).name + "#as_float";
+  Value out{name, DType::kF32, g_.value(v).dims, false, {}};
+  ValueId id = g_.add_value(std::move(out));
+  Node cast;
+  cast.name = name;
+  cast.onnx_op = "Cast";
+  cast.op = OpKind::kCast;
+  cast.params = CastParams{};
+  cast.inputs = {v};
+  cast.outputs = {id};
+  g_.nodes.push_back(std::move(cast));
+  indices_as_float_[v] = id;
+  return id;
 }
 
 // ONNX element types a runtime mask (1 and 0) casts to unchanged: the numeric ones.
@@ -870,6 +1007,7 @@ void Importer::cast(const onnx::NodeProto& n, const OnnxAttrs& a) {
     return;
   }
   DType to = dtype_from_onnx(to_onnx, a.where() + " 'to'");
+  if (to == g_.value(x).dtype) return alias(n, a);  // (ArgMax's int64 indices to int64)
   if (to != DType::kF32)
     throw Error(ErrorCode::kUnsupported, a.where() + ": Cast to " + dtype_name(to) +
                                              " at run time (teeinfer computes in float32; only casts to float32 "
@@ -1876,9 +2014,14 @@ constexpr EltwiseConverter kEltwiseConverter_gelu{PruningRole::kChannelwise, 0};
 // * the quantized ops, float32 nodes (host/quantize_linear.h): the arithmetic of scales and
 //   zero points (Binary), rounding and saturation (Eltwise), DynamicQuantizeLinear's min
 //   and max (Reduce), an integer graph input made float32 (Cast).
+// * Hardmax: ArgMaxMin, the Cast of its indices to float32, and (opset < 13) Reshapes;
+// * InstanceNormalization: Binary nodes (its last, the + B) around two Reduce Means and a
+//   Sqrt (Eltwise).
 constexpr uint64_t other_ir_ops_of(std::string_view op_type) {
   if (op_type == "Cast") return ir_op_bits({OpKind::kBinary});
   if (op_type == "If") return ir_op_bits({OpKind::kWhere});
+  if (op_type == "InstanceNormalization") return ir_op_bits({OpKind::kReduce, OpKind::kEltwise});
+  if (op_type == "Hardmax") return ir_op_bits({OpKind::kReshape, OpKind::kArgMaxMin, OpKind::kCast});
   if (op_type == "RNN" || op_type == "GRU" || op_type == "LSTM")
     return ir_op_bits({OpKind::kSlice, OpKind::kReshape, OpKind::kConcat});
   for (std::string_view q : {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger",

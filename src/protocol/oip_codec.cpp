@@ -386,6 +386,11 @@ EncodedResponse encode_infer_response(const std::string& model_name, const std::
     if (request.binary_output[k]) {
       o["parameters"] = {{"binary_data_size", t->bytes.size()}};
       binary.append(reinterpret_cast<const char*>(t->bytes.data()), t->bytes.size());
+    } else if (t->dtype == DType::kI64) {  // ArgMax's indices
+      std::vector<int64_t> values(static_cast<size_t>(t->elements()));
+      std::memcpy(values.data(), t->data(), values.size() * sizeof(int64_t));
+      o["data"] = values;
+      OPENSSL_cleanse(values.data(), values.size() * sizeof(int64_t));
     } else {
       std::vector<float> values = t->to_floats();
       o["data"] = values;

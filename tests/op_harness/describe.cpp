@@ -80,6 +80,10 @@ struct Describe {
     return "axis " + std::to_string(p.axis) + (p.fused_batchnorm ? " fused_batchnorm" : "") +
            (p.fused_relu ? " fused_relu" : "");
   }
+  std::string operator()(const ArgMaxMinParams& p) const {
+    return std::string(p.kind == ArgKind::kMin ? "min" : "max") + " axis " + std::to_string(p.axis) +
+           (p.keepdims ? " keepdims" : "") + (p.select_last_index ? " select_last_index" : "");
+  }
   std::string operator()(const SoftmaxParams& p) const {
     return "axis " + std::to_string(p.axis) + (p.coerce_2d ? " coerce_2d" : "");
   }

@@ -429,6 +429,37 @@ OpCase softmax_case(std::mt19937& rng) {
   return b.take();
 }
 
+OpCase log_softmax_case(std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = random_dims(rng, static_cast<size_t>(pick(rng, 1, 5)), 6);
+  LogSoftmaxParams p;
+  p.axis = pick(rng, 0, static_cast<int64_t>(x.size()) - 1);
+  p.coerce_2d = chance(rng, 0.5);
+  ValueId xv = b.input("x", x, -3.f, 3.f);
+  b.output(b.node(OpKind::kLogSoftmax, "LogSoftmax", p, {xv}));
+  return b.take();
+}
+
+// ArgMax/ArgMin over values drawn from a few levels, so that ties (first or last index)
+// happen. NaNs only in 1-D and 2-D cases: the resident strategy may feed a 3-D to 5-D input
+// through an identity MaxPool (to make it channels-last, which the kernel reads in place),
+// and what a max pool makes of a NaN is not this op's to test.
+OpCase arg_max_min_case(std::mt19937& rng) {
+  GraphBuilder b(rng);
+  Dims x = random_dims(rng, static_cast<size_t>(pick(rng, 1, 5)), 6);
+  ArgMaxMinParams p;
+  p.kind = chance(rng, 0.5) ? ArgKind::kMax : ArgKind::kMin;
+  p.axis = pick(rng, 0, static_cast<int64_t>(x.size()) - 1);
+  p.keepdims = chance(rng, 0.5);
+  p.select_last_index = chance(rng, 0.5);
+  const bool nans = x.size() <= 2 && chance(rng, 0.5);
+  std::vector<float> data(static_cast<size_t>(element_count(x, "x")));
+  for (float& v : data) v = nans && chance(rng, 0.1) ? NAN : static_cast<float>(pick(rng, -3, 3)) * 0.5f;
+  ValueId xv = b.input("x", x, data);
+  b.output(b.node(OpKind::kArgMaxMin, p.kind == ArgKind::kMax ? "ArgMax" : "ArgMin", p, {xv}));
+  return b.take();
+}
+
 OpCase lrn_case(std::mt19937& rng) {
   GraphBuilder b(rng);
   Dims x = activation_dims(rng, 3, 5, 12);
@@ -770,6 +801,12 @@ bool defined_for_negative_inputs(EltwiseKind kind) {
     case EltwiseKind::kNeg:
     case EltwiseKind::kGelu:
     case EltwiseKind::kGeluTanh:
+    case EltwiseKind::kSin:
+    case EltwiseKind::kCos:
+    case EltwiseKind::kSign:
+    case EltwiseKind::kSoftsign:
+    case EltwiseKind::kThresholdedRelu:
+    case EltwiseKind::kMish:
       return true;
   }
   return true;
@@ -795,6 +832,14 @@ EltwiseParams random_eltwise(std::mt19937& rng, EltwiseKind kind) {
     case EltwiseKind::kRound:
     case EltwiseKind::kGelu:
     case EltwiseKind::kGeluTanh:
+    case EltwiseKind::kSin:
+    case EltwiseKind::kCos:
+    case EltwiseKind::kSign:
+    case EltwiseKind::kSoftsign:
+    case EltwiseKind::kMish:
+      break;
+    case EltwiseKind::kThresholdedRelu:
+      p.alpha = uniform(rng, -0.5f, 1.f);
       break;
     case EltwiseKind::kElu:
       p.alpha = uniform(rng, 0.1f, 2.f);
@@ -873,6 +918,10 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
       return recurrent_case(needs, rng);
     case OpKind::kLayerNorm:
       return layer_norm_case(needs, rng);
+    case OpKind::kArgMaxMin:
+      return arg_max_min_case(rng);
+    case OpKind::kLogSoftmax:
+      return log_softmax_case(rng);
   }
   throw std::logic_error("no generator for " + v.name);
 }

@@ -69,7 +69,7 @@ ValueId GraphBuilder::node(OpKind op, const std::string& onnx_op, OpParams param
     infer_output_dims(c_.graph, n);
   } else {
     y = infer_output_dims(c_.graph, n);
-    n.outputs = {c_.graph.add_value({n.name + ".y", DType::kF32, y, false, {}})};
+    n.outputs = {c_.graph.add_value({n.name + ".y", node_output_dtype(c_.graph, n), y, false, {}})};
   }
   c_.graph.nodes.push_back(std::move(n));
   return c_.graph.nodes.back().outputs[0];

@@ -206,6 +206,33 @@ TEST(OpHarnessReference, HandComputedCases) {
     EXPECT_NEAR(y[0], 1.0 / 6, 1e-7);
     EXPECT_NEAR(y[3], 0.5, 1e-7);
   }
+  {  // ArgMax of {2, 3} rows {1, 3, 3} and {1, NaN, NaN}: ties and NaNs, first or last index
+    Graph g;
+    ValueId x = g.add_value({"x", DType::kF32, {2, 3}, false, {}});
+    g.inputs = {x};
+    Node n{"argmax", "ArgMax", OpKind::kArgMaxMin, {x}, {g.add_value({"y", DType::kI64, {2}, false, {}})},
+           ArgMaxMinParams{ArgKind::kMax, 1, false, false}};
+    g.nodes = {n};
+    g.outputs = n.outputs;
+    const std::vector<float> in{1.f, 3.f, 3.f, 1.f, NAN, NAN};
+    EXPECT_EQ(run(g, {in}).data, (std::vector<double>{1, 1}));
+    std::get<ArgMaxMinParams>(g.nodes[0].params).select_last_index = true;
+    EXPECT_EQ(run(g, {in}).data, (std::vector<double>{2, 2}));
+    std::get<ArgMaxMinParams>(g.nodes[0].params).kind = ArgKind::kMin;  // a NaN wins for ArgMin too
+    EXPECT_EQ(run(g, {in}).data, (std::vector<double>{0, 2}));
+  }
+  {  // LogSoftmax of {1, 2}: log(1/2) twice
+    Graph g;
+    ValueId x = g.add_value({"x", DType::kF32, {1, 2}, false, {}});
+    g.inputs = {x};
+    Node n{"log_softmax", "LogSoftmax", OpKind::kLogSoftmax, {x},
+           {g.add_value({"y", DType::kF32, {1, 2}, false, {}})}, LogSoftmaxParams{{1, false}}};
+    g.nodes = {n};
+    g.outputs = n.outputs;
+    std::vector<double> y = run(g, {{5.f, 5.f}}).data;
+    EXPECT_NEAR(y[0], std::log(0.5), 1e-12);
+    EXPECT_NEAR(y[1], std::log(0.5), 1e-12);
+  }
 }
 
 }  // namespace

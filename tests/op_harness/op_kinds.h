@@ -66,6 +66,10 @@ constexpr int list_index(OpKind k) {
       return 23;
     case OpKind::kLayerNorm:
       return 24;
+    case OpKind::kArgMaxMin:
+      return 25;
+    case OpKind::kLogSoftmax:
+      return 26;
   }
   return -1;
 }
@@ -118,6 +122,18 @@ constexpr int list_index(EltwiseKind k) {
       return 21;
     case EltwiseKind::kGeluTanh:
       return 22;
+    case EltwiseKind::kSin:
+      return 23;
+    case EltwiseKind::kCos:
+      return 24;
+    case EltwiseKind::kSign:
+      return 25;
+    case EltwiseKind::kSoftsign:
+      return 26;
+    case EltwiseKind::kThresholdedRelu:
+      return 27;
+    case EltwiseKind::kMish:
+      return 28;
   }
   return -1;
 }
@@ -167,14 +183,17 @@ inline constexpr std::array kOpKinds{
     OpKind::kBinary,  OpKind::kPool,   OpKind::kReshape, OpKind::kTranspose,     OpKind::kConcat,
     OpKind::kSoftmax, OpKind::kLrn,    OpKind::kPad,     OpKind::kCast,          OpKind::kSlice,
     OpKind::kGather,  OpKind::kTile,   OpKind::kResize,  OpKind::kConvTranspose, OpKind::kDepthToSpace,
-    OpKind::kWhere,   OpKind::kReduce, OpKind::kPRelu,   OpKind::kRecurrent,     OpKind::kLayerNorm};
+    OpKind::kWhere,   OpKind::kReduce, OpKind::kPRelu,   OpKind::kRecurrent,     OpKind::kLayerNorm,
+    OpKind::kArgMaxMin, OpKind::kLogSoftmax};
 inline constexpr std::array kEltwiseKinds{
     EltwiseKind::kRelu,        EltwiseKind::kLeakyRelu,  EltwiseKind::kClip,     EltwiseKind::kSigmoid,
     EltwiseKind::kHardSigmoid, EltwiseKind::kHardSwish,  EltwiseKind::kNeg,      EltwiseKind::kSqrt,
     EltwiseKind::kTanh,        EltwiseKind::kExp,        EltwiseKind::kLog,      EltwiseKind::kErf,
     EltwiseKind::kAbs,         EltwiseKind::kReciprocal, EltwiseKind::kSoftplus, EltwiseKind::kElu,
     EltwiseKind::kSelu,        EltwiseKind::kFloor,      EltwiseKind::kCeil,     EltwiseKind::kRound,
-    EltwiseKind::kPow,         EltwiseKind::kGelu,       EltwiseKind::kGeluTanh};
+    EltwiseKind::kPow,         EltwiseKind::kGelu,       EltwiseKind::kGeluTanh, EltwiseKind::kSin,
+    EltwiseKind::kCos,         EltwiseKind::kSign,       EltwiseKind::kSoftsign, EltwiseKind::kThresholdedRelu,
+    EltwiseKind::kMish};
 inline constexpr std::array kBinaryKinds{
     BinaryKind::kAdd,  BinaryKind::kSub,        BinaryKind::kMul,   BinaryKind::kDiv,     BinaryKind::kMax,
     BinaryKind::kMin,  BinaryKind::kPow,        BinaryKind::kEqual, BinaryKind::kGreater, BinaryKind::kGreaterOrEqual,

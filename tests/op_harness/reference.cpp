@@ -108,6 +108,18 @@ double activation(const EltwiseParams& e, double x) {
       return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
     case EltwiseKind::kGeluTanh:
       return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case EltwiseKind::kSin:
+      return std::sin(x);
+    case EltwiseKind::kCos:
+      return std::cos(x);
+    case EltwiseKind::kSign:
+      return x > 0 ? 1 : x < 0 ? -1 : x;
+    case EltwiseKind::kSoftsign:
+      return x / (1 + std::fabs(x));
+    case EltwiseKind::kThresholdedRelu:
+      return x > e.alpha ? x : 0;
+    case EltwiseKind::kMish:
+      return x * std::tanh(std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0));
   }
   throw std::runtime_error("reference: unknown activation");
 }
@@ -408,8 +420,9 @@ RefTensor concat(const Node& n, const Inputs& in) {
   return per_channel(y, p.fused_relu, [&](double x, size_t c) { return x * scale[c] + shift[c]; });
 }
 
-RefTensor softmax(const Node& n, const Inputs& in) {
-  const auto& p = std::get<SoftmaxParams>(n.params);
+// Softmax, or with `log` LogSoftmax: x - max - log(sum(exp(x - max))).
+RefTensor softmax(const Node& n, const Inputs& in, bool log = false) {
+  const SoftmaxParams& p = log ? std::get<LogSoftmaxParams>(n.params) : std::get<SoftmaxParams>(n.params);
   RefTensor y = *in[0];
   const Dims& d = y.dims;
   auto axis = static_cast<size_t>(p.axis);
@@ -426,9 +439,40 @@ RefTensor softmax(const Node& n, const Inputs& in) {
     for (int64_t i = 0; i < len; ++i) sum += std::exp(y.data[static_cast<size_t>(base + i * stride)] - top);
     for (int64_t i = 0; i < len; ++i) {
       double& v = y.data[static_cast<size_t>(base + i * stride)];
-      v = std::exp(v - top) / sum;
+      v = log ? v - top - std::log(sum) : std::exp(v - top) / sum;
     }
   }
+  return y;
+}
+
+// ArgMax/ArgMin as numpy computes them: a NaN wins, ties go to the first index (the last
+// with select_last_index).
+RefTensor arg_max_min(const Node& n, const Inputs& in) {
+  const auto& p = std::get<ArgMaxMinParams>(n.params);
+  const RefTensor& x = *in[0];
+  auto axis = static_cast<size_t>(p.axis);
+  int64_t inner = 1;
+  for (size_t i = axis + 1; i < x.dims.size(); ++i) inner *= x.dims[i];
+  const int64_t len = x.dims[axis], outer = count(x.dims) / (len * inner);
+  RefTensor y{x.dims, {}};
+  if (p.keepdims)
+    y.dims[axis] = 1;
+  else
+    y.dims.erase(y.dims.begin() + p.axis);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < len; ++k) {
+        double v = x.data[static_cast<size_t>((o * len + k) * inner + i)];
+        double b = x.data[static_cast<size_t>((o * len + best) * inner + i)];
+        bool better = std::isnan(v)             ? !std::isnan(b) || p.select_last_index
+                      : std::isnan(b)           ? false
+                      : p.kind == ArgKind::kMax ? (v > b || (p.select_last_index && v == b))
+                                                : (v < b || (p.select_last_index && v == b));
+        if (better) best = k;
+      }
+      y.data.push_back(static_cast<double>(best));
+    }
   return y;
 }
 
@@ -986,6 +1030,10 @@ RefTensor run_node(const Graph& g, const Node& n, const Inputs& in) {
       return recurrent(n, in);
     case OpKind::kLayerNorm:
       return layer_norm(n, in);
+    case OpKind::kArgMaxMin:
+      return arg_max_min(n, in);
+    case OpKind::kLogSoftmax:
+      return softmax(n, in, /*log=*/true);
   }
   throw std::runtime_error("reference: no reference for op " + std::string(op_name(n.op)));
 }

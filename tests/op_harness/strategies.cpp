@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 
@@ -88,6 +89,8 @@ bool reads_constants(OpKind op) {
     case OpKind::kResize:
     case OpKind::kDepthToSpace:
     case OpKind::kReduce:
+    case OpKind::kArgMaxMin:
+    case OpKind::kLogSoftmax:
       return false;
   }
   return false;
@@ -489,15 +492,26 @@ Prepared prepare(const OpVariant& v, Strategy s, OpCase c, std::mt19937& rng) {
 
 // ---- Checks ---------------------------------------------------------------------------------
 
+// An output's values: float32, or int64 indices (ArgMax), compared exactly.
+std::vector<double> values_of(const OutputTensor& t) {
+  if (t.dtype == DType::kF32) return std::vector<double>(t.data.begin(), t.data.end());
+  std::vector<int64_t> v(t.bytes.size() / sizeof(int64_t));
+  std::memcpy(v.data(), t.bytes.data(), v.size() * sizeof(int64_t));
+  return std::vector<double>(v.begin(), v.end());
+}
+
 std::string compare(const OutputTensor& got, const RefTensor& want, double tolerance) {
   if (got.dims != want.dims)
     return "output '" + got.name + "' is " + dims_to_string(got.dims) + ", the reference " + dims_to_string(want.dims);
+  const std::vector<double> values = values_of(got);
+  if (values.size() != want.data.size()) return "output '" + got.name + "' holds the wrong number of values";
+  if (got.dtype != DType::kF32) tolerance = 0;  // indices are exact
   double scale = std::max(1e-2, want.scale);
   for (double w : want.data) scale = std::max(scale, std::fabs(w));
   size_t worst = 0;
   double worst_diff = -1;
   for (size_t i = 0; i < want.data.size(); ++i) {
-    double d = std::fabs(static_cast<double>(got.data[i]) - want.data[i]);
+    double d = std::fabs(values[i] - want.data[i]);
     if (!(d <= worst_diff)) {  // NaN counts as worst
       worst = i;
       worst_diff = std::isnan(d) ? INFINITY : d;
@@ -505,7 +519,7 @@ std::string compare(const OutputTensor& got, const RefTensor& want, double toler
   }
   if (worst_diff <= tolerance * scale) return "";
   std::ostringstream o;
-  o << "output '" << got.name << "' element " << worst << ": got " << got.data[worst] << ", want " << want.data[worst]
+  o << "output '" << got.name << "' element " << worst << ": got " << values[worst] << ", want " << want.data[worst]
     << " (|diff| " << worst_diff << " > " << tolerance << " x " << scale << ")";
   return o.str();
 }
@@ -614,7 +628,8 @@ std::string check_outputs(Strategy s, const std::vector<OutputTensor>& first, co
                                                 : kFp32Tolerance;
   for (size_t i = 0; i < want.size(); ++i) {
     if (std::string diff = compare(first[i], want[i], tolerance); !diff.empty()) return diff;
-    if (second[i].data != first[i].data) return "output '" + first[i].name + "' differs between two runs";
+    if (second[i].data != first[i].data || second[i].bytes != first[i].bytes)
+      return "output '" + first[i].name + "' differs between two runs";
   }
   return "";
 }

@@ -19,6 +19,11 @@ memory::dims plain_strides(const memory::dims& d) {
   return s;
 }
 
+memory::desc raw_md(const Value& v) {
+  return memory::desc({static_cast<memory::dim>(byte_size(v.dtype, v.dims, v.name))}, memory::data_type::u8,
+                      memory::format_tag::a);
+}
+
 memory::desc layout_md(const Dims& dims, Layout layout) {
   memory::dims d = to_dnnl_dims(dims);
   if (layout == Layout::kPlain || d.size() < 3) return memory::desc(d, memory::data_type::f32, plain_strides(d));

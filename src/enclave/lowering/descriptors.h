@@ -21,6 +21,9 @@ dnnl::memory::dims to_dnnl_dims(const Dims& d);
 // Row-major strides of dims d, in elements.
 dnnl::memory::dims plain_strides(const dnnl::memory::dims& d);
 dnnl::memory::desc layout_md(const Dims& dims, Layout layout);
+// A tensor of another dtype than float32 (an integer graph input, ArgMaxMin's int64
+// output) as oneDNN sees it: its bytes (oneDNN has no 64-bit integers).
+dnnl::memory::desc raw_md(const Value& v);
 bool is_layout(const dnnl::memory::desc& md, Layout layout);
 // Strides of a strided (non-blocked) md, in elements.
 dnnl::memory::dims strides_of(const dnnl::memory::desc& md);

@@ -38,11 +38,9 @@ void LoweringContext::begin_graph() {
   const Graph& g = graph();
   for (ValueId v : g.inputs) {
     // An integer or bool input is bytes to oneDNN (it has no 64-bit integers): only Cast
-    // reads it (validate_graph).
+    // and Reshape read it (validate_graph).
     const Value& val = g.value(v);
-    memory::desc raw({static_cast<memory::dim>(byte_size(val.dtype, val.dims, val.name))}, memory::data_type::u8,
-                     memory::format_tag::a);
-    plan_.add_input(v, output(v, val.dtype == DType::kF32 ? layout_md(val.dims, Layout::kPlain) : raw));
+    plan_.add_input(v, output(v, val.dtype == DType::kF32 ? layout_md(val.dims, Layout::kPlain) : raw_md(val)));
   }
   last_reader_.assign(g.values.size(), -1);
   for (size_t k = 0; k < g.nodes.size(); ++k)

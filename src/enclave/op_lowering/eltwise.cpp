@@ -1,8 +1,9 @@
 // A standalone element-wise node (common/eltwise_ops.def): the oneDNN eltwise steps of its
 // function, in the layout its input already has; or, for the functions oneDNN 2.6 has no
-// algorithm for, or only an approximate one (NO_DNNL_ELTWISE:
-// Log, Erf, Floor, Ceil), a hand-written loop of the table's
-// reference over the plain tensor.
+// algorithm for, or only an approximate one (NO_DNNL_ELTWISE: Log, Erf, Floor, Ceil, Sin,
+// Cos, Sign, Softsign, ThresholdedRelu), a hand-written loop of the table's reference over
+// the tensor, in its layout when that has no padding (plain, channels-last), else plain
+// (a blocked layout's padding must stay zero, and cos(0) is not).
 #include <cmath>
 
 #include "common/error.h"
@@ -36,10 +37,11 @@ void lower_eltwise(LoweringContext& l, const Node& n) {
   const auto& p = std::get<EltwiseParams>(n.params);
   if (!eltwise_fusible(p.kind)) {
     eltwise_info(p.kind);  // throws Error(kBadModel) for a value outside EltwiseKind
-    Slot src = l.input(n.inputs[0], Layout::kPlain);
     const Dims& dims = l.graph().value(n.outputs[0]).dims;
-    Slot dst = l.output(n.outputs[0], layout_md(dims, Layout::kPlain));
     int64_t count = element_count(dims, n.name);
+    Slot src = l.input_as_is(n.inputs[0]);
+    if (src.md.get_size() != static_cast<size_t>(count) * sizeof(float)) src = l.input(n.inputs[0], Layout::kPlain);
+    Slot dst = l.output(n.outputs[0], src.md);
     l.add_custom(n.name, std::string("hand_written_") + eltwise_name(p.kind),
                  [p, count](const std::vector<void*>& ptr) {
                    hand_written_eltwise(p, static_cast<const float*>(ptr[0]), static_cast<float*>(ptr[1]), count);

@@ -41,6 +41,8 @@ void lower_reduce(LoweringContext& l, const Node& n);
 void lower_prelu(LoweringContext& l, const Node& n);
 void lower_recurrent(LoweringContext& l, const Node& n);
 void lower_layer_norm(LoweringContext& l, const Node& n);
+void lower_arg_max_min(LoweringContext& l, const Node& n);
+void lower_log_softmax(LoweringContext& l, const Node& n);
 
 // Channel concat of channels-last tensors of `pixels` pixels each (slots: the parts, then
 // the output), shared by the whole Concat and its bands (bands/spilled_row_ops.cpp).

@@ -11,8 +11,13 @@ namespace teeinfer {
 using dnnl::memory;
 
 void lower_reshape(LoweringContext& l, const Node& n) {
+  const Value& y = l.graph().value(n.outputs[0]);
+  if (y.dtype != DType::kF32) {  // an int64 tensor (ArgMaxMin's): the same bytes
+    l.alias_output(n.outputs[0], l.input_as_is(n.inputs[0]), raw_md(y));
+    return;
+  }
   Slot src = l.input(n.inputs[0], Layout::kPlain);
-  l.alias_output(n.outputs[0], src, layout_md(l.graph().value(n.outputs[0]).dims, Layout::kPlain));
+  l.alias_output(n.outputs[0], src, layout_md(y.dims, Layout::kPlain));
 }
 
 void lower_transpose(LoweringContext& l, const Node& n) {

@@ -270,9 +270,12 @@ int run(const ModelOptions& o, const RunOptions& r) {
   const bool sim = so.platform == Platform::kSim;
   json epc = sim ? epc_report(c, r.repeat, wall, session.time_fault_free(inputs, r.repeat), o) : json();
   write_outputs(outputs, y);
-  // Top-k over the last axis of the first batch item.
-  std::vector<float> all = y[0].to_floats();
-  std::vector<float> scores(all.begin(), all.begin() + (y[0].dims.empty() ? 1 : y[0].dims.back()));
+  // Top-k over the last axis of the first batch item (of a float32 output: not of indices).
+  std::vector<float> scores;
+  if (y[0].dtype == DType::kF32) {
+    std::vector<float> all = y[0].to_floats();
+    scores.assign(all.begin(), all.begin() + (y[0].dims.empty() ? 1 : y[0].dims.back()));
+  }
   auto best = top_k(scores, r.top);
   std::vector<std::string> names = read_class_names(r.class_names);
   auto label = [&](int i) { return i < static_cast<int>(names.size()) ? names[i] : std::string(); };
@@ -284,7 +287,8 @@ int run(const ModelOptions& o, const RunOptions& r) {
     j["input"] = {{"name", inputs[0].name}, {"dims", inputs[0].dims}};
     for (const Tensor& x : inputs) j["inputs"].push_back({{"name", x.name}, {"dims", x.dims}});
     j["output"] = {{"name", y[0].name}, {"dims", y[0].dims}};
-    for (const Tensor& t : y) j["outputs"].push_back({{"name", t.name}, {"dims", t.dims}});
+    for (const Tensor& t : y)
+      j["outputs"].push_back({{"name", t.name}, {"dims", t.dims}, {"dtype", dtype_name(t.dtype)}});
     const int64_t batch = inputs[0].dims.empty() ? 1 : std::max<int64_t>(inputs[0].dims[0], 1);
     j["batch"] = batch;
     j["images_per_second"] = wall > 0 ? 1000.0 * static_cast<double>(batch) / wall : 0;
@@ -313,7 +317,9 @@ int run(const ModelOptions& o, const RunOptions& r) {
   }
   std::printf("model   %s  (%s; %zu kernels)\n", o.model.c_str(), session.description().c_str(), plan.steps.size());
   for (const Tensor& x : inputs) std::printf("input   %s %s\n", x.name.c_str(), to_string(x.dims).c_str());
-  for (const Tensor& t : y) std::printf("output  %s %s\n", t.name.c_str(), to_string(t.dims).c_str());
+  for (const Tensor& t : y)
+    std::printf("output  %s %s%s\n", t.name.c_str(), to_string(t.dims).c_str(),
+                t.dtype == DType::kF32 ? "" : (std::string(" ") + dtype_name(t.dtype)).c_str());
   std::printf("top-%d:\n", static_cast<int>(best.size()));
   for (auto [i, v] : best) std::printf("  class %4d  score %9.5g  %s\n", i, v, label(i).c_str());
   std::printf("latency median %.3f ms, min %.3f ms over %d runs, %d thread(s)\n", wall, fastest, r.repeat, o.threads);

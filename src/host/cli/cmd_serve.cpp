@@ -165,7 +165,8 @@ int client_main(const ClientCliOptions& o) {
       write_npy(o.output, r.outputs.at(0));
   }
   std::vector<std::string> names = read_class_names(o.class_names);
-  std::vector<float> scores = r.outputs.empty() ? std::vector<float>{} : r.outputs[0].to_floats();
+  std::vector<float> scores =
+      r.outputs.empty() || r.outputs[0].dtype != DType::kF32 ? std::vector<float>{} : r.outputs[0].to_floats();
   auto best = top_k(scores, o.top);
   auto label = [&](int i) { return i < static_cast<int>(names.size()) ? names[i] : std::to_string(i); };
   if (o.json) {

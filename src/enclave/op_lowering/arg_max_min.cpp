@@ -1,0 +1,94 @@
+// ArgMax / ArgMin: the int64 index of the largest (smallest) element along an axis.
+// Hand-written: oneDNN 2.6 has no arg-reduction (its reduction primitive returns values,
+// not indices) and no 64-bit integer type. The input is read in whatever strided layout it
+// has (a channels-last segmentation head then scans contiguous channels); only a blocked
+// layout is reordered to plain first.
+#include <cmath>
+
+#include "common/error.h"
+#include "enclave/op_lowering/op_lowering.h"
+
+namespace teeinfer {
+
+using dnnl::memory;
+
+namespace {
+
+// Whether `v` replaces `best` as the extreme so far (numpy's rule: a NaN wins over every
+// number; among equals, the first unless select_last_index).
+template <bool kMin, bool kLast>
+inline bool replaces(float v, float best) {
+  if (std::isnan(v)) return kLast || !std::isnan(best);
+  if constexpr (kMin)
+    return kLast ? v <= best : v < best;
+  else
+    return kLast ? v >= best : v > best;
+}
+
+// The geometry of the scan: the output positions are the input's positions with the axis
+// dropped, visited in row-major order (an odometer over `dims` with input `strides`).
+struct ArgScan {
+  std::vector<int64_t> dims, strides;  // the input's dims and element strides, axis removed
+  int64_t axis_dim = 1, axis_stride = 1, outputs = 1;
+};
+
+template <bool kMin, bool kLast>
+void arg_scan(const ArgScan& s, const float* x, int64_t* y) {
+  std::vector<int64_t> at(s.dims.size(), 0);
+  int64_t base = 0;
+  for (int64_t o = 0; o < s.outputs; ++o) {
+    const float* p = x + base;
+    float best = p[0];
+    int64_t index = 0;
+    for (int64_t k = 1; k < s.axis_dim; ++k) {
+      float v = p[k * s.axis_stride];
+      if (replaces<kMin, kLast>(v, best)) best = v, index = k;
+    }
+    y[o] = index;
+    for (size_t d = s.dims.size(); d-- > 0;) {  // next output position
+      base += s.strides[d];
+      if (++at[d] < s.dims[d]) break;
+      base -= s.strides[d] * s.dims[d];
+      at[d] = 0;
+    }
+  }
+}
+
+CustomKernel arg_kernel(ArgScan s, const ArgMaxMinParams& p) {
+  using Fn = void (*)(const ArgScan&, const float*, int64_t*);
+  Fn fn = p.kind == ArgKind::kMin ? (p.select_last_index ? arg_scan<true, true> : arg_scan<true, false>)
+                                  : (p.select_last_index ? arg_scan<false, true> : arg_scan<false, false>);
+  return [s = std::move(s), fn](const std::vector<void*>& ptr) {
+    fn(s, static_cast<const float*>(ptr[0]), static_cast<int64_t*>(ptr[1]));
+  };
+}
+
+bool strided(const memory::desc& md) {
+  return md.data.format_kind == dnnl_blocked && md.data.format_desc.blocking.inner_nblks == 0;
+}
+
+}  // namespace
+
+void lower_arg_max_min(LoweringContext& l, const Node& n) {
+  const auto& p = std::get<ArgMaxMinParams>(n.params);
+  const Value& x = l.graph().value(n.inputs[0]);
+  const Value& y = l.graph().value(n.outputs[0]);
+  Slot src = l.input_as_is(n.inputs[0]);
+  if (!strided(src.md)) src = l.input(n.inputs[0], Layout::kPlain);
+  memory::dims strides = strides_of(src.md);
+  ArgScan s;
+  for (size_t d = 0; d < x.dims.size(); ++d) {
+    if (static_cast<int64_t>(d) == p.axis) {
+      s.axis_dim = x.dims[d];
+      s.axis_stride = strides[d];
+    } else {
+      s.dims.push_back(x.dims[d]);
+      s.strides.push_back(strides[d]);
+    }
+  }
+  s.outputs = element_count(y.dims, y.name);
+  Slot dst = l.output(n.outputs[0], raw_md(y));
+  l.add_custom(n.name, p.kind == ArgKind::kMin ? "argmin" : "argmax", arg_kernel(std::move(s), p), {src, dst});
+}
+
+}  // namespace teeinfer
