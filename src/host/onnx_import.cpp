@@ -952,7 +952,10 @@ void Importer::cast(const onnx::NodeProto& n, const OnnxAttrs& a) {
     return;
   }
   DType to = dtype_from_onnx(to_onnx, a.where() + " 'to'");
-  if (to == g_.value(x).dtype) return alias(n, a);  // (ArgMax's int64 indices to int64)
+  if (to == g_.value(x).dtype) return alias(n, a);
+  // ArgMax's indices cast to int32 (as TensorFlow exports do) stay the same int64 values:
+  // teeinfer writes no int32, and an index (at most 2^24) fits either.
+  if (to == DType::kI32 && is_indices(x)) return alias(n, a);
   if (to != DType::kF32)
     throw Error(ErrorCode::kUnsupported, a.where() + ": Cast to " + dtype_name(to) +
                                              " at run time (teeinfer computes in float32; only casts to float32 "
