@@ -817,7 +817,8 @@ ValueId Importer::per_channel_constant(const onnx::NodeProto& n, int i, const On
 // Binary, Sqrt) rather than a primitive of its own: oneDNN's batch normalization would take
 // its statistics over N as well unless the tensor were viewed as {1, N*C, ...} and scale
 // and B repeated per image; these nodes are exact to the definition and plan like any
-// others (the full-size temporaries, x - mean and its square, are ordinary activations).
+// others (the full-size temporaries, x - mean and (x - mean) * gain, are ordinary
+// activations; the variance comes from a sum of squares, with no tensor of squares).
 void Importer::instance_normalization(const onnx::NodeProto& n, const OnnxAttrs& a) {
   const Dims x = dims(n, 0, a);
   if (x.size() < 3)
@@ -830,8 +831,13 @@ void Importer::instance_normalization(const onnx::NodeProto& n, const OnnxAttrs&
   ValueId bias = per_channel_constant(n, 2, a, x.size(), "B");
   ValueId mean = emit_part(n, false, 1, {xv}, spatial_mean);
   ValueId centred = emit_part(n, false, 2, {xv, mean}, BinaryParams{BinaryKind::kSub});
-  ValueId squared = emit_part(n, false, 3, {centred, centred}, BinaryParams{BinaryKind::kMul});
-  ValueId var = emit_part(n, false, 4, {squared}, spatial_mean);
+  // The variance as the spatial sum of squares / count: no full-size tensor of squares.
+  ReduceParams spatial_sum_square = spatial_mean;
+  spatial_sum_square.kind = ReduceKind::kSumSquare;
+  ValueId sum_square = emit_part(n, false, 3, {centred}, spatial_sum_square);
+  const int64_t count = element_count(Dims(x.begin() + 2, x.end()), a.where());
+  ValueId inverse_count = scalar_constant(first_output(n) + "#inverse_count", 1.f / static_cast<float>(count));
+  ValueId var = emit_part(n, false, 4, {sum_square, inverse_count}, BinaryParams{BinaryKind::kMul});
   ValueId eps = scalar_constant(first_output(n) + "#epsilon", epsilon);
   ValueId var_eps = emit_part(n, false, 5, {var, eps}, BinaryParams{BinaryKind::kAdd});
   ValueId sd = emit_part(n, false, 6, {var_eps}, EltwiseParams{EltwiseKind::kSqrt});
