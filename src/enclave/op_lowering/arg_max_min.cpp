@@ -15,8 +15,10 @@ using dnnl::memory;
 
 namespace {
 
-// Whether `v` replaces `best` as the extreme so far (numpy's rule: a NaN wins over every
-// number; among equals, the first unless select_last_index).
+// Whether `v` replaces `best` as the extreme so far (numpy's rule, which ONNX's reference
+// implementation is: a NaN wins over every number; among equals, the first unless
+// select_last_index). ONNX Runtime's CPU kernel differs there: its comparisons (Eigen's
+// maxCoeff, or v >= best) pass over a NaN unless it is the first element.
 template <bool kMin, bool kLast>
 inline bool replaces(float v, float best) {
   const bool nan_wins = v != v && (kLast || best == best);  // (v != v: v is NaN)
