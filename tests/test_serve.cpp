@@ -1002,4 +1002,22 @@ TEST(OipCodec, DecodesTypedTensorsAndRangeChecksThem) {
   EXPECT_THROW(decode_infer_request(h + std::string("\1\2\1", 3), h.size(), sig), RequestError);
 }
 
+// ArgMax's int64 indices leave the server as INT64 (JSON integers or 8-byte binary) and
+// the client reads them back exactly.
+TEST(OipCodec, Int64OutputsRoundTripAsJsonAndBinary) {
+  const std::vector<int64_t> labels{0, 7, (int64_t{1} << 24)};
+  const std::vector<Tensor> outputs{Tensor::i64("labels", {1, 3}, labels)};
+  for (bool binary : {false, true}) {
+    InferRequest request;
+    request.outputs = {"labels"};
+    request.binary_output = {binary};
+    EncodedResponse e = encode_infer_response("m", "1", std::nullopt, request, outputs);
+    EXPECT_NE(e.body.find("\"datatype\":\"INT64\""), std::string::npos) << e.body;
+    InferResult r = OipClient::decode_response(e.body, e.json_length);
+    ASSERT_EQ(r.outputs.size(), 1u);
+    EXPECT_EQ(r.outputs[0].dtype, DType::kI64) << (binary ? "binary" : "JSON");
+    EXPECT_EQ(r.outputs[0].bytes, outputs[0].bytes) << (binary ? "binary" : "JSON");
+  }
+}
+
 }  // namespace

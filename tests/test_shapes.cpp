@@ -284,15 +284,18 @@ TEST_F(Shapes, OutputsAreWrittenByName) {
 
 // ArgMax's indices are int64 as ONNX types them: they reach the caller as int64 values (API,
 // sealed model, .npz, .npy, the CLI's JSON), equal to numpy's argmax, also after a
-// Squeeze (a view); another output computing with them (+ 1) reads them as float32.
+// Squeeze (a view) and a Cast to int32 (the same values, int64); another output computing
+// with them (+ 1) reads them as float32.
 TEST_F(Shapes, ArgMaxOutputsAreInt64) {
   teeinfer::testing::OnnxModelBuilder b(13);
   b.input("logits", {1, 3, 2, 4});
   b.node("ArgMax", {"logits"}, {"labels_4d"}).i("axis", 1).i("keepdims", 1);
   b.node("Squeeze", {"labels_4d", b.constant<int64_t>("axes", {1}, {1})}, {"labels"});
   b.node("Add", {"labels", b.constant<int64_t>("one", {}, {1})}, {"labels_plus_one"});
+  b.node("Cast", {"labels"}, {"labels32"}).i("to", onnx::TensorProto::INT32);  // stays int64
   b.output("labels");
   b.output("labels_plus_one");
+  b.output("labels32");
   b.model.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(
       onnx::TensorProto::INT64);
   const std::string onnx = dir_ + "argmax.onnx";
@@ -313,7 +316,7 @@ TEST_F(Shapes, ArgMaxOutputsAreInt64) {
     Model m = sealed ? Model::open(sealed_path, key_.get()) : Model::open(onnx);
     Session s(m);
     std::vector<Tensor> y = s.run({in});
-    ASSERT_EQ(y.size(), 2u);
+    ASSERT_EQ(y.size(), 3u);
     ASSERT_EQ(y[0].dtype, teeinfer::DType::kI64) << (sealed ? "sealed" : "plain");
     EXPECT_EQ(y[0].dims, (Dims{1, 2, 4}));
     std::vector<int64_t> got(8);
@@ -321,10 +324,12 @@ TEST_F(Shapes, ArgMaxOutputsAreInt64) {
     EXPECT_EQ(got, want);
     EXPECT_EQ(y[1].dtype, teeinfer::DType::kF32);  // computed with: float32
     for (size_t i = 0; i < 8; ++i) EXPECT_EQ(y[1].to_floats()[i], static_cast<float>(want[i] + 1));
+    EXPECT_EQ(y[2].dtype, teeinfer::DType::kI64);
+    EXPECT_EQ(y[2].bytes, y[0].bytes);
     EXPECT_EQ(s.outputs()[0].dtype, teeinfer::DType::kI64);
     teeinfer::write_npz(dir_ + "y.npz", y);
     std::vector<Tensor> back = teeinfer::read_npz(dir_ + "y.npz", {{"labels", teeinfer::DType::kI64}});
-    ASSERT_EQ(back.size(), 2u);
+    ASSERT_EQ(back.size(), 3u);
     EXPECT_EQ(back[0].bytes, y[0].bytes);
   }
   teeinfer::write_npy(dir_ + "labels.npy", Tensor::i64("labels", {8}, want));
@@ -339,7 +344,7 @@ TEST_F(Shapes, ArgMaxOutputsAreInt64) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("\"dtype\": \"int64\""), std::string::npos) << r.output;
   std::vector<Tensor> cli = teeinfer::read_npz(dir_ + "cli.npz", {{"labels", teeinfer::DType::kI64}});
-  ASSERT_EQ(cli.size(), 2u);
+  ASSERT_EQ(cli.size(), 3u);
   std::vector<int64_t> got(8);
   std::memcpy(got.data(), cli[0].data(), 8 * sizeof(int64_t));
   EXPECT_EQ(got, want);

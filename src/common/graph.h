@@ -41,13 +41,13 @@ struct Value {
 //   Eltwise    X (EltwiseParams: common/eltwise_ops.h)
 //   Binary     A, B (numpy broadcasting)
 //   Pool       X (MaxPool, AveragePool, GlobalAveragePool)
-//   Reshape    X (Reshape, Flatten, Squeeze, Unsqueeze): output dims say it all
+//   Reshape    X (Reshape, Flatten, Squeeze, Unsqueeze): output dims say it all (of int64 indices: int64)
 //   Transpose  X
 //   Concat     X0..Xn [, scale, shift if fused_batchnorm]
 //   Softmax    X
 //   LRN        X
 //   Pad        X (constant, reflect or edge mode)
-//   Cast       X (any dtype; the only op that reads a non-float32 runtime tensor)
+//   Cast       X (any dtype; with Reshape of ArgMaxMin's indices, the only ops reading a non-float32 runtime tensor)
 //   Slice      X (Slice, Split: one node per output)
 //   Gather     X (the indices are constants, in the params)
 //   Tile       X (Tile, Expand)
@@ -264,8 +264,8 @@ struct LayerNormParams {
   int64_t axis = 0;  // non-negative: the first normalized dim
 };
 
-// An integer or bool tensor (a graph input: token ids, a sample rate) converted to float32,
-// the only type the kernels compute in; float32 in is a copy.
+// An integer or bool tensor (a graph input: token ids, a sample rate; ArgMaxMin's indices)
+// converted to float32, the only type the kernels compute in; float32 in is a copy.
 struct CastParams {};
 
 // ONNX RNN, GRU and LSTM: one direction of one layer over the whole sequence (a

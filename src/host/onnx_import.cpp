@@ -872,7 +872,8 @@ ValueId Importer::per_channel_constant(const onnx::NodeProto& n, int i, const On
 // Binary, Sqrt) rather than a primitive of its own: oneDNN's batch normalization would take
 // its statistics over N as well unless the tensor were viewed as {1, N*C, ...} and scale
 // and B repeated per image; these nodes are exact to the definition and plan like any
-// others (the full-size temporaries, x - mean and its square, are ordinary activations).
+// others (the full-size temporaries, x - mean and (x - mean) * gain, are ordinary
+// activations; the variance comes from a sum of squares, with no tensor of squares).
 void Importer::instance_normalization(const onnx::NodeProto& n, const OnnxAttrs& a) {
   const Dims x = dims(n, 0, a);
   if (x.size() < 3)
@@ -885,8 +886,13 @@ void Importer::instance_normalization(const onnx::NodeProto& n, const OnnxAttrs&
   ValueId bias = per_channel_constant(n, 2, a, x.size(), "B");
   ValueId mean = emit_part(n, false, 1, {xv}, spatial_mean);
   ValueId centred = emit_part(n, false, 2, {xv, mean}, BinaryParams{BinaryKind::kSub});
-  ValueId squared = emit_part(n, false, 3, {centred, centred}, BinaryParams{BinaryKind::kMul});
-  ValueId var = emit_part(n, false, 4, {squared}, spatial_mean);
+  // The variance as the spatial sum of squares / count: no full-size tensor of squares.
+  ReduceParams spatial_sum_square = spatial_mean;
+  spatial_sum_square.kind = ReduceKind::kSumSquare;
+  ValueId sum_square = emit_part(n, false, 3, {centred}, spatial_sum_square);
+  const int64_t count = element_count(Dims(x.begin() + 2, x.end()), a.where());
+  ValueId inverse_count = scalar_constant(first_output(n) + "#inverse_count", 1.f / static_cast<float>(count));
+  ValueId var = emit_part(n, false, 4, {sum_square, inverse_count}, BinaryParams{BinaryKind::kMul});
   ValueId eps = scalar_constant(first_output(n) + "#epsilon", epsilon);
   ValueId var_eps = emit_part(n, false, 5, {var, eps}, BinaryParams{BinaryKind::kAdd});
   ValueId sd = emit_part(n, false, 6, {var_eps}, EltwiseParams{EltwiseKind::kSqrt});
@@ -1007,7 +1013,10 @@ void Importer::cast(const onnx::NodeProto& n, const OnnxAttrs& a) {
     return;
   }
   DType to = dtype_from_onnx(to_onnx, a.where() + " 'to'");
-  if (to == g_.value(x).dtype) return alias(n, a);  // (ArgMax's int64 indices to int64)
+  if (to == g_.value(x).dtype) return alias(n, a);
+  // ArgMax's indices cast to int32 (as TensorFlow exports do) stay the same int64 values:
+  // teeinfer writes no int32, and an index (at most 2^24) fits either.
+  if (to == DType::kI32 && is_indices(x)) return alias(n, a);
   if (to != DType::kF32)
     throw Error(ErrorCode::kUnsupported, a.where() + ": Cast to " + dtype_name(to) +
                                              " at run time (teeinfer computes in float32; only casts to float32 "

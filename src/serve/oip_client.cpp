@@ -179,8 +179,8 @@ InferResult OipClient::decode_response(const std::string& body, std::optional<ui
     Tensor t;
     t.name = o.value("name", "");
     std::optional<DType> d = dtype_of_oip(o.value("datatype", ""));
-    if (d != DType::kF32) bad_response("output '" + t.name + "' is not FP32");
-    t.dtype = DType::kF32;
+    if (d != DType::kF32 && d != DType::kI64) bad_response("output '" + t.name + "' is neither FP32 nor INT64");
+    t.dtype = *d;  // INT64: ArgMax/ArgMin's indices
     t.dims = o.value("shape", Dims{});
     int64_t n = 1;
     for (int64_t x : t.dims) {
@@ -190,17 +190,26 @@ InferResult OipClient::decode_response(const std::string& body, std::optional<ui
     }
     if (o.contains("parameters") && o["parameters"].contains("binary_data_size")) {
       uint64_t size = o["parameters"].value("binary_data_size", uint64_t{0});
-      if (size != static_cast<uint64_t>(n) * 4 || binary.size() - used < size)
+      if (size != static_cast<uint64_t>(n) * dtype_size(t.dtype) || binary.size() - used < size)
         bad_response("output '" + t.name + "' binary size");
       t.bytes.assign(binary.begin() + static_cast<ptrdiff_t>(used),
                      binary.begin() + static_cast<ptrdiff_t>(used + size));
       used += size;
     } else {
-      std::vector<float> values;
       if (!o.contains("data") || !o["data"].is_array()) bad_response("output '" + t.name + "' has no data");
-      for (const json& v : o["data"]) values.push_back(v.is_number() ? v.get<float>() : NAN);
-      if (static_cast<int64_t>(values.size()) != n) bad_response("output '" + t.name + "' data count");
-      t = Tensor::f32(t.name, t.dims, values);
+      if (static_cast<int64_t>(o["data"].size()) != n) bad_response("output '" + t.name + "' data count");
+      if (t.dtype == DType::kI64) {
+        std::vector<int64_t> values;
+        for (const json& v : o["data"]) {
+          if (!v.is_number_integer()) bad_response("output '" + t.name + "' holds a non-integer");
+          values.push_back(v.get<int64_t>());
+        }
+        t = Tensor::i64(t.name, t.dims, values);
+      } else {
+        std::vector<float> values;
+        for (const json& v : o["data"]) values.push_back(v.is_number() ? v.get<float>() : NAN);
+        t = Tensor::f32(t.name, t.dims, values);
+      }
     }
     r.outputs.push_back(std::move(t));
   }

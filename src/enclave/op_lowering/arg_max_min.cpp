@@ -3,6 +3,7 @@
 // not indices) and no 64-bit integer type. The input is read in whatever strided layout it
 // has (a channels-last segmentation head then scans contiguous channels); only a blocked
 // layout is reordered to plain first.
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
@@ -14,38 +15,54 @@ using dnnl::memory;
 
 namespace {
 
-// Whether `v` replaces `best` as the extreme so far (numpy's rule: a NaN wins over every
-// number; among equals, the first unless select_last_index).
+// Whether `v` replaces `best` as the extreme so far (numpy's rule, which ONNX's reference
+// implementation is: a NaN wins over every number; among equals, the first unless
+// select_last_index). ONNX Runtime's CPU kernel differs there: its comparisons (Eigen's
+// maxCoeff, or v >= best) pass over a NaN unless it is the first element.
 template <bool kMin, bool kLast>
 inline bool replaces(float v, float best) {
-  if (std::isnan(v)) return kLast || !std::isnan(best);
+  const bool nan_wins = v != v && (kLast || best == best);  // (v != v: v is NaN)
   if constexpr (kMin)
-    return kLast ? v <= best : v < best;
+    return nan_wins || (kLast ? v <= best : v < best);
   else
-    return kLast ? v >= best : v > best;
+    return nan_wins || (kLast ? v >= best : v > best);
 }
 
 // The geometry of the scan: the output positions are the input's positions with the axis
-// dropped, visited in row-major order (an odometer over `dims` with input `strides`).
+// dropped, in row-major order. When the last of them is contiguous in the input (a plain
+// layout, the axis not last) `run` of them are scanned together, row by row along the
+// axis, so that the reads stream (a segmentation map's classes are a plane apart); an
+// odometer over the other dims (`dims`, `strides`: the input's, in elements) finds each run.
 struct ArgScan {
-  std::vector<int64_t> dims, strides;  // the input's dims and element strides, axis removed
+  std::vector<int64_t> dims, strides;
+  int64_t run = 1;
   int64_t axis_dim = 1, axis_stride = 1, outputs = 1;
 };
 
+constexpr int64_t kBlock = 256;  // positions of a run scanned at once (their extremes on the stack)
+
 template <bool kMin, bool kLast>
-void arg_scan(const ArgScan& s, const float* x, int64_t* y) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void arg_scan(const ArgScan& s, const float* x,
+                                                                           int64_t* y) {
   std::vector<int64_t> at(s.dims.size(), 0);
   int64_t base = 0;
-  for (int64_t o = 0; o < s.outputs; ++o) {
-    const float* p = x + base;
-    float best = p[0];
-    int64_t index = 0;
-    for (int64_t k = 1; k < s.axis_dim; ++k) {
-      float v = p[k * s.axis_stride];
-      if (replaces<kMin, kLast>(v, best)) best = v, index = k;
+  float best[kBlock];
+  for (int64_t o = 0; o < s.outputs; o += s.run) {
+    for (int64_t j0 = 0; j0 < s.run; j0 += kBlock) {
+      const int64_t n = std::min(kBlock, s.run - j0);
+      const float* p = x + base + j0;
+      int64_t* index = y + o + j0;
+      for (int64_t j = 0; j < n; ++j) best[j] = p[j], index[j] = 0;
+      for (int64_t k = 1; k < s.axis_dim; ++k) {
+        const float* row = p + k * s.axis_stride;
+        for (int64_t j = 0; j < n; ++j) {  // selects, not branches: the loop vectorises
+          const bool r = replaces<kMin, kLast>(row[j], best[j]);
+          best[j] = r ? row[j] : best[j];
+          index[j] = r ? k : index[j];
+        }
+      }
     }
-    y[o] = index;
-    for (size_t d = s.dims.size(); d-- > 0;) {  // next output position
+    for (size_t d = s.dims.size(); d-- > 0;) {  // the next run
       base += s.strides[d];
       if (++at[d] < s.dims[d]) break;
       base -= s.strides[d] * s.dims[d];
@@ -85,6 +102,11 @@ void lower_arg_max_min(LoweringContext& l, const Node& n) {
       s.dims.push_back(x.dims[d]);
       s.strides.push_back(strides[d]);
     }
+  }
+  if (!s.dims.empty() && s.strides.back() == 1 && s.axis_stride != 1) {
+    s.run = s.dims.back();
+    s.dims.pop_back();
+    s.strides.pop_back();
   }
   s.outputs = element_count(y.dims, y.name);
   Slot dst = l.output(n.outputs[0], raw_md(y));
