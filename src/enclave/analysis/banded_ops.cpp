@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/eltwise_ops.h"
 #include "enclave/analysis/row_windows.h"
 #include "enclave/op_lowering/resize_taps.h"
 
@@ -29,6 +30,9 @@ bool is_row_aligned(const Graph& g, const Node& n) {
     return std::all_of(n.inputs.begin(), n.inputs.end(),
                        [&](ValueId v) { return !g.value(v).is_constant && g.value(v).dims == y; });
   }
+  if (n.op == OpKind::kEltwise)  // the functions oneDNN computes (the others run over the whole plain tensor)
+    return eltwise_fusible(std::get<EltwiseParams>(n.params).kind) && !g.value(n.inputs[0]).is_constant &&
+           g.value(n.inputs[0]).dims == y;
   return false;
 }
 

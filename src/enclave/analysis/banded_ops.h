@@ -1,7 +1,8 @@
 // Ops besides Conv/Pool that can run in bands of output rows next to a spilled activation
 // (bands/spilled_row_ops.cpp), each output band reading a known range of rows of each
-// activation input: a channel Concat and a same-shape Binary read the band's own rows of
-// every input; a Resize that keeps N and C reads the rows its row taps name.
+// activation input: a channel Concat, a same-shape Binary and an element-wise function
+// read the band's own rows of every input; a Resize that keeps N and C reads the rows its
+// row taps name.
 #pragma once
 
 #include <cstddef>
@@ -10,8 +11,9 @@
 
 namespace teeinfer {
 
-// Concat along channels, or a Binary whose inputs both have the output's dims (oneDNN
-// kinds only), of 4-D tensors: output row r is made from row r of every input.
+// Concat along channels, a Binary whose inputs both have the output's dims (oneDNN kinds
+// only), or an element-wise function oneDNN computes, of 4-D tensors: output row r is
+// made from row r of every input.
 bool is_row_aligned(const Graph& g, const Node& n);
 // A Resize of a 4-D tensor whose taps along N and C are the identity (any mode and
 // coordinate transformation otherwise: its rows are computed from the taps of the H dim).
