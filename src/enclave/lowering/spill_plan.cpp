@@ -30,8 +30,19 @@ bool SpillPlan::spills_at(const Node& n) const {
 }
 
 int64_t SpillPlan::band_rows(const Node& n) const {
-  auto row_bytes = static_cast<int64_t>(row_floats(plan_.graph().value(n.outputs[0]).dims) * sizeof(float));
-  return std::max<int64_t>(static_cast<int64_t>(plan_.options().spill_band_bytes) / row_bytes, 1);
+  // Bytes per output row: of the output's row, or of the input rows it reads, whichever
+  // is larger (a 64-channel input to a 1-channel conv: IS-Net's side outputs).
+  const Graph& g = plan_.graph();
+  const Dims& y = g.value(n.outputs[0]).dims;
+  auto bytes_per_row = static_cast<double>(row_floats(y) * static_cast<int64_t>(sizeof(float)));
+  for (ValueId v : n.inputs) {
+    if (v == kNoValue || g.value(v).is_constant || g.value(v).dims.size() != 4) continue;
+    const Dims& x = g.value(v).dims;
+    double rows_read = std::max(static_cast<double>(x[2]) / static_cast<double>(y[2]), 1.0);
+    bytes_per_row = std::max(bytes_per_row, rows_read * static_cast<double>(row_floats(x)) * sizeof(float));
+  }
+  return std::max<int64_t>(static_cast<int64_t>(static_cast<double>(plan_.options().spill_band_bytes) / bytes_per_row),
+                           1);
 }
 
 void SpillPlan::add_spill(ValueId v, bool seal, int64_t image, int64_t first_row, int64_t rows, const Slot& band) {

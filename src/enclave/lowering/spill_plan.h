@@ -28,7 +28,8 @@ class SpillPlan {
   // Whether node n reads or writes a spilled activation, or makes an output written out in
   // bands (then it runs in bands).
   bool spills_at(const Node& n) const;
-  // Output rows per band for a node next to a spilled activation.
+  // Output rows per band for a node next to a spilled activation: about spill_band_bytes
+  // of its output rows, or of the input rows they read when those are larger.
   int64_t band_rows(const Node& n) const;
   // Adds a step sealing rows [first_row, first_row + rows) of image `image` of spilled
   // activation v out of `band` (seal), or unsealing them into it.
