@@ -86,10 +86,20 @@ void lower_in_bands(LoweringContext& l, const Node& n, const BandedNode& how) {
   if (l.spills().is_written_out(y)) strategy += "; output written out";
   l.note_strategy(n, strategy);
 
-  // Each input: the whole tensor in the arena, or a band buffer for its largest band.
+  // Each input: the whole tensor in the arena, or a band buffer for its largest band; a
+  // Binary's operand that broadcasts over rows is read whole by every band, as {1,C,1,1}.
   std::vector<Slot> whole(n.inputs.size()), band_buffer(n.inputs.size());
+  std::vector<bool> broadcast(n.inputs.size(), false);
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const Dims& xd = g.value(n.inputs[i]).dims;
+    broadcast[i] = !reads_in_bands(g, n, i);
+    if (broadcast[i]) {
+      Slot s = l.input_as_is(n.inputs[i]);
+      const int64_t channels = xd.size() >= 3 ? xd[xd.size() - 3] : 1;
+      whole[i] =
+          Slot{s.buffer, memory::desc({1, channels, 1, 1}, memory::data_type::f32, memory::format_tag::abcd), s.offset};
+      continue;
+    }
     if (!l.spills().is_spilled(n.inputs[i])) {
       whole[i] = l.input(n.inputs[i], Layout::kChannelsLast);
       continue;
@@ -109,6 +119,10 @@ void lower_in_bands(LoweringContext& l, const Node& n, const BandedNode& how) {
       std::string label = yd[0] > 1 ? ", image " + std::to_string(img) : "";
       std::vector<Slot> srcs;
       for (size_t i = 0; i < n.inputs.size(); ++i) {
+        if (broadcast[i]) {
+          srcs.push_back(whole[i]);
+          continue;
+        }
         const Dims& xd = g.value(n.inputs[i]).dims;
         memory::desc md = slab_md(xd, b.in[i].count);
         if (l.spills().is_spilled(n.inputs[i])) {
@@ -218,6 +232,7 @@ BandedNode banded_resize(LoweringContext& l, const Node& n) {
 
 void lower_spilled_row_op(LoweringContext& l, const Node& n) {
   const Graph& g = l.graph();
+  if (is_banded_reduce(g, n)) return lower_banded_reduce(l, n);
   if (is_banded_resize(g, n)) return lower_in_bands(l, n, banded_resize(l, n));
   if (is_row_aligned(g, n) && n.op == OpKind::kConcat) return lower_in_bands(l, n, banded_concat(l, n));
   if (is_row_aligned(g, n) && n.op == OpKind::kBinary) return lower_in_bands(l, n, banded_binary(l, n));

@@ -21,6 +21,7 @@ bool SpillPlan::is_written_out(ValueId v) const {
 
 bool SpillPlan::spills_at(const Node& n) const {
   const Graph& g = plan_.graph();
+  if (is_banded_reduce(g, n)) return is_spilled(n.inputs[0]);
   if (is_row_aligned(g, n) || is_banded_resize(g, n))
     return leaves_in_bands(n.outputs[0]) ||
            std::any_of(n.inputs.begin(), n.inputs.end(), [&](ValueId v) { return is_spilled(v); });

@@ -31,6 +31,8 @@ class SpillPlan {
   // Output rows per band for a node next to a spilled activation: about spill_band_bytes
   // of its output rows, or of the input rows they read when those are larger.
   int64_t band_rows(const Node& n) const;
+  // About how many bytes of rows a band holds (LoweringOptions::spill_band_bytes).
+  size_t band_bytes() const { return plan_.options().spill_band_bytes; }
   // Adds a step sealing rows [first_row, first_row + rows) of image `image` of spilled
   // activation v out of `band` (seal), or unsealing them into it.
   void add_spill(ValueId v, bool seal, int64_t image, int64_t first_row, int64_t rows, const Slot& band);
