@@ -90,5 +90,10 @@ inline dnnl::memory::desc plain_rows_md(const Dims& d, int64_t rows) {
 inline int64_t plain_rows_offset(const Dims& d, int64_t image, int64_t first) {  // in floats
   return (image * d[1] * d[2] + first) * d[3];
 }
+// Those rows of the plain tensor `whole` holds, as a slot.
+inline Slot plain_rows_at(const Slot& whole, const Dims& d, int64_t image, int64_t first, int64_t rows) {
+  return Slot{whole.buffer, plain_rows_md(d, rows),
+              whole.offset + static_cast<size_t>(plain_rows_offset(d, image, first)) * sizeof(float)};
+}
 
 }  // namespace teeinfer

@@ -80,12 +80,9 @@ void lower_spilled_bands(LoweringContext& l, const Node& n) {
           into_band ? view_at(in_band, in_md, 0) : view_at(in_full, in_md, (img * in_h + b.in_first) * row_floats(xd));
       if (l.spills().is_spilled(x)) l.spills().add_spill(x, false, img, b.in_first, b.in_rows, src);
       if (plain_input)
-        l.add_reorder(
-            n.name + " (input rows " + std::to_string(b.in_first) + "+" + std::to_string(b.in_rows) + label +
-                " to channels-last)",
-            Slot{in_full.buffer, plain_rows_md(xd, b.in_rows),
-                 in_full.offset + static_cast<size_t>(plain_rows_offset(xd, img, b.in_first)) * sizeof(float)},
-            src, StepKind::kLayout);
+        l.add_reorder(n.name + " (input rows " + std::to_string(b.in_first) + "+" + std::to_string(b.in_rows) + label +
+                          " to channels-last)",
+                      plain_rows_at(in_full, xd, img, b.in_first, b.in_rows), src, StepKind::kLayout);
       Slot dst = l.spills().leaves_in_bands(y)
                      ? view_at(out_band, out_md, 0)
                      : view_at(out_full, out_md, (img * out_h + b.out_first) * row_floats(yd));

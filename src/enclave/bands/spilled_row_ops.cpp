@@ -88,8 +88,10 @@ void lower_in_bands(LoweringContext& l, const Node& n, const BandedNode& how) {
 
   // Each input: the whole tensor in the arena, or a band buffer for its largest band; a
   // Binary's operand that broadcasts over rows is read whole by every band, as {1,C,1,1}.
+  // A plain input (a graph input is NCHW) is not converted whole: each band's rows are
+  // reordered into a channels-last band buffer.
   std::vector<Slot> whole(n.inputs.size()), band_buffer(n.inputs.size());
-  std::vector<bool> broadcast(n.inputs.size(), false);
+  std::vector<bool> broadcast(n.inputs.size(), false), plain(n.inputs.size(), false);
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const Dims& xd = g.value(n.inputs[i]).dims;
     broadcast[i] = !reads_in_bands(g, n, i);
@@ -101,8 +103,13 @@ void lower_in_bands(LoweringContext& l, const Node& n, const BandedNode& how) {
       continue;
     }
     if (!l.spills().is_spilled(n.inputs[i])) {
-      whole[i] = l.input(n.inputs[i], Layout::kChannelsLast);
-      continue;
+      Slot as_is = l.input_as_is(n.inputs[i]);
+      plain[i] = is_layout(as_is.md, Layout::kPlain) && !same_bytes(as_is.md, layout_md(xd, Layout::kChannelsLast));
+      if (!plain[i]) {
+        whole[i] = l.input(n.inputs[i], Layout::kChannelsLast);
+        continue;
+      }
+      whole[i] = as_is;
     }
     int64_t rows = 0;
     for (const RowBand& b : bands) rows = std::max(rows, b.in[i].count);
@@ -128,6 +135,11 @@ void lower_in_bands(LoweringContext& l, const Node& n, const BandedNode& how) {
         if (l.spills().is_spilled(n.inputs[i])) {
           srcs.push_back(view_at(band_buffer[i], md, 0));
           l.spills().add_spill(n.inputs[i], false, img, b.in[i].first, b.in[i].count, srcs.back());
+        } else if (plain[i]) {
+          srcs.push_back(view_at(band_buffer[i], md, 0));
+          l.add_reorder(n.name + " (input rows " + std::to_string(b.in[i].first) + "+" + std::to_string(b.in[i].count) +
+                            label + " to channels-last)",
+                        plain_rows_at(whole[i], xd, img, b.in[i].first, b.in[i].count), srcs.back(), StepKind::kLayout);
         } else {
           srcs.push_back(view_at(whole[i], md, (img * xd[2] + b.in[i].first) * row_floats(xd)));
         }
