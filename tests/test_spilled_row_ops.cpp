@@ -178,6 +178,50 @@ TEST(SpilledRowOps, BandsEqualTheWholeOpsForEveryResizeModeAndBandHeight) {
     }
 }
 
+// DynamicQuantizeLinear's steps (host/quantize_linear.cpp) on an activation a: max(a)
+// over every axis, a / max(a) (a runtime scalar), + a constant per channel, Round. The
+// max reads a band at a time and each of the rest runs in bands, reading the broadcast
+// operand whole, next to the spilled activations: equal to the whole ops.
+TEST(SpilledRowOps, GlobalMaxAndBinaryWithAnOperandBroadcastOverRowsRunInBands) {
+  for (int64_t images : {1, 2}) {
+    std::mt19937 rng(static_cast<unsigned>(20 + images));
+    Graph g;
+    ValueId input = g.add_value({"x", DType::kF32, {images, 4, 9, 7}, false, {}});
+    g.inputs = {input};
+    Node relu{"relu", "Relu", OpKind::kEltwise, {input}, {}, EltwiseParams{EltwiseKind::kRelu}};
+    ValueId x = add_output(g, relu, "relu.y");
+    Node reduce{"max", "ReduceMax", OpKind::kReduce, {x}, {}, ReduceParams{ReduceKind::kMax, {0, 1, 2, 3}, false}};
+    ValueId scale = add_output(g, reduce, "max.y");
+    Node div{"div", "Div", OpKind::kBinary, {x, scale}, {}, BinaryParams{BinaryKind::kDiv}};
+    ValueId q = add_output(g, div, "div.y");
+    Node plus{"add",
+              "Add",
+              OpKind::kBinary,
+              {q, g.add_value(random_constant("zp", {4, 1, 1}, rng))},
+              {},
+              BinaryParams{BinaryKind::kAdd}};
+    ValueId sum = add_output(g, plus, "add.y");
+    Node round{"round", "Round", OpKind::kEltwise, {sum}, {}, EltwiseParams{EltwiseKind::kRound}};
+    g.outputs = {add_output(g, round, "round.y")};
+    validate_graph(g);
+    EXPECT_EQ(spillable_names(g), (std::vector<std::string>{"relu.y", "div.y", "add.y"}));
+    std::vector<std::vector<float>> inputs{random_floats(g.value(x).dims, rng)};
+    for (float& v : inputs[0]) v *= 50.f;  // round() then sees many integers apart
+    NativePlatform platform;
+    EnclaveSession whole(g, platform);
+    std::vector<float> want = run(whole, g, inputs);
+    for (size_t band_bytes : {size_t{1}, size_t{200}, size_t{1} << 20}) {
+      EnclaveOptions o;
+      o.spilled_activations = spillable_names(g);
+      o.spill_band_bytes = band_bytes;
+      EnclaveSession banded(g, platform, o);
+      for (size_t node : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{4}})
+        EXPECT_NE(banded.lowering().strategies().count(node), 0u) << g.nodes[node].name << " runs whole";
+      EXPECT_EQ(run(banded, g, inputs), want) << images << " image(s), bands of ~" << band_bytes << " bytes";
+    }
+  }
+}
+
 // x -> enc (3x3 stride 2) -> Resize 2x (linear) -> up; x -> skip (3x3); Concat(skip, up)
 // -> cat; fuse (3x3) -> Add(fuse, cat) -> head (1x1): M-LSD's decoder block, shrunk.
 Graph decoder_graph(std::mt19937& rng) {

@@ -108,9 +108,11 @@ class Prober {
     p.lowering->planner().plan();
     p.arena_bytes = p.lowering->planner().arena_size();
     for (const ConstantLoad& c : p.lowering->loads()) p.resident_weight_bytes += c.target.md.get_size();
-    for (const Step& s : p.lowering->steps())
+    for (const Step& s : p.lowering->steps()) {
       if (const auto* io = std::get_if<SpillStep>(&s.action); io && io->seal)
         p.spilled_bytes += static_cast<size_t>(io->blocks) * io->block_bytes;
+      if (const auto* out = std::get_if<OutputStep>(&s.action)) p.output_bytes_in_bands += out->rows_md.get_size();
+    }
     if (stats_) {
       ++stats_->probes;
       stats_->lowered_steps += p.lowering->steps().size();
@@ -170,6 +172,17 @@ size_t weight_bytes_of(const Graph& g, const Node& n) {
   return byte_size(w.dtype, w.dims, w.name);
 }
 
+// Clears the values that fused chains make or read: the chains' band lowering neither
+// spills nor writes out.
+void drop_fused_chain_values(const Graph& g, const std::map<size_t, std::pair<size_t, int64_t>>& fused,
+                             std::vector<bool>& values) {
+  for (auto [first, range] : fused)
+    for (size_t k = first; k <= range.first; ++k) {
+      values[g.nodes[k].inputs[0]] = false;
+      values[g.nodes[k].outputs[0]] = false;
+    }
+}
+
 // By ValueId: the spillable activations of at least `least` bytes that outweigh the
 // weights of the convolutions making and reading them, outside fused chains.
 std::vector<bool> spill_candidates(const Graph& g, const std::map<size_t, std::pair<size_t, int64_t>>& fused,
@@ -181,11 +194,7 @@ std::vector<bool> spill_candidates(const Graph& g, const std::map<size_t, std::p
   for (const Node& n : g.nodes)
     if (n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum)
       weights[n.inputs[3]] = std::max(weights[n.inputs[3]], weight_bytes_of(g, n));
-  for (auto [first, range] : fused)
-    for (size_t k = first; k <= range.first; ++k) {
-      out[g.nodes[k].inputs[0]] = false;
-      out[g.nodes[k].outputs[0]] = false;
-    }
+  drop_fused_chain_values(g, fused, out);
   for (size_t v = 0; v < out.size(); ++v) {
     if (!out[v]) continue;
     size_t bytes = byte_size(DType::kF32, g.values[v].dims, g.values[v].name);
@@ -247,22 +256,52 @@ std::vector<BudgetOptions> variants(const Graph& g, const BudgetOptions& options
   // Few rows, or chains that stay unfused, can make two variants the same: keep the first.
   auto add = [&](BudgetOptions o) {
     bool seen = std::any_of(out.begin(), out.end(), [&](const BudgetOptions& x) {
-      return x.lowering.fused_bands == o.lowering.fused_bands && x.lowering.spilled == o.lowering.spilled;
+      return x.lowering.fused_bands == o.lowering.fused_bands && x.lowering.spilled == o.lowering.spilled &&
+             x.lowering.outputs_in_bands == o.lowering.outputs_in_bands;
     });
     if (!seen) out.push_back(std::move(o));
   };
   for (const auto& chains : chain_sets)
     for (int64_t bands : kBandsPerChain) add(fused(chains, bands));
-  if (!options.lowering.spilled.empty()) return out;  // spills forced by the caller
-  // Last resort, since it costs encryption at every run: spill activations to host memory.
+  // spills or outputs in bands forced by the caller
+  if (!options.lowering.spilled.empty() || !options.lowering.outputs_in_bands.empty()) return out;
   std::vector<BudgetOptions> bases{options};
   for (const auto& chains : chain_sets) bases.push_back(fused(chains, kBandsPerChain[2]));
+  auto any = [](const std::vector<bool>& values) {
+    return std::find(values.begin(), values.end(), true) != values.end();
+  };
+  // Graph outputs that no node reads leave band by band, copied to the host's buffer as
+  // they are computed instead of whole after the last step: next to nothing per run.
+  std::vector<bool> read(g.values.size(), false);
+  for (const Node& n : g.nodes)
+    for (ValueId v : n.inputs)
+      if (v != kNoValue) read[v] = true;
+  auto leaving = [&](const BudgetOptions& base) {
+    std::vector<bool> out = outputs_leaving_in_bands(g);
+    drop_fused_chain_values(g, base.lowering.fused_bands, out);
+    return out;
+  };
+  for (const BudgetOptions& base : bases) {
+    std::vector<bool> unread = leaving(base);
+    for (size_t v = 0; v < unread.size(); ++v) unread[v] = unread[v] && !read[v];
+    if (!any(unread)) continue;
+    BudgetOptions o = base;
+    o.lowering.outputs_in_bands = std::move(unread);
+    add(std::move(o));
+  }
+  // Last resort, since it costs encryption at every run: spill activations to host memory.
+  // Every graph output that can leave in bands does, and those later nodes read are
+  // spilled too (they read them back in bands).
   for (const BudgetOptions& base : bases)
     for (size_t least : kSpillAtLeast) {
       std::vector<bool> spilled = spill_candidates(g, base.lowering.fused_bands, least);
-      if (std::find(spilled.begin(), spilled.end(), true) == spilled.end()) continue;
+      std::vector<bool> outputs = leaving(base);
+      for (size_t v = 0; v < outputs.size(); ++v)
+        if (outputs[v] && read[v]) spilled[v] = true;
+      if (!any(spilled)) continue;
       BudgetOptions o = base;
       o.lowering.spilled = std::move(spilled);
+      if (any(outputs)) o.lowering.outputs_in_bands = std::move(outputs);
       add(std::move(o));
     }
   return out;

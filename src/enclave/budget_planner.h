@@ -45,7 +45,8 @@ struct BudgetPlan {
   size_t min_budget_bytes = 0;  // 0: not computed here (minimum_budget() computes it)
   size_t streamed_bytes = 0;    // read from the weight source at every run
   size_t resident_weight_bytes = 0;
-  size_t spilled_bytes = 0;  // activation bytes sealed out to host memory per run
+  size_t spilled_bytes = 0;          // activation bytes sealed out to host memory per run
+  size_t output_bytes_in_bands = 0;  // graph output bytes copied to the host band by band
   int streamed_constants = 0;
 };
 

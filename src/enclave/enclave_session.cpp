@@ -32,6 +32,9 @@ struct EnclaveSession::Impl {
   BudgetPlan plan;  // its lowering has moved to `lowering`
   std::unique_ptr<LoaderThread> loader;
   std::unique_ptr<SpillStore> spill;  // sealed activations in host memory, if the plan spills
+  // By graph output: the host's buffer of an output written out in bands (OutputStep),
+  // outside the secure region (it leaves in plaintext anyway); null for one in the arena.
+  std::vector<std::unique_ptr<std::byte[]>> host_outputs;
   dnnl::stream loader_stream{engine};
 
   void* ptr(const Slot& s) const { return buffer_ptrs.at(static_cast<size_t>(s.buffer)) + s.offset; }
@@ -61,6 +64,7 @@ void EnclaveSession::Impl::execute(size_t s, dnnl::stream& on) {
       on.wait();
       self.weights->read_rows(read.value, read.first_row, read.rows, static_cast<std::byte*>(ptrs[0]));
     }
+    void operator()(const OutputStep& out) const { out.reorder.execute(on, self.step_args[s]); }
     void operator()(const SpillStep& io) const {
       on.wait();
       auto* rows = static_cast<std::byte*>(ptrs[0]);
@@ -149,10 +153,14 @@ void EnclaveSession::Impl::bind_steps() {
   for (const Step& s : lowering->steps()) {
     std::unordered_map<int, dnnl::memory> args;
     std::vector<void*> ptrs;
-    if (const auto* p = std::get_if<PrimitiveStep>(&s.action))
+    if (const auto* p = std::get_if<PrimitiveStep>(&s.action)) {
       for (const auto& [arg, slot] : p->args) args.emplace(arg, mem(slot));
-    else
+    } else if (const auto* out = std::get_if<OutputStep>(&s.action)) {
+      args.emplace(DNNL_ARG_FROM, mem(out->band));
+      args.emplace(DNNL_ARG_TO, dnnl::memory(out->rows_md, engine, host_outputs.at(out->output).get() + out->offset));
+    } else {
       for (const Slot& slot : slots_of(s)) ptrs.push_back(ptr(slot));
+    }
     step_args.push_back(std::move(args));
     step_ptrs.push_back(std::move(ptrs));
   }
@@ -213,6 +221,10 @@ EnclaveSession::EnclaveSession(const Graph& graph, TeePlatform& platform, const 
   if (impl_->lowering->spill_blocks())
     impl_->spill =
         std::make_unique<SpillStore>(platform, impl_->lowering->spill_blocks(), impl_->lowering->spill_block_bytes());
+  for (const PlanOutput& o : impl_->lowering->outputs())
+    impl_->host_outputs.push_back(
+        o.arena ? nullptr
+                : platform.allocate_untrusted(byte_size(graph.value(o.value).dtype, graph.value(o.value).dims, "output")));
   impl_->load_constants(*weights);
   impl_->bind_steps();
   impl_->start_loader();
@@ -241,12 +253,14 @@ std::vector<OutputTensor> EnclaveSession::run(const std::vector<TensorView>& inp
   for (size_t i = 0; i < out_slots.size(); ++i) {
     const auto& [name, dtype, dims] = m.output_specs[i];
     OutputTensor t{name, dims, {}, dtype, {}};
+    const std::byte* from = out_slots[i].arena ? static_cast<const std::byte*>(m.ptr(*out_slots[i].arena))
+                                               : m.host_outputs[i].get();  // written there band by band
     if (dtype == DType::kF32) {
       t.data.resize(static_cast<size_t>(element_count(t.dims, t.name)));
-      std::memcpy(t.data.data(), m.ptr(out_slots[i].second), t.data.size() * sizeof(float));
+      std::memcpy(t.data.data(), from, t.data.size() * sizeof(float));
     } else {
       t.bytes.resize(byte_size(dtype, dims, name));
-      std::memcpy(t.bytes.data(), m.ptr(out_slots[i].second), t.bytes.size());
+      std::memcpy(t.bytes.data(), from, t.bytes.size());
     }
     out.push_back(std::move(t));
   }

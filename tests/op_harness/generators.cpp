@@ -251,11 +251,12 @@ OpCase batchnorm_case(const CaseNeeds& needs, std::mt19937& rng) {
   return b.take();
 }
 
-OpCase eltwise_case(EltwiseKind kind, std::mt19937& rng) {
+OpCase eltwise_case(EltwiseKind kind, const CaseNeeds& needs, std::mt19937& rng) {
   GraphBuilder b(rng);
   // Past HardSwish's and HardSigmoid's knees; within the function's domain.
   const float lo = defined_for_negative_inputs(kind) ? -4.f : kind == EltwiseKind::kSqrt ? 0.f : 0.25f;
-  Dims dims = activation_dims(rng, 1, 5);
+  Dims dims = activation_dims(rng, needs.four_d ? 4 : 1, needs.four_d ? 4 : 5);
+  if (needs.two_rows && dims.size() == 4) dims[2] = std::max<int64_t>(dims[2], 2);
   std::vector<float> data(static_cast<size_t>(element_count(dims, "x")));
   for (float& v : data) {
     v = uniform(rng, lo, 4.f);
@@ -877,7 +878,7 @@ OpCase generate_case(const OpVariant& v, const CaseNeeds& needs, std::mt19937& r
     case OpKind::kBatchNorm:
       return batchnorm_case(needs, rng);
     case OpKind::kEltwise:
-      return eltwise_case(v.eltwise, rng);
+      return eltwise_case(v.eltwise, needs, rng);
     case OpKind::kBinary:
       return binary_case(v.binary, needs, rng);
     case OpKind::kPool:

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/eltwise_ops.h"
 #include "common/error.h"
 #include "common/sealed_format.h"
 #include "enclave/budget_planner.h"
@@ -135,7 +136,11 @@ std::string not_applicable(const OpVariant& v, Strategy s) {
       if (is_window_op(v.op) || v.op == OpKind::kConcat || v.op == OpKind::kResize) return "";
       if (v.op == OpKind::kBinary)
         return v.binary == BinaryKind::kPow ? "Pow has no oneDNN binary algorithm: it runs whole" : "";
-      return "only Conv, Pool, Concat, Binary and Resize run in row bands next to spilled activations";
+      if (v.op == OpKind::kEltwise)
+        return eltwise_fusible(v.eltwise) ? ""
+                                          : "a hand-written element-wise function runs whole over the plain tensor";
+      return "only Conv, Pool, Concat, Binary, Resize and oneDNN's element-wise functions run in row bands next to "
+             "spilled activations";
     case Strategy::kInt8Weights:
       return conv || gemm ? "" : "int8 weights exist for Conv and fully-connected Gemm only (pack --quantize)";
     case Strategy::kInt8Full:

@@ -81,4 +81,19 @@ inline Slot view_at(const Slot& base, const dnnl::memory::desc& md, int64_t floa
   return Slot{base.buffer, md, base.offset + static_cast<size_t>(floats) * sizeof(float)};
 }
 
+// Rows [first, first + rows) of image `image` of a plain (NCHW) {N, C, H, W} tensor: a
+// strided view, each channel's rows apart from the next channel's.
+inline dnnl::memory::desc plain_rows_md(const Dims& d, int64_t rows) {
+  return dnnl::memory::desc({1, d[1], rows, d[3]}, dnnl::memory::data_type::f32,
+                            {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1});
+}
+inline int64_t plain_rows_offset(const Dims& d, int64_t image, int64_t first) {  // in floats
+  return (image * d[1] * d[2] + first) * d[3];
+}
+// Those rows of the plain tensor `whole` holds, as a slot.
+inline Slot plain_rows_at(const Slot& whole, const Dims& d, int64_t image, int64_t first, int64_t rows) {
+  return Slot{whole.buffer, plain_rows_md(d, rows),
+              whole.offset + static_cast<size_t>(plain_rows_offset(d, image, first)) * sizeof(float)};
+}
+
 }  // namespace teeinfer

@@ -16,5 +16,8 @@ void lower_spilled_bands(LoweringContext& l, const Node& n);
 // A Concat, Binary or Resize node that reads or writes a spilled activation
 // (analysis/banded_ops.h); lower_spilled_bands() hands them over.
 void lower_spilled_row_op(LoweringContext& l, const Node& n);
+// A ReduceMax/ReduceMin over every axis of a spilled activation (analysis/banded_ops.h),
+// which lower_spilled_row_op() hands over.
+void lower_banded_reduce(LoweringContext& l, const Node& n);
 
 }  // namespace teeinfer

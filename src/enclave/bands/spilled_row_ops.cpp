@@ -1,9 +1,11 @@
-// Concat (along channels), a same-shape Binary and a Resize that keeps N and C, next to a
-// spilled activation (LoweringOptions::spilled), run in bands of output rows
+// Concat (along channels), a same-shape Binary, a oneDNN element-wise function and a
+// Resize that keeps N and C, next to a spilled activation (LoweringOptions::spilled) or
+// making a graph output written out in bands, run in bands of output rows
 // (analysis/banded_ops.h). Per band: the rows each input needs are unsealed from host
 // memory into a band buffer, or viewed in place when the input is in the arena; the band
-// is computed; its rows are sealed out when the output is spilled. A Concat or Binary
-// band reads the same rows of every input; a Resize band reads the input rows its row
+// is computed; its rows are sealed out when the output is spilled, copied to the host
+// when it is written out. A Concat, Binary or element-wise band reads the same rows of
+// every input; a Resize band reads the input rows its row
 // taps name (for a 2x linear upsampling, about half the band plus one row each side).
 // So of a spilled activation only one band is ever in the arena, as for Conv/Pool
 // (bands/spilled_bands.cpp).
@@ -77,25 +79,45 @@ void lower_in_bands(LoweringContext& l, const Node& n, const BandedNode& how) {
       names += (names.empty() ? "" : ", ") + g.value(v).name;
     }
   if (l.spills().is_spilled(y)) names += (names.empty() ? "" : ", ") + g.value(y).name;
-  l.note_strategy(n, "bands of " + std::to_string(bands.front().out.count) +
-                         " rows; spilled:" + (input_spilled ? " input" : "") +
-                         (l.spills().is_spilled(y) ? " output" : "") + " (" + names + ")");
+  std::string strategy = "bands of " + std::to_string(bands.front().out.count) + " rows";
+  if (!names.empty())
+    strategy += std::string("; spilled:") + (input_spilled ? " input" : "") +
+                (l.spills().is_spilled(y) ? " output" : "") + " (" + names + ")";
+  if (l.spills().is_written_out(y)) strategy += "; output written out";
+  l.note_strategy(n, strategy);
 
-  // Each input: the whole tensor in the arena, or a band buffer for its largest band.
+  // Each input: the whole tensor in the arena, or a band buffer for its largest band; a
+  // Binary's operand that broadcasts over rows is read whole by every band, as {1,C,1,1}.
+  // A plain input (a graph input is NCHW) is not converted whole: each band's rows are
+  // reordered into a channels-last band buffer.
   std::vector<Slot> whole(n.inputs.size()), band_buffer(n.inputs.size());
+  std::vector<bool> broadcast(n.inputs.size(), false), plain(n.inputs.size(), false);
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const Dims& xd = g.value(n.inputs[i]).dims;
-    if (!l.spills().is_spilled(n.inputs[i])) {
-      whole[i] = l.input(n.inputs[i], Layout::kChannelsLast);
+    broadcast[i] = !reads_in_bands(g, n, i);
+    if (broadcast[i]) {
+      Slot s = l.input_as_is(n.inputs[i]);
+      const int64_t channels = xd.size() >= 3 ? xd[xd.size() - 3] : 1;
+      whole[i] =
+          Slot{s.buffer, memory::desc({1, channels, 1, 1}, memory::data_type::f32, memory::format_tag::abcd), s.offset};
       continue;
+    }
+    if (!l.spills().is_spilled(n.inputs[i])) {
+      Slot as_is = l.input_as_is(n.inputs[i]);
+      plain[i] = is_layout(as_is.md, Layout::kPlain) && !same_bytes(as_is.md, layout_md(xd, Layout::kChannelsLast));
+      if (!plain[i]) {
+        whole[i] = l.input(n.inputs[i], Layout::kChannelsLast);
+        continue;
+      }
+      whole[i] = as_is;
     }
     int64_t rows = 0;
     for (const RowBand& b : bands) rows = std::max(rows, b.in[i].count);
     band_buffer[i] = l.scratch(slab_md(xd, rows), g.value(n.inputs[i]).name + " (unspilled band)");
   }
   Slot out_whole, out_band;
-  if (l.spills().is_spilled(y))
-    out_band = l.scratch(slab_md(yd, bands.front().out.count), g.value(y).name + " (band to spill)");
+  if (l.spills().leaves_in_bands(y))
+    out_band = l.scratch(slab_md(yd, bands.front().out.count), g.value(y).name + " (band out)");
   else
     out_whole = l.output(y, layout_md(yd, Layout::kChannelsLast));
 
@@ -104,20 +126,30 @@ void lower_in_bands(LoweringContext& l, const Node& n, const BandedNode& how) {
       std::string label = yd[0] > 1 ? ", image " + std::to_string(img) : "";
       std::vector<Slot> srcs;
       for (size_t i = 0; i < n.inputs.size(); ++i) {
+        if (broadcast[i]) {
+          srcs.push_back(whole[i]);
+          continue;
+        }
         const Dims& xd = g.value(n.inputs[i]).dims;
         memory::desc md = slab_md(xd, b.in[i].count);
         if (l.spills().is_spilled(n.inputs[i])) {
           srcs.push_back(view_at(band_buffer[i], md, 0));
           l.spills().add_spill(n.inputs[i], false, img, b.in[i].first, b.in[i].count, srcs.back());
+        } else if (plain[i]) {
+          srcs.push_back(view_at(band_buffer[i], md, 0));
+          l.add_reorder(n.name + " (input rows " + std::to_string(b.in[i].first) + "+" + std::to_string(b.in[i].count) +
+                            label + " to channels-last)",
+                        plain_rows_at(whole[i], xd, img, b.in[i].first, b.in[i].count), srcs.back(), StepKind::kLayout);
         } else {
           srcs.push_back(view_at(whole[i], md, (img * xd[2] + b.in[i].first) * row_floats(xd)));
         }
       }
       memory::desc out_md = slab_md(yd, b.out.count);
-      Slot dst = l.spills().is_spilled(y) ? view_at(out_band, out_md, 0)
-                                          : view_at(out_whole, out_md, (img * yd[2] + b.out.first) * row_floats(yd));
+      Slot dst = l.spills().leaves_in_bands(y)
+                     ? view_at(out_band, out_md, 0)
+                     : view_at(out_whole, out_md, (img * yd[2] + b.out.first) * row_floats(yd));
       how.add_band(srcs, dst, b, label);
-      if (l.spills().is_spilled(y)) l.spills().add_spill(y, true, img, b.out.first, b.out.count, dst);
+      if (l.spills().leaves_in_bands(y)) l.spills().add_band_out(y, img, b.out.first, b.out.count, dst);
     }
 }
 
@@ -149,6 +181,16 @@ BandedNode banded_binary(LoweringContext& l, const Node& n) {
             }
             l.add_primitive(n.name + rows_label(b, label), dnnl::binary(it->second), it->second,
                             {{DNNL_ARG_SRC_0, srcs[0]}, {DNNL_ARG_SRC_1, srcs[1]}, {DNNL_ARG_DST, dst}});
+          }};
+}
+
+// A oneDNN element-wise function (Sigmoid, Relu, ...) of a band: its own rows, in place of
+// the whole tensor's steps (op_lowering/eltwise.cpp) over the same channels-last rows.
+BandedNode banded_eltwise(LoweringContext& l, const Node& n) {
+  const auto& p = std::get<EltwiseParams>(n.params);
+  return {[](size_t, Rows out) { return out; },
+          [&l, &n, p](const std::vector<Slot>& srcs, const Slot& dst, const RowBand& b, const std::string& label) {
+            l.add_eltwise(n.name + rows_label(b, label), p, srcs[0], dst);
           }};
 }
 
@@ -202,9 +244,11 @@ BandedNode banded_resize(LoweringContext& l, const Node& n) {
 
 void lower_spilled_row_op(LoweringContext& l, const Node& n) {
   const Graph& g = l.graph();
+  if (is_banded_reduce(g, n)) return lower_banded_reduce(l, n);
   if (is_banded_resize(g, n)) return lower_in_bands(l, n, banded_resize(l, n));
   if (is_row_aligned(g, n) && n.op == OpKind::kConcat) return lower_in_bands(l, n, banded_concat(l, n));
   if (is_row_aligned(g, n) && n.op == OpKind::kBinary) return lower_in_bands(l, n, banded_binary(l, n));
+  if (is_row_aligned(g, n) && n.op == OpKind::kEltwise) return lower_in_bands(l, n, banded_eltwise(l, n));
   throw Error(ErrorCode::kUnsupported,
               n.onnx_op + " node '" + n.name + "' cannot run in bands next to a spilled activation");
 }

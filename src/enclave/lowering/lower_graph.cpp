@@ -30,8 +30,18 @@ std::unique_ptr<LoweredPlan> lower_graph(const Graph& g, const dnnl::engine& eng
       throw Error(ErrorCode::kKernel, n.onnx_op + " node '" + n.name + "': oneDNN refused it (" + e.what() + ")");
     }
   }
-  // Outputs leave the enclave in plain row-major order.
-  for (ValueId v : g.outputs) plan.add_output(v, l.input(v, Layout::kPlain));
+  // Outputs leave the enclave in plain row-major order: whole from the arena after the
+  // last step, or already in the host's buffer, band by band (outputs_in_bands).
+  for (ValueId v : g.outputs) {
+    if (!spills.is_written_out(v)) {
+      plan.add_output(v, l.input(v, Layout::kPlain));
+      continue;
+    }
+    if (!spills.was_written_out(v))
+      throw Error(ErrorCode::kUnsupported, "graph output '" + g.value(v).name +
+                                               "' was to leave in bands, but the node making it did not run in bands");
+    plan.add_output(v, std::nullopt);
+  }
   return plan.finish(load_scratch_bytes, staged, weights.streams(), spills.blocks(), spills.block_bytes());
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,13 @@
 
 namespace teeinfer {
 
+// A graph output after the last step: whole in the arena, or (arena empty) already in the
+// host's buffer for it, written there band by band by OutputSteps.
+struct PlanOutput {
+  ValueId value = kNoValue;
+  std::optional<Slot> arena;
+};
+
 class LoweredPlan {
  public:
   explicit LoweredPlan(LoweringOptions options) : options_(std::move(options)) {}
@@ -24,7 +32,7 @@ class LoweredPlan {
   const std::vector<Step>& steps() const { return steps_; }
   const std::vector<ConstantLoad>& loads() const { return loads_; }
   const std::vector<std::pair<ValueId, Slot>>& inputs() const { return inputs_; }
-  const std::vector<std::pair<ValueId, Slot>>& outputs() const { return outputs_; }
+  const std::vector<PlanOutput>& outputs() const { return outputs_; }
   // Buffers: sizes and lifetimes (plan() places them), and a name for each.
   MemoryPlanner& planner() { return planner_; }
   const MemoryPlanner& planner() const { return planner_; }
@@ -53,7 +61,8 @@ class LoweredPlan {
   LoweringOptions options_;
   std::vector<Step> steps_;
   std::vector<ConstantLoad> loads_;
-  std::vector<std::pair<ValueId, Slot>> inputs_, outputs_;
+  std::vector<std::pair<ValueId, Slot>> inputs_;
+  std::vector<PlanOutput> outputs_;
   MemoryPlanner planner_;
   std::vector<std::string> buffer_names_;
   int staging_buffer_ = -1, load_scratch_buffer_ = -1;

@@ -58,6 +58,10 @@ Slot LoweringContext::input_as_is(ValueId v) {
                                                "' is spilled but read by a node that cannot "
                                                "read it in bands (node " +
                                                graph().nodes[static_cast<size_t>(current_node_)].name + ")");
+    if (spills_.is_written_out(v))
+      throw Error(ErrorCode::kUnsupported, "graph output '" + val.name + "' leaves in bands, and node " +
+                                               graph().nodes[static_cast<size_t>(current_node_)].name +
+                                               " reads it: it must be spilled too, for its readers to read it back");
     if (!val.is_constant) throw Error(ErrorCode::kBadModel, "value '" + val.name + "' is read before it is computed");
     Slot s = constant(v, layout_md(val.dims, Layout::kPlain));
     slots_[v] = s;

@@ -1,6 +1,6 @@
 // What the budget planner (or a caller) chooses about a lowering: execution mode, which
 // constants stream, which convolutions run in bands or fused chains, which activations
-// spill, and the sizes of windows, slices and bands.
+// spill, which graph outputs leave in bands, and the sizes of windows, slices and bands.
 #pragma once
 
 #include <cstddef>
@@ -45,6 +45,11 @@ struct LoweringOptions {
   // about spill_band_bytes of output rows (bands/spilled_bands.cpp).
   std::vector<bool> spilled = {};
   size_t spill_band_bytes = size_t{256} << 10;
+  // By ValueId: graph outputs that leave the enclave band by band: the node making one
+  // runs in bands (as next to a spilled activation) and each band's rows are copied to the
+  // host's output buffer as soon as they are computed, so the output is never whole in
+  // the arena. One that later nodes read must be spilled too (they read it back in bands).
+  std::vector<bool> outputs_in_bands = {};
   // Streamed weights are read by a loader thread one main step ahead of their use, so
   // decryption overlaps compute; the plan reserves their buffers for that step too.
   bool prefetch = false;

@@ -54,9 +54,11 @@ std::unique_ptr<LoweredPlan> PlanBuilder::finish(size_t load_scratch_bytes, bool
   LoweredPlan& p = *plan_;
   MemoryPlanner& planner = p.planner_;
   // Everything read at the end, and all constants, stay alive across the whole run. The
-  // outputs are read once more after the final step (copied out): that is step `last`.
+  // outputs in the arena are read once more after the final step (copied out): that is
+  // step `last`.
   int last = current_step();
-  for (auto& o : p.outputs_) planner.extend_lifetime(o.second.buffer, last);
+  for (const PlanOutput& o : p.outputs_)
+    if (o.arena) planner.extend_lifetime(o.arena->buffer, last);
   for (size_t b = 0; b < persistent_.size(); ++b) {
     if (persistent_[b]) planner.extend_lifetime(static_cast<int>(b), kLoadStep);
     // Unmodified mode frees nothing: every activation and scratchpad lives to the end.

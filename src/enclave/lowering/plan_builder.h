@@ -43,7 +43,7 @@ class PlanBuilder {
   void add_load(ConstantLoad load) { plan_->loads_.push_back(std::move(load)); }
   void note_strategy(size_t node, const std::string& how) { plan_->strategies_[node] = how; }
   void add_input(ValueId v, const Slot& s) { plan_->inputs_.emplace_back(v, s); }
-  void add_output(ValueId v, const Slot& s) { plan_->outputs_.emplace_back(v, s); }
+  void add_output(ValueId v, std::optional<Slot> s) { plan_->outputs_.push_back({v, std::move(s)}); }
   const std::vector<std::pair<ValueId, Slot>>& inputs() const { return plan_->inputs_; }
 
   // Completes the plan after the last step: lifetimes of outputs, constants and (unmodified

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "common/error.h"
 #include "enclave/analysis/banded_ops.h"
 #include "enclave/bands/band.h"
 
@@ -13,19 +14,36 @@ bool SpillPlan::is_spilled(ValueId v) const {
   return v != kNoValue && static_cast<size_t>(v) < spilled.size() && spilled[v];
 }
 
+bool SpillPlan::is_written_out(ValueId v) const {
+  const auto& out = plan_.options().outputs_in_bands;
+  return v != kNoValue && static_cast<size_t>(v) < out.size() && out[v];
+}
+
 bool SpillPlan::spills_at(const Node& n) const {
   const Graph& g = plan_.graph();
+  if (is_banded_reduce(g, n)) return is_spilled(n.inputs[0]);
   if (is_row_aligned(g, n) || is_banded_resize(g, n))
-    return is_spilled(n.outputs[0]) ||
+    return leaves_in_bands(n.outputs[0]) ||
            std::any_of(n.inputs.begin(), n.inputs.end(), [&](ValueId v) { return is_spilled(v); });
   if (n.op != OpKind::kConv && n.op != OpKind::kPool) return false;
   bool residual = n.op == OpKind::kConv && std::get<ConvParams>(n.params).fused_sum && is_spilled(n.inputs[3]);
-  return is_spilled(n.inputs[0]) || residual || is_spilled(n.outputs[0]);
+  return is_spilled(n.inputs[0]) || residual || leaves_in_bands(n.outputs[0]);
 }
 
 int64_t SpillPlan::band_rows(const Node& n) const {
-  auto row_bytes = static_cast<int64_t>(row_floats(plan_.graph().value(n.outputs[0]).dims) * sizeof(float));
-  return std::max<int64_t>(static_cast<int64_t>(plan_.options().spill_band_bytes) / row_bytes, 1);
+  // Bytes per output row: of the output's row, or of the input rows it reads, whichever
+  // is larger (a 64-channel input to a 1-channel conv: IS-Net's side outputs).
+  const Graph& g = plan_.graph();
+  const Dims& y = g.value(n.outputs[0]).dims;
+  auto bytes_per_row = static_cast<double>(row_floats(y) * static_cast<int64_t>(sizeof(float)));
+  for (ValueId v : n.inputs) {
+    if (v == kNoValue || g.value(v).is_constant || g.value(v).dims.size() != 4) continue;
+    const Dims& x = g.value(v).dims;
+    double rows_read = std::max(static_cast<double>(x[2]) / static_cast<double>(y[2]), 1.0);
+    bytes_per_row = std::max(bytes_per_row, rows_read * static_cast<double>(row_floats(x)) * sizeof(float));
+  }
+  return std::max<int64_t>(static_cast<int64_t>(static_cast<double>(plan_.options().spill_band_bytes) / bytes_per_row),
+                           1);
 }
 
 void SpillPlan::add_spill(ValueId v, bool seal, int64_t image, int64_t first_row, int64_t rows, const Slot& band) {
@@ -42,6 +60,26 @@ void SpillPlan::add_spill(ValueId v, bool seal, int64_t image, int64_t first_row
       Step{std::move(name), seal ? "teeinfer:seal" : "teeinfer:unseal",
            SpillStep{seal, it->second + static_cast<uint64_t>(image * d[2] + first_row), rows, block_bytes, band}, -1,
            StepKind::kSpill});
+}
+
+void SpillPlan::add_band_out(ValueId v, int64_t image, int64_t first_row, int64_t rows, const Slot& band) {
+  if (is_spilled(v)) add_spill(v, true, image, first_row, rows, band);
+  if (!is_written_out(v)) return;
+  const Graph& g = plan_.graph();
+  const Value& val = g.value(v);
+  const Dims& d = val.dims;  // {N, C, H, W}; the host's buffer is plain row-major
+  auto output = static_cast<size_t>(std::find(g.outputs.begin(), g.outputs.end(), v) - g.outputs.begin());
+  if (output == g.outputs.size() || d.size() != 4)
+    throw Error(ErrorCode::kKernel, "value '" + val.name + "' is written out in bands but is not a 4-D graph output");
+  dnnl::memory::desc rows_md = plain_rows_md(d, rows);
+  size_t offset = static_cast<size_t>(plain_rows_offset(d, image, first_row)) * sizeof(float);
+  auto pd = dnnl::reorder::primitive_desc(plan_.engine(), band.md, plan_.engine(), rows_md);
+  written_out_.insert(v);
+  plan_.touch(band);
+  plan_.push(Step{"output " + val.name + " rows " + std::to_string(first_row) + "+" + std::to_string(rows) +
+                      (d[0] > 1 ? ", image " + std::to_string(image) : ""),
+                  pd.impl_info_str(), OutputStep{output, dnnl::reorder(pd), rows_md, offset, band}, -1,
+                  StepKind::kLayout});
 }
 
 }  // namespace teeinfer

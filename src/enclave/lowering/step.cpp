@@ -13,6 +13,7 @@ struct SlotsOf {
   std::vector<Slot> operator()(const CustomStep& s) const { return s.slots; }
   std::vector<Slot> operator()(const StreamReadStep& s) const { return {s.target}; }
   std::vector<Slot> operator()(const SpillStep& s) const { return {s.band}; }
+  std::vector<Slot> operator()(const OutputStep& s) const { return {s.band}; }
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// What a lowered plan runs: Steps over Slots of planned arena buffers. A step is one of four
+// What a lowered plan runs: Steps over Slots of planned arena buffers. A step is one of five
 // kinds (StepAction); the session's executor visits it.
 #pragma once
 
@@ -52,12 +52,25 @@ struct SpillStep {
   Slot band;
 };
 
-using StepAction = std::variant<PrimitiveStep, CustomStep, StreamReadStep, SpillStep>;
+// Rows of a graph output copied out of `band` (channels-last, in the arena) into the
+// host's buffer for that output, in the plain row-major order outputs leave in, as soon
+// as they are computed (LoweringOptions::outputs_in_bands): `reorder` writes `band` into
+// `rows_md`, a strided view of the output's rows starting `offset` bytes into the buffer.
+struct OutputStep {
+  size_t output = 0;  // index in the graph's outputs
+  dnnl::primitive reorder;
+  dnnl::memory::desc rows_md;
+  size_t offset = 0;
+  Slot band;
+};
+
+using StepAction = std::variant<PrimitiveStep, CustomStep, StreamReadStep, SpillStep, OutputStep>;
 
 // What a step's time is spent on, for profiles: the layers' own work, reading streamed
 // weights (copy-in, decrypt, decode), putting streamed weights into a kernel's layout,
-// moving activations between layouts (channels-last, plain, Winograd's blocked), and
-// sealing activations out to host memory and back.
+// moving activations between layouts (channels-last, plain, Winograd's blocked; also the
+// rows of graph outputs copied out in plain order), and sealing activations out to host
+// memory and back.
 enum class StepKind { kCompute, kWeightRead, kWeightReorder, kLayout, kSpill };
 const char* step_kind_name(StepKind k);  // "compute", "weight read", ...
 
@@ -73,7 +86,7 @@ struct Step {
 };
 
 // Every slot a step reads or writes: a primitive's arguments, a custom kernel's slots (in
-// its order), a stream's target, a spill's band.
+// its order), a stream's target, a spill's or an output's band.
 std::vector<Slot> slots_of(const Step& step);
 
 }  // namespace teeinfer

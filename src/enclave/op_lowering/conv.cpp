@@ -133,10 +133,53 @@ int64_t oc_tile_rows(const LoweringContext& l, const Node& n, const ConvShapes& 
   return rows < s.w[0] ? rows : 0;
 }
 
+// Output rows per band of a tile's convolution: all of them, unless its scratchpad
+// outweighs the stream window. Where oneDNN has only its gemm convolution (a dilated conv
+// on channels-last AVX2: IS-Net's RSU-4F blocks), the scratchpad is the im2col of the
+// whole output (18 MiB for 512 channels at 32x32), and a band's is that of its rows.
+int64_t tile_band_rows(const LoweringContext& l, const ConvParams& p, const ConvShapes& s,
+                       const dnnl::convolution_forward::primitive_desc& pd) {
+  const size_t pad = pd.scratchpad_desc().get_size(), window = l.weights().window_bytes();
+  const int64_t out_h = s.y[2];
+  if (pad <= window || computes_full_int8(p.int8)) return out_h;
+  return std::max<int64_t>(
+      static_cast<int64_t>(static_cast<double>(out_h) * static_cast<double>(window) / static_cast<double>(pad)), 1);
+}
+
+// A tile's convolution in bands of output rows (tile_band_rows), each over the input rows
+// its windows cover, into the rows of the tile's dense output; the weights keep the
+// layout the whole tile's convolution chose.
+void add_tile_bands(LoweringContext& l, const Node& n, const ConvShapes& part, const ConvParams& p,
+                    const dnnl::convolution_forward::primitive_desc& tile_pd, const Slot& src, const Slot& weights,
+                    const std::optional<Slot>& bias, const Slot& out, int64_t rows, const std::string& label) {
+  const int64_t in_h = part.x[2], out_h = part.y[2];
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, dnnl::convolution_forward::primitive_desc> pds;
+  for (int64_t img = 0; img < part.x[0]; ++img)
+    for (const Band& b : split_bands(out_h, rows, in_h, p.strides[0], p.dilations[0], p.kernel[0], p.pads_begin[0])) {
+      Slot x = view_at(src, slab_md(part.x, b.in_rows), (img * in_h + b.in_first) * row_floats(part.x));
+      Slot y = view_at(out, slab_md(part.y, b.out_rows), (img * out_h + b.out_first) * row_floats(part.y));
+      auto key = std::make_tuple(b.out_rows, b.in_rows, b.pad_top, b.pad_bottom);
+      if (!pds.count(key)) {
+        Dims pb = p.pads_begin, pe = p.pads_end;
+        pb[0] = b.pad_top;
+        pe[0] = b.pad_bottom;
+        pds.emplace(key, conv_pd(l.engine(), part, p, x.md, tile_pd.weights_desc(), y.md, pb, pe));
+      }
+      const auto& pd = pds.at(key);
+      std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, weights}};
+      if (bias) args.emplace_back(DNNL_ARG_BIAS, *bias);
+      args.emplace_back(DNNL_ARG_DST, y);
+      l.add_primitive(n.name + label + " rows " + std::to_string(b.out_first) + "+" + std::to_string(b.out_rows) +
+                          (part.x[0] > 1 ? ", image " + std::to_string(img) : ""),
+                      dnnl::convolution_forward(pd), pd, std::move(args));
+    }
+}
+
 // A streamed weight too large for one window never lies whole in the arena: each tile of
 // output channels is read, reordered and convolved on its own into a dense scratch (a
 // oneDNN conv writing a strided channel slice falls back to its reference kernel), which
-// is then copied into its channels of Y, or added to the residual Y already holds.
+// is then copied into its channels of Y, or added to the residual Y already holds. A
+// tile whose convolution's scratchpad outweighs the window runs in bands of rows.
 void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s, const ConvParams& p, int64_t tile) {
   l.note_strategy(n, "weights in output-channel tiles of " + std::to_string(tile));
   auto f32 = memory::data_type::f32;
@@ -204,11 +247,19 @@ void lower_conv_oc_tiles(LoweringContext& l, const Node& n, const ConvShapes& s,
     memory::dims part_dims = pd.dst_desc().dims();
     Slot channels = view_at(dst, memory::desc(part_dims, f32, y_strides), first);
     if (sum_in_conv) l.add_reorder(n.name + label + " (residual in)", channels, out);
-    std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
-    if (s.has_bias)
-      args.emplace_back(DNNL_ARG_BIAS, view_at(bias, memory::desc({r}, f32, memory::format_tag::a), first));
-    args.emplace_back(DNNL_ARG_DST, out);
-    l.add_primitive(n.name + label, dnnl::convolution_forward(pd), pd, std::move(args));
+    std::optional<Slot> tile_bias;
+    if (s.has_bias) tile_bias = view_at(bias, memory::desc({r}, f32, memory::format_tag::a), first);
+    if (int64_t rows = tile_band_rows(l, p, s, pd); rows < s.y[2]) {
+      ConvShapes part = s;
+      part.w[0] = part.y[1] = r;
+      part.wdims = to_dnnl_dims(part.w);
+      add_tile_bands(l, n, part, conv_p, pd, src, weights, tile_bias, out, rows, label);
+    } else {
+      std::vector<std::pair<int, Slot>> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
+      if (tile_bias) args.emplace_back(DNNL_ARG_BIAS, *tile_bias);
+      args.emplace_back(DNNL_ARG_DST, out);
+      l.add_primitive(n.name + label, dnnl::convolution_forward(pd), pd, std::move(args));
+    }
     l.add_eltwise_steps(n.name + label, split_post_ops(conv_p.post_ops).rest, out);
     if (!p.fused_sum || sum_in_conv) {
       l.add_reorder(n.name + label + " (copy out)", out, channels);
