@@ -200,7 +200,9 @@ TEST(Tiles, AConvolutionWithALargeScratchpadRunsEachTileInRowBands) {
   const size_t im2col = size_t{256} * 9 * 32 * 32 * sizeof(float);  // 9 MiB
   EXPECT_LT(least, im2col);
   EnclaveSession s(g, platform, {.budget_bytes = least});
-  EXPECT_LE(max_relative_diff(s.run({in})[0].data, want), 1e-5f);
+  // Unlimited, this dilated conv may run as phases on the direct kernel
+  // (conv_dilated_phases.h), another summation order over 2,304 terms than the GEMM's.
+  EXPECT_LE(max_relative_diff(s.run({in})[0].data, want), 1e-4f);
   EXPECT_LE(s.peak_bytes(), least);
 }
 
