@@ -100,7 +100,7 @@ TEST_F(LoweredPlanKinds, SpilledActivationsAreSealedAndUnsealedInBands) {
   EXPECT_GE(k.unseal, spilled);
   EXPECT_EQ(k.stream + k.loader, 0);
   EXPECT_GT(plan->spill_blocks(), 0u);
-  EXPECT_GT(plan->spill_block_bytes(), 0u);
+  EXPECT_GT(plan->spill_host_bytes(), 0u);
   EXPECT_FALSE(plan->strategies().empty());
   expect_slots_alive(*plan, "spilled");
 }

@@ -70,10 +70,11 @@ void EnclaveSession::Impl::execute(size_t s, dnnl::stream& on) {
       auto* rows = static_cast<std::byte*>(ptrs[0]);
       for (int64_t i = 0; i < io.blocks; ++i) {
         std::byte* row = rows + static_cast<size_t>(i) * io.block_bytes;
+        size_t at = io.host_offset + static_cast<size_t>(i) * (io.block_bytes + kTagBytes);
         if (io.seal)
-          self.spill->seal(io.first_block + static_cast<uint64_t>(i), row, io.block_bytes);
+          self.spill->seal(io.first_block + static_cast<uint64_t>(i), at, row, io.block_bytes);
         else
-          self.spill->unseal(io.first_block + static_cast<uint64_t>(i), row, io.block_bytes);
+          self.spill->unseal(io.first_block + static_cast<uint64_t>(i), at, row, io.block_bytes);
       }
     }
   };
@@ -220,7 +221,7 @@ EnclaveSession::EnclaveSession(const Graph& graph, TeePlatform& platform, const 
     impl_->buffer_ptrs.push_back(impl_->arena->reserve(planner.offset(b), planner.bytes(b), names[b]));
   if (impl_->lowering->spill_blocks())
     impl_->spill =
-        std::make_unique<SpillStore>(platform, impl_->lowering->spill_blocks(), impl_->lowering->spill_block_bytes());
+        std::make_unique<SpillStore>(platform, impl_->lowering->spill_blocks(), impl_->lowering->spill_host_bytes());
   for (const PlanOutput& o : impl_->lowering->outputs())
     impl_->host_outputs.push_back(
         o.arena ? nullptr

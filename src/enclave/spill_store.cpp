@@ -7,10 +7,8 @@
 
 namespace teeinfer {
 
-SpillStore::SpillStore(TeePlatform& platform, uint64_t blocks, size_t max_block_bytes)
-    : key_(kFreshRandomKey), blocks_(blocks), slot_(max_block_bytes + kTagBytes) {
-  if (blocks_ && slot_ > SIZE_MAX / blocks_) throw Error(ErrorCode::kBudgetExceeded, "spill store: size overflows");
-  host_size_ = static_cast<size_t>(blocks_) * slot_;
+SpillStore::SpillStore(TeePlatform& platform, uint64_t blocks, size_t host_bytes)
+    : key_(kFreshRandomKey), blocks_(blocks), host_size_(host_bytes) {
   host_ = platform.allocate_untrusted(host_size_);
 }
 
@@ -23,22 +21,22 @@ std::array<uint8_t, kNonceBytes> SpillStore::nonce(uint64_t block) const {
   return n;
 }
 
-std::byte* SpillStore::slot(uint64_t block, size_t n) {
-  if (block >= blocks_ || n + kTagBytes > slot_ || block > UINT32_MAX)
+std::byte* SpillStore::slot(uint64_t block, size_t at, size_t n) {
+  if (block >= blocks_ || block > UINT32_MAX || at > host_size_ || n + kTagBytes > host_size_ - at)
     throw Error(ErrorCode::kKernel, "spill store: block " + std::to_string(block) + " out of range");
-  return host_.get() + block * slot_;
+  return host_.get() + at;
 }
 
-void SpillStore::seal(uint64_t block, const std::byte* plain, size_t n) {
-  auto* out = reinterpret_cast<uint8_t*>(slot(block, n));
+void SpillStore::seal(uint64_t block, size_t at, const std::byte* plain, size_t n) {
+  auto* out = reinterpret_cast<uint8_t*>(slot(block, at, n));
   ++blocks_moved_;
   auto iv = nonce(block);
   // The nonce is also the additional data: a block is bound to its run and position.
   key_.encrypt(iv.data(), iv.data(), iv.size(), reinterpret_cast<const uint8_t*>(plain), n, out, out + n);
 }
 
-void SpillStore::unseal(uint64_t block, std::byte* plain, size_t n) {
-  const auto* in = reinterpret_cast<const uint8_t*>(slot(block, n));
+void SpillStore::unseal(uint64_t block, size_t at, std::byte* plain, size_t n) {
+  const auto* in = reinterpret_cast<const uint8_t*>(slot(block, at, n));
   ++blocks_moved_;
   auto iv = nonce(block);
   if (!key_.decrypt(iv.data(), iv.data(), iv.size(), in, n, in + n, reinterpret_cast<uint8_t*>(plain))) {

@@ -8,8 +8,11 @@
 // position it was written for: a block altered, swapped with another, or replayed from
 // an earlier run fails, and the run stops with Error(kTampered).
 //
-//   SpillStore s(platform, layout_blocks, block_bytes);
-//   s.begin_run();  s.seal(block, rows_in_arena, n);  s.unseal(block, rows_in_arena, n);
+// Each block is stored where the plan says (its ciphertext, then its tag), so blocks of
+// different sizes pack without gaps: every spilled activation's rows at their own size.
+//
+//   SpillStore s(platform, blocks, host_bytes);
+//   s.begin_run();  s.seal(block, at, row_in_arena, n);  s.unseal(block, at, row_in_arena, n);
 #pragma once
 
 #include <cstddef>
@@ -24,19 +27,21 @@ namespace teeinfer {
 
 class SpillStore {
  public:
-  // Blocks of at most `max_block_bytes` plaintext each, `blocks` of them, in memory the
-  // platform hands out outside the secure region.
-  SpillStore(TeePlatform& platform, uint64_t blocks, size_t max_block_bytes);
+  // `blocks` blocks, in `host_bytes` of memory the platform hands out outside the secure
+  // region.
+  SpillStore(TeePlatform& platform, uint64_t blocks, size_t host_bytes);
   ~SpillStore();
   SpillStore(const SpillStore&) = delete;
   SpillStore& operator=(const SpillStore&) = delete;
 
   // Starts a new inference: blocks written before it no longer authenticate.
   void begin_run() { ++run_; }
-  // `n` bytes of `plain` (one block) out to block `block`.
-  void seal(uint64_t block, const std::byte* plain, size_t n);
-  // Block `block` back into `plain`; throws Error(kTampered) if it fails authentication.
-  void unseal(uint64_t block, std::byte* plain, size_t n);
+  // `n` bytes of `plain` (one block) out to block `block`, stored at byte `at` (n bytes of
+  // ciphertext, then the tag).
+  void seal(uint64_t block, size_t at, const std::byte* plain, size_t n);
+  // Block `block`, stored at `at`, back into `plain`; throws Error(kTampered) if it fails
+  // authentication.
+  void unseal(uint64_t block, size_t at, std::byte* plain, size_t n);
 
   // Blocks sealed out plus blocks unsealed back since construction (the modelled SGX
   // time counts each as one host call).
@@ -45,17 +50,15 @@ class SpillStore {
   // The untrusted bytes (ciphertext and tags), for tests that play the attacker.
   std::byte* host_bytes() { return host_.get(); }
   size_t host_size() const { return host_size_; }
-  size_t slot_bytes() const { return slot_; }
 
  private:
   std::array<uint8_t, kNonceBytes> nonce(uint64_t block) const;
-  std::byte* slot(uint64_t block, size_t n);
+  std::byte* slot(uint64_t block, size_t at, size_t n);
 
   BulkAeadKey key_;  // drawn at random for this store, prepared once, never leaves it
   uint64_t run_ = 0;
   uint64_t blocks_moved_ = 0;
   uint64_t blocks_;
-  size_t slot_;  // bytes per block in host memory: ciphertext, then tag
   size_t host_size_;
   std::unique_ptr<std::byte[]> host_;
 };

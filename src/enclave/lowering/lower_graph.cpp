@@ -42,7 +42,7 @@ std::unique_ptr<LoweredPlan> lower_graph(const Graph& g, const dnnl::engine& eng
                                                "' was to leave in bands, but the node making it did not run in bands");
     plan.add_output(v, std::nullopt);
   }
-  return plan.finish(load_scratch_bytes, staged, weights.streams(), spills.blocks(), spills.block_bytes());
+  return plan.finish(load_scratch_bytes, staged, weights.streams(), spills.blocks(), spills.host_bytes());
 }
 
 }  // namespace teeinfer

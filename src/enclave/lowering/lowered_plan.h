@@ -41,9 +41,9 @@ class LoweredPlan {
   // (-1 when not needed).
   int staging_buffer() const { return staging_buffer_; }
   int load_scratch_buffer() const { return load_scratch_buffer_; }
-  // The host memory spilled activations need: blocks and the largest block.
+  // The host memory spilled activations need: blocks, and bytes (sealed rows and tags).
   uint64_t spill_blocks() const { return spill_blocks_; }
-  size_t spill_block_bytes() const { return spill_block_bytes_; }
+  size_t spill_host_bytes() const { return spill_host_bytes_; }
   // Whether any step runs on the loader thread (prefetched weights).
   bool uses_loader() const { return uses_loader_; }
   // How a node was lowered when not simply whole ("bands of 8 rows", ...), by node index.
@@ -67,7 +67,7 @@ class LoweredPlan {
   std::vector<std::string> buffer_names_;
   int staging_buffer_ = -1, load_scratch_buffer_ = -1;
   uint64_t spill_blocks_ = 0;
-  size_t spill_block_bytes_ = 0;
+  size_t spill_host_bytes_ = 0;
   bool uses_loader_ = false;
   std::map<size_t, std::string> strategies_;
 };

@@ -50,7 +50,7 @@ void PlanBuilder::add_custom(const std::string& name, const std::string& impl, C
 }
 
 std::unique_ptr<LoweredPlan> PlanBuilder::finish(size_t load_scratch_bytes, bool staged, bool streams,
-                                                 uint64_t spill_blocks, size_t spill_block_bytes) {
+                                                 uint64_t spill_blocks, size_t spill_host_bytes) {
   LoweredPlan& p = *plan_;
   MemoryPlanner& planner = p.planner_;
   // Everything read at the end, and all constants, stay alive across the whole run. The
@@ -80,7 +80,7 @@ std::unique_ptr<LoweredPlan> PlanBuilder::finish(size_t load_scratch_bytes, bool
   }
   for (auto& i : p.inputs_) planner.extend_lifetime(i.second.buffer, 0);
   p.spill_blocks_ = spill_blocks;
-  p.spill_block_bytes_ = spill_block_bytes;
+  p.spill_host_bytes_ = spill_host_bytes;
   return std::move(plan_);
 }
 

@@ -49,7 +49,7 @@ class PlanBuilder {
   // Completes the plan after the last step: lifetimes of outputs, constants and (unmodified
   // mode) everything; the loader schedule; the load-phase buffers; the spill totals.
   std::unique_ptr<LoweredPlan> finish(size_t load_scratch_bytes, bool staged, bool streams, uint64_t spill_blocks,
-                                      size_t spill_block_bytes);
+                                      size_t spill_host_bytes);
 
  private:
   const Graph& g_;

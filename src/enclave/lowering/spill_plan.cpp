@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "common/aes_gcm.h"
 #include "common/error.h"
 #include "enclave/analysis/banded_ops.h"
 #include "enclave/bands/band.h"
@@ -49,17 +50,20 @@ int64_t SpillPlan::band_rows(const Node& n) const {
 void SpillPlan::add_spill(ValueId v, bool seal, int64_t image, int64_t first_row, int64_t rows, const Slot& band) {
   const Dims& d = plan_.graph().value(v).dims;  // channels-last {N, C, H, W}: a block is one row of one image
   size_t block_bytes = static_cast<size_t>(row_floats(d)) * sizeof(float);
-  auto [it, fresh] = base_.emplace(v, blocks_);
-  if (fresh) blocks_ += static_cast<uint64_t>(d[0] * d[2]);
-  block_bytes_ = std::max(block_bytes_, block_bytes);
+  auto [it, fresh] = base_.emplace(v, Placement{blocks_, host_bytes_});
+  if (fresh) {
+    blocks_ += static_cast<uint64_t>(d[0] * d[2]);
+    host_bytes_ += static_cast<size_t>(d[0] * d[2]) * (block_bytes + kTagBytes);
+  }
+  const auto row = static_cast<uint64_t>(image * d[2] + first_row);
   plan_.touch(band);
   std::string name = std::string(seal ? "spill " : "unspill ") + plan_.graph().value(v).name + " rows " +
                      std::to_string(first_row) + "+" + std::to_string(rows) +
                      (d[0] > 1 ? ", image " + std::to_string(image) : "");
-  plan_.push(
-      Step{std::move(name), seal ? "teeinfer:seal" : "teeinfer:unseal",
-           SpillStep{seal, it->second + static_cast<uint64_t>(image * d[2] + first_row), rows, block_bytes, band}, -1,
-           StepKind::kSpill});
+  plan_.push(Step{std::move(name), seal ? "teeinfer:seal" : "teeinfer:unseal",
+                  SpillStep{seal, it->second.first_block + row, rows, block_bytes, band,
+                            it->second.host_offset + static_cast<size_t>(row) * (block_bytes + kTagBytes)},
+                  -1, StepKind::kSpill});
 }
 
 void SpillPlan::add_band_out(ValueId v, int64_t image, int64_t first_row, int64_t rows, const Slot& band) {

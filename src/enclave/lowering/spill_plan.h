@@ -42,15 +42,20 @@ class SpillPlan {
   void add_band_out(ValueId v, int64_t image, int64_t first_row, int64_t rows, const Slot& band);
   // The outputs some band was written out for (lower_graph checks every one it was told of).
   bool was_written_out(ValueId v) const { return written_out_.count(v) > 0; }
-  // The host memory spilled activations need: blocks and the largest block.
+  // The host memory spilled activations need: blocks, and bytes (each activation's rows
+  // sealed at their own size, with a tag each).
   uint64_t blocks() const { return blocks_; }
-  size_t block_bytes() const { return block_bytes_; }
+  size_t host_bytes() const { return host_bytes_; }
 
  private:
   PlanBuilder& plan_;
-  std::map<ValueId, uint64_t> base_;  // first block of each spilled activation
+  struct Placement {
+    uint64_t first_block;
+    size_t host_offset;
+  };
+  std::map<ValueId, Placement> base_;  // of each spilled activation
   uint64_t blocks_ = 0;
-  size_t block_bytes_ = 0;
+  size_t host_bytes_ = 0;
   std::set<ValueId> written_out_;
 };
 

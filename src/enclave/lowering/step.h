@@ -43,13 +43,15 @@ struct StreamReadStep {
 };
 
 // Rows of a spilled activation sealed out of `band` to host memory, or unsealed back into
-// it (SpillStore): one block per image row.
+// it (SpillStore): one block per image row, each stored as its ciphertext and tag from
+// `host_offset` on, one after another.
 struct SpillStep {
   bool seal = false;  // arena -> host; false: host -> arena
   uint64_t first_block = 0;
   int64_t blocks = 0;
   size_t block_bytes = 0;
   Slot band;
+  size_t host_offset = 0;  // bytes into the store's host memory
 };
 
 // Rows of a graph output copied out of `band` (channels-last, in the arena) into the
