@@ -80,8 +80,9 @@ TEST(OnnxBackendSuite, EveryRuntimeOpHasNodeTests) {
   // Ops newer than Debian's test data (onnx 1.12, opset 17), each tested elsewhere (say where).
   const std::map<std::string, std::string> newer_than_the_data = {
       {"Gelu", "opset 20; tests/test_fusion_patterns.cpp (GeluPattern) compares it with its reference"},
-      {"Mish", "opset 18; tests/test_op_tables.cpp runs its kernel against the reference and checks its importer "
-               "entry"},
+      {"Mish",
+       "opset 18; tests/test_op_tables.cpp runs its kernel against the reference and checks its importer "
+       "entry"},
   };
   for (const teeinfer::RuntimeOnnxOp& op : teeinfer::runtime_onnx_ops())
     if (!newer_than_the_data.count(std::string(op.op_type)))

@@ -223,9 +223,9 @@ EnclaveSession::EnclaveSession(const Graph& graph, TeePlatform& platform, const 
     impl_->spill =
         std::make_unique<SpillStore>(platform, impl_->lowering->spill_blocks(), impl_->lowering->spill_host_bytes());
   for (const PlanOutput& o : impl_->lowering->outputs())
-    impl_->host_outputs.push_back(
-        o.arena ? nullptr
-                : platform.allocate_untrusted(byte_size(graph.value(o.value).dtype, graph.value(o.value).dims, "output")));
+    impl_->host_outputs.push_back(o.arena ? nullptr
+                                          : platform.allocate_untrusted(byte_size(
+                                                graph.value(o.value).dtype, graph.value(o.value).dims, "output")));
   impl_->load_constants(*weights);
   impl_->bind_steps();
   impl_->start_loader();

@@ -210,7 +210,11 @@ TEST(OpHarnessReference, HandComputedCases) {
     Graph g;
     ValueId x = g.add_value({"x", DType::kF32, {2, 3}, false, {}});
     g.inputs = {x};
-    Node n{"argmax", "ArgMax", OpKind::kArgMaxMin, {x}, {g.add_value({"y", DType::kI64, {2}, false, {}})},
+    Node n{"argmax",
+           "ArgMax",
+           OpKind::kArgMaxMin,
+           {x},
+           {g.add_value({"y", DType::kI64, {2}, false, {}})},
            ArgMaxMinParams{ArgKind::kMax, 1, false, false}};
     g.nodes = {n};
     g.outputs = n.outputs;
@@ -225,8 +229,12 @@ TEST(OpHarnessReference, HandComputedCases) {
     Graph g;
     ValueId x = g.add_value({"x", DType::kF32, {1, 2}, false, {}});
     g.inputs = {x};
-    Node n{"log_softmax", "LogSoftmax", OpKind::kLogSoftmax, {x},
-           {g.add_value({"y", DType::kF32, {1, 2}, false, {}})}, LogSoftmaxParams{{1, false}}};
+    Node n{"log_softmax",
+           "LogSoftmax",
+           OpKind::kLogSoftmax,
+           {x},
+           {g.add_value({"y", DType::kF32, {1, 2}, false, {}})},
+           LogSoftmaxParams{{1, false}}};
     g.nodes = {n};
     g.outputs = n.outputs;
     std::vector<double> y = run(g, {{5.f, 5.f}}).data;

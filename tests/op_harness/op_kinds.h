@@ -179,11 +179,11 @@ constexpr int list_index(PoolKind k) {
 }
 
 inline constexpr std::array kOpKinds{
-    OpKind::kConv,    OpKind::kGemm,   OpKind::kMatMul,  OpKind::kBatchNorm,     OpKind::kEltwise,
-    OpKind::kBinary,  OpKind::kPool,   OpKind::kReshape, OpKind::kTranspose,     OpKind::kConcat,
-    OpKind::kSoftmax, OpKind::kLrn,    OpKind::kPad,     OpKind::kCast,          OpKind::kSlice,
-    OpKind::kGather,  OpKind::kTile,   OpKind::kResize,  OpKind::kConvTranspose, OpKind::kDepthToSpace,
-    OpKind::kWhere,   OpKind::kReduce, OpKind::kPRelu,   OpKind::kRecurrent,     OpKind::kLayerNorm,
+    OpKind::kConv,      OpKind::kGemm,      OpKind::kMatMul,  OpKind::kBatchNorm,     OpKind::kEltwise,
+    OpKind::kBinary,    OpKind::kPool,      OpKind::kReshape, OpKind::kTranspose,     OpKind::kConcat,
+    OpKind::kSoftmax,   OpKind::kLrn,       OpKind::kPad,     OpKind::kCast,          OpKind::kSlice,
+    OpKind::kGather,    OpKind::kTile,      OpKind::kResize,  OpKind::kConvTranspose, OpKind::kDepthToSpace,
+    OpKind::kWhere,     OpKind::kReduce,    OpKind::kPRelu,   OpKind::kRecurrent,     OpKind::kLayerNorm,
     OpKind::kArgMaxMin, OpKind::kLogSoftmax};
 inline constexpr std::array kEltwiseKinds{
     EltwiseKind::kRelu,        EltwiseKind::kLeakyRelu,  EltwiseKind::kClip,     EltwiseKind::kSigmoid,
