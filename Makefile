@@ -1,18 +1,16 @@
 # teeinfer: the two commands a newcomer runs are `make demo` and `make test`.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
-FUZZ_BUILD ?= build-fuzz
 OPENSSL_AEAD_BUILD ?= build-openssl-aead
 FUZZ_SECONDS ?= 20
 JOBS ?= 2
-# The sanitizer builds: -O1 as AddressSanitizer's documentation advises, and line tables only
-# (-g1): stack traces keep file:line, and compiling + linking the suite takes ~40% less time
-# than RelWithDebInfo's -O2 -g (tests/test_serve.cpp: 167 s -> 97 s under ASan).
-SANITIZER_OPT ?= -O1 -g1 -DNDEBUG
-FUZZ_OPT ?= -O1 -gline-tables-only -DNDEBUG
+# The sanitizer build: -O1 as AddressSanitizer's documentation advises, and line tables only:
+# stack traces keep file:line, and compiling + linking the suite takes ~40% less time than
+# RelWithDebInfo's -O2 -g (tests/test_serve.cpp: 167 s -> 97 s under ASan).
+SANITIZER_OPT ?= -O1 -gline-tables-only -DNDEBUG
 CMAKE_FLAGS ?=
 
-.PHONY: demo demo-serve test deps deps-build build asan fuzz test-openssl-aead test-real format format-check bench bench-sealed bench-cliff models check-reproducible clean
+.PHONY: demo demo-serve test deps deps-build build sanitizer-build asan fuzz test-openssl-aead test-real format format-check bench bench-sealed bench-cliff models check-reproducible clean
 
 # Install what the build needs (apt), build, and show the confidential flow on the bundled
 # Fashion-MNIST model: a key, the model sealed with it, what the host sees, a sealed run in
@@ -39,12 +37,10 @@ demo: build
 demo-serve: build
 	bash tools/demo_serve.sh $(BUILD)
 
-# Build and run the whole test suite (ctest prints the summary; non-zero exit on failure),
-# then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz
-# targets, and the tests of everything sealed on the other bulk AES-GCM backend.
-# The plain suite, the same suite under ASan+UBSan, every fuzz target, and the trusted
-# core's measurement from two clean builds (~50 min on 2 cores from a fresh clone). The OpenSSL bulk-AEAD build is its own command
-# (test-openssl-aead): test_bulk_aead cross-checks both ciphers in every build.
+# The whole test suite (ctest prints the summary; non-zero exit on failure): the plain suite,
+# the same suite under ASan+UBSan, every fuzz target (from the same sanitizer build), and the
+# trusted core's measurement from a second clean build. The OpenSSL bulk-AEAD build is its
+# own command (test-openssl-aead): test_bulk_aead cross-checks both ciphers in every build.
 test: build
 	@echo "== plain suite ($$(date +%T))"
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -66,21 +62,24 @@ build: deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j$(JOBS)
 
-# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
-asan: deps-build
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(SANITIZER_OPT)" \
-	  -DTEEINFER_SANITIZE=ON $(CMAKE_FLAGS)
+# One sanitizer build serves two runs: clang-14 with AddressSanitizer + UndefinedBehaviorSanitizer,
+# the libraries with libFuzzer's coverage instrumentation, the test suite and the fuzz targets
+# (no benchmarks). `make asan` runs the suite in it, `make fuzz` the fuzz targets.
+sanitizer-build: deps-build
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(SANITIZER_OPT)" -DTEEINFER_SANITIZE=ON -DTEEINFER_FUZZ=ON \
+	  -DTEEINFER_FUZZ_SECONDS=$(FUZZ_SECONDS) -DTEEINFER_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
-# Every libFuzzer target (clang-14, ASan+UBSan), FUZZ_SECONDS each, two at a time;
-# `make fuzz FUZZ_SECONDS=600` for a long run.
-fuzz: deps-build
-	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(FUZZ_OPT)" \
-	  -DCMAKE_CXX_COMPILER=clang++-14 \
-	  -DTEEINFER_FUZZ=ON -DTEEINFER_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_FLAGS)
-	cmake --build $(FUZZ_BUILD) -j$(JOBS)
-	cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(JOBS)
+# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: sanitizer-build
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --output-on-failure -j$(JOBS) -LE fuzz
+
+# Every libFuzzer target, FUZZ_SECONDS each, two at a time; `make fuzz FUZZ_SECONDS=600` for
+# a long run.
+fuzz: sanitizer-build
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L fuzz
 
 # Weights, spill blocks and EPC pages sealed with OpenSSL instead of ipsec-mb
 # (-DTEEINFER_BULK_AEAD=openssl): the tests that seal or open anything.
@@ -134,4 +133,4 @@ models: deps
 	/usr/bin/python3 tools/make_test_models.py -o tests/data
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(OPENSSL_AEAD_BUILD)

@@ -301,5 +301,5 @@ TEST(KeyGrant, OpensOnlyInsideTheEnclaveItWasSealedTo) {
 }
 
 TEST(Enclave, PlainMemoryCannotAttest) {
-  EXPECT_THROW(Enclave(Platform::kNone), Error);
+  EXPECT_THROW((void)Enclave(Platform::kNone), Error);
 }

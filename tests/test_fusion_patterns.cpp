@@ -220,6 +220,75 @@ TEST(GeluPattern, FusesIntoConvAndGemmToo) {
   }
 }
 
+// A Linear layer as exporters write it: MatMul, Add of the bias row, then GELU (erf form).
+OnnxModelBuilder linear_gelu_model(const Dims& bias_dims, bool bias_first) {
+  OnnxModelBuilder b(13);
+  b.input("x", {2, 3, 8});
+  b.node("MatMul", {"x", b.constant<float>("w", {8, 16}, random_values(128, 0.5f, 1))}, {"h"});
+  const size_t n = static_cast<size_t>(element_count(bias_dims, "bias"));
+  std::string c = b.constant<float>("bias", bias_dims, random_values(n, 0.5f, 5));
+  b.node("Add", bias_first ? std::vector<std::string>{c, "h"} : std::vector<std::string>{"h", c}, {"hb"});
+  b.node("Div", {"hb", scalar(b, "sqrt2", 1.4142135f)}, {"z"});
+  b.node("Erf", {"z"}, {"e"});
+  b.node("Add", {"e", scalar(b, "one", 1.f)}, {"ep1"});
+  b.node("Mul", {"hb", "ep1"}, {"m"});
+  b.node("Mul", {"m", scalar(b, "half", 0.5f)}, {"y"});
+  b.output("y");
+  return b;
+}
+
+TEST(MatMulBias, ALinearLayersBiasJoinsTheMatMulAndTheGeluAfterItFuses) {
+  for (const Dims& bias : {Dims{16}, Dims{1, 16}, Dims{1, 1, 16}})
+    for (bool bias_first : {false, true}) {
+      SCOPED_TRACE(dims_to_string(bias) + (bias_first ? " bias first" : " bias second"));
+      Imported m = import_both(linear_gelu_model(bias, bias_first), {2, 3, 8});
+      EXPECT_EQ(m.stats.matmul_biases_fused, 1);
+      EXPECT_NE(describe(m.stats).find("1 MatMul biases fused"), std::string::npos) << describe(m.stats);
+      ASSERT_EQ(m.fused.nodes.size(), 1u) << "MatMul + bias + GELU: one kernel";
+      const Node& mm = m.fused.nodes[0];
+      ASSERT_EQ(mm.inputs.size(), 3u);
+      EXPECT_EQ(m.fused.value(mm.inputs[2]).dims, bias);
+      const auto& post = std::get<MatMulParams>(mm.params).post_ops;
+      ASSERT_EQ(post.size(), 1u);
+      EXPECT_EQ(post[0].kind, EltwiseKind::kGelu);
+      expect_same_results(m);
+      // The bias survives the sealed manifest.
+      Manifest manifest = plan_manifest(m.fused, 64);
+      uint32_t chunks = 0;
+      for (const SealedTensor& t : manifest.tensors) chunks += t.chunk_count;
+      const std::vector<uint8_t> bytes = encode_manifest(manifest);
+      const Manifest decoded = decode_manifest(bytes.data(), bytes.size(), chunks);
+      const Graph& back = decoded.profiles.at(0).graph;
+      ASSERT_EQ(back.nodes.size(), 1u);
+      EXPECT_EQ(back.nodes[0].inputs.size(), 3u);
+    }
+}
+
+TEST(MatMulBias, OtherAddsStayAndABadBiasIsRefusedByName) {
+  // A bias that varies along rows, or one wider than the output: not a Linear layer's.
+  for (const Dims& bias : {Dims{3, 16}, Dims{1, 1, 1, 16}}) {
+    SCOPED_TRACE(dims_to_string(bias));
+    Imported m = import_both(linear_gelu_model(bias, false), {2, 3, 8});
+    EXPECT_EQ(m.stats.matmul_biases_fused, 0);
+    expect_same_results(m);
+  }
+  // The MatMul's output has another reader.
+  OnnxModelBuilder b = linear_gelu_model({16}, false);
+  b.output("h");
+  EXPECT_EQ(import_both(b, {2, 3, 8}).stats.matmul_biases_fused, 0);
+  // A manifest (hostile or broken) whose MatMul bias is not a row of the output.
+  Imported m = import_both(linear_gelu_model({16}, false), {2, 3, 8});
+  Graph bad = m.fused;
+  bad.values[bad.nodes[0].inputs[2]].dims = {3, 16};
+  bad.values[bad.nodes[0].inputs[2]].data.resize(3 * 16 * 4);
+  try {
+    validate_graph(bad);
+    ADD_FAILURE() << "a {3, 16} bias was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the bias {3,16} is not a row of the output"), std::string::npos) << e.what();
+  }
+}
+
 TEST(GeluPattern, NearMissesAreLeftAlone) {
   // Other constants: not GELU.
   for (auto [sqrt2, half] : {std::pair{1.5f, 0.5f}, std::pair{1.4142135f, 0.4f}, std::pair{1.4142f, 0.5f}}) {

@@ -546,7 +546,7 @@ TEST(HostileImport, EveryCatalogueModelEndsCleanly) {
 
 // --- The CLI under the acceptance limits: 4 GiB of address space, 60 s.
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TEEINFER_ADDRESS_SANITIZER)
 constexpr bool kAddressSanitizer = true;  // its shadow memory needs far more than 4 GiB of address space
 #else
 constexpr bool kAddressSanitizer = false;

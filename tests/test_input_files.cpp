@@ -67,7 +67,7 @@ void expect_cli_rejects(const std::string& args, const std::string& needle) {
 
 // The same under `ulimit -v 4194304` (not in sanitizer builds: ASan reserves terabytes).
 void expect_cli_rejects_within_4gib(const std::string& args, const std::string& needle) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TEEINFER_ADDRESS_SANITIZER)
   expect_cli_rejects(args, needle);
 #else
   std::string command = "ulimit -v 4194304 && exec " + std::string(TEEINFER_BINARY_DIR) + "/teeinfer " + args + " 2>&1";
@@ -723,7 +723,8 @@ TEST(Image, OtherFormatsAreRejectedByName) {
       {"", "unsupported image format;"},
       {"\x89PN", "unsupported image format;"},
   };
-  for (const auto& [bytes, needle] : cases) {
+  for (const auto& [file, needle] : cases) {
+    const std::string& bytes = file;  // (clang 14 lambdas cannot capture structured bindings)
     EXPECT_ERROR_HAS(decode_image_pixels(bytes, "x.png", 3), needle);
     EXPECT_ERROR_HAS(decode_image_pixels(bytes, "x.png", 3), "use PNG, JPEG or BMP");
   }
@@ -766,7 +767,10 @@ TEST(Image, UnsupportedBmpVariantsAreRejected) {
       {with([&](std::string& f) { set32(f, 10, 0xfffffff0u); }), "truncated BMP pixel data"},
       {with([&](std::string& f) { set32(f, 10, 20); }), "truncated BMP pixel data"},
   };
-  for (const auto& [bytes, needle] : cases) EXPECT_ERROR_HAS(decode_image_pixels(bytes, "x.bmp", 3), needle);
+  for (const auto& [file, needle] : cases) {
+    const std::string& bytes = file;  // (clang 14 lambdas cannot capture structured bindings)
+    EXPECT_ERROR_HAS(decode_image_pixels(bytes, "x.bmp", 3), needle);
+  }
   BmpSpec few{4, 2, 8, rgb};
   few.colours_used = 4;  // pixels use indices far above 3
   EXPECT_ERROR_HAS(decode_image_pixels(bmp_file(few), "x.bmp", 1), "-colour palette");

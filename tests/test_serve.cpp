@@ -21,7 +21,7 @@
 #include <random>
 #include <thread>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TEEINFER_ADDRESS_SANITIZER)
 // (the ASan runtime's; g++ 12 ships no header declaring it)
 extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
@@ -659,7 +659,7 @@ int status_of(const std::string& response) {
 // AddressSanitizer, freed blocks sit in its quarantine and resident memory grows by design;
 // its allocator's own count excludes them.)
 size_t live_heap_bytes() {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TEEINFER_ADDRESS_SANITIZER)
   return __sanitizer_get_current_allocated_bytes();
 #else
   struct mallinfo2 m = mallinfo2();
@@ -798,7 +798,7 @@ TEST(Faults, TenThousandMalformedRequestsFromASeededGeneratorGet4xxAndMemoryStay
   EXPECT_EQ(burst(9000), 0);
   size_t after = resident_kib(), heap_after = live_heap_bytes();
   EXPECT_LT(heap_after, heap_before + (8u << 20)) << "the live heap grew from " << heap_before << " to " << heap_after;
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(TEEINFER_ADDRESS_SANITIZER)
   EXPECT_LT(after, before + 32 * 1024) << "resident memory grew from " << before << " to " << after << " KiB";
 #else
   (void)before, (void)after;

@@ -7,6 +7,12 @@
 #include "common/error.h"
 
 namespace teeinfer {
+
+bool is_row_bias(const Dims& c, const Dims& y) {
+  if (c.empty() || y.empty() || c.size() > y.size() || c.back() != y.back()) return false;
+  return std::all_of(c.begin(), c.end() - 1, [](int64_t d) { return d == 1; });
+}
+
 namespace {
 
 [[noreturn]] void bad(const Node& n, const std::string& why) {
@@ -91,6 +97,13 @@ Dims matmul_output_dims(const Graph& g, const Node& n) {
   Dims y = batch;
   if (!a1) y.push_back(a[a.size() - 2]);
   if (!b1) y.push_back(b.back());
+  // A bias (graph_passes.h: a fused Add of a Linear layer's bias): a float row of y.
+  if (n.inputs.size() > 3) bad(n, "too many inputs");
+  if (n.inputs.size() == 3) {
+    if (b1 || !is_row_bias(in_dims(g, n, 2), y))
+      bad(n, "the bias " + dims_to_string(in_dims(g, n, 2)) + " is not a row of the output " + dims_to_string(y));
+    if (g.value(n.inputs[2]).dtype != DType::kF32) bad(n, "the bias is not float32");
+  }
   return y;
 }
 

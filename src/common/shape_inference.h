@@ -15,6 +15,9 @@ Dims infer_output_dims(const Graph& g, const Node& node);
 
 // numpy-style broadcast of two shapes; throws naming `what` when incompatible.
 Dims broadcast_dims(const Dims& a, const Dims& b, const std::string& what);
+// Whether `c` is a row added to every row of `y`: {N} or {1, ..., 1, N} with N = y's last
+// dim and no more dims than y (a MatMul's bias input).
+bool is_row_bias(const Dims& c, const Dims& y);
 
 // Largest kernel, stride, dilation or pad of a conv/pool window, and largest LRN size.
 constexpr int64_t kMaxWindowParam = int64_t{1} << 20;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/error.h"
+#include "common/shape_inference.h"
 #include "enclave/lowering/post_ops.h"
 #include "host/activation_patterns.h"
 #include "host/layer_norm_pattern.h"
@@ -268,6 +269,35 @@ bool fuse_residual_add(Graph& g, size_t add_index, PassState& st) {
   return false;
 }
 
+// Add(MatMul(a, b), c) with a constant float c that only varies along the last axis (a
+// Linear layer's bias: {N} or {1, ..., 1, N}) -> MatMul(a, b, c): oneDNN's matmul adds it
+// as its bias, and an activation after the Add can then fuse into the MatMul as well.
+bool fuse_matmul_bias(Graph& g, size_t add_index, PassState& st) {
+  Node& add = g.nodes[add_index];
+  for (int side = 0; side < 2; ++side) {
+    ValueId mm_out = add.inputs[side], c = add.inputs[1 - side];
+    if (st.prod[mm_out] < 0 || st.uses[mm_out] != 1 || st.is_graph_output(mm_out) || st.dead[st.prod[mm_out]]) continue;
+    const size_t mm_index = static_cast<size_t>(st.prod[mm_out]);
+    Node& mm = g.nodes[mm_index];
+    if (mm.op != OpKind::kMatMul || mm.inputs.size() != 2 || !std::get<MatMulParams>(mm.params).post_ops.empty())
+      continue;
+    const Value& cv = g.value(c);
+    const Dims& y = g.value(mm_out).dims;
+    if (!cv.is_constant || cv.dtype != DType::kF32 || g.value(mm.inputs[1]).dims.size() < 2 || y.empty() ||
+        g.value(add.outputs[0]).dims != y || !is_row_bias(cv.dims, y))
+      continue;
+    st.release(mm);
+    st.release(add);
+    mm.inputs.push_back(c);
+    mm.outputs = add.outputs;
+    st.prod[mm.outputs[0]] = static_cast<int>(mm_index);
+    st.dead[add_index] = true;
+    st.acquire(g, mm);
+    return true;
+  }
+  return false;
+}
+
 // Merges node `i` into the producer of its input when a pass applies; returns whether it did.
 bool merge_into_producer(Graph& g, size_t i, PassState& st, PassStats& stats) {
   Node& n = g.nodes[i];
@@ -351,6 +381,11 @@ PassStats optimize_graph(Graph& g) {
       ++stats.residual_adds_fused;
       continue;
     }
+    if (n.op == OpKind::kBinary && std::get<BinaryParams>(n.params).kind == BinaryKind::kAdd &&
+        fuse_matmul_bias(g, i, st)) {
+      ++stats.matmul_biases_fused;
+      continue;
+    }
     merge_into_producer(g, i, st, stats);
   }
   fold_pads(g, st, stats);
@@ -376,6 +411,7 @@ std::string describe(const PassStats& s) {
     out += ", " + std::to_string(s.gelu_patterns_fused) + " GELU patterns, " +
            std::to_string(s.layer_norm_patterns_fused) + " LayerNorm patterns fused";
   if (s.max_min_clips) out += ", " + std::to_string(s.max_min_clips) + " Max/Min with a constant made Clip";
+  if (s.matmul_biases_fused) out += ", " + std::to_string(s.matmul_biases_fused) + " MatMul biases fused";
   if (s.runtime_if_outputs)
     out += ", " + std::to_string(s.runtime_if_outputs) + " If output" + (s.runtime_if_outputs > 1 ? "s" : "") +
            " selected at run time (both branches computed)";

@@ -3,6 +3,8 @@
 //   * Relu/LeakyRelu/Clip/Sigmoid/HardSigmoid/HardSwish after Conv/Gemm/MatMul become
 //     fused post-ops;
 //   * a residual Add of a Conv's output becomes the Conv's sum post-op;
+//   * Add of a constant row (a Linear layer's bias) to a MatMul's output becomes the
+//     MatMul's bias input, so the activation after it (GELU, Relu) fuses as a post-op;
 //   * a BatchNorm (+Relu) reading only a channel Concat is applied by the Concat kernel;
 //   * zero Pad of spatial dims before a Conv/AveragePool joins that op's padding;
 //   * hard-swish written as Add/Clip/Mul/Div becomes one HardSwish, GELU written with Erf (or
@@ -31,13 +33,14 @@ struct PassStats {
   int gelu_patterns_fused = 0;
   int layer_norm_patterns_fused = 0;
   int max_min_clips = 0;  // Max/Min with a constant made Clip (or Relu)
+  int matmul_biases_fused = 0;
   // Outputs of If nodes whose condition is computed at run time: Where nodes selecting
   // between both branches' outputs, both branches computed (host/onnx_import.cpp).
   int runtime_if_outputs = 0;
 };
 // "3 BatchNorm folded, 5 activations and 1 residual adds fused[, 2 hard-swish patterns
 // ...][, 4 GELU patterns, 2 LayerNorm patterns fused][, 1 Max/Min with a constant made
-// Clip][, 1 If output selected at run time (both branches computed)]"
+// Clip][, 2 MatMul biases fused][, 1 If output selected at run time (both branches computed)]"
 std::string describe(const PassStats& stats);
 
 PassStats optimize_graph(Graph& g);

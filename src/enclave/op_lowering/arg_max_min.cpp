@@ -42,8 +42,7 @@ struct ArgScan {
 constexpr int64_t kBlock = 256;  // positions of a run scanned at once (their extremes on the stack)
 
 template <bool kMin, bool kLast>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void arg_scan(const ArgScan& s, const float* x,
-                                                                           int64_t* y) {
+[[gnu::always_inline]] inline void arg_scan(const ArgScan& s, const float* x, int64_t* y) {
   std::vector<int64_t> at(s.dims.size(), 0);
   int64_t base = 0;
   float best[kBlock];
@@ -71,10 +70,24 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void arg_scan(const
   }
 }
 
+// Multiversioned so the scan vectorises for AVX2/AVX-512 without -march flags; one plain
+// function per variant because clang cannot multiversion a template (the body is inlined
+// into each clone, compiled for that clone's target).
+#define TEEINFER_ARG_SCAN(name, min, last)                                                                 \
+  __attribute__((target_clones("avx512f", "avx2", "default"))) void name(const ArgScan& s, const float* x, \
+                                                                         int64_t* y) {                     \
+    arg_scan<min, last>(s, x, y);                                                                          \
+  }
+TEEINFER_ARG_SCAN(arg_min_first, true, false)
+TEEINFER_ARG_SCAN(arg_min_last, true, true)
+TEEINFER_ARG_SCAN(arg_max_first, false, false)
+TEEINFER_ARG_SCAN(arg_max_last, false, true)
+#undef TEEINFER_ARG_SCAN
+
 CustomKernel arg_kernel(ArgScan s, const ArgMaxMinParams& p) {
   using Fn = void (*)(const ArgScan&, const float*, int64_t*);
-  Fn fn = p.kind == ArgKind::kMin ? (p.select_last_index ? arg_scan<true, true> : arg_scan<true, false>)
-                                  : (p.select_last_index ? arg_scan<false, true> : arg_scan<false, false>);
+  Fn fn = p.kind == ArgKind::kMin ? (p.select_last_index ? arg_min_last : arg_min_first)
+                                  : (p.select_last_index ? arg_max_last : arg_max_first);
   return [s = std::move(s), fn](const std::vector<void*>& ptr) {
     fn(s, static_cast<const float*>(ptr[0]), static_cast<int64_t*>(ptr[1]));
   };

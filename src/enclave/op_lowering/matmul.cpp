@@ -226,15 +226,19 @@ void lower_matmul(LoweringContext& l, const Node& n) {
   memory::desc a_md = with_dims(a), b_md = with_dims(b), dst_md = with_dims(y);
   bool reorder_b = g.value(n.inputs[1]).is_constant && l.mode() == ExecutionMode::kPlanned;
   memory::desc w_md = reorder_b ? memory::desc(to_dnnl_dims(b), memory::data_type::f32, memory::format_tag::any) : b_md;
-  dnnl::matmul::desc d(a_md, w_md, dst_md);
+  // A fused bias (graph_passes.h), {N} or {1, ..., N}: oneDNN broadcasts a {1, ..., 1, N} bias.
+  const bool has_bias = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
+  memory::desc bias_md = has_bias ? with_dims(pad_front(g.value(n.inputs[2]).dims, rank)) : memory::desc();
+  dnnl::matmul::desc d(a_md, w_md, bias_md, dst_md);
   PostOpSplit activations = split_post_ops(p.post_ops);
   dnnl::matmul::primitive_desc pd(d, attr_with(activations.fused), l.engine());
   Slot a_slot = l.input(n.inputs[0], Layout::kPlain);
   Slot w = weights_slot(l, n.inputs[1], b_md, pd.weights_desc());
   Slot out = l.output(n.outputs[0], with_dims(g.value(n.outputs[0]).dims));
-  l.add_primitive(
-      n.name, dnnl::matmul(pd), pd,
-      {{DNNL_ARG_SRC, Slot{a_slot.buffer, a_md}}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, Slot{out.buffer, dst_md}}});
+  std::vector<std::pair<int, Slot>> args{
+      {DNNL_ARG_SRC, Slot{a_slot.buffer, a_md}}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, Slot{out.buffer, dst_md}}};
+  if (has_bias) args.emplace_back(DNNL_ARG_BIAS, l.constant(n.inputs[2], bias_md));
+  l.add_primitive(n.name, dnnl::matmul(pd), pd, std::move(args));
   l.add_eltwise_steps(n.name, activations.rest, Slot{out.buffer, dst_md});
 }
 
