@@ -1,5 +1,5 @@
 // The patterns exporters spell out as several ops and the graph passes fuse (issue 19):
-// GELU (Erf and Tanh forms) into one Gelu activation, LayerNorm into one LayerNorm node,
+// GELU (Erf and Tanh forms) into one Gelu activation, x * Sigmoid(x) into one Swish, LayerNorm into one LayerNorm node,
 // Max/Min with a constant into Clip. Each spelling is an ONNX model built here; it runs
 // as imported (unfused) and after optimize_graph (fused), and the outputs must agree.
 // Near misses must be left alone. The ONNX ops Gelu and LayerNormalization import to the
@@ -287,6 +287,92 @@ TEST(MatMulBias, OtherAddsStayAndABadBiasIsRefusedByName) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("the bias {3,16} is not a row of the output"), std::string::npos) << e.what();
   }
+}
+
+// ---- Swish ----------------------------------------------------------------------------
+
+enum class SwishForm {
+  kSigmoidSecond,  // Mul(h, Sigmoid(h)): PyTorch's SiLU
+  kSigmoidFirst,   // Mul(Sigmoid(h), h)
+  kScaledBy,       // Mul(h, Sigmoid(Mul(h, b))): PaddlePaddle's swish (b = 1), quick GELU (1.702)
+  kScaledFirst,    // Mul(h, Sigmoid(Mul(b, h)))
+};
+
+// Conv {1, 3, 6, 6} -> h, then Swish of h in `form` (b a scalar) into "y".
+OnnxModelBuilder swish_model(SwishForm form, float b_value = 1.f) {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 3, 6, 6});
+  b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"})
+      .ints("pads", {1, 1, 1, 1});
+  std::string z = "h";
+  if (form == SwishForm::kScaledBy) b.node("Mul", {"h", scalar(b, "b", b_value)}, {z = "hb"});
+  if (form == SwishForm::kScaledFirst) b.node("Mul", {scalar(b, "b", b_value), "h"}, {z = "hb"});
+  b.node("Sigmoid", {z}, {"s"});
+  b.node("Mul",
+         form == SwishForm::kSigmoidFirst ? std::vector<std::string>{"s", "h"} : std::vector<std::string>{"h", "s"},
+         {"y"});
+  b.output("y");
+  return b;
+}
+
+TEST(SwishPattern, EverySpellingBecomesOneSwishFusedIntoTheConv) {
+  const std::pair<SwishForm, float> forms[] = {{SwishForm::kSigmoidSecond, 1.f},
+                                               {SwishForm::kSigmoidFirst, 1.f},
+                                               {SwishForm::kScaledBy, 1.f},
+                                               {SwishForm::kScaledBy, 1.702f},
+                                               {SwishForm::kScaledFirst, -0.5f}};
+  for (auto [form, b] : forms) {
+    SCOPED_TRACE("form " + std::to_string(static_cast<int>(form)) + " b " + std::to_string(b));
+    Imported m = import_both(swish_model(form, b), {1, 3, 6, 6});
+    EXPECT_EQ(m.stats.swish_patterns_fused, 1);
+    EXPECT_NE(describe(m.stats).find("1 Swish patterns made one op"), std::string::npos) << describe(m.stats);
+    ASSERT_EQ(m.fused.nodes.size(), 1u) << "the Conv with Swish as its post-op";
+    const auto& post = std::get<ConvParams>(m.fused.nodes[0].params).post_ops;
+    ASSERT_EQ(post.size(), 1u);
+    EXPECT_EQ(post[0].kind, EltwiseKind::kSwish);
+    EXPECT_EQ(post[0].alpha, b);
+    RunResult fused = expect_same_results(m);
+    bool listed = false;
+    for (const StepInfo& s : fused.steps) listed |= s.impl.find("eltwise_swish") != std::string::npos;
+    EXPECT_TRUE(listed) << fused.steps[0].name << ": " << fused.steps[0].impl;
+  }
+}
+
+TEST(SwishPattern, NearMissesAreLeftAlone) {
+  {  // the Sigmoid of another value
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 3, 6, 6});
+    b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"});
+    b.node("Neg", {"h"}, {"g"});
+    b.node("Sigmoid", {"g"}, {"s"});
+    b.node("Mul", {"h", "s"}, {"y"});
+    b.output("y");
+    Imported m = import_both(b, {1, 3, 6, 6});
+    EXPECT_EQ(m.stats.swish_patterns_fused, 0);
+    expect_same_results(m);
+  }
+  {  // the scale is per channel, not a scalar
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 3, 6, 6});
+    b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"});
+    b.node("Mul", {"h", b.constant<float>("b", {1, 4, 1, 1}, {1.f, 2.f, 3.f, 4.f})}, {"hb"});
+    b.node("Sigmoid", {"hb"}, {"s"});
+    b.node("Mul", {"h", "s"}, {"y"});
+    b.output("y");
+    Imported m = import_both(b, {1, 3, 6, 6});
+    EXPECT_EQ(m.stats.swish_patterns_fused, 0);
+    expect_same_results(m);
+  }
+  // The Sigmoid's output is also a graph output, or has another reader.
+  OnnxModelBuilder b = swish_model(SwishForm::kSigmoidSecond);
+  b.output("s");
+  EXPECT_EQ(import_both(b, {1, 3, 6, 6}).stats.swish_patterns_fused, 0);
+  OnnxModelBuilder c = swish_model(SwishForm::kScaledBy, 2.f);
+  c.node("Neg", {"hb"}, {"other"});
+  c.output("other");
+  Imported m = import_both(c, {1, 3, 6, 6});
+  EXPECT_EQ(m.stats.swish_patterns_fused, 0);
+  expect_same_results(m);
 }
 
 TEST(GeluPattern, NearMissesAreLeftAlone) {

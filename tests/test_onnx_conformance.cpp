@@ -83,6 +83,9 @@ TEST(OnnxBackendSuite, EveryRuntimeOpHasNodeTests) {
       {"Mish",
        "opset 18; tests/test_op_tables.cpp runs its kernel against the reference and checks its importer "
        "entry"},
+      {"Swish",
+       "opset 24; tests/test_op_tables.cpp runs its kernel against the reference, tests/test_fusion_patterns.cpp "
+       "(SwishPattern) the spellings exporters write"},
   };
   for (const teeinfer::RuntimeOnnxOp& op : teeinfer::runtime_onnx_ops())
     if (!newer_than_the_data.count(std::string(op.op_type)))

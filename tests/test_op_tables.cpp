@@ -149,6 +149,9 @@ const KnownValue kKnownValues[] = {
     {EltwiseKind::kMish, 0, 0, 0.f, 0.f},
     {EltwiseKind::kMish, 0, 0, 1.f, 0.865098f},
     {EltwiseKind::kMish, 0, 0, -1.f, -0.303401f},
+    {EltwiseKind::kSwish, 1.f, 0, 1.f, 0.7310586f},
+    {EltwiseKind::kSwish, 1.f, 0, -2.f, -0.2384058f},
+    {EltwiseKind::kSwish, 2.f, 0, 1.f, 0.8807971f},
 };
 
 TEST(OpTables, EltwiseReferenceGivesTheOnnxValues) {

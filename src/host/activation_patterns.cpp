@@ -206,6 +206,29 @@ class Matcher {
     return std::nullopt;
   }
 
+  // The root of a Swish pattern, x * Sigmoid(x) or x * Sigmoid(x * b) (b a constant scalar,
+  // either operand order): x and b, with the pattern's other nodes in `nodes`.
+  std::optional<std::pair<ValueId, float>> swish(const Node& root, std::vector<size_t>& nodes) const {
+    if (!PatternGraph::binary(root, BinaryKind::kMul)) return std::nullopt;
+    for (int side : {0, 1}) {
+      const ValueId x = root.inputs[static_cast<size_t>(side)];
+      std::vector<size_t> tried;
+      const Node* sigmoid = p_.inner(root.inputs[static_cast<size_t>(1 - side)], tried);
+      if (!sigmoid || !PatternGraph::eltwise(*sigmoid, EltwiseKind::kSigmoid)) continue;
+      if (sigmoid->inputs[0] == x) {
+        nodes = tried;
+        return std::make_pair(x, 1.f);
+      }
+      const Node* scale = p_.inner(sigmoid->inputs[0], tried);
+      if (!scale || !PatternGraph::binary(*scale, BinaryKind::kMul)) continue;
+      auto xb = p_.with_constant(*scale, true);
+      if (!xb || xb->first != x || !std::isfinite(xb->second)) continue;
+      nodes = tried;
+      return std::make_pair(x, xb->second);
+    }
+    return std::nullopt;
+  }
+
  private:
   const PatternGraph& p_;
   const Graph& g_;
@@ -298,14 +321,21 @@ ActivationPatternCounts fuse_activation_patterns(Graph& g) {
     } else if (auto x = m.hard_swish(root, inner); x && g.value(*x).dtype == DType::kF32) {
       replacement = eltwise_node(root, "hard-swish", inner.size() + 1, "HardSwish", *x,
                                  EltwiseParams{EltwiseKind::kHardSwish, 0.f, 0.f});
+    } else if (auto s = m.swish(root, inner);
+               s && g.value(s->first).dtype == DType::kF32 && g.value(s->first).dims == g.value(root.outputs[0]).dims) {
+      replacement = eltwise_node(root, "Swish", inner.size() + 1, "Swish", s->first,
+                                 EltwiseParams{EltwiseKind::kSwish, s->second, 0.f});
     }
     if (!replacement) continue;
     bool overlaps = false;
     for (size_t k : inner) overlaps |= taken[k];
     if (overlaps) continue;
     for (size_t k : inner) taken[k] = true;
-    if (std::get<EltwiseParams>(replacement->params).kind == EltwiseKind::kHardSwish)
+    const EltwiseKind kind = std::get<EltwiseParams>(replacement->params).kind;
+    if (kind == EltwiseKind::kHardSwish)
       ++counts.hard_swish;
+    else if (kind == EltwiseKind::kSwish)
+      ++counts.swish;
     else
       ++counts.gelu;
     matches.push_back(PatternMatch{i, std::move(inner), std::move(*replacement)});

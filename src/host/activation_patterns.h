@@ -9,6 +9,9 @@
 //               the factors) -> Gelu(x), oneDNN's eltwise_gelu_erf;
 //               x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 x^3))) * 0.5 (x^3 as Pow(x, 3) or
 //               x*x*x) -> GeluTanh(x), oneDNN's eltwise_gelu_tanh.
+//   Swish       x * Sigmoid(x) (PyTorch's SiLU), x * Sigmoid(x * b) with a constant b
+//               (PaddlePaddle's swish writes b = 1; CLIP's quick GELU b = 1.702)
+//               -> Swish(x, b), oneDNN's eltwise_swish;
 //   Max(x, c), Min(x, c) with a constant c -> Clip(x, c, inf), Clip(x, -inf, c) (Max(x, 0):
 //               Relu), and a Min of a Max (or the reverse) one Clip(x, lo, hi) when lo <= hi.
 // A pattern matches only when each intermediate value has only the pattern's nodes as
@@ -24,6 +27,7 @@ namespace teeinfer {
 struct ActivationPatternCounts {
   int hard_swish = 0;
   int gelu = 0;     // both forms
+  int swish = 0;
   int max_min = 0;  // Max/Min nodes that became Clip or Relu (a merged pair counts 2)
 };
 

@@ -8,7 +8,7 @@
 //   * a BatchNorm (+Relu) reading only a channel Concat is applied by the Concat kernel;
 //   * zero Pad of spatial dims before a Conv/AveragePool joins that op's padding;
 //   * hard-swish written as Add/Clip/Mul/Div becomes one HardSwish, GELU written with Erf (or
-//     Tanh) one Gelu, Max/Min with a constant a Clip (host/activation_patterns.h), which then
+//     Tanh) one Gelu, x * Sigmoid(x) one Swish, Max/Min with a constant a Clip (host/activation_patterns.h), which then
 //     fuse like the other activations;
 //   * LayerNorm written as ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div (and Mul, Add by its
 //     scale and bias) becomes one LayerNorm node (host/layer_norm_pattern.h);
@@ -31,6 +31,7 @@ struct PassStats {
   int batchnorms_into_concat = 0;
   int activation_patterns_fused = 0;  // hard-swish patterns
   int gelu_patterns_fused = 0;
+  int swish_patterns_fused = 0;
   int layer_norm_patterns_fused = 0;
   int max_min_clips = 0;  // Max/Min with a constant made Clip (or Relu)
   int matmul_biases_fused = 0;
@@ -40,7 +41,7 @@ struct PassStats {
 };
 // "3 BatchNorm folded, 5 activations and 1 residual adds fused[, 2 hard-swish patterns
 // ...][, 4 GELU patterns, 2 LayerNorm patterns fused][, 1 Max/Min with a constant made
-// Clip][, 2 MatMul biases fused][, 1 If output selected at run time (both branches computed)]"
+// Clip][, 3 Swish patterns made one op][, 2 MatMul biases fused][, 1 If output selected at run time (both branches computed)]"
 std::string describe(const PassStats& stats);
 
 PassStats optimize_graph(Graph& g);

@@ -808,6 +808,7 @@ bool defined_for_negative_inputs(EltwiseKind kind) {
     case EltwiseKind::kSoftsign:
     case EltwiseKind::kThresholdedRelu:
     case EltwiseKind::kMish:
+    case EltwiseKind::kSwish:
       return true;
   }
   return true;
@@ -841,6 +842,9 @@ EltwiseParams random_eltwise(std::mt19937& rng, EltwiseKind kind) {
       break;
     case EltwiseKind::kThresholdedRelu:
       p.alpha = uniform(rng, -0.5f, 1.f);
+      break;
+    case EltwiseKind::kSwish:
+      p.alpha = uniform(rng, 0.5f, 2.f);
       break;
     case EltwiseKind::kElu:
       p.alpha = uniform(rng, 0.1f, 2.f);

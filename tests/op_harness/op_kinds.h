@@ -134,6 +134,8 @@ constexpr int list_index(EltwiseKind k) {
       return 27;
     case EltwiseKind::kMish:
       return 28;
+    case EltwiseKind::kSwish:
+      return 29;
   }
   return -1;
 }
@@ -193,7 +195,7 @@ inline constexpr std::array kEltwiseKinds{
     EltwiseKind::kSelu,        EltwiseKind::kFloor,      EltwiseKind::kCeil,     EltwiseKind::kRound,
     EltwiseKind::kPow,         EltwiseKind::kGelu,       EltwiseKind::kGeluTanh, EltwiseKind::kSin,
     EltwiseKind::kCos,         EltwiseKind::kSign,       EltwiseKind::kSoftsign, EltwiseKind::kThresholdedRelu,
-    EltwiseKind::kMish};
+    EltwiseKind::kMish,        EltwiseKind::kSwish};
 inline constexpr std::array kBinaryKinds{
     BinaryKind::kAdd,  BinaryKind::kSub,        BinaryKind::kMul,   BinaryKind::kDiv,     BinaryKind::kMax,
     BinaryKind::kMin,  BinaryKind::kPow,        BinaryKind::kEqual, BinaryKind::kGreater, BinaryKind::kGreaterOrEqual,

@@ -120,6 +120,8 @@ double activation(const EltwiseParams& e, double x) {
       return x > e.alpha ? x : 0;
     case EltwiseKind::kMish:
       return x * std::tanh(std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0));
+    case EltwiseKind::kSwish:
+      return x / (1 + std::exp(-e.alpha * x));
   }
   throw std::runtime_error("reference: unknown activation");
 }
