@@ -26,7 +26,7 @@ namespace teeinfer {
 
 struct ActivationPatternCounts {
   int hard_swish = 0;
-  int gelu = 0;     // both forms
+  int gelu = 0;  // both forms
   int swish = 0;
   int max_min = 0;  // Max/Min nodes that became Clip or Relu (a merged pair counts 2)
 };
