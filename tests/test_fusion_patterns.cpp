@@ -375,6 +375,43 @@ TEST(SwishPattern, NearMissesAreLeftAlone) {
   expect_same_results(m);
 }
 
+// ---- Mish -----------------------------------------------------------------------------
+
+TEST(MishPattern, XTimesTanhOfSoftplusBecomesOneMishFusedIntoTheConv) {
+  for (bool tanh_first : {false, true}) {
+    SCOPED_TRACE(tanh_first ? "Mul(tanh, x)" : "Mul(x, tanh)");
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 3, 6, 6});
+    b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"})
+        .ints("pads", {1, 1, 1, 1});
+    b.node("Softplus", {"h"}, {"sp"});
+    b.node("Tanh", {"sp"}, {"t"});
+    b.node("Mul", tanh_first ? std::vector<std::string>{"t", "h"} : std::vector<std::string>{"h", "t"}, {"y"});
+    b.output("y");
+    Imported m = import_both(b, {1, 3, 6, 6});
+    EXPECT_EQ(m.stats.mish_patterns_fused, 1);
+    EXPECT_NE(describe(m.stats).find("1 Mish patterns made one op"), std::string::npos) << describe(m.stats);
+    ASSERT_EQ(m.fused.nodes.size(), 1u);
+    const auto& post = std::get<ConvParams>(m.fused.nodes[0].params).post_ops;
+    ASSERT_EQ(post.size(), 1u);
+    EXPECT_EQ(post[0].kind, EltwiseKind::kMish);
+    expect_same_results(m);
+  }
+  // Near misses: Tanh of another value's Softplus; the Softplus also a graph output.
+  for (bool other_value : {false, true}) {
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 3, 6, 6});
+    b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"});
+    b.node("Neg", {"h"}, {"g"});
+    b.node("Softplus", {other_value ? "g" : "h"}, {"sp"});
+    b.node("Tanh", {"sp"}, {"t"});
+    b.node("Mul", {"h", "t"}, {"y"});
+    b.output("y");
+    b.output(other_value ? "g" : "sp");
+    EXPECT_EQ(import_both(b, {1, 3, 6, 6}).stats.mish_patterns_fused, 0);
+  }
+}
+
 TEST(GeluPattern, NearMissesAreLeftAlone) {
   // Other constants: not GELU.
   for (auto [sqrt2, half] : {std::pair{1.5f, 0.5f}, std::pair{1.4142135f, 0.4f}, std::pair{1.4142f, 0.5f}}) {

@@ -206,6 +206,23 @@ class Matcher {
     return std::nullopt;
   }
 
+  // The root of a Mish pattern, x * Tanh(Softplus(x)) (either operand order; ONNX's Mish
+  // before opset 18, as PyTorch exports it): x.
+  std::optional<ValueId> mish(const Node& root, std::vector<size_t>& nodes) const {
+    if (!PatternGraph::binary(root, BinaryKind::kMul)) return std::nullopt;
+    for (int side : {0, 1}) {
+      const ValueId x = root.inputs[static_cast<size_t>(side)];
+      std::vector<size_t> tried;
+      const Node* tanh = p_.inner(root.inputs[static_cast<size_t>(1 - side)], tried);
+      if (!tanh || !PatternGraph::eltwise(*tanh, EltwiseKind::kTanh)) continue;
+      const Node* softplus = p_.inner(tanh->inputs[0], tried);
+      if (!softplus || !PatternGraph::eltwise(*softplus, EltwiseKind::kSoftplus) || softplus->inputs[0] != x) continue;
+      nodes = tried;
+      return x;
+    }
+    return std::nullopt;
+  }
+
   // The root of a Swish pattern, x * Sigmoid(x) or x * Sigmoid(x * b) (b a constant scalar,
   // either operand order): x and b, with the pattern's other nodes in `nodes`.
   std::optional<std::pair<ValueId, float>> swish(const Node& root, std::vector<size_t>& nodes) const {
@@ -325,6 +342,10 @@ ActivationPatternCounts fuse_activation_patterns(Graph& g) {
                s && g.value(s->first).dtype == DType::kF32 && g.value(s->first).dims == g.value(root.outputs[0]).dims) {
       replacement = eltwise_node(root, "Swish", inner.size() + 1, "Swish", s->first,
                                  EltwiseParams{EltwiseKind::kSwish, s->second, 0.f});
+    } else if (auto x = m.mish(root, inner);
+               x && g.value(*x).dtype == DType::kF32 && g.value(*x).dims == g.value(root.outputs[0]).dims) {
+      replacement =
+          eltwise_node(root, "Mish", inner.size() + 1, "Mish", *x, EltwiseParams{EltwiseKind::kMish, 0.f, 0.f});
     }
     if (!replacement) continue;
     bool overlaps = false;
@@ -336,6 +357,8 @@ ActivationPatternCounts fuse_activation_patterns(Graph& g) {
       ++counts.hard_swish;
     else if (kind == EltwiseKind::kSwish)
       ++counts.swish;
+    else if (kind == EltwiseKind::kMish)
+      ++counts.mish;
     else
       ++counts.gelu;
     matches.push_back(PatternMatch{i, std::move(inner), std::move(*replacement)});

@@ -12,6 +12,8 @@
 //   Swish       x * Sigmoid(x) (PyTorch's SiLU), x * Sigmoid(x * b) with a constant b
 //               (PaddlePaddle's swish writes b = 1; CLIP's quick GELU b = 1.702)
 //               -> Swish(x, b), oneDNN's eltwise_swish;
+//   Mish        x * Tanh(Softplus(x)) (PyTorch's export before ONNX had Mish, opset 18)
+//               -> Mish(x), oneDNN's eltwise_mish;
 //   Max(x, c), Min(x, c) with a constant c -> Clip(x, c, inf), Clip(x, -inf, c) (Max(x, 0):
 //               Relu), and a Min of a Max (or the reverse) one Clip(x, lo, hi) when lo <= hi.
 // A pattern matches only when each intermediate value has only the pattern's nodes as
@@ -28,6 +30,7 @@ struct ActivationPatternCounts {
   int hard_swish = 0;
   int gelu = 0;  // both forms
   int swish = 0;
+  int mish = 0;
   int max_min = 0;  // Max/Min nodes that became Clip or Relu (a merged pair counts 2)
 };
 

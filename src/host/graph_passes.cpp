@@ -372,6 +372,7 @@ PassStats optimize_graph(Graph& g) {
   stats.activation_patterns_fused = patterns.hard_swish;
   stats.gelu_patterns_fused = patterns.gelu;
   stats.swish_patterns_fused = patterns.swish;
+  stats.mish_patterns_fused = patterns.mish;
   stats.max_min_clips = patterns.max_min;
   for (const Node& n : g.nodes) stats.runtime_if_outputs += n.onnx_op == "If" && n.op == OpKind::kWhere;
   PassState st(g);
@@ -413,6 +414,7 @@ std::string describe(const PassStats& s) {
            std::to_string(s.layer_norm_patterns_fused) + " LayerNorm patterns fused";
   if (s.max_min_clips) out += ", " + std::to_string(s.max_min_clips) + " Max/Min with a constant made Clip";
   if (s.swish_patterns_fused) out += ", " + std::to_string(s.swish_patterns_fused) + " Swish patterns made one op";
+  if (s.mish_patterns_fused) out += ", " + std::to_string(s.mish_patterns_fused) + " Mish patterns made one op";
   if (s.matmul_biases_fused) out += ", " + std::to_string(s.matmul_biases_fused) + " MatMul biases fused";
   if (s.runtime_if_outputs)
     out += ", " + std::to_string(s.runtime_if_outputs) + " If output" + (s.runtime_if_outputs > 1 ? "s" : "") +

@@ -32,6 +32,7 @@ struct PassStats {
   int activation_patterns_fused = 0;  // hard-swish patterns
   int gelu_patterns_fused = 0;
   int swish_patterns_fused = 0;
+  int mish_patterns_fused = 0;
   int layer_norm_patterns_fused = 0;
   int max_min_clips = 0;  // Max/Min with a constant made Clip (or Relu)
   int matmul_biases_fused = 0;
@@ -41,8 +42,8 @@ struct PassStats {
 };
 // "3 BatchNorm folded, 5 activations and 1 residual adds fused[, 2 hard-swish patterns
 // ...][, 4 GELU patterns, 2 LayerNorm patterns fused][, 1 Max/Min with a constant made
-// Clip][, 3 Swish patterns made one op][, 2 MatMul biases fused][, 1 If output selected at run time (both branches
-// computed)]"
+// Clip][, 3 Swish patterns made one op][, 1 Mish patterns made one op][, 2 MatMul biases fused][, 1 If output selected
+// at run time (both branches computed)]"
 std::string describe(const PassStats& stats);
 
 PassStats optimize_graph(Graph& g);
