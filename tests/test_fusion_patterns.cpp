@@ -25,6 +25,7 @@
 
 using namespace teeinfer;
 using teeinfer::testing::OnnxModelBuilder;
+using teeinfer::testing::OnnxNodeBuilder;
 namespace fs = std::filesystem;
 
 namespace {
@@ -87,6 +88,24 @@ std::string scalar(OnnxModelBuilder& b, const std::string& name, float v) {
   return b.constant<float>(name, {}, {v});
 }
 
+// The graph as the enclave gets it from a sealed file: through the manifest's encoding.
+Graph through_sealed_manifest(const Graph& g) {
+  Manifest manifest = plan_manifest(g, 64);
+  uint32_t chunks = 0;
+  for (const SealedTensor& t : manifest.tensors) chunks += t.chunk_count;
+  const std::vector<uint8_t> bytes = encode_manifest(manifest);
+  return decode_manifest(bytes.data(), bytes.size(), chunks).profiles.at(0).graph;
+}
+
+// GELU of `h` into "y" as PyTorch exports it: Div(h, sqrt2), Erf, Add 1, Mul h, Mul half.
+void pytorch_gelu(OnnxModelBuilder& b, const std::string& h, float sqrt2 = 1.4142135f, float half = 0.5f) {
+  b.node("Div", {h, scalar(b, "sqrt2", sqrt2)}, {"z"});
+  b.node("Erf", {"z"}, {"e"});
+  b.node("Add", {"e", scalar(b, "one", 1.f)}, {"ep1"});
+  b.node("Mul", {h, "ep1"}, {"m"});
+  b.node("Mul", {"m", scalar(b, "half", half)}, {"y"});
+}
+
 // ---- GELU -----------------------------------------------------------------------------
 
 // x = MatMul(input, w) of {2, 3, 8} x {8, 16}, then a spelling of GELU into "y".
@@ -106,11 +125,7 @@ OnnxModelBuilder gelu_model(GeluForm form, float sqrt2 = 1.4142135f, float half 
   const float inv = 1.f / sqrt2;
   switch (form) {
     case GeluForm::kPytorch:
-      b.node("Div", {"h", scalar(b, "sqrt2", sqrt2)}, {"z"});
-      b.node("Erf", {"z"}, {"e"});
-      b.node("Add", {"e", scalar(b, "one", 1.f)}, {"ep1"});
-      b.node("Mul", {"h", "ep1"}, {"m"});
-      b.node("Mul", {"m", scalar(b, "half", half)}, {"y"});
+      pytorch_gelu(b, "h", sqrt2, half);
       break;
     case GeluForm::kInvSqrt2Commuted:
       b.node("Mul", {scalar(b, "inv_sqrt2", inv), "h"}, {"z"});
@@ -184,11 +199,7 @@ TEST(GeluPattern, FusesIntoConvAndGemmToo) {
     b.input("x", {1, 3, 6, 6});
     b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.3f, 2))}, {"h"})
         .ints("pads", {1, 1, 1, 1});
-    b.node("Div", {"h", scalar(b, "sqrt2", 1.4142135f)}, {"z"});
-    b.node("Erf", {"z"}, {"e"});
-    b.node("Add", {"e", scalar(b, "one", 1.f)}, {"ep1"});
-    b.node("Mul", {"h", "ep1"}, {"m"});
-    b.node("Mul", {"m", scalar(b, "half", 0.5f)}, {"y"});
+    pytorch_gelu(b, "h");
     b.output("y");
     Imported m = import_both(b, {1, 3, 6, 6});
     ASSERT_EQ(m.fused.nodes.size(), 1u);
@@ -228,11 +239,7 @@ OnnxModelBuilder linear_gelu_model(const Dims& bias_dims, bool bias_first) {
   const size_t n = static_cast<size_t>(element_count(bias_dims, "bias"));
   std::string c = b.constant<float>("bias", bias_dims, random_values(n, 0.5f, 5));
   b.node("Add", bias_first ? std::vector<std::string>{c, "h"} : std::vector<std::string>{"h", c}, {"hb"});
-  b.node("Div", {"hb", scalar(b, "sqrt2", 1.4142135f)}, {"z"});
-  b.node("Erf", {"z"}, {"e"});
-  b.node("Add", {"e", scalar(b, "one", 1.f)}, {"ep1"});
-  b.node("Mul", {"hb", "ep1"}, {"m"});
-  b.node("Mul", {"m", scalar(b, "half", 0.5f)}, {"y"});
+  pytorch_gelu(b, "hb");
   b.output("y");
   return b;
 }
@@ -253,12 +260,7 @@ TEST(MatMulBias, ALinearLayersBiasJoinsTheMatMulAndTheGeluAfterItFuses) {
       EXPECT_EQ(post[0].kind, EltwiseKind::kGelu);
       expect_same_results(m);
       // The bias survives the sealed manifest.
-      Manifest manifest = plan_manifest(m.fused, 64);
-      uint32_t chunks = 0;
-      for (const SealedTensor& t : manifest.tensors) chunks += t.chunk_count;
-      const std::vector<uint8_t> bytes = encode_manifest(manifest);
-      const Manifest decoded = decode_manifest(bytes.data(), bytes.size(), chunks);
-      const Graph& back = decoded.profiles.at(0).graph;
+      const Graph back = through_sealed_manifest(m.fused);
       ASSERT_EQ(back.nodes.size(), 1u);
       EXPECT_EQ(back.nodes[0].inputs.size(), 3u);
     }
@@ -291,6 +293,16 @@ TEST(MatMulBias, OtherAddsStayAndABadBiasIsRefusedByName) {
 
 // ---- Swish ----------------------------------------------------------------------------
 
+// x {1, 3, 6, 6} -> Conv (4 channels, 3x3, padded or not) -> "h": the start of the models below.
+OnnxModelBuilder conv_into_h(bool padded) {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 3, 6, 6});
+  OnnxNodeBuilder conv =
+      b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"});
+  if (padded) conv.ints("pads", {1, 1, 1, 1});
+  return b;
+}
+
 enum class SwishForm {
   kSigmoidSecond,  // Mul(h, Sigmoid(h)): PyTorch's SiLU
   kSigmoidFirst,   // Mul(Sigmoid(h), h)
@@ -300,10 +312,7 @@ enum class SwishForm {
 
 // Conv {1, 3, 6, 6} -> h, then Swish of h in `form` (b a scalar) into "y".
 OnnxModelBuilder swish_model(SwishForm form, float b_value = 1.f) {
-  OnnxModelBuilder b(13);
-  b.input("x", {1, 3, 6, 6});
-  b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"})
-      .ints("pads", {1, 1, 1, 1});
+  OnnxModelBuilder b = conv_into_h(true);
   std::string z = "h";
   if (form == SwishForm::kScaledBy) b.node("Mul", {"h", scalar(b, "b", b_value)}, {z = "hb"});
   if (form == SwishForm::kScaledFirst) b.node("Mul", {scalar(b, "b", b_value), "h"}, {z = "hb"});
@@ -340,9 +349,7 @@ TEST(SwishPattern, EverySpellingBecomesOneSwishFusedIntoTheConv) {
 
 TEST(SwishPattern, NearMissesAreLeftAlone) {
   {  // the Sigmoid of another value
-    OnnxModelBuilder b(13);
-    b.input("x", {1, 3, 6, 6});
-    b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"});
+    OnnxModelBuilder b = conv_into_h(false);
     b.node("Neg", {"h"}, {"g"});
     b.node("Sigmoid", {"g"}, {"s"});
     b.node("Mul", {"h", "s"}, {"y"});
@@ -352,9 +359,7 @@ TEST(SwishPattern, NearMissesAreLeftAlone) {
     expect_same_results(m);
   }
   {  // the scale is per channel, not a scalar
-    OnnxModelBuilder b(13);
-    b.input("x", {1, 3, 6, 6});
-    b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"});
+    OnnxModelBuilder b = conv_into_h(false);
     b.node("Mul", {"h", b.constant<float>("b", {1, 4, 1, 1}, {1.f, 2.f, 3.f, 4.f})}, {"hb"});
     b.node("Sigmoid", {"hb"}, {"s"});
     b.node("Mul", {"h", "s"}, {"y"});
@@ -380,10 +385,7 @@ TEST(SwishPattern, NearMissesAreLeftAlone) {
 TEST(MishPattern, XTimesTanhOfSoftplusBecomesOneMishFusedIntoTheConv) {
   for (bool tanh_first : {false, true}) {
     SCOPED_TRACE(tanh_first ? "Mul(tanh, x)" : "Mul(x, tanh)");
-    OnnxModelBuilder b(13);
-    b.input("x", {1, 3, 6, 6});
-    b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"})
-        .ints("pads", {1, 1, 1, 1});
+    OnnxModelBuilder b = conv_into_h(true);
     b.node("Softplus", {"h"}, {"sp"});
     b.node("Tanh", {"sp"}, {"t"});
     b.node("Mul", tanh_first ? std::vector<std::string>{"t", "h"} : std::vector<std::string>{"h", "t"}, {"y"});
@@ -399,9 +401,7 @@ TEST(MishPattern, XTimesTanhOfSoftplusBecomesOneMishFusedIntoTheConv) {
   }
   // Near misses: Tanh of another value's Softplus; the Softplus also a graph output.
   for (bool other_value : {false, true}) {
-    OnnxModelBuilder b(13);
-    b.input("x", {1, 3, 6, 6});
-    b.node("Conv", {"x", b.constant<float>("w", {4, 3, 3, 3}, random_values(108, 0.5f, 2))}, {"h"});
+    OnnxModelBuilder b = conv_into_h(false);
     b.node("Neg", {"h"}, {"g"});
     b.node("Softplus", {other_value ? "g" : "h"}, {"sp"});
     b.node("Tanh", {"sp"}, {"t"});
@@ -617,12 +617,7 @@ TEST(LayerNormPattern, TheFusedNodeSurvivesTheSealedManifest) {
   f.x = {2, 3, 4, 5};
   f.axes = {2, 3};
   Imported m = import_both(layer_norm_model(f), f.x);
-  Manifest manifest = plan_manifest(m.fused, 64);
-  uint32_t chunks = 0;
-  for (const SealedTensor& t : manifest.tensors) chunks += t.chunk_count;
-  const std::vector<uint8_t> bytes = encode_manifest(manifest);
-  Manifest back = decode_manifest(bytes.data(), bytes.size(), chunks);
-  const Graph& g = back.profiles.at(0).graph;
+  const Graph g = through_sealed_manifest(m.fused);
   ASSERT_EQ(g.nodes.size(), m.fused.nodes.size());
   const auto& p = std::get<LayerNormParams>(g.nodes[1].params);
   EXPECT_EQ(p.axis, 2);

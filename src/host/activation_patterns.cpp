@@ -206,6 +206,13 @@ class Matcher {
     return std::nullopt;
   }
 
+  // For root = x * f(...), x its input `side`: the node f, when it is the Eltwise `kind` and
+  // read only inside the pattern (recorded in `nodes`).
+  const Node* gate(const Node& root, int side, EltwiseKind kind, std::vector<size_t>& nodes) const {
+    const Node* f = p_.inner(root.inputs[static_cast<size_t>(1 - side)], nodes);
+    return f && PatternGraph::eltwise(*f, kind) ? f : nullptr;
+  }
+
   // The root of a Mish pattern, x * Tanh(Softplus(x)) (either operand order; ONNX's Mish
   // before opset 18, as PyTorch exports it): x.
   std::optional<ValueId> mish(const Node& root, std::vector<size_t>& nodes) const {
@@ -213,8 +220,8 @@ class Matcher {
     for (int side : {0, 1}) {
       const ValueId x = root.inputs[static_cast<size_t>(side)];
       std::vector<size_t> tried;
-      const Node* tanh = p_.inner(root.inputs[static_cast<size_t>(1 - side)], tried);
-      if (!tanh || !PatternGraph::eltwise(*tanh, EltwiseKind::kTanh)) continue;
+      const Node* tanh = gate(root, side, EltwiseKind::kTanh, tried);
+      if (!tanh) continue;
       const Node* softplus = p_.inner(tanh->inputs[0], tried);
       if (!softplus || !PatternGraph::eltwise(*softplus, EltwiseKind::kSoftplus) || softplus->inputs[0] != x) continue;
       nodes = tried;
@@ -230,8 +237,8 @@ class Matcher {
     for (int side : {0, 1}) {
       const ValueId x = root.inputs[static_cast<size_t>(side)];
       std::vector<size_t> tried;
-      const Node* sigmoid = p_.inner(root.inputs[static_cast<size_t>(1 - side)], tried);
-      if (!sigmoid || !PatternGraph::eltwise(*sigmoid, EltwiseKind::kSigmoid)) continue;
+      const Node* sigmoid = gate(root, side, EltwiseKind::kSigmoid, tried);
+      if (!sigmoid) continue;
       if (sigmoid->inputs[0] == x) {
         nodes = tried;
         return std::make_pair(x, 1.f);
@@ -331,19 +338,21 @@ ActivationPatternCounts fuse_activation_patterns(Graph& g) {
     const Node& root = g.nodes[i];
     std::vector<size_t> inner;
     std::optional<Node> replacement;
+    // x can take the root's place: float, and not broadcast to a larger output.
+    auto replaces_root = [&](ValueId x) {
+      return g.value(x).dtype == DType::kF32 && g.value(x).dims == g.value(root.outputs[0]).dims;
+    };
     if (auto gelu = m.gelu(root, inner)) {
       ValueId x = gelu->first;
-      if (g.value(x).dtype == DType::kF32 && g.value(x).dims == g.value(root.outputs[0]).dims)
+      if (replaces_root(x))
         replacement = eltwise_node(root, "GELU", inner.size() + 1, "Gelu", x, EltwiseParams{gelu->second, 0.f, 0.f});
     } else if (auto x = m.hard_swish(root, inner); x && g.value(*x).dtype == DType::kF32) {
       replacement = eltwise_node(root, "hard-swish", inner.size() + 1, "HardSwish", *x,
                                  EltwiseParams{EltwiseKind::kHardSwish, 0.f, 0.f});
-    } else if (auto s = m.swish(root, inner);
-               s && g.value(s->first).dtype == DType::kF32 && g.value(s->first).dims == g.value(root.outputs[0]).dims) {
+    } else if (auto s = m.swish(root, inner); s && replaces_root(s->first)) {
       replacement = eltwise_node(root, "Swish", inner.size() + 1, "Swish", s->first,
                                  EltwiseParams{EltwiseKind::kSwish, s->second, 0.f});
-    } else if (auto x = m.mish(root, inner);
-               x && g.value(*x).dtype == DType::kF32 && g.value(*x).dims == g.value(root.outputs[0]).dims) {
+    } else if (auto x = m.mish(root, inner); x && replaces_root(*x)) {
       replacement =
           eltwise_node(root, "Mish", inner.size() + 1, "Mish", *x, EltwiseParams{EltwiseKind::kMish, 0.f, 0.f});
     }

@@ -57,11 +57,15 @@ struct PassState {
   std::vector<bool> dead, output;
 };
 
+// The live node producing `v`, if `v` has one reader and is not a graph output.
+std::optional<size_t> sole_producer_of(ValueId v, const PassState& st) {
+  if (st.prod[v] < 0 || st.uses[v] != 1 || st.is_graph_output(v) || st.dead[st.prod[v]]) return std::nullopt;
+  return static_cast<size_t>(st.prod[v]);
+}
+
 // The node producing `n`'s first input, if that value feeds only `n`.
 std::optional<size_t> sole_producer(const Node& n, const PassState& st) {
-  ValueId in = n.inputs.at(0);
-  if (st.prod[in] < 0 || st.uses[in] != 1 || st.is_graph_output(in)) return std::nullopt;
-  return static_cast<size_t>(st.prod[in]);
+  return sole_producer_of(n.inputs.at(0), st);
 }
 
 bool fold_batchnorm(Graph& g, Node& conv, const Node& bn) {
@@ -128,12 +132,11 @@ bool fold_pad(Graph& g, Node& pad, Node& consumer) {
 // The producer of `v` if it is a Conv that can absorb a residual Add: sole reader, not a
 // graph output, no activation yet (the sum must come first), no residual yet.
 std::optional<size_t> fusable_conv(const Graph& g, ValueId v, const PassState& st) {
-  if (st.prod[v] < 0 || st.uses[v] != 1 || st.is_graph_output(v) || st.dead[st.prod[v]]) return std::nullopt;
-  const Node& n = g.nodes[st.prod[v]];
-  if (n.op != OpKind::kConv) return std::nullopt;
-  const auto& p = std::get<ConvParams>(n.params);
+  auto i = sole_producer_of(v, st);
+  if (!i || g.nodes[*i].op != OpKind::kConv) return std::nullopt;
+  const auto& p = std::get<ConvParams>(g.nodes[*i].params);
   if (p.fused_sum || !p.post_ops.empty()) return std::nullopt;
-  return static_cast<size_t>(st.prod[v]);
+  return i;
 }
 
 // DenseNet's pre-activation: Concat -> BatchNorm (-> Relu). One kernel then writes the
@@ -276,9 +279,9 @@ bool fuse_matmul_bias(Graph& g, size_t add_index, PassState& st) {
   Node& add = g.nodes[add_index];
   for (int side = 0; side < 2; ++side) {
     ValueId mm_out = add.inputs[side], c = add.inputs[1 - side];
-    if (st.prod[mm_out] < 0 || st.uses[mm_out] != 1 || st.is_graph_output(mm_out) || st.dead[st.prod[mm_out]]) continue;
-    const size_t mm_index = static_cast<size_t>(st.prod[mm_out]);
-    Node& mm = g.nodes[mm_index];
+    const auto mm_index = sole_producer_of(mm_out, st);
+    if (!mm_index) continue;
+    Node& mm = g.nodes[*mm_index];
     if (mm.op != OpKind::kMatMul || mm.inputs.size() != 2 || !std::get<MatMulParams>(mm.params).post_ops.empty())
       continue;
     const Value& cv = g.value(c);
@@ -290,7 +293,7 @@ bool fuse_matmul_bias(Graph& g, size_t add_index, PassState& st) {
     st.release(add);
     mm.inputs.push_back(c);
     mm.outputs = add.outputs;
-    st.prod[mm.outputs[0]] = static_cast<int>(mm_index);
+    st.prod[mm.outputs[0]] = static_cast<int>(*mm_index);
     st.dead[add_index] = true;
     st.acquire(g, mm);
     return true;
@@ -302,7 +305,7 @@ bool fuse_matmul_bias(Graph& g, size_t add_index, PassState& st) {
 bool merge_into_producer(Graph& g, size_t i, PassState& st, PassStats& stats) {
   Node& n = g.nodes[i];
   auto p = sole_producer(n, st);
-  if (!p || st.dead[*p]) return false;
+  if (!p) return false;
   Node& src = g.nodes[*p];
   st.release(src);
   st.release(n);
